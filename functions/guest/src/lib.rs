@@ -1,0 +1,329 @@
+//! Write wasmgate functions in Rust with the native ABI.
+//!
+//! A function is a `cdylib` crate built for `wasm32-unknown-unknown` with one
+//! handler and one macro call:
+//!
+//! ```
+//! use wasmgate_guest::{Request, Response, log};
+//!
+//! fn handle(req: Request<'_>) -> Response {
+//!     log::info("greeting someone");
+//!     let who = wasmgate_guest::query(req.uri, "name").unwrap_or("world");
+//!     Response::text(200, format!("Hello, {who}!\n"))
+//! }
+//!
+//! wasmgate_guest::handler!(handle);
+//! ```
+//!
+//! The macro exports what the host looks for (see [`abi`]): `wasmgate_alloc`,
+//! which hands the host a buffer for the encoded [`Request`], `wasmgate_handle`,
+//! which decodes it, calls the handler and returns the encoded [`Response`], and
+//! the version marker `wasmgate_abi_v1`. [`log`] writes lines to the host log.
+//!
+//! On the host (any target but `wasm32`) the crate is just the [`abi`] types:
+//! the server depends on it for them, and the macro only type-checks the
+//! handler, so a function crate can still be unit tested natively.
+
+#![no_std]
+
+extern crate alloc;
+
+pub mod abi;
+
+pub use abi::{Level, Request, Response};
+
+/// Lines for the host log, tagged by the host with the function and trace id.
+///
+/// Outside `wasm32` these do nothing, so handlers can be tested natively.
+pub mod log {
+    use crate::abi::Level;
+
+    #[cfg(target_arch = "wasm32")]
+    mod host {
+        #[link(wasm_import_module = "wasmgate")]
+        unsafe extern "C" {
+            /// `wasmgate.log(level, ptr, len)`: the host reads `len` bytes of
+            /// UTF-8 at `ptr` from our memory.
+            #[link_name = "log"]
+            pub fn wasmgate_log(level: i32, ptr: i32, len: i32);
+        }
+    }
+
+    /// Writes one line at `level`.
+    #[inline]
+    pub fn write(level: Level, line: &str) {
+        #[cfg(target_arch = "wasm32")]
+        // SAFETY: the import only reads `line.len()` bytes at `line.as_ptr()`,
+        // which is a valid, initialised `&str` for the whole call; on wasm32
+        // pointers and `usize` are 32 bits, so the casts are lossless.
+        unsafe {
+            host::wasmgate_log(level as i32, line.as_ptr() as i32, line.len() as i32)
+        };
+        #[cfg(not(target_arch = "wasm32"))]
+        let _ = (level, line);
+    }
+
+    /// Logs at [`Level::Error`]: something failed.
+    pub fn error(line: &str) {
+        write(Level::Error, line)
+    }
+
+    /// Logs at [`Level::Warn`]: something looks wrong.
+    pub fn warn(line: &str) {
+        write(Level::Warn, line)
+    }
+
+    /// Logs at [`Level::Info`]: normal operation.
+    pub fn info(line: &str) {
+        write(Level::Info, line)
+    }
+
+    /// Logs at [`Level::Debug`]: detail for developers.
+    pub fn debug(line: &str) {
+        write(Level::Debug, line)
+    }
+
+    /// Logs at [`Level::Trace`]: even more detail.
+    pub fn trace(line: &str) {
+        write(Level::Trace, line)
+    }
+}
+
+/// The raw value of the first `key=value` pair named `key` in the query
+/// string of `uri` (the part after `?`), not percent-decoded. `Some("")` for
+/// `?key` or `?key=`.
+///
+/// ```
+/// assert_eq!(wasmgate_guest::query("/sieve?x=1&n=10", "n"), Some("10"));
+/// assert_eq!(wasmgate_guest::query("/sieve?n", "n"), Some(""));
+/// assert_eq!(wasmgate_guest::query("/sieve", "n"), None);
+/// ```
+pub fn query<'a>(uri: &'a str, key: &str) -> Option<&'a str> {
+    let (_, query) = uri.split_once('?')?;
+    let query = query.split_once('#').map_or(query, |(q, _)| q);
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == key).then_some(v)
+    })
+}
+
+/// Exports the native ABI around a handler `fn(Request<'_>) -> Response`.
+///
+/// Use it once per crate, at the top level:
+///
+/// ```
+/// # use wasmgate_guest::{Request, Response};
+/// fn handle(_req: Request<'_>) -> Response {
+///     Response::text(200, "ok\n")
+/// }
+/// wasmgate_guest::handler!(handle);
+/// ```
+///
+/// On `wasm32` this defines the exports `wasmgate_alloc`, `wasmgate_handle`
+/// and `wasmgate_abi_v1`; elsewhere it only checks the handler's type.
+#[macro_export]
+macro_rules! handler {
+    ($handler:path) => {
+        const _: fn($crate::Request<'_>) -> $crate::Response = $handler;
+
+        /// Returns a buffer of `len` bytes for the encoded request, or 0.
+        #[cfg(target_arch = "wasm32")]
+        #[unsafe(no_mangle)]
+        pub extern "C" fn wasmgate_alloc(len: i32) -> i32 {
+            $crate::__private::wasmgate_alloc(len)
+        }
+
+        /// Handles the request at `ptr..ptr+len`; returns `(ptr << 32) | len`
+        /// of the encoded response.
+        #[cfg(target_arch = "wasm32")]
+        #[unsafe(no_mangle)]
+        pub extern "C" fn wasmgate_handle(ptr: i32, len: i32) -> i64 {
+            $crate::__private::wasmgate_handle(ptr, len, $handler)
+        }
+
+        /// Marks this module as built for native ABI version 1.
+        #[cfg(target_arch = "wasm32")]
+        #[unsafe(no_mangle)]
+        pub extern "C" fn wasmgate_abi_v1() {}
+    };
+}
+
+/// What [`handler!`] expands to call. Not a stable API.
+#[doc(hidden)]
+pub mod __private {
+    use crate::abi::{Request, Response};
+    use alloc::vec::Vec;
+    use core::sync::atomic::{AtomicUsize, Ordering};
+
+    /// The one request buffer handed out by [`alloc_request`] and not yet
+    /// taken back: its address (0 = none), length and capacity. The host
+    /// makes one request per instance, so one slot is enough; a second
+    /// `alloc` simply leaks the first buffer until the instance is dropped.
+    /// Atomics (plain loads and stores on single-threaded wasm32) keep this
+    /// free of `static mut`.
+    static BUF_PTR: AtomicUsize = AtomicUsize::new(0);
+    static BUF_LEN: AtomicUsize = AtomicUsize::new(0);
+    static BUF_CAP: AtomicUsize = AtomicUsize::new(0);
+
+    /// The encoding of `Response::new(500)`, returned if encoding the real
+    /// response fails (it cannot, short of a bug in postcard).
+    pub const ENCODED_500: [u8; 4] = [0xf4, 0x03, 0x00, 0x00];
+
+    /// Allocates a zeroed buffer of `len` bytes, remembers it and returns its
+    /// address; `None` if the allocator cannot provide it.
+    pub fn alloc_request(len: usize) -> Option<*mut u8> {
+        let mut buf: Vec<u8> = Vec::new();
+        buf.try_reserve_exact(len).ok()?;
+        buf.resize(len, 0);
+        let mut buf = core::mem::ManuallyDrop::new(buf);
+        let ptr = buf.as_mut_ptr();
+        BUF_LEN.store(buf.len(), Ordering::Relaxed);
+        BUF_CAP.store(buf.capacity(), Ordering::Relaxed);
+        BUF_PTR.store(ptr as usize, Ordering::Relaxed);
+        Some(ptr)
+    }
+
+    /// Takes back the buffer of the last [`alloc_request`] if `ptr` is its
+    /// address and `len` fits in it, truncated to `len`. Anything else (a
+    /// pointer we never handed out, a buffer already taken, a length past its
+    /// end) gives `None`.
+    pub fn take_request(ptr: usize, len: usize) -> Option<Vec<u8>> {
+        let (cap, buf_len) = (
+            BUF_CAP.load(Ordering::Relaxed),
+            BUF_LEN.load(Ordering::Relaxed),
+        );
+        if ptr == 0 || BUF_PTR.load(Ordering::Relaxed) != ptr || len > buf_len {
+            return None;
+        }
+        BUF_PTR.store(0, Ordering::Relaxed);
+        // SAFETY: `ptr`, `buf_len` and `cap` are exactly the parts of a
+        // `Vec<u8>` that `alloc_request` forgot (the slot was cleared above,
+        // so it is rebuilt once), its `buf_len` bytes were zeroed and hence
+        // initialised, and `len <= buf_len`, so truncating keeps that true.
+        let mut buf = unsafe { Vec::from_raw_parts(ptr as *mut u8, buf_len, cap) };
+        buf.truncate(len);
+        Some(buf)
+    }
+
+    /// Decodes a request, calls the handler and encodes its response.
+    /// Undecodable input gets a 400 instead of reaching the handler.
+    pub fn respond<F>(encoded: &[u8], handler: F) -> Vec<u8>
+    where
+        F: FnOnce(Request<'_>) -> Response,
+    {
+        let response = match postcard::from_bytes::<Request<'_>>(encoded) {
+            Ok(request) => handler(request),
+            Err(_) => Response::text(400, "bad request encoding"),
+        };
+        postcard::to_allocvec(&response).unwrap_or_else(|_| ENCODED_500.to_vec())
+    }
+
+    /// Packs a response location the way `wasmgate_handle` returns it.
+    pub fn pack(ptr: u32, len: u32) -> i64 {
+        ((u64::from(ptr) << 32) | u64::from(len)) as i64
+    }
+
+    /// `wasmgate_alloc`: a buffer of `len` bytes for the request, 0 if `len`
+    /// is negative or the memory cannot be had.
+    #[cfg(target_arch = "wasm32")]
+    pub fn wasmgate_alloc(len: i32) -> i32 {
+        match usize::try_from(len).ok().and_then(alloc_request) {
+            Some(ptr) => ptr as usize as i32,
+            None => 0,
+        }
+    }
+
+    /// `wasmgate_handle`: handles the request the host wrote into the buffer
+    /// from `wasmgate_alloc` and returns where the encoded response is. The
+    /// response is leaked: the host reads it, then drops the whole instance.
+    #[cfg(target_arch = "wasm32")]
+    pub fn wasmgate_handle<F>(ptr: i32, len: i32, handler: F) -> i64
+    where
+        F: FnOnce(Request<'_>) -> Response,
+    {
+        let request = usize::try_from(len)
+            .ok()
+            .and_then(|len| take_request(ptr as u32 as usize, len));
+        let encoded = match request {
+            Some(request) => respond(&request, handler),
+            None => postcard::to_allocvec(&Response::text(400, "bad request buffer"))
+                .unwrap_or_else(|_| ENCODED_500.to_vec()),
+        };
+        let encoded: &'static mut [u8] = encoded.leak();
+        // wasm32 addresses and lengths are 32 bits: the casts are lossless.
+        pack(encoded.as_ptr() as usize as u32, encoded.len() as u32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::__private::*;
+    use super::*;
+    use alloc::{string::String, vec};
+
+    fn echo_uri(req: Request<'_>) -> Response {
+        Response::text(200, req.uri)
+    }
+
+    #[test]
+    fn respond_decodes_calls_and_encodes() {
+        let req = Request {
+            method: "GET",
+            uri: "/hello?name=pi",
+            headers: vec![("x", b"1".as_slice())],
+            body: b"",
+            trace_id: "t",
+        };
+        let encoded = postcard::to_allocvec(&req).unwrap();
+        let out: Response = postcard::from_bytes(&respond(&encoded, echo_uri)).unwrap();
+        assert_eq!(out, Response::text(200, "/hello?name=pi"));
+    }
+
+    #[test]
+    fn respond_answers_garbage_with_400() {
+        for garbage in [&b""[..], b"\xff\xff\xff\xff\xff\xff", b"\x03GE\xff"] {
+            let out: Response =
+                postcard::from_bytes(&respond(garbage, |_| unreachable!())).unwrap();
+            assert_eq!(out, Response::text(400, "bad request encoding"));
+        }
+    }
+
+    #[test]
+    fn encoded_500_is_response_500() {
+        assert_eq!(
+            postcard::to_allocvec(&Response::new(500)).unwrap(),
+            ENCODED_500
+        );
+    }
+
+    #[test]
+    fn pack_puts_pointer_high_and_length_low() {
+        assert_eq!(pack(0x10, 0x20), 0x0000_0010_0000_0020);
+        assert_eq!(pack(u32::MAX, u32::MAX), -1);
+    }
+
+    // One test for the whole buffer slot: it is global state.
+    #[test]
+    fn request_buffer_is_taken_back_once_and_only_if_it_fits() {
+        let ptr = alloc_request(16).unwrap() as usize;
+        assert_eq!(take_request(ptr + 1, 4), None);
+        assert_eq!(take_request(ptr, 17), None);
+        assert_eq!(take_request(0, 0), None);
+        let buf = take_request(ptr, 5).unwrap();
+        assert_eq!(buf, [0; 5]);
+        assert_eq!(take_request(ptr, 5), None, "taken twice");
+
+        let ptr = alloc_request(0).unwrap() as usize;
+        assert_eq!(take_request(ptr, 0).unwrap().len(), 0);
+        assert!(alloc_request(usize::MAX).is_none());
+    }
+
+    #[test]
+    fn log_is_a_no_op_off_wasm() {
+        log::error("e");
+        log::warn("w");
+        log::info(&String::from("i"));
+        log::debug("d");
+        log::trace("t");
+    }
+}

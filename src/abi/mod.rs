@@ -1,0 +1,177 @@
+//! The two ways a function talks to the host. [`inspect`] decides, once per
+//! module, which ABI a module speaks and refuses imports the host does not
+//! provide; [`call`] runs one request through the right adapter.
+
+pub mod native;
+pub mod wasi_json;
+
+use std::fmt;
+use std::path::Path;
+use std::rc::Rc;
+
+pub use wasmgate_guest::abi::{Request, Response};
+use wasmi::{ExternType, FuncType, Module, ValType};
+
+use crate::config::{AbiChoice, FunctionSpec};
+use crate::error::{CallError, LoadError};
+use crate::host::{self, HostState};
+use crate::sandbox::{Runtime, Sandbox};
+
+/// The ABI a loaded module speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Abi {
+    /// `wasmgate_alloc` + `wasmgate_handle`, postcard messages.
+    Native,
+    /// WASI command with JSON on stdin/stdout (the Gojinn contract).
+    WasiJson,
+}
+
+impl fmt::Display for Abi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Abi::Native => "native",
+            Abi::WasiJson => "wasi-json",
+        })
+    }
+}
+
+/// Checks a compiled module's imports and decides its ABI.
+pub fn inspect(module: &Module, path: &Path, choice: AbiChoice) -> Result<Abi, LoadError> {
+    for import in module.imports() {
+        let (m, name) = (import.module(), import.name());
+        let import_error = |why| LoadError::Import {
+            path: path.to_owned(),
+            module: m.to_owned(),
+            name: name.to_owned(),
+            why,
+        };
+        let ExternType::Func(ty) = import.ty() else {
+            return Err(import_error(
+                "wasmgate provides functions only, no imported memories, tables or globals",
+            ));
+        };
+        match m {
+            host::MODULE => {
+                let Some((_, params, results)) = host::FUNCTIONS.iter().find(|(n, ..)| *n == name)
+                else {
+                    return Err(import_error("no such wasmgate host function"));
+                };
+                if !signature_is(ty, params, results) {
+                    return Err(import_error(
+                        "wrong signature for this wasmgate host function",
+                    ));
+                }
+            }
+            wasi_json::MODULE => wasi_json::check_import(name, ty).map_err(import_error)?,
+            _ => {
+                return Err(import_error(
+                    "only `wasi_snapshot_preview1` and `wasmgate` imports are provided",
+                ));
+            }
+        }
+    }
+
+    let abi_error = |message: String| LoadError::Abi {
+        path: path.to_owned(),
+        message,
+    };
+    let version_prefix = wasmgate_guest::abi::VERSION_EXPORT_PREFIX;
+    if let Some(marker) = module
+        .exports()
+        .map(|e| e.name())
+        .find(|n| n.starts_with(version_prefix) && *n != wasmgate_guest::abi::VERSION_EXPORT)
+    {
+        return Err(abi_error(format!(
+            "built for native ABI `{marker}`; this wasmgate speaks version {}",
+            wasmgate_guest::abi::ABI_VERSION
+        )));
+    }
+    let has = |name: &str| module.get_export(name).is_some();
+    let abi = match choice {
+        AbiChoice::Native => Abi::Native,
+        AbiChoice::WasiJson => Abi::WasiJson,
+        AbiChoice::Auto if has(native::HANDLE) => Abi::Native,
+        AbiChoice::Auto if has(wasi_json::START) => Abi::WasiJson,
+        AbiChoice::Auto => {
+            return Err(abi_error(format!(
+                "exports neither `{}` (native ABI) nor `{}` (wasi-json ABI)",
+                native::HANDLE,
+                wasi_json::START
+            )));
+        }
+    };
+    let required: &[(&str, &[ValType], &[ValType])] = match abi {
+        Abi::Native => native::EXPORTS,
+        Abi::WasiJson => wasi_json::EXPORTS,
+    };
+    for (name, params, results) in required {
+        match module.get_export(name) {
+            Some(ExternType::Func(ty)) if signature_is(&ty, params, results) => {}
+            Some(ExternType::Func(ty)) => {
+                return Err(abi_error(format!(
+                    "{abi} ABI: export `{name}` has type {ty:?}, expected params {params:?} results {results:?}"
+                )));
+            }
+            _ => {
+                return Err(abi_error(format!(
+                    "{abi} ABI: missing function export `{name}`"
+                )));
+            }
+        }
+    }
+    if abi == Abi::Native && !matches!(module.get_export("memory"), Some(ExternType::Memory(_))) {
+        return Err(abi_error(
+            "native ABI: missing memory export `memory`".into(),
+        ));
+    }
+    Ok(abi)
+}
+
+fn signature_is(ty: &FuncType, params: &[ValType], results: &[ValType]) -> bool {
+    ty.params() == params && ty.results() == results
+}
+
+/// What one call produced, and the fuel it took.
+pub struct Outcome {
+    /// The guest's response, or why there is none.
+    pub result: Result<Response, CallError>,
+    /// Fuel consumed, instantiation included.
+    pub fuel: u64,
+}
+
+/// Runs `request` through `function` in a fresh sandbox.
+pub async fn call(
+    runtime: &Runtime,
+    module: &Module,
+    abi: Abi,
+    function: &FunctionSpec,
+    request: &Request<'_>,
+) -> Outcome {
+    let state = HostState::new(
+        Rc::from(function.name.as_str()),
+        Rc::from(request.trace_id),
+        function.limits.memory,
+        function.limits.max_log,
+    );
+    let created = match abi {
+        Abi::Native => Sandbox::new(runtime, module, &function.limits, state),
+        Abi::WasiJson => wasi_json::sandbox(runtime, module, function, request, state),
+    };
+    let mut sandbox = match created {
+        Ok(sandbox) => sandbox,
+        Err((error, fuel)) => {
+            return Outcome {
+                result: Err(error),
+                fuel,
+            };
+        }
+    };
+    let result = match abi {
+        Abi::Native => native::call(&mut sandbox, request, function.limits.max_response).await,
+        Abi::WasiJson => wasi_json::call(&mut sandbox).await,
+    };
+    Outcome {
+        result,
+        fuel: sandbox.fuel_used(),
+    }
+}

@@ -1,0 +1,508 @@
+//! The command line: `serve`, `run`, `check`. Parses arguments into a
+//! [`Command`], runs it, and reports failures as one line with an exit code
+//! (0 success, 1 runtime failure, 2 usage or configuration error).
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use lexopt::prelude::*;
+use wasmi::ExternType;
+
+use crate::abi;
+use crate::cache;
+use crate::config::{AbiChoice, Config, FunctionSpec};
+use crate::error::ConfigError;
+use crate::limits::ServerLimits;
+use crate::sandbox::Runtime;
+
+const USAGE: &str = "\
+wasmgate: run untrusted WebAssembly functions behind a small HTTP server
+
+Usage:
+  wasmgate serve [DIR] [--config FILE] [--listen ADDR]
+  wasmgate run MODULE [--method M] [--path P] [--header NAME:VALUE]... [--body TEXT|@FILE] [--fuel N]
+  wasmgate check MODULE|DIR
+  wasmgate --help | --version
+
+Commands:
+  serve   Serve functions over HTTP. DIR serves each DIR/NAME.wasm at /NAME;
+          --config reads wasmgate.toml (default: ./wasmgate.toml if present).
+  run     Call a module once with one request and print the response,
+          the fuel used and the time taken.
+  check   Validate a module (or every .wasm in a directory) and print its
+          ABI, imports, exports and declared memory.
+
+Environment:
+  RUST_LOG  log filter (default: info), e.g. RUST_LOG=warn or RUST_LOG=access=off
+
+Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
+Run `wasmgate COMMAND --help` for a command's options.";
+
+const SERVE_USAGE: &str = "\
+Usage: wasmgate serve [DIR] [--config FILE] [--listen ADDR]
+
+  DIR             serve each DIR/NAME.wasm at /NAME (and /NAME/...)
+  --config FILE   read configuration from FILE (default: ./wasmgate.toml if present)
+  --listen ADDR   listen on ADDR, e.g. 0.0.0.0:8080 (default: 127.0.0.1:8080)";
+
+const RUN_USAGE: &str = "\
+Usage: wasmgate run MODULE [OPTIONS]
+
+  --method M            request method (default: GET)
+  --path P              request target, path and query (default: /)
+  --header NAME:VALUE   add a request header; repeatable
+  --body TEXT|@FILE     request body, literally or read from FILE
+  --fuel N              instruction budget (default: 100000000)
+  --abi auto|native|wasi-json   force the ABI (default: auto)
+
+Prints the status, headers and body on stdout; fuel and time on stderr.
+Exits 1 when the function fails (trap, deadline, bad response…).";
+
+const CHECK_USAGE: &str = "\
+Usage: wasmgate check MODULE|DIR
+
+Validates MODULE (or every .wasm file in DIR) as wasmgate would load it and
+prints its ABI, imports, exports and declared memory. Exits 1 if any fails.";
+
+/// A parsed command line.
+#[derive(Debug, PartialEq)]
+pub enum Command {
+    /// Print this text and exit 0.
+    Help(&'static str),
+    /// Print the version and exit 0.
+    Version,
+    /// Serve over HTTP.
+    Serve {
+        dir: Option<PathBuf>,
+        config: Option<PathBuf>,
+        listen: Option<String>,
+    },
+    /// Call a module once.
+    Run(RunArgs),
+    /// Validate modules.
+    Check(PathBuf),
+}
+
+/// Arguments of `wasmgate run`.
+#[derive(Debug, PartialEq)]
+pub struct RunArgs {
+    module: PathBuf,
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Option<String>,
+    fuel: Option<u64>,
+    abi: AbiChoice,
+}
+
+/// A failure with its exit code.
+#[derive(Debug)]
+pub enum CliError {
+    /// Bad arguments: exit 2.
+    Usage(String),
+    /// Bad configuration: exit 2.
+    Config(ConfigError),
+    /// Something failed while running: exit 1.
+    Runtime(String),
+}
+
+impl CliError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Usage(_) | CliError::Config(_) => 2,
+            CliError::Runtime(_) => 1,
+        }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::Usage(m) => write!(f, "{m}\nRun `wasmgate --help` for usage."),
+            CliError::Config(e) => write!(f, "{e}"),
+            CliError::Runtime(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<lexopt::Error> for CliError {
+    fn from(e: lexopt::Error) -> Self {
+        CliError::Usage(e.to_string())
+    }
+}
+
+fn string(value: OsString, what: &str) -> Result<String, CliError> {
+    value
+        .into_string()
+        .map_err(|_| CliError::Usage(format!("{what} is not valid UTF-8")))
+}
+
+/// Parses the command line (without the program name).
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliError> {
+    let mut p = lexopt::Parser::from_iter(std::iter::once(OsString::from("wasmgate")).chain(args));
+    let command = match p.next()? {
+        None => return Ok(Command::Help(USAGE)),
+        Some(Short('h') | Long("help")) => return Ok(Command::Help(USAGE)),
+        Some(Short('V') | Long("version")) => return Ok(Command::Version),
+        Some(Value(v)) => string(v, "command")?,
+        Some(other) => return Err(other.unexpected().into()),
+    };
+    match command.as_str() {
+        "help" => Ok(Command::Help(USAGE)),
+        "serve" => parse_serve(&mut p),
+        "run" => parse_run(&mut p),
+        "check" => {
+            let mut target = None;
+            while let Some(arg) = p.next()? {
+                match arg {
+                    Short('h') | Long("help") => return Ok(Command::Help(CHECK_USAGE)),
+                    Value(v) if target.is_none() => target = Some(PathBuf::from(v)),
+                    other => return Err(other.unexpected().into()),
+                }
+            }
+            target
+                .map(Command::Check)
+                .ok_or_else(|| CliError::Usage("check: give a MODULE or DIR".into()))
+        }
+        other => Err(CliError::Usage(format!("unknown command `{other}`"))),
+    }
+}
+
+fn parse_serve(p: &mut lexopt::Parser) -> Result<Command, CliError> {
+    let (mut dir, mut config, mut listen) = (None, None, None);
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(SERVE_USAGE)),
+            Short('c') | Long("config") => config = Some(PathBuf::from(p.value()?)),
+            Short('l') | Long("listen") => listen = Some(string(p.value()?, "--listen")?),
+            Value(v) if dir.is_none() => dir = Some(PathBuf::from(v)),
+            other => return Err(other.unexpected().into()),
+        }
+    }
+    Ok(Command::Serve {
+        dir,
+        config,
+        listen,
+    })
+}
+
+fn parse_run(p: &mut lexopt::Parser) -> Result<Command, CliError> {
+    let mut module = None;
+    let mut args = RunArgs {
+        module: PathBuf::new(),
+        method: "GET".into(),
+        path: "/".into(),
+        headers: Vec::new(),
+        body: None,
+        fuel: None,
+        abi: AbiChoice::Auto,
+    };
+    while let Some(arg) = p.next()? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(RUN_USAGE)),
+            Short('X') | Long("method") => {
+                args.method = string(p.value()?, "--method")?.to_ascii_uppercase()
+            }
+            Long("path") => {
+                args.path = string(p.value()?, "--path")?;
+                if !args.path.starts_with('/') {
+                    return Err(CliError::Usage(format!(
+                        "--path must start with `/`, got `{}`",
+                        args.path
+                    )));
+                }
+            }
+            Short('H') | Long("header") => {
+                let h = string(p.value()?, "--header")?;
+                let Some((name, value)) = h.split_once(':') else {
+                    return Err(CliError::Usage(format!(
+                        "--header wants NAME:VALUE, got `{h}`"
+                    )));
+                };
+                args.headers
+                    .push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+            }
+            Short('d') | Long("body") => args.body = Some(string(p.value()?, "--body")?),
+            Long("fuel") => {
+                let v = string(p.value()?, "--fuel")?;
+                args.fuel = Some(
+                    v.replace('_', "")
+                        .parse()
+                        .ok()
+                        .filter(|&n: &u64| n > 0)
+                        .ok_or_else(|| {
+                            CliError::Usage(format!("--fuel wants a positive integer, got `{v}`"))
+                        })?,
+                );
+            }
+            Long("abi") => {
+                args.abi = match string(p.value()?, "--abi")?.as_str() {
+                    "auto" => AbiChoice::Auto,
+                    "native" => AbiChoice::Native,
+                    "wasi-json" => AbiChoice::WasiJson,
+                    other => {
+                        return Err(CliError::Usage(format!(
+                            "--abi must be auto, native or wasi-json, got `{other}`"
+                        )));
+                    }
+                }
+            }
+            Value(v) if module.is_none() => module = Some(PathBuf::from(v)),
+            other => return Err(other.unexpected().into()),
+        }
+    }
+    args.module = module.ok_or_else(|| CliError::Usage("run: give a MODULE".into()))?;
+    Ok(Command::Run(args))
+}
+
+/// Runs a parsed command.
+pub fn execute(command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Help(text) => {
+            println!("{text}");
+            Ok(())
+        }
+        Command::Version => {
+            println!("wasmgate {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Command::Serve {
+            dir,
+            config,
+            listen,
+        } => serve(dir, config, listen),
+        Command::Run(args) => run(args),
+        Command::Check(target) => check(&target),
+    }
+}
+
+fn serve(
+    dir: Option<PathBuf>,
+    config_path: Option<PathBuf>,
+    listen: Option<String>,
+) -> Result<(), CliError> {
+    let default_file = Path::new("wasmgate.toml");
+    let config_path = config_path
+        .or_else(|| (dir.is_none() && default_file.is_file()).then(|| default_file.into()));
+    let mut config = match &config_path {
+        Some(path) => Config::load(path).map_err(CliError::Config)?,
+        None => Config::default(),
+    };
+    if let Some(dir) = dir {
+        if !dir.is_dir() {
+            return Err(CliError::Usage(format!(
+                "{}: not a directory",
+                dir.display()
+            )));
+        }
+        config.functions_dir = Some(dir);
+    }
+    if config.functions_dir.is_none() && config.functions.is_empty() {
+        return Err(CliError::Usage(
+            "nothing to serve: give a functions DIR, or --config FILE with [[function]] entries or server.functions_dir"
+                .into(),
+        ));
+    }
+    if let Some(listen) = listen {
+        config.listen =
+            Config::parse_listen(&listen).map_err(|m| CliError::Usage(format!("--listen: {m}")))?;
+    }
+    let listen = config.listen;
+    crate::server::run(config)
+        .map_err(|e| CliError::Runtime(format!("cannot serve on {listen}: {e}")))
+}
+
+fn run(args: RunArgs) -> Result<(), CliError> {
+    let runtime = Runtime::new();
+    let max_size = ServerLimits::default().max_module_size;
+    let loaded = cache::load(runtime.engine(), &args.module, args.abi, max_size)
+        .map_err(|e| CliError::Runtime(e.to_string()))?;
+    let body = match &args.body {
+        None => Vec::new(),
+        Some(b) => match b.strip_prefix('@') {
+            Some(file) => {
+                std::fs::read(file).map_err(|e| CliError::Usage(format!("--body @{file}: {e}")))?
+            }
+            None => b.clone().into_bytes(),
+        },
+    };
+    let name = args
+        .module
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut function = FunctionSpec::from_dir(Path::new("."), &name, &Default::default());
+    function.module = args.module.clone();
+    if let Some(fuel) = args.fuel {
+        function.limits.fuel = fuel;
+    }
+    let headers = args
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_bytes()))
+        .collect();
+    let request = abi::Request {
+        method: &args.method,
+        uri: &args.path,
+        headers,
+        body: &body,
+        trace_id: "run",
+    };
+    let started = Instant::now();
+    let outcome = smol::block_on(abi::call(
+        &runtime,
+        &loaded.module,
+        loaded.abi,
+        &function,
+        &request,
+    ));
+    let micros = started.elapsed().as_micros();
+    let stats = format!(
+        "fuel used: {}, time: {micros} us, abi: {}",
+        outcome.fuel, loaded.abi
+    );
+    match outcome.result {
+        Ok(response) => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "HTTP {}", response.status);
+            for (name, value) in &response.headers {
+                let _ = writeln!(out, "{name}: {}", String::from_utf8_lossy(value));
+            }
+            let _ = writeln!(out);
+            let _ = out.write_all(&response.body);
+            let _ = out.flush();
+            eprintln!("{stats}");
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("{stats}");
+            Err(CliError::Runtime(format!(
+                "{}: {} ({}, HTTP {})",
+                args.module.display(),
+                e,
+                e.kind(),
+                e.kind().status()
+            )))
+        }
+    }
+}
+
+fn check(target: &Path) -> Result<(), CliError> {
+    let runtime = Runtime::new();
+    let max_size = ServerLimits::default().max_module_size;
+    let files = if target.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(target)
+            .map_err(|e| CliError::Runtime(format!("{}: {e}", target.display())))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+            .collect();
+        files.sort();
+        files
+    } else {
+        vec![target.to_owned()]
+    };
+    let mut failed = 0;
+    for file in &files {
+        match cache::load(runtime.engine(), file, AbiChoice::Auto, max_size) {
+            Ok(loaded) => {
+                let m = &loaded.module;
+                println!("{}: ok", file.display());
+                println!("  abi: {}", loaded.abi);
+                let imports: Vec<String> = m
+                    .imports()
+                    .map(|i| format!("{}.{}", i.module(), i.name()))
+                    .collect();
+                println!(
+                    "  imports: {}",
+                    if imports.is_empty() {
+                        "(none)".into()
+                    } else {
+                        imports.join(", ")
+                    }
+                );
+                let exports: Vec<&str> = m.exports().map(|e| e.name()).collect();
+                println!("  exports: {}", exports.join(", "));
+                for e in m.exports() {
+                    if let ExternType::Memory(ty) = e.ty() {
+                        let max = ty
+                            .maximum()
+                            .map_or("no maximum".to_owned(), |p| format!("maximum {p} pages"));
+                        println!(
+                            "  memory `{}`: {} pages ({} KiB) initial, {max}",
+                            e.name(),
+                            ty.minimum(),
+                            ty.minimum() * 64
+                        );
+                    }
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                println!("{}: error: {e}", file.display());
+            }
+        }
+    }
+    match (files.len(), failed) {
+        (0, _) => Err(CliError::Runtime(format!(
+            "{}: no .wasm files",
+            target.display()
+        ))),
+        (_, 0) => Ok(()),
+        (n, f) => Err(CliError::Runtime(format!(
+            "{f} of {n} module(s) failed the check"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(args: &[&str]) -> Result<Command, CliError> {
+        parse(args.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn parses_commands() {
+        assert_eq!(parse_str(&[]).unwrap(), Command::Help(USAGE));
+        assert_eq!(parse_str(&["--version"]).unwrap(), Command::Version);
+        assert_eq!(
+            parse_str(&["serve", "fns", "--listen", "0.0.0.0:1"]).unwrap(),
+            Command::Serve {
+                dir: Some("fns".into()),
+                config: None,
+                listen: Some("0.0.0.0:1".into())
+            }
+        );
+        let Command::Run(run) = parse_str(&[
+            "run", "m.wasm", "-X", "post", "--header", "A: b", "--body", "x",
+        ])
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(run.method, "POST");
+        assert_eq!(run.headers, vec![("a".to_owned(), "b".to_owned())]);
+        assert_eq!(
+            parse_str(&["serve", "--help"]).unwrap(),
+            Command::Help(SERVE_USAGE)
+        );
+    }
+
+    #[test]
+    fn usage_errors_exit_2() {
+        for bad in [
+            &["frobnicate"][..],
+            &["run"],
+            &["run", "m", "--header", "nocolon"],
+            &["serve", "--bogus"],
+            &["check"],
+        ] {
+            let e = parse_str(bad).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad:?}: {e}");
+        }
+    }
+}

@@ -1,0 +1,600 @@
+//! `wasmgate.toml`: raw TOML is parsed, then validated into the [`Config`]
+//! the server uses. Every key is optional; unknown keys and bad values are
+//! errors naming the file, the line and the key.
+//!
+//! ```toml
+//! [server]
+//! listen = "127.0.0.1:8080"
+//! functions_dir = "functions"   # serve DIR/NAME.wasm at /NAME
+//! max_body = "1MiB"
+//!
+//! [limits]                      # defaults for every function
+//! fuel = 100_000_000
+//! memory = "16MiB"
+//!
+//! [[function]]
+//! route = "/api/*"              # a trailing /* makes a prefix route
+//! module = "functions/echo.wasm"
+//! methods = ["GET", "POST"]
+//! limits = { fuel = 5_000_000 }
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::ConfigError;
+use crate::limits::{FunctionLimits, ServerLimits};
+
+/// The default listen address: loopback only, exposing the server is a choice.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// Which ABI a function speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AbiChoice {
+    /// Detect from the module's exports.
+    Auto,
+    /// `wasmgate_alloc` / `wasmgate_handle`, postcard messages.
+    Native,
+    /// WASI command, JSON on stdin and stdout (the Gojinn contract).
+    WasiJson,
+}
+
+/// One function: where it is served and what it may use.
+#[derive(Debug, Clone)]
+pub struct FunctionSpec {
+    /// The name in logs and error bodies (defaults to the module file stem).
+    pub name: String,
+    /// The path it is served at, without a trailing `/*`.
+    pub route: String,
+    /// Whether `route` also matches every path below it.
+    pub prefix: bool,
+    /// The module file.
+    pub module: PathBuf,
+    /// Allowed methods (upper case); `None` allows all.
+    pub methods: Option<Vec<String>>,
+    /// The ABI, or `Auto` to detect it.
+    pub abi: AbiChoice,
+    /// Environment variables the guest sees (wasi-json), and nothing else.
+    pub env: Vec<(String, String)>,
+    /// Arguments the guest sees (wasi-json), after the program name.
+    pub args: Vec<String>,
+    /// Its limits.
+    pub limits: FunctionLimits,
+}
+
+impl FunctionSpec {
+    /// A function served from a functions directory: `/NAME` → `DIR/NAME.wasm`.
+    pub fn from_dir(dir: &Path, name: &str, limits: &FunctionLimits) -> Self {
+        Self {
+            name: name.to_owned(),
+            route: format!("/{name}"),
+            prefix: true,
+            module: dir.join(format!("{name}.wasm")),
+            methods: None,
+            abi: AbiChoice::Auto,
+            env: Vec::new(),
+            args: Vec::new(),
+            limits: limits.clone(),
+        }
+    }
+}
+
+/// The validated configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Server-wide limits.
+    pub server: ServerLimits,
+    /// Limits for functions that set none of their own.
+    pub defaults: FunctionLimits,
+    /// Explicitly configured functions, matched before `functions_dir`.
+    pub functions: Vec<FunctionSpec>,
+    /// Directory whose `NAME.wasm` files are served at `/NAME`.
+    pub functions_dir: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN
+                .parse()
+                .expect("default listen address is valid"),
+            server: ServerLimits::default(),
+            defaults: FunctionLimits::default(),
+            functions: Vec::new(),
+            functions_dir: None,
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates a config file. Relative paths in it are relative
+    /// to the file's directory.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            source: path.display().to_string(),
+            line: None,
+            message: format!("cannot read config file: {e}"),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, &path.display().to_string(), base)
+    }
+
+    /// Parses and validates config text; `source` names it in errors.
+    pub fn parse(text: &str, source: &str, base: &Path) -> Result<Self, ConfigError> {
+        let ctx = Ctx { text, source };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError {
+            source: source.to_owned(),
+            line: e.span().map(|s| ctx.line_of(s.start)),
+            message: e.message().trim().to_owned(),
+        })?;
+        ctx.validate(raw, base)
+    }
+
+    /// Parses a `--listen` value.
+    pub fn parse_listen(value: &str) -> Result<SocketAddr, String> {
+        let mut addrs = value
+            .to_socket_addrs()
+            .map_err(|e| format!("`{value}` is not an address to listen on (HOST:PORT): {e}"))?;
+        addrs
+            .next()
+            .ok_or_else(|| format!("`{value}` resolves to no address"))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    server: Option<RawServer>,
+    limits: Option<RawLimits>,
+    #[serde(default, rename = "function")]
+    functions: Vec<RawFunction>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<Spanned<String>>,
+    functions_dir: Option<Spanned<String>>,
+    max_connections: Option<Spanned<i64>>,
+    max_in_flight: Option<Spanned<i64>>,
+    memory_budget: Option<Spanned<Quantity>>,
+    max_body: Option<Spanned<Quantity>>,
+    max_header_bytes: Option<Spanned<Quantity>>,
+    max_headers: Option<Spanned<i64>>,
+    idle_timeout: Option<Spanned<Quantity>>,
+    header_timeout: Option<Spanned<Quantity>>,
+    body_timeout: Option<Spanned<Quantity>>,
+    module_cache: Option<Spanned<i64>>,
+    max_module_size: Option<Spanned<Quantity>>,
+    retry_after: Option<Spanned<Quantity>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    fuel: Option<Spanned<i64>>,
+    fuel_slice: Option<Spanned<i64>>,
+    timeout: Option<Spanned<Quantity>>,
+    memory: Option<Spanned<Quantity>>,
+    max_response: Option<Spanned<Quantity>>,
+    max_log: Option<Spanned<Quantity>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFunction {
+    name: Option<Spanned<String>>,
+    route: Spanned<String>,
+    module: Spanned<String>,
+    methods: Option<Vec<Spanned<String>>>,
+    abi: Option<Spanned<String>>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    args: Vec<String>,
+    limits: Option<RawLimits>,
+}
+
+/// A size or duration: an integer (bytes, milliseconds) or a string with a
+/// unit (`"16MiB"`, `"250ms"`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Quantity {
+    Int(i64),
+    Text(String),
+}
+
+struct Ctx<'a> {
+    text: &'a str,
+    source: &'a str,
+}
+
+impl Ctx<'_> {
+    fn line_of(&self, offset: usize) -> usize {
+        let end = offset.min(self.text.len());
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    }
+
+    fn error<T>(&self, span: std::ops::Range<usize>, message: String) -> Result<T, ConfigError> {
+        Err(ConfigError {
+            source: self.source.to_owned(),
+            line: Some(self.line_of(span.start)),
+            message,
+        })
+    }
+
+    fn count(
+        &self,
+        key: &str,
+        value: &Option<Spanned<i64>>,
+        default: usize,
+    ) -> Result<usize, ConfigError> {
+        match value {
+            None => Ok(default),
+            Some(v) if *v.get_ref() >= 1 => Ok(*v.get_ref() as usize),
+            Some(v) => self.error(
+                v.span(),
+                format!("`{key}` must be at least 1, got {}", v.get_ref()),
+            ),
+        }
+    }
+
+    fn positive(
+        &self,
+        key: &str,
+        value: &Option<Spanned<i64>>,
+        default: u64,
+    ) -> Result<u64, ConfigError> {
+        self.count(key, value, default as usize).map(|n| n as u64)
+    }
+
+    fn size(
+        &self,
+        key: &str,
+        value: &Option<Spanned<Quantity>>,
+        default: u64,
+    ) -> Result<u64, ConfigError> {
+        let Some(v) = value else { return Ok(default) };
+        let parsed = match v.get_ref() {
+            Quantity::Int(n) if *n >= 1 => Ok(*n as u64),
+            Quantity::Int(n) => Err(format!("must be at least 1 byte, got {n}")),
+            Quantity::Text(s) => parse_size(s),
+        };
+        parsed.or_else(|why| self.error(v.span(), format!("`{key}` {why}")))
+    }
+
+    fn duration(
+        &self,
+        key: &str,
+        value: &Option<Spanned<Quantity>>,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
+        let Some(v) = value else { return Ok(default) };
+        let parsed = match v.get_ref() {
+            Quantity::Int(n) if *n >= 1 => Ok(Duration::from_millis(*n as u64)),
+            Quantity::Int(n) => Err(format!("must be at least 1 ms, got {n}")),
+            Quantity::Text(s) => parse_duration(s),
+        };
+        parsed.or_else(|why| self.error(v.span(), format!("`{key}` {why}")))
+    }
+
+    fn limits(
+        &self,
+        raw: &RawLimits,
+        base: &FunctionLimits,
+    ) -> Result<FunctionLimits, ConfigError> {
+        let limits = FunctionLimits {
+            fuel: self.positive("fuel", &raw.fuel, base.fuel)?,
+            fuel_slice: self.positive("fuel_slice", &raw.fuel_slice, base.fuel_slice)?,
+            timeout: self.duration("timeout", &raw.timeout, base.timeout)?,
+            memory: self.size("memory", &raw.memory, base.memory)?,
+            max_response: self.size("max_response", &raw.max_response, base.max_response)?,
+            max_log: self.size("max_log", &raw.max_log, base.max_log)?,
+        };
+        if limits.memory < 64 * 1024 {
+            let span = raw.memory.as_ref().map_or(0..0, |m| m.span());
+            return self.error(
+                span,
+                format!(
+                    "`memory` must be at least 64KiB (one Wasm page), got {} bytes",
+                    limits.memory
+                ),
+            );
+        }
+        Ok(limits)
+    }
+
+    fn validate(&self, raw: RawConfig, base: &Path) -> Result<Config, ConfigError> {
+        let mut config = Config::default();
+        if let Some(s) = raw.server {
+            if let Some(listen) = &s.listen {
+                config.listen = match Config::parse_listen(listen.get_ref()) {
+                    Ok(addr) => addr,
+                    Err(why) => return self.error(listen.span(), format!("`listen`: {why}")),
+                };
+            }
+            config.functions_dir = s.functions_dir.map(|d| base.join(d.into_inner()));
+            let d = ServerLimits::default();
+            config.server = ServerLimits {
+                max_connections: self.count(
+                    "max_connections",
+                    &s.max_connections,
+                    d.max_connections,
+                )?,
+                max_in_flight: self.count("max_in_flight", &s.max_in_flight, d.max_in_flight)?,
+                memory_budget: self.size("memory_budget", &s.memory_budget, d.memory_budget)?,
+                max_body: self.size("max_body", &s.max_body, d.max_body)?,
+                max_header_bytes: self.size(
+                    "max_header_bytes",
+                    &s.max_header_bytes,
+                    d.max_header_bytes as u64,
+                )? as usize,
+                max_headers: self.count("max_headers", &s.max_headers, d.max_headers)?,
+                idle_timeout: self.duration("idle_timeout", &s.idle_timeout, d.idle_timeout)?,
+                header_timeout: self.duration(
+                    "header_timeout",
+                    &s.header_timeout,
+                    d.header_timeout,
+                )?,
+                body_timeout: self.duration("body_timeout", &s.body_timeout, d.body_timeout)?,
+                module_cache: self.count("module_cache", &s.module_cache, d.module_cache)?,
+                max_module_size: self.size(
+                    "max_module_size",
+                    &s.max_module_size,
+                    d.max_module_size,
+                )?,
+                retry_after_secs: self
+                    .duration(
+                        "retry_after",
+                        &s.retry_after,
+                        Duration::from_secs(d.retry_after_secs.into()),
+                    )?
+                    .as_secs()
+                    .clamp(1, u32::MAX.into()) as u32,
+            };
+        }
+        if let Some(l) = &raw.limits {
+            config.defaults = self.limits(l, &FunctionLimits::default())?;
+        }
+        for f in raw.functions {
+            let spec = self.function(f, base, &config.defaults)?;
+            if let Some(other) = config
+                .functions
+                .iter()
+                .find(|o| o.route == spec.route && o.prefix == spec.prefix)
+            {
+                return Err(ConfigError {
+                    source: self.source.to_owned(),
+                    line: None,
+                    message: format!(
+                        "route `{}` is given to both `{}` and `{}`",
+                        spec.route, other.name, spec.name
+                    ),
+                });
+            }
+            config.functions.push(spec);
+        }
+        Ok(config)
+    }
+
+    fn function(
+        &self,
+        f: RawFunction,
+        base: &Path,
+        defaults: &FunctionLimits,
+    ) -> Result<FunctionSpec, ConfigError> {
+        let route_text = f.route.get_ref();
+        let (route, prefix) = match route_text.strip_suffix("/*") {
+            Some(r) => (if r.is_empty() { "/" } else { r }, true),
+            None => (route_text.as_str(), false),
+        };
+        if !route.starts_with('/') || route.contains(['?', '#', ' ', '*']) {
+            return self.error(
+                f.route.span(),
+                format!("`route` must be a path starting with `/` (optionally ending in `/*`), got `{route_text}`"),
+            );
+        }
+        let module = base.join(f.module.get_ref());
+        let name = match &f.name {
+            Some(n) => n.get_ref().clone(),
+            None => module
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        };
+        let methods = match f.methods {
+            None => None,
+            Some(list) => {
+                let mut out = Vec::with_capacity(list.len());
+                for m in list {
+                    let upper = m.get_ref().to_ascii_uppercase();
+                    if upper.is_empty() || !upper.bytes().all(|b| b.is_ascii_alphabetic()) {
+                        return self.error(
+                            m.span(),
+                            format!("`methods`: `{}` is not an HTTP method", m.get_ref()),
+                        );
+                    }
+                    out.push(upper);
+                }
+                Some(out)
+            }
+        };
+        let abi = match &f.abi {
+            None => AbiChoice::Auto,
+            Some(a) => {
+                match a.get_ref().as_str() {
+                    "auto" => AbiChoice::Auto,
+                    "native" => AbiChoice::Native,
+                    "wasi-json" => AbiChoice::WasiJson,
+                    other => {
+                        return self.error(a.span(), format!("`abi` must be \"auto\", \"native\" or \"wasi-json\", got \"{other}\""));
+                    }
+                }
+            }
+        };
+        let limits = match &f.limits {
+            Some(l) => self.limits(l, defaults)?,
+            None => defaults.clone(),
+        };
+        Ok(FunctionSpec {
+            name,
+            route: route.to_owned(),
+            prefix,
+            module,
+            methods,
+            abi,
+            env: f.env.into_iter().collect(),
+            args: f.args,
+            limits,
+        })
+    }
+}
+
+/// Parses `"16MiB"`, `"512KiB"`, `"1GiB"`, `"2MB"`, `"4096"` (bytes) into bytes.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("must be a size like \"16MiB\", got \"{text}\""))?;
+    let mult: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" | "K" | "k" => 1 << 10,
+        "MiB" | "M" => 1 << 20,
+        "GiB" | "G" => 1 << 30,
+        "kB" | "KB" => 1000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        other => {
+            return Err(format!(
+                "has an unknown size unit \"{other}\" (use B, KiB, MiB, GiB, kB, MB, GB)"
+            ));
+        }
+    };
+    match n.checked_mul(mult) {
+        Some(0) => Err("must be at least 1 byte".to_owned()),
+        Some(v) => Ok(v),
+        None => Err(format!("is too large: \"{text}\"")),
+    }
+}
+
+/// Parses `"250ms"`, `"5s"`, `"2m"`, `"100us"` into a duration.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("must be a duration like \"250ms\" or \"5s\", got \"{text}\""))?;
+    let d = match unit.trim() {
+        "us" | "µs" => Duration::from_micros(n),
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" | "min" => Duration::from_secs(n.saturating_mul(60)),
+        "" => return Err(format!("needs a unit (us, ms, s, m): \"{text}\"")),
+        other => {
+            return Err(format!(
+                "has an unknown duration unit \"{other}\" (use us, ms, s, m)"
+            ));
+        }
+    };
+    if d.is_zero() {
+        return Err("must be longer than zero".to_owned());
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, "test.toml", Path::new("/base"))
+    }
+
+    #[test]
+    fn empty_config_is_all_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.listen, DEFAULT_LISTEN.parse().unwrap());
+        assert_eq!(c.server, ServerLimits::default());
+        assert_eq!(c.defaults, FunctionLimits::default());
+        assert!(c.functions.is_empty());
+    }
+
+    #[test]
+    fn sizes_and_durations_parse() {
+        assert_eq!(parse_size("16MiB"), Ok(16 << 20));
+        assert_eq!(parse_size("512KiB"), Ok(512 << 10));
+        assert_eq!(parse_size("2MB"), Ok(2_000_000));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(
+            parse_size("12 parsecs")
+                .unwrap_err()
+                .contains("unknown size unit")
+        );
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("99999999999999GiB").is_err());
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert!(parse_duration("5").unwrap_err().contains("needs a unit"));
+        assert!(parse_duration("0s").is_err());
+    }
+
+    #[test]
+    fn functions_inherit_and_override_limits() {
+        let c = parse(
+            "[limits]\nfuel = 1000\n\n[[function]]\nroute = \"/api/*\"\nmodule = \"f/echo.wasm\"\nmethods = [\"get\"]\nlimits = { memory = \"1MiB\" }\n",
+        )
+        .unwrap();
+        let f = &c.functions[0];
+        assert_eq!(f.name, "echo");
+        assert_eq!(f.route, "/api");
+        assert!(f.prefix);
+        assert_eq!(f.module, Path::new("/base/f/echo.wasm"));
+        assert_eq!(f.methods.as_deref(), Some(&["GET".to_owned()][..]));
+        assert_eq!(f.limits.fuel, 1000);
+        assert_eq!(f.limits.memory, 1 << 20);
+    }
+
+    #[test]
+    fn unknown_key_names_key_file_and_line() {
+        let e = parse("[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n").unwrap_err();
+        assert_eq!(e.line, Some(3));
+        assert!(e.to_string().starts_with("test.toml:3:"), "{e}");
+        assert!(e.message.contains("lisen"), "{e}");
+    }
+
+    #[test]
+    fn invalid_values_name_key_and_line() {
+        let e = parse("[limits]\n\nmemory = \"lots\"\n").unwrap_err();
+        assert_eq!(e.line, Some(3));
+        assert!(e.message.contains("`memory`"), "{e}");
+        let e = parse("[server]\nmax_in_flight = 0\n").unwrap_err();
+        assert_eq!(e.line, Some(2));
+        assert!(e.message.contains("max_in_flight"), "{e}");
+        let e = parse("[[function]]\nroute = \"nope\"\nmodule = \"x.wasm\"\n").unwrap_err();
+        assert_eq!(e.line, Some(2));
+        let e = parse("[[function]]\nroute = \"/x\"\nmodule = \"x.wasm\"\nabi = \"jvm\"\n")
+            .unwrap_err();
+        assert!(e.message.contains("`abi`"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_routes_are_refused() {
+        let e = parse("[[function]]\nroute = \"/x\"\nmodule = \"a.wasm\"\n[[function]]\nroute = \"/x\"\nmodule = \"b.wasm\"\n")
+            .unwrap_err();
+        assert!(e.message.contains("`/x`"), "{e}");
+    }
+}

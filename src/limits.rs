@@ -1,0 +1,149 @@
+//! Every limit wasmgate enforces, with its default and the reason for it.
+//!
+//! [`FunctionLimits`] bound one request's guest; [`ServerLimits`] bound the
+//! server as a whole. Both are plain values: `config` fills them from
+//! `wasmgate.toml`, the rest of the server only reads them.
+
+use std::time::Duration;
+
+const KIB: u64 = 1024;
+const MIB: u64 = 1024 * KIB;
+
+/// Limits applied to every call of one function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionLimits {
+    /// Instructions (wasmi fuel units) one request may execute. This is the
+    /// deadline: deterministic, the same on every board.
+    pub fuel: u64,
+    /// Fuel executed between two yields to the executor; smaller slices give
+    /// fairer latency to other requests at a small cost in throughput.
+    pub fuel_slice: u64,
+    /// Wall-clock backstop, checked between slices.
+    pub timeout: Duration,
+    /// Most bytes of linear memory the guest may hold (all memories together).
+    pub memory: u64,
+    /// Largest response (native) or stdout (wasi-json) the guest may produce.
+    pub max_response: u64,
+    /// Bytes of log output (guest `log` calls, stderr) kept per request.
+    pub max_log: u64,
+}
+
+impl FunctionLimits {
+    /// Defaults to 100 million instructions: about 0.1–0.3 s on a desktop
+    /// core, 0.5–1 s on a Raspberry Pi 4. Enough for real handlers, short
+    /// enough that a runaway loop is stopped quickly.
+    pub const DEFAULT_FUEL: u64 = 100_000_000;
+    /// Defaults to 100 000 instructions, well under a millisecond on a Pi 4,
+    /// so other requests wait at most about that long for the executor.
+    pub const DEFAULT_FUEL_SLICE: u64 = 100_000;
+    /// Defaults to 5 s: the fuel budget normally decides first; this only
+    /// catches time spent outside metered code.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+    /// Defaults to 16 MiB: a Rust handler needs about 1–2 MiB; 16 leaves room
+    /// for real work while 16 concurrent requests still fit a 512 MiB board.
+    pub const DEFAULT_MEMORY: u64 = 16 * MIB;
+    /// Defaults to 1 MiB: functions answer API calls, not file downloads.
+    pub const DEFAULT_MAX_RESPONSE: u64 = MIB;
+    /// Defaults to 16 KiB: enough for diagnostics, too little to flood the log.
+    pub const DEFAULT_MAX_LOG: u64 = 16 * KIB;
+}
+
+impl Default for FunctionLimits {
+    fn default() -> Self {
+        Self {
+            fuel: Self::DEFAULT_FUEL,
+            fuel_slice: Self::DEFAULT_FUEL_SLICE,
+            timeout: Self::DEFAULT_TIMEOUT,
+            memory: Self::DEFAULT_MEMORY,
+            max_response: Self::DEFAULT_MAX_RESPONSE,
+            max_log: Self::DEFAULT_MAX_LOG,
+        }
+    }
+}
+
+/// Limits on the server as a whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// Open connections; one more is answered 503 `too-many-connections` and
+    /// closed.
+    pub max_connections: usize,
+    /// Requests running a guest at once; more get 503 `overloaded`.
+    pub max_in_flight: usize,
+    /// Sum of the `memory` limits of all requests in flight; a request whose
+    /// limit does not fit gets 503 `overloaded`.
+    pub memory_budget: u64,
+    /// Largest request body.
+    pub max_body: u64,
+    /// Largest request head (request line and header fields).
+    pub max_header_bytes: usize,
+    /// Most header fields in one request.
+    pub max_headers: usize,
+    /// How long an idle keep-alive connection stays open.
+    pub idle_timeout: Duration,
+    /// How long a client may take to send a request head, from its first byte.
+    pub header_timeout: Duration,
+    /// How long a client may take to send a request body.
+    pub body_timeout: Duration,
+    /// Compiled modules kept in memory (least recently used are dropped).
+    pub module_cache: usize,
+    /// Largest module file accepted.
+    pub max_module_size: u64,
+    /// Seconds a client is told to wait (`Retry-After`) when overloaded.
+    pub retry_after_secs: u32,
+}
+
+impl ServerLimits {
+    /// Defaults to 256: far more than a board serves at once, few enough
+    /// that their buffers cannot exhaust RAM.
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+    /// Defaults to 32: one core cannot usefully interleave more guests.
+    pub const DEFAULT_MAX_IN_FLIGHT: usize = 32;
+    /// Defaults to 256 MiB: half of a 512 MiB board.
+    pub const DEFAULT_MEMORY_BUDGET: u64 = 256 * MIB;
+    /// Defaults to 1 MiB: functions take API payloads, not uploads.
+    pub const DEFAULT_MAX_BODY: u64 = MIB;
+    /// Defaults to 8 KiB: larger heads are an attack, not a use.
+    pub const DEFAULT_MAX_HEADER_BYTES: usize = 8 * 1024;
+    /// Defaults to 64 fields: browsers send about 20.
+    pub const DEFAULT_MAX_HEADERS: usize = 64;
+    /// Defaults to 30 s.
+    pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+    /// Defaults to 10 s: a slow-loris client is cut off after that.
+    pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Defaults to 30 s for the whole body.
+    pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+    /// Defaults to 64 compiled modules.
+    pub const DEFAULT_MODULE_CACHE: usize = 64;
+    /// Defaults to 16 MiB: a large Rust or Go function is 2–8 MiB.
+    pub const DEFAULT_MAX_MODULE_SIZE: u64 = 16 * MIB;
+    /// Defaults to 1 s.
+    pub const DEFAULT_RETRY_AFTER_SECS: u32 = 1;
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            max_in_flight: Self::DEFAULT_MAX_IN_FLIGHT,
+            memory_budget: Self::DEFAULT_MEMORY_BUDGET,
+            max_body: Self::DEFAULT_MAX_BODY,
+            max_header_bytes: Self::DEFAULT_MAX_HEADER_BYTES,
+            max_headers: Self::DEFAULT_MAX_HEADERS,
+            idle_timeout: Self::DEFAULT_IDLE_TIMEOUT,
+            header_timeout: Self::DEFAULT_HEADER_TIMEOUT,
+            body_timeout: Self::DEFAULT_BODY_TIMEOUT,
+            module_cache: Self::DEFAULT_MODULE_CACHE,
+            max_module_size: Self::DEFAULT_MAX_MODULE_SIZE,
+            retry_after_secs: Self::DEFAULT_RETRY_AFTER_SECS,
+        }
+    }
+}
+
+/// wasmi call-stack bounds, the same for every function.
+///
+/// Defaults to 1000 nested calls and 128 Ki value slots (1 MiB) per call
+/// stack: deep enough for real code, and a suspended request holds at most
+/// 1 MiB of stack while it waits for its next fuel slice.
+pub const MAX_RECURSION_DEPTH: usize = 1000;
+/// See [`MAX_RECURSION_DEPTH`].
+pub const MAX_STACK_HEIGHT: usize = 128 * 1024;

@@ -1,0 +1,142 @@
+//! Which function serves a request: exact routes first, then the longest
+//! prefix route, then `functions_dir/NAME.wasm` for `/NAME` and `/NAME/...`.
+
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use crate::config::{Config, FunctionSpec};
+use crate::limits::FunctionLimits;
+
+/// The outcome of routing one request.
+#[derive(Debug)]
+pub enum Match {
+    /// This function serves it.
+    Found(Rc<FunctionSpec>),
+    /// A route matches the path but not the method; the allowed methods.
+    MethodNotAllowed(String),
+    /// Nothing serves this path.
+    NotFound,
+}
+
+/// Routes built once from the config.
+#[derive(Debug)]
+pub struct Router {
+    exact: Vec<Rc<FunctionSpec>>,
+    /// Prefix routes, longest first.
+    prefix: Vec<Rc<FunctionSpec>>,
+    dir: Option<(PathBuf, FunctionLimits)>,
+}
+
+impl Router {
+    /// Builds the routing table.
+    pub fn new(config: &Config) -> Self {
+        let (prefix, exact): (Vec<_>, Vec<_>) = config
+            .functions
+            .iter()
+            .cloned()
+            .map(Rc::new)
+            .partition(|f| f.prefix);
+        let mut prefix = prefix;
+        prefix.sort_by_key(|f| std::cmp::Reverse(f.route.len()));
+        Self {
+            exact,
+            prefix,
+            dir: config
+                .functions_dir
+                .clone()
+                .map(|d| (d, config.defaults.clone())),
+        }
+    }
+
+    /// Routes `method` + `path` (the URI without its query).
+    pub fn route(&self, method: &str, path: &str) -> Match {
+        let found = self
+            .exact
+            .iter()
+            .find(|f| f.route == path)
+            .or_else(|| self.prefix.iter().find(|f| prefix_matches(&f.route, path)))
+            .cloned()
+            .or_else(|| self.in_dir(path));
+        match found {
+            None => Match::NotFound,
+            Some(f) => match &f.methods {
+                Some(allowed) if !allowed.iter().any(|m| m == method) => {
+                    Match::MethodNotAllowed(allowed.join(", "))
+                }
+                _ => Match::Found(f),
+            },
+        }
+    }
+
+    fn in_dir(&self, path: &str) -> Option<Rc<FunctionSpec>> {
+        let (dir, limits) = self.dir.as_ref()?;
+        let rest = path.strip_prefix('/')?;
+        let name = rest.split('/').next()?;
+        let valid = !name.is_empty()
+            && name.len() <= 128
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !valid {
+            return None;
+        }
+        let spec = FunctionSpec::from_dir(dir, name, limits);
+        spec.module.is_file().then(|| Rc::new(spec))
+    }
+}
+
+/// `/api` matches `/api`, `/api/` and `/api/x`, not `/apix`.
+fn prefix_matches(route: &str, path: &str) -> bool {
+    route == "/"
+        || path
+            .strip_prefix(route)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn router(toml: &str) -> Router {
+        Router::new(&Config::parse(toml, "t.toml", Path::new("/nowhere")).unwrap())
+    }
+
+    #[test]
+    fn exact_then_longest_prefix() {
+        let r = router(
+            "[[function]]\nroute=\"/a/*\"\nmodule=\"a.wasm\"\n[[function]]\nroute=\"/a/b/*\"\nmodule=\"ab.wasm\"\n[[function]]\nroute=\"/a/x\"\nmodule=\"x.wasm\"\n",
+        );
+        let name = |p: &str| match r.route("GET", p) {
+            Match::Found(f) => f.name.clone(),
+            other => format!("{other:?}"),
+        };
+        assert_eq!(name("/a/x"), "x");
+        assert_eq!(name("/a/b/c"), "ab");
+        assert_eq!(name("/a/c"), "a");
+        assert_eq!(name("/a"), "a");
+        assert_eq!(name("/ab"), "NotFound");
+    }
+
+    #[test]
+    fn methods_are_checked() {
+        let r =
+            router("[[function]]\nroute=\"/p\"\nmodule=\"p.wasm\"\nmethods=[\"POST\",\"PUT\"]\n");
+        assert!(matches!(r.route("POST", "/p"), Match::Found(_)));
+        match r.route("GET", "/p") {
+            Match::MethodNotAllowed(allow) => assert_eq!(allow, "POST, PUT"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn dir_names_are_restricted() {
+        let r = router("[server]\nfunctions_dir = \".\"\n");
+        assert!(matches!(r.route("GET", "/../etc"), Match::NotFound));
+        assert!(matches!(r.route("GET", "/"), Match::NotFound));
+        assert!(matches!(
+            r.route("GET", "/no-such-function"),
+            Match::NotFound
+        ));
+    }
+}

@@ -1,0 +1,205 @@
+//! One request's sandbox: a fresh wasmi `Store` and instance, run in fuel
+//! slices so that a busy guest yields the thread between slices, and dropped
+//! when the request ends so nothing survives into the next one.
+
+use std::time::{Duration, Instant};
+
+use wasmi::{
+    CompilationMode, Config, CustomFuelCosts, Engine, Instance, Linker, Memory, Module,
+    ResumableCall, Store, TrapCode, Val,
+};
+
+use crate::error::CallError;
+use crate::host::{self, HostState};
+use crate::limits::{FunctionLimits, MAX_RECURSION_DEPTH, MAX_STACK_HEIGHT};
+
+/// The engine and linker shared by every request. Built once at start-up.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+}
+
+impl Runtime {
+    /// An engine with fuel metering, lazy compilation and the stack bounds of
+    /// `limits`, and a linker holding every host function.
+    pub fn new() -> Self {
+        let mut config = Config::default();
+        config
+            .consume_fuel(true)
+            // Lazy translation of a function is a host cost paid once per
+            // module, not the guest's work: charging it to whichever request
+            // first calls the function would make fuel use vary between
+            // identical requests (and wasmi 2.0 reports running out of fuel
+            // during translation as a non-resumable error).
+            .fuel_cost(CustomFuelCosts {
+                bytes_copied_per_fuel: 64,
+                fuel_per_bytes_translated: 0,
+                fuel_per_bytes_validated: 0,
+            })
+            .compilation_mode(CompilationMode::LazyTranslation)
+            .set_max_recursion_depth(MAX_RECURSION_DEPTH)
+            .set_max_stack_height(MAX_STACK_HEIGHT);
+        let engine = Engine::new(&config);
+        let mut linker = Linker::new(&engine);
+        host::add_to_linker(&mut linker).expect("host function names are unique");
+        crate::abi::wasi_json::add_to_linker(&mut linker).expect("wasi function names are unique");
+        Self { engine, linker }
+    }
+
+    /// The shared engine, to compile modules with.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+impl Default for Runtime {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A live instance for exactly one request.
+pub struct Sandbox {
+    store: Store<HostState>,
+    instance: Instance,
+    budget: u64,
+    used: u64,
+    slice: u64,
+    started: Instant,
+    timeout: Duration,
+}
+
+impl Sandbox {
+    /// Instantiates `module` in a fresh store. A `start` function runs here
+    /// without slicing, so it gets at most one fuel slice. On failure, also
+    /// returns the fuel used.
+    pub fn new(
+        runtime: &Runtime,
+        module: &Module,
+        limits: &FunctionLimits,
+        state: HostState,
+    ) -> Result<Self, (CallError, u64)> {
+        let mut store = Store::new(&runtime.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        let given = limits.fuel_slice.min(limits.fuel);
+        store
+            .set_fuel(given)
+            .map_err(|e| (CallError::Trap(e.to_string()), 0))?;
+        let result = runtime.linker.instantiate_and_start(&mut store, module);
+        let used = given - store.get_fuel().unwrap_or(0).min(given);
+        let instance = result.map_err(|e| (classify(&store, given, e), used))?;
+        Ok(Self {
+            store,
+            instance,
+            budget: limits.fuel,
+            used,
+            slice: limits.fuel_slice,
+            started: Instant::now(),
+            timeout: limits.timeout,
+        })
+    }
+
+    /// Fuel consumed so far, instantiation included.
+    pub fn fuel_used(&self) -> u64 {
+        self.used
+    }
+
+    /// The instance's exported `memory`.
+    pub fn memory(&self) -> Option<Memory> {
+        self.instance.get_memory(&self.store, "memory")
+    }
+
+    /// The store, for reading and writing guest memory.
+    pub fn store(&self) -> &Store<HostState> {
+        &self.store
+    }
+
+    /// The store, for reading and writing guest memory.
+    pub fn store_mut(&mut self) -> &mut Store<HostState> {
+        &mut self.store
+    }
+
+    /// Calls the export `name` in fuel slices, yielding to the executor
+    /// between slices, until it returns, traps or runs out of fuel or time.
+    pub async fn call(
+        &mut self,
+        name: &str,
+        params: &[Val],
+        results: &mut [Val],
+    ) -> Result<(), CallError> {
+        let func = self
+            .instance
+            .get_func(&self.store, name)
+            .ok_or_else(|| CallError::Trap(format!("export `{name}` is missing")))?;
+        let mut given = self.refuel(1)?;
+        let mut call = func.call_resumable(&mut self.store, params, results);
+        loop {
+            self.account(given);
+            match call {
+                Ok(ResumableCall::Finished) => return Ok(()),
+                Ok(ResumableCall::OutOfFuel(invocation)) => {
+                    if self.started.elapsed() > self.timeout {
+                        return Err(CallError::Timeout {
+                            timeout_ms: self.timeout.as_millis() as u64,
+                        });
+                    }
+                    smol::future::yield_now().await;
+                    given = self.refuel(invocation.required_fuel())?;
+                    call = invocation.resume(&mut self.store, results);
+                }
+                Ok(ResumableCall::HostTrap(invocation)) => {
+                    return Err(classify(
+                        &self.store,
+                        self.budget,
+                        invocation.into_host_error(),
+                    ));
+                }
+                Err(e) => return Err(classify(&self.store, self.budget, e)),
+            }
+        }
+    }
+
+    /// Gives the store the next slice of fuel (at least `need`), or fails if
+    /// the budget cannot cover it.
+    fn refuel(&mut self, need: u64) -> Result<u64, CallError> {
+        let remaining = self.budget - self.used.min(self.budget);
+        if remaining < need.max(1) {
+            return Err(CallError::OutOfFuel {
+                budget: self.budget,
+            });
+        }
+        let given = self.slice.max(need).min(remaining);
+        self.store
+            .set_fuel(given)
+            .map_err(|e| CallError::Trap(e.to_string()))?;
+        Ok(given)
+    }
+
+    /// Adds what the last slice consumed to `used`.
+    fn account(&mut self, given: u64) {
+        let left = self.store.get_fuel().unwrap_or(0);
+        self.used += given - left.min(given);
+    }
+}
+
+/// Turns a wasmi error into the precise [`CallError`].
+fn classify(store: &Store<HostState>, budget: u64, error: wasmi::Error) -> CallError {
+    let state = store.data();
+    if state.limiter.denied {
+        return CallError::MemoryLimit {
+            limit: state.limiter.limit(),
+        };
+    }
+    if let Some(code) = error.i32_exit_status() {
+        return CallError::ExitCode(code);
+    }
+    if let Some(e) = error.downcast_ref::<CallError>() {
+        return e.clone();
+    }
+    match error.as_trap_code() {
+        Some(TrapCode::OutOfFuel) => CallError::OutOfFuel { budget },
+        Some(TrapCode::StackOverflow) => CallError::Trap("stack overflow".into()),
+        Some(code) => CallError::Trap(code.to_string()),
+        None => CallError::Trap(error.to_string()),
+    }
+}

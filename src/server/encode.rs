@@ -1,0 +1,176 @@
+//! Writing HTTP/1.1 responses: head and body in one buffer, so a response
+//! leaves in as few packets as possible.
+
+use std::borrow::Cow;
+
+use serde::Serialize;
+
+use crate::error::Kind;
+
+/// A response about to be written.
+#[derive(Debug)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Header fields (framing fields are added by [`encode`]).
+    pub headers: Vec<(Cow<'static, str>, Vec<u8>)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// An error response: the JSON body of DESIGN.md and `x-wasmgate-error`.
+    pub fn error(kind: Kind, message: &str, function: Option<&str>, trace_id: &str) -> Self {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            error: &'a str,
+            message: &'a str,
+            function: Option<&'a str>,
+            trace_id: &'a str,
+        }
+        let body = serde_json::to_vec(&Body {
+            error: kind.as_str(),
+            message,
+            function,
+            trace_id,
+        })
+        .unwrap_or_default();
+        Self {
+            status: kind.status(),
+            headers: vec![
+                ("content-type".into(), b"application/json".to_vec()),
+                ("x-wasmgate-error".into(), kind.as_str().as_bytes().to_vec()),
+            ],
+            body,
+        }
+    }
+
+    /// Adds a header field.
+    pub fn with_header(mut self, name: &'static str, value: impl Into<Vec<u8>>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+/// Header names the host sets itself; a guest's values for them are dropped.
+pub const FRAMING_HEADERS: &[&str] = &[
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+];
+
+/// Whether `name` is a valid header field name (an RFC 9110 token).
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// Whether `value` is a valid header field value (no CR, LF or NUL).
+pub fn valid_value(value: &[u8]) -> bool {
+    !value.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0)
+}
+
+/// Serialises `response` into `out`. `head_only` omits the body (HEAD).
+pub fn encode(response: &Response, keep_alive: bool, head_only: bool, out: &mut Vec<u8>) {
+    out.reserve(128 + response.body.len());
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(response.status.to_string().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(reason(response.status).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in &response.headers {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"content-length: ");
+    out.extend_from_slice(response.body.len().to_string().as_bytes());
+    out.extend_from_slice(if keep_alive {
+        b"\r\n\r\n" as &[u8]
+    } else {
+        b"\r\nconnection: close\r\n\r\n"
+    });
+    if !head_only {
+        out.extend_from_slice(&response.body);
+    }
+}
+
+/// The reason phrase for common codes ("" for others, which HTTP allows).
+fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        413 => "Content Too Large",
+        422 => "Unprocessable Content",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_head_and_body() {
+        let r = Response {
+            status: 200,
+            headers: vec![("x-a".into(), b"1".to_vec())],
+            body: b"hi".to_vec(),
+        };
+        let mut out = Vec::new();
+        encode(&r, true, false, &mut out);
+        assert_eq!(
+            out,
+            b"HTTP/1.1 200 OK\r\nx-a: 1\r\ncontent-length: 2\r\n\r\nhi"
+        );
+        out.clear();
+        encode(&r, false, true, &mut out);
+        assert_eq!(
+            out,
+            b"HTTP/1.1 200 OK\r\nx-a: 1\r\ncontent-length: 2\r\nconnection: close\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn error_body_is_json() {
+        let r = Response::error(Kind::Deadline, "too \"slow\"", Some("loop"), "t1");
+        assert_eq!(r.status, 504);
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["error"], "deadline");
+        assert_eq!(v["message"], "too \"slow\"");
+        assert_eq!(v["function"], "loop");
+        assert_eq!(v["trace_id"], "t1");
+    }
+
+    #[test]
+    fn header_validation() {
+        assert!(valid_name("x-custom_1"));
+        assert!(!valid_name("bad name"));
+        assert!(!valid_name(""));
+        assert!(valid_value(b"ok value"));
+        assert!(!valid_value(b"a\r\nset-cookie: x"));
+    }
+}

@@ -1,0 +1,385 @@
+//! The HTTP server: one thread, one `smol::LocalExecutor`, one task per
+//! connection. [`App::respond`] is the request pipeline of DESIGN.md:
+//! route → module cache → admission → sandbox → response.
+
+mod decode;
+mod encode;
+
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Instant;
+
+use smol::io::AsyncWriteExt;
+use smol::net::{TcpListener, TcpStream};
+
+pub use decode::{DecodeError, Decoder, Request};
+pub use encode::{Response, encode};
+
+use crate::abi;
+use crate::cache::ModuleCache;
+use crate::config::{Config, FunctionSpec};
+use crate::error::Kind;
+use crate::router::{Match, Router};
+use crate::sandbox::Runtime;
+
+/// Everything the request pipeline shares. Lives on the executor's thread.
+pub struct App {
+    config: Config,
+    router: Router,
+    cache: ModuleCache,
+    runtime: Runtime,
+    in_flight: Cell<usize>,
+    reserved_memory: Cell<u64>,
+    connections: Cell<usize>,
+}
+
+/// What the access log says about one request.
+struct Access {
+    function: Option<Rc<FunctionSpec>>,
+    kind: Option<Kind>,
+    fuel: u64,
+}
+
+/// An error response and its access-log record.
+fn fail(
+    kind: Kind,
+    message: &str,
+    function: Option<Rc<FunctionSpec>>,
+    fuel: u64,
+    trace_id: &str,
+) -> (Response, Access) {
+    let name = function.as_deref().map(|f| f.name.as_str());
+    let response = Response::error(kind, message, name, trace_id);
+    (
+        response,
+        Access {
+            function,
+            kind: Some(kind),
+            fuel,
+        },
+    )
+}
+
+impl App {
+    /// Builds routes, cache and runtime from a validated config.
+    pub fn new(config: Config) -> Self {
+        Self {
+            router: Router::new(&config),
+            cache: ModuleCache::new(config.server.module_cache, config.server.max_module_size),
+            runtime: Runtime::new(),
+            in_flight: Cell::new(0),
+            reserved_memory: Cell::new(0),
+            connections: Cell::new(0),
+            config,
+        }
+    }
+
+    /// Serves one request, from routing to the response.
+    async fn respond(&self, req: &Request) -> Response {
+        let started = Instant::now();
+        let trace_id = trace_id(req);
+        let (mut response, access) = self.pipeline(req, &trace_id).await;
+        response
+            .headers
+            .push(("x-trace-id".into(), trace_id.as_bytes().to_vec()));
+        log::info!(
+            target: "access",
+            "{} {} fn={} status={} error={} fuel={} us={} trace={}",
+            req.method,
+            req.uri,
+            access.function.as_deref().map_or("-", |f| f.name.as_str()),
+            response.status,
+            access.kind.map_or("-", Kind::as_str),
+            access.fuel,
+            started.elapsed().as_micros(),
+            trace_id,
+        );
+        response
+    }
+
+    async fn pipeline(&self, req: &Request, trace_id: &str) -> (Response, Access) {
+        let spec = match self.router.route(&req.method, req.path()) {
+            Match::Found(spec) => spec,
+            Match::NotFound => {
+                return fail(
+                    Kind::NotFound,
+                    "no function serves this path",
+                    None,
+                    0,
+                    trace_id,
+                );
+            }
+            Match::MethodNotAllowed(allow) => {
+                let (response, access) = fail(
+                    Kind::MethodNotAllowed,
+                    "method not allowed for this function",
+                    None,
+                    0,
+                    trace_id,
+                );
+                return (response.with_header("allow", allow), access);
+            }
+        };
+        let loaded = match self
+            .cache
+            .get(self.runtime.engine(), &spec.module, spec.abi)
+        {
+            Ok(loaded) => loaded,
+            Err(_) => {
+                let message = "the function's module cannot be loaded; the server log says why";
+                return fail(Kind::ModuleUnavailable, message, Some(spec), 0, trace_id);
+            }
+        };
+        let Some(_permit) = self.admit(spec.limits.memory) else {
+            let message = "too many requests in flight; retry later";
+            let (response, access) = fail(Kind::Overloaded, message, Some(spec), 0, trace_id);
+            let retry = self.config.server.retry_after_secs.to_string();
+            return (response.with_header("retry-after", retry), access);
+        };
+        let headers = req
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_slice()))
+            .collect();
+        let request = abi::Request {
+            method: &req.method,
+            uri: &req.uri,
+            headers,
+            body: &req.body,
+            trace_id,
+        };
+        let outcome = abi::call(&self.runtime, &loaded.module, loaded.abi, &spec, &request).await;
+        match outcome.result.and_then(into_http) {
+            Ok(response) => {
+                let access = Access {
+                    function: Some(spec),
+                    kind: None,
+                    fuel: outcome.fuel,
+                };
+                (response, access)
+            }
+            Err(e) => {
+                log::warn!("function {} [{trace_id}]: {e}", spec.name);
+                fail(e.kind(), &e.to_string(), Some(spec), outcome.fuel, trace_id)
+            }
+        }
+    }
+
+    /// Reserves a slot and the function's memory limit, or refuses.
+    fn admit(&self, memory: u64) -> Option<Permit<'_>> {
+        let limits = &self.config.server;
+        if self.in_flight.get() >= limits.max_in_flight
+            || self.reserved_memory.get() + memory > limits.memory_budget
+        {
+            return None;
+        }
+        self.in_flight.set(self.in_flight.get() + 1);
+        self.reserved_memory
+            .set(self.reserved_memory.get() + memory);
+        Some(Permit { app: self, memory })
+    }
+}
+
+/// An admitted request; releases its reservation when dropped.
+struct Permit<'a> {
+    app: &'a App,
+    memory: u64,
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        let app = self.app;
+        app.in_flight.set(app.in_flight.get() - 1);
+        app.reserved_memory
+            .set(app.reserved_memory.get() - self.memory);
+    }
+}
+
+/// Checks a guest's response and turns it into HTTP.
+fn into_http(guest: abi::Response) -> Result<Response, crate::error::CallError> {
+    let mut headers = Vec::with_capacity(guest.headers.len());
+    for (name, value) in guest.headers {
+        let lower = name.to_ascii_lowercase();
+        if !encode::valid_name(&lower) || !encode::valid_value(&value) {
+            return Err(crate::error::CallError::BadResponse(format!(
+                "invalid header field `{}`",
+                lower.escape_debug()
+            )));
+        }
+        if !encode::FRAMING_HEADERS.contains(&lower.as_str()) {
+            headers.push((lower.into(), value));
+        }
+    }
+    Ok(Response {
+        status: guest.status,
+        headers,
+        body: guest.body,
+    })
+}
+
+/// The request's trace id: from `traceparent`, else `x-request-id`, else new.
+fn trace_id(req: &Request) -> heapless::String<64> {
+    let mut id = heapless::String::new();
+    let from_traceparent = req
+        .header("traceparent")
+        .and_then(|v| v.split(|&b| b == b'-').nth(1))
+        .filter(|t| t.len() == 32 && t.iter().all(u8::is_ascii_hexdigit));
+    let from_request_id = req
+        .header("x-request-id")
+        .filter(|v| !v.is_empty() && v.len() <= 64)
+        .filter(|v| {
+            v.iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
+        });
+    match from_traceparent.or(from_request_id) {
+        Some(given) => {
+            for &b in given {
+                let _ = id.push(b as char);
+            }
+        }
+        None => {
+            for _ in 0..32 {
+                let _ = id.push(char::from_digit(fastrand::u32(0..16), 16).unwrap_or('0'));
+            }
+        }
+    }
+    id
+}
+
+/// Binds `config.listen` and serves until the process is stopped.
+pub fn run(config: Config) -> std::io::Result<()> {
+    let executor = Rc::new(smol::LocalExecutor::new());
+    smol::block_on(executor.run(async {
+        let listener = TcpListener::bind(config.listen).await?;
+        let addr = listener.local_addr()?;
+        serve(Rc::clone(&executor), listener, addr, config).await
+    }))
+}
+
+async fn serve(
+    executor: Rc<smol::LocalExecutor<'_>>,
+    listener: TcpListener,
+    addr: SocketAddr,
+    config: Config,
+) -> std::io::Result<()> {
+    let app = Rc::new(App::new(config));
+    log::info!(
+        "serving {} configured function(s){} on http://{addr}",
+        app.config.functions.len(),
+        app.config
+            .functions_dir
+            .as_ref()
+            .map(|d| format!(" and {}/NAME.wasm at /NAME", d.display()))
+            .unwrap_or_default(),
+    );
+    // Tests and scripts read the bound address (useful with port 0) here.
+    println!("wasmgate listening on http://{addr}");
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors and similar: back off, keep serving.
+                log::warn!("accept failed: {e}");
+                smol::Timer::after(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let app = Rc::clone(&app);
+        executor
+            .spawn(async move {
+                if let Err(e) = connection(&app, stream).await {
+                    log::debug!("connection from {peer}: {e}");
+                }
+            })
+            .detach();
+    }
+}
+
+/// Serves requests on one connection until it closes or fails.
+async fn connection(app: &App, mut stream: TcpStream) -> std::io::Result<()> {
+    // Head and body go out in one write, but without NODELAY a pipelined
+    // client could still wait on Nagle + delayed ACK.
+    stream.set_nodelay(true)?;
+    let limits = &app.config.server;
+    if app.connections.get() >= limits.max_connections {
+        let r = Response::error(
+            Kind::TooManyConnections,
+            "too many open connections",
+            None,
+            "-",
+        )
+        .with_header("retry-after", limits.retry_after_secs.to_string());
+        return write(&mut stream, &r, false, false).await;
+    }
+    app.connections.set(app.connections.get() + 1);
+    let _guard = ConnectionGuard(app);
+    let mut decoder = Decoder::new();
+    loop {
+        let req = match decoder.read(&mut stream, limits).await {
+            Ok(req) => req,
+            Err(DecodeError::Closed) => return Ok(()),
+            Err(DecodeError::Io(e)) => return Err(e),
+            Err(e) => {
+                let (kind, message) = match e {
+                    DecodeError::HeadTimeout => (
+                        Kind::RequestTimeout,
+                        "request head not received in time".to_owned(),
+                    ),
+                    DecodeError::BodyTimeout => (
+                        Kind::RequestTimeout,
+                        "request body not received in time".to_owned(),
+                    ),
+                    DecodeError::HeadTooLarge => (
+                        Kind::HeadersTooLarge,
+                        format!(
+                            "request head is larger than {} bytes",
+                            limits.max_header_bytes
+                        ),
+                    ),
+                    DecodeError::TooManyHeaders => (
+                        Kind::HeadersTooLarge,
+                        format!("request has more than {} header fields", limits.max_headers),
+                    ),
+                    DecodeError::BodyTooLarge(n) => (
+                        Kind::BodyTooLarge,
+                        format!(
+                            "request body of {n} bytes is larger than {} bytes",
+                            limits.max_body
+                        ),
+                    ),
+                    DecodeError::Malformed(why) => (Kind::BadRequest, why.to_owned()),
+                    DecodeError::Closed | DecodeError::Io(_) => unreachable!("handled above"),
+                };
+                log::info!(target: "access", "- - status={} error={kind}: {message}", kind.status());
+                let r = Response::error(kind, &message, None, "-");
+                return write(&mut stream, &r, false, false).await;
+            }
+        };
+        let response = app.respond(&req).await;
+        write(&mut stream, &response, req.keep_alive, req.method == "HEAD").await?;
+        if !req.keep_alive {
+            return Ok(());
+        }
+    }
+}
+
+async fn write(
+    stream: &mut TcpStream,
+    response: &Response,
+    keep_alive: bool,
+    head_only: bool,
+) -> std::io::Result<()> {
+    let mut out = Vec::new();
+    encode(response, keep_alive, head_only, &mut out);
+    stream.write_all(&out).await?;
+    stream.flush().await
+}
+
+struct ConnectionGuard<'a>(&'a App);
+
+impl Drop for ConnectionGuard<'_> {
+    fn drop(&mut self) {
+        self.0.connections.set(self.0.connections.get() - 1);
+    }
+}
