@@ -1,10 +1,21 @@
-//! The wasi-json ABI (the Gojinn contract): a WASI preview1 command reads one
+//! The wasi-json ABI, the Gojinn contract: a WASI preview1 command reads one
 //! JSON request on stdin and writes one JSON response on stdout.
 //!
-//! Not implemented yet (issue 3): modules that speak it are refused at load
-//! time with a clear error, so no request ever reaches this adapter.
+//! The WASI subset here is written for this runtime because it must be
+//! capability-free: there are no preopened directories, no sockets and no
+//! environment beyond what the function's config grants. Every preview1
+//! function exists with its standard signature, so toolchains' modules link;
+//! the ones outside the subset return `ENOTCAPABLE`.
+//!
+//! stdin:  `{"method","uri","headers":{name:[values]},"body","trace_id"}`
+//! stdout: `{"status","headers":{name: value | [values]},"body"}`
 
-use wasmi::{FuncType, Linker, Module, ValType};
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use wasmi::{Caller, Extern, FuncType, Linker, Module, Val, ValType};
 
 use super::{Request, Response};
 use crate::config::FunctionSpec;
@@ -19,34 +30,624 @@ pub const START: &str = "_start";
 /// Function exports a wasi-json module must have.
 pub const EXPORTS: &[(&str, &[ValType], &[ValType])] = &[(START, &[], &[])];
 
-/// Per-request WASI state.
-#[derive(Debug, Default)]
-pub struct WasiState;
+/// WASI errno values used here.
+mod errno {
+    pub const SUCCESS: i32 = 0;
+    pub const BADF: i32 = 8;
+    pub const FAULT: i32 = 21;
+    pub const INVAL: i32 = 28;
+    pub const IO: i32 = 29;
+    pub const SPIPE: i32 = 70;
+    pub const NOTCAPABLE: i32 = 76;
+}
 
-/// Defines the WASI functions in the linker.
-pub fn add_to_linker(_linker: &mut Linker<HostState>) -> Result<(), wasmi::Error> {
+/// Most iovecs one `fd_read`/`fd_write` may pass (POSIX `IOV_MAX`).
+const MAX_IOVS: u32 = 1024;
+/// A partial stderr line is logged once it reaches this many bytes.
+const MAX_STDERR_LINE: usize = 1024;
+/// Bytes of a bad stdout quoted in the log.
+const QUOTED_OUTPUT: usize = 200;
+
+/// Every preview1 function with its core signature: `(name, params)`. All
+/// return one `i32` errno except `proc_exit`, which returns nothing.
+const PREVIEW1: &[(&str, &[ValType])] = {
+    use ValType::{I32 as I, I64 as L};
+    &[
+        ("args_get", &[I, I]),
+        ("args_sizes_get", &[I, I]),
+        ("environ_get", &[I, I]),
+        ("environ_sizes_get", &[I, I]),
+        ("clock_res_get", &[I, I]),
+        ("clock_time_get", &[I, L, I]),
+        ("fd_advise", &[I, L, L, I]),
+        ("fd_allocate", &[I, L, L]),
+        ("fd_close", &[I]),
+        ("fd_datasync", &[I]),
+        ("fd_fdstat_get", &[I, I]),
+        ("fd_fdstat_set_flags", &[I, I]),
+        ("fd_fdstat_set_rights", &[I, L, L]),
+        ("fd_filestat_get", &[I, I]),
+        ("fd_filestat_set_size", &[I, L]),
+        ("fd_filestat_set_times", &[I, L, L, I]),
+        ("fd_pread", &[I, I, I, L, I]),
+        ("fd_prestat_get", &[I, I]),
+        ("fd_prestat_dir_name", &[I, I, I]),
+        ("fd_pwrite", &[I, I, I, L, I]),
+        ("fd_read", &[I, I, I, I]),
+        ("fd_readdir", &[I, I, I, L, I]),
+        ("fd_renumber", &[I, I]),
+        ("fd_seek", &[I, L, I, I]),
+        ("fd_sync", &[I]),
+        ("fd_tell", &[I, I]),
+        ("fd_write", &[I, I, I, I]),
+        ("path_create_directory", &[I, I, I]),
+        ("path_filestat_get", &[I, I, I, I, I]),
+        ("path_filestat_set_times", &[I, I, I, I, L, L, I]),
+        ("path_link", &[I, I, I, I, I, I, I]),
+        ("path_open", &[I, I, I, I, I, L, L, I, I]),
+        ("path_readlink", &[I, I, I, I, I, I]),
+        ("path_remove_directory", &[I, I, I]),
+        ("path_rename", &[I, I, I, I, I, I]),
+        ("path_symlink", &[I, I, I, I, I]),
+        ("path_unlink_file", &[I, I, I]),
+        ("poll_oneoff", &[I, I, I, I]),
+        ("proc_exit", &[I]),
+        ("proc_raise", &[I]),
+        ("sched_yield", &[]),
+        ("random_get", &[I, I]),
+        ("sock_accept", &[I, I, I]),
+        ("sock_recv", &[I, I, I, I, I, I]),
+        ("sock_send", &[I, I, I, I, I]),
+        ("sock_shutdown", &[I, I]),
+    ]
+};
+
+/// The functions implemented here; every other preview1 name is a stub.
+const IMPLEMENTED: &[&str] = &[
+    "args_get",
+    "args_sizes_get",
+    "environ_get",
+    "environ_sizes_get",
+    "clock_res_get",
+    "clock_time_get",
+    "fd_read",
+    "fd_write",
+    "fd_fdstat_get",
+    "fd_prestat_get",
+    "fd_prestat_dir_name",
+    "fd_close",
+    "fd_seek",
+    "proc_exit",
+    "sched_yield",
+    "random_get",
+];
+
+fn results_of(name: &str) -> &'static [ValType] {
+    if name == "proc_exit" {
+        &[]
+    } else {
+        &[ValType::I32]
+    }
+}
+
+/// Whether a `wasi_snapshot_preview1` import can be provided.
+pub fn check_import(name: &str, ty: &FuncType) -> Result<(), &'static str> {
+    let Some((_, params)) = PREVIEW1.iter().find(|(n, _)| *n == name) else {
+        return Err("not a WASI preview1 function");
+    };
+    if ty.params() != *params || ty.results() != results_of(name) {
+        return Err("signature differs from the one WASI preview1 defines");
+    }
     Ok(())
 }
 
-/// Whether a WASI import can be provided.
-pub fn check_import(_name: &str, _ty: &FuncType) -> Result<(), &'static str> {
-    Err("the wasi-json ABI is not supported by this build yet")
+/// Per-request WASI state: the request on stdin, captured stdout, stderr
+/// being split into log lines, and what the guest may see of the world.
+#[derive(Debug, Default)]
+pub struct WasiState {
+    stdin: Vec<u8>,
+    stdin_pos: usize,
+    stdout: Vec<u8>,
+    max_stdout: u64,
+    stderr: Vec<u8>,
+    args: Vec<Vec<u8>>,
+    env: Vec<Vec<u8>>,
 }
 
-/// Creates the sandbox for a wasi-json call.
+impl WasiState {
+    /// What the guest wrote to stdout.
+    pub fn stdout(&self) -> &[u8] {
+        &self.stdout
+    }
+}
+
+/// The request JSON written to stdin.
+#[derive(Serialize)]
+struct StdinRequest<'a> {
+    method: &'a str,
+    uri: &'a str,
+    headers: BTreeMap<&'a str, Vec<String>>,
+    body: String,
+    trace_id: &'a str,
+}
+
+/// The response JSON read from stdout.
+#[derive(Deserialize)]
+struct StdoutResponse {
+    #[serde(default)]
+    status: Option<serde_json::Value>,
+    #[serde(default)]
+    headers: BTreeMap<String, HeaderValue>,
+    #[serde(default)]
+    body: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum HeaderValue {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// Encodes the request as the stdin JSON. Header values and the body are
+/// strings: bytes that are not UTF-8 become U+FFFD (use the native ABI for
+/// binary bodies).
+pub fn encode_request(request: &Request<'_>) -> Vec<u8> {
+    let mut headers: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (name, value) in &request.headers {
+        headers
+            .entry(name)
+            .or_default()
+            .push(String::from_utf8_lossy(value).into_owned());
+    }
+    let stdin = StdinRequest {
+        method: request.method,
+        uri: request.uri,
+        headers,
+        body: String::from_utf8_lossy(request.body).into_owned(),
+        trace_id: request.trace_id,
+    };
+    serde_json::to_vec(&stdin).unwrap_or_default()
+}
+
+/// Parses what the guest printed into a response.
+pub fn decode_response(stdout: &[u8]) -> Result<Response, String> {
+    let text = stdout.trim_ascii();
+    let parsed: StdoutResponse = serde_json::from_slice(text)
+        .map_err(|e| format!("stdout is not one JSON response object: {e}"))?;
+    let status = match &parsed.status {
+        None | Some(serde_json::Value::Null) => 200,
+        Some(serde_json::Value::Number(n)) => match n.as_u64() {
+            Some(s @ 100..=999) => s as u16,
+            _ => return Err(format!("status {n} is not an integer between 100 and 999")),
+        },
+        Some(other) => return Err(format!("status {other} is not an integer")),
+    };
+    let mut headers = Vec::new();
+    for (name, value) in parsed.headers {
+        match value {
+            HeaderValue::One(v) => headers.push((name, v.into_bytes())),
+            HeaderValue::Many(vs) => {
+                headers.extend(vs.into_iter().map(|v| (name.clone(), v.into_bytes())))
+            }
+        }
+    }
+    Ok(Response {
+        status,
+        headers,
+        body: parsed.body.unwrap_or_default().into_bytes(),
+    })
+}
+
+/// Creates the sandbox for one wasi-json call: stdin holds the request.
 pub fn sandbox(
     runtime: &Runtime,
     module: &Module,
     function: &FunctionSpec,
-    _request: &Request<'_>,
-    state: HostState,
+    request: &Request<'_>,
+    mut state: HostState,
 ) -> Result<Sandbox, (CallError, u64)> {
+    let mut args = vec![function.name.clone().into_bytes()];
+    args.extend(function.args.iter().map(|a| a.clone().into_bytes()));
+    state.wasi = Some(WasiState {
+        stdin: encode_request(request),
+        max_stdout: function.limits.max_response,
+        args,
+        env: function
+            .env
+            .iter()
+            .map(|(k, v)| format!("{k}={v}").into_bytes())
+            .collect(),
+        ..WasiState::default()
+    });
     Sandbox::new(runtime, module, &function.limits, state)
 }
 
 /// Runs `_start` and parses stdout.
-pub async fn call(_sandbox: &mut Sandbox) -> Result<Response, CallError> {
-    Err(CallError::Trap(
-        "the wasi-json ABI is not supported by this build yet".into(),
-    ))
+pub async fn call(sandbox: &mut Sandbox) -> Result<Response, CallError> {
+    let result = sandbox.call(START, &[], &mut []).await;
+    flush_stderr(sandbox.store_mut().data_mut());
+    match result {
+        Ok(()) | Err(CallError::ExitCode(0)) => {}
+        Err(e) => return Err(e),
+    }
+    let stdout = sandbox
+        .store()
+        .data()
+        .wasi
+        .as_ref()
+        .map_or(&[][..], |w| w.stdout());
+    decode_response(stdout).map_err(|why| {
+        let shown = &stdout[..stdout.len().min(QUOTED_OUTPUT)];
+        log::warn!(
+            "wasi-json output rejected: {why}; it began with {:?}",
+            String::from_utf8_lossy(shown)
+        );
+        CallError::BadResponse(why)
+    })
+}
+
+fn flush_stderr(state: &mut HostState) {
+    if let Some(wasi) = state.wasi.as_mut()
+        && !wasi.stderr.is_empty()
+    {
+        let line = std::mem::take(&mut wasi.stderr);
+        state.log.line(log::Level::Info, &line);
+    }
+}
+
+/// The calling instance's memory and the host state.
+fn memory<'a>(caller: &'a mut Caller<'_, HostState>) -> Option<(&'a mut [u8], &'a mut HostState)> {
+    let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
+        return None;
+    };
+    Some(memory.data_and_store_mut(caller))
+}
+
+fn range(ptr: i32, len: usize) -> Option<std::ops::Range<usize>> {
+    let start = ptr as u32 as usize;
+    Some(start..start.checked_add(len)?)
+}
+
+fn put(mem: &mut [u8], ptr: i32, bytes: &[u8]) -> Option<()> {
+    mem.get_mut(range(ptr, bytes.len())?)?
+        .copy_from_slice(bytes);
+    Some(())
+}
+
+fn get_u32(mem: &[u8], ptr: u32) -> Option<u32> {
+    let b = mem.get(range(ptr as i32, 4)?)?;
+    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// The `(offset, len)` buffers of an iovec array, bounds-checked.
+fn iovecs(mem: &[u8], iovs: i32, count: i32) -> Option<Vec<std::ops::Range<usize>>> {
+    let count = u32::try_from(count).ok().filter(|&c| c <= MAX_IOVS)?;
+    (0..count)
+        .map(|i| {
+            let at = (iovs as u32).checked_add(i * 8)?;
+            let (ptr, len) = (get_u32(mem, at)?, get_u32(mem, at.checked_add(4)?)?);
+            let r = range(ptr as i32, len as usize)?;
+            (r.end <= mem.len()).then_some(r)
+        })
+        .collect()
+}
+
+/// Writes a list of NUL-terminated strings and the pointers to them
+/// (`args_get` and `environ_get`).
+fn put_strings(mem: &mut [u8], ptrs: i32, buf: i32, items: &[Vec<u8>]) -> i32 {
+    let mut at = buf as u32;
+    for (i, item) in items.iter().enumerate() {
+        let slot = (ptrs as u32).wrapping_add(i as u32 * 4) as i32;
+        let ok = put(mem, slot, &at.to_le_bytes())
+            .and_then(|_| put(mem, at as i32, item))
+            .and_then(|_| put(mem, (at as usize + item.len()) as i32, &[0]));
+        if ok.is_none() {
+            return errno::FAULT;
+        }
+        at += item.len() as u32 + 1;
+    }
+    errno::SUCCESS
+}
+
+fn put_sizes(mem: &mut [u8], count_ptr: i32, size_ptr: i32, items: &[Vec<u8>]) -> i32 {
+    let size: usize = items.iter().map(|i| i.len() + 1).sum();
+    match put(mem, count_ptr, &(items.len() as u32).to_le_bytes())
+        .and_then(|_| put(mem, size_ptr, &(size as u32).to_le_bytes()))
+    {
+        Some(()) => errno::SUCCESS,
+        None => errno::FAULT,
+    }
+}
+
+type Ctx<'a> = Caller<'a, HostState>;
+
+/// Runs `f` with the memory and WASI state, or returns `FAULT`/`BADF`.
+fn with_wasi(
+    caller: &mut Ctx<'_>,
+    f: impl FnOnce(&mut [u8], &mut WasiState, &mut crate::host::GuestLog) -> i32,
+) -> i32 {
+    let Some((mem, state)) = memory(caller) else {
+        return errno::FAULT;
+    };
+    let HostState { wasi, log, .. } = state;
+    match wasi.as_mut() {
+        Some(wasi) => f(mem, wasi, log),
+        // A wasi module called on the native path has no stdio.
+        None => errno::BADF,
+    }
+}
+
+fn monotonic_nanos() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}
+
+/// Defines every preview1 function in the linker.
+pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error> {
+    linker.func_wrap(MODULE, "args_get", |mut c: Ctx<'_>, argv: i32, buf: i32| {
+        with_wasi(&mut c, |mem, w, _| put_strings(mem, argv, buf, &w.args))
+    })?;
+    linker.func_wrap(
+        MODULE,
+        "args_sizes_get",
+        |mut c: Ctx<'_>, count: i32, size: i32| {
+            with_wasi(&mut c, |mem, w, _| put_sizes(mem, count, size, &w.args))
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "environ_get",
+        |mut c: Ctx<'_>, env: i32, buf: i32| {
+            with_wasi(&mut c, |mem, w, _| put_strings(mem, env, buf, &w.env))
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "environ_sizes_get",
+        |mut c: Ctx<'_>, count: i32, size: i32| {
+            with_wasi(&mut c, |mem, w, _| put_sizes(mem, count, size, &w.env))
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "clock_res_get",
+        |mut c: Ctx<'_>, id: i32, out: i32| {
+            with_wasi(&mut c, |mem, _, _| match id {
+                0..=3 => {
+                    put(mem, out, &1000u64.to_le_bytes()).map_or(errno::FAULT, |_| errno::SUCCESS)
+                }
+                _ => errno::INVAL,
+            })
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "clock_time_get",
+        |mut c: Ctx<'_>, id: i32, _precision: i64, out: i32| {
+            with_wasi(&mut c, |mem, _, _| {
+                let nanos = match id {
+                    0 => SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(0, |d| d.as_nanos() as u64),
+                    // Monotonic, and process/thread CPU time approximated by it.
+                    1..=3 => monotonic_nanos(),
+                    _ => return errno::INVAL,
+                };
+                put(mem, out, &nanos.to_le_bytes()).map_or(errno::FAULT, |_| errno::SUCCESS)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "random_get",
+        |mut c: Ctx<'_>, buf: i32, len: i32| {
+            with_wasi(&mut c, |mem, _, _| {
+                let Some(target) = range(buf, len as u32 as usize).and_then(|r| mem.get_mut(r))
+                else {
+                    return errno::FAULT;
+                };
+                getrandom::fill(target).map_or(errno::IO, |_| errno::SUCCESS)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "fd_read",
+        |mut c: Ctx<'_>, fd: i32, iovs: i32, count: i32, nread: i32| {
+            with_wasi(&mut c, |mem, w, _| {
+                if fd != 0 {
+                    return errno::BADF;
+                }
+                let Some(bufs) = iovecs(mem, iovs, count) else {
+                    return errno::FAULT;
+                };
+                let mut total = 0usize;
+                for buf in bufs {
+                    let rest = &w.stdin[w.stdin_pos..];
+                    let n = rest.len().min(buf.len());
+                    mem[buf.start..buf.start + n].copy_from_slice(&rest[..n]);
+                    w.stdin_pos += n;
+                    total += n;
+                }
+                put(mem, nread, &(total as u32).to_le_bytes())
+                    .map_or(errno::FAULT, |_| errno::SUCCESS)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "fd_write",
+        |mut c: Ctx<'_>,
+         fd: i32,
+         iovs: i32,
+         count: i32,
+         nwritten: i32|
+         -> Result<i32, wasmi::Error> {
+            let mut overflow = None;
+            let code = with_wasi(&mut c, |mem, w, log| {
+                let Some(bufs) = iovecs(mem, iovs, count) else {
+                    return errno::FAULT;
+                };
+                let mut total = 0usize;
+                for buf in bufs {
+                    let bytes = &mem[buf];
+                    total += bytes.len();
+                    match fd {
+                        1 => {
+                            if (w.stdout.len() + bytes.len()) as u64 > w.max_stdout {
+                                overflow = Some(w.max_stdout);
+                                return errno::IO;
+                            }
+                            w.stdout.extend_from_slice(bytes);
+                        }
+                        2 => {
+                            for &b in bytes {
+                                if b == b'\n' || w.stderr.len() >= MAX_STDERR_LINE {
+                                    log.line(log::Level::Info, &std::mem::take(&mut w.stderr));
+                                }
+                                if b != b'\n' {
+                                    w.stderr.push(b);
+                                }
+                            }
+                        }
+                        _ => return errno::BADF,
+                    }
+                }
+                put(mem, nwritten, &(total as u32).to_le_bytes())
+                    .map_or(errno::FAULT, |_| errno::SUCCESS)
+            });
+            match overflow {
+                Some(max) => Err(wasmi::Error::host(CallError::BadResponse(format!(
+                    "stdout exceeds max_response ({max} bytes)"
+                )))),
+                None => Ok(code),
+            }
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "fd_fdstat_get",
+        |mut c: Ctx<'_>, fd: i32, out: i32| {
+            with_wasi(&mut c, |mem, _, _| {
+                const FD_READ: u64 = 1 << 1;
+                const FD_WRITE: u64 = 1 << 6;
+                let rights = match fd {
+                    0 => FD_READ,
+                    1 | 2 => FD_WRITE,
+                    _ => return errno::BADF,
+                };
+                // struct fdstat { u8 filetype; u16 flags; u64 rights_base; u64 rights_inheriting }
+                let mut stat = [0u8; 24];
+                stat[0] = 2; // character device
+                stat[8..16].copy_from_slice(&rights.to_le_bytes());
+                put(mem, out, &stat).map_or(errno::FAULT, |_| errno::SUCCESS)
+            })
+        },
+    )?;
+    // No preopened directories: every descriptor after stdio is "bad".
+    linker.func_wrap(
+        MODULE,
+        "fd_prestat_get",
+        |_: Ctx<'_>, _fd: i32, _out: i32| errno::BADF,
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "fd_prestat_dir_name",
+        |_: Ctx<'_>, _fd: i32, _p: i32, _l: i32| errno::BADF,
+    )?;
+    linker.func_wrap(MODULE, "fd_close", |_: Ctx<'_>, fd: i32| match fd {
+        0..=2 => errno::SUCCESS,
+        _ => errno::BADF,
+    })?;
+    linker.func_wrap(
+        MODULE,
+        "fd_seek",
+        |_: Ctx<'_>, fd: i32, _off: i64, _whence: i32, _out: i32| match fd {
+            0..=2 => errno::SPIPE,
+            _ => errno::BADF,
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        "proc_exit",
+        |_: Ctx<'_>, code: i32| -> Result<(), wasmi::Error> { Err(wasmi::Error::i32_exit(code)) },
+    )?;
+    linker.func_wrap(MODULE, "sched_yield", |_: Ctx<'_>| errno::SUCCESS)?;
+    for (name, params) in PREVIEW1.iter().filter(|(n, _)| !IMPLEMENTED.contains(n)) {
+        let ty = FuncType::new(params.iter().copied(), results_of(name).iter().copied());
+        linker.func_new(MODULE, name, ty, |_, _, results: &mut [Val]| {
+            if let Some(r) = results.first_mut() {
+                *r = Val::I32(errno::NOTCAPABLE);
+            }
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_json_groups_headers_and_replaces_bad_utf8() {
+        let req = Request {
+            method: "POST",
+            uri: "/t?x=1",
+            headers: vec![("a", b"1"), ("a", b"2"), ("b", b"\xff")],
+            body: b"ok\xff",
+            trace_id: "t",
+        };
+        let v: serde_json::Value = serde_json::from_slice(&encode_request(&req)).unwrap();
+        assert_eq!(v["headers"]["a"], serde_json::json!(["1", "2"]));
+        assert_eq!(v["headers"]["b"], serde_json::json!(["\u{fffd}"]));
+        assert_eq!(v["body"], "ok\u{fffd}");
+        assert_eq!(v["trace_id"], "t");
+    }
+
+    #[test]
+    fn response_json_accepts_gojinn_shapes() {
+        let r =
+            decode_response(b"  {\"headers\":{\"a\":\"1\",\"b\":[\"2\",\"3\"]},\"body\":\"x\"}\n")
+                .unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.headers.len(), 3);
+        assert_eq!(r.body, b"x");
+        assert_eq!(decode_response(b"{\"status\":201}").unwrap().status, 201);
+    }
+
+    #[test]
+    fn response_json_rejects_garbage() {
+        for bad in [
+            &b"hello"[..],
+            b"{\"status\":200} trailing",
+            b"{\"status\":\"200\"}",
+            b"{\"status\":99}",
+            b"{\"status\":200.5}",
+            b"",
+        ] {
+            assert!(
+                decode_response(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn every_stub_has_a_standard_signature() {
+        for (name, params) in PREVIEW1 {
+            let ty = FuncType::new(params.iter().copied(), results_of(name).iter().copied());
+            assert!(check_import(name, &ty).is_ok(), "{name}");
+        }
+        let wrong = FuncType::new([ValType::I32], [ValType::I32]);
+        assert!(check_import("fd_write", &wrong).is_err());
+        assert!(check_import("not_wasi", &wrong).is_err());
+        assert!(
+            IMPLEMENTED
+                .iter()
+                .all(|n| PREVIEW1.iter().any(|(p, _)| p == n))
+        );
+    }
 }
