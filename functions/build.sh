@@ -2,16 +2,26 @@
 # Builds every guest module in functions/ from source:
 #
 #   functions/{hello,echo,sieve}.wasm   example functions, native ABI (Rust)
-#   functions/hostile/*.wasm            hostile fixtures (from hostile/*.wat)
+#   functions/{tax,headers,env}.wasm    example functions, wasi-json ABI (Rust,
+#                                       plain `fn main` WASI commands)
+#   functions/hostile/*.wasm            hostile native fixtures (hostile/*.wat)
+#   functions/hostile/wasi-*.wasm       hostile wasi-json fixtures (Rust, from
+#                                       wasi-hostile/src/bin/*.rs)
 #   functions/hostile/invalid.wasm      not a valid module at all
 #
-# Needs: cargo with the wasm32-unknown-unknown target, and wabt (wat2wasm,
-# wasm2wat, wasm-objdump). Uses `wasm-opt -Oz` (binaryen) if it is on PATH.
+# Needs: cargo with the wasm32-unknown-unknown and wasm32-wasip1 targets, and
+# wabt (wat2wasm, wasm2wat, wasm-objdump).
+#
+# wasm-opt (binaryen) is NOT used by default, even when it is installed: the
+# committed .wasm files must not depend on what happens to be on PATH (CI may
+# not have it). Set WASMGATE_WASM_OPT=1 to shrink the Rust modules with
+# `wasm-opt -Oz`; it is then an error if wasm-opt is missing.
 #
 # The output is deterministic for a given toolchain: paths that would leak
 # into panic messages are remapped, and running the script twice gives the
 # same bytes. The committed .wasm files were built with the versions the
-# script prints; a different rustc, wabt or wasm-opt may give other bytes.
+# script prints, without wasm-opt; a different rustc or wabt may give other
+# bytes.
 #
 # Usage: functions/build.sh   (from any directory)
 set -euo pipefail
@@ -23,15 +33,26 @@ cd "$here"
 native_examples=(hello echo sieve)
 # The exports a native example must have, no more and no fewer.
 native_exports="memory wasmgate_abi_v1 wasmgate_alloc wasmgate_handle"
+# wasi-json (Gojinn) examples, WASI commands built for wasm32-wasip1.
+wasi_examples=(tax headers env)
+# Hostile wasi-json fixtures: the binaries of the wasi-hostile crate.
+wasi_hostile=()
+for src in "$here"/wasi-hostile/src/bin/*.rs; do
+    wasi_hostile+=("$(basename "$src" .rs)")
+done
+# The exports a WASI command keeps, no more and no fewer.
+wasi_exports="_start memory"
 
 for tool in cargo wat2wasm wasm2wat wasm-objdump; do
     command -v "$tool" >/dev/null || { echo "build.sh: $tool not found on PATH" >&2; exit 1; }
 done
 echo "build.sh: $(rustc --version), wabt $(wat2wasm --version)"
 wasm_opt=""
-if command -v wasm-opt >/dev/null; then
+if [[ "${WASMGATE_WASM_OPT:-}" == 1 ]]; then
+    command -v wasm-opt >/dev/null ||
+        { echo "build.sh: WASMGATE_WASM_OPT=1 but wasm-opt is not on PATH" >&2; exit 1; }
     wasm_opt="wasm-opt"
-    echo "build.sh: shrinking with $(wasm-opt --version)"
+    echo "build.sh: shrinking with $(wasm-opt --version) (WASMGATE_WASM_OPT=1)"
 fi
 
 # Exact, space-separated sorted list of a module's export names.
@@ -61,6 +82,48 @@ check_native() {
     fi
 }
 
+# Fails unless $1 exports exactly `_start` and `memory` and imports only
+# from `wasi_snapshot_preview1`.
+check_wasi() {
+    local wasm="$1" exports imports
+    exports="$(exports_of "$wasm")"
+    if [[ "$exports" != "$wasi_exports" ]]; then
+        echo "build.sh: $wasm exports [$exports], expected [$wasi_exports]" >&2
+        exit 1
+    fi
+    imports="$(import_modules_of "$wasm" | grep -vx wasi_snapshot_preview1 || true)"
+    if [[ -n "$imports" ]]; then
+        echo "build.sh: $wasm imports from [$imports]; only wasi_snapshot_preview1 is allowed" >&2
+        exit 1
+    fi
+}
+
+# Runs `wasm-opt -Oz` on $1 in place, if WASMGATE_WASM_OPT=1.
+shrink() {
+    [[ -n "$wasm_opt" ]] || return 0
+    # Features rustc enables by default for wasm32 targets; the
+    # target_features section that would say so is stripped.
+    "$wasm_opt" -Oz --enable-bulk-memory --enable-sign-ext \
+        --enable-mutable-globals --enable-nontrapping-float-to-int \
+        --enable-multivalue --enable-reference-types \
+        "$1" -o "$1.opt"
+    mv "$1.opt" "$1"
+}
+
+# Rewrites $1 in place keeping only the exports named in $2 (space-separated).
+# A wasm2wat/wat2wasm round trip; it also drops custom sections.
+keep_exports() {
+    local wasm="$1" keep=" $2 " wat="${1%.wasm}.wat"
+    wasm2wat "$wasm" -o "$wat"
+    awk -v keep="$keep" '
+        match($0, /^[[:space:]]*\(export "[^"]*" \((func|global|memory|table) [0-9]+\)\)$/) {
+            name = $0; sub(/^[^"]*"/, "", name); sub(/".*$/, "", name)
+            if (index(keep, " " name " ") == 0) next
+        }
+        { print }' "$wat" >"$wat.kept"
+    wat2wasm "$wat.kept" -o "$wasm"
+}
+
 # --- Rust examples ---------------------------------------------------------
 # Remap the absolute paths of this checkout and of the cargo registry (they
 # end up in panic location strings) so the bytes do not depend on where the
@@ -85,37 +148,43 @@ trap 'rm -rf "$tmp"' EXIT
 for name in "${native_examples[@]}"; do
     built="$target_dir/wasm32-unknown-unknown/release/$name.wasm"
     cp "$built" "$tmp/$name.wasm"
-    if [[ -n "$wasm_opt" ]]; then
-        # Features rustc enables by default for wasm32-unknown-unknown; the
-        # target_features section that would say so is stripped.
-        "$wasm_opt" -Oz --enable-bulk-memory --enable-sign-ext \
-            --enable-mutable-globals --enable-nontrapping-float-to-int \
-            --enable-multivalue --enable-reference-types \
-            "$tmp/$name.wasm" -o "$tmp/$name.opt.wasm"
-        mv "$tmp/$name.opt.wasm" "$tmp/$name.wasm"
-    fi
+    shrink "$tmp/$name.wasm"
     # rustc (before rust-lang/rust#156174) exports the linker globals
     # __data_end and __heap_base from every wasm32-unknown-unknown cdylib and
-    # offers no flag against it. A wasm2wat/wat2wasm round trip drops them so
-    # the module exports only the ABI.
-    wasm2wat "$tmp/$name.wasm" -o "$tmp/$name.wat"
-    grep -Ev '^[[:space:]]*\(export "__(data_end|heap_base)" \(global [0-9]+\)\)$' \
-        "$tmp/$name.wat" >"$tmp/$name.stripped.wat" || true
-    wat2wasm "$tmp/$name.stripped.wat" -o "$tmp/$name.wasm"
+    # offers no flag against it; drop them so the module exports only the ABI.
+    keep_exports "$tmp/$name.wasm" "$native_exports"
     check_native "$tmp/$name.wasm"
     install -m 644 "$tmp/$name.wasm" "$here/$name.wasm"
     echo "build.sh: $name.wasm ($(wc -c <"$here/$name.wasm") bytes)"
 done
 
-# --- WASI examples ---------------------------------------------------------
-# HOOK: the wasi-json examples (`tax`, `headers`, `env`) go here. They are
-# WASI preview1 command modules: build them with
-#     cargo build --locked --release --target wasm32-wasip1 -p tax -p headers -p env
-# (same CARGO_ENCODED_RUSTFLAGS, same --target-dir), copy
-# target/wasm32-wasip1/release/NAME.wasm to functions/NAME.wasm, and check
-# that they export `_start` and import only from wasi_snapshot_preview1.
+# --- WASI examples and hostile WASI fixtures -------------------------------
+# Plain `fn main` WASI preview1 commands (the Gojinn contract), built with the
+# same path remapping. The wasip1 toolchain also exports `__main_void`; only
+# `_start` and `memory` are kept.
+package_args=(-p wasi-hostile)
+for name in "${wasi_examples[@]}"; do package_args+=(-p "$name"); done
+cargo build --quiet --locked --release --target wasm32-wasip1 \
+    --target-dir "$target_dir" "${package_args[@]}"
 
-# --- Hostile fixtures ------------------------------------------------------
+# install_wasi NAME DEST: post-processes and checks a built command.
+install_wasi() {
+    local name="$1" dest="$2"
+    cp "$target_dir/wasm32-wasip1/release/$name.wasm" "$tmp/$name.wasm"
+    shrink "$tmp/$name.wasm"
+    keep_exports "$tmp/$name.wasm" "$wasi_exports"
+    check_wasi "$tmp/$name.wasm"
+    install -m 644 "$tmp/$name.wasm" "$here/$dest"
+    echo "build.sh: $dest ($(wc -c <"$here/$dest") bytes)"
+}
+for name in "${wasi_examples[@]}"; do
+    install_wasi "$name" "$name.wasm"
+done
+for name in "${wasi_hostile[@]}"; do
+    install_wasi "$name" "hostile/wasi-$name.wasm"
+done
+
+# --- Hostile native fixtures -----------------------------------------------
 for wat in "$here"/hostile/*.wat; do
     wasm="${wat%.wat}.wasm"
     wat2wasm "$wat" -o "$wasm"
