@@ -4,6 +4,7 @@
 
 use std::ffi::OsString;
 use std::fmt;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -262,11 +263,11 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command, CliError> {
 pub fn execute(command: Command) -> Result<(), CliError> {
     match command {
         Command::Help(text) => {
-            println!("{text}");
+            let _ = writeln!(std::io::stdout(), "{text}");
             Ok(())
         }
         Command::Version => {
-            println!("wasmgate {}", env!("CARGO_PKG_VERSION"));
+            let _ = writeln!(std::io::stdout(), "wasmgate {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
         Command::Serve {
@@ -364,9 +365,12 @@ fn run(args: RunArgs) -> Result<(), CliError> {
         "fuel used: {}, time: {micros} us, abi: {}",
         outcome.fuel, loaded.abi
     );
+    // A closed stdout or stderr (`| head`) must not turn into a panic.
+    let print_stats = || {
+        let _ = writeln!(std::io::stderr(), "{stats}");
+    };
     match outcome.result {
         Ok(response) => {
-            use std::io::Write;
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "HTTP {}", response.status);
             for (name, value) in &response.headers {
@@ -375,11 +379,11 @@ fn run(args: RunArgs) -> Result<(), CliError> {
             let _ = writeln!(out);
             let _ = out.write_all(&response.body);
             let _ = out.flush();
-            eprintln!("{stats}");
+            print_stats();
             Ok(())
         }
         Err(e) => {
-            eprintln!("{stats}");
+            print_stats();
             Err(CliError::Runtime(format!(
                 "{}: {} ({}, HTTP {})",
                 args.module.display(),
@@ -410,13 +414,14 @@ fn check(target: &Path) -> Result<(), CliError> {
         match cache::load(runtime.engine(), file, AbiChoice::Auto, max_size) {
             Ok(loaded) => {
                 let m = &loaded.module;
-                println!("{}: ok", file.display());
-                println!("  abi: {}", loaded.abi);
+                let _ = writeln!(std::io::stdout(), "{}: ok", file.display());
+                let _ = writeln!(std::io::stdout(), "  abi: {}", loaded.abi);
                 let imports: Vec<String> = m
                     .imports()
                     .map(|i| format!("{}.{}", i.module(), i.name()))
                     .collect();
-                println!(
+                let _ = writeln!(
+                    std::io::stdout(),
                     "  imports: {}",
                     if imports.is_empty() {
                         "(none)".into()
@@ -425,13 +430,14 @@ fn check(target: &Path) -> Result<(), CliError> {
                     }
                 );
                 let exports: Vec<&str> = m.exports().map(|e| e.name()).collect();
-                println!("  exports: {}", exports.join(", "));
+                let _ = writeln!(std::io::stdout(), "  exports: {}", exports.join(", "));
                 for e in m.exports() {
                     if let ExternType::Memory(ty) = e.ty() {
                         let max = ty
                             .maximum()
                             .map_or("no maximum".to_owned(), |p| format!("maximum {p} pages"));
-                        println!(
+                        let _ = writeln!(
+                            std::io::stdout(),
                             "  memory `{}`: {} pages ({} KiB) initial, {max}",
                             e.name(),
                             ty.minimum(),
@@ -442,7 +448,7 @@ fn check(target: &Path) -> Result<(), CliError> {
             }
             Err(e) => {
                 failed += 1;
-                println!("{}: error: {e}", file.display());
+                let _ = writeln!(std::io::stdout(), "{}: error: {e}", file.display());
             }
         }
     }

@@ -171,6 +171,7 @@ struct RawServer {
     idle_timeout: Option<Spanned<Quantity>>,
     header_timeout: Option<Spanned<Quantity>>,
     body_timeout: Option<Spanned<Quantity>>,
+    write_timeout: Option<Spanned<Quantity>>,
     module_cache: Option<Spanned<i64>>,
     max_module_size: Option<Spanned<Quantity>>,
     retry_after: Option<Spanned<Quantity>>,
@@ -348,6 +349,7 @@ impl Ctx<'_> {
                     d.header_timeout,
                 )?,
                 body_timeout: self.duration("body_timeout", &s.body_timeout, d.body_timeout)?,
+                write_timeout: self.duration("write_timeout", &s.write_timeout, d.write_timeout)?,
                 module_cache: self.count("module_cache", &s.module_cache, d.module_cache)?,
                 max_module_size: self.size(
                     "max_module_size",

@@ -186,7 +186,7 @@ impl fmt::Display for CallError {
             CallError::OutOfFuel { budget } => {
                 write!(
                     f,
-                    "function used its whole fuel budget of {budget} instructions"
+                    "function ran out of fuel: its budget is {budget} instructions"
                 )
             }
             CallError::Timeout { timeout_ms } => {

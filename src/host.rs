@@ -90,7 +90,7 @@ impl ResourceLimiter for MemoryLimiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> Result<bool, LimiterError> {
-        let total = self.used - current.min(self.used) + desired;
+        let total = (self.used - current.min(self.used)).saturating_add(desired);
         if total > self.limit {
             self.denied = true;
             // A trap, not a -1 from memory.grow: a guest that ignores the

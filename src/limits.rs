@@ -84,6 +84,8 @@ pub struct ServerLimits {
     pub header_timeout: Duration,
     /// How long a client may take to send a request body.
     pub body_timeout: Duration,
+    /// How long a client may take to read a response.
+    pub write_timeout: Duration,
     /// Compiled modules kept in memory (least recently used are dropped).
     pub module_cache: usize,
     /// Largest module file accepted.
@@ -112,6 +114,9 @@ impl ServerLimits {
     pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
     /// Defaults to 30 s for the whole body.
     pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+    /// Defaults to 30 s: a client that does not read its response must not
+    /// hold a connection slot for ever.
+    pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
     /// Defaults to 64 compiled modules.
     pub const DEFAULT_MODULE_CACHE: usize = 64;
     /// Defaults to 16 MiB: a large Rust or Go function is 2–8 MiB.
@@ -132,6 +137,7 @@ impl Default for ServerLimits {
             idle_timeout: Self::DEFAULT_IDLE_TIMEOUT,
             header_timeout: Self::DEFAULT_HEADER_TIMEOUT,
             body_timeout: Self::DEFAULT_BODY_TIMEOUT,
+            write_timeout: Self::DEFAULT_WRITE_TIMEOUT,
             module_cache: Self::DEFAULT_MODULE_CACHE,
             max_module_size: Self::DEFAULT_MAX_MODULE_SIZE,
             retry_after_secs: Self::DEFAULT_RETRY_AFTER_SECS,

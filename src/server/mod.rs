@@ -274,7 +274,12 @@ async fn serve(
             .unwrap_or_default(),
     );
     // Tests and scripts read the bound address (useful with port 0) here.
-    println!("wasmgate listening on http://{addr}");
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "wasmgate listening on http://{addr}");
+        let _ = out.flush();
+    }
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -310,7 +315,7 @@ async fn connection(app: &App, mut stream: TcpStream) -> std::io::Result<()> {
             "-",
         )
         .with_header("retry-after", limits.retry_after_secs.to_string());
-        return write(&mut stream, &r, false, false).await;
+        return write(&mut stream, &r, false, false, limits.write_timeout).await;
     }
     app.connections.set(app.connections.get() + 1);
     let _guard = ConnectionGuard(app);
@@ -353,27 +358,49 @@ async fn connection(app: &App, mut stream: TcpStream) -> std::io::Result<()> {
                 };
                 log::info!(target: "access", "- - status={} error={kind}: {message}", kind.status());
                 let r = Response::error(kind, &message, None, "-");
-                return write(&mut stream, &r, false, false).await;
+                return write(&mut stream, &r, false, false, limits.write_timeout).await;
             }
         };
         let response = app.respond(&req).await;
-        write(&mut stream, &response, req.keep_alive, req.method == "HEAD").await?;
+        write(
+            &mut stream,
+            &response,
+            req.keep_alive,
+            req.method == "HEAD",
+            limits.write_timeout,
+        )
+        .await?;
         if !req.keep_alive {
             return Ok(());
         }
     }
 }
 
+/// Writes one response; a client that does not take it within
+/// `write_timeout` loses its connection.
 async fn write(
     stream: &mut TcpStream,
     response: &Response,
     keep_alive: bool,
     head_only: bool,
+    timeout: std::time::Duration,
 ) -> std::io::Result<()> {
     let mut out = Vec::new();
     encode(response, keep_alive, head_only, &mut out);
-    stream.write_all(&out).await?;
-    stream.flush().await
+    smol::future::or(
+        async {
+            stream.write_all(&out).await?;
+            stream.flush().await
+        },
+        async {
+            smol::Timer::after(timeout).await;
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "client did not read the response within write_timeout",
+            ))
+        },
+    )
+    .await
 }
 
 struct ConnectionGuard<'a>(&'a App);

@@ -1,0 +1,548 @@
+//! Shared helpers for the integration tests: start the real `wasmgate`
+//! binary on a free loopback port, talk HTTP/1.1 to it over plain blocking
+//! sockets, and run CLI commands. Every socket operation and every wait is
+//! bounded, so a broken server fails a test instead of hanging it.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+/// Bound on every socket read, write and connect.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(15);
+/// Bound on server start-up and on any CLI command.
+pub const PROCESS_TIMEOUT: Duration = Duration::from_secs(20);
+/// What `GET /hello` answers.
+pub const HELLO: &str = "Hello from wasmgate!\n";
+
+/// The binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_wasmgate")
+}
+
+/// A file under the repository's `functions/`, e.g. `hostile/loop.wasm`.
+pub fn function(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("functions")
+        .join(rel)
+}
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    /// Creates `wasmgate-test-PID-TAG-N`, unique within and across runs.
+    pub fn new(tag: &str) -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let path =
+            std::env::temp_dir().join(format!("wasmgate-test-{}-{tag}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        Self { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes `name` in the directory; returns its path.
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path.join(name);
+        std::fs::write(&path, contents).expect("write temp file");
+        path
+    }
+
+    /// Copies `src` into the directory as `name`; returns its path.
+    pub fn copy(&self, src: &Path, name: &str) -> PathBuf {
+        let path = self.path.join(name);
+        std::fs::copy(src, &path).unwrap_or_else(|e| panic!("copy {}: {e}", src.display()));
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// A running `wasmgate serve`, killed on drop.
+pub struct Server {
+    child: Child,
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    log: Arc<Mutex<String>>,
+    dir: TempDir,
+}
+
+impl Server {
+    /// `wasmgate serve DIR` (zero-config mode).
+    pub fn serve_dir(dir: &Path) -> Self {
+        let tmp = TempDir::new("serve");
+        Self::spawn(&[OsStr::new("serve"), dir.as_os_str()], tmp)
+    }
+
+    /// `wasmgate serve --config DIR/wasmgate.toml`, where DIR is a fresh
+    /// temp dir holding `files` (name in DIR, source file) and the config.
+    /// Relative paths in the config are relative to DIR.
+    pub fn with_config(toml: &str, files: &[(&str, PathBuf)]) -> Self {
+        let tmp = TempDir::new("config");
+        for (name, src) in files {
+            tmp.copy(src, name);
+        }
+        let config = tmp.write("wasmgate.toml", toml);
+        Self::spawn(
+            &[
+                OsStr::new("serve"),
+                OsStr::new("--config"),
+                config.as_os_str(),
+            ],
+            tmp,
+        )
+    }
+
+    fn spawn(args: &[&OsStr], dir: TempDir) -> Self {
+        let mut child = Command::new(bin())
+            .args(args)
+            .args(["--listen", "127.0.0.1:0"])
+            .current_dir(dir.path())
+            .env("RUST_LOG", "info")
+            .env_remove("RUST_BACKTRACE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn wasmgate");
+
+        // Drain both pipes for the server's whole life: a full pipe would
+        // block its logging and so the whole (single-threaded) server.
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().expect("stderr piped");
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let stdout = child.stdout.take().expect("stdout piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(addr) = line.strip_prefix("wasmgate listening on http://") {
+                    let _ = tx.send(addr.trim().to_owned());
+                }
+            }
+        });
+
+        let mut server = Self {
+            child,
+            addr: "127.0.0.1:0".parse().unwrap(),
+            log,
+            dir,
+        };
+        match rx.recv_timeout(PROCESS_TIMEOUT) {
+            Ok(addr) => {
+                server.addr = addr
+                    .parse()
+                    .unwrap_or_else(|e| panic!("bad listen address `{addr}`: {e}"))
+            }
+            Err(_) => {
+                let status = server.child.try_wait().ok().flatten();
+                // Give the stderr reader a moment to collect the last lines.
+                std::thread::sleep(Duration::from_millis(100));
+                panic!(
+                    "wasmgate did not report its address (exit status {status:?}); log:\n{}",
+                    server.log()
+                );
+            }
+        }
+        server
+    }
+
+    /// The temp dir the server runs in (holds its config and copied files).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Everything the server wrote to stderr so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits (bounded) until stderr contains `needle`; panics with the log
+    /// otherwise. Log lines reach us through a pipe and a reader thread, so
+    /// a line written before a response may still be in transit.
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + PROCESS_TIMEOUT;
+        loop {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server log never contained `{needle}`; log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// A new connection to the server.
+    pub fn connect(&self) -> Conn {
+        Conn::open(self.addr)
+    }
+
+    /// One request on its own connection.
+    pub fn request(
+        &self,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
+        self.connect().request(method, target, headers, body)
+    }
+
+    /// `GET target` on its own connection.
+    pub fn get(&self, target: &str) -> Response {
+        self.request("GET", target, &[], b"")
+    }
+
+    /// `GET target` with extra header fields, on its own connection.
+    pub fn get_with(&self, target: &str, headers: &[(&str, &str)]) -> Response {
+        self.request("GET", target, headers, b"")
+    }
+
+    /// Sends `bytes` on a new connection and reads one response.
+    pub fn raw(&self, bytes: &[u8]) -> Response {
+        let mut conn = self.connect();
+        conn.send(bytes);
+        conn.read_response(false)
+    }
+
+    /// Asserts the server still serves `GET /hello` normally.
+    pub fn assert_healthy(&self) {
+        let r = self.get("/hello");
+        assert_eq!(
+            r.status,
+            200,
+            "server unhealthy: {r:?}\nlog:\n{}",
+            self.log()
+        );
+        assert_eq!(r.text(), HELLO);
+        assert!(r.header("x-wasmgate-error").is_none());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A response as read from the wire.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    /// Header fields in order, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The first value of header `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as (lossy) UTF-8.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.text()))
+    }
+
+    /// Asserts this is a wasmgate error response of `kind` with `status`:
+    /// header, content type and JSON body agree. Returns the JSON body.
+    pub fn assert_error(&self, status: u16, kind: &str) -> serde_json::Value {
+        assert_eq!(self.status, status, "status of {self:?}");
+        assert_eq!(
+            self.header("x-wasmgate-error"),
+            Some(kind),
+            "x-wasmgate-error of {self:?}"
+        );
+        assert_eq!(self.header("content-type"), Some("application/json"));
+        let json = self.json();
+        assert_eq!(json["error"], kind, "{json}");
+        assert!(
+            json["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "message missing: {json}"
+        );
+        assert!(json["trace_id"].is_string(), "trace_id missing: {json}");
+        assert!(json.get("function").is_some(), "function missing: {json}");
+        json
+    }
+
+    /// The JSON body's `message`.
+    pub fn message(&self) -> String {
+        self.json()["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+/// A blocking HTTP/1.1 client connection with bounded reads and writes.
+pub struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    pub fn open(addr: SocketAddr) -> Self {
+        let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
+            .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Self {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Writes raw bytes.
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream
+            .write_all(bytes)
+            .unwrap_or_else(|e| panic!("send: {e}"));
+    }
+
+    /// Sends a request (with `host`, and `content-length` when there is a
+    /// body or the method is POST/PUT) and reads its final response.
+    pub fn request(
+        &mut self,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
+        self.send(&encode_request(method, target, headers, body));
+        self.read_response(method == "HEAD")
+    }
+
+    /// Reads one response, skipping interim (1xx) ones. `head` says the
+    /// request was HEAD, whose response has no body.
+    pub fn read_response(&mut self, head: bool) -> Response {
+        loop {
+            let r = self.read_one(head);
+            if r.status >= 200 {
+                return r;
+            }
+        }
+    }
+
+    /// Reads exactly one response, interim ones included.
+    pub fn read_one(&mut self, head: bool) -> Response {
+        let end = loop {
+            if let Some(i) = find(&self.buf, b"\r\n\r\n") {
+                break i + 4;
+            }
+            if self.fill() == 0 {
+                panic!(
+                    "connection closed before a complete response head; got {:?}",
+                    String::from_utf8_lossy(&self.buf)
+                );
+            }
+        };
+        let head_text = String::from_utf8(self.buf[..end - 4].to_vec()).expect("UTF-8 head");
+        self.buf.drain(..end);
+        let mut lines = head_text.split("\r\n");
+        let status_line = lines.next().unwrap_or_default();
+        let mut parts = status_line.splitn(3, ' ');
+        assert_eq!(
+            parts.next(),
+            Some("HTTP/1.1"),
+            "status line {status_line:?}"
+        );
+        let status: u16 = parts
+            .next()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+        let headers: Vec<(String, String)> = lines
+            .map(|l| {
+                let (n, v) = l
+                    .split_once(':')
+                    .unwrap_or_else(|| panic!("bad field {l:?}"));
+                (n.trim().to_ascii_lowercase(), v.trim().to_owned())
+            })
+            .collect();
+        let mut response = Response {
+            status,
+            headers,
+            body: Vec::new(),
+        };
+        if head || status < 200 || status == 204 || status == 304 {
+            return response;
+        }
+        assert!(
+            response.header("transfer-encoding").is_none(),
+            "unexpected transfer-encoding in {response:?}"
+        );
+        match response.header("content-length") {
+            Some(len) => {
+                let len: usize = len.parse().expect("numeric content-length");
+                while self.buf.len() < len {
+                    if self.fill() == 0 {
+                        panic!(
+                            "connection closed after {} of {len} body bytes",
+                            self.buf.len()
+                        );
+                    }
+                }
+                response.body = self.buf.drain(..len).collect();
+            }
+            None => {
+                while self.fill() > 0 {}
+                response.body = std::mem::take(&mut self.buf);
+            }
+        }
+        response
+    }
+
+    /// Whether the server has closed the connection: reads until end of
+    /// stream (or a reset) and returns any bytes that were still pending.
+    pub fn read_to_close(&mut self) -> Vec<u8> {
+        while self.fill() > 0 {}
+        std::mem::take(&mut self.buf)
+    }
+
+    /// Reads more bytes into the buffer; 0 at end of stream or on reset.
+    fn fill(&mut self) -> usize {
+        let mut chunk = [0u8; 8192];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    return n;
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => return 0,
+                Err(e) => panic!(
+                    "read from server: {e} (after {:?})",
+                    String::from_utf8_lossy(&self.buf)
+                ),
+            }
+        }
+    }
+}
+
+/// Encodes a request.
+pub fn encode_request(
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Vec<u8> {
+    let mut out = format!("{method} {target} HTTP/1.1\r\nhost: wasmgate.test\r\n");
+    for (name, value) in headers {
+        out.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if !body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH") {
+        out.push_str(&format!("content-length: {}\r\n", body.len()));
+    }
+    out.push_str("\r\n");
+    let mut out = out.into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The result of one CLI invocation.
+#[derive(Debug)]
+pub struct Cli {
+    /// The exit code (`None`: killed by a signal).
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `wasmgate ARGS` in `cwd`, killed after [`PROCESS_TIMEOUT`].
+pub fn wasmgate_in<I, S>(cwd: &Path, args: I) -> Cli
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut child = Command::new(bin())
+        .args(args)
+        .current_dir(cwd)
+        .env("RUST_LOG", "info")
+        .env_remove("RUST_BACKTRACE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn wasmgate");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = out.read_to_end(&mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = err.read_to_end(&mut s);
+        s
+    });
+    let deadline = Instant::now() + PROCESS_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for wasmgate") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("wasmgate did not exit within {PROCESS_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Cli {
+        code: status.code(),
+        stdout: String::from_utf8_lossy(&out.join().unwrap()).into_owned(),
+        stderr: String::from_utf8_lossy(&err.join().unwrap()).into_owned(),
+    }
+}
+
+/// Runs `wasmgate ARGS` in the repository root.
+pub fn wasmgate<I, S>(args: I) -> Cli
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    wasmgate_in(Path::new(env!("CARGO_MANIFEST_DIR")), args)
+}
