@@ -119,9 +119,10 @@ impl ModuleCache {
         let stamp = Stamp::of(path);
         let key = (path.to_owned(), choice);
         let mut entries = self.entries.borrow_mut();
+        // Same size and mtime (or still missing): the cached result stands,
+        // so a broken or missing module is reported once, not per request.
         if let Some(entry) = entries.get_mut(&key)
             && entry.stamp == stamp
-            && stamp.is_some()
         {
             entry.last_used = now;
             return entry.loaded.clone();

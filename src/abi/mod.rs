@@ -127,6 +127,15 @@ pub fn inspect(module: &Module, path: &Path, choice: AbiChoice) -> Result<Abi, L
     Ok(abi)
 }
 
+/// A guest's response status, if it is one a final HTTP response may have:
+/// 1xx are interim responses and cannot end a request.
+pub fn check_status(status: u64) -> Result<u16, String> {
+    match status {
+        200..=999 => Ok(status as u16),
+        _ => Err(format!("status {status} is not between 200 and 999")),
+    }
+}
+
 fn signature_is(ty: &FuncType, params: &[ValType], results: &[ValType]) -> bool {
     ty.params() == params && ty.results() == results
 }

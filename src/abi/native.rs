@@ -80,11 +80,6 @@ pub async fn call(
     let response: Response = postcard::from_bytes(encoded).map_err(|e| {
         CallError::BadResponse(format!("response is not a valid ABI v1 message: {e}"))
     })?;
-    if !(100..=999).contains(&response.status) {
-        return Err(CallError::BadResponse(format!(
-            "status {} is not between 100 and 999",
-            response.status
-        )));
-    }
+    super::check_status(response.status.into()).map_err(CallError::BadResponse)?;
     Ok(response)
 }

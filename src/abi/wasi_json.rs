@@ -218,8 +218,8 @@ pub fn decode_response(stdout: &[u8]) -> Result<Response, String> {
     let status = match &parsed.status {
         None | Some(serde_json::Value::Null) => 200,
         Some(serde_json::Value::Number(n)) => match n.as_u64() {
-            Some(s @ 100..=999) => s as u16,
-            _ => return Err(format!("status {n} is not an integer between 100 and 999")),
+            Some(s) => super::check_status(s)?,
+            None => return Err(format!("status {n} is not an integer between 200 and 999")),
         },
         Some(other) => return Err(format!("status {other} is not an integer")),
     };
@@ -623,7 +623,7 @@ mod tests {
             &b"hello"[..],
             b"{\"status\":200} trailing",
             b"{\"status\":\"200\"}",
-            b"{\"status\":99}",
+            b"{\"status\":101}",
             b"{\"status\":200.5}",
             b"",
         ] {

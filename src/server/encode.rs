@@ -87,14 +87,18 @@ pub fn encode(response: &Response, keep_alive: bool, head_only: bool, out: &mut 
         out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(b"content-length: ");
-    out.extend_from_slice(response.body.len().to_string().as_bytes());
-    out.extend_from_slice(if keep_alive {
-        b"\r\n\r\n" as &[u8]
-    } else {
-        b"\r\nconnection: close\r\n\r\n"
-    });
-    if !head_only {
+    // 204 and 304 responses have no body and (204) no content-length.
+    let bodiless = matches!(response.status, 204 | 304);
+    if !bodiless {
+        out.extend_from_slice(b"content-length: ");
+        out.extend_from_slice(response.body.len().to_string().as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if !keep_alive {
+        out.extend_from_slice(b"connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    if !head_only && !bodiless {
         out.extend_from_slice(&response.body);
     }
 }
@@ -152,6 +156,18 @@ mod tests {
             out,
             b"HTTP/1.1 200 OK\r\nx-a: 1\r\ncontent-length: 2\r\nconnection: close\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn no_content_has_no_body_and_no_length() {
+        let r = Response {
+            status: 204,
+            headers: Vec::new(),
+            body: b"ignored".to_vec(),
+        };
+        let mut out = Vec::new();
+        encode(&r, true, false, &mut out);
+        assert_eq!(out, b"HTTP/1.1 204 No Content\r\n\r\n");
     }
 
     #[test]
