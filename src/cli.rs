@@ -122,7 +122,7 @@ impl CliError {
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CliError::Usage(m) => write!(f, "{m}\nRun `wasmgate --help` for usage."),
+            CliError::Usage(m) => write!(f, "{m} (see `wasmgate --help`)"),
             CliError::Config(e) => write!(f, "{e}"),
             CliError::Runtime(m) => f.write_str(m),
         }

@@ -12,8 +12,9 @@ use crate::limits::FunctionLimits;
 pub enum Match {
     /// This function serves it.
     Found(Rc<FunctionSpec>),
-    /// A route matches the path but not the method; the allowed methods.
-    MethodNotAllowed(String),
+    /// A route matches the path but not the method: the function and the
+    /// methods it allows.
+    MethodNotAllowed(Rc<FunctionSpec>, String),
     /// Nothing serves this path.
     NotFound,
 }
@@ -61,7 +62,8 @@ impl Router {
             None => Match::NotFound,
             Some(f) => match &f.methods {
                 Some(allowed) if !allowed.iter().any(|m| m == method) => {
-                    Match::MethodNotAllowed(allowed.join(", "))
+                    let allow = allowed.join(", ");
+                    Match::MethodNotAllowed(f, allow)
                 }
                 _ => Match::Found(f),
             },
@@ -124,7 +126,10 @@ mod tests {
             router("[[function]]\nroute=\"/p\"\nmodule=\"p.wasm\"\nmethods=[\"POST\",\"PUT\"]\n");
         assert!(matches!(r.route("POST", "/p"), Match::Found(_)));
         match r.route("GET", "/p") {
-            Match::MethodNotAllowed(allow) => assert_eq!(allow, "POST, PUT"),
+            Match::MethodNotAllowed(f, allow) => {
+                assert_eq!(f.name, "p");
+                assert_eq!(allow, "POST, PUT");
+            }
             other => panic!("{other:?}"),
         }
     }

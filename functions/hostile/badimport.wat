@@ -1,7 +1,8 @@
 ;; badimport.wat: imports `env.nonexistent`, a function no wasmgate host
 ;; provides (only `wasi_snapshot_preview1` and `wasmgate` imports are allowed).
 ;; Expected: the module cannot be loaded: 503 with error kind
-;; `module-unavailable`, and the error message names `env.nonexistent`.
+;; `module-unavailable`; the server log (and `wasmgate check`) names
+;; `env.nonexistent`. Clients get a generic message: paths stay private.
 (module
   (import "env" "nonexistent" (func $nonexistent))
   (memory (export "memory") 1)

@@ -110,11 +110,11 @@ impl App {
                     trace_id,
                 );
             }
-            Match::MethodNotAllowed(allow) => {
+            Match::MethodNotAllowed(spec, allow) => {
                 let (response, access) = fail(
                     Kind::MethodNotAllowed,
                     "method not allowed for this function",
-                    None,
+                    Some(spec),
                     0,
                     trace_id,
                 );

@@ -1,0 +1,293 @@
+//! The command line: help and version, `run`, `check`, and how `serve`
+//! fails on bad arguments and configuration (exit 2) or at run time
+//! (exit 1), always with one clear line and never a panic.
+
+mod common;
+
+use std::net::TcpListener;
+
+use common::{Cli, HELLO, TempDir, function, wasmgate, wasmgate_in};
+
+fn path(rel: &str) -> String {
+    function(rel).to_str().unwrap().to_owned()
+}
+
+/// Exit code 0 and nothing alarming on stderr.
+fn assert_ok(out: &Cli) {
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_no_panic(out);
+}
+
+fn assert_no_panic(out: &Cli) {
+    for bad in ["panicked", "RUST_BACKTRACE", "stack backtrace"] {
+        assert!(!out.stderr.contains(bad), "{out:?}");
+    }
+}
+
+/// Exit code `code` with exactly one line on stderr, which is returned.
+fn assert_fails(out: &Cli, code: i32) -> String {
+    assert_eq!(out.code, Some(code), "{out:?}");
+    assert_no_panic(out);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "want one line on stderr: {out:?}");
+    assert!(lines[0].starts_with("wasmgate: "), "{out:?}");
+    lines[0].to_owned()
+}
+
+#[test]
+fn version_and_help() {
+    let out = wasmgate(["--version"]);
+    assert_ok(&out);
+    assert_eq!(
+        out.stdout.trim(),
+        format!("wasmgate {}", env!("CARGO_PKG_VERSION"))
+    );
+
+    for args in [&["--help"][..], &["-h"], &["help"], &[]] {
+        let out = wasmgate(args);
+        assert_ok(&out);
+        for word in ["Usage:", "serve", "run", "check", "Exit codes"] {
+            assert!(out.stdout.contains(word), "{args:?}: {out:?}");
+        }
+    }
+    for (command, flag) in [
+        ("serve", "--listen"),
+        ("run", "--fuel"),
+        ("check", "MODULE|DIR"),
+    ] {
+        let out = wasmgate([command, "--help"]);
+        assert_ok(&out);
+        assert!(
+            out.stdout
+                .starts_with(&format!("Usage: wasmgate {command}")),
+            "{out:?}"
+        );
+        assert!(out.stdout.contains(flag), "{out:?}");
+    }
+}
+
+#[test]
+fn run_hello() {
+    let out = wasmgate(["run", &path("hello.wasm")]);
+    assert_ok(&out);
+    assert!(out.stdout.starts_with("HTTP 200\n"), "{out:?}");
+    assert!(out.stdout.contains("content-type: text/plain"), "{out:?}");
+    assert!(out.stdout.ends_with(&format!("\n\n{HELLO}")), "{out:?}");
+    assert!(out.stderr.contains("fuel used: "), "{out:?}");
+    assert!(out.stderr.contains("abi: native"), "{out:?}");
+
+    let out = wasmgate(["run", &path("hello.wasm"), "--path", "/hello?name=pi"]);
+    assert_ok(&out);
+    assert!(out.stdout.ends_with("\n\nHello, pi!\n"), "{out:?}");
+}
+
+#[test]
+fn run_echo_with_body_from_file() {
+    let dir = TempDir::new("cli-body");
+    let body = dir.write("body.txt", "line one\nline \"two\"\n");
+    let out = wasmgate([
+        "run",
+        &path("echo.wasm"),
+        "-X",
+        "post",
+        "--path",
+        "/echo?q=1",
+        "--header",
+        "X-Custom: yes",
+        "--body",
+        &format!("@{}", body.display()),
+    ]);
+    assert_ok(&out);
+    assert!(out.stdout.starts_with("HTTP 200\n"), "{out:?}");
+    let json_text = out.stdout.split("\n\n").nth(1).expect("body after headers");
+    let v: serde_json::Value = serde_json::from_str(json_text).expect("echo JSON");
+    assert_eq!(v["method"], "POST");
+    assert_eq!(v["uri"], "/echo?q=1");
+    assert_eq!(v["body"], "line one\nline \"two\"\n");
+    assert_eq!(v["headers"], serde_json::json!([["x-custom", "yes"]]));
+
+    // A literal body, and a missing body file is a usage error.
+    let out = wasmgate(["run", &path("echo.wasm"), "--body", "literal"]);
+    assert_ok(&out);
+    assert!(out.stdout.contains(r#""body":"literal""#), "{out:?}");
+    let missing = dir.path().join("missing.txt");
+    let out = wasmgate([
+        "run",
+        &path("echo.wasm"),
+        "--body",
+        &format!("@{}", missing.display()),
+    ]);
+    let line = assert_fails(&out, 2);
+    assert!(line.contains("missing.txt"), "{line}");
+}
+
+#[test]
+fn run_loop_hits_its_fuel_and_exits_1() {
+    let out = wasmgate(["run", &path("hostile/loop.wasm"), "--fuel", "1000000"]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_no_panic(&out);
+    assert!(out.stderr.contains("deadline"), "{out:?}");
+    assert!(out.stderr.contains("1000000"), "{out:?}");
+    assert!(out.stderr.contains("HTTP 504"), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+}
+
+#[test]
+fn run_on_a_failing_fixture_names_the_error_kind() {
+    let out = wasmgate(["run", &path("hostile/divzero.wasm")]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("divide by zero"), "{out:?}");
+    assert!(out.stderr.contains("(trap, HTTP 502)"), "{out:?}");
+    let out = wasmgate(["run", &path("hostile/badimport.wasm")]);
+    let line = assert_fails(&out, 1);
+    assert!(line.contains("env.nonexistent"), "{line}");
+}
+
+#[test]
+fn check_hello() {
+    let out = wasmgate(["check", &path("hello.wasm")]);
+    assert_ok(&out);
+    assert!(out.stdout.contains("hello.wasm: ok"), "{out:?}");
+    assert!(out.stdout.contains("abi: native"), "{out:?}");
+    assert!(out.stdout.contains("imports: wasmgate.log"), "{out:?}");
+    assert!(out.stdout.contains("wasmgate_handle"), "{out:?}");
+}
+
+#[test]
+fn check_hostile_fixtures() {
+    // These are valid modules that fail only when run.
+    for name in [
+        "loop",
+        "grow",
+        "recurse",
+        "bigresponse",
+        "garbage",
+        "startrap",
+        "divzero",
+    ] {
+        let out = wasmgate(["check", &path(&format!("hostile/{name}.wasm"))]);
+        assert_ok(&out);
+        assert!(out.stdout.contains("abi: native"), "{name}: {out:?}");
+    }
+
+    let out = wasmgate(["check", &path("hostile/badimport.wasm")]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stdout.contains("env.nonexistent"), "{out:?}");
+    assert_fails(&out, 1);
+
+    let out = wasmgate(["check", &path("hostile/invalid.wasm")]);
+    assert!(
+        out.stdout.contains("not a valid WebAssembly module"),
+        "{out:?}"
+    );
+    assert_fails(&out, 1);
+
+    // The directory as a whole fails because of those two.
+    let out = wasmgate(["check", &path("hostile")]);
+    let line = assert_fails(&out, 1);
+    assert!(line.contains("failed the check"), "{line}");
+    assert!(out.stdout.contains("loop.wasm: ok"), "{out:?}");
+    assert!(out.stdout.contains("badimport.wasm: error"), "{out:?}");
+    assert!(out.stdout.contains("invalid.wasm: error"), "{out:?}");
+}
+
+#[test]
+fn check_failures() {
+    let out = wasmgate(["check", "/definitely/not/here.wasm"]);
+    let line = assert_fails(&out, 1);
+    assert!(line.contains("failed the check"), "{line}");
+    assert!(out.stdout.contains("cannot read module"), "{out:?}");
+
+    let empty = TempDir::new("cli-empty");
+    let out = wasmgate(["check", empty.path().to_str().unwrap()]);
+    let line = assert_fails(&out, 1);
+    assert!(line.contains("no .wasm files"), "{line}");
+}
+
+#[test]
+fn usage_errors_exit_2_with_one_line() {
+    for (args, needle) in [
+        (&["frobnicate"][..], "frobnicate"),
+        (&["--frobnicate"], "--frobnicate"),
+        (&["serve", "--bogus"], "--bogus"),
+        (&["run"], "MODULE"),
+        (&["run", "x.wasm", "--fuel", "lots"], "--fuel"),
+        (&["run", "x.wasm", "--header", "nocolon"], "NAME:VALUE"),
+        (&["run", "x.wasm", "--path", "relative"], "--path"),
+        (&["run", "x.wasm", "--abi", "jvm"], "--abi"),
+        (&["check"], "MODULE"),
+        (&["serve", "--listen"], "--listen"),
+    ] {
+        let out = wasmgate(args);
+        let line = assert_fails(&out, 2);
+        assert!(line.contains(needle), "{args:?}: {line}");
+        assert!(out.stdout.is_empty(), "{args:?}: {out:?}");
+    }
+}
+
+#[test]
+fn serve_rejects_an_unknown_config_key_with_file_and_line() {
+    let dir = TempDir::new("cli-badkey");
+    let config = dir.write(
+        "wasmgate.toml",
+        "[server]\nfunctions_dir = \".\"\nlisen = \"127.0.0.1:0\"\n",
+    );
+    let out = wasmgate(["serve", "--config", config.to_str().unwrap()]);
+    let line = assert_fails(&out, 2);
+    assert!(line.contains(&format!("{}:3:", config.display())), "{line}");
+    assert!(line.contains("lisen"), "{line}");
+}
+
+#[test]
+fn serve_rejects_a_bad_value_with_key_and_line() {
+    let dir = TempDir::new("cli-badvalue");
+    let config = dir.write(
+        "wasmgate.toml",
+        "[server]\nfunctions_dir = \".\"\n\n[limits]\nfuel = 1000\nmemory = \"lots\"\n",
+    );
+    let out = wasmgate(["serve", "--config", config.to_str().unwrap()]);
+    let line = assert_fails(&out, 2);
+    assert!(line.contains(&format!("{}:6:", config.display())), "{line}");
+    assert!(line.contains("`memory`"), "{line}");
+
+    // Found as ./wasmgate.toml when no DIR or --config is given.
+    let out = wasmgate_in(dir.path(), ["serve", "--listen", "127.0.0.1:0"]);
+    let line = assert_fails(&out, 2);
+    assert!(line.contains("wasmgate.toml:6:"), "{line}");
+}
+
+#[test]
+fn serve_with_nothing_to_serve_exits_2() {
+    let dir = TempDir::new("cli-nothing");
+    let out = wasmgate_in(dir.path(), ["serve", "--listen", "127.0.0.1:0"]);
+    let line = assert_fails(&out, 2);
+    assert!(line.contains("nothing to serve"), "{line}");
+
+    let missing = dir.path().join("no-such-dir");
+    let out = wasmgate(["serve", missing.to_str().unwrap()]);
+    let line = assert_fails(&out, 2);
+    assert!(line.contains("not a directory"), "{line}");
+}
+
+#[test]
+fn serve_with_a_garbage_listen_address_exits_2() {
+    let out = wasmgate(["serve", &path(""), "--listen", "garbage"]);
+    let line = assert_fails(&out, 2);
+    assert!(
+        line.contains("--listen") && line.contains("garbage"),
+        "{line}"
+    );
+}
+
+#[test]
+fn serve_on_a_port_in_use_exits_1() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = wasmgate(["serve", &path(""), "--listen", &addr]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_no_panic(&out);
+    let last = out.stderr.lines().last().unwrap_or_default();
+    assert!(last.starts_with("wasmgate: cannot serve on"), "{out:?}");
+    assert!(last.contains(&addr), "{out:?}");
+    assert!(!out.stdout.contains("listening"), "{out:?}");
+}
