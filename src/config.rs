@@ -387,7 +387,35 @@ impl Ctx<'_> {
             }
             config.functions.push(spec);
         }
+        self.check_budget(&config)?;
         Ok(config)
+    }
+
+    /// A function whose `memory` exceeds the whole budget could never be
+    /// admitted: say so at start-up rather than answer 503 for ever.
+    fn check_budget(&self, config: &Config) -> Result<(), ConfigError> {
+        let budget = config.server.memory_budget;
+        let dir_default = config
+            .functions_dir
+            .as_ref()
+            .map(|_| ("functions_dir", &config.defaults));
+        let named = config
+            .functions
+            .iter()
+            .map(|f| (f.name.as_str(), &f.limits));
+        for (name, limits) in dir_default.into_iter().chain(named) {
+            if limits.memory > budget {
+                return Err(ConfigError {
+                    source: self.source.to_owned(),
+                    line: None,
+                    message: format!(
+                        "`memory` of {name} ({} bytes) is larger than `memory_budget` ({budget} bytes): it could never run",
+                        limits.memory
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     fn function(
@@ -591,6 +619,18 @@ mod tests {
         let e = parse("[[function]]\nroute = \"/x\"\nmodule = \"x.wasm\"\nabi = \"jvm\"\n")
             .unwrap_err();
         assert!(e.message.contains("`abi`"), "{e}");
+    }
+
+    #[test]
+    fn a_function_larger_than_the_memory_budget_is_refused() {
+        let e = parse("[server]\nmemory_budget = \"4MiB\"\n[[function]]\nname = \"big\"\nroute = \"/b\"\nmodule = \"b.wasm\"\nlimits = { memory = \"8MiB\" }\n")
+            .unwrap_err();
+        assert!(
+            e.message.contains("big") && e.message.contains("memory_budget"),
+            "{e}"
+        );
+        let e = parse("[server]\nfunctions_dir = \".\"\nmemory_budget = \"1MiB\"\n").unwrap_err();
+        assert!(e.message.contains("functions_dir"), "{e}");
     }
 
     #[test]

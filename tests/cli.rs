@@ -291,3 +291,20 @@ fn serve_on_a_port_in_use_exits_1() {
     assert!(last.contains(&addr), "{out:?}");
     assert!(!out.stdout.contains("listening"), "{out:?}");
 }
+
+#[test]
+fn a_function_that_could_never_fit_the_memory_budget_is_a_config_error() {
+    let dir = common::TempDir::new("cli-budget");
+    let config = dir.write(
+        "wasmgate.toml",
+        "[server]\nmemory_budget = \"4MiB\"\n\n[[function]]\nname = \"big\"\nroute = \"/big\"\nmodule = \"hello.wasm\"\nlimits = { memory = \"8MiB\" }\n",
+    );
+    let out = common::wasmgate(["serve", "--config", config.to_str().unwrap()]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stderr.contains("big") && out.stderr.contains("memory_budget"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+}

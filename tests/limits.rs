@@ -131,7 +131,7 @@ fn in_flight_cap_answers_503_with_retry_after() {
     let s = std::sync::Arc::new(server(
         "[server]\nfunctions_dir = \".\"\nmax_in_flight = 1\nretry_after = \"7s\"\n\n\
          [[function]]\nroute = \"/spin\"\nmodule = \"loop.wasm\"\n\
-         limits = { fuel = 300_000_000, timeout = \"60s\" }\n",
+         limits = { fuel = 3_000_000_000, timeout = \"60s\" }\n",
     ));
     let spinner = {
         let s = std::sync::Arc::clone(&s);
@@ -153,18 +153,26 @@ fn in_flight_cap_answers_503_with_retry_after() {
 }
 
 #[test]
-fn memory_budget_refuses_a_function_that_cannot_fit() {
-    let s = server(
+fn memory_budget_is_shared_by_requests_in_flight() {
+    // The spinner reserves the whole 4 MiB budget while it runs; a 2 MiB
+    // hello does not fit until it is done.
+    let s = std::sync::Arc::new(server(
         "[server]\nfunctions_dir = \".\"\nmemory_budget = \"4MiB\"\n\n\
          [limits]\nmemory = \"2MiB\"\n\n\
-         [[function]]\nname = \"big\"\nroute = \"/big\"\nmodule = \"hello.wasm\"\n\
-         limits = { memory = \"8MiB\" }\n",
-    );
-    let r = s.get("/big");
+         [[function]]\nroute = \"/spin\"\nmodule = \"loop.wasm\"\n\
+         limits = { memory = \"4MiB\", fuel = 3_000_000_000, timeout = \"60s\" }\n",
+    ));
+    let spinner = {
+        let s = std::sync::Arc::clone(&s);
+        thread::spawn(move || s.get("/spin"))
+    };
+    s.wait_for_log("loop.wasm (native ABI)");
+    let r = s.get("/hello");
     let json = r.assert_error(503, "overloaded");
-    assert_eq!(json["function"], "big");
+    assert_eq!(json["function"], "hello");
     assert_eq!(r.header("retry-after"), Some("1"));
-    // 2 MiB functions fit.
+    spinner.join().unwrap().assert_error(504, "deadline");
+    // The reservation is released: 2 MiB functions fit again.
     s.assert_healthy();
 }
 
