@@ -26,6 +26,22 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_wasmgate")
 }
 
+/// A command that runs the binary under test. `WASMGATE_TEST_RUNNER` (a
+/// space-separated command prefix, e.g. `qemu-aarch64`) runs it under an
+/// emulator when the tests are cross-compiled for another architecture.
+pub fn wasmgate_command() -> Command {
+    let runner = std::env::var("WASMGATE_TEST_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    match words.next() {
+        Some(program) => {
+            let mut command = Command::new(program);
+            command.args(words).arg(bin());
+            command
+        }
+        None => Command::new(bin()),
+    }
+}
+
 /// A file under the repository's `functions/`, e.g. `hostile/loop.wasm`.
 pub fn function(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -111,7 +127,7 @@ impl Server {
     }
 
     fn spawn(args: &[&OsStr], dir: TempDir) -> Self {
-        let mut child = Command::new(bin())
+        let mut child = wasmgate_command()
             .args(args)
             .args(["--listen", "127.0.0.1:0"])
             .current_dir(dir.path())
@@ -497,7 +513,7 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let mut child = Command::new(bin())
+    let mut child = wasmgate_command()
         .args(args)
         .current_dir(cwd)
         .env("RUST_LOG", "info")
