@@ -191,6 +191,12 @@ for wat in "$here"/hostile/*.wat; do
     echo "build.sh: hostile/$(basename "$wasm") ($(wc -c <"$wasm") bytes)"
 done
 
+# --- Built into the server --------------------------------------------------
+# bench/calibrate.wasm is the fixed workload of `wasmgate calibrate`
+# (include_bytes! in src/calibrate.rs).
+wat2wasm "$here/bench/calibrate.wat" -o "$here/bench/calibrate.wasm"
+echo "build.sh: bench/calibrate.wasm ($(wc -c <"$here/bench/calibrate.wasm") bytes)"
+
 # invalid.wasm: the Wasm magic and version, then a section id (0xff) that does
 # not exist and bytes that are not a module. Loading it must fail cleanly.
 printf '\0asm\1\0\0\0\377\377\377\377not a wasm module\n' >"$here/hostile/invalid.wasm"

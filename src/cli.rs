@@ -22,9 +22,10 @@ const USAGE: &str = "\
 wasmgate: run untrusted WebAssembly functions behind a small HTTP server
 
 Usage:
-  wasmgate serve [DIR] [--config FILE] [--listen ADDR]
+  wasmgate serve [DIR] [--config FILE] [--listen ADDR] [--board NAME]
   wasmgate run MODULE [--method M] [--path P] [--header NAME:VALUE]... [--body TEXT|@FILE] [--fuel N]
   wasmgate check MODULE|DIR
+  wasmgate calibrate
   wasmgate --help | --version
 
 Commands:
@@ -34,6 +35,8 @@ Commands:
           the fuel used and the time taken.
   check   Validate a module (or every .wasm in a directory) and print its
           ABI, imports, exports and declared memory.
+  calibrate  Measure instructions per millisecond on this machine, for a
+          board profile's fuel_per_ms.
 
 Environment:
   RUST_LOG  log filter (default: info), e.g. RUST_LOG=warn or RUST_LOG=access=off
@@ -42,11 +45,15 @@ Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
 Run `wasmgate COMMAND --help` for a command's options.";
 
 const SERVE_USAGE: &str = "\
-Usage: wasmgate serve [DIR] [--config FILE] [--listen ADDR]
+Usage: wasmgate serve [DIR] [--config FILE] [--listen ADDR] [--board NAME]
 
   DIR             serve each DIR/NAME.wasm at /NAME (and /NAME/...)
   --config FILE   read configuration from FILE (default: ./wasmgate.toml if present)
-  --listen ADDR   listen on ADDR, e.g. 0.0.0.0:8080 (default: 127.0.0.1:8080)";
+  --listen ADDR   listen on ADDR, e.g. 0.0.0.0:8080 (default: 127.0.0.1:8080)
+  --board NAME    take defaults from board profile NAME (overrides the config's
+                  `board` key; keys in the config still override the profile).
+                  Built in: beaglebone-black, generic-aarch64, revpi-connect4,
+                  rpi-zero-2w, rpi3b, rpi4b, rpi5";
 
 const RUN_USAGE: &str = "\
 Usage: wasmgate run MODULE [OPTIONS]
@@ -60,6 +67,14 @@ Usage: wasmgate run MODULE [OPTIONS]
 
 Prints the status, headers and body on stdout; fuel and time on stderr.
 Exits 1 when the function fails (trap, deadline, bad response…).";
+
+const CALIBRATE_USAGE: &str = "\
+Usage: wasmgate calibrate
+
+Runs a fixed, bundled workload for about a second and prints how many
+instructions (fuel units) this machine executes per millisecond, as the
+`fuel_per_ms = N` line for a board profile. With fuel_per_ms known, a
+function's `timeout` also sets its instruction budget.";
 
 const CHECK_USAGE: &str = "\
 Usage: wasmgate check MODULE|DIR
@@ -79,7 +94,10 @@ pub enum Command {
         dir: Option<PathBuf>,
         config: Option<PathBuf>,
         listen: Option<String>,
+        board: Option<String>,
     },
+    /// Measure fuel per millisecond on this machine.
+    Calibrate,
     /// Call a module once.
     Run(RunArgs),
     /// Validate modules.
@@ -155,6 +173,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliErr
         "help" => Ok(Command::Help(USAGE)),
         "serve" => parse_serve(&mut p),
         "run" => parse_run(&mut p),
+        "calibrate" => match p.next()? {
+            None => Ok(Command::Calibrate),
+            Some(Short('h') | Long("help")) => Ok(Command::Help(CALIBRATE_USAGE)),
+            Some(other) => Err(other.unexpected().into()),
+        },
         "check" => {
             let mut target = None;
             while let Some(arg) = p.next()? {
@@ -173,12 +196,13 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliErr
 }
 
 fn parse_serve(p: &mut lexopt::Parser) -> Result<Command, CliError> {
-    let (mut dir, mut config, mut listen) = (None, None, None);
+    let (mut dir, mut config, mut listen, mut board) = (None, None, None, None);
     while let Some(arg) = p.next()? {
         match arg {
             Short('h') | Long("help") => return Ok(Command::Help(SERVE_USAGE)),
             Short('c') | Long("config") => config = Some(PathBuf::from(p.value()?)),
             Short('l') | Long("listen") => listen = Some(string(p.value()?, "--listen")?),
+            Short('b') | Long("board") => board = Some(string(p.value()?, "--board")?),
             Value(v) if dir.is_none() => dir = Some(PathBuf::from(v)),
             other => return Err(other.unexpected().into()),
         }
@@ -187,6 +211,7 @@ fn parse_serve(p: &mut lexopt::Parser) -> Result<Command, CliError> {
         dir,
         config,
         listen,
+        board,
     })
 }
 
@@ -274,7 +299,9 @@ pub fn execute(command: Command) -> Result<(), CliError> {
             dir,
             config,
             listen,
-        } => serve(dir, config, listen),
+            board,
+        } => serve(dir, config, listen, board),
+        Command::Calibrate => calibrate(),
         Command::Run(args) => run(args),
         Command::Check(target) => check(&target),
     }
@@ -284,14 +311,17 @@ fn serve(
     dir: Option<PathBuf>,
     config_path: Option<PathBuf>,
     listen: Option<String>,
+    board: Option<String>,
 ) -> Result<(), CliError> {
     let default_file = Path::new("wasmgate.toml");
     let config_path = config_path
         .or_else(|| (dir.is_none() && default_file.is_file()).then(|| default_file.into()));
-    let mut config = match &config_path {
-        Some(path) => Config::load(path).map_err(CliError::Config)?,
-        None => Config::default(),
-    };
+    let mut config = match (&config_path, &board) {
+        (Some(path), _) => Config::load(path, board.as_deref()),
+        (None, Some(board)) => Config::for_board(board, Path::new(".")),
+        (None, None) => Ok(Config::default()),
+    }
+    .map_err(CliError::Config)?;
     if let Some(dir) = dir {
         if !dir.is_dir() {
             return Err(CliError::Usage(format!(
@@ -314,6 +344,28 @@ fn serve(
     let listen = config.listen;
     crate::server::run(config)
         .map_err(|e| CliError::Runtime(format!("cannot serve on {listen}: {e}")))
+}
+
+fn calibrate() -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "calibrating: {} runs of the bundled workload...", 5);
+    let samples = crate::calibrate::measure(&Runtime::new())
+        .map_err(|e| CliError::Runtime(format!("calibration failed: {e}")))?;
+    for s in &samples {
+        let _ = writeln!(
+            out,
+            "  {} fuel in {:.1} ms: {} fuel/ms",
+            s.fuel,
+            s.elapsed.as_secs_f64() * 1000.0,
+            s.fuel_per_ms()
+        );
+    }
+    let median = samples[samples.len() / 2].fuel_per_ms();
+    let _ = writeln!(
+        out,
+        "\nfuel_per_ms = {median}\n\nPut this line in the board's profile (boards/NAME.toml) or under [server]\nin wasmgate.toml. Measure on an otherwise idle board, with the binary\nbuilt for it (--release)."
+    );
+    Ok(())
 }
 
 fn run(args: RunArgs) -> Result<(), CliError> {
@@ -477,13 +529,15 @@ mod tests {
         assert_eq!(parse_str(&[]).unwrap(), Command::Help(USAGE));
         assert_eq!(parse_str(&["--version"]).unwrap(), Command::Version);
         assert_eq!(
-            parse_str(&["serve", "fns", "--listen", "0.0.0.0:1"]).unwrap(),
+            parse_str(&["serve", "fns", "--listen", "0.0.0.0:1", "--board", "rpi4b"]).unwrap(),
             Command::Serve {
                 dir: Some("fns".into()),
                 config: None,
-                listen: Some("0.0.0.0:1".into())
+                listen: Some("0.0.0.0:1".into()),
+                board: Some("rpi4b".into()),
             }
         );
+        assert_eq!(parse_str(&["calibrate"]).unwrap(), Command::Calibrate);
         let Command::Run(run) = parse_str(&[
             "run", "m.wasm", "-X", "post", "--header", "A: b", "--body", "x",
         ])

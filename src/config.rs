@@ -27,6 +27,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::board::{self, Board};
 use crate::error::ConfigError;
 use crate::limits::{FunctionLimits, ServerLimits};
 
@@ -97,6 +98,11 @@ pub struct Config {
     pub functions: Vec<FunctionSpec>,
     /// Directory whose `NAME.wasm` files are served at `/NAME`.
     pub functions_dir: Option<PathBuf>,
+    /// The board profile the defaults came from, if any.
+    pub board: Option<Board>,
+    /// Instructions per millisecond on this machine (from the board profile
+    /// or `[server] fuel_per_ms`); turns a `timeout` into a fuel budget.
+    pub fuel_per_ms: Option<u64>,
 }
 
 impl Default for Config {
@@ -109,32 +115,53 @@ impl Default for Config {
             defaults: FunctionLimits::default(),
             functions: Vec::new(),
             functions_dir: None,
+            board: None,
+            fuel_per_ms: None,
         }
     }
 }
 
 impl Config {
     /// Reads and validates a config file. Relative paths in it are relative
-    /// to the file's directory.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+    /// to the file's directory. `board` (from `--board`) overrides the file's
+    /// `board` key.
+    pub fn load(path: &Path, board: Option<&str>) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             source: path.display().to_string(),
             line: None,
             message: format!("cannot read config file: {e}"),
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Self::parse(&text, &path.display().to_string(), base)
+        Self::parse(&text, &path.display().to_string(), base, board)
     }
 
-    /// Parses and validates config text; `source` names it in errors.
-    pub fn parse(text: &str, source: &str, base: &Path) -> Result<Self, ConfigError> {
+    /// Parses and validates config text; `source` names it in errors and
+    /// `base` is the directory relative paths (and `boards/`) are under.
+    pub fn parse(
+        text: &str,
+        source: &str,
+        base: &Path,
+        board: Option<&str>,
+    ) -> Result<Self, ConfigError> {
         let ctx = Ctx { text, source };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError {
-            source: source.to_owned(),
-            line: e.span().map(|s| ctx.line_of(s.start)),
-            message: e.message().trim().to_owned(),
-        })?;
-        ctx.validate(raw, base)
+        let raw: RawConfig = ctx.toml(text)?;
+        let defaults = match board.or(raw.board.as_ref().map(|b| b.get_ref().as_str())) {
+            Some(name) => Self::for_board(name, base)?,
+            None => Config::default(),
+        };
+        ctx.validate(raw, base, defaults)
+    }
+
+    /// The defaults of board profile `name` (see [`crate::board`]), looked
+    /// up in `dir/boards/` first, then among the built-in profiles.
+    pub fn for_board(name: &str, dir: &Path) -> Result<Self, ConfigError> {
+        let (source, text) = board::find(name, dir)?;
+        let ctx = Ctx {
+            text: &text,
+            source: &source,
+        };
+        let raw: RawBoard = ctx.toml(&text)?;
+        ctx.validate_board(raw, name)
     }
 
     /// Parses a `--listen` value.
@@ -151,6 +178,7 @@ impl Config {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
+    board: Option<Spanned<String>>,
     server: Option<RawServer>,
     limits: Option<RawLimits>,
     #[serde(default, rename = "function")]
@@ -162,6 +190,7 @@ struct RawConfig {
 struct RawServer {
     listen: Option<Spanned<String>>,
     functions_dir: Option<Spanned<String>>,
+    fuel_per_ms: Option<Spanned<i64>>,
     max_connections: Option<Spanned<i64>>,
     max_in_flight: Option<Spanned<i64>>,
     memory_budget: Option<Spanned<Quantity>>,
@@ -175,6 +204,20 @@ struct RawServer {
     module_cache: Option<Spanned<i64>>,
     max_module_size: Option<Spanned<Quantity>>,
     retry_after: Option<Spanned<Quantity>>,
+}
+
+/// A board profile file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBoard {
+    name: String,
+    target: String,
+    cpu: String,
+    cores: Spanned<i64>,
+    ram: Spanned<Quantity>,
+    fuel_per_ms: Option<Spanned<i64>>,
+    server: Option<RawServer>,
+    limits: Option<RawLimits>,
 }
 
 #[derive(Deserialize, Default)]
@@ -218,6 +261,14 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    fn toml<T: serde::de::DeserializeOwned>(&self, text: &str) -> Result<T, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError {
+            source: self.source.to_owned(),
+            line: e.span().map(|s| self.line_of(s.start)),
+            message: e.message().trim().to_owned(),
+        })
+    }
+
     fn line_of(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
         self.text.as_bytes()[..end]
@@ -290,12 +341,17 @@ impl Ctx<'_> {
         parsed.or_else(|why| self.error(v.span(), format!("`{key}` {why}")))
     }
 
+    /// Limits from `raw` over `base`. With `fuel_per_ms` known, a `timeout`
+    /// given without a `fuel` at the same level also sets the fuel budget to
+    /// what the timeout is worth on this board, and the wall-clock backstop
+    /// to twice the timeout: the budget decides, the clock only backs it up.
     fn limits(
         &self,
         raw: &RawLimits,
         base: &FunctionLimits,
+        fuel_per_ms: Option<u64>,
     ) -> Result<FunctionLimits, ConfigError> {
-        let limits = FunctionLimits {
+        let mut limits = FunctionLimits {
             fuel: self.positive("fuel", &raw.fuel, base.fuel)?,
             fuel_slice: self.positive("fuel_slice", &raw.fuel_slice, base.fuel_slice)?,
             timeout: self.duration("timeout", &raw.timeout, base.timeout)?,
@@ -313,11 +369,21 @@ impl Ctx<'_> {
                 ),
             );
         }
+        if let (None, Some(_), Some(per_ms)) = (&raw.fuel, &raw.timeout, fuel_per_ms) {
+            let micros = u64::try_from(limits.timeout.as_micros()).unwrap_or(u64::MAX);
+            limits.fuel = (micros.saturating_mul(per_ms) / 1000).max(1);
+            limits.timeout = limits.timeout.saturating_mul(2);
+        }
         Ok(limits)
     }
 
-    fn validate(&self, raw: RawConfig, base: &Path) -> Result<Config, ConfigError> {
-        let mut config = Config::default();
+    fn validate(
+        &self,
+        raw: RawConfig,
+        base: &Path,
+        defaults: Config,
+    ) -> Result<Config, ConfigError> {
+        let mut config = defaults;
         if let Some(s) = raw.server {
             if let Some(listen) = &s.listen {
                 config.listen = match Config::parse_listen(listen.get_ref()) {
@@ -325,52 +391,19 @@ impl Ctx<'_> {
                     Err(why) => return self.error(listen.span(), format!("`listen`: {why}")),
                 };
             }
-            config.functions_dir = s.functions_dir.map(|d| base.join(d.into_inner()));
-            let d = ServerLimits::default();
-            config.server = ServerLimits {
-                max_connections: self.count(
-                    "max_connections",
-                    &s.max_connections,
-                    d.max_connections,
-                )?,
-                max_in_flight: self.count("max_in_flight", &s.max_in_flight, d.max_in_flight)?,
-                memory_budget: self.size("memory_budget", &s.memory_budget, d.memory_budget)?,
-                max_body: self.size("max_body", &s.max_body, d.max_body)?,
-                max_header_bytes: self.size(
-                    "max_header_bytes",
-                    &s.max_header_bytes,
-                    d.max_header_bytes as u64,
-                )? as usize,
-                max_headers: self.count("max_headers", &s.max_headers, d.max_headers)?,
-                idle_timeout: self.duration("idle_timeout", &s.idle_timeout, d.idle_timeout)?,
-                header_timeout: self.duration(
-                    "header_timeout",
-                    &s.header_timeout,
-                    d.header_timeout,
-                )?,
-                body_timeout: self.duration("body_timeout", &s.body_timeout, d.body_timeout)?,
-                write_timeout: self.duration("write_timeout", &s.write_timeout, d.write_timeout)?,
-                module_cache: self.count("module_cache", &s.module_cache, d.module_cache)?,
-                max_module_size: self.size(
-                    "max_module_size",
-                    &s.max_module_size,
-                    d.max_module_size,
-                )?,
-                retry_after_secs: self
-                    .duration(
-                        "retry_after",
-                        &s.retry_after,
-                        Duration::from_secs(d.retry_after_secs.into()),
-                    )?
-                    .as_secs()
-                    .clamp(1, u32::MAX.into()) as u32,
-            };
+            if let Some(dir) = &s.functions_dir {
+                config.functions_dir = Some(base.join(dir.get_ref()));
+            }
+            if s.fuel_per_ms.is_some() {
+                config.fuel_per_ms = Some(self.positive("fuel_per_ms", &s.fuel_per_ms, 1)?);
+            }
+            config.server = self.server(&s, &config.server)?;
         }
         if let Some(l) = &raw.limits {
-            config.defaults = self.limits(l, &FunctionLimits::default())?;
+            config.defaults = self.limits(l, &config.defaults, config.fuel_per_ms)?;
         }
         for f in raw.functions {
-            let spec = self.function(f, base, &config.defaults)?;
+            let spec = self.function(f, base, &config.defaults, config.fuel_per_ms)?;
             if let Some(other) = config
                 .functions
                 .iter()
@@ -387,6 +420,79 @@ impl Ctx<'_> {
             }
             config.functions.push(spec);
         }
+        self.check_budget(&config)?;
+        Ok(config)
+    }
+
+    /// Server limits from `s` over `d`.
+    fn server(&self, s: &RawServer, d: &ServerLimits) -> Result<ServerLimits, ConfigError> {
+        Ok(ServerLimits {
+            max_connections: self.count(
+                "max_connections",
+                &s.max_connections,
+                d.max_connections,
+            )?,
+            max_in_flight: self.count("max_in_flight", &s.max_in_flight, d.max_in_flight)?,
+            memory_budget: self.size("memory_budget", &s.memory_budget, d.memory_budget)?,
+            max_body: self.size("max_body", &s.max_body, d.max_body)?,
+            max_header_bytes: self.size(
+                "max_header_bytes",
+                &s.max_header_bytes,
+                d.max_header_bytes as u64,
+            )? as usize,
+            max_headers: self.count("max_headers", &s.max_headers, d.max_headers)?,
+            idle_timeout: self.duration("idle_timeout", &s.idle_timeout, d.idle_timeout)?,
+            header_timeout: self.duration("header_timeout", &s.header_timeout, d.header_timeout)?,
+            body_timeout: self.duration("body_timeout", &s.body_timeout, d.body_timeout)?,
+            write_timeout: self.duration("write_timeout", &s.write_timeout, d.write_timeout)?,
+            module_cache: self.count("module_cache", &s.module_cache, d.module_cache)?,
+            max_module_size: self.size("max_module_size", &s.max_module_size, d.max_module_size)?,
+            retry_after_secs: self
+                .duration(
+                    "retry_after",
+                    &s.retry_after,
+                    Duration::from_secs(d.retry_after_secs.into()),
+                )?
+                .as_secs()
+                .clamp(1, u32::MAX.into()) as u32,
+        })
+    }
+
+    /// A board profile: its description, then its defaults over the
+    /// built-in ones.
+    fn validate_board(&self, raw: RawBoard, key: &str) -> Result<Config, ConfigError> {
+        let mut config = Config::default();
+        if let Some(s) = &raw.server {
+            let misplaced = [
+                ("listen", s.listen.as_ref().map(|v| v.span())),
+                ("functions_dir", s.functions_dir.as_ref().map(|v| v.span())),
+            ];
+            for (k, span) in misplaced {
+                if let Some(span) = span {
+                    return self.error(
+                        span,
+                        format!("`{k}` belongs in wasmgate.toml, not in a board profile"),
+                    );
+                }
+            }
+            config.server = self.server(s, &config.server)?;
+        }
+        config.fuel_per_ms = match &raw.fuel_per_ms {
+            Some(_) => Some(self.positive("fuel_per_ms", &raw.fuel_per_ms, 1)?),
+            None => None,
+        };
+        if let Some(l) = &raw.limits {
+            config.defaults = self.limits(l, &config.defaults, config.fuel_per_ms)?;
+        }
+        let cores = Some(raw.cores);
+        config.board = Some(Board {
+            key: key.to_owned(),
+            name: raw.name,
+            target: raw.target,
+            cpu: raw.cpu,
+            cores: u32::try_from(self.count("cores", &cores, 1)?).unwrap_or(u32::MAX),
+            ram: self.size("ram", &Some(raw.ram), 1)?,
+        });
         self.check_budget(&config)?;
         Ok(config)
     }
@@ -423,6 +529,7 @@ impl Ctx<'_> {
         f: RawFunction,
         base: &Path,
         defaults: &FunctionLimits,
+        fuel_per_ms: Option<u64>,
     ) -> Result<FunctionSpec, ConfigError> {
         let route_text = f.route.get_ref();
         let (route, prefix) = match route_text.strip_suffix("/*") {
@@ -474,7 +581,7 @@ impl Ctx<'_> {
             }
         };
         let limits = match &f.limits {
-            Some(l) => self.limits(l, defaults)?,
+            Some(l) => self.limits(l, defaults, fuel_per_ms)?,
             None => defaults.clone(),
         };
         Ok(FunctionSpec {
@@ -551,7 +658,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
-        Config::parse(text, "test.toml", Path::new("/base"))
+        Config::parse(text, "test.toml", Path::new("/base"), None)
     }
 
     #[test]
@@ -631,6 +738,86 @@ mod tests {
         );
         let e = parse("[server]\nfunctions_dir = \".\"\nmemory_budget = \"1MiB\"\n").unwrap_err();
         assert!(e.message.contains("functions_dir"), "{e}");
+    }
+
+    #[test]
+    fn every_builtin_board_profile_loads() {
+        for name in board::builtin_names() {
+            let c = Config::for_board(name, Path::new("/nowhere"))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let b = c.board.as_ref().unwrap();
+            assert_eq!(b.key, name);
+            assert!(b.cores >= 1 && b.ram >= 256 << 20, "{b:?}");
+            assert!(b.target.contains("linux"), "{b:?}");
+            assert!(c.fuel_per_ms.is_some(), "{name}");
+            assert!(c.server.memory_budget < b.ram, "{name}");
+        }
+    }
+
+    #[test]
+    fn board_defaults_are_overridden_by_explicit_keys() {
+        let c = parse("board = \"rpi4b\"\n[server]\nmax_in_flight = 3\n").unwrap();
+        assert_eq!(c.board.as_ref().unwrap().name, "Raspberry Pi 4 Model B");
+        assert_eq!(c.server.max_in_flight, 3);
+        assert_eq!(c.server.memory_budget, 512 << 20); // from the profile
+        assert_eq!(c.defaults.memory, 32 << 20); // from the profile
+        assert_eq!(c.fuel_per_ms, Some(500_000));
+        // --board wins over the file's key.
+        let c = Config::parse("board = \"rpi4b\"\n", "t", Path::new("/x"), Some("rpi5")).unwrap();
+        assert_eq!(c.board.unwrap().key, "rpi5");
+    }
+
+    #[test]
+    fn a_timeout_sets_the_fuel_budget_when_fuel_per_ms_is_known() {
+        let c = parse(
+            "board = \"rpi4b\"\n[limits]\ntimeout = \"50ms\"\n\n[[function]]\nroute = \"/a\"\nmodule = \"a.wasm\"\nlimits = { timeout = \"10ms\" }\n\n[[function]]\nroute = \"/b\"\nmodule = \"b.wasm\"\nlimits = { timeout = \"10ms\", fuel = 7 }\n",
+        )
+        .unwrap();
+        assert_eq!(c.defaults.fuel, 50 * 500_000);
+        assert_eq!(c.defaults.timeout, Duration::from_millis(100));
+        assert_eq!(c.functions[0].limits.fuel, 10 * 500_000);
+        assert_eq!(c.functions[0].limits.timeout, Duration::from_millis(20));
+        // An explicit fuel at the same level wins.
+        assert_eq!(c.functions[1].limits.fuel, 7);
+        assert_eq!(c.functions[1].limits.timeout, Duration::from_millis(10));
+        // Without fuel_per_ms a timeout is only the backstop.
+        let c = parse("[limits]\ntimeout = \"50ms\"\n").unwrap();
+        assert_eq!(c.defaults.fuel, FunctionLimits::DEFAULT_FUEL);
+        assert_eq!(c.defaults.timeout, Duration::from_millis(50));
+        let c = parse("[server]\nfuel_per_ms = 1000\n[limits]\ntimeout = \"2s\"\n").unwrap();
+        assert_eq!(c.defaults.fuel, 2_000_000);
+    }
+
+    #[test]
+    fn unknown_and_malformed_boards_are_clear_errors() {
+        let e = parse("board = \"rpi9\"\n").unwrap_err();
+        assert!(
+            e.message.contains("unknown board") && e.message.contains("rpi4b"),
+            "{e}"
+        );
+        let e = parse("board = \"../etc\"\n").unwrap_err();
+        assert!(e.message.contains("lower-case"), "{e}");
+        let dir = std::env::temp_dir().join(format!("wasmgate-board-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("boards")).unwrap();
+        std::fs::write(
+            dir.join("boards/mine.toml"),
+            "name = \"Mine\"\ntarget = \"x-linux\"\ncpu = \"c\"\ncores = 1\nram = \"1GiB\"\nfuel_per_ms = 9\n[server]\nlisten = \"0.0.0.0:1\"\n",
+        )
+        .unwrap();
+        let e = Config::parse("board = \"mine\"\n", "t", &dir, None).unwrap_err();
+        assert!(
+            e.message.contains("`listen` belongs in wasmgate.toml"),
+            "{e}"
+        );
+        assert_eq!(e.line, Some(8));
+        std::fs::write(
+            dir.join("boards/mine.toml"),
+            "name = \"Mine\"\ntarget = \"x-linux\"\ncpu = \"c\"\ncores = 1\nram = \"1GiB\"\nfuel_per_ms = 9\n",
+        )
+        .unwrap();
+        let c = Config::parse("board = \"mine\"\n", "t", &dir, None).unwrap();
+        assert_eq!(c.fuel_per_ms, Some(9));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -16,7 +16,9 @@
 #![forbid(unsafe_code)]
 
 pub mod abi;
+pub mod board;
 pub mod cache;
+pub mod calibrate;
 pub mod cli;
 pub mod config;
 pub mod error;

@@ -101,7 +101,7 @@ mod tests {
     use std::path::Path;
 
     fn router(toml: &str) -> Router {
-        Router::new(&Config::parse(toml, "t.toml", Path::new("/nowhere")).unwrap())
+        Router::new(&Config::parse(toml, "t.toml", Path::new("/nowhere"), None).unwrap())
     }
 
     #[test]

@@ -263,6 +263,20 @@ async fn serve(
     addr: SocketAddr,
     config: Config,
 ) -> std::io::Result<()> {
+    if let Some(board) = &config.board {
+        log::info!(
+            "board profile {}: {} ({}, {} cores, {} MiB RAM, {}), fuel_per_ms {}",
+            board.key,
+            board.name,
+            board.cpu,
+            board.cores,
+            board.ram >> 20,
+            board.target,
+            config
+                .fuel_per_ms
+                .map_or("unknown".into(), |f| f.to_string()),
+        );
+    }
     let app = Rc::new(App::new(config));
     log::info!(
         "serving {} configured function(s){} on http://{addr}",

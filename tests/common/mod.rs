@@ -73,6 +73,9 @@ impl TempDir {
     /// Writes `name` in the directory; returns its path.
     pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
         let path = self.path.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create temp subdir");
+        }
         std::fs::write(&path, contents).expect("write temp file");
         path
     }
@@ -80,6 +83,9 @@ impl TempDir {
     /// Copies `src` into the directory as `name`; returns its path.
     pub fn copy(&self, src: &Path, name: &str) -> PathBuf {
         let path = self.path.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create temp subdir");
+        }
         std::fs::copy(src, &path).unwrap_or_else(|e| panic!("copy {}: {e}", src.display()));
         path
     }

@@ -1,0 +1,93 @@
+//! Board profiles: `boards/NAME.toml` files that describe a board (CPU,
+//! cores, RAM, Rust target) and set the defaults sized for it: memory
+//! budget, requests in flight, module cache, per-function memory, and
+//! `fuel_per_ms`, the instructions per millisecond measured there by
+//! `wasmgate calibrate`.
+//!
+//! The profiles in the repository's `boards/` are built into the binary, so
+//! one static file is enough on a board. A `boards/NAME.toml` next to the
+//! config file (or in the working directory) takes precedence, so an
+//! integrator can add or correct a profile without rebuilding.
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use crate::error::ConfigError;
+
+/// What a profile says about its board.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Board {
+    /// The profile's name, as in `board = "rpi4b"`.
+    pub key: String,
+    /// The board's name.
+    pub name: String,
+    /// The Rust target triple to build for it.
+    pub target: String,
+    /// Its CPU.
+    pub cpu: String,
+    /// CPU cores.
+    pub cores: u32,
+    /// RAM in bytes.
+    pub ram: u64,
+}
+
+/// The profiles built into the binary: `(name, TOML)`.
+const BUILTIN: &[(&str, &str)] = &[
+    (
+        "beaglebone-black",
+        include_str!("../boards/beaglebone-black.toml"),
+    ),
+    (
+        "generic-aarch64",
+        include_str!("../boards/generic-aarch64.toml"),
+    ),
+    (
+        "revpi-connect4",
+        include_str!("../boards/revpi-connect4.toml"),
+    ),
+    ("rpi-zero-2w", include_str!("../boards/rpi-zero-2w.toml")),
+    ("rpi3b", include_str!("../boards/rpi3b.toml")),
+    ("rpi4b", include_str!("../boards/rpi4b.toml")),
+    ("rpi5", include_str!("../boards/rpi5.toml")),
+];
+
+/// Names of the built-in profiles.
+pub fn builtin_names() -> impl Iterator<Item = &'static str> {
+    BUILTIN.iter().map(|(name, _)| *name)
+}
+
+/// Finds profile `name`: `dir/boards/NAME.toml` if it exists, else the
+/// built-in one. Returns the source name (for errors) and the TOML text.
+pub fn find(name: &str, dir: &Path) -> Result<(String, Cow<'static, str>), ConfigError> {
+    let error = |message| ConfigError {
+        source: format!("board `{name}`"),
+        line: None,
+        message,
+    };
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !valid {
+        return Err(error(
+            "a board name is lower-case letters, digits and `-`".into(),
+        ));
+    }
+    let local = dir.join("boards").join(format!("{name}.toml"));
+    if local.is_file() {
+        let text = std::fs::read_to_string(&local)
+            .map_err(|e| error(format!("cannot read {}: {e}", local.display())))?;
+        return Ok((local.display().to_string(), Cow::Owned(text)));
+    }
+    match BUILTIN.iter().find(|(n, _)| *n == name) {
+        Some((_, text)) => Ok((
+            format!("boards/{name}.toml (built in)"),
+            Cow::Borrowed(text),
+        )),
+        None => Err(error(format!(
+            "unknown board; known boards: {}",
+            builtin_names().collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
