@@ -138,13 +138,15 @@ impl Sandbox {
             match call {
                 Ok(ResumableCall::Finished) => return Ok(()),
                 Ok(ResumableCall::OutOfFuel(invocation)) => {
+                    // The budget decides first, so a request that used it up
+                    // gets the same answer however slow the machine was.
+                    given = self.refuel(invocation.required_fuel())?;
                     if self.started.elapsed() > self.timeout {
                         return Err(CallError::Timeout {
                             timeout_ms: self.timeout.as_millis() as u64,
                         });
                     }
                     smol::future::yield_now().await;
-                    given = self.refuel(invocation.required_fuel())?;
                     call = invocation.resume(&mut self.store, results);
                 }
                 Ok(ResumableCall::HostTrap(invocation)) => {
