@@ -54,7 +54,7 @@ fn functions() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("functions")
 }
 
-fn load(rt: &Runtime, name: &str) -> (wcache::Loaded, FunctionSpec) {
+fn load(rt: &Runtime, name: &str) -> (wcache::Compiled, FunctionSpec) {
     let spec = FunctionSpec::from_dir(&functions(), name, &FunctionLimits::default());
     let loaded = wcache::load(
         rt.engine(),
@@ -106,7 +106,7 @@ fn tax_request() -> Request<'static> {
     }
 }
 
-fn call(rt: &Runtime, loaded: &wcache::Loaded, spec: &FunctionSpec, req: &Request<'_>) -> Response {
+fn call(rt: &Runtime, loaded: &wcache::Compiled, spec: &FunctionSpec, req: &Request<'_>) -> Response {
     let outcome = smol::future::block_on(wabi::call(rt, &loaded.module, loaded.abi, spec, req));
     match outcome.result {
         Ok(r) => r,

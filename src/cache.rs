@@ -6,6 +6,11 @@
 //! costs one compile attempt per change, not one per request. Compilation is
 //! lazy (wasmi validates eagerly and translates each function on its first
 //! call), so a large module that serves one route costs little.
+//!
+//! Each cached module has an engine of its own: a wasmi engine keeps every
+//! function it ever compiled until it is dropped, so with one shared engine
+//! each evicted or reloaded module would leak its code (60–75 KiB for a
+//! small Rust function). Dropping the entry drops the engine and its code.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -18,23 +23,34 @@ use wasmi::{Engine, Module};
 use crate::abi::{self, Abi};
 use crate::config::AbiChoice;
 use crate::error::LoadError;
+use crate::sandbox::Runtime;
 
-/// A module ready to instantiate.
+/// A compiled, inspected module.
 #[derive(Debug)]
-pub struct Loaded {
+pub struct Compiled {
     /// The compiled module.
     pub module: Module,
     /// The ABI it speaks.
     pub abi: Abi,
 }
 
-/// Reads, validates and inspects one module file.
+/// A cached module with the engine (and linker) that owns its code.
+pub struct Loaded {
+    /// The engine the module was compiled with, and its linker.
+    pub runtime: Runtime,
+    /// The compiled module.
+    pub module: Module,
+    /// The ABI it speaks.
+    pub abi: Abi,
+}
+
+/// Reads, validates and inspects one module file, compiling it with `engine`.
 pub fn load(
     engine: &Engine,
     path: &Path,
     choice: AbiChoice,
     max_size: u64,
-) -> Result<Loaded, LoadError> {
+) -> Result<Compiled, LoadError> {
     let read_error = |error| LoadError::Read {
         path: path.to_owned(),
         error,
@@ -53,7 +69,7 @@ pub fn load(
         message: e.to_string(),
     })?;
     let abi = abi::inspect(&module, path, choice)?;
-    Ok(Loaded { module, abi })
+    Ok(Compiled { module, abi })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,12 +124,7 @@ impl ModuleCache {
     }
 
     /// The module at `path`, compiling it if it is new or changed.
-    pub fn get(
-        &self,
-        engine: &Engine,
-        path: &Path,
-        choice: AbiChoice,
-    ) -> Result<Rc<Loaded>, Rc<LoadError>> {
+    pub fn get(&self, path: &Path, choice: AbiChoice) -> Result<Rc<Loaded>, Rc<LoadError>> {
         let now = self.clock.get() + 1;
         self.clock.set(now);
         let stamp = Stamp::of(path);
@@ -127,8 +138,15 @@ impl ModuleCache {
             entry.last_used = now;
             return entry.loaded.clone();
         }
-        let loaded = load(engine, path, choice, self.max_module_size)
-            .map(Rc::new)
+        let runtime = Runtime::new();
+        let loaded = load(runtime.engine(), path, choice, self.max_module_size)
+            .map(|c| {
+                Rc::new(Loaded {
+                    runtime,
+                    module: c.module,
+                    abi: c.abi,
+                })
+            })
             .map_err(Rc::new);
         match &loaded {
             Ok(l) => log::info!("loaded {} ({} ABI)", path.display(), l.abi),

@@ -21,14 +21,12 @@ use crate::cache::ModuleCache;
 use crate::config::{Config, FunctionSpec};
 use crate::error::Kind;
 use crate::router::{Match, Router};
-use crate::sandbox::Runtime;
 
 /// Everything the request pipeline shares. Lives on the executor's thread.
 pub struct App {
     config: Config,
     router: Router,
     cache: ModuleCache,
-    runtime: Runtime,
     in_flight: Cell<usize>,
     reserved_memory: Cell<u64>,
     connections: Cell<usize>,
@@ -67,7 +65,6 @@ impl App {
         Self {
             router: Router::new(&config),
             cache: ModuleCache::new(config.server.module_cache, config.server.max_module_size),
-            runtime: Runtime::new(),
             in_flight: Cell::new(0),
             reserved_memory: Cell::new(0),
             connections: Cell::new(0),
@@ -121,10 +118,7 @@ impl App {
                 return (response.with_header("allow", allow), access);
             }
         };
-        let loaded = match self
-            .cache
-            .get(self.runtime.engine(), &spec.module, spec.abi)
-        {
+        let loaded = match self.cache.get(&spec.module, spec.abi) {
             Ok(loaded) => loaded,
             Err(_) => {
                 let message = "the function's module cannot be loaded; the server log says why";
@@ -149,7 +143,7 @@ impl App {
             body: &req.body,
             trace_id,
         };
-        let outcome = abi::call(&self.runtime, &loaded.module, loaded.abi, &spec, &request).await;
+        let outcome = abi::call(&loaded.runtime, &loaded.module, loaded.abi, &spec, &request).await;
         match outcome.result.and_then(into_http) {
             Ok(response) => {
                 let access = Access {
