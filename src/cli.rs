@@ -447,6 +447,10 @@ fn run(args: RunArgs) -> Result<(), CliError> {
     }
 }
 
+/// Initial memory above which `check` suggests a smaller stack: wasmi
+/// zero-fills the whole initial memory at every instantiation.
+const LARGE_INITIAL_MEMORY_KIB: u64 = 256;
+
 fn check(target: &Path) -> Result<(), CliError> {
     let runtime = Runtime::new();
     let max_size = ServerLimits::default().max_module_size;
@@ -495,6 +499,13 @@ fn check(target: &Path) -> Result<(), CliError> {
                             ty.minimum(),
                             ty.minimum() * 64
                         );
+                        if ty.minimum() * 64 > LARGE_INITIAL_MEMORY_KIB {
+                            let _ = writeln!(
+                                std::io::stdout(),
+                                "  note: the initial memory is zero-filled on every request; most of it is\n  \
+                                 usually the 1 MiB default stack (Rust: -C link-arg=-zstack-size=65536)"
+                            );
+                        }
                     }
                 }
             }

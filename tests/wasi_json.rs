@@ -345,7 +345,7 @@ limits = { fuel = 1000 }
 [[function]]
 route = \"/tax-tiny-memory\"
 module = \"tax.wasm\"
-limits = { memory = \"512KiB\" }
+limits = { memory = \"64KiB\" }
 
 [[function]]
 route = \"/tax-as-native\"
