@@ -106,7 +106,12 @@ fn tax_request() -> Request<'static> {
     }
 }
 
-fn call(rt: &Runtime, loaded: &wcache::Compiled, spec: &FunctionSpec, req: &Request<'_>) -> Response {
+fn call(
+    rt: &Runtime,
+    loaded: &wcache::Compiled,
+    spec: &FunctionSpec,
+    req: &Request<'_>,
+) -> Response {
     let outcome = smol::future::block_on(wabi::call(rt, &loaded.module, loaded.abi, spec, req));
     match outcome.result {
         Ok(r) => r,
