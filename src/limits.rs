@@ -98,8 +98,10 @@ impl ServerLimits {
     /// Defaults to 256: far more than a board serves at once, few enough
     /// that their buffers cannot exhaust RAM.
     pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
-    /// Defaults to 32: one core cannot usefully interleave more guests.
-    pub const DEFAULT_MAX_IN_FLIGHT: usize = 32;
+    /// Defaults to 16: the default `memory_budget` divided by the default
+    /// `memory`, so the count, not the budget, is what a client meets first;
+    /// one core cannot usefully interleave many more guests anyway.
+    pub const DEFAULT_MAX_IN_FLIGHT: usize = 16;
     /// Defaults to 256 MiB: half of a 512 MiB board.
     pub const DEFAULT_MEMORY_BUDGET: u64 = 256 * MIB;
     /// Defaults to 1 MiB: functions take API payloads, not uploads.

@@ -280,3 +280,19 @@ fn malformed_requests_are_400() {
     s.wait_for_log("status=400 error=bad-request");
     s.assert_healthy();
 }
+
+#[test]
+fn a_client_that_disconnects_cancels_its_request_and_frees_its_slot() {
+    let s = server(
+        "[server]\nfunctions_dir = \".\"\nmax_in_flight = 1\n\n\
+         [[function]]\nroute = \"/spin\"\nmodule = \"loop.wasm\"\n\
+         limits = { fuel = 1_000_000_000_000, timeout = \"60s\" }\n",
+    );
+    let mut conn = s.connect();
+    conn.send(b"GET /spin HTTP/1.1\r\nhost: t\r\n\r\n");
+    s.wait_for_log("loop.wasm (native ABI)");
+    drop(conn);
+    s.wait_for_log("GET /spin cancelled: the client closed the connection");
+    // The only in-flight slot is free again long before the 60 s backstop.
+    s.assert_healthy();
+}

@@ -369,7 +369,16 @@ async fn connection(app: &App, mut stream: TcpStream) -> std::io::Result<()> {
                 return write(&mut stream, &r, false, false, limits.write_timeout).await;
             }
         };
-        let response = app.respond(&req).await;
+        // A client that goes away stops its request: the guest is dropped at
+        // its next fuel slice instead of burning CPU and an in-flight slot.
+        let answered = smol::future::or(async { Some(app.respond(&req).await) }, async {
+            peer_closed(&stream).await;
+            None
+        });
+        let Some(response) = answered.await else {
+            log::info!(target: "access", "{} {} cancelled: the client closed the connection", req.method, req.uri);
+            return Ok(());
+        };
         write(
             &mut stream,
             &response,
@@ -381,6 +390,16 @@ async fn connection(app: &App, mut stream: TcpStream) -> std::io::Result<()> {
         if !req.keep_alive {
             return Ok(());
         }
+    }
+}
+
+/// Resolves when the peer has closed the connection (or it failed). Bytes of
+/// a pipelined next request are left unread.
+async fn peer_closed(stream: &TcpStream) {
+    let mut byte = [0u8; 1];
+    match stream.peek(&mut byte).await {
+        Ok(0) | Err(_) => {}
+        Ok(_) => smol::future::pending().await,
     }
 }
 
