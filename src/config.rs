@@ -751,6 +751,9 @@ mod tests {
             assert!(b.target.contains("linux"), "{b:?}");
             assert!(c.fuel_per_ms.is_some(), "{name}");
             assert!(c.server.memory_budget < b.ram, "{name}");
+            // Every admitted request's memory limit fits the budget.
+            let fit = c.server.memory_budget / c.defaults.memory;
+            assert!(fit >= c.server.max_in_flight as u64, "{name}");
         }
     }
 
@@ -760,7 +763,7 @@ mod tests {
         assert_eq!(c.board.as_ref().unwrap().name, "Raspberry Pi 4 Model B");
         assert_eq!(c.server.max_in_flight, 3);
         assert_eq!(c.server.memory_budget, 512 << 20); // from the profile
-        assert_eq!(c.defaults.memory, 32 << 20); // from the profile
+        assert_eq!(c.defaults.memory, 16 << 20); // from the profile
         assert_eq!(c.fuel_per_ms, Some(500_000));
         // --board wins over the file's key.
         let c = Config::parse("board = \"rpi4b\"\n", "t", Path::new("/x"), Some("rpi5")).unwrap();

@@ -39,9 +39,10 @@ impl FunctionLimits {
     /// Defaults to 5 s: the fuel budget normally decides first; this only
     /// catches time spent outside metered code.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-    /// Defaults to 16 MiB: a Rust handler needs about 1–2 MiB; 16 leaves room
-    /// for real work while 16 concurrent requests still fit a 512 MiB board.
-    pub const DEFAULT_MEMORY: u64 = 16 * MIB;
+    /// Defaults to 8 MiB: a Rust handler built with a 64 KiB stack starts at
+    /// 128 KiB and rarely needs 1–2 MiB; 8 leaves room for real work while
+    /// `max_in_flight` requests fit the default `memory_budget`.
+    pub const DEFAULT_MEMORY: u64 = 8 * MIB;
     /// Defaults to 1 MiB: functions answer API calls, not file downloads.
     pub const DEFAULT_MAX_RESPONSE: u64 = MIB;
     /// Defaults to 16 KiB: enough for diagnostics, too little to flood the log.
@@ -98,10 +99,10 @@ impl ServerLimits {
     /// Defaults to 256: far more than a board serves at once, few enough
     /// that their buffers cannot exhaust RAM.
     pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
-    /// Defaults to 16: the default `memory_budget` divided by the default
-    /// `memory`, so the count, not the budget, is what a client meets first;
-    /// one core cannot usefully interleave many more guests anyway.
-    pub const DEFAULT_MAX_IN_FLIGHT: usize = 16;
+    /// Defaults to 32, the default `memory_budget` divided by the default
+    /// `memory`: that many requests always fit the budget, so the count, not
+    /// the budget, is what a burst meets first.
+    pub const DEFAULT_MAX_IN_FLIGHT: usize = 32;
     /// Defaults to 256 MiB: half of a 512 MiB board.
     pub const DEFAULT_MEMORY_BUDGET: u64 = 256 * MIB;
     /// Defaults to 1 MiB: functions take API payloads, not uploads.
@@ -125,6 +126,17 @@ impl ServerLimits {
     pub const DEFAULT_MAX_MODULE_SIZE: u64 = 16 * MIB;
     /// Defaults to 1 s.
     pub const DEFAULT_RETRY_AFTER_SECS: u32 = 1;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_in_flight_requests_fit_the_default_budget() {
+        let fit = ServerLimits::DEFAULT_MEMORY_BUDGET / FunctionLimits::DEFAULT_MEMORY;
+        assert!(fit >= ServerLimits::DEFAULT_MAX_IN_FLIGHT as u64);
+    }
 }
 
 impl Default for ServerLimits {

@@ -75,7 +75,7 @@ fn grow_hits_the_memory_limit() {
     let s = server();
     let (_, message) = call(&s, "grow", 502, "memory-limit");
     assert!(
-        message.contains("memory limit of 16777216 bytes"),
+        message.contains("memory limit of 8388608 bytes"),
         "{message}"
     );
     s.wait_for_log("fn=grow status=502 error=memory-limit ");
