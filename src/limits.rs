@@ -128,17 +128,6 @@ impl ServerLimits {
     pub const DEFAULT_RETRY_AFTER_SECS: u32 = 1;
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn default_in_flight_requests_fit_the_default_budget() {
-        let fit = ServerLimits::DEFAULT_MEMORY_BUDGET / FunctionLimits::DEFAULT_MEMORY;
-        assert!(fit >= ServerLimits::DEFAULT_MAX_IN_FLIGHT as u64);
-    }
-}
-
 impl Default for ServerLimits {
     fn default() -> Self {
         Self {
@@ -167,3 +156,14 @@ impl Default for ServerLimits {
 pub const MAX_RECURSION_DEPTH: usize = 1000;
 /// See [`MAX_RECURSION_DEPTH`].
 pub const MAX_STACK_HEIGHT: usize = 128 * 1024;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_in_flight_requests_fit_the_default_budget() {
+        let fit = ServerLimits::DEFAULT_MEMORY_BUDGET / FunctionLimits::DEFAULT_MEMORY;
+        assert!(fit >= ServerLimits::DEFAULT_MAX_IN_FLIGHT as u64);
+    }
+}
