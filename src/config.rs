@@ -29,7 +29,7 @@ use toml::Spanned;
 
 use crate::board::{self, Board};
 use crate::error::ConfigError;
-use crate::limits::{FunctionLimits, ServerLimits};
+use crate::limits::{FunctionLimits, MAX_DURATION, ServerLimits};
 
 /// The default listen address: loopback only, exposing the server is a choice.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -337,7 +337,11 @@ impl Ctx<'_> {
             Quantity::Int(n) if *n >= 1 => Ok(Duration::from_millis(*n as u64)),
             Quantity::Int(n) => Err(format!("must be at least 1 ms, got {n}")),
             Quantity::Text(s) => parse_duration(s),
-        };
+        }
+        .and_then(|d| match d > MAX_DURATION {
+            true => Err(format!("must be at most 24h, got {}s", d.as_secs())),
+            false => Ok(d),
+        });
         parsed.or_else(|why| self.error(v.span(), format!("`{key}` {why}")))
     }
 
@@ -721,6 +725,8 @@ mod tests {
         let e = parse("[server]\nmax_in_flight = 0\n").unwrap_err();
         assert_eq!(e.line, Some(2));
         assert!(e.message.contains("max_in_flight"), "{e}");
+        let e = parse("[server]\nidle_timeout = \"18446744073709551615s\"\n").unwrap_err();
+        assert!(e.message.contains("at most 24h"), "{e}");
         let e = parse("[[function]]\nroute = \"nope\"\nmodule = \"x.wasm\"\n").unwrap_err();
         assert_eq!(e.line, Some(2));
         let e = parse("[[function]]\nroute = \"/x\"\nmodule = \"x.wasm\"\nabi = \"jvm\"\n")

@@ -35,6 +35,9 @@ pub struct HostState {
     pub log: GuestLog,
     /// State of the wasi-json ABI, when the guest speaks it.
     pub wasi: Option<crate::abi::wasi_json::WasiState>,
+    /// Fuel charged by host functions that the current slice could not
+    /// cover; the sandbox adds it to the request's fuel use.
+    pub fuel_debt: u64,
 }
 
 impl HostState {
@@ -49,6 +52,7 @@ impl HostState {
                 exhausted: false,
             },
             wasi: None,
+            fuel_debt: 0,
         }
     }
 }
@@ -137,16 +141,31 @@ pub struct GuestLog {
 }
 
 impl GuestLog {
+    /// How many more bytes of guest output at `level` would be logged: 0 when
+    /// the level is off or the budget is spent, so callers can skip the work.
+    pub fn accepts(&self, level: log::Level) -> usize {
+        if log::log_enabled!(target: "guest", level) {
+            usize::try_from(self.budget).unwrap_or(usize::MAX)
+        } else {
+            0
+        }
+    }
+
+    /// Says once per request that the budget is spent and output is dropped.
+    pub fn note_dropped(&mut self) {
+        if self.budget == 0 && !self.exhausted {
+            self.exhausted = true;
+            log::warn!(target: "guest", "[{} {}] log limit reached; further lines dropped", self.function, self.trace_id);
+        }
+    }
+
     /// Logs one line from the guest at `level`, if the budget allows.
     pub fn line(&mut self, level: log::Level, bytes: &[u8]) {
         if !log::log_enabled!(target: "guest", level) {
             return;
         }
         if self.budget == 0 {
-            if !self.exhausted {
-                self.exhausted = true;
-                log::warn!(target: "guest", "[{} {}] log limit reached; further lines dropped", self.function, self.trace_id);
-            }
+            self.note_dropped();
             return;
         }
         let kept = &bytes[..bytes.len().min(MAX_LOG_LINE).min(self.budget as usize)];
@@ -181,19 +200,45 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
                 4 => log::Level::Debug,
                 _ => log::Level::Trace,
             };
-            let bytes = guest_slice(&caller, ptr, len)
-                .ok_or_else(|| {
-                    wasmi::Error::host(CallError::Trap(
-                        "wasmgate.log: message is out of bounds".into(),
-                    ))
-                })?
-                .to_vec();
             let mut caller = caller;
+            charge(&mut caller, u64::from(len.max(0) as u32))?;
+            let bytes = guest_slice(&caller, ptr, len).ok_or_else(|| {
+                wasmi::Error::host(CallError::Trap(
+                    "wasmgate.log: message is out of bounds".into(),
+                ))
+            })?;
+            // Copy only what can be logged: the rest is never looked at.
+            let keep = bytes
+                .len()
+                .min(MAX_LOG_LINE)
+                .min(caller.data().log.accepts(level));
+            let bytes = bytes[..keep].to_vec();
             caller.data_mut().log.line(level, &bytes);
             Ok(())
         },
     )?;
     Ok(())
+}
+
+/// Bytes of host work per unit of fuel, the rate wasmi charges for bulk
+/// memory instructions.
+const BYTES_PER_FUEL: u64 = 64;
+
+/// Charges the fuel for a host function that handles `bytes` bytes, so
+/// that host work counts against the request's budget and a guest cannot
+/// pack unmetered work into one fuel slice: a call that costs more than the
+/// slice has left ends the slice (the executor gets the thread back) and the
+/// rest is carried as debt into the request's fuel use.
+pub fn charge(caller: &mut Caller<'_, HostState>, bytes: u64) -> Result<(), wasmi::Error> {
+    let cost = bytes / BYTES_PER_FUEL + 1;
+    let fuel = caller.get_fuel()?;
+    if fuel >= cost {
+        caller.set_fuel(fuel - cost)
+    } else {
+        caller.set_fuel(0)?;
+        caller.data_mut().fuel_debt += cost - fuel;
+        Ok(())
+    }
 }
 
 /// The guest memory range `ptr..ptr+len` of the calling instance, if valid.

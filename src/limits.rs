@@ -148,6 +148,14 @@ impl Default for ServerLimits {
     }
 }
 
+/// Most header fields a guest's response may carry. Defaults to 100:
+/// responses carry a handful; thousands would be a guest flooding clients.
+pub const MAX_RESPONSE_HEADERS: usize = 100;
+
+/// Longest duration any timeout may be set to. Defaults to 24 h: longer is a
+/// typo, and `Instant + duration` must not overflow.
+pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 /// wasmi call-stack bounds, the same for every function.
 ///
 /// Defaults to 1000 nested calls and 128 Ki value slots (1 MiB) per call

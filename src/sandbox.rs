@@ -86,7 +86,7 @@ impl Sandbox {
             .set_fuel(given)
             .map_err(|e| (CallError::Trap(e.to_string()), 0))?;
         let result = runtime.linker.instantiate_and_start(&mut store, module);
-        let used = given - store.get_fuel().unwrap_or(0).min(given);
+        let used = consumed(&mut store, given);
         let instance = result.map_err(|e| (classify(&store, given, e), used))?;
         Ok(Self {
             store,
@@ -179,9 +179,16 @@ impl Sandbox {
 
     /// Adds what the last slice consumed to `used`.
     fn account(&mut self, given: u64) {
-        let left = self.store.get_fuel().unwrap_or(0);
-        self.used += given - left.min(given);
+        self.used += consumed(&mut self.store, given);
     }
+}
+
+/// Fuel consumed since the store was given `given`: what the guest ran plus
+/// what host functions charged beyond the slice (see [`host::charge`]).
+fn consumed(store: &mut Store<HostState>, given: u64) -> u64 {
+    let left = store.get_fuel().unwrap_or(0);
+    let debt = std::mem::take(&mut store.data_mut().fuel_debt);
+    (given - left.min(given)).saturating_add(debt)
 }
 
 /// Turns a wasmi error into the precise [`CallError`].

@@ -20,7 +20,7 @@ use wasmi::{Caller, Extern, FuncType, Linker, Module, Val, ValType};
 use super::{Request, Response};
 use crate::config::FunctionSpec;
 use crate::error::CallError;
-use crate::host::HostState;
+use crate::host::{self, HostState};
 use crate::sandbox::{Runtime, Sandbox};
 
 /// The WASI import module.
@@ -441,21 +441,24 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
     linker.func_wrap(
         MODULE,
         "random_get",
-        |mut c: Ctx<'_>, buf: i32, len: i32| {
-            with_wasi(&mut c, |mem, _, _| {
+        |mut c: Ctx<'_>, buf: i32, len: i32| -> Result<i32, wasmi::Error> {
+            let code = with_wasi(&mut c, |mem, _, _| {
                 let Some(target) = range(buf, len as u32 as usize).and_then(|r| mem.get_mut(r))
                 else {
                     return errno::FAULT;
                 };
                 getrandom::fill(target).map_or(errno::IO, |_| errno::SUCCESS)
-            })
+            });
+            host::charge(&mut c, u64::from(len as u32))?;
+            Ok(code)
         },
     )?;
     linker.func_wrap(
         MODULE,
         "fd_read",
-        |mut c: Ctx<'_>, fd: i32, iovs: i32, count: i32, nread: i32| {
-            with_wasi(&mut c, |mem, w, _| {
+        |mut c: Ctx<'_>, fd: i32, iovs: i32, count: i32, nread: i32| -> Result<i32, wasmi::Error> {
+            let mut work = 0;
+            let code = with_wasi(&mut c, |mem, w, _| {
                 if fd != 0 {
                     return errno::BADF;
                 }
@@ -470,9 +473,12 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
                     w.stdin_pos += n;
                     total += n;
                 }
+                work = total as u64;
                 put(mem, nread, &(total as u32).to_le_bytes())
                     .map_or(errno::FAULT, |_| errno::SUCCESS)
-            })
+            });
+            host::charge(&mut c, work)?;
+            Ok(code)
         },
     )?;
     linker.func_wrap(
@@ -485,6 +491,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
          nwritten: i32|
          -> Result<i32, wasmi::Error> {
             let mut overflow = None;
+            let mut work = 0;
             let code = with_wasi(&mut c, |mem, w, log| {
                 let Some(bufs) = iovecs(mem, iovs, count) else {
                     return errno::FAULT;
@@ -493,6 +500,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
                 for buf in bufs {
                     let bytes = &mem[buf];
                     total += bytes.len();
+                    work += bytes.len() as u64;
                     match fd {
                         1 => {
                             if (w.stdout.len() + bytes.len()) as u64 > w.max_stdout {
@@ -502,7 +510,14 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
                             w.stdout.extend_from_slice(bytes);
                         }
                         2 => {
-                            for &b in bytes {
+                            // Only what the log can still take is looked
+                            // at; the rest is counted as written (and paid
+                            // for in fuel) but never scanned.
+                            let keep = bytes.len().min(log.accepts(log::Level::Info));
+                            if keep < bytes.len() {
+                                log.note_dropped();
+                            }
+                            for &b in &bytes[..keep] {
                                 if b == b'\n' || w.stderr.len() >= MAX_STDERR_LINE {
                                     log.line(log::Level::Info, &std::mem::take(&mut w.stderr));
                                 }
@@ -517,6 +532,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
                 put(mem, nwritten, &(total as u32).to_le_bytes())
                     .map_or(errno::FAULT, |_| errno::SUCCESS)
             });
+            host::charge(&mut c, work)?;
             match overflow {
                 Some(max) => Err(wasmi::Error::host(CallError::BadResponse(format!(
                     "stdout exceeds max_response ({max} bytes)"

@@ -98,8 +98,10 @@ impl Decoder {
         io: &mut S,
         deadline: Instant,
     ) -> Result<usize, Option<std::io::Error>> {
-        if self.start > 0 && self.start == self.buf.len() {
-            self.buf.clear();
+        // Drop what was consumed before growing: a client that keeps a read
+        // ending mid-line (chunk lines, trailers) must not grow the buffer.
+        if self.start > 0 {
+            self.buf.drain(..self.start);
             self.start = 0;
         }
         let old = self.buf.len();
@@ -202,7 +204,8 @@ impl Decoder {
         }
         let deadline = Instant::now() + limits.body_timeout;
         let body = if chunked {
-            self.read_chunked(io, limits.max_body, deadline).await?
+            self.read_chunked(io, limits.max_body, limits.max_header_bytes, deadline)
+                .await?
         } else {
             self.read_exact(io, content_length.unwrap_or(0) as usize, deadline)
                 .await?
@@ -315,6 +318,7 @@ impl Decoder {
         &mut self,
         io: &mut S,
         max_body: u64,
+        max_trailers: usize,
         deadline: Instant,
     ) -> Result<Vec<u8>, DecodeError> {
         let mut body = Vec::new();
@@ -323,14 +327,26 @@ impl Decoder {
             let size_text = line.split(|&b| b == b';').next().unwrap_or_default();
             let size = std::str::from_utf8(size_text)
                 .ok()
-                .and_then(|s| u64::from_str_radix(s.trim(), 16).ok())
+                .map(str::trim)
+                .filter(|s| s.len() <= 16)
+                .and_then(|s| u64::from_str_radix(s, 16).ok())
                 .ok_or(DecodeError::Malformed("invalid chunk size"))?;
             if size == 0 {
-                // Trailer fields, ignored, up to the empty line.
-                while !self.read_line(io, deadline).await?.is_empty() {}
-                return Ok(body);
+                // Trailer fields, ignored, up to the empty line; bounded like
+                // a head.
+                let mut trailers = 0;
+                loop {
+                    let line = self.read_line(io, deadline).await?;
+                    if line.is_empty() {
+                        return Ok(body);
+                    }
+                    trailers += line.len() + 2;
+                    if trailers > max_trailers {
+                        return Err(DecodeError::HeadTooLarge);
+                    }
+                }
             }
-            let total = body.len() as u64 + size;
+            let total = (body.len() as u64).saturating_add(size);
             if total > max_body {
                 return Err(DecodeError::BodyTooLarge(total));
             }
@@ -422,6 +438,28 @@ mod tests {
                 &limits
             ),
             Err(DecodeError::BodyTooLarge(9))
+        ));
+    }
+
+    #[test]
+    fn huge_chunk_sizes_and_endless_trailers_are_refused() {
+        let d = ServerLimits::default();
+        // A size near u64::MAX must not wrap past max_body.
+        assert!(matches!(
+            decode(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\nffffffffffffffff\r\n", &d),
+            Err(DecodeError::BodyTooLarge(_))
+        ));
+        assert!(matches!(
+            decode(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n00000000000000001\r\na\r\n0\r\n\r\n", &d),
+            Err(DecodeError::Malformed(_))
+        ));
+        let mut endless = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n".to_vec();
+        for _ in 0..10_000 {
+            endless.extend_from_slice(b"a: b\r\n");
+        }
+        assert!(matches!(
+            decode(&endless, &d),
+            Err(DecodeError::HeadTooLarge)
         ));
     }
 

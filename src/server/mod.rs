@@ -20,6 +20,7 @@ use crate::abi;
 use crate::cache::ModuleCache;
 use crate::config::{Config, FunctionSpec};
 use crate::error::Kind;
+use crate::limits::MAX_RESPONSE_HEADERS;
 use crate::router::{Match, Router};
 
 /// Everything the request pipeline shares. Lives on the executor's thread.
@@ -192,6 +193,12 @@ impl Drop for Permit<'_> {
 
 /// Checks a guest's response and turns it into HTTP.
 fn into_http(guest: abi::Response) -> Result<Response, crate::error::CallError> {
+    if guest.headers.len() > MAX_RESPONSE_HEADERS {
+        return Err(crate::error::CallError::BadResponse(format!(
+            "{} header fields, more than the {MAX_RESPONSE_HEADERS} allowed",
+            guest.headers.len()
+        )));
+    }
     let mut headers = Vec::with_capacity(guest.headers.len());
     for (name, value) in guest.headers {
         let lower = name.to_ascii_lowercase();
