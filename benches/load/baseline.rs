@@ -3,7 +3,7 @@
 //!
 //! Same stack as `wasmgate serve`: one thread, one `smol::LocalExecutor`,
 //! one task per connection, `TCP_NODELAY`, wasmgate's own HTTP framing
-//! (`wasmgate::server::{Decoder, encode}`), the same write timeout, trace
+//! (`wasmgate::server::{Decoder, write}`), the same write timeout, trace
 //! ids, access log line and `env_logger` set-up. The handlers do the work
 //! the example functions do:
 //!
@@ -20,12 +20,11 @@
 
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use smol::io::AsyncWriteExt;
 use smol::net::{TcpListener, TcpStream};
 use wasmgate::limits::ServerLimits;
-use wasmgate::server::{DecodeError, Decoder, Request, Response, encode};
+use wasmgate::server::{DecodeError, Decoder, Request, Response, write};
 
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
@@ -65,7 +64,7 @@ async fn connection(mut stream: TcpStream, limits: &ServerLimits) -> std::io::Re
             Err(DecodeError::Io(e)) => return Err(e),
             Err(_) => {
                 let r = text(400, "bad request\n".into());
-                return write(&mut stream, &r, false, limits.write_timeout).await;
+                return write(&mut stream, &r, false, false, limits.write_timeout).await;
             }
         };
         let started = Instant::now();
@@ -84,7 +83,14 @@ async fn connection(mut stream: TcpStream, limits: &ServerLimits) -> std::io::Re
             started.elapsed().as_micros(),
             trace,
         );
-        write(&mut stream, &response, req.keep_alive, limits.write_timeout).await?;
+        write(
+            &mut stream,
+            &response,
+            req.keep_alive,
+            false,
+            limits.write_timeout,
+        )
+        .await?;
         if !req.keep_alive {
             return Ok(());
         }
@@ -164,31 +170,6 @@ fn json(status: u16, body: Vec<u8>) -> Response {
         headers: vec![("content-type".into(), b"application/json".to_vec())],
         body,
     }
-}
-
-/// As wasmgate writes a response: one buffer, bounded by the write timeout.
-async fn write(
-    stream: &mut TcpStream,
-    response: &Response,
-    keep_alive: bool,
-    timeout: Duration,
-) -> std::io::Result<()> {
-    let mut out = Vec::new();
-    encode(response, keep_alive, false, &mut out);
-    smol::future::or(
-        async {
-            stream.write_all(&out).await?;
-            stream.flush().await
-        },
-        async {
-            smol::Timer::after(timeout).await;
-            Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "write timeout",
-            ))
-        },
-    )
-    .await
 }
 
 /// A new trace id, as wasmgate generates one.

@@ -411,8 +411,9 @@ async fn peer_closed(stream: &TcpStream) {
 }
 
 /// Writes one response; a client that does not take it within
-/// `write_timeout` loses its connection.
-async fn write(
+/// `write_timeout` loses its connection. Public for the load benchmark's
+/// native baseline, which must write exactly as the server does.
+pub async fn write(
     stream: &mut TcpStream,
     response: &Response,
     keep_alive: bool,
