@@ -1,11 +1,20 @@
 //! Compiled modules, loaded on first use and kept in a bounded LRU.
 //!
 //! A module is keyed by its path and ABI choice and stamped with the file's
-//! size and modification time: a changed file is recompiled on its next
-//! request. Load failures are cached with the same stamp, so a broken module
-//! costs one compile attempt per change, not one per request. Compilation is
-//! lazy (wasmi validates eagerly and translates each function on its first
-//! call), so a large module that serves one route costs little.
+//! size and modification time. The file is stat'ed again only once
+//! `module_check_interval` has passed since its last check (a `stat` per
+//! request was a measurable share of the server's CPU), so a changed file is
+//! recompiled on its first request after that. Load failures are cached with
+//! the same stamp, so a broken module costs one compile attempt per change,
+//! not one per request. Compilation is lazy (wasmi validates eagerly and
+//! translates each function on its first call), so a large module that
+//! serves one route costs little.
+//!
+//! A missing file is never cached: `functions_dir` routes are made from
+//! request paths, so caching misses would let requests for made-up names
+//! evict real modules and force recompiles. A missing file is stat'ed on
+//! every request instead (404s are not the hot path), and a cached module
+//! whose file is found gone is dropped.
 //!
 //! Each cached module has an engine of its own: a wasmi engine keeps every
 //! function it ever compiled until it is dropped, so with one shared engine
@@ -16,7 +25,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use wasmi::{Engine, Module};
 
@@ -79,17 +88,33 @@ struct Stamp {
 }
 
 impl Stamp {
-    fn of(path: &Path) -> Option<Self> {
-        let meta = std::fs::metadata(path).ok()?;
-        Some(Self {
+    /// The file's stamp; a `NotFound` error when there is no regular file.
+    fn of(path: &Path) -> std::io::Result<Self> {
+        let meta = std::fs::metadata(path)?;
+        if !meta.is_file() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "not a regular file",
+            ));
+        }
+        Ok(Self {
             len: meta.len(),
             modified: meta.modified().ok(),
         })
     }
 }
 
+/// Whether `error` says the module file does not exist (as opposed to
+/// existing but being unusable). [`ModuleCache::get`] never caches these.
+pub fn is_missing(error: &LoadError) -> bool {
+    matches!(error, LoadError::Read { error, .. } if error.kind() == std::io::ErrorKind::NotFound)
+}
+
 struct Entry {
+    /// `None` when the file's metadata could not be read (but it exists).
     stamp: Option<Stamp>,
+    /// When the stamp was last compared with the file.
+    checked: Instant,
     loaded: Result<Rc<Loaded>, Rc<LoadError>>,
     last_used: u64,
 }
@@ -98,16 +123,19 @@ struct Entry {
 pub struct ModuleCache {
     capacity: usize,
     max_module_size: u64,
+    check_interval: Duration,
     entries: RefCell<HashMap<(PathBuf, AbiChoice), Entry>>,
     clock: Cell<u64>,
 }
 
 impl ModuleCache {
-    /// A cache holding at most `capacity` modules.
-    pub fn new(capacity: usize, max_module_size: u64) -> Self {
+    /// A cache holding at most `capacity` modules, checking a module's file
+    /// for a change at most once per `check_interval` (zero: every request).
+    pub fn new(capacity: usize, max_module_size: u64, check_interval: Duration) -> Self {
         Self {
             capacity: capacity.max(1),
             max_module_size,
+            check_interval,
             entries: RefCell::new(HashMap::new()),
             clock: Cell::new(0),
         }
@@ -123,18 +151,41 @@ impl ModuleCache {
         self.len() == 0
     }
 
-    /// The module at `path`, compiling it if it is new or changed.
+    /// The module at `path`, compiling it if it is new or changed. A missing
+    /// file is an error that [`is_missing`] recognises; it is not cached and
+    /// not logged.
     pub fn get(&self, path: &Path, choice: AbiChoice) -> Result<Rc<Loaded>, Rc<LoadError>> {
         let now = self.clock.get() + 1;
         self.clock.set(now);
-        let stamp = Stamp::of(path);
+        let checked = Instant::now();
         let key = (path.to_owned(), choice);
         let mut entries = self.entries.borrow_mut();
-        // Same size and mtime (or still missing): the cached result stands,
-        // so a broken or missing module is reported once, not per request.
+        // Checked recently: trust the cached result without a syscall.
+        if let Some(entry) = entries.get_mut(&key)
+            && checked.duration_since(entry.checked) < self.check_interval
+        {
+            entry.last_used = now;
+            return entry.loaded.clone();
+        }
+        let stamp = match Stamp::of(path) {
+            Ok(stamp) => Some(stamp),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                forget(&mut entries, &key);
+                return Err(Rc::new(LoadError::Read {
+                    path: path.to_owned(),
+                    error,
+                }));
+            }
+            // Exists but cannot be stat'ed: `load` reports why, and the
+            // failure is cached like any other.
+            Err(_) => None,
+        };
+        // Same size and mtime: the cached result stands, so a broken module
+        // is reported once, not per request.
         if let Some(entry) = entries.get_mut(&key)
             && entry.stamp == stamp
         {
+            entry.checked = checked;
             entry.last_used = now;
             return entry.loaded.clone();
         }
@@ -150,6 +201,11 @@ impl ModuleCache {
             .map_err(Rc::new);
         match &loaded {
             Ok(l) => log::info!("loaded {} ({} ABI)", path.display(), l.abi),
+            // Removed between the stat and the read.
+            Err(e) if is_missing(e) => {
+                forget(&mut entries, &key);
+                return loaded;
+            }
             Err(e) => log::warn!("module unavailable: {e}"),
         }
         if entries.len() >= self.capacity
@@ -165,10 +221,87 @@ impl ModuleCache {
             key,
             Entry {
                 stamp,
+                checked,
                 loaded: loaded.clone(),
                 last_used: now,
             },
         );
         loaded
+    }
+}
+
+/// Drops the entry of a module whose file is gone.
+fn forget(entries: &mut HashMap<(PathBuf, AbiChoice), Entry>, key: &(PathBuf, AbiChoice)) {
+    if entries.remove(key).is_some() {
+        log::info!(
+            "dropped {} from the module cache: the file is gone",
+            key.0.display()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct TempFile(PathBuf);
+
+    impl TempFile {
+        fn new(tag: &str) -> Self {
+            let name = format!("wasmgate-cache-{}-{tag}.wasm", std::process::id());
+            Self(std::env::temp_dir().join(name))
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn failure(cache: &ModuleCache, path: &Path) -> Rc<LoadError> {
+        match cache.get(path, AbiChoice::Auto) {
+            Ok(_) => panic!("{} loaded", path.display()),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn a_file_is_checked_again_only_after_the_interval() {
+        let file = TempFile::new("interval");
+        std::fs::write(&file.0, b"\0asm broken").unwrap();
+        let patient = ModuleCache::new(4, u64::MAX, Duration::from_secs(3600));
+        let eager = ModuleCache::new(4, u64::MAX, Duration::ZERO);
+        let (p1, e1) = (failure(&patient, &file.0), failure(&eager, &file.0));
+        // Unchanged: both answer from the cache.
+        assert!(Rc::ptr_eq(&p1, &failure(&patient, &file.0)));
+        assert!(Rc::ptr_eq(&e1, &failure(&eager, &file.0)));
+        // Changed (another size): only the cache that checks now sees it.
+        std::fs::write(&file.0, b"not wasm at all").unwrap();
+        assert!(Rc::ptr_eq(&p1, &failure(&patient, &file.0)));
+        let e2 = failure(&eager, &file.0);
+        assert!(!Rc::ptr_eq(&e1, &e2));
+        assert!(matches!(*e2, LoadError::Invalid { .. }), "{e2}");
+    }
+
+    #[test]
+    fn a_missing_file_is_never_cached() {
+        let file = TempFile::new("missing");
+        let cache = ModuleCache::new(1, u64::MAX, Duration::ZERO);
+        for _ in 0..2 {
+            assert!(is_missing(&failure(&cache, &file.0)));
+            assert!(cache.is_empty());
+        }
+        // A broken file is cached; once it is gone, so is its entry.
+        std::fs::write(&file.0, b"\0asm broken").unwrap();
+        assert!(!is_missing(&failure(&cache, &file.0)));
+        assert_eq!(cache.len(), 1);
+        std::fs::remove_file(&file.0).unwrap();
+        assert!(is_missing(&failure(&cache, &file.0)));
+        assert!(cache.is_empty());
+        // A directory is not a module file.
+        let dir = std::env::temp_dir();
+        assert!(is_missing(&failure(&cache, &dir)));
+        assert!(cache.is_empty());
     }
 }

@@ -66,6 +66,10 @@ pub struct FunctionSpec {
     pub args: Vec<String>,
     /// Its limits.
     pub limits: FunctionLimits,
+    /// Whether it was made from a request path (`/NAME` in `functions_dir`)
+    /// rather than configured: then a missing module file means there is no
+    /// such function (404), not a broken one (503).
+    pub from_functions_dir: bool,
 }
 
 impl FunctionSpec {
@@ -81,6 +85,7 @@ impl FunctionSpec {
             env: Vec::new(),
             args: Vec::new(),
             limits: limits.clone(),
+            from_functions_dir: true,
         }
     }
 }
@@ -202,6 +207,7 @@ struct RawServer {
     body_timeout: Option<Spanned<Quantity>>,
     write_timeout: Option<Spanned<Quantity>>,
     module_cache: Option<Spanned<i64>>,
+    module_check_interval: Option<Spanned<Quantity>>,
     max_module_size: Option<Spanned<Quantity>>,
     retry_after: Option<Spanned<Quantity>>,
 }
@@ -332,10 +338,32 @@ impl Ctx<'_> {
         value: &Option<Spanned<Quantity>>,
         default: Duration,
     ) -> Result<Duration, ConfigError> {
+        self.any_duration(key, value, default, false)
+    }
+
+    /// A duration where zero (`0`, `"0s"`) is allowed and means "every time".
+    fn interval(
+        &self,
+        key: &str,
+        value: &Option<Spanned<Quantity>>,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
+        self.any_duration(key, value, default, true)
+    }
+
+    fn any_duration(
+        &self,
+        key: &str,
+        value: &Option<Spanned<Quantity>>,
+        default: Duration,
+        zero_ok: bool,
+    ) -> Result<Duration, ConfigError> {
         let Some(v) = value else { return Ok(default) };
+        let min_ms = if zero_ok { 0 } else { 1 };
         let parsed = match v.get_ref() {
-            Quantity::Int(n) if *n >= 1 => Ok(Duration::from_millis(*n as u64)),
-            Quantity::Int(n) => Err(format!("must be at least 1 ms, got {n}")),
+            Quantity::Int(n) if *n >= min_ms => Ok(Duration::from_millis(*n as u64)),
+            Quantity::Int(n) => Err(format!("must be at least {min_ms} ms, got {n}")),
+            Quantity::Text(s) if zero_ok => parse_duration_or_zero(s),
             Quantity::Text(s) => parse_duration(s),
         }
         .and_then(|d| match d > MAX_DURATION {
@@ -450,6 +478,11 @@ impl Ctx<'_> {
             body_timeout: self.duration("body_timeout", &s.body_timeout, d.body_timeout)?,
             write_timeout: self.duration("write_timeout", &s.write_timeout, d.write_timeout)?,
             module_cache: self.count("module_cache", &s.module_cache, d.module_cache)?,
+            module_check_interval: self.interval(
+                "module_check_interval",
+                &s.module_check_interval,
+                d.module_check_interval,
+            )?,
             max_module_size: self.size("max_module_size", &s.max_module_size, d.max_module_size)?,
             retry_after_secs: self
                 .duration(
@@ -598,6 +631,7 @@ impl Ctx<'_> {
             env: f.env.into_iter().collect(),
             args: f.args,
             limits,
+            from_functions_dir: false,
         })
     }
 }
@@ -631,30 +665,33 @@ fn parse_size(text: &str) -> Result<u64, String> {
     }
 }
 
-/// Parses `"250ms"`, `"5s"`, `"2m"`, `"100us"` into a duration.
+/// Parses `"250ms"`, `"5s"`, `"2m"`, `"100us"` into a duration longer than
+/// zero.
 fn parse_duration(text: &str) -> Result<Duration, String> {
+    match parse_duration_or_zero(text)? {
+        d if d.is_zero() => Err("must be longer than zero".to_owned()),
+        d => Ok(d),
+    }
+}
+
+/// Parses a duration like [`parse_duration`], `"0s"` included.
+fn parse_duration_or_zero(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (digits, unit) = t.split_at(split);
     let n: u64 = digits
         .parse()
         .map_err(|_| format!("must be a duration like \"250ms\" or \"5s\", got \"{text}\""))?;
-    let d = match unit.trim() {
-        "us" | "µs" => Duration::from_micros(n),
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" | "min" => Duration::from_secs(n.saturating_mul(60)),
-        "" => return Err(format!("needs a unit (us, ms, s, m): \"{text}\"")),
-        other => {
-            return Err(format!(
-                "has an unknown duration unit \"{other}\" (use us, ms, s, m)"
-            ));
-        }
-    };
-    if d.is_zero() {
-        return Err("must be longer than zero".to_owned());
+    match unit.trim() {
+        "us" | "µs" => Ok(Duration::from_micros(n)),
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" | "min" => Ok(Duration::from_secs(n.saturating_mul(60))),
+        "" => Err(format!("needs a unit (us, ms, s, m): \"{text}\"")),
+        other => Err(format!(
+            "has an unknown duration unit \"{other}\" (use us, ms, s, m)"
+        )),
     }
-    Ok(d)
 }
 
 #[cfg(test)]
@@ -691,6 +728,46 @@ mod tests {
         assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
         assert!(parse_duration("5").unwrap_err().contains("needs a unit"));
         assert!(parse_duration("0s").is_err());
+    }
+
+    #[test]
+    fn module_check_interval_parses_and_allows_zero() {
+        let interval = |toml: &str| parse(toml).map(|c| c.server.module_check_interval);
+        assert_eq!(
+            interval("").unwrap(),
+            ServerLimits::DEFAULT_MODULE_CHECK_INTERVAL
+        );
+        let key = "[server]\nmodule_check_interval";
+        assert_eq!(
+            interval(&format!("{key} = \"250ms\"\n")).unwrap(),
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            interval(&format!("{key} = \"1s\"\n")).unwrap(),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            interval(&format!("{key} = 1500\n")).unwrap(),
+            Duration::from_millis(1500)
+        );
+        // Zero checks on every request; other durations still refuse it.
+        assert_eq!(
+            interval(&format!("{key} = \"0s\"\n")).unwrap(),
+            Duration::ZERO
+        );
+        assert_eq!(interval(&format!("{key} = 0\n")).unwrap(), Duration::ZERO);
+        assert!(parse("[server]\nidle_timeout = \"0s\"\n").is_err());
+
+        let e = parse("[server]\n\nmodule_check_interval = \"soon\"\n").unwrap_err();
+        assert_eq!(e.line, Some(3));
+        assert!(e.message.contains("`module_check_interval`"), "{e}");
+        assert!(e.message.contains("duration"), "{e}");
+        let e = parse(&format!("{key} = \"1441m\"\n")).unwrap_err();
+        assert!(e.message.contains("at most 24h"), "{e}");
+        let e = parse(&format!("{key} = -1\n")).unwrap_err();
+        assert!(e.message.contains("at least 0 ms"), "{e}");
+        let e = parse(&format!("{key} = \"0\"\n")).unwrap_err();
+        assert!(e.message.contains("needs a unit"), "{e}");
     }
 
     #[test]

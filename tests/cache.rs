@@ -1,39 +1,130 @@
-//! The module cache: changed files are recompiled on their next request,
-//! broken files do not take the server down, and the LRU bound evicts
-//! without breaking anything.
+//! The module cache: changed files are recompiled once
+//! `module_check_interval` has passed, broken files do not take the server
+//! down, missing ones are 404 without touching the cache, and the LRU bound
+//! evicts without breaking anything.
 
 mod common;
 
-use common::{HELLO, Server, TempDir, function};
+use std::time::{Duration, Instant};
+
+use common::{HELLO, Server, function};
 
 #[test]
 fn a_changed_module_file_is_recompiled_on_its_next_request() {
-    let dir = TempDir::new("cache-change");
-    dir.copy(&function("hello.wasm"), "hello.wasm");
-    dir.copy(&function("hello.wasm"), "f.wasm");
-    let s = Server::serve_dir(dir.path());
+    // Checking on every request: each change is seen by the next one.
+    let config = "[server]\nfunctions_dir = \".\"\nmodule_check_interval = \"0s\"\n";
+    let s = Server::with_config(
+        config,
+        &[
+            ("hello.wasm", function("hello.wasm")),
+            ("f.wasm", function("hello.wasm")),
+        ],
+    );
+    let f = s.dir().join("f.wasm");
     let r = s.get("/f");
     assert_eq!(r.text(), HELLO);
 
     // Replace f.wasm by echo: the next request must run echo.
-    std::fs::copy(function("echo.wasm"), dir.path().join("f.wasm")).unwrap();
+    std::fs::copy(function("echo.wasm"), &f).unwrap();
     let r = s.request("POST", "/f", &[], b"changed");
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.json()["body"], "changed");
 
     // Break it: 503 for that route, the rest keeps working.
-    std::fs::write(dir.path().join("f.wasm"), b"\0asm garbage").unwrap();
+    std::fs::write(&f, b"\0asm garbage").unwrap();
     s.get("/f").assert_error(503, "module-unavailable");
     s.wait_for_log("not a valid WebAssembly module");
     s.assert_healthy();
 
     // Fix it again: served again, no restart needed.
-    std::fs::copy(function("hello.wasm"), dir.path().join("f.wasm")).unwrap();
+    std::fs::copy(function("hello.wasm"), &f).unwrap();
     assert_eq!(s.get("/f").text(), HELLO);
 
     // Remove it: now the route does not exist at all.
-    std::fs::remove_file(dir.path().join("f.wasm")).unwrap();
-    s.get("/f").assert_error(404, "not-found");
+    std::fs::remove_file(&f).unwrap();
+    let json = s.get("/f").assert_error(404, "not-found");
+    assert!(json["function"].is_null(), "{json}");
+    s.wait_for_log("dropped ");
+    s.assert_healthy();
+}
+
+#[test]
+fn with_the_default_interval_a_changed_file_is_served_after_it() {
+    let config = "[server]\nfunctions_dir = \".\"\n";
+    let s = Server::with_config(
+        config,
+        &[
+            ("hello.wasm", function("hello.wasm")),
+            ("f.wasm", function("hello.wasm")),
+        ],
+    );
+    assert_eq!(s.get("/f").text(), HELLO);
+    std::fs::copy(function("echo.wasm"), s.dir().join("f.wasm")).unwrap();
+
+    // Within the interval (1 s) the old module may still answer; after it,
+    // echo must. Poll, bounded, rather than assume how long a request takes.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let r = loop {
+        let r = s.request("POST", "/f", &[], b"changed");
+        if r.text() != HELLO || Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json()["body"], "changed", "{r:?}");
+    s.assert_healthy();
+}
+
+#[test]
+fn within_the_interval_the_cached_module_is_served_without_a_check() {
+    let config = "[server]\nfunctions_dir = \".\"\nmodule_check_interval = \"60m\"\n";
+    let s = Server::with_config(config, &[("hello.wasm", function("hello.wasm"))]);
+    assert_eq!(s.get("/hello").text(), HELLO);
+    // Replaced and then removed: an hour has not passed, so neither is seen.
+    let hello = s.dir().join("hello.wasm");
+    std::fs::copy(function("echo.wasm"), &hello).unwrap();
+    assert_eq!(s.request("POST", "/hello", &[], b"x").text(), HELLO);
+    std::fs::remove_file(&hello).unwrap();
+    s.assert_healthy();
+    assert_eq!(s.get("/hello?last=1").text(), HELLO);
+    // The last request's access line comes after any load it caused.
+    let log = s.wait_for_log("GET /hello?last=1 fn=hello status=200");
+    assert_eq!(log.matches("loaded ").count(), 1, "{log}");
+}
+
+#[test]
+fn a_missing_dir_function_is_404_and_never_evicts_a_real_one() {
+    let config = "[server]\nfunctions_dir = \".\"\nmodule_cache = 1\n";
+    let s = Server::with_config(config, &[("hello.wasm", function("hello.wasm"))]);
+    assert_eq!(s.get("/hello").text(), HELLO);
+    for i in 0..50 {
+        let r = s.get(&format!("/random{i}"));
+        let json = r.assert_error(404, "not-found");
+        assert!(json["function"].is_null(), "{json}");
+    }
+    assert_eq!(s.get("/hello?after=1").text(), HELLO);
+    // The last request's access line comes after any load it caused.
+    let log = s.wait_for_log("GET /hello?after=1 fn=hello status=200");
+    assert_eq!(
+        log.matches("loaded ").count(),
+        1,
+        "nonexistent names evicted the real module:\n{log}"
+    );
+    assert!(!log.contains("module unavailable"), "{log}");
+    s.assert_healthy();
+}
+
+#[test]
+fn a_configured_function_whose_module_is_missing_is_unavailable() {
+    let config = "[[function]]\nroute = \"/gone\"\nmodule = \"gone.wasm\"\n\n[[function]]\nroute = \"/hello\"\nmodule = \"hello.wasm\"\n";
+    let s = Server::with_config(config, &[("hello.wasm", function("hello.wasm"))]);
+    for _ in 0..2 {
+        let json = s.get("/gone").assert_error(503, "module-unavailable");
+        assert_eq!(json["function"], "gone", "{json}");
+    }
+    s.wait_for_log("module unavailable");
+    s.wait_for_log("cannot read module");
     s.assert_healthy();
 }
 

@@ -364,8 +364,18 @@ abi = \"native\"
         .and_then(|n| n.parse().ok())
         .expect("fuel in access log");
     assert!(fuel > 0 && fuel <= 1000, "fuel {fuel} outside the budget");
-    s.request("POST", "/tax-tiny-memory", &[], order)
+    // tax's stack and data fit its one initial page; reading a 100 KB
+    // request must grow the memory past the 64 KiB limit.
+    let big = format!(
+        r#"{{"id":"A1","value":100,"pad":"{}"}}"#,
+        "x".repeat(100_000)
+    );
+    s.request("POST", "/tax-tiny-memory", &[], big.as_bytes())
         .assert_error(502, "memory-limit");
+    assert_eq!(
+        s.request("POST", "/tax-tiny-memory", &[], order).status,
+        200
+    );
     s.request("POST", "/tax-as-native", &[], order)
         .assert_error(503, "module-unavailable");
     s.wait_for_log("missing function export `wasmgate_alloc`");

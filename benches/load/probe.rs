@@ -90,6 +90,7 @@ fn main() {
             "instantiate" => {
                 let sandbox = Sandbox::new(&rt, &loaded.module, &spec.limits, state())
                     .unwrap_or_else(|(e, _)| panic!("{e}"));
+                fuel = sandbox.fuel_used();
                 drop(sandbox);
             }
             "instantiate_call" => {
@@ -98,6 +99,7 @@ fn main() {
                 let mut out = [Val::I32(0)];
                 smol::future::block_on(sandbox.call("wasmgate_alloc", &[Val::I32(64)], &mut out))
                     .unwrap();
+                fuel = sandbox.fuel_used();
             }
             "reload" | "reload_engine" => {
                 let fresh;

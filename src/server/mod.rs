@@ -17,7 +17,7 @@ pub use decode::{DecodeError, Decoder, Request};
 pub use encode::{Response, encode};
 
 use crate::abi;
-use crate::cache::ModuleCache;
+use crate::cache::{self, ModuleCache};
 use crate::config::{Config, FunctionSpec};
 use crate::error::Kind;
 use crate::limits::MAX_RESPONSE_HEADERS;
@@ -65,7 +65,11 @@ impl App {
     pub fn new(config: Config) -> Self {
         Self {
             router: Router::new(&config),
-            cache: ModuleCache::new(config.server.module_cache, config.server.max_module_size),
+            cache: ModuleCache::new(
+                config.server.module_cache,
+                config.server.max_module_size,
+                config.server.module_check_interval,
+            ),
             in_flight: Cell::new(0),
             reserved_memory: Cell::new(0),
             connections: Cell::new(0),
@@ -121,7 +125,20 @@ impl App {
         };
         let loaded = match self.cache.get(&spec.module, spec.abi) {
             Ok(loaded) => loaded,
-            Err(_) => {
+            // `/NAME` with no `NAME.wasm`: there is no such function.
+            Err(e) if spec.from_functions_dir && cache::is_missing(&e) => {
+                let message = "no function serves this path";
+                return fail(Kind::NotFound, message, None, 0, trace_id);
+            }
+            Err(e) => {
+                // The cache logs other failures once per change of the file;
+                // a missing file is not cached, so it is logged here.
+                if cache::is_missing(&e) {
+                    log::warn!(
+                        "function {} [{trace_id}]: module unavailable: {e}",
+                        spec.name
+                    );
+                }
                 let message = "the function's module cannot be loaded; the server log says why";
                 return fail(Kind::ModuleUnavailable, message, Some(spec), 0, trace_id);
             }
