@@ -25,8 +25,10 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use smol::lock::Mutex;
 use wasmi::{Engine, Module};
 
 use crate::abi::{self, Abi};
@@ -126,6 +128,8 @@ pub struct ModuleCache {
     check_interval: Duration,
     entries: RefCell<HashMap<(PathBuf, AbiChoice), Entry>>,
     clock: Cell<u64>,
+    /// Held while a module compiles: one compile at a time.
+    compiling: Arc<Mutex<()>>,
 }
 
 impl ModuleCache {
@@ -138,6 +142,7 @@ impl ModuleCache {
             check_interval,
             entries: RefCell::new(HashMap::new()),
             clock: Cell::new(0),
+            compiling: Arc::new(Mutex::new(())),
         }
     }
 
@@ -154,43 +159,37 @@ impl ModuleCache {
     /// The module at `path`, compiling it if it is new or changed. A missing
     /// file is an error that [`is_missing`] recognises; it is not cached and
     /// not logged.
-    pub fn get(&self, path: &Path, choice: AbiChoice) -> Result<Rc<Loaded>, Rc<LoadError>> {
-        let now = self.clock.get() + 1;
-        self.clock.set(now);
-        let checked = Instant::now();
+    ///
+    /// Reading and compiling a module (up to `max_module_size`, ~8 ms per
+    /// MiB here) runs on a helper thread, one module at a time, so other
+    /// requests keep being served meanwhile and a client cycling through
+    /// more functions than the cache holds cannot occupy more than that one
+    /// thread with compiles.
+    pub async fn get(&self, path: &Path, choice: AbiChoice) -> Result<Rc<Loaded>, Rc<LoadError>> {
         let key = (path.to_owned(), choice);
-        let mut entries = self.entries.borrow_mut();
-        // Checked recently: trust the cached result without a syscall.
-        if let Some(entry) = entries.get_mut(&key)
-            && checked.duration_since(entry.checked) < self.check_interval
-        {
-            entry.last_used = now;
-            return entry.loaded.clone();
+        if let Some(known) = self.lookup(&key).known() {
+            return known;
         }
-        let stamp = match Stamp::of(path) {
-            Ok(stamp) => Some(stamp),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                forget(&mut entries, &key);
-                return Err(Rc::new(LoadError::Read {
-                    path: path.to_owned(),
-                    error,
-                }));
-            }
-            // Exists but cannot be stat'ed: `load` reports why, and the
-            // failure is cached like any other.
-            Err(_) => None,
+        // One compile at a time. The guard moves into the helper thread's
+        // job, so a compile whose client went away still holds the lane
+        // until it finishes: disconnecting cannot stack up compiles.
+        let lane = self.compiling.lock_arc().await;
+        // Another request may have compiled this module while we waited.
+        let stamp = match self.lookup(&key) {
+            Lookup::Changed(stamp) => stamp,
+            Lookup::Cached(loaded) => return loaded,
+            Lookup::Missing(error) => return Err(Rc::new(error)),
         };
-        // Same size and mtime: the cached result stands, so a broken module
-        // is reported once, not per request.
-        if let Some(entry) = entries.get_mut(&key)
-            && entry.stamp == stamp
-        {
-            entry.checked = checked;
-            entry.last_used = now;
-            return entry.loaded.clone();
-        }
         let runtime = Runtime::new();
-        let loaded = load(runtime.engine(), path, choice, self.max_module_size)
+        let engine = runtime.engine().clone();
+        let (file, max_size) = (path.to_owned(), self.max_module_size);
+        let compiled = smol::unblock(move || {
+            let compiled = load(&engine, &file, choice, max_size);
+            drop(lane);
+            compiled
+        })
+        .await;
+        let loaded = compiled
             .map(|c| {
                 Rc::new(Loaded {
                     runtime,
@@ -199,6 +198,7 @@ impl ModuleCache {
                 })
             })
             .map_err(Rc::new);
+        let mut entries = self.entries.borrow_mut();
         match &loaded {
             Ok(l) => log::info!("loaded {} ({} ABI)", path.display(), l.abi),
             // Removed between the stat and the read.
@@ -221,12 +221,75 @@ impl ModuleCache {
             key,
             Entry {
                 stamp,
-                checked,
+                checked: Instant::now(),
                 loaded: loaded.clone(),
-                last_used: now,
+                last_used: self.tick(),
             },
         );
         loaded
+    }
+
+    /// What the cache knows about `key` without compiling: a result that
+    /// still stands (re-stat'ing the file if `check_interval` has passed),
+    /// a missing file, or the stamp of a file that needs compiling.
+    fn lookup(&self, key: &(PathBuf, AbiChoice)) -> Lookup {
+        let now = self.tick();
+        let checked = Instant::now();
+        let mut entries = self.entries.borrow_mut();
+        // Checked recently: trust the cached result without a syscall.
+        if let Some(entry) = entries.get_mut(key)
+            && checked.duration_since(entry.checked) < self.check_interval
+        {
+            entry.last_used = now;
+            return Lookup::Cached(entry.loaded.clone());
+        }
+        let stamp = match Stamp::of(&key.0) {
+            Ok(stamp) => Some(stamp),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                forget(&mut entries, key);
+                return Lookup::Missing(LoadError::Read {
+                    path: key.0.clone(),
+                    error,
+                });
+            }
+            // Exists but cannot be stat'ed: `load` reports why, and the
+            // failure is cached like any other.
+            Err(_) => None,
+        };
+        // Same size and mtime: the cached result stands, so a broken module
+        // is reported once, not per request.
+        if let Some(entry) = entries.get_mut(key)
+            && entry.stamp == stamp
+        {
+            entry.checked = checked;
+            entry.last_used = now;
+            return Lookup::Cached(entry.loaded.clone());
+        }
+        Lookup::Changed(stamp)
+    }
+
+    /// The LRU clock's next tick.
+    fn tick(&self) -> u64 {
+        self.clock.set(self.clock.get() + 1);
+        self.clock.get()
+    }
+}
+
+/// See [`ModuleCache::lookup`].
+enum Lookup {
+    Cached(Result<Rc<Loaded>, Rc<LoadError>>),
+    Missing(LoadError),
+    Changed(Option<Stamp>),
+}
+
+impl Lookup {
+    /// The answer, unless the module must be compiled first.
+    fn known(self) -> Option<Result<Rc<Loaded>, Rc<LoadError>>> {
+        match self {
+            Lookup::Cached(loaded) => Some(loaded),
+            Lookup::Missing(error) => Some(Err(Rc::new(error))),
+            Lookup::Changed(_) => None,
+        }
     }
 }
 
@@ -260,7 +323,7 @@ mod tests {
     }
 
     fn failure(cache: &ModuleCache, path: &Path) -> Rc<LoadError> {
-        match cache.get(path, AbiChoice::Auto) {
+        match smol::block_on(cache.get(path, AbiChoice::Auto)) {
             Ok(_) => panic!("{} loaded", path.display()),
             Err(e) => e,
         }

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{HELLO, Server, function};
+use common::{HELLO, Server, TempDir, encode_request, function};
 
 #[test]
 fn a_changed_module_file_is_recompiled_on_its_next_request() {
@@ -151,4 +151,81 @@ fn the_lru_bound_evicts_and_reloads_modules_transparently() {
         loads >= 9,
         "expected a load per request, got {loads}:\n{log}"
     );
+}
+
+/// A valid module of about `size` bytes that fits no ABI: `count` functions
+/// of `i32.const 0; drop` repeated. wasmi validates every body on load.
+fn big_module(size: usize) -> Vec<u8> {
+    fn leb(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    fn section(id: u8, body: &[u8], out: &mut Vec<u8>) {
+        out.push(id);
+        leb(body.len(), out);
+        out.extend_from_slice(body);
+    }
+    let per_body = 4096;
+    let count = size / per_body + 1;
+    let mut body = vec![0x00]; // no locals
+    while body.len() + 4 < per_body {
+        body.extend_from_slice(&[0x41, 0x00, 0x1a]); // i32.const 0; drop
+    }
+    body.push(0x0b); // end
+    let mut out = b"\0asm\x01\0\0\0".to_vec();
+    section(1, &[0x01, 0x60, 0x00, 0x00], &mut out); // one type: [] -> []
+    let mut funcs = Vec::new();
+    leb(count, &mut funcs);
+    funcs.extend(std::iter::repeat_n(0x00, count));
+    section(3, &funcs, &mut out);
+    let mut code = Vec::new();
+    leb(count, &mut code);
+    for _ in 0..count {
+        leb(body.len(), &mut code);
+        code.extend_from_slice(&body);
+    }
+    section(10, &code, &mut out);
+    out
+}
+
+#[test]
+fn other_requests_are_served_while_a_large_module_compiles() {
+    let dir = TempDir::new("big-module");
+    let big = dir.write("big.wasm", big_module(12 << 20));
+    let s = Server::with_config(
+        "[server]\nfunctions_dir = \".\"\n",
+        &[("hello.wasm", function("hello.wasm")), ("big.wasm", big)],
+    );
+    assert_eq!(s.get("/hello").text(), HELLO);
+
+    // Ask for the big module, then keep asking for hello on another
+    // connection: hello must answer while the big one is still compiling.
+    let mut slow = s.connect();
+    slow.send(&encode_request("GET", "/big", &[], b""));
+    let mut fast = s.connect();
+    let mut answered_first = 0;
+    let started = Instant::now();
+    while !slow.has_data() && started.elapsed() < Duration::from_secs(60) {
+        let r = fast.request("GET", "/hello", &[], b"");
+        assert_eq!(r.text(), HELLO);
+        if !slow.has_data() {
+            answered_first += 1;
+        }
+    }
+    assert!(
+        answered_first > 0,
+        "no hello was answered while big.wasm compiled:\n{}",
+        s.log()
+    );
+    slow.read_response(false)
+        .assert_error(503, "module-unavailable");
+    s.wait_for_log("exports neither `wasmgate_handle`");
+    s.assert_healthy();
 }

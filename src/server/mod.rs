@@ -123,7 +123,7 @@ impl App {
                 return (response.with_header("allow", allow), access);
             }
         };
-        let loaded = match self.cache.get(&spec.module, spec.abi) {
+        let loaded = match self.cache.get(&spec.module, spec.abi).await {
             Ok(loaded) => loaded,
             // `/NAME` with no `NAME.wasm`: there is no such function.
             Err(e) if spec.from_functions_dir && cache::is_missing(&e) => {

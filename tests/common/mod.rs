@@ -354,6 +354,18 @@ impl Conn {
         }
     }
 
+    /// Whether response bytes are waiting to be read, without blocking or
+    /// consuming them.
+    pub fn has_data(&self) -> bool {
+        if !self.buf.is_empty() {
+            return true;
+        }
+        self.stream.set_nonblocking(true).unwrap();
+        let ready = matches!(self.stream.peek(&mut [0u8; 1]), Ok(n) if n > 0);
+        self.stream.set_nonblocking(false).unwrap();
+        ready
+    }
+
     /// Writes raw bytes.
     pub fn send(&mut self, bytes: &[u8]) {
         self.stream
