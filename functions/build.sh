@@ -134,11 +134,11 @@ keep_exports() {
 # A 32 KiB shadow stack instead of rustc's default 1 MiB: a module's initial
 # memory is its stack plus its data, and wasmi zero-fills all of it on every
 # instantiation, i.e. on every request. With 32 KiB, stack + data of every
-# example fit one 64 KiB page, and the allocator's first `memory.grow` makes
-# it two: hello went from 17 pages (1 MiB stack) to 3 (64 KiB stack) to 2, and
-# its request from ~26 us to ~15 us to ~11.5 us (benches/PERFORMANCE.md).
-# Handlers that recurse deeply can raise it; a stack overflow is a clean 502
-# trap.
+# example fit one 64 KiB page (and the guest crate's arena allocator serves
+# small allocations from the rest of it): hello went from 17 pages (1 MiB
+# stack) to 3 (64 KiB stack) to 1, and its request from ~26 us to ~15 us to
+# ~10 us (benches/PERFORMANCE.md). Handlers that recurse deeply can raise
+# it; a stack overflow is a clean 502 trap.
 cargo_home="${CARGO_HOME:-$HOME/.cargo}"
 CARGO_ENCODED_RUSTFLAGS="$(printf '%s\x1f%s\x1f%s' \
     "--remap-path-prefix=$cargo_home=/cargo" \

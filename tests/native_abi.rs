@@ -84,6 +84,21 @@ fn echo_receives_binary_body_bytes() {
 }
 
 #[test]
+fn bodies_larger_than_the_guest_arena_round_trip() {
+    // The guest crate serves small allocations from the free tail of the
+    // initial memory page and larger ones from std's allocator; a body of
+    // each size, one after the other, must come back intact.
+    let s = server();
+    for len in [10, 20_000, 60_000] {
+        let body: String = (0..len).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+        let r = s.request("POST", "/echo", &[], body.as_bytes());
+        assert_eq!(r.status, 200, "{len}: {r:?}");
+        assert_eq!(r.json()["body"], body.as_str(), "{len}");
+    }
+    s.assert_healthy();
+}
+
+#[test]
 fn chunked_request_body_is_decoded() {
     let s = server();
     let mut conn = s.connect();

@@ -19,6 +19,8 @@
 //! which hands the host a buffer for the encoded [`Request`], `wasmgate_handle`,
 //! which decodes it, calls the handler and returns the encoded [`Response`], and
 //! the version marker `wasmgate_abi_v1`. [`log`] writes lines to the host log.
+//! It also installs [`ArenaAlloc`] as the global allocator (opt out with
+//! `handler!(handle, allocator = own)`).
 //!
 //! On the host (any target but `wasm32`) the crate is just the [`abi`] types:
 //! the server depends on it for them, and the macro only type-checks the
@@ -29,8 +31,10 @@
 extern crate alloc;
 
 pub mod abi;
+mod arena;
 
 pub use abi::{Level, Request, Response};
+pub use arena::ArenaAlloc;
 
 /// Lines for the host log, tagged by the host with the function and trace id.
 ///
@@ -120,10 +124,25 @@ pub fn query<'a>(uri: &'a str, key: &str) -> Option<&'a str> {
 /// ```
 ///
 /// On `wasm32` this defines the exports `wasmgate_alloc`, `wasmgate_handle`
-/// and `wasmgate_abi_v1`; elsewhere it only checks the handler's type.
+/// and `wasmgate_abi_v1`, and makes [`ArenaAlloc`] over `std`'s allocator the
+/// global allocator; elsewhere it only checks the handler's type. A crate
+/// that brings its own global allocator (or has no `std`) writes
+/// `handler!(handle, allocator = own)`.
 #[macro_export]
 macro_rules! handler {
     ($handler:path) => {
+        $crate::handler!($handler, allocator = arena);
+    };
+    ($handler:path, allocator = arena) => {
+        $crate::handler!($handler, allocator = own);
+
+        /// Small allocations from the initial memory's free tail first.
+        #[cfg(target_arch = "wasm32")]
+        #[global_allocator]
+        static WASMGATE_ALLOCATOR: $crate::ArenaAlloc<::std::alloc::System> =
+            $crate::ArenaAlloc::new(::std::alloc::System);
+    };
+    ($handler:path, allocator = own) => {
         const _: fn($crate::Request<'_>) -> $crate::Response = $handler;
 
         /// Returns a buffer of `len` bytes for the encoded request, or 0.
