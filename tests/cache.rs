@@ -145,7 +145,13 @@ fn the_lru_bound_evicts_and_reloads_modules_transparently() {
         assert_eq!(s.get("/sieve?n=100").text(), "primes below 100: 25\n");
     }
     // With room for one module, each request above had to compile again.
-    let log = s.log();
+    // (The log is read by another thread: give the last line time to land.)
+    let started = Instant::now();
+    let mut log = s.log();
+    while log.matches("loaded ").count() < 9 && started.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+        log = s.log();
+    }
     let loads = log.matches("loaded ").count();
     assert!(
         loads >= 9,

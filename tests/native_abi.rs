@@ -90,7 +90,9 @@ fn bodies_larger_than_the_guest_arena_round_trip() {
     // each size, one after the other, must come back intact.
     let s = server();
     for len in [10, 20_000, 60_000] {
-        let body: String = (0..len).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+        let body: String = (0..len)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
         let r = s.request("POST", "/echo", &[], body.as_bytes());
         assert_eq!(r.status, 200, "{len}: {r:?}");
         assert_eq!(r.json()["body"], body.as_str(), "{len}");

@@ -29,7 +29,8 @@
 #
 # Environment (defaults in brackets): DURATION [6] seconds per measured run,
 # WARMUP [2], ROUNDS [3] A/B pairs per scenario, CONNECTIONS [32],
-# FAIR_CONNECTIONS [8], FAIR_FUEL [2000000000], DENSITY_FUNCS [10000],
+# FAIR_CONNECTIONS [8], FAIR_FUEL [2000000000], FAIR_SLICE [100000, the
+# default fuel_slice], DENSITY_FUNCS [10000],
 # DENSITY_CALLED [1000], OVERLOAD_CONNECTIONS [128], PORT [18080] (and
 # PORT+1), PIN [1] (0: no CPU pinning), OUT [benches/results/<timestamp>].
 #
@@ -45,6 +46,7 @@ ROUNDS="${ROUNDS:-3}"
 CONNECTIONS="${CONNECTIONS:-32}"
 FAIR_CONNECTIONS="${FAIR_CONNECTIONS:-8}"
 FAIR_FUEL="${FAIR_FUEL:-2000000000}"
+FAIR_SLICE="${FAIR_SLICE:-100000}"
 DENSITY_FUNCS="${DENSITY_FUNCS:-10000}"
 DENSITY_CALLED="${DENSITY_CALLED:-1000}"
 OVERLOAD_CONNECTIONS="${OVERLOAD_CONNECTIONS:-128}"
@@ -89,7 +91,7 @@ baseline="$root/target/release/examples/baseline"
     echo "kernel: $(uname -sr)"
     echo "rustc: $(rustc --version)"
     echo "wrk: $(wrk --version 2>&1 | head -1)"
-    echo "settings: DURATION=$DURATION WARMUP=$WARMUP ROUNDS=$ROUNDS CONNECTIONS=$CONNECTIONS FAIR_CONNECTIONS=$FAIR_CONNECTIONS FAIR_FUEL=$FAIR_FUEL DENSITY_FUNCS=$DENSITY_FUNCS DENSITY_CALLED=$DENSITY_CALLED OVERLOAD_CONNECTIONS=$OVERLOAD_CONNECTIONS PIN=$PIN"
+    echo "settings: DURATION=$DURATION WARMUP=$WARMUP ROUNDS=$ROUNDS CONNECTIONS=$CONNECTIONS FAIR_CONNECTIONS=$FAIR_CONNECTIONS FAIR_FUEL=$FAIR_FUEL FAIR_SLICE=$FAIR_SLICE DENSITY_FUNCS=$DENSITY_FUNCS DENSITY_CALLED=$DENSITY_CALLED OVERLOAD_CONNECTIONS=$OVERLOAD_CONNECTIONS PIN=$PIN"
     echo "binary: $(stat -c %s "$wasmgate") bytes"
 } >"$OUT/machine.txt"
 
@@ -194,7 +196,7 @@ scenario_fairness() {
     export WRK_METHOD=GET WRK_BODY=''
     for slice in default budget; do
         local cfg="$work/fair-$slice.toml" fuel_slice
-        fuel_slice=$([[ $slice == default ]] && echo 100000 || echo "$FAIR_FUEL")
+        fuel_slice=$([[ $slice == default ]] && echo "$FAIR_SLICE" || echo "$FAIR_FUEL")
         cat >"$cfg" <<EOF
 [server]
 functions_dir = "$root/functions"
