@@ -171,8 +171,10 @@ impl ModuleCache {
             return known;
         }
         // One compile at a time. The guard moves into the helper thread's
-        // job, so a compile whose client went away still holds the lane
-        // until it finishes: disconnecting cannot stack up compiles.
+        // job and comes back with its result: a compile whose client went
+        // away holds the lane until it finishes (disconnecting cannot stack
+        // up compiles), and a finished one holds it until its result is in
+        // the cache (a waiter for the same module then finds it there).
         let lane = self.compiling.lock_arc().await;
         // Another request may have compiled this module while we waited.
         let stamp = match self.lookup(&key) {
@@ -183,12 +185,8 @@ impl ModuleCache {
         let runtime = Runtime::new();
         let engine = runtime.engine().clone();
         let (file, max_size) = (path.to_owned(), self.max_module_size);
-        let compiled = smol::unblock(move || {
-            let compiled = load(&engine, &file, choice, max_size);
-            drop(lane);
-            compiled
-        })
-        .await;
+        let (compiled, lane) =
+            smol::unblock(move || (load(&engine, &file, choice, max_size), lane)).await;
         let loaded = compiled
             .map(|c| {
                 Rc::new(Loaded {
@@ -226,6 +224,7 @@ impl ModuleCache {
                 last_used: self.tick(),
             },
         );
+        drop(lane);
         loaded
     }
 

@@ -301,12 +301,14 @@ pub fn run(config: Config) -> std::io::Result<()> {
 /// native baseline, which must schedule exactly as the server does.
 pub async fn drive(executor: &smol::LocalExecutor<'_>) -> std::io::Result<()> {
     loop {
+        // The first task may have to wait for work; the turn starts with it.
+        executor.tick().await;
         let turn = Instant::now();
-        for _ in 0..TASKS_PER_REACTOR_TURN {
-            executor.tick().await;
+        for _ in 1..TASKS_PER_REACTOR_TURN {
             if turn.elapsed() >= REACTOR_TURN {
                 break;
             }
+            executor.tick().await;
         }
         smol::future::yield_now().await;
     }

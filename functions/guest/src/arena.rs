@@ -1,99 +1,85 @@
-//! [`ArenaAlloc`]: a global allocator that serves allocations from the free
-//! tail of a module's initial memory before it asks the fallback allocator
-//! (std's dlmalloc) for more.
+//! [`ArenaAlloc`]: a global allocator that serves allocations from a small
+//! static arena before it asks the fallback allocator (std's) for memory.
 //!
-//! The host zero-fills a module's whole initial memory on every request, and
-//! dlmalloc never uses the part of it above `__heap_base`: its first
-//! allocation grows the memory by a page, which makes the host copy and
-//! zero-fill again. With a 32 KiB stack, `hello`'s stack and data leave ~30
-//! KiB of that first page unused; serving its few small allocations there
-//! removes the `memory.grow` from every request.
+//! The host zero-fills a module's whole initial memory on every request.
+//! std's dlmalloc (before Rust 1.97) never uses the free part of that
+//! memory: its first allocation grows the memory by a page, and the host
+//! then copies and zero-fills again. The arena is a 16 KiB zero-initialised
+//! static, so it lies in the module's data (`.bss`, inside the initial
+//! memory, no bytes in the file) and belongs to no other allocator: a small
+//! handler never grows its memory, whatever the fallback does with the
+//! memory above `__heap_base`.
 //!
-//! The arena is a bump allocator: freeing the most recent allocation (or
-//! resizing it) is undone in place, anything else stays used until the
-//! instance ends. That can waste at most the arena itself, the free part of
-//! the initial memory, so it never costs the function more memory than a
-//! module without it would have; once the arena is full every allocation
-//! goes to the fallback.
+//! It is a bump allocator: freeing or resizing the most recent block is
+//! done in place, any other block stays used until the instance ends, so
+//! at most the arena itself is ever wasted. Once it is full, every
+//! allocation goes to the fallback.
 
 use core::alloc::{GlobalAlloc, Layout};
+use core::cell::UnsafeCell;
 use core::ptr;
 use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-/// A bump arena over `[start, end)` of the initial memory in front of the
-/// fallback allocator `A`. [`handler!`](crate::handler) installs it.
+/// Bytes in the arena. 16 KiB holds a small handler's request, response and
+/// temporaries; with a 32 KiB stack and a few KiB of data the whole initial
+/// memory still fits one 64 KiB page.
+pub const ARENA_SIZE: usize = 16 * 1024;
+
+/// A 16 KiB bump arena in front of the fallback allocator `A`.
+/// [`handler!`](crate::handler) installs it over `std::alloc::System`.
 pub struct ArenaAlloc<A> {
     fallback: A,
-    /// First address of the arena; `usize::MAX` until the first allocation.
-    start: AtomicUsize,
-    /// Next free address.
+    arena: UnsafeCell<[u8; ARENA_SIZE]>,
+    /// Offset of the first free byte of `arena`.
     next: AtomicUsize,
-    /// End of the arena: the memory size at the first allocation.
-    end: AtomicUsize,
 }
 
+// SAFETY: the arena's bytes are only reached through the blocks `alloc`
+// hands out, which are disjoint; `next` is atomic. wasm32 functions run on
+// one thread, where the relaxed atomics are plain loads and stores; on other
+// targets (tests) a single-threaded user is required, as documented.
+unsafe impl<A: Sync> Sync for ArenaAlloc<A> {}
+
 impl<A> ArenaAlloc<A> {
-    /// An arena in front of `fallback`, set up on its first allocation.
+    /// An empty arena in front of `fallback`. For one thread only: the
+    /// bookkeeping is not synchronised (wasm32 functions are single-threaded).
     pub const fn new(fallback: A) -> Self {
         Self {
             fallback,
-            start: AtomicUsize::new(usize::MAX),
+            arena: UnsafeCell::new([0; ARENA_SIZE]),
             next: AtomicUsize::new(0),
-            end: AtomicUsize::new(0),
         }
     }
 
-    /// An arena over `[start, end)`, for tests off wasm32.
-    #[cfg(test)]
-    fn over(fallback: A, start: usize, end: usize) -> Self {
-        Self {
-            fallback,
-            start: AtomicUsize::new(start),
-            next: AtomicUsize::new(start),
-            end: AtomicUsize::new(end),
-        }
-    }
-
-    /// `[start, end)` of the arena, found on first use: from `__heap_base`
-    /// to the end of the memory as it is before anything grew it.
-    fn bounds(&self) -> (usize, usize) {
-        let start = self.start.load(Relaxed);
-        if start != usize::MAX {
-            return (start, self.end.load(Relaxed));
-        }
-        let (start, end) = initial_free_memory();
-        self.next.store(start, Relaxed);
-        self.end.store(end, Relaxed);
-        self.start.store(start, Relaxed);
-        (start, end)
+    fn start(&self) -> usize {
+        self.arena.get() as usize
     }
 
     /// Bumps `next` for `layout`, if the arena has room.
     fn bump(&self, layout: Layout) -> Option<*mut u8> {
-        let (_, end) = self.bounds();
-        let next = self.next.load(Relaxed);
-        let at = next.checked_next_multiple_of(layout.align())?;
+        let start = self.start();
+        let at = (start + self.next.load(Relaxed)).checked_next_multiple_of(layout.align())?;
         let after = at.checked_add(layout.size())?;
-        if after > end {
+        if after > start + ARENA_SIZE {
             return None;
         }
-        self.next.store(after, Relaxed);
+        self.next.store(after - start, Relaxed);
         Some(at as *mut u8)
     }
 
     fn owns(&self, ptr: *mut u8) -> bool {
-        let (start, end) = self.bounds();
-        (start..end).contains(&(ptr as usize))
+        let start = self.start();
+        (start..start + ARENA_SIZE).contains(&(ptr as usize))
     }
 
-    /// Moves the end of the most recent allocation `[at, at + old)` to
-    /// `at + new`, if it is the most recent one and the arena has room.
+    /// Moves the end of the block `[at, at + old)` to `at + new`, if it is
+    /// the most recent block and the arena has room.
     fn resize_last(&self, at: usize, old: usize, new: usize) -> bool {
-        let (_, end) = self.bounds();
-        let last = at.checked_add(old) == Some(self.next.load(Relaxed));
+        let start = self.start();
+        let last = at + old == start + self.next.load(Relaxed);
         match at.checked_add(new) {
-            Some(after) if last && after <= end => {
-                self.next.store(after, Relaxed);
+            Some(after) if last && after <= start + ARENA_SIZE => {
+                self.next.store(after - start, Relaxed);
                 true
             }
             _ => false,
@@ -101,31 +87,11 @@ impl<A> ArenaAlloc<A> {
     }
 }
 
-/// `__heap_base` (where the linker put the end of stack and data) and the
-/// current memory size.
-#[cfg(target_arch = "wasm32")]
-fn initial_free_memory() -> (usize, usize) {
-    unsafe extern "C" {
-        static __heap_base: u8;
-    }
-    // Only the symbol's address is taken, it is never read.
-    let start = (&raw const __heap_base) as usize;
-    let end = core::arch::wasm32::memory_size(0) * 65536;
-    (start, end.max(start))
-}
-
-/// Off wasm32 there is no initial memory to use: an empty arena.
-#[cfg(not(target_arch = "wasm32"))]
-fn initial_free_memory() -> (usize, usize) {
-    (0, 0)
-}
-
-// SAFETY: arena blocks are disjoint ranges of `[start, end)` (`next` only
-// moves back over the most recent block when that block is freed or resized),
-// aligned as asked and inside memory the module owns; every other pointer
-// comes from and goes back to `fallback`, which upholds the contract itself.
-// wasm32 functions are single-threaded, so the relaxed atomics are plain
-// loads and stores.
+// SAFETY: arena blocks are disjoint, aligned ranges of the arena (`next`
+// only moves back over the most recent block when that block is freed or
+// resized), and the arena is a static no other allocator knows; every other
+// pointer comes from and goes back to `fallback`, which keeps the contract
+// itself.
 unsafe impl<A: GlobalAlloc> GlobalAlloc for ArenaAlloc<A> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         match self.bump(layout) {
@@ -150,7 +116,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ArenaAlloc<A> {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         if self.owns(ptr) {
-            // Undo the most recent allocation; others stay used.
+            // Undo the most recent block; others stay used.
             self.resize_last(ptr as usize, layout.size(), 0);
         } else {
             // SAFETY: not ours, so `fallback` allocated it with `layout`.
@@ -164,7 +130,9 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ArenaAlloc<A> {
             // the caller's guarantees on `new_size` are passed on.
             return unsafe { self.fallback.realloc(ptr, layout, new_size) };
         }
-        if self.resize_last(ptr as usize, layout.size(), new_size) {
+        if self.resize_last(ptr as usize, layout.size(), new_size) || new_size <= layout.size() {
+            // Resized in place, or shrunk: a shrunk block that is not the
+            // last keeps its bytes (it can never be the last again).
             return ptr;
         }
         // SAFETY: the caller guarantees `new_size`, rounded up to
@@ -174,7 +142,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ArenaAlloc<A> {
         let moved = unsafe { self.alloc(new_layout) };
         if !moved.is_null() {
             // SAFETY: both blocks are live, distinct and at least this long.
-            unsafe { ptr::copy_nonoverlapping(ptr, moved, layout.size().min(new_size)) };
+            unsafe { ptr::copy_nonoverlapping(ptr, moved, layout.size()) };
             // SAFETY: `ptr` is ours and was allocated with `layout`.
             unsafe { self.dealloc(ptr, layout) };
         }
@@ -184,45 +152,58 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ArenaAlloc<A> {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+
     use super::*;
-
-    /// A fallback that must not be reached, or hands out a fixed address.
-    struct Fallback(usize);
-
-    unsafe impl GlobalAlloc for Fallback {
-        unsafe fn alloc(&self, _: Layout) -> *mut u8 {
-            self.0 as *mut u8
-        }
-        unsafe fn dealloc(&self, ptr: *mut u8, _: Layout) {
-            assert_eq!(
-                ptr as usize, self.0,
-                "fallback freed a pointer it never gave"
-            );
-        }
-    }
+    use std::alloc::System;
+    use std::boxed::Box;
 
     fn layout(size: usize, align: usize) -> Layout {
         Layout::from_size_align(size, align).unwrap()
     }
 
+    /// A fresh arena over the real system allocator (boxed: 16 KiB).
+    fn arena() -> Box<ArenaAlloc<System>> {
+        Box::new(ArenaAlloc::new(System))
+    }
+
+    /// Fills `len` bytes at `p` with `byte`.
+    unsafe fn fill(p: *mut u8, len: usize, byte: u8) {
+        unsafe { ptr::write_bytes(p, byte, len) }
+    }
+
+    unsafe fn all(p: *mut u8, len: usize, byte: u8) -> bool {
+        unsafe { core::slice::from_raw_parts(p, len) }
+            .iter()
+            .all(|&b| b == byte)
+    }
+
     #[test]
-    fn bumps_aligned_blocks_then_falls_back() {
-        let a = ArenaAlloc::over(Fallback(0x9000), 0x1001, 0x1040);
+    fn blocks_are_aligned_disjoint_and_spill_to_the_fallback() {
+        let a = arena();
         unsafe {
-            assert_eq!(a.alloc(layout(8, 8)) as usize, 0x1008);
-            assert_eq!(a.alloc(layout(1, 1)) as usize, 0x1010);
-            assert_eq!(a.alloc(layout(16, 16)) as usize, 0x1020);
-            assert_eq!(a.alloc(layout(16, 1)) as usize, 0x1030);
-            // Full: the fallback serves it, and gets it back.
-            let p = a.alloc(layout(1, 1));
-            assert_eq!(p as usize, 0x9000);
-            a.dealloc(p, layout(1, 1));
+            let mut blocks = std::vec::Vec::new();
+            // 100 blocks of 300 bytes: the first ~54 fit the arena.
+            for i in 0..100u8 {
+                let l = layout(300, 1 << (i % 5));
+                let p = a.alloc(l);
+                assert!(!p.is_null());
+                assert_eq!(p as usize % l.align(), 0);
+                fill(p, 300, i);
+                blocks.push((p, l, i));
+            }
+            assert!(blocks.iter().any(|(p, ..)| a.owns(*p)));
+            assert!(blocks.iter().any(|(p, ..)| !a.owns(*p)));
+            for (p, l, i) in blocks {
+                assert!(all(p, 300, i), "block {i} was overwritten");
+                a.dealloc(p, l);
+            }
         }
     }
 
     #[test]
     fn the_last_block_is_freed_and_resized_in_place() {
-        let a = ArenaAlloc::over(Fallback(0x9000), 0x1000, 0x1100);
+        let a = arena();
         unsafe {
             let first = a.alloc(layout(16, 8));
             let last = a.alloc(layout(16, 8));
@@ -237,41 +218,48 @@ mod tests {
 
     #[test]
     fn a_block_that_cannot_grow_in_place_moves_with_its_bytes() {
-        let mut backing = [0u8; 64];
-        let mut elsewhere = [0u8; 64];
-        let base = backing.as_mut_ptr() as usize;
-        let fallback = elsewhere.as_mut_ptr() as usize;
-        let a = ArenaAlloc::over(Fallback(fallback), base, base + 64);
+        let a = arena();
         unsafe {
             let p = a.alloc(layout(4, 1));
             ptr::copy_nonoverlapping(b"abcd".as_ptr(), p, 4);
-            let _pin = a.alloc(layout(4, 1));
-            let moved = a.realloc(p, layout(4, 1), 8);
-            assert_eq!(moved as usize, base + 8);
-            assert_eq!(core::slice::from_raw_parts(moved, 4), b"abcd");
-            // Too large for what is left: the fallback's block.
-            let out = a.realloc(moved, layout(8, 1), 64);
-            assert_eq!(out as usize, fallback);
-            assert_eq!(core::slice::from_raw_parts(out, 4), b"abcd");
+            let pin = a.alloc(layout(4, 1));
+            // Shrinking a block that is not the last keeps it where it is.
+            assert_eq!(a.realloc(p, layout(4, 1), 2), p);
+            let moved = a.realloc(p, layout(2, 1), 8);
+            assert_eq!(moved as usize, pin as usize + 4);
+            assert_eq!(core::slice::from_raw_parts(moved, 2), b"ab");
+            // Too large for what is left: the fallback's block, bytes kept.
+            let out = a.realloc(moved, layout(8, 1), ARENA_SIZE);
+            assert!(!a.owns(out));
+            assert_eq!(core::slice::from_raw_parts(out, 2), b"ab");
+            a.dealloc(out, layout(ARENA_SIZE, 1));
         }
     }
 
     #[test]
     fn zeroed_blocks_are_zero_even_when_reused() {
-        let mut backing = [0xffu8; 32];
-        let base = backing.as_mut_ptr() as usize;
-        let a = ArenaAlloc::over(Fallback(0x9000), base, base + 32);
+        let a = arena();
         unsafe {
-            let p = a.alloc_zeroed(layout(16, 1));
-            assert_eq!(core::slice::from_raw_parts(p, 16), [0; 16]);
+            let p = a.alloc(layout(64, 1));
+            fill(p, 64, 0xff);
+            a.dealloc(p, layout(64, 1));
+            let q = a.alloc_zeroed(layout(64, 1));
+            assert_eq!(q, p, "the freed last block is reused");
+            assert!(all(q, 64, 0));
         }
     }
 
     #[test]
-    fn an_empty_arena_always_falls_back() {
-        let a = ArenaAlloc::over(Fallback(0x9000), 0x1000, 0x1000);
+    fn a_request_larger_than_the_arena_goes_to_the_fallback() {
+        let a = arena();
         unsafe {
-            assert_eq!(a.alloc(layout(1, 1)) as usize, 0x9000);
+            let p = a.alloc(layout(ARENA_SIZE + 1, 1));
+            assert!(!a.owns(p));
+            a.dealloc(p, layout(ARENA_SIZE + 1, 1));
+            assert!(
+                a.owns(a.alloc(layout(ARENA_SIZE, 1))),
+                "the arena is still empty"
+            );
         }
     }
 }

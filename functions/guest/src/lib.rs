@@ -34,7 +34,7 @@ pub mod abi;
 mod arena;
 
 pub use abi::{Level, Request, Response};
-pub use arena::ArenaAlloc;
+pub use arena::{ARENA_SIZE, ArenaAlloc};
 
 /// Lines for the host log, tagged by the host with the function and trace id.
 ///
@@ -136,7 +136,7 @@ macro_rules! handler {
     ($handler:path, allocator = arena) => {
         $crate::handler!($handler, allocator = own);
 
-        /// Small allocations from the initial memory's free tail first.
+        /// Small allocations from a 16 KiB static arena first.
         #[cfg(target_arch = "wasm32")]
         #[global_allocator]
         static WASMGATE_ALLOCATOR: $crate::ArenaAlloc<::std::alloc::System> =
