@@ -24,7 +24,7 @@ use std::time::Instant;
 
 use smol::net::{TcpListener, TcpStream};
 use wasmgate::limits::ServerLimits;
-use wasmgate::server::{DecodeError, Decoder, Request, Response, drive, write};
+use wasmgate::server::{DecodeError, Decoder, Request, Response, run_local, write};
 
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
@@ -33,25 +33,20 @@ fn main() {
         .unwrap_or_else(|| "127.0.0.1:8090".into())
         .parse()
         .expect("usage: baseline [HOST:PORT]");
-    let executor = Rc::new(smol::LocalExecutor::new());
-    let server = executor.spawn({
-        let executor = Rc::clone(&executor);
-        async move {
-            let listener = TcpListener::bind(listen).await?;
-            println!("baseline listening on http://{}", listener.local_addr()?);
-            let limits = Rc::new(ServerLimits::default());
-            loop {
-                let (stream, _) = listener.accept().await?;
-                let limits = Rc::clone(&limits);
-                executor
-                    .spawn(async move {
-                        let _ = connection(stream, &limits).await;
-                    })
-                    .detach();
-            }
+    let result = run_local(move |executor| async move {
+        let listener = TcpListener::bind(listen).await?;
+        println!("baseline listening on http://{}", listener.local_addr()?);
+        let limits = Rc::new(ServerLimits::default());
+        loop {
+            let (stream, _) = listener.accept().await?;
+            let limits = Rc::clone(&limits);
+            executor
+                .spawn(async move {
+                    let _ = connection(stream, &limits).await;
+                })
+                .detach();
         }
     });
-    let result: std::io::Result<()> = smol::block_on(smol::future::or(server, drive(&executor)));
     if let Err(e) = result {
         eprintln!("baseline: {e}");
         std::process::exit(1);

@@ -283,23 +283,30 @@ const REACTOR_TURN: Duration = Duration::from_micros(50);
 
 /// Binds `config.listen` and serves until the process is stopped.
 pub fn run(config: Config) -> std::io::Result<()> {
+    run_local(|executor| async move {
+        let listener = TcpListener::bind(config.listen).await?;
+        let addr = listener.local_addr()?;
+        serve(executor, listener, addr, config).await
+    })
+}
+
+/// Runs `main` (given the executor, to spawn tasks on) and every task it
+/// spawns on this thread until `main` ends. Public for the load benchmark's
+/// native baseline, which must schedule exactly as the server does.
+pub fn run_local<F, Fut>(main: F) -> std::io::Result<()>
+where
+    F: FnOnce(Rc<smol::LocalExecutor<'static>>) -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<()>> + 'static,
+{
     let executor = Rc::new(smol::LocalExecutor::new());
-    let server = executor.spawn({
-        let executor = Rc::clone(&executor);
-        async move {
-            let listener = TcpListener::bind(config.listen).await?;
-            let addr = listener.local_addr()?;
-            serve(executor, listener, addr, config).await
-        }
-    });
-    smol::block_on(smol::future::or(server, drive(&executor)))
+    let main = executor.spawn(main(Rc::clone(&executor)));
+    smol::block_on(smol::future::or(main, drive(&executor)))
 }
 
 /// Runs the executor's tasks for ever, handing control back to `block_on`
 /// (which then polls the reactor) after [`TASKS_PER_REACTOR_TURN`] tasks or
-/// [`REACTOR_TURN`], whichever comes first. Public for the load benchmark's
-/// native baseline, which must schedule exactly as the server does.
-pub async fn drive(executor: &smol::LocalExecutor<'_>) -> std::io::Result<()> {
+/// [`REACTOR_TURN`], whichever comes first.
+async fn drive(executor: &smol::LocalExecutor<'_>) -> std::io::Result<()> {
     loop {
         // The first task may have to wait for work; the turn starts with it.
         executor.tick().await;
