@@ -42,6 +42,33 @@ pub fn wasmgate_command() -> Command {
     }
 }
 
+/// How many times to start a process that hangs before it does anything.
+/// Under an emulator (`WASMGATE_TEST_RUNNER` set) a start is retried once:
+/// qemu-user can deadlock in the child of a fork of a multi-threaded process
+/// (the test harness), before the binary under test runs at all. Natively a
+/// hang is a failure at once.
+fn start_attempts() -> usize {
+    match std::env::var("WASMGATE_TEST_RUNNER") {
+        Ok(runner) if !runner.trim().is_empty() => 2,
+        _ => 1,
+    }
+}
+
+/// Notes a retried start on the test's stderr.
+fn note_retry(what: &str) {
+    eprintln!(
+        "{what} hung under the emulator without any output (qemu-user can deadlock forking a multi-threaded process); starting it once more"
+    );
+}
+
+/// A server that did not start: why, whether it hung without a word while
+/// still running, and its directory for another try.
+struct FailedStart {
+    why: String,
+    silent: bool,
+    dir: TempDir,
+}
+
 /// A file under the repository's `functions/`, e.g. `hostile/loop.wasm`.
 pub fn function(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -133,6 +160,23 @@ impl Server {
     }
 
     fn spawn(args: &[&OsStr], dir: TempDir) -> Self {
+        let mut dir = dir;
+        let mut attempt = 1;
+        loop {
+            match Self::try_spawn(args, dir) {
+                Ok(server) => return server,
+                Err(failed) if failed.silent && attempt < start_attempts() => {
+                    note_retry("wasmgate serve");
+                    dir = failed.dir;
+                    attempt += 1;
+                }
+                Err(failed) => panic!("{}", failed.why),
+            }
+        }
+    }
+
+    /// Starts the server and waits for its address.
+    fn try_spawn(args: &[&OsStr], dir: TempDir) -> Result<Self, FailedStart> {
         let mut child = wasmgate_command()
             .args(args)
             .args(["--listen", "127.0.0.1:0"])
@@ -169,29 +213,31 @@ impl Server {
             }
         });
 
-        let mut server = Self {
-            child,
-            addr: "127.0.0.1:0".parse().unwrap(),
-            log,
-            dir,
-        };
         match rx.recv_timeout(PROCESS_TIMEOUT) {
-            Ok(addr) => {
-                server.addr = addr
+            Ok(addr) => Ok(Self {
+                child,
+                addr: addr
                     .parse()
-                    .unwrap_or_else(|e| panic!("bad listen address `{addr}`: {e}"))
-            }
+                    .unwrap_or_else(|e| panic!("bad listen address `{addr}`: {e}")),
+                log,
+                dir,
+            }),
             Err(_) => {
-                let status = server.child.try_wait().ok().flatten();
                 // Give the stderr reader a moment to collect the last lines.
                 std::thread::sleep(Duration::from_millis(100));
-                panic!(
-                    "wasmgate did not report its address (exit status {status:?}); log:\n{}",
-                    server.log()
-                );
+                let status = child.try_wait().ok().flatten();
+                let _ = child.kill();
+                let _ = child.wait();
+                let log = log.lock().unwrap().clone();
+                Err(FailedStart {
+                    silent: status.is_none() && log.is_empty(),
+                    why: format!(
+                        "wasmgate did not report its address (exit status {status:?}); log:\n{log}"
+                    ),
+                    dir,
+                })
             }
         }
-        server
     }
 
     /// The temp dir the server runs in (holds its config and copied files).
@@ -531,45 +577,58 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let mut child = wasmgate_command()
-        .args(args)
-        .current_dir(cwd)
-        .env("RUST_LOG", "info")
-        .env_remove("RUST_BACKTRACE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn wasmgate");
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = out.read_to_end(&mut s);
-        s
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = err.read_to_end(&mut s);
-        s
-    });
-    let deadline = Instant::now() + PROCESS_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for wasmgate") {
-            break status;
+    let args: Vec<_> = args.into_iter().collect();
+    for attempt in 1.. {
+        let mut child = wasmgate_command()
+            .args(&args)
+            .current_dir(cwd)
+            .env("RUST_LOG", "info")
+            .env_remove("RUST_BACKTRACE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn wasmgate");
+        let mut out = child.stdout.take().unwrap();
+        let mut err = child.stderr.take().unwrap();
+        let out = std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = out.read_to_end(&mut s);
+            s
+        });
+        let err = std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = err.read_to_end(&mut s);
+            s
+        });
+        let deadline = Instant::now() + PROCESS_TIMEOUT;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for wasmgate") {
+                break Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let (stdout, stderr) = (out.join().unwrap(), err.join().unwrap());
+        match status {
+            Some(status) => {
+                return Cli {
+                    code: status.code(),
+                    stdout: String::from_utf8_lossy(&stdout).into_owned(),
+                    stderr: String::from_utf8_lossy(&stderr).into_owned(),
+                };
+            }
+            None if stdout.is_empty() && stderr.is_empty() && attempt < start_attempts() => {
+                note_retry("wasmgate");
+            }
+            None => panic!("wasmgate did not exit within {PROCESS_TIMEOUT:?}"),
         }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("wasmgate did not exit within {PROCESS_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Cli {
-        code: status.code(),
-        stdout: String::from_utf8_lossy(&out.join().unwrap()).into_owned(),
-        stderr: String::from_utf8_lossy(&err.join().unwrap()).into_owned(),
     }
+    unreachable!("the loop returns or panics")
 }
 
 /// Runs `wasmgate ARGS` in the repository root.
