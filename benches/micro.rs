@@ -384,48 +384,28 @@ mod cache {
 
 mod fuel {
     use super::*;
-    use wasmgate::limits::{MAX_RECURSION_DEPTH, MAX_STACK_HEIGHT};
-    use wasmi::{CompilationMode, Config, CustomFuelCosts, Engine, Linker, Module, Store};
+    use wasmi::{Module, Store};
 
     /// `GET /sieve?n=N`: about 20 ms of guest work.
     pub const URI: &str = "/sieve?n=1000000";
     const EXPECTED: &[u8] = b"primes below 1000000: 78498\n";
 
-    /// The settings of `Runtime::new` (src/sandbox.rs), except `consume_fuel`.
-    fn engine(consume_fuel: bool) -> Engine {
-        let mut config = Config::default();
-        config
-            .consume_fuel(consume_fuel)
-            .fuel_cost(CustomFuelCosts {
-                bytes_copied_per_fuel: 64,
-                fuel_per_bytes_translated: 0,
-                fuel_per_bytes_validated: 0,
-            })
-            .compilation_mode(CompilationMode::LazyTranslation)
-            .set_max_recursion_depth(MAX_RECURSION_DEPTH)
-            .set_max_stack_height(MAX_STACK_HEIGHT);
-        Engine::new(&config)
-    }
-
     struct Setup {
-        engine: Engine,
-        linker: Linker<HostState>,
+        runtime: Runtime,
         module: Module,
         metered: bool,
         spec: FunctionSpec,
     }
 
     impl Setup {
+        /// The server's engine settings with metering on or off.
         fn new(metered: bool) -> Self {
-            let engine = engine(metered);
-            let mut linker = Linker::new(&engine);
-            wasmgate::host::add_to_linker(&mut linker).unwrap();
-            wasi_json::add_to_linker(&mut linker).unwrap();
+            let runtime = Runtime::with_fuel_metering(metered);
             let spec = FunctionSpec::from_dir(&functions(), "sieve", &FunctionLimits::default());
-            let module = Module::new(&engine, std::fs::read(&spec.module).unwrap()).unwrap();
+            let module =
+                Module::new(runtime.engine(), std::fs::read(&spec.module).unwrap()).unwrap();
             Self {
-                engine,
-                linker,
+                runtime,
                 module,
                 metered,
                 spec,
@@ -434,13 +414,14 @@ mod fuel {
 
         /// The native ABI by hand, in one unsliced call per export.
         fn run(&self) -> Vec<u8> {
-            let mut store = Store::new(&self.engine, state(&self.spec));
+            let mut store = Store::new(self.runtime.engine(), state(&self.spec));
             store.limiter(|s| &mut s.limiter);
             if self.metered {
                 store.set_fuel(u64::MAX / 2).unwrap();
             }
             let instance = self
-                .linker
+                .runtime
+                .linker()
                 .instantiate_and_start(&mut store, &self.module)
                 .unwrap();
             let req = Request {

@@ -23,9 +23,16 @@ impl Runtime {
     /// An engine with fuel metering, lazy compilation and the stack bounds of
     /// `limits`, and a linker holding every host function.
     pub fn new() -> Self {
+        Self::with_fuel_metering(true)
+    }
+
+    /// The same engine and linker with fuel metering on or off: the
+    /// benchmarks measure what metering costs with everything else equal.
+    /// The server always meters.
+    pub fn with_fuel_metering(consume_fuel: bool) -> Self {
         let mut config = Config::default();
         config
-            .consume_fuel(true)
+            .consume_fuel(consume_fuel)
             // Lazy translation of a function is a host cost paid once per
             // module, not the guest's work: charging it to whichever request
             // first calls the function would make fuel use vary between
@@ -49,6 +56,11 @@ impl Runtime {
     /// The shared engine, to compile modules with.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The linker holding every host function.
+    pub fn linker(&self) -> &Linker<HostState> {
+        &self.linker
     }
 }
 

@@ -170,50 +170,34 @@ fn main() {
     );
 }
 
-/// The sieve without `Sandbox`: one unsliced call per export on an engine
-/// with the settings of `Runtime::new` except `consume_fuel`.
+/// The sieve without `Sandbox`: one unsliced call per export on the
+/// server's engine settings, fuel metering on or off.
 struct Unsliced {
-    engine: wasmi::Engine,
-    linker: wasmi::Linker<HostState>,
+    runtime: Runtime,
     module: wasmi::Module,
     metered: bool,
 }
 
 impl Unsliced {
     fn new(metered: bool, path: &Path) -> Self {
-        use wasmgate::limits::{MAX_RECURSION_DEPTH, MAX_STACK_HEIGHT};
-        let mut config = wasmi::Config::default();
-        config
-            .consume_fuel(metered)
-            .fuel_cost(wasmi::CustomFuelCosts {
-                bytes_copied_per_fuel: 64,
-                fuel_per_bytes_translated: 0,
-                fuel_per_bytes_validated: 0,
-            })
-            .compilation_mode(wasmi::CompilationMode::LazyTranslation)
-            .set_max_recursion_depth(MAX_RECURSION_DEPTH)
-            .set_max_stack_height(MAX_STACK_HEIGHT);
-        let engine = wasmi::Engine::new(&config);
-        let mut linker = wasmi::Linker::new(&engine);
-        wasmgate::host::add_to_linker(&mut linker).unwrap();
-        abi::wasi_json::add_to_linker(&mut linker).unwrap();
-        let module = wasmi::Module::new(&engine, std::fs::read(path).unwrap()).unwrap();
+        let runtime = Runtime::with_fuel_metering(metered);
+        let module = wasmi::Module::new(runtime.engine(), std::fs::read(path).unwrap()).unwrap();
         Self {
-            engine,
-            linker,
+            runtime,
             module,
             metered,
         }
     }
 
     fn run(&self, request: &Request<'_>, state: HostState) -> Vec<u8> {
-        let mut store = wasmi::Store::new(&self.engine, state);
+        let mut store = wasmi::Store::new(self.runtime.engine(), state);
         store.limiter(|s| &mut s.limiter);
         if self.metered {
             store.set_fuel(u64::MAX / 2).unwrap();
         }
         let instance = self
-            .linker
+            .runtime
+            .linker()
             .instantiate_and_start(&mut store, &self.module)
             .unwrap();
         let bytes = postcard::to_allocvec(request).unwrap();
