@@ -138,7 +138,7 @@ while :; do
     ((t < DURATION)) || break
 done
 for pid in "${wrk_pids[@]}"; do wait "$pid" || true; done
-sleep 2
+sleep 10
 
 alive=1; kill -0 "$server" 2>/dev/null || alive=0
 after_rss=0; after_fds=0; after_hello="000 -"
@@ -153,7 +153,7 @@ echo
 printf '%6s %10s %5s %12s\n' t_s rss_mib fds hello
 awk -F'\t' 'NR > 1 {printf "%6d %10.1f %5d %5s %5s ms\n", $1, $2 / 1024, $3, $4, $5}' "$samples"
 echo
-echo "after load (2 s later): RSS $((after_rss / 1024)) MiB ($after_rss KiB), $after_fds fds, /hello $after_hello ms"
+echo "after load (10 s later): RSS $((after_rss / 1024)) MiB ($after_rss KiB), $after_fds fds, /hello $after_hello ms"
 echo
 echo "requests (wrk, by status; 503 and 504 split by x-wasmgate-error):"
 for name in hello echo tax loop grow; do
