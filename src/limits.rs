@@ -264,6 +264,40 @@ pub const MAX_RECURSION_DEPTH: usize = 1000;
 /// See [`MAX_RECURSION_DEPTH`].
 pub const MAX_STACK_HEIGHT: usize = 128 * 1024;
 
+// What the ranges guarantee, checked when the crate compiles: the products
+// and casts the server makes of config values cannot overflow, on 32-bit
+// ARM included.
+const _: () = {
+    const U32: u64 = u32::MAX as u64;
+    // The timeout rule: timeout (µs) × fuel_per_ms.
+    assert!(
+        (MAX_DURATION.as_secs() * 1_000_000)
+            .checked_mul(MAX_FUEL_PER_MS)
+            .is_some()
+    );
+    // Budget + a slice + what host calls charge past it.
+    assert!(MAX_FUEL < u64::MAX / 1000);
+    // Reserved memory + one more request's limit.
+    assert!(
+        ServerLimits::MEMORY_BUDGET_RANGE
+            .end()
+            .checked_add(*FunctionLimits::MEMORY_RANGE.end())
+            .is_some()
+    );
+    // Values the server holds or casts as `usize` fit a 32-bit `usize`.
+    assert!(*ServerLimits::MAX_BODY_RANGE.end() <= U32);
+    assert!(*ServerLimits::MAX_HEADER_BYTES_RANGE.end() <= U32);
+    assert!(*ServerLimits::MAX_HEADERS_RANGE.end() <= U32);
+    assert!(*ServerLimits::MAX_CONNECTIONS_RANGE.end() <= U32);
+    assert!(*ServerLimits::MAX_IN_FLIGHT_RANGE.end() <= U32);
+    assert!(*ServerLimits::MODULE_CACHE_RANGE.end() <= U32);
+    assert!(*ServerLimits::MAX_MODULE_SIZE_RANGE.end() <= U32);
+    assert!(*FunctionLimits::MAX_RESPONSE_RANGE.end() <= U32);
+    assert!(*FunctionLimits::MAX_LOG_RANGE.end() <= U32);
+    // `Retry-After` is a u32 of seconds.
+    assert!(ServerLimits::RETRY_AFTER_RANGE.end().as_secs() <= U32);
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
