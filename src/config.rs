@@ -252,8 +252,9 @@ struct RawFunction {
 }
 
 /// An integer value. Its own `Deserialize` so that a type error says "must
-/// be an integer, got a boolean" rather than naming a Rust type.
-struct Int(i64);
+/// be an integer, got a boolean" rather than naming a Rust type; 128 bits
+/// so that a range error shows even a number past `u64` as written.
+struct Int(i128);
 
 /// A size or duration: an integer (bytes, milliseconds) or a string with a
 /// unit (`"16MiB"`, `"250ms"`); `U` says which, for error messages.
@@ -263,7 +264,7 @@ struct Quantity<U> {
 }
 
 enum Amount {
-    Int(i64),
+    Int(i128),
     Text(String),
 }
 
@@ -298,10 +299,16 @@ impl<'de> Deserialize<'de> for Int {
                 f.write_str("an integer")
             }
             fn visit_i64<E>(self, v: i64) -> Result<Int, E> {
-                Ok(Int(v))
+                Ok(Int(v.into()))
             }
             fn visit_u64<E>(self, v: u64) -> Result<Int, E> {
-                Ok(Int(i64::try_from(v).unwrap_or(i64::MAX)))
+                Ok(Int(v.into()))
+            }
+            fn visit_i128<E>(self, v: i128) -> Result<Int, E> {
+                Ok(Int(v))
+            }
+            fn visit_u128<E>(self, v: u128) -> Result<Int, E> {
+                Ok(Int(i128::try_from(v).unwrap_or(i128::MAX)))
             }
         }
         d.deserialize_any(Visitor)
@@ -317,11 +324,17 @@ impl<'de, U: Unit> Deserialize<'de> for Quantity<U> {
                 f.write_str(U::EXPECTED)
             }
             fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
-                Ok(Quantity::new(Amount::Int(v)))
+                Ok(Quantity::new(Amount::Int(v.into())))
             }
             fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Quantity::new(Amount::Int(v.into())))
+            }
+            fn visit_i128<E>(self, v: i128) -> Result<Self::Value, E> {
+                Ok(Quantity::new(Amount::Int(v)))
+            }
+            fn visit_u128<E>(self, v: u128) -> Result<Self::Value, E> {
                 Ok(Quantity::new(Amount::Int(
-                    i64::try_from(v).unwrap_or(i64::MAX),
+                    i128::try_from(v).unwrap_or(i128::MAX),
                 )))
             }
             fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
@@ -1287,6 +1300,16 @@ mod tests {
                 "got 1000000000000",
             ),
             ("[server]\nmax_headers = 0", "max_headers", "got 0"),
+            (
+                "[server]\nmax_headers = 99999999999999999999",
+                "max_headers",
+                "got 99999999999999999999",
+            ),
+            (
+                "[server]\nmax_body = 99999999999999999999",
+                "max_body",
+                "got 99999999999999999999 bytes",
+            ),
             (
                 "[server]\nmax_header_bytes = 512",
                 "max_header_bytes",
