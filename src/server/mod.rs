@@ -221,8 +221,13 @@ fn into_http(guest: abi::Response) -> Result<Response, crate::error::CallError> 
         let lower = name.to_ascii_lowercase();
         if !encode::valid_name(&lower) || !encode::valid_value(&value) {
             return Err(crate::error::CallError::BadResponse(format!(
-                "invalid header field `{}`",
+                "invalid header field `{}`: the name must be a token, the value visible characters, spaces and tabs",
                 lower.escape_debug()
+            )));
+        }
+        if encode::HOST_HEADERS.contains(&lower.as_str()) {
+            return Err(crate::error::CallError::BadResponse(format!(
+                "header field `{lower}` is set by the host, not by functions"
             )));
         }
         if !encode::FRAMING_HEADERS.contains(&lower.as_str()) {
