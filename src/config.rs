@@ -29,7 +29,7 @@ use toml::Spanned;
 
 use crate::board::{self, Board};
 use crate::error::ConfigError;
-use crate::limits::{FunctionLimits, MAX_DURATION, ServerLimits};
+use crate::limits::{FunctionLimits, MAX_DURATION, ModuleLimits, ServerLimits};
 
 /// The default listen address: loopback only, exposing the server is a choice.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -209,6 +209,13 @@ struct RawServer {
     module_cache: Option<Spanned<i64>>,
     module_check_interval: Option<Spanned<Quantity>>,
     max_module_size: Option<Spanned<Quantity>>,
+    module_cache_bytes: Option<Spanned<Quantity>>,
+    max_module_globals: Option<Spanned<i64>>,
+    max_module_functions: Option<Spanned<i64>>,
+    max_module_table_elements: Option<Spanned<i64>>,
+    max_module_element_segments: Option<Spanned<i64>>,
+    max_module_data_segments: Option<Spanned<i64>>,
+    min_module_function_bytes: Option<Spanned<i64>>,
     retry_after: Option<Spanned<Quantity>>,
 }
 
@@ -484,6 +491,12 @@ impl Ctx<'_> {
                 d.module_check_interval,
             )?,
             max_module_size: self.size("max_module_size", &s.max_module_size, d.max_module_size)?,
+            module_cache_bytes: self.size(
+                "module_cache_bytes",
+                &s.module_cache_bytes,
+                d.module_cache_bytes,
+            )?,
+            module: self.module_limits(s, &d.module)?,
             retry_after_secs: self
                 .duration(
                     "retry_after",
@@ -492,6 +505,60 @@ impl Ctx<'_> {
                 )?
                 .as_secs()
                 .clamp(1, u32::MAX.into()) as u32,
+        })
+    }
+
+    /// Structural module limits from `s` over `d`, each between 1 and its
+    /// documented maximum.
+    fn module_limits(&self, s: &RawServer, d: &ModuleLimits) -> Result<ModuleLimits, ConfigError> {
+        let bounded = |key: &str, value: &Option<Spanned<i64>>, default: u32, max: u32| {
+            let n = self.positive(key, value, default.into())?;
+            match (u32::try_from(n), value) {
+                (Ok(n), _) if n <= max => Ok(n),
+                (_, Some(v)) => {
+                    self.error(v.span(), format!("`{key}` must be at most {max}, got {n}"))
+                }
+                (_, None) => Ok(default),
+            }
+        };
+        Ok(ModuleLimits {
+            max_globals: bounded(
+                "max_module_globals",
+                &s.max_module_globals,
+                d.max_globals,
+                1_000_000,
+            )?,
+            max_functions: bounded(
+                "max_module_functions",
+                &s.max_module_functions,
+                d.max_functions,
+                1_000_000,
+            )?,
+            max_table_elements: bounded(
+                "max_module_table_elements",
+                &s.max_module_table_elements,
+                u32::try_from(d.max_table_elements).unwrap_or(u32::MAX),
+                10_000_000,
+            )?
+            .into(),
+            max_element_segments: bounded(
+                "max_module_element_segments",
+                &s.max_module_element_segments,
+                d.max_element_segments,
+                1_000_000,
+            )?,
+            max_data_segments: bounded(
+                "max_module_data_segments",
+                &s.max_module_data_segments,
+                d.max_data_segments,
+                1_000_000,
+            )?,
+            min_function_bytes: bounded(
+                "min_module_function_bytes",
+                &s.min_module_function_bytes,
+                d.min_function_bytes,
+                10_000,
+            )?,
         })
     }
 
