@@ -57,7 +57,7 @@ fn functions() -> PathBuf {
 fn load(rt: &Runtime, name: &str) -> (wcache::Compiled, FunctionSpec) {
     let spec = FunctionSpec::from_dir(&functions(), name, &FunctionLimits::default());
     let loaded = wcache::load(rt, &spec.module, AbiChoice::Auto, &ServerLimits::default())
-    .unwrap_or_else(|e| panic!("{name}: {e}"));
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
     (loaded, spec)
 }
 
@@ -142,8 +142,9 @@ mod sandbox {
         let rt = Runtime::new();
         let (loaded, spec) = load(&rt, "hello");
         bencher.bench_local(|| {
-            let mut sandbox = Sandbox::new(&rt, &loaded.module, loaded.cost, &spec.limits, state(&spec))
-                .unwrap_or_else(|(e, _)| panic!("{e}"));
+            let mut sandbox =
+                Sandbox::new(&rt, &loaded.module, loaded.cost, &spec.limits, state(&spec))
+                    .unwrap_or_else(|(e, _)| panic!("{e}"));
             let mut out = [Val::I32(0)];
             smol::future::block_on(sandbox.call("wasmgate_alloc", &[Val::I32(64)], &mut out))
                 .unwrap();
@@ -337,8 +338,9 @@ mod cache {
     fn cold_compile(bencher: Bencher) {
         let rt = Runtime::new();
         let (_dir, path) = generated();
-        bencher
-            .bench_local(|| wcache::load(&rt, &path, AbiChoice::Auto, &ServerLimits::default()).unwrap());
+        bencher.bench_local(|| {
+            wcache::load(&rt, &path, AbiChoice::Auto, &ServerLimits::default()).unwrap()
+        });
     }
 
     /// `cold_compile` + the first request (instantiate, lazily translate
@@ -350,7 +352,8 @@ mod cache {
         let spec = FunctionSpec::from_dir(&dir.0, "big", &FunctionLimits::default());
         let req = hello_request();
         bencher.bench_local(|| {
-            let loaded = wcache::load(&rt, &path, AbiChoice::Auto, &ServerLimits::default()).unwrap();
+            let loaded =
+                wcache::load(&rt, &path, AbiChoice::Auto, &ServerLimits::default()).unwrap();
             let r = call(&rt, &loaded, &spec, &req);
             assert_eq!(r.body, b"ok");
             (loaded, r)
@@ -362,8 +365,9 @@ mod cache {
     fn cold_compile_tax(bencher: Bencher) {
         let rt = Runtime::new();
         let path = functions().join("tax.wasm");
-        bencher
-            .bench_local(|| wcache::load(&rt, &path, AbiChoice::Auto, &ServerLimits::default()).unwrap());
+        bencher.bench_local(|| {
+            wcache::load(&rt, &path, AbiChoice::Auto, &ServerLimits::default()).unwrap()
+        });
     }
 
     mod tempdir {

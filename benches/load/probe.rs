@@ -94,8 +94,9 @@ fn main() {
                 drop(sandbox);
             }
             "instantiate_call" => {
-                let mut sandbox = Sandbox::new(&rt, &loaded.module, loaded.cost, &spec.limits, state())
-                    .unwrap_or_else(|(e, _)| panic!("{e}"));
+                let mut sandbox =
+                    Sandbox::new(&rt, &loaded.module, loaded.cost, &spec.limits, state())
+                        .unwrap_or_else(|(e, _)| panic!("{e}"));
                 let mut out = [Val::I32(0)];
                 smol::future::block_on(sandbox.call("wasmgate_alloc", &[Val::I32(64)], &mut out))
                     .unwrap();
@@ -109,9 +110,9 @@ fn main() {
                     fresh = Runtime::new();
                     &fresh
                 };
-                let l = cache::load(&rt, &spec.module, AbiChoice::Auto, &ServerLimits::default()).unwrap();
-                let outcome =
-                    smol::future::block_on(abi::call(rt, &l, &spec, &request));
+                let l = cache::load(&rt, &spec.module, AbiChoice::Auto, &ServerLimits::default())
+                    .unwrap();
+                let outcome = smol::future::block_on(abi::call(rt, &l, &spec, &request));
                 fuel = outcome.fuel;
             }
             "keep_modules" | "keep_engines" => {
@@ -140,12 +141,7 @@ fn main() {
                 cache::load(&rt, &spec.module, AbiChoice::Auto, &ServerLimits::default()).unwrap();
             }
             _ => {
-                let outcome = smol::future::block_on(abi::call(
-                    &rt,
-                    &loaded,
-                    &spec,
-                    &request,
-                ));
+                let outcome = smol::future::block_on(abi::call(&rt, &loaded, &spec, &request));
                 fuel = outcome.fuel;
                 if let Err(e) = outcome.result {
                     panic!("{e}");
