@@ -460,6 +460,51 @@ mod tests {
     }
 
     #[test]
+    fn the_cache_is_bounded_by_bytes_as_well_as_count() {
+        // Five modules of ~100 KB each (file bytes, mostly a data segment).
+        let data = "\\2a".repeat(100_000);
+        let files: Vec<TempFile> = (0..5)
+            .map(|i| {
+                let file = TempFile::new(&format!("bytes{i}"));
+                let wat = format!(
+                    r#"(module (memory 2) (func (export "_start")) (data (i32.const {i}) "{data}"))"#
+                );
+                std::fs::write(&file.0, wat::parse_str(&wat).unwrap()).unwrap();
+                file
+            })
+            .collect();
+        let cache = ModuleCache::new(&ServerLimits {
+            module_cache: 64,
+            module_cache_bytes: 250_000,
+            ..ServerLimits::default()
+        });
+        let get = |file: &TempFile| match smol::block_on(cache.get(&file.0, AbiChoice::Auto)) {
+            Ok(loaded) => loaded,
+            Err(e) => panic!("{e}"),
+        };
+        let mut last = None;
+        for file in &files {
+            last = Some(get(file));
+            assert!(cache.bytes() <= 250_000, "{} bytes", cache.bytes());
+        }
+        assert_eq!(cache.len(), 2);
+        // The most recent module is the one kept.
+        let last = last.unwrap();
+        assert!(Rc::ptr_eq(&last, &get(&files[4])));
+        assert!(last.compiled.cache_bytes > 100_000);
+        // A module larger than the whole bound is refused, not cached alone.
+        let small = ModuleCache::new(&ServerLimits {
+            module_cache_bytes: 50_000,
+            ..ServerLimits::default()
+        });
+        let e = failure(&small, &files[0].0);
+        assert!(
+            e.to_string().contains("`module_cache_bytes` (50000)"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn a_missing_file_is_never_cached() {
         let file = TempFile::new("missing");
         let cache = cache(1, Duration::ZERO);

@@ -110,7 +110,7 @@ fn main() {
                     fresh = Runtime::new();
                     &fresh
                 };
-                let l = cache::load(&rt, &spec.module, AbiChoice::Auto, &ServerLimits::default())
+                let l = cache::load(rt, &spec.module, AbiChoice::Auto, &ServerLimits::default())
                     .unwrap();
                 let outcome = smol::future::block_on(abi::call(rt, &l, &spec, &request));
                 fuel = outcome.fuel;
