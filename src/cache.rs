@@ -94,13 +94,19 @@ pub fn load(
         path: path.to_owned(),
         message,
     };
-    let module = Module::new(runtime.engine(), &bytes).map_err(|e| invalid(e.to_string()))?;
-    let shape = Shape::of(&bytes).map_err(invalid)?;
     let refused = |exceeded| LoadError::Limit {
         path: path.to_owned(),
         exceeded,
     };
-    shape.check(&limits.module).map_err(refused)?;
+    // Counted before compiling: wasmi's parsed module of a million globals
+    // alone is ~40 MB. Bytes the counting cannot parse are left to wasmi,
+    // whose validation names the problem.
+    let shape = Shape::of(&bytes);
+    if let Ok(shape) = &shape {
+        shape.check(&limits.module).map_err(refused)?;
+    }
+    let module = Module::new(runtime.engine(), &bytes).map_err(|e| invalid(e.to_string()))?;
+    let shape = shape.map_err(invalid)?;
     let cache_bytes = (bytes.len() as u64)
         .saturating_add(shape.code_bytes.saturating_mul(CODE_BYTES_PER_BODY_BYTE));
     if cache_bytes > limits.module_cache_bytes {
