@@ -107,7 +107,8 @@ pub fn load(
     }
     let module = Module::new(runtime.engine(), &bytes).map_err(|e| invalid(e.to_string()))?;
     let shape = shape.map_err(invalid)?;
-    let cache_bytes = (bytes.len() as u64)
+    let cache_bytes = u64::try_from(bytes.len())
+        .unwrap_or(u64::MAX)
         .saturating_add(shape.code_bytes.saturating_mul(CODE_BYTES_PER_BODY_BYTE));
     if cache_bytes > limits.module_cache_bytes {
         return Err(refused(LimitExceeded {

@@ -1145,6 +1145,42 @@ mod tests {
     }
 
     #[test]
+    fn module_structure_keys_parse_within_their_ranges() {
+        let c = parse(
+            "[server]\nmodule_cache_bytes = \"8MiB\"\nmax_module_globals = 5\nmax_module_functions = 6\n\
+             max_module_table_elements = 7\nmax_module_element_segments = 8\n\
+             max_module_data_segments = 9\nmin_module_function_bytes = 10\n",
+        )
+        .unwrap();
+        assert_eq!(c.server.module_cache_bytes, 8 << 20);
+        assert_eq!(
+            c.server.module,
+            ModuleLimits {
+                max_globals: 5,
+                max_functions: 6,
+                max_table_elements: 7,
+                max_element_segments: 8,
+                max_data_segments: 9,
+                min_function_bytes: 10,
+            }
+        );
+        assert_eq!(parse("").unwrap().server.module, ModuleLimits::default());
+        for (text, key) in [
+            ("max_module_globals = 0", "max_module_globals"),
+            ("max_module_functions = 1_000_001", "max_module_functions"),
+            (
+                "min_module_function_bytes = -1",
+                "min_module_function_bytes",
+            ),
+            ("module_cache_bytes = \"1KiB\"", "module_cache_bytes"),
+        ] {
+            let e = parse(&format!("[server]\n{text}\n")).unwrap_err();
+            assert_eq!(e.line, Some(2), "{e}");
+            assert!(e.message.contains(key), "{e}");
+        }
+    }
+
+    #[test]
     fn module_check_interval_parses_and_allows_zero() {
         let interval = |toml: &str| parse(toml).map(|c| c.server.module_check_interval);
         assert_eq!(

@@ -88,15 +88,15 @@ impl Shape {
                 Payload::ImportSection(reader) => {
                     for import in reader {
                         match import.map_err(error)?.ty {
-                            TypeRef::Func(_) => shape.functions += 1,
-                            TypeRef::Global(_) => shape.globals += 1,
+                            TypeRef::Func(_) => shape.functions = shape.functions.saturating_add(1),
+                            TypeRef::Global(_) => shape.globals = shape.globals.saturating_add(1),
                             TypeRef::Table(t) => {
-                                shape.tables += 1;
+                                shape.tables = shape.tables.saturating_add(1);
                                 shape.table_elements =
                                     shape.table_elements.saturating_add(t.initial);
                             }
                             TypeRef::Memory(m) => {
-                                shape.memories += 1;
+                                shape.memories = shape.memories.saturating_add(1);
                                 shape.memory_pages = shape.memory_pages.saturating_add(m.initial);
                             }
                             TypeRef::Tag(_) => {}
@@ -104,39 +104,43 @@ impl Shape {
                     }
                 }
                 Payload::FunctionSection(reader) => {
-                    shape.functions += u64::from(reader.count());
+                    shape.functions = shape.functions.saturating_add(reader.count().into());
                 }
                 Payload::TableSection(reader) => {
                     for table in reader {
                         let table = table.map_err(error)?;
-                        shape.tables += 1;
+                        shape.tables = shape.tables.saturating_add(1);
                         shape.table_elements =
                             shape.table_elements.saturating_add(table.ty.initial);
                     }
                 }
                 Payload::MemorySection(reader) => {
                     for memory in reader {
-                        shape.memories += 1;
+                        shape.memories = shape.memories.saturating_add(1);
                         shape.memory_pages = shape
                             .memory_pages
                             .saturating_add(memory.map_err(error)?.initial);
                     }
                 }
-                Payload::GlobalSection(reader) => shape.globals += u64::from(reader.count()),
+                Payload::GlobalSection(reader) => {
+                    shape.globals = shape.globals.saturating_add(reader.count().into());
+                }
                 Payload::ElementSection(reader) => {
                     for element in reader {
-                        shape.element_segments += 1;
+                        shape.element_segments = shape.element_segments.saturating_add(1);
                         let items = match element.map_err(error)?.items {
                             ElementItems::Functions(r) => r.count(),
                             ElementItems::Expressions(_, r) => r.count(),
                         };
-                        shape.element_items += u64::from(items);
+                        shape.element_items = shape.element_items.saturating_add(items.into());
                     }
                 }
                 Payload::DataSection(reader) => {
                     for data in reader {
-                        shape.data_segments += 1;
-                        shape.data_bytes += data.map_err(error)?.data.len() as u64;
+                        shape.data_segments = shape.data_segments.saturating_add(1);
+                        let len =
+                            u64::try_from(data.map_err(error)?.data.len()).unwrap_or(u64::MAX);
+                        shape.data_bytes = shape.data_bytes.saturating_add(len);
                     }
                 }
                 Payload::CodeSectionStart { count, size, .. } => {

@@ -83,7 +83,8 @@ pub fn inspect(module: &Module, path: &Path, choice: AbiChoice) -> Result<Abi, L
         .find(|n| n.starts_with(version_prefix) && *n != wasmgate_guest::abi::VERSION_EXPORT)
     {
         return Err(abi_error(format!(
-            "built for native ABI `{marker}`; this wasmgate speaks version {}",
+            "built for native ABI `{}`; this wasmgate speaks version {}",
+            marker.escape_debug(),
             wasmgate_guest::abi::ABI_VERSION
         )));
     }
