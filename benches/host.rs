@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use wasmgate::abi::{Request, wasi_json};
 use wasmgate::config::FunctionSpec;
 use wasmgate::host::HostState;
-use wasmgate::limits::FunctionLimits;
+use wasmgate::limits::{FunctionLimits, InstanceCost};
 use wasmgate::sandbox::Runtime;
 
 /// Runs per case; the fastest counts.
@@ -268,8 +268,11 @@ fn run(bench: &Bench, module: &wasmi::Module, calls: u32) -> (Duration, u64) {
         bench.spec.limits.memory,
         bench.spec.limits.max_log,
     );
-    let mut sandbox = wasi_json::sandbox(&bench.runtime, module, &bench.spec, &request, state)
-        .unwrap_or_else(|(e, _)| panic!("{e}"));
+    // Instantiation is not measured: no instance cost.
+    let cost = InstanceCost { bytes: 0, fuel: 0 };
+    let mut sandbox =
+        wasi_json::sandbox(&bench.runtime, module, cost, &bench.spec, &request, state)
+            .unwrap_or_else(|(e, _)| panic!("{e}"));
     smol::future::block_on(sandbox.call("set_n", &[wasmi::Val::I32(calls as i32)], &mut []))
         .unwrap();
     let before = sandbox.fuel_used();

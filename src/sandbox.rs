@@ -11,7 +11,7 @@ use wasmi::{
 
 use crate::error::CallError;
 use crate::host::{self, HostState, SliceSpent};
-use crate::limits::{FunctionLimits, MAX_RECURSION_DEPTH, MAX_STACK_HEIGHT};
+use crate::limits::{FunctionLimits, InstanceCost, MAX_RECURSION_DEPTH, MAX_STACK_HEIGHT};
 
 /// The engine and linker shared by every request. Built once at start-up.
 pub struct Runtime {
@@ -82,16 +82,20 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// Instantiates `module` in a fresh store. A `start` function runs here
+    /// Instantiates `module` in a fresh store. What instantiation costs
+    /// (`cost`, from the module's structure) is charged first: its bytes to
+    /// the `memory` limit, its fuel to the budget, so a request that cannot
+    /// afford it fails without doing the work. A `start` function runs here
     /// without slicing, so it gets at most one fuel slice. On failure, also
     /// returns the fuel used.
     pub fn new(
         runtime: &Runtime,
         module: &Module,
+        cost: InstanceCost,
         limits: &FunctionLimits,
         state: HostState,
     ) -> Result<Self, (CallError, u64)> {
-        Self::start(runtime, module, limits, state).map_err(|(e, fuel, _)| (e, fuel))
+        Self::start(runtime, module, cost, limits, state).map_err(|(e, fuel, _)| (e, fuel))
     }
 
     /// [`Sandbox::new`], giving back the host state when instantiation
@@ -99,27 +103,34 @@ impl Sandbox {
     pub fn start(
         runtime: &Runtime,
         module: &Module,
+        cost: InstanceCost,
         limits: &FunctionLimits,
         state: HostState,
     ) -> Result<Self, (CallError, u64, Box<HostState>)> {
+        if cost.fuel > limits.fuel {
+            let budget = limits.fuel;
+            return Err((CallError::OutOfFuel { budget }, budget, Box::new(state)));
+        }
         let mut store = Store::new(&runtime.engine, state);
+        if !store.data_mut().limiter.reserve(cost.bytes) {
+            let limit = store.data().limiter.limit();
+            let state = Box::new(store.into_data());
+            return Err((CallError::MemoryLimit { limit }, cost.fuel, state));
+        }
         store.limiter(|state| &mut state.limiter);
-        let given = limits.fuel_slice.min(limits.fuel);
+        let given = limits.fuel_slice.min(limits.fuel - cost.fuel);
         if let Err(e) = store.set_fuel(given) {
-            return Err((
-                CallError::Trap(e.to_string()),
-                0,
-                Box::new(store.into_data()),
-            ));
+            let state = Box::new(store.into_data());
+            return Err((CallError::Trap(e.to_string()), cost.fuel, state));
         }
         // No reserve: host calls in a start function must fit its slice.
         store.data_mut().fuel.new_slice(limits.fuel, 0);
         let result = runtime.linker.instantiate_and_start(&mut store, module);
-        let used = consumed(&mut store, given);
+        let used = consumed(&mut store, given).saturating_add(cost.fuel);
         let instance = match result {
             Ok(instance) => instance,
             Err(e) => {
-                let error = classify(&store, limits.fuel, e);
+                let error = classify(&store, given, e);
                 return Err((error, used, Box::new(store.into_data())));
             }
         };

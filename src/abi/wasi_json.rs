@@ -21,6 +21,7 @@ use super::{Request, Response};
 use crate::config::FunctionSpec;
 use crate::error::CallError;
 use crate::host::{self, Cost, HostState, cost};
+use crate::limits::InstanceCost;
 use crate::sandbox::{Runtime, Sandbox};
 
 /// The WASI import module.
@@ -258,6 +259,7 @@ pub fn decode_response(stdout: &[u8]) -> Result<Response, String> {
 pub async fn run(
     runtime: &Runtime,
     module: &Module,
+    cost: InstanceCost,
     function: &FunctionSpec,
     request: &Request<'_>,
     state: HostState,
@@ -265,6 +267,7 @@ pub async fn run(
     match Sandbox::start(
         runtime,
         module,
+        cost,
         &function.limits,
         with_stdio(function, request, state),
     ) {
@@ -286,6 +289,7 @@ pub async fn run(
 pub fn sandbox(
     runtime: &Runtime,
     module: &Module,
+    cost: InstanceCost,
     function: &FunctionSpec,
     request: &Request<'_>,
     state: HostState,
@@ -293,6 +297,7 @@ pub fn sandbox(
     Sandbox::new(
         runtime,
         module,
+        cost,
         &function.limits,
         with_stdio(function, request, state),
     )
