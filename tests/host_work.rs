@@ -189,8 +189,8 @@ fn one_random_get_is_charged_per_call_and_per_byte() {
     let fuel = logged_fuel(&s, "random1");
     let charged = cost::RANDOM_GET.fuel(1 << 20);
     assert!(
-        (charged..charged + 1000).contains(&fuel),
-        "fuel {fuel}, expected {charged} plus a few instructions"
+        (charged..charged + 20_000).contains(&fuel),
+        "fuel {fuel}, expected {charged} plus instantiation and a few instructions"
     );
     s.assert_healthy();
 }
