@@ -323,9 +323,14 @@ pub mod cost {
     };
     /// The small functions that read or write a few bytes: `clock_res_get`,
     /// `fd_fdstat_get`, `fd_prestat_get`, `fd_prestat_dir_name`,
-    /// `fd_close`, `fd_seek`, `sched_yield`, `proc_exit`.
+    /// `fd_close`, `fd_seek`, `sched_yield`.
     pub const SMALL: Cost = Cost {
         per_call: 250,
+        per_kib: 0,
+    };
+    /// `proc_exit`: unwinding the guest's call, once per request.
+    pub const PROC_EXIT: Cost = Cost {
+        per_call: 1_000,
         per_kib: 0,
     };
     /// Every `ENOTCAPABLE` stub (`poll_oneoff`, `path_open`, `sock_*`…).

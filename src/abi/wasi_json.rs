@@ -322,7 +322,7 @@ fn with_stdio(function: &FunctionSpec, request: &Request<'_>, mut state: HostSta
 }
 
 /// Runs `_start` and parses stdout.
-pub async fn call(sandbox: &mut Sandbox) -> Result<Response, CallError> {
+async fn call(sandbox: &mut Sandbox) -> Result<Response, CallError> {
     let result = sandbox.call(START, &[], &mut []).await;
     flush_stderr(sandbox.store_mut().data_mut());
     match result {
@@ -722,7 +722,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
         MODULE,
         "proc_exit",
         |mut c: Ctx<'_>, code: i32| -> Result<(), wasmi::Error> {
-            host::charge(&mut c, cost::SMALL, 0)?;
+            host::charge(&mut c, cost::PROC_EXIT, 0)?;
             Err(wasmi::Error::i32_exit(code))
         },
     )?;
