@@ -2,7 +2,7 @@
 //! it buys in the guest's own instructions.
 //!
 //! ```sh
-//! cargo bench --bench host          # ~20 s; prints one table
+//! cargo bench --bench host          # 1-3 minutes; prints one table
 //! ```
 //!
 //! Each case is a wasi-json module whose `_start` calls one host function
