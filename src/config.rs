@@ -197,6 +197,7 @@ struct RawServer {
     functions_dir: Option<Spanned<String>>,
     fuel_per_ms: Option<Spanned<i64>>,
     max_connections: Option<Spanned<i64>>,
+    max_connections_per_ip: Option<Spanned<i64>>,
     max_in_flight: Option<Spanned<i64>>,
     memory_budget: Option<Spanned<Quantity>>,
     max_body: Option<Spanned<Quantity>>,
@@ -464,6 +465,11 @@ impl Ctx<'_> {
                 &s.max_connections,
                 d.max_connections,
             )?,
+            max_connections_per_ip: self.count(
+                "max_connections_per_ip",
+                &s.max_connections_per_ip,
+                d.max_connections_per_ip,
+            )?,
             max_in_flight: self.count("max_in_flight", &s.max_in_flight, d.max_in_flight)?,
             memory_budget: self.size("memory_budget", &s.memory_budget, d.memory_budget)?,
             max_body: self.size("max_body", &s.max_body, d.max_body)?,
@@ -534,8 +540,9 @@ impl Ctx<'_> {
         Ok(config)
     }
 
-    /// A function whose `memory` exceeds the whole budget could never be
-    /// admitted: say so at start-up rather than answer 503 for ever.
+    /// A function whose `memory` plus `max_response` (what admission
+    /// reserves) exceeds the whole budget could never be admitted: say so
+    /// at start-up rather than answer 503 for ever.
     fn check_budget(&self, config: &Config) -> Result<(), ConfigError> {
         let budget = config.server.memory_budget;
         let dir_default = config
@@ -547,13 +554,14 @@ impl Ctx<'_> {
             .iter()
             .map(|f| (f.name.as_str(), &f.limits));
         for (name, limits) in dir_default.into_iter().chain(named) {
-            if limits.memory > budget {
+            let reserved = limits.memory.saturating_add(limits.max_response);
+            if reserved > budget {
                 return Err(ConfigError {
                     source: self.source.to_owned(),
                     line: None,
                     message: format!(
-                        "`memory` of {name} ({} bytes) is larger than `memory_budget` ({budget} bytes): it could never run",
-                        limits.memory
+                        "`memory` plus `max_response` of {name} ({} + {} bytes) is larger than `memory_budget` ({budget} bytes): it could never run",
+                        limits.memory, limits.max_response
                     ),
                 });
             }
@@ -821,6 +829,10 @@ mod tests {
         );
         let e = parse("[server]\nfunctions_dir = \".\"\nmemory_budget = \"1MiB\"\n").unwrap_err();
         assert!(e.message.contains("functions_dir"), "{e}");
+        // Admission reserves `max_response` too.
+        let e = parse("[server]\nmemory_budget = \"4MiB\"\n[[function]]\nname = \"big\"\nroute = \"/b\"\nmodule = \"b.wasm\"\nlimits = { memory = \"4MiB\" }\n")
+            .unwrap_err();
+        assert!(e.message.contains("max_response"), "{e}");
     }
 
     #[test]

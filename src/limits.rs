@@ -65,13 +65,23 @@ impl Default for FunctionLimits {
 /// Limits on the server as a whole.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerLimits {
-    /// Open connections; one more is answered 503 `too-many-connections` and
-    /// closed.
+    /// Open connections. When the table is full, the connection that has
+    /// waited longest for a request head (idle keep-alive, or a head still
+    /// arriving) is closed to make room; when none is waiting, the new one
+    /// is answered 503 `too-many-connections` and closed.
     pub max_connections: usize,
+    /// Open connections from one client address (an IPv4 address or an
+    /// IPv6 /64); over it, that address's longest-waiting connection is
+    /// closed to make room, or the new one is refused like one over
+    /// `max_connections`.
+    pub max_connections_per_ip: usize,
     /// Requests running a guest at once; more get 503 `overloaded`.
     pub max_in_flight: usize,
-    /// Sum of the `memory` limits of all requests in flight; a request whose
-    /// limit does not fit gets 503 `overloaded`.
+    /// Memory the server may hold for requests: the `memory` plus
+    /// `max_response` of every guest running, the request bodies being
+    /// buffered (their declared length, or each chunk as it is announced)
+    /// and the responses being written. A request that does not fit gets
+    /// 503 `overloaded`.
     pub memory_budget: u64,
     /// Largest request body.
     pub max_body: u64,
@@ -81,7 +91,9 @@ pub struct ServerLimits {
     pub max_headers: usize,
     /// How long an idle keep-alive connection stays open.
     pub idle_timeout: Duration,
-    /// How long a client may take to send a request head, from its first byte.
+    /// How long a client may take to send a request head: the first one
+    /// from the moment the connection is accepted, later ones (keep-alive)
+    /// from their first byte.
     pub header_timeout: Duration,
     /// How long a client may take to send a request body.
     pub body_timeout: Duration,
@@ -102,6 +114,13 @@ impl ServerLimits {
     /// Defaults to 256: far more than a board serves at once, few enough
     /// that their buffers cannot exhaust RAM.
     pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+    /// Defaults to 64, a quarter of the default `max_connections`: a browser
+    /// opens 6 per host, so a few users behind one NAT fit, and it takes
+    /// four addresses to fill the table with connections that cannot be
+    /// closed to make room (requests running or being uploaded). Behind a
+    /// reverse proxy every client has the proxy's address: set it to
+    /// `max_connections` there.
+    pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 64;
     /// Defaults to 32, the default `memory_budget` divided by the default
     /// `memory`: that many requests always fit the budget, so the count, not
     /// the budget, is what a burst meets first.
@@ -116,7 +135,8 @@ impl ServerLimits {
     pub const DEFAULT_MAX_HEADERS: usize = 64;
     /// Defaults to 30 s.
     pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-    /// Defaults to 10 s: a slow-loris client is cut off after that.
+    /// Defaults to 10 s: a slow-loris client is cut off after that, and a
+    /// connection that sends nothing is closed after that.
     pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
     /// Defaults to 30 s for the whole body.
     pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -139,6 +159,7 @@ impl Default for ServerLimits {
     fn default() -> Self {
         Self {
             max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: Self::DEFAULT_MAX_CONNECTIONS_PER_IP,
             max_in_flight: Self::DEFAULT_MAX_IN_FLIGHT,
             memory_budget: Self::DEFAULT_MEMORY_BUDGET,
             max_body: Self::DEFAULT_MAX_BODY,
