@@ -122,8 +122,10 @@ impl ServerLimits {
     /// `max_connections` there.
     pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 64;
     /// Defaults to 32, the default `memory_budget` divided by the default
-    /// `memory`: that many requests always fit the budget, so the count, not
-    /// the budget, is what a burst meets first.
+    /// `memory`. Admission also reserves `max_response`, and bodies being
+    /// read and responses being written take from the budget too: with
+    /// every default, 28 guests fit at once (256 MiB / 9 MiB). Functions
+    /// with a smaller `memory` (a few MiB is typical) meet this count first.
     pub const DEFAULT_MAX_IN_FLIGHT: usize = 32;
     /// Defaults to 256 MiB: half of a 512 MiB board.
     pub const DEFAULT_MEMORY_BUDGET: u64 = 256 * MIB;
