@@ -183,6 +183,13 @@ impl Default for ServerLimits {
 /// responses carry a handful; thousands would be a guest flooding clients.
 pub const MAX_RESPONSE_HEADERS: usize = 100;
 
+/// Request bodies being read may hold at most `memory_budget` divided by
+/// this. Defaults to 2 (half the budget): clients holding bodies (a large
+/// declared length, the bytes sent slowly or never) must not deny memory to
+/// requests without one, which always find the other half for their
+/// functions.
+pub const BODY_SHARE_DIVISOR: u64 = 2;
+
 /// Longest duration any timeout may be set to. Defaults to 24 h: longer is a
 /// typo, and `Instant + duration` must not overflow.
 pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(24 * 3600);

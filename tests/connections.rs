@@ -286,16 +286,16 @@ fn unreadable_requests_carry_a_trace_id_and_an_access_line() {
 
 #[test]
 fn buffered_bodies_count_against_the_memory_budget() {
-    // Budget 7.5 MiB. Every function reserves memory + max_response:
-    // hello 1 MiB + 64 KiB; /sink (hello with room for a 2 MiB body) 4 MiB
-    // + 64 KiB.
+    // Budget 7.5 MiB, of which bodies may hold half (3.75 MiB). Every
+    // function reserves memory + max_response: hello 1 MiB + 64 KiB; /sink
+    // (hello with room for a 1 MiB body) 4 MiB + 64 KiB.
     let s = server(
-        "[server]\nfunctions_dir = \".\"\nmemory_budget = \"7680KiB\"\nmax_body = \"2MiB\"\n\n\
+        "[server]\nfunctions_dir = \".\"\nmemory_budget = \"7680KiB\"\n\n\
          [limits]\nmemory = \"1MiB\"\nmax_response = \"64KiB\"\n\n\
          [[function]]\nroute = \"/sink\"\nmodule = \"hello.wasm\"\nlimits = { memory = \"4MiB\" }\n",
     );
-    const BODY: usize = 2 << 20;
-    // Three clients hold 2 MiB bodies, a few bytes sent: 6 MiB reserved.
+    const BODY: usize = 1 << 20;
+    // Three clients hold 1 MiB bodies, a few bytes sent: 3 MiB reserved.
     let mut holders: Vec<Conn> = (0..3)
         .map(|_| {
             let mut conn = s.connect();
@@ -304,19 +304,20 @@ fn buffered_bodies_count_against_the_memory_budget() {
             conn
         })
         .collect();
-    // Another 2 MiB body does not fit: refused from its head alone.
-    let r = s.raw(b"POST /sink HTTP/1.1\r\nhost: t\r\ncontent-length: 2097152\r\n\r\n");
+    // Another 1 MiB body does not fit: refused from its head alone.
+    let r = s.raw(b"POST /sink HTTP/1.1\r\nhost: t\r\ncontent-length: 1048576\r\n\r\n");
     let json = r.assert_error(503, "overloaded");
     assert!(json["function"].is_null(), "{json}");
     assert!(r.message().contains("memory_budget"), "{}", r.message());
     assert_eq!(r.header("retry-after"), Some("1"));
     assert!(r.header("x-trace-id").is_some(), "{r:?}");
+    assert_eq!(r.header("connection"), Some("close"));
     s.wait_for_log("POST /sink fn=- status=503 error=overloaded fuel=0 us=");
     // So does a chunked one, at its first chunk.
     let r =
-        s.raw(b"POST /sink HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n200000\r\n");
+        s.raw(b"POST /sink HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n100000\r\n");
     r.assert_error(503, "overloaded");
-    // A request without a body still fits: 6 MiB + 1 MiB + 64 KiB.
+    // A request without a body still fits: bodies hold at most half.
     s.assert_healthy();
     // The holders finish: their reservations are given back.
     for conn in &mut holders {

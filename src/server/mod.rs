@@ -21,7 +21,7 @@ use crate::abi;
 use crate::cache::{self, ModuleCache};
 use crate::config::{Config, FunctionSpec};
 use crate::error::Kind;
-use crate::limits::MAX_RESPONSE_HEADERS;
+use crate::limits::{BODY_SHARE_DIVISOR, MAX_RESPONSE_HEADERS};
 use crate::router::{Match, Router};
 
 /// Everything the request pipeline shares. Lives on the executor's thread.
@@ -32,6 +32,8 @@ pub struct App {
     in_flight: Cell<usize>,
     /// Bytes of `memory_budget` held by guests, bodies and responses.
     reserved_memory: Cell<u64>,
+    /// The part of `reserved_memory` held by request bodies being read.
+    body_memory: Cell<u64>,
     connections: connections::Table,
 }
 
@@ -74,6 +76,7 @@ impl App {
             ),
             in_flight: Cell::new(0),
             reserved_memory: Cell::new(0),
+            body_memory: Cell::new(0),
             connections: connections::Table::default(),
             config,
         }
@@ -253,6 +256,14 @@ impl Drop for Reservation<'_> {
     }
 }
 
+impl Drop for RequestGate<'_> {
+    fn drop(&mut self) {
+        let app = self.body.app;
+        app.body_memory
+            .set(app.body_memory.get().saturating_sub(self.body.bytes.get()));
+    }
+}
+
 /// What a connection learns while one request is read: its head (for the
 /// connection table, the access log and the trace id), and memory for its
 /// body from the budget.
@@ -271,7 +282,19 @@ impl Gate for RequestGate<'_> {
     }
 
     fn reserve_body(&self, bytes: u64) -> bool {
-        self.body.grow(bytes)
+        let app = self.body.app;
+        let share = app.config.server.memory_budget / BODY_SHARE_DIVISOR;
+        let fits = app
+            .body_memory
+            .get()
+            .checked_add(bytes)
+            .is_some_and(|total| total <= share);
+        if !fits || !self.body.grow(bytes) {
+            return false;
+        }
+        app.body_memory
+            .set(app.body_memory.get().saturating_add(bytes));
+        true
     }
 }
 
