@@ -256,14 +256,6 @@ impl Drop for Reservation<'_> {
     }
 }
 
-impl Drop for RequestGate<'_> {
-    fn drop(&mut self) {
-        let app = self.body.app;
-        app.body_memory
-            .set(app.body_memory.get().saturating_sub(self.body.bytes.get()));
-    }
-}
-
 /// What a connection learns while one request is read: its head (for the
 /// connection table, the access log and the trace id), and memory for its
 /// body from the budget.
@@ -295,6 +287,14 @@ impl Gate for RequestGate<'_> {
         app.body_memory
             .set(app.body_memory.get().saturating_add(bytes));
         true
+    }
+}
+
+impl Drop for RequestGate<'_> {
+    fn drop(&mut self) {
+        let app = self.body.app;
+        app.body_memory
+            .set(app.body_memory.get().saturating_sub(self.body.bytes.get()));
     }
 }
 
@@ -553,13 +553,15 @@ async fn connection(app: &App, mut stream: TcpStream, peer: SocketAddr) -> std::
                 None
             },
         );
-        let started = Instant::now();
+        // Error responses count from when reading began, others (as
+        // before) from when the request was in.
+        let reading = Instant::now();
         let req = match read.await {
             Some(Ok(req)) => req,
             Some(Err(DecodeError::Closed)) => return Ok(()),
             Some(Err(DecodeError::Io(e))) => return Err(e),
             Some(Err(e)) => {
-                let r = unreadable(app, e, &gate, started);
+                let r = unreadable(app, e, &gate, reading);
                 return write(&mut stream, &r, false, false, limits.write_timeout).await;
             }
             None => {
@@ -568,6 +570,7 @@ async fn connection(app: &App, mut stream: TcpStream, peer: SocketAddr) -> std::
                 return Ok(());
             }
         };
+        let started = Instant::now();
         let trace = match gate.head.borrow_mut().take() {
             Some((_, _, trace)) => trace,
             None => trace_id(&req.headers),
