@@ -113,6 +113,15 @@ pub enum LoadError {
     },
     /// The module's exports fit no ABI, or not the one configured.
     Abi { path: PathBuf, message: String },
+    /// The module is over one of its structural limits.
+    Limit {
+        path: PathBuf,
+        exceeded: crate::structure::LimitExceeded,
+    },
+    /// The module fails to instantiate whatever the request: a data or
+    /// element segment out of bounds, an initial memory larger than the
+    /// memory budget, and the like.
+    Instantiate { path: PathBuf, message: String },
 }
 
 impl fmt::Display for LoadError {
@@ -140,10 +149,20 @@ impl fmt::Display for LoadError {
                 why,
             } => write!(
                 f,
-                "{}: unsupported import `{module}.{name}`: {why}",
-                path.display()
+                "{}: unsupported import `{}.{}`: {why}",
+                path.display(),
+                module.escape_debug(),
+                name.escape_debug()
             ),
             LoadError::Abi { path, message } => write!(f, "{}: {message}", path.display()),
+            LoadError::Limit { path, exceeded } => {
+                write!(f, "{}: module refused: {exceeded}", path.display())
+            }
+            LoadError::Instantiate { path, message } => write!(
+                f,
+                "{}: module can never be instantiated: {message}",
+                path.display()
+            ),
         }
     }
 }
@@ -222,12 +241,29 @@ pub struct ConfigError {
 }
 
 impl fmt::Display for ConfigError {
+    /// `FILE:LINE: MESSAGE` on one line. Control characters that config
+    /// text carried into the source or message (a NUL, an escape, a line
+    /// break) are shown escaped: an error never forges or splits a line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "{}:{line}: {}", self.source, self.message),
-            None => write!(f, "{}: {}", self.source, self.message),
+        write_escaped(f, &self.source)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        f.write_str(": ")?;
+        write_escaped(f, &self.message)
+    }
+}
+
+/// Writes `text` with every control character escaped (`\0`, `\n`,
+/// `\u{1b}`).
+fn write_escaped(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
+    for c in text.chars() {
+        match c.is_control() {
+            true => write!(f, "{}", c.escape_debug())?,
+            false => write!(f, "{c}")?,
         }
     }
+    Ok(())
 }
 
 impl std::error::Error for ConfigError {}
@@ -245,5 +281,18 @@ mod tests {
         assert_eq!(Kind::Overloaded.status(), 503);
         assert_eq!(CallError::Timeout { timeout_ms: 5 }.kind(), Kind::Deadline);
         assert_eq!(Kind::ModuleUnavailable.as_str(), "module-unavailable");
+    }
+
+    #[test]
+    fn config_errors_escape_control_characters() {
+        let e = ConfigError {
+            source: "a\nb.toml".into(),
+            line: Some(3),
+            message: "`route` got \"/\0\u{1b}[31m\u{7f}\"".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "a\\nb.toml:3: `route` got \"/\\0\\u{1b}[31m\\u{7f}\""
+        );
     }
 }

@@ -3,11 +3,36 @@
 //! [`FunctionLimits`] bound one request's guest; [`ServerLimits`] bound the
 //! server as a whole. Both are plain values: `config` fills them from
 //! `wasmgate.toml`, the rest of the server only reads them.
+//!
+//! Every numeric key also has an accepted range (the `*_RANGE` constants,
+//! next to its default): a value outside it is a config error. The ranges
+//! keep every product and cast the server makes of a config value (fuel ×
+//! `fuel_per_ms`, sizes `as usize` on 32-bit ARM, `Instant + timeout`)
+//! far from overflow, and refuse values no board can honour.
 
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
+const GIB: u64 = 1024 * MIB;
+const MS: Duration = Duration::from_millis(1);
+const SEC: Duration = Duration::from_secs(1);
+
+/// Largest `fuel_per_ms` accepted: 100 million instructions per ms, 50× what
+/// `wasmgate calibrate` measures on a desktop x86-64 core (~2 million).
+pub const MAX_FUEL_PER_MS: u64 = 100_000_000;
+
+/// Accepted `fuel_per_ms`: 1..=[`MAX_FUEL_PER_MS`]. The timeout rule
+/// multiplies it by a timeout in microseconds (at most 8.64e10 for 24 h):
+/// the product stays below 8.64e18, inside `u64`.
+pub const FUEL_PER_MS_RANGE: RangeInclusive<u64> = 1..=MAX_FUEL_PER_MS;
+
+/// Largest fuel budget: the longest timeout ([`MAX_DURATION`], 24 h) at the
+/// fastest `fuel_per_ms` (8.64e15 instructions), so a budget the timeout
+/// rule derives is always in range, and budget + slice arithmetic stays
+/// three orders of magnitude below `u64::MAX`.
+pub const MAX_FUEL: u64 = MAX_DURATION.as_secs() * 1000 * MAX_FUEL_PER_MS;
 
 /// Limits applied to every call of one function.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +72,28 @@ impl FunctionLimits {
     pub const DEFAULT_MAX_RESPONSE: u64 = MIB;
     /// Defaults to 16 KiB: enough for diagnostics, too little to flood the log.
     pub const DEFAULT_MAX_LOG: u64 = 16 * KIB;
+
+    /// `fuel`: 1..=[`MAX_FUEL`] (24 h at the fastest `fuel_per_ms`).
+    pub const FUEL_RANGE: RangeInclusive<u64> = 1..=MAX_FUEL;
+    /// `fuel_slice`: 1 000..=[`MAX_FUEL`]. Below 1 000, yielding costs
+    /// more than the slice runs. A slice as large as `fuel` turns slicing
+    /// off (the request holds the thread until it ends, which the load
+    /// benchmark measures on purpose), so the bound is the budget's.
+    pub const FUEL_SLICE_RANGE: RangeInclusive<u64> = 1_000..=MAX_FUEL;
+    /// `timeout`: 1 ms..=24 h ([`MAX_DURATION`]); the timeout rule doubles
+    /// it, still far from `Instant` overflow.
+    pub const TIMEOUT_RANGE: RangeInclusive<Duration> = MS..=MAX_DURATION;
+    /// `memory`: 64 KiB (one Wasm page)..=4 GiB (the whole wasm32 address
+    /// space, 65 536 pages).
+    pub const MEMORY_RANGE: RangeInclusive<u64> = 64 * KIB..=4 * GIB;
+    /// `max_response`: 1 B..=256 MiB. The response (wasi-json: stdout) is
+    /// held in host memory, outside the guest's `memory`: one copy must fit
+    /// the smallest supported board (512 MiB RAM), and fits `usize` on
+    /// 32-bit ARM.
+    pub const MAX_RESPONSE_RANGE: RangeInclusive<u64> = 1..=256 * MIB;
+    /// `max_log`: 1 B..=1 MiB per request: kept in memory while the request
+    /// runs; more is a guest flooding the log.
+    pub const MAX_LOG_RANGE: RangeInclusive<u64> = 1..=MIB;
 }
 
 impl Default for FunctionLimits {
@@ -101,11 +148,16 @@ pub struct ServerLimits {
     pub write_timeout: Duration,
     /// Compiled modules kept in memory (least recently used are dropped).
     pub module_cache: usize,
+    /// Estimated bytes of all cached modules together (file size plus
+    /// compiled code); least recently used are dropped until they fit.
+    pub module_cache_bytes: u64,
     /// How long a cached module is trusted before its file is checked for a
     /// change again; zero checks on every request.
     pub module_check_interval: Duration,
     /// Largest module file accepted.
     pub max_module_size: u64,
+    /// The structure a module may have; checked when it loads.
+    pub module: ModuleLimits,
     /// Seconds a client is told to wait (`Retry-After`) when overloaded.
     pub retry_after_secs: u32,
 }
@@ -147,6 +199,13 @@ impl ServerLimits {
     pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
     /// Defaults to 64 compiled modules.
     pub const DEFAULT_MODULE_CACHE: usize = 64;
+    /// Defaults to 64 MiB: a dozen large (4 MiB) modules with their
+    /// compiled code, or every small one a board serves; a quarter of the
+    /// default `memory_budget`. A module estimated larger than this alone
+    /// is refused.
+    pub const DEFAULT_MODULE_CACHE_BYTES: u64 = 64 * MIB;
+    /// 64 KiB to 1 TiB.
+    pub const MODULE_CACHE_BYTES_RANGE: RangeInclusive<u64> = 64 * KIB..=1024 * GIB;
     /// Defaults to 1 s: a deployed file is served within a second; checking
     /// on every request costs a stat call per request (two such calls were
     /// ~7% of the server's CPU under load on `GET /hello`).
@@ -155,6 +214,53 @@ impl ServerLimits {
     pub const DEFAULT_MAX_MODULE_SIZE: u64 = 16 * MIB;
     /// Defaults to 1 s.
     pub const DEFAULT_RETRY_AFTER_SECS: u32 = 1;
+
+    /// `max_connections`: 1..=65 536. Each connection is a file descriptor
+    /// and a read buffer; past the process's open-file limit (`ulimit -n`,
+    /// commonly 1024 soft and 4096–524 288 hard) accept fails instead of
+    /// answering 503, so raise that limit with this one.
+    pub const MAX_CONNECTIONS_RANGE: RangeInclusive<u64> = 1..=65_536;
+    /// `max_connections_per_ip`: 1..=65 536, like `max_connections`; a
+    /// value above `max_connections` acts as `max_connections`.
+    pub const MAX_CONNECTIONS_PER_IP_RANGE: RangeInclusive<u64> = 1..=65_536;
+    /// `max_in_flight`: 1..=1024. Each request in flight holds an instance
+    /// and up to 1 MiB of suspended call stack ([`MAX_STACK_HEIGHT`]):
+    /// 1024 of them are already more than any supported board can spare.
+    pub const MAX_IN_FLIGHT_RANGE: RangeInclusive<u64> = 1..=1024;
+    /// `memory_budget`: 64 KiB..=1 TiB: more than any board has, and the
+    /// sum of reservations (budget + one 4 GiB `memory`) stays far inside
+    /// `u64`.
+    pub const MEMORY_BUDGET_RANGE: RangeInclusive<u64> = 64 * KIB..=1024 * GIB;
+    /// `max_body`: 1 B..=256 MiB, and at most `memory_budget`. A body is
+    /// held in memory before the guest runs: one must fit the smallest
+    /// supported board (512 MiB RAM), and its length fits `usize` on 32-bit
+    /// ARM. Uploads larger than that are not function calls.
+    pub const MAX_BODY_RANGE: RangeInclusive<u64> = 1..=256 * MIB;
+    /// `max_header_bytes`: 1 KiB..=1 MiB. A request line and a few ordinary
+    /// headers need about 1 KiB; every connection may buffer this much, so
+    /// more than 1 MiB × `max_connections` is memory no board has. Also the
+    /// limit on one chunk-size line.
+    pub const MAX_HEADER_BYTES_RANGE: RangeInclusive<u64> = KIB..=MIB;
+    /// `max_headers`: 1..=1024. The parser allocates this many field slots
+    /// for every request head.
+    pub const MAX_HEADERS_RANGE: RangeInclusive<u64> = 1..=1024;
+    /// `idle_timeout`, `header_timeout`, `body_timeout`, `write_timeout`:
+    /// 1 ms..=24 h ([`MAX_DURATION`]).
+    pub const TIMEOUT_RANGE: RangeInclusive<Duration> = MS..=MAX_DURATION;
+    /// `module_cache`: 1..=4096 compiled modules. Each holds its compiled
+    /// code (0.1–10× the file) in memory.
+    pub const MODULE_CACHE_RANGE: RangeInclusive<u64> = 1..=4096;
+    /// `module_check_interval`: 0 (check on every request)..=24 h.
+    pub const MODULE_CHECK_INTERVAL_RANGE: RangeInclusive<Duration> = Duration::ZERO..=MAX_DURATION;
+    /// `max_module_size`: 8 B (the smallest module: magic and
+    /// version)..=256 MiB. A module is read whole and compiled on one helper
+    /// thread (~8 ms per MiB on a desktop core, several times that on a
+    /// board) and its length fits `usize` on 32-bit ARM.
+    pub const MAX_MODULE_SIZE_RANGE: RangeInclusive<u64> = 8..=256 * MIB;
+    /// `retry_after`: whole seconds, 1 s..=1 h: `Retry-After` has a
+    /// resolution of one second, and a client told to wait longer than an
+    /// hour has been refused, not asked to retry.
+    pub const RETRY_AFTER_RANGE: RangeInclusive<Duration> = SEC..=Duration::from_secs(3600);
 }
 
 impl Default for ServerLimits {
@@ -172,11 +278,143 @@ impl Default for ServerLimits {
             body_timeout: Self::DEFAULT_BODY_TIMEOUT,
             write_timeout: Self::DEFAULT_WRITE_TIMEOUT,
             module_cache: Self::DEFAULT_MODULE_CACHE,
+            module_cache_bytes: Self::DEFAULT_MODULE_CACHE_BYTES,
             module_check_interval: Self::DEFAULT_MODULE_CHECK_INTERVAL,
             max_module_size: Self::DEFAULT_MAX_MODULE_SIZE,
+            module: ModuleLimits::default(),
             retry_after_secs: Self::DEFAULT_RETRY_AFTER_SECS,
         }
     }
+}
+
+/// The structure a module may have, checked once when it loads (a module
+/// over a limit is refused: 503 `module-unavailable`, and the log and
+/// `wasmgate check` name the limit). Every request instantiates the module
+/// afresh, and instantiation cannot be interrupted: these bound how long one
+/// instantiation holds the thread and what one instance costs in memory
+/// before any guest code runs. What is left is charged to the request (see
+/// [`InstanceCost`]).
+///
+/// Server-wide (`[server]` keys, board profiles), not per function: a
+/// cached module is shared by every function that names its file, so its
+/// verdict cannot depend on which function asked first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleLimits {
+    /// Global variables (`max_module_globals`).
+    pub max_globals: u32,
+    /// Functions, imported ones included (`max_module_functions`).
+    pub max_functions: u32,
+    /// Initial elements of all tables together (`max_module_table_elements`).
+    pub max_table_elements: u64,
+    /// Element segments (`max_module_element_segments`).
+    pub max_element_segments: u32,
+    /// Data segments (`max_module_data_segments`).
+    pub max_data_segments: u32,
+    /// Smallest average function body in bytes, enforced once the bodies
+    /// total [`MIN_FUNCTION_BYTES_FROM`] (`min_module_function_bytes`).
+    pub min_function_bytes: u32,
+}
+
+impl ModuleLimits {
+    /// Defaults to 10,000: compilers emit a handful (a stack pointer, a few
+    /// for TLS); each costs ~40 bytes and ~70 ns per instantiation.
+    /// Range: 1 to 1,000,000.
+    pub const DEFAULT_MAX_GLOBALS: u32 = 10_000;
+    /// Defaults to 100,000: a large Go or Rust program has 10,000–40,000;
+    /// each costs ~70 bytes and ~200 ns per instantiation, so the default
+    /// bounds one instantiation to ~7 MiB and ~20 ms. Range: 1 to 1,000,000.
+    pub const DEFAULT_MAX_FUNCTIONS: u32 = 100_000;
+    /// Defaults to 100,000, the most elements the store's limiter lets one
+    /// table grow to: function tables of real programs hold a few thousand.
+    /// Range: 1 to 10,000,000.
+    pub const DEFAULT_MAX_TABLE_ELEMENTS: u64 = 100_000;
+    /// Defaults to 1,000: toolchains emit one or a few. Range: 1 to 1,000,000.
+    pub const DEFAULT_MAX_ELEMENT_SEGMENTS: u32 = 1_000;
+    /// Defaults to 10,000: toolchains emit one per output section (a few);
+    /// some emit one per symbol. Range: 1 to 1,000,000.
+    pub const DEFAULT_MAX_DATA_SEGMENTS: u32 = 10_000;
+    /// Defaults to 40 bytes, wasmi's own strict limit: compiled modules
+    /// average 100–2,500 bytes per function; a module of many empty
+    /// functions exists to make instantiation expensive. Range: 1 to 10,000.
+    pub const DEFAULT_MIN_FUNCTION_BYTES: u32 = 40;
+    /// See [`Self::DEFAULT_MAX_GLOBALS`].
+    pub const MAX_GLOBALS_RANGE: RangeInclusive<u64> = 1..=1_000_000;
+    /// See [`Self::DEFAULT_MAX_FUNCTIONS`].
+    pub const MAX_FUNCTIONS_RANGE: RangeInclusive<u64> = 1..=1_000_000;
+    /// See [`Self::DEFAULT_MAX_TABLE_ELEMENTS`].
+    pub const MAX_TABLE_ELEMENTS_RANGE: RangeInclusive<u64> = 1..=10_000_000;
+    /// Element and data segments: 1 to 1,000,000.
+    pub const MAX_SEGMENTS_RANGE: RangeInclusive<u64> = 1..=1_000_000;
+    /// See [`Self::DEFAULT_MIN_FUNCTION_BYTES`].
+    pub const MIN_FUNCTION_BYTES_RANGE: RangeInclusive<u64> = 1..=10_000;
+}
+
+impl Default for ModuleLimits {
+    fn default() -> Self {
+        Self {
+            max_globals: Self::DEFAULT_MAX_GLOBALS,
+            max_functions: Self::DEFAULT_MAX_FUNCTIONS,
+            max_table_elements: Self::DEFAULT_MAX_TABLE_ELEMENTS,
+            max_element_segments: Self::DEFAULT_MAX_ELEMENT_SEGMENTS,
+            max_data_segments: Self::DEFAULT_MAX_DATA_SEGMENTS,
+            min_function_bytes: Self::DEFAULT_MIN_FUNCTION_BYTES,
+        }
+    }
+}
+
+/// The average-bytes-per-function limit applies once all function bodies
+/// together have this many bytes: small modules cannot be an attack.
+/// 1,000 bytes, as in wasmi's strict limits.
+pub const MIN_FUNCTION_BYTES_FROM: u64 = 1_000;
+
+/// Linear memories a module may define: one, the most the store's limiter
+/// allows (wasmi would trap on every instantiation of a second).
+pub const MAX_MEMORIES: u32 = 1;
+
+/// Tables a module may define: four, the most the store's limiter allows.
+pub const MAX_TABLES: u32 = 4;
+
+/// What one instantiation of a module costs before any guest code runs,
+/// computed once when the module loads from the counts in its sections.
+///
+/// The bytes count against the function's `memory` limit (and so against
+/// the memory budget that admission reserves); the fuel against its `fuel`
+/// budget, charged before instantiating, so a request that cannot afford
+/// its instantiation ends in 504 `deadline` without doing the work.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InstanceCost {
+    /// Heap bytes of the instance besides its linear memory and tables
+    /// (the store's limiter counts those as they are created and grown):
+    /// store and instance overhead, globals, function handles, element
+    /// segments.
+    pub bytes: u64,
+    /// Fuel charged for instantiating (allocating those, copying data
+    /// segments), at about the wall time per fuel of guest instructions.
+    pub fuel: u64,
+}
+
+impl InstanceCost {
+    /// Bytes of a store and an empty instance (measured: ~3.8 KiB).
+    pub const BASE_BYTES: u64 = 4 * KIB;
+    /// Bytes per global (measured: ~38 on x86_64).
+    pub const GLOBAL_BYTES: u64 = 40;
+    /// Bytes per function (measured: ~69 on x86_64).
+    pub const FUNCTION_BYTES: u64 = 72;
+    /// Bytes per table element (measured: ~4.2 on x86_64; a reference is
+    /// up to 8 bytes).
+    pub const TABLE_ELEMENT_BYTES: u64 = 8;
+    /// Fuel of a store and an empty instance (measured: ~1 µs, ~2,000
+    /// instructions' worth at 2,000,000 fuel/ms).
+    pub const BASE_FUEL: u64 = 2_000;
+    /// Fuel per global (measured: ~70 ns).
+    pub const GLOBAL_FUEL: u64 = 140;
+    /// Fuel per function (measured: ~210 ns).
+    pub const FUNCTION_FUEL: u64 = 420;
+    /// Fuel per table element or element-segment item (measured: ~0.5 ns).
+    pub const TABLE_ELEMENT_FUEL: u64 = 1;
+    /// Data-segment bytes copied per fuel, wasmi's rate for bulk memory
+    /// instructions.
+    pub const DATA_BYTES_PER_FUEL: u64 = 64;
 }
 
 /// Most header fields a guest's response may carry. Defaults to 100:
@@ -202,6 +440,41 @@ pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(24 
 pub const MAX_RECURSION_DEPTH: usize = 1000;
 /// See [`MAX_RECURSION_DEPTH`].
 pub const MAX_STACK_HEIGHT: usize = 128 * 1024;
+
+// What the ranges guarantee, checked when the crate compiles: the products
+// and casts the server makes of config values cannot overflow, on 32-bit
+// ARM included.
+const _: () = {
+    const U32: u64 = u32::MAX as u64;
+    // The timeout rule: timeout (µs) × fuel_per_ms.
+    assert!(
+        (MAX_DURATION.as_secs() * 1_000_000)
+            .checked_mul(MAX_FUEL_PER_MS)
+            .is_some()
+    );
+    // Budget + a slice + what host calls charge past it.
+    assert!(MAX_FUEL < u64::MAX / 1000);
+    // Reserved memory + one more request's limit.
+    assert!(
+        ServerLimits::MEMORY_BUDGET_RANGE
+            .end()
+            .checked_add(*FunctionLimits::MEMORY_RANGE.end())
+            .is_some()
+    );
+    // Values the server holds or casts as `usize` fit a 32-bit `usize`.
+    assert!(*ServerLimits::MAX_BODY_RANGE.end() <= U32);
+    assert!(*ServerLimits::MAX_HEADER_BYTES_RANGE.end() <= U32);
+    assert!(*ServerLimits::MAX_HEADERS_RANGE.end() <= U32);
+    assert!(*ServerLimits::MAX_CONNECTIONS_RANGE.end() <= U32);
+    assert!(*ServerLimits::MAX_CONNECTIONS_PER_IP_RANGE.end() <= U32);
+    assert!(*ServerLimits::MAX_IN_FLIGHT_RANGE.end() <= U32);
+    assert!(*ServerLimits::MODULE_CACHE_RANGE.end() <= U32);
+    assert!(*ServerLimits::MAX_MODULE_SIZE_RANGE.end() <= U32);
+    assert!(*FunctionLimits::MAX_RESPONSE_RANGE.end() <= U32);
+    assert!(*FunctionLimits::MAX_LOG_RANGE.end() <= U32);
+    // `Retry-After` is a u32 of seconds.
+    assert!(ServerLimits::RETRY_AFTER_RANGE.end().as_secs() <= U32);
+};
 
 #[cfg(test)]
 mod tests {
