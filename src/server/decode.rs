@@ -512,6 +512,59 @@ mod tests {
         ));
     }
 
+    /// A gate that grants `left` bytes in all and records heads.
+    struct Budget {
+        left: std::cell::Cell<u64>,
+        heads: std::cell::RefCell<Vec<String>>,
+    }
+
+    impl Gate for Budget {
+        fn head(&self, method: &str, uri: &str, _: &[(String, Vec<u8>)]) {
+            self.heads.borrow_mut().push(format!("{method} {uri}"));
+        }
+        fn reserve_body(&self, bytes: u64) -> bool {
+            match self.left.get().checked_sub(bytes) {
+                Some(left) => {
+                    self.left.set(left);
+                    true
+                }
+                None => false,
+            }
+        }
+    }
+
+    #[test]
+    fn bodies_are_reserved_from_the_gate_before_they_are_read() {
+        let d = ServerLimits::default();
+        let read = |bytes: &[u8], budget: &Budget| {
+            let mut io = smol::io::Cursor::new(bytes.to_vec());
+            smol::block_on(Decoder::new().read(&mut io, &d, budget))
+        };
+        let budget = |left| Budget {
+            left: std::cell::Cell::new(left),
+            heads: Default::default(),
+        };
+        // A declared length is reserved whole, before any body byte.
+        let b = budget(4);
+        let r = read(b"POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\n", &b);
+        assert!(matches!(r, Err(DecodeError::Overloaded)), "{r:?}");
+        assert_eq!(*b.heads.borrow(), ["POST /a"]);
+        let b = budget(5);
+        assert!(read(b"POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", &b).is_ok());
+        assert_eq!(b.left.get(), 0);
+        // Chunks are reserved one by one.
+        let chunked = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n";
+        assert!(matches!(
+            read(chunked, &budget(5)),
+            Err(DecodeError::Overloaded)
+        ));
+        assert!(read(chunked, &budget(6)).is_ok());
+        // No body, nothing reserved.
+        let b = budget(0);
+        assert!(read(b"GET / HTTP/1.1\r\n\r\n", &b).is_ok());
+        assert_eq!(*b.heads.borrow(), ["GET /"]);
+    }
+
     #[test]
     fn malformed_requests_are_refused() {
         let d = ServerLimits::default();
