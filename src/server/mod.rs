@@ -582,7 +582,7 @@ async fn connection(app: &App, mut stream: TcpStream, peer: SocketAddr) -> std::
             },
         );
         let Some(response) = answered.await else {
-            log::info!(target: "access", "{} {} cancelled: the client closed the connection", req.method, req.uri);
+            log::info!(target: "access", "{} {} cancelled: the client closed the connection trace={trace}", req.method, req.uri);
             return Ok(());
         };
         let (keep_alive, head_only) = (req.keep_alive, req.method == "HEAD");
