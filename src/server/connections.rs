@@ -8,6 +8,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::rc::Rc;
+use std::task::{Poll, Waker};
 use std::time::Instant;
 
 use crate::limits::ServerLimits;
@@ -52,8 +53,19 @@ struct Slot {
     /// its last response written); `None` while a request is read after
     /// its head, or served.
     waiting: Cell<Option<Instant>>,
-    /// Closed to tell the connection's task it was evicted.
-    evict: smol::channel::Sender<()>,
+    /// Set when the table evicts the connection.
+    evicted: Cell<bool>,
+    /// Wakes the connection's task when it is evicted.
+    waker: Cell<Option<Waker>>,
+}
+
+impl Slot {
+    fn evict(&self) {
+        self.evicted.set(true);
+        if let Some(waker) = self.waker.take() {
+            waker.wake();
+        }
+    }
 }
 
 /// A connection's place in the table; leaves it when dropped.
@@ -61,7 +73,6 @@ pub struct Entry<'a> {
     table: &'a Table,
     id: u64,
     slot: Rc<Slot>,
-    evicted: smol::channel::Receiver<()>,
 }
 
 /// The address connections are counted by: an IPv4 address, or the /64 an
@@ -93,11 +104,11 @@ impl Table {
         }
         let id = self.next_id.get();
         self.next_id.set(id.wrapping_add(1));
-        let (evict, evicted) = smol::channel::bounded(1);
         let slot = Rc::new(Slot {
             client,
             waiting: Cell::new(Some(Instant::now())),
-            evict,
+            evicted: Cell::new(false),
+            waker: Cell::new(None),
         });
         self.open.borrow_mut().insert(id, Rc::clone(&slot));
         *self.per_client.borrow_mut().entry(client).or_insert(0) += 1;
@@ -105,7 +116,6 @@ impl Table {
             table: self,
             id,
             slot,
-            evicted,
         })
     }
 
@@ -122,7 +132,7 @@ impl Table {
         match victim {
             Some((_, id)) => {
                 if let Some(slot) = self.remove(id) {
-                    slot.evict.close();
+                    slot.evict();
                 }
                 true
             }
@@ -157,8 +167,18 @@ impl Entry<'_> {
 
     /// Resolves when the table evicts this connection.
     pub async fn evicted(&self) {
-        // Resolves only when the sender is closed: nothing is ever sent.
-        let _ = self.evicted.recv().await;
+        std::future::poll_fn(|cx| match self.slot.evicted.get() {
+            true => Poll::Ready(()),
+            false => {
+                let waker = match self.slot.waker.take() {
+                    Some(old) if old.will_wake(cx.waker()) => old,
+                    _ => cx.waker().clone(),
+                };
+                self.slot.waker.set(Some(waker));
+                Poll::Pending
+            }
+        })
+        .await
     }
 }
 
@@ -193,8 +213,8 @@ mod tests {
         first.busy();
         // `second` waits for a head: it makes room.
         let third = table.open(ip("127.0.0.2"), &l).unwrap();
-        assert!(second.evicted.is_closed());
-        assert!(!first.evicted.is_closed());
+        assert!(second.slot.evicted.get());
+        assert!(!first.slot.evicted.get());
         assert_eq!(table.len(), 2);
         // Both busy: refused.
         third.busy();
@@ -218,8 +238,8 @@ mod tests {
         let b = table.open(ip("10.0.0.1"), &l).unwrap();
         b.busy();
         let _c = table.open(ip("10.0.0.1"), &l).unwrap();
-        assert!(a.evicted.is_closed());
-        assert!(!other.evicted.is_closed());
+        assert!(a.slot.evicted.get());
+        assert!(!other.slot.evicted.get());
         _c.busy();
         assert_eq!(
             table.open(ip("10.0.0.1"), &l).err(),
