@@ -476,6 +476,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn cost_is_per_call_plus_per_kib_rounded_up_and_saturating() {
+        let c = Cost {
+            per_call: 10,
+            per_kib: 3,
+        };
+        assert_eq!(c.fuel(0), 10);
+        assert_eq!(c.fuel(1), 11);
+        assert_eq!(c.fuel(1024), 13);
+        assert_eq!(c.fuel(u64::MAX), u64::MAX.div_ceil(1024) + 10);
+        let huge = Cost {
+            per_call: u64::MAX,
+            per_kib: u64::MAX,
+        };
+        assert_eq!(huge.fuel(u64::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn escape_keeps_printable_ascii_and_escapes_the_rest() {
+        assert_eq!(escape(r#"GET /x "q" 'a' ok"#), r#"GET /x "q" 'a' ok"#);
+        assert_eq!(escape("a\nb\r\u{1b}[2K\\"), r"a\nb\r\u{1b}[2K\\");
+        assert_eq!(escape("\u{2028}\u{202e}\u{85}"), r"\u{2028}\u{202e}\u{85}");
+        assert_eq!(escape("caf\u{e9}"), "caf\u{e9}");
+    }
+
+    #[test]
     fn limiter_counts_growth_and_remembers_denial() {
         let mut l = MemoryLimiter::new(4 * 65536);
         assert_eq!(l.memory_growing(0, 2 * 65536, None).ok(), Some(true));
