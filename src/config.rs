@@ -1304,8 +1304,10 @@ mod tests {
             assert!(b.target.contains("linux"), "{b:?}");
             assert!(c.fuel_per_ms.is_some(), "{name}");
             assert!(c.server.memory_budget < b.ram, "{name}");
-            // Every admitted request's memory limit fits the budget.
-            let fit = c.server.memory_budget / c.defaults.memory;
+            // What admission reserves for each guest (its memory limit and
+            // its largest response) fits the budget for every request the
+            // in-flight cap admits.
+            let fit = c.server.memory_budget / (c.defaults.memory + c.defaults.max_response);
             assert!(fit >= c.server.max_in_flight as u64, "{name}");
         }
     }

@@ -173,12 +173,13 @@ impl ServerLimits {
     /// reverse proxy every client has the proxy's address: set it to
     /// `max_connections` there.
     pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 64;
-    /// Defaults to 32, the default `memory_budget` divided by the default
-    /// `memory`. Admission also reserves `max_response`, and bodies being
-    /// read and responses being written take from the budget too: with
-    /// every default, 28 guests fit at once (256 MiB / 9 MiB). Functions
-    /// with a smaller `memory` (a few MiB is typical) meet this count first.
-    pub const DEFAULT_MAX_IN_FLIGHT: usize = 32;
+    /// Defaults to 28, the default `memory_budget` divided by what
+    /// admission reserves per guest with every default (`memory` +
+    /// `max_response` = 9 MiB): that many guests always fit the budget, so
+    /// the count, not the budget, is what a burst of guests meets first.
+    /// Bodies being read and responses being written take from the budget
+    /// too, so a burst with large bodies can still meet the budget.
+    pub const DEFAULT_MAX_IN_FLIGHT: usize = 28;
     /// Defaults to 256 MiB: half of a 512 MiB board.
     pub const DEFAULT_MEMORY_BUDGET: u64 = 256 * MIB;
     /// Defaults to 1 MiB: functions take API payloads, not uploads.
@@ -482,7 +483,8 @@ mod tests {
 
     #[test]
     fn default_in_flight_requests_fit_the_default_budget() {
-        let fit = ServerLimits::DEFAULT_MEMORY_BUDGET / FunctionLimits::DEFAULT_MEMORY;
-        assert!(fit >= ServerLimits::DEFAULT_MAX_IN_FLIGHT as u64);
+        let per_guest = FunctionLimits::DEFAULT_MEMORY + FunctionLimits::DEFAULT_MAX_RESPONSE;
+        let fit = ServerLimits::DEFAULT_MEMORY_BUDGET / per_guest;
+        assert_eq!(fit, ServerLimits::DEFAULT_MAX_IN_FLIGHT as u64);
     }
 }
