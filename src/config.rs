@@ -32,7 +32,7 @@ use toml::Spanned;
 
 use crate::board::{self, Board};
 use crate::error::ConfigError;
-use crate::limits::{FUEL_PER_MS_RANGE, FunctionLimits, MAX_FUEL, ServerLimits};
+use crate::limits::{FUEL_PER_MS_RANGE, FunctionLimits, MAX_FUEL, ModuleLimits, ServerLimits};
 
 /// The default listen address: loopback only, exposing the server is a choice.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -196,6 +196,7 @@ struct RawServer {
     functions_dir: Option<Spanned<String>>,
     fuel_per_ms: Option<Spanned<Int>>,
     max_connections: Option<Spanned<Int>>,
+    max_connections_per_ip: Option<Spanned<Int>>,
     max_in_flight: Option<Spanned<Int>>,
     memory_budget: Option<Spanned<Size>>,
     max_body: Option<Spanned<Size>>,
@@ -208,6 +209,13 @@ struct RawServer {
     module_cache: Option<Spanned<Int>>,
     module_check_interval: Option<Spanned<Time>>,
     max_module_size: Option<Spanned<Size>>,
+    module_cache_bytes: Option<Spanned<Size>>,
+    max_module_globals: Option<Spanned<Int>>,
+    max_module_functions: Option<Spanned<Int>>,
+    max_module_table_elements: Option<Spanned<Int>>,
+    max_module_element_segments: Option<Spanned<Int>>,
+    max_module_data_segments: Option<Spanned<Int>>,
+    min_module_function_bytes: Option<Spanned<Int>>,
     retry_after: Option<Spanned<Time>>,
 }
 
@@ -623,6 +631,12 @@ impl Ctx<'_> {
                 d.max_connections,
                 L::MAX_CONNECTIONS_RANGE,
             )?,
+            max_connections_per_ip: self.count(
+                "max_connections_per_ip",
+                &s.max_connections_per_ip,
+                d.max_connections_per_ip,
+                L::MAX_CONNECTIONS_PER_IP_RANGE,
+            )?,
             max_in_flight: self.count(
                 "max_in_flight",
                 &s.max_in_flight,
@@ -690,14 +704,22 @@ impl Ctx<'_> {
                 d.max_module_size,
                 L::MAX_MODULE_SIZE_RANGE,
             )?,
+            module_cache_bytes: self.size(
+                "module_cache_bytes",
+                &s.module_cache_bytes,
+                d.module_cache_bytes,
+                L::MODULE_CACHE_BYTES_RANGE,
+            )?,
+            module: self.module_limits(s, &d.module)?,
             retry_after_secs: self.retry_after(s, d)?,
         };
-        if limits.max_body > limits.memory_budget {
+        // Bodies being read may hold at most a share of the budget.
+        if limits.max_body > limits.memory_budget / crate::limits::BODY_SHARE_DIVISOR {
             let span = s.max_body.as_ref().or(s.memory_budget.as_ref());
             return self.error(
                 span.map_or(0..0, |v| v.span()),
                 format!(
-                    "`max_body` ({}) is larger than `memory_budget` ({}): a body is held in memory",
+                    "`max_body` ({}) is larger than half of `memory_budget` ({}): bodies being read may hold at most half the budget",
                     show_size(limits.max_body),
                     show_size(limits.memory_budget)
                 ),
@@ -721,6 +743,49 @@ impl Ctx<'_> {
                 ),
             ),
         }
+    }
+
+    /// Structural module limits from `s` over `d`.
+    fn module_limits(&self, s: &RawServer, d: &ModuleLimits) -> Result<ModuleLimits, ConfigError> {
+        type M = ModuleLimits;
+        Ok(ModuleLimits {
+            max_globals: self.count(
+                "max_module_globals",
+                &s.max_module_globals,
+                d.max_globals,
+                M::MAX_GLOBALS_RANGE,
+            )?,
+            max_functions: self.count(
+                "max_module_functions",
+                &s.max_module_functions,
+                d.max_functions,
+                M::MAX_FUNCTIONS_RANGE,
+            )?,
+            max_table_elements: self.count(
+                "max_module_table_elements",
+                &s.max_module_table_elements,
+                d.max_table_elements,
+                M::MAX_TABLE_ELEMENTS_RANGE,
+            )?,
+            max_element_segments: self.count(
+                "max_module_element_segments",
+                &s.max_module_element_segments,
+                d.max_element_segments,
+                M::MAX_SEGMENTS_RANGE,
+            )?,
+            max_data_segments: self.count(
+                "max_module_data_segments",
+                &s.max_module_data_segments,
+                d.max_data_segments,
+                M::MAX_SEGMENTS_RANGE,
+            )?,
+            min_function_bytes: self.count(
+                "min_module_function_bytes",
+                &s.min_module_function_bytes,
+                d.min_function_bytes,
+                M::MIN_FUNCTION_BYTES_RANGE,
+            )?,
+        })
     }
 
     /// A board profile: its description, then its defaults over the
@@ -761,8 +826,9 @@ impl Ctx<'_> {
         Ok(config)
     }
 
-    /// A function whose `memory` exceeds the whole budget could never be
-    /// admitted: say so at start-up rather than answer 503 for ever.
+    /// A function whose `memory` plus `max_response` (what admission
+    /// reserves) exceeds the whole budget could never be admitted: say so
+    /// at start-up rather than answer 503 for ever.
     fn check_budget(&self, config: &Config) -> Result<(), ConfigError> {
         let budget = config.server.memory_budget;
         let dir_default = config
@@ -774,13 +840,14 @@ impl Ctx<'_> {
             .iter()
             .map(|f| (f.name.as_str(), &f.limits));
         for (name, limits) in dir_default.into_iter().chain(named) {
-            if limits.memory > budget {
+            let reserved = limits.memory.saturating_add(limits.max_response);
+            if reserved > budget {
                 return Err(ConfigError {
                     source: self.source.to_owned(),
                     line: None,
                     message: format!(
-                        "`memory` of {name} ({} bytes) is larger than `memory_budget` ({budget} bytes): it could never run",
-                        limits.memory
+                        "`memory` plus `max_response` of {name} ({} + {} bytes) is larger than `memory_budget` ({budget} bytes): it could never run",
+                        limits.memory, limits.max_response
                     ),
                 });
             }
@@ -1088,6 +1155,42 @@ mod tests {
     }
 
     #[test]
+    fn module_structure_keys_parse_within_their_ranges() {
+        let c = parse(
+            "[server]\nmodule_cache_bytes = \"8MiB\"\nmax_module_globals = 5\nmax_module_functions = 6\n\
+             max_module_table_elements = 7\nmax_module_element_segments = 8\n\
+             max_module_data_segments = 9\nmin_module_function_bytes = 10\n",
+        )
+        .unwrap();
+        assert_eq!(c.server.module_cache_bytes, 8 << 20);
+        assert_eq!(
+            c.server.module,
+            ModuleLimits {
+                max_globals: 5,
+                max_functions: 6,
+                max_table_elements: 7,
+                max_element_segments: 8,
+                max_data_segments: 9,
+                min_function_bytes: 10,
+            }
+        );
+        assert_eq!(parse("").unwrap().server.module, ModuleLimits::default());
+        for (text, key) in [
+            ("max_module_globals = 0", "max_module_globals"),
+            ("max_module_functions = 1_000_001", "max_module_functions"),
+            (
+                "min_module_function_bytes = -1",
+                "min_module_function_bytes",
+            ),
+            ("module_cache_bytes = \"1KiB\"", "module_cache_bytes"),
+        ] {
+            let e = parse(&format!("[server]\n{text}\n")).unwrap_err();
+            assert_eq!(e.line, Some(2), "{e}");
+            assert!(e.message.contains(key), "{e}");
+        }
+    }
+
+    #[test]
     fn module_check_interval_parses_and_allows_zero() {
         let interval = |toml: &str| parse(toml).map(|c| c.server.module_check_interval);
         assert_eq!(
@@ -1177,13 +1280,17 @@ mod tests {
             "{e}"
         );
         let e = Config::parse(
-            "[server]\nfunctions_dir = \".\"\nmemory_budget = \"1MiB\"\n",
+            "[server]\nfunctions_dir = \".\"\nmemory_budget = \"4MiB\"\n",
             "t",
             Path::new("/"),
             None,
         )
         .unwrap_err();
         assert!(e.message.contains("functions_dir"), "{e}");
+        // Admission reserves `max_response` too.
+        let e = parse("[server]\nmemory_budget = \"4MiB\"\n[[function]]\nname = \"big\"\nroute = \"/b\"\nmodule = \"b.wasm\"\nlimits = { memory = \"4MiB\" }\n")
+            .unwrap_err();
+        assert!(e.message.contains("max_response"), "{e}");
     }
 
     #[test]
@@ -1197,8 +1304,10 @@ mod tests {
             assert!(b.target.contains("linux"), "{b:?}");
             assert!(c.fuel_per_ms.is_some(), "{name}");
             assert!(c.server.memory_budget < b.ram, "{name}");
-            // Every admitted request's memory limit fits the budget.
-            let fit = c.server.memory_budget / c.defaults.memory;
+            // What admission reserves for each guest (its memory limit and
+            // its largest response) fits the budget for every request the
+            // in-flight cap admits.
+            let fit = c.server.memory_budget / (c.defaults.memory + c.defaults.max_response);
             assert!(fit >= c.server.max_in_flight as u64, "{name}");
         }
     }
@@ -1423,7 +1532,7 @@ mod tests {
         assert_eq!(e.line, Some(3));
         assert!(
             e.message
-                .contains("`max_body` (8MiB) is larger than `memory_budget` (4MiB)"),
+                .contains("`max_body` (8MiB) is larger than half of `memory_budget` (4MiB)"),
             "{e}"
         );
         // `retry_after` is sent in whole seconds.

@@ -57,8 +57,29 @@ pub enum DecodeError {
     BodyTooLarge(u64),
     /// The request is not valid HTTP/1.x.
     Malformed(&'static str),
+    /// The [`Gate`] refused memory for the body: the memory budget is full.
+    Overloaded,
     /// A socket error.
     Io(std::io::Error),
+}
+
+/// What the server decides while a request is read, beyond the fixed
+/// limits: it learns when a head is complete, and it grants (or refuses)
+/// memory for a body before the body is buffered.
+pub trait Gate {
+    /// A complete, parsed head (before any body byte is read).
+    fn head(&self, method: &str, uri: &str, headers: &[(String, Vec<u8>)]);
+    /// Asks for `bytes` more of the memory budget before that much more
+    /// body is buffered; `false` refuses the request ([`DecodeError::Overloaded`]).
+    fn reserve_body(&self, bytes: u64) -> bool;
+}
+
+/// No gate: every body fits.
+impl Gate for () {
+    fn head(&self, _: &str, _: &str, _: &[(String, Vec<u8>)]) {}
+    fn reserve_body(&self, _: u64) -> bool {
+        true
+    }
 }
 
 /// Reads requests from one connection, keeping bytes that arrived early.
@@ -66,6 +87,11 @@ pub struct Decoder {
     buf: Vec<u8>,
     /// Bytes of `buf` already consumed.
     start: usize,
+    /// When the connection was opened; its first head is due by
+    /// `opened + header_timeout`.
+    opened: Instant,
+    /// Whether no head has been read on this connection yet.
+    first: bool,
 }
 
 /// Read chunk size: a typical request fits in one read.
@@ -85,6 +111,8 @@ impl Decoder {
         Self {
             buf: Vec::with_capacity(READ_CHUNK),
             start: 0,
+            opened: Instant::now(),
+            first: true,
         }
     }
 
@@ -121,10 +149,12 @@ impl Decoder {
     /// Reads the next request, or says why none can be read.
     ///
     /// Answers `Expect: 100-continue` itself once the body is known to fit.
+    /// `gate` hears of the head and grants memory for the body.
     pub async fn read<S: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
         io: &mut S,
         limits: &ServerLimits,
+        gate: &dyn Gate,
     ) -> Result<Request, DecodeError> {
         // Compact: drop what earlier requests consumed.
         self.buf.drain(..self.start);
@@ -189,6 +219,7 @@ impl Decoder {
             fields.push((name, h.value.to_vec()));
         }
         self.start = head_end;
+        gate.head(&method, &uri, &fields);
         if chunked && content_length.is_some() {
             return Err(DecodeError::Malformed(
                 "both content-length and transfer-encoding",
@@ -197,6 +228,12 @@ impl Decoder {
         if let Some(n) = content_length.filter(|&n| n > limits.max_body) {
             return Err(DecodeError::BodyTooLarge(n));
         }
+        // A declared length is reserved whole, before `100 Continue`.
+        if let Some(n) = content_length.filter(|&n| n > 0)
+            && !gate.reserve_body(n)
+        {
+            return Err(DecodeError::Overloaded);
+        }
         if expect_continue && (chunked || content_length.is_some_and(|n| n > 0)) {
             io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
                 .await
@@ -204,8 +241,7 @@ impl Decoder {
         }
         let deadline = Instant::now() + limits.body_timeout;
         let body = if chunked {
-            self.read_chunked(io, limits.max_body, limits.max_header_bytes, deadline)
-                .await?
+            self.read_chunked(io, limits, gate, deadline).await?
         } else {
             self.read_exact(io, content_length.unwrap_or(0) as usize, deadline)
                 .await?
@@ -225,7 +261,13 @@ impl Decoder {
         io: &mut S,
         limits: &ServerLimits,
     ) -> Result<usize, DecodeError> {
-        let mut deadline = Instant::now() + limits.idle_timeout;
+        // The first head is due `header_timeout` after the connection was
+        // opened, whether or not it has started; later ones get
+        // `idle_timeout` to start and `header_timeout` from their first byte.
+        let mut deadline = match self.first {
+            true => self.opened + limits.header_timeout,
+            false => Instant::now() + limits.idle_timeout,
+        };
         let mut started = false;
         let mut searched = 0;
         loop {
@@ -235,13 +277,16 @@ impl Decoder {
             }
             if !started && !self.buf.is_empty() {
                 started = true;
-                deadline = Instant::now() + limits.header_timeout;
+                if !self.first {
+                    deadline = Instant::now() + limits.header_timeout;
+                }
             }
             if let Some(i) = find(&self.buf[searched..], b"\r\n\r\n") {
                 let end = searched + i + 4;
                 if end > limits.max_header_bytes {
                     return Err(DecodeError::HeadTooLarge);
                 }
+                self.first = false;
                 return Ok(end);
             }
             if self.buf.len() > limits.max_header_bytes {
@@ -317,10 +362,11 @@ impl Decoder {
     async fn read_chunked<S: AsyncRead + Unpin>(
         &mut self,
         io: &mut S,
-        max_body: u64,
-        max_trailers: usize,
+        limits: &ServerLimits,
+        gate: &dyn Gate,
         deadline: Instant,
     ) -> Result<Vec<u8>, DecodeError> {
+        let (max_body, max_trailers) = (limits.max_body, limits.max_header_bytes);
         let mut body = Vec::new();
         loop {
             let line = self.read_line(io, deadline).await?;
@@ -350,6 +396,9 @@ impl Decoder {
             if total > max_body {
                 return Err(DecodeError::BodyTooLarge(total));
             }
+            if !gate.reserve_body(size) {
+                return Err(DecodeError::Overloaded);
+            }
             let chunk = self.read_exact(io, size as usize, deadline).await?;
             body.extend_from_slice(&chunk);
             if !self.read_line(io, deadline).await?.is_empty() {
@@ -369,7 +418,7 @@ mod tests {
 
     fn decode(bytes: &[u8], limits: &ServerLimits) -> Result<Request, DecodeError> {
         let mut io = smol::io::Cursor::new(bytes.to_vec());
-        smol::block_on(Decoder::new().read(&mut io, limits))
+        smol::block_on(Decoder::new().read(&mut io, limits, &()))
     }
 
     #[test]
@@ -461,6 +510,59 @@ mod tests {
             decode(&endless, &d),
             Err(DecodeError::HeadTooLarge)
         ));
+    }
+
+    /// A gate that grants `left` bytes in all and records heads.
+    struct Budget {
+        left: std::cell::Cell<u64>,
+        heads: std::cell::RefCell<Vec<String>>,
+    }
+
+    impl Gate for Budget {
+        fn head(&self, method: &str, uri: &str, _: &[(String, Vec<u8>)]) {
+            self.heads.borrow_mut().push(format!("{method} {uri}"));
+        }
+        fn reserve_body(&self, bytes: u64) -> bool {
+            match self.left.get().checked_sub(bytes) {
+                Some(left) => {
+                    self.left.set(left);
+                    true
+                }
+                None => false,
+            }
+        }
+    }
+
+    #[test]
+    fn bodies_are_reserved_from_the_gate_before_they_are_read() {
+        let d = ServerLimits::default();
+        let read = |bytes: &[u8], budget: &Budget| {
+            let mut io = smol::io::Cursor::new(bytes.to_vec());
+            smol::block_on(Decoder::new().read(&mut io, &d, budget))
+        };
+        let budget = |left| Budget {
+            left: std::cell::Cell::new(left),
+            heads: Default::default(),
+        };
+        // A declared length is reserved whole, before any body byte.
+        let b = budget(4);
+        let r = read(b"POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\n", &b);
+        assert!(matches!(r, Err(DecodeError::Overloaded)), "{r:?}");
+        assert_eq!(*b.heads.borrow(), ["POST /a"]);
+        let b = budget(5);
+        assert!(read(b"POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", &b).is_ok());
+        assert_eq!(b.left.get(), 0);
+        // Chunks are reserved one by one.
+        let chunked = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n";
+        assert!(matches!(
+            read(chunked, &budget(5)),
+            Err(DecodeError::Overloaded)
+        ));
+        assert!(read(chunked, &budget(6)).is_ok());
+        // No body, nothing reserved.
+        let b = budget(0);
+        assert!(read(b"GET / HTTP/1.1\r\n\r\n", &b).is_ok());
+        assert_eq!(*b.heads.borrow(), ["GET /"]);
     }
 
     #[test]
