@@ -97,7 +97,7 @@ fn decode(input: &[u8], step: usize, limits: &ServerLimits) -> Vec<Seen> {
     let mut out = Vec::new();
     smol::block_on(async {
         for _ in 0..MAX_REQUESTS {
-            let result = decoder.read(&mut stream, limits).await;
+            let result = decoder.read(&mut stream, limits, &()).await;
             let done = result.is_err() || !result.as_ref().is_ok_and(|r| r.keep_alive);
             if let Ok(r) = &result {
                 assert!(r.body.len() as u64 <= limits.max_body, "body over max_body");

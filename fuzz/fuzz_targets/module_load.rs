@@ -1,5 +1,5 @@
 //! Module loading: random valid modules (wasm-smith, which may import the
-//! host's functions) are compiled with the server's engine, inspected,
+//! host's functions) are loaded as the cache loads them (`cache::load`),
 //! instantiated and called the way the server does, with a small fuel
 //! budget and memory limit. Nothing may panic, and nothing may run away:
 //! every call ends within its fuel.
@@ -11,11 +11,13 @@ use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use wasmgate::abi::{self, Abi, Request};
+use wasmgate::abi::{self, Request};
+use wasmgate::cache;
 use wasmgate::config::{AbiChoice, FunctionSpec};
 use wasmgate::host::HostState;
-use wasmgate::limits::FunctionLimits;
+use wasmgate::limits::{FunctionLimits, ServerLimits};
 use wasmgate::sandbox::Runtime;
+use wasmgate::structure::Shape;
 use wasmi::{ExternType, Module, Val};
 
 /// Host functions a generated module may import (the signatures the server
@@ -101,26 +103,41 @@ fn request() -> Request<'static> {
     }
 }
 
-async fn run(runtime: &Runtime, module: &Module, abi: Option<Abi>) {
+async fn run(runtime: &Runtime, bytes: &[u8]) {
     let mut function = FunctionSpec::from_dir(Path::new("/nonexistent"), "fuzz", &limits());
     function.env = vec![("K".into(), "v".into())];
     function.args = vec!["a".into()];
     let request = request();
-    if let Some(abi) = abi {
-        // The server's path: a fresh sandbox, the ABI call, the response.
-        let outcome = abi::call(runtime, module, abi, &function, &request).await;
-        assert!(outcome.fuel <= function.limits.fuel + function.limits.fuel_slice);
+    let server = ServerLimits::default();
+    // The server's path: load as the cache does (structural limits, compile,
+    // ABI, trial instantiation), then a request in a fresh sandbox.
+    let file = std::env::temp_dir().join(format!("wasmgate-fuzz-{}.wasm", std::process::id()));
+    if std::fs::write(&file, bytes).is_ok() {
+        if let Ok(compiled) = cache::load(runtime, &file, AbiChoice::Auto, &server) {
+            let outcome = abi::call(runtime, &compiled, &function, &request).await;
+            assert!(outcome.fuel <= function.limits.fuel + function.limits.fuel_slice);
+            return;
+        }
+    }
+    // A module the loader refuses for its ABI (most random ones): still
+    // instantiate it within the structural limits, with WASI state, and
+    // call every exported function with zero arguments, so that random
+    // code reaches the host functions.
+    let Ok(shape) = Shape::of(bytes) else { return };
+    if shape.check(&server.module).is_err() {
         return;
     }
-    // Any other module: instantiate with WASI state and call every exported
-    // function with zero arguments.
+    let Ok(module) = Module::new(runtime.engine(), bytes) else {
+        return;
+    };
     let state = HostState::new(
         "fuzz".into(),
         "fuzz".into(),
         function.limits.memory,
         function.limits.max_log,
     );
-    let Ok(mut sandbox) = abi::wasi_json::sandbox(runtime, module, &function, &request, state)
+    let Ok(mut sandbox) =
+        abi::wasi_json::sandbox(runtime, &module, shape.cost(), &function, &request, state)
     else {
         return;
     };
@@ -159,13 +176,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(module) = wasm_smith::Module::new(config, &mut u) else {
         return;
     };
-    let bytes = module.to_bytes();
-    // As the cache does: a runtime (engine and linker) per module, compile,
-    // inspect; then a request.
+    // A runtime (engine and linker) per module, as the cache keeps one per
+    // loaded module.
     let runtime = Runtime::new();
-    let Ok(module) = Module::new(runtime.engine(), &bytes) else {
-        return;
-    };
-    let abi = abi::inspect(&module, Path::new("fuzz.wasm"), AbiChoice::Auto).ok();
-    smol::block_on(run(&runtime, &module, abi));
+    smol::block_on(run(&runtime, &module.to_bytes()));
 });
