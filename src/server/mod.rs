@@ -699,17 +699,19 @@ fn unreadable(app: &App, e: DecodeError, gate: &RequestGate<'_>, started: Instan
 /// (bounded by [`connections::Table::linger`]).
 const LINGER_TIME: Duration = Duration::from_secs(2);
 
-/// At most how many bytes a lingering close discards: 4 MiB, what a body
-/// already on its way when the refusal went out can take in the client's
-/// and the server's socket buffers (a few MiB on Linux). A client that
-/// sends more is reset.
+/// How many bytes a lingering close discards beyond `max_body`: 4 MiB, what
+/// the client's and the server's socket buffers can hold (a few MiB on
+/// Linux) of a body that was on its way when the refusal went out. A body
+/// refused by the memory budget is at most `max_body`, so it is discarded
+/// whole; a client that sends more is reset.
 const LINGER_BYTES: u64 = 4 << 20;
 
 /// Closes a connection after its last response: shuts down the writing
 /// side (the client reads an end of stream after the response), then reads
-/// and discards input for up to [`LINGER_TIME`] and [`LINGER_BYTES`], until
-/// the client closes too, so that the close is a FIN and not a reset. The
-/// caller has given back the connection's table slot.
+/// and discards input until the client closes too, for up to
+/// [`LINGER_TIME`] and `max_body` + [`LINGER_BYTES`] bytes, so that the
+/// close is a FIN and not a reset. The caller has given back the
+/// connection's table slot.
 async fn linger(app: &App, mut stream: TcpStream) {
     let Some(_turn) = app.connections.linger(&app.config.server) else {
         close_cleanly(&mut stream).await;
@@ -717,7 +719,7 @@ async fn linger(app: &App, mut stream: TcpStream) {
     };
     let _ = stream.shutdown(std::net::Shutdown::Write);
     let mut sink = [0u8; 4096];
-    let mut left = LINGER_BYTES;
+    let mut left = app.config.server.max_body.saturating_add(LINGER_BYTES);
     smol::future::or(
         async {
             while let Ok(n @ 1..) = stream.read(&mut sink).await {
