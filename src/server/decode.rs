@@ -1,6 +1,23 @@
 //! Reading HTTP/1.x requests from a connection, within the server's limits:
 //! head size and field count, body size, and the idle, head and body
 //! timeouts. Every failure is a [`DecodeError`] the server can answer.
+//!
+//! The framing is strict (RFC 9112), because wasmgate sits behind and in
+//! front of other HTTP parsers: a message that two parsers could frame or
+//! route differently is refused, never guessed at. README "HTTP
+//! conformance" lists what is refused; `tests/conformance.rs` has one row
+//! per rule and `tests/differential.rs` compares the framing with hyper's.
+//!
+//! - Lines end in CRLF, in the head, in chunk lines and in trailers: a bare
+//!   LF or CR is refused, so the head ends where every parser ends it.
+//! - The body length is `Transfer-Encoding: chunked` (exactly that, once)
+//!   or one `Content-Length` of digits; both together are refused.
+//! - The target is origin-form, or absolute-form (`http://host/path`,
+//!   passed on as origin-form); no dot-segments, no fragment, ASCII only:
+//!   the path that is routed is the path the guest sees.
+//! - HTTP/1.1 needs exactly one valid `Host`.
+//! - Buffers grow with the bytes that arrive, never with a declared length
+//!   or a configured limit.
 
 use std::time::Instant;
 
@@ -14,7 +31,9 @@ use crate::limits::ServerLimits;
 pub struct Request {
     /// The method, e.g. `GET`.
     pub method: String,
-    /// The request target, e.g. `/hello?name=pi`.
+    /// The request target in origin-form, e.g. `/hello?name=pi`: an
+    /// absolute-form target's path and query. Never contains a
+    /// dot-segment or a fragment, so it routes as it reads.
     pub uri: String,
     /// Header fields in order; names lower-cased.
     pub headers: Vec<(String, Vec<u8>)>,
@@ -27,7 +46,7 @@ pub struct Request {
 impl Request {
     /// The path part of the target, without the query.
     pub fn path(&self) -> &str {
-        self.uri.split(['?', '#']).next().unwrap_or("")
+        self.uri.split('?').next().unwrap_or("")
     }
 
     /// The first value of header `name` (lower case).
@@ -55,7 +74,10 @@ pub enum DecodeError {
     TooManyHeaders,
     /// The body is larger than `max_body`.
     BodyTooLarge(u64),
-    /// The request is not valid HTTP/1.x.
+    /// The request line names an HTTP version other than 1.0 and 1.1.
+    UnsupportedVersion,
+    /// The request is not valid HTTP/1.x, or could be framed or routed
+    /// differently by another parser; the text says which rule it broke.
     Malformed(&'static str),
     /// A socket error.
     Io(std::io::Error),
@@ -70,8 +92,14 @@ pub struct Decoder {
 
 /// Read chunk size: a typical request fits in one read.
 const READ_CHUNK: usize = 4096;
-/// Longest chunk-size line accepted in a chunked body.
+/// Longest line accepted in a chunked body (chunk size with extensions, or
+/// one trailer field). Defaults to 1 KiB: a size is at most 16 digits, and
+/// extensions carry no meaning here.
 const MAX_CHUNK_LINE: usize = 1024;
+/// Header fields parsed without a heap allocation. Defaults to 32: a
+/// typical request has 5–20. A head with more lines gets a buffer sized by
+/// its line count (at most `max_headers`), never by the config alone.
+const INLINE_HEADERS: usize = 32;
 
 impl Default for Decoder {
     fn default() -> Self {
@@ -83,7 +111,7 @@ impl Decoder {
     /// A decoder with an empty buffer.
     pub fn new() -> Self {
         Self {
-            buf: Vec::with_capacity(READ_CHUNK),
+            buf: Vec::new(),
             start: 0,
         }
     }
@@ -131,95 +159,53 @@ impl Decoder {
         self.start = 0;
 
         let head_end = self.read_head(io, limits).await?;
-        let mut headers = vec![httparse::EMPTY_HEADER; limits.max_headers];
-        let mut parsed = httparse::Request::new(&mut headers);
-        match parsed.parse(&self.buf[..head_end]) {
-            Ok(httparse::Status::Complete(_)) => {}
-            Ok(httparse::Status::Partial) => {
-                return Err(DecodeError::Malformed("incomplete request head"));
-            }
-            Err(httparse::Error::TooManyHeaders) => return Err(DecodeError::TooManyHeaders),
-            Err(_) => return Err(DecodeError::Malformed("malformed request head")),
-        }
-        let method = parsed.method.unwrap_or_default().to_owned();
-        let uri = parsed.path.unwrap_or_default().to_owned();
-        if !uri.starts_with('/') {
-            return Err(DecodeError::Malformed(
-                "request target must be an absolute path",
-            ));
-        }
-        let http11 = parsed.version == Some(1);
-        let mut content_length: Option<u64> = None;
-        let mut chunked = false;
-        let mut keep_alive = http11;
-        let mut expect_continue = false;
-        let mut fields = Vec::with_capacity(parsed.headers.len());
-        for h in parsed.headers.iter() {
-            let name = h.name.to_ascii_lowercase();
-            match name.as_str() {
-                "content-length" => {
-                    let n = std::str::from_utf8(h.value)
-                        .ok()
-                        .and_then(|s| s.trim().parse::<u64>().ok())
-                        .ok_or(DecodeError::Malformed("invalid content-length"))?;
-                    if content_length.is_some_and(|old| old != n) {
-                        return Err(DecodeError::Malformed("conflicting content-length fields"));
-                    }
-                    content_length = Some(n);
-                }
-                "transfer-encoding" => {
-                    if !h.value.eq_ignore_ascii_case(b"chunked") {
-                        return Err(DecodeError::Malformed("unsupported transfer-encoding"));
-                    }
-                    chunked = true;
-                }
-                "connection" => {
-                    for token in h.value.split(|&b| b == b',') {
-                        let token = token.trim_ascii();
-                        if token.eq_ignore_ascii_case(b"close") {
-                            keep_alive = false;
-                        } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                            keep_alive = true;
-                        }
-                    }
-                }
-                "expect" => expect_continue = h.value.eq_ignore_ascii_case(b"100-continue"),
-                _ => {}
-            }
-            fields.push((name, h.value.to_vec()));
-        }
+        let head = parse_head(&self.buf[..head_end], limits.max_headers)?;
         self.start = head_end;
-        if chunked && content_length.is_some() {
-            return Err(DecodeError::Malformed(
-                "both content-length and transfer-encoding",
-            ));
-        }
-        if let Some(n) = content_length.filter(|&n| n > limits.max_body) {
+        if let BodyLength::Fixed(n) = head.body
+            && n > limits.max_body
+        {
             return Err(DecodeError::BodyTooLarge(n));
         }
-        if expect_continue && (chunked || content_length.is_some_and(|n| n > 0)) {
+        let has_body = matches!(head.body, BodyLength::Chunked | BodyLength::Fixed(1..));
+        if head.expect_continue && has_body {
             io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
                 .await
                 .map_err(DecodeError::Io)?;
         }
         let deadline = Instant::now() + limits.body_timeout;
-        let body = if chunked {
-            self.read_chunked(io, limits.max_body, limits.max_header_bytes, deadline)
-                .await?
-        } else {
-            self.read_exact(io, content_length.unwrap_or(0) as usize, deadline)
-                .await?
-        };
+        let mut body = Vec::new();
+        match head.body {
+            BodyLength::None => {}
+            BodyLength::Fixed(n) => {
+                // Checked against max_body above; a length this platform
+                // cannot hold is too large whatever max_body says.
+                let len = usize::try_from(n).map_err(|_| DecodeError::BodyTooLarge(n))?;
+                self.read_body(io, &mut body, len, deadline).await?;
+            }
+            BodyLength::Chunked => {
+                self.read_chunked(
+                    io,
+                    &mut body,
+                    limits.max_body,
+                    limits.max_header_bytes,
+                    deadline,
+                )
+                .await?;
+            }
+        }
         Ok(Request {
-            method,
-            uri,
-            headers: fields,
+            method: head.method,
+            uri: head.uri,
+            headers: head.headers,
             body,
-            keep_alive,
+            keep_alive: head.keep_alive,
         })
     }
 
-    /// Waits for a complete head; returns the offset just past it.
+    /// Waits for a complete head; returns the offset just past it (the
+    /// blank line's CRLF). Every LF must follow a CR and every CR precede an
+    /// LF: with bare line ends allowed, parsers disagree on where the head
+    /// ends, and the rest of the body becomes someone's next request.
     async fn read_head<S: AsyncRead + Unpin>(
         &mut self,
         io: &mut S,
@@ -227,27 +213,33 @@ impl Decoder {
     ) -> Result<usize, DecodeError> {
         let mut deadline = Instant::now() + limits.idle_timeout;
         let mut started = false;
-        let mut searched = 0;
+        // Bytes of `buf` checked for line ends so far.
+        let mut scanned = 0;
         loop {
             // Tolerate blank lines before a request (RFC 9112 §2.2).
             while self.buf.starts_with(b"\r\n") {
                 self.buf.drain(..2);
+                scanned = 0;
             }
             if !started && !self.buf.is_empty() {
                 started = true;
                 deadline = Instant::now() + limits.header_timeout;
             }
-            if let Some(i) = find(&self.buf[searched..], b"\r\n\r\n") {
-                let end = searched + i + 4;
-                if end > limits.max_header_bytes {
+            match scan_head(&self.buf, scanned) {
+                Scan::End(end) if end > limits.max_header_bytes => {
                     return Err(DecodeError::HeadTooLarge);
                 }
-                return Ok(end);
+                Scan::End(end) => return Ok(end),
+                Scan::BareLineEnd => {
+                    return Err(DecodeError::Malformed(
+                        "bare CR or LF in the request head: lines must end with CRLF",
+                    ));
+                }
+                Scan::More(upto) => scanned = upto,
             }
             if self.buf.len() > limits.max_header_bytes {
                 return Err(DecodeError::HeadTooLarge);
             }
-            searched = self.buf.len().saturating_sub(3);
             match self.fill(io, deadline).await {
                 Ok(0) if self.buf.is_empty() => return Err(DecodeError::Closed),
                 Ok(0) => {
@@ -278,59 +270,72 @@ impl Decoder {
         }
     }
 
-    async fn read_exact<S: AsyncRead + Unpin>(
+    /// Appends exactly `len` body bytes to `out`. `out` grows with the bytes
+    /// that arrive, not with `len`: a declared length is only a claim.
+    async fn read_body<S: AsyncRead + Unpin>(
         &mut self,
         io: &mut S,
+        out: &mut Vec<u8>,
         len: usize,
         deadline: Instant,
-    ) -> Result<Vec<u8>, DecodeError> {
-        let mut body = Vec::with_capacity(len);
-        loop {
-            let take = (len - body.len()).min(self.pending().len());
-            body.extend_from_slice(&self.buf[self.start..self.start + take]);
-            self.start += take;
-            if body.len() == len {
-                return Ok(body);
+    ) -> Result<(), DecodeError> {
+        let mut remaining = len;
+        while remaining > 0 {
+            if self.pending().is_empty() {
+                self.need(io, deadline).await?;
             }
-            self.need(io, deadline).await?;
+            let take = remaining.min(self.pending().len());
+            out.try_reserve(take).map_err(|_| {
+                DecodeError::BodyTooLarge(len_u64(out.len()).saturating_add(len_u64(take)))
+            })?;
+            out.extend_from_slice(&self.buf[self.start..self.start + take]);
+            self.start += take;
+            remaining -= take;
         }
+        Ok(())
     }
 
+    /// Reads one line of a chunked body, without its CRLF. A bare LF is
+    /// refused, as in the head.
     async fn read_line<S: AsyncRead + Unpin>(
         &mut self,
         io: &mut S,
         deadline: Instant,
     ) -> Result<Vec<u8>, DecodeError> {
         loop {
-            if let Some(i) = find(self.pending(), b"\r\n") {
-                let line = self.pending()[..i].to_vec();
-                self.start += i + 2;
+            let pending = self.pending();
+            if let Some(i) = pending.iter().position(|&b| b == b'\n') {
+                let Some(line) = i
+                    .checked_sub(1)
+                    .and_then(|cr| (pending[cr] == b'\r').then(|| pending[..cr].to_vec()))
+                else {
+                    return Err(DecodeError::Malformed(
+                        "bare LF in a chunked body: lines must end with CRLF",
+                    ));
+                };
+                self.start += i + 1;
                 return Ok(line);
             }
-            if self.pending().len() > MAX_CHUNK_LINE {
+            if pending.len() > MAX_CHUNK_LINE {
                 return Err(DecodeError::Malformed("chunk line too long"));
             }
             self.need(io, deadline).await?;
         }
     }
 
+    /// Reads a chunked body into `out` (RFC 9112 §7.1), trailers included
+    /// (checked, then dropped).
     async fn read_chunked<S: AsyncRead + Unpin>(
         &mut self,
         io: &mut S,
+        out: &mut Vec<u8>,
         max_body: u64,
         max_trailers: usize,
         deadline: Instant,
-    ) -> Result<Vec<u8>, DecodeError> {
-        let mut body = Vec::new();
+    ) -> Result<(), DecodeError> {
         loop {
             let line = self.read_line(io, deadline).await?;
-            let size_text = line.split(|&b| b == b';').next().unwrap_or_default();
-            let size = std::str::from_utf8(size_text)
-                .ok()
-                .map(str::trim)
-                .filter(|s| s.len() <= 16)
-                .and_then(|s| u64::from_str_radix(s, 16).ok())
-                .ok_or(DecodeError::Malformed("invalid chunk size"))?;
+            let size = chunk_size(&line)?;
             if size == 0 {
                 // Trailer fields, ignored, up to the empty line; bounded like
                 // a head.
@@ -338,7 +343,10 @@ impl Decoder {
                 loop {
                     let line = self.read_line(io, deadline).await?;
                     if line.is_empty() {
-                        return Ok(body);
+                        return Ok(());
+                    }
+                    if !valid_field_line(&line) {
+                        return Err(DecodeError::Malformed("invalid trailer field"));
                     }
                     trailers += line.len() + 2;
                     if trailers > max_trailers {
@@ -346,30 +354,533 @@ impl Decoder {
                     }
                 }
             }
-            let total = (body.len() as u64).saturating_add(size);
+            let total = len_u64(out.len()).saturating_add(size);
             if total > max_body {
                 return Err(DecodeError::BodyTooLarge(total));
             }
-            let chunk = self.read_exact(io, size as usize, deadline).await?;
-            body.extend_from_slice(&chunk);
+            let size = usize::try_from(size).map_err(|_| DecodeError::BodyTooLarge(total))?;
+            self.read_body(io, out, size, deadline).await?;
             if !self.read_line(io, deadline).await?.is_empty() {
-                return Err(DecodeError::Malformed("chunk not followed by CRLF"));
+                return Err(DecodeError::Malformed("chunk data not followed by CRLF"));
             }
         }
     }
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+/// A buffer length as a byte count; `usize` is at most 64 bits everywhere
+/// wasmgate runs, so this never saturates in practice.
+fn len_u64(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+/// Where the search for the end of a head stands.
+#[derive(Debug, PartialEq, Eq)]
+enum Scan {
+    /// The head ends just before this offset.
+    End(usize),
+    /// A CR not followed by LF, or an LF not preceded by CR.
+    BareLineEnd,
+    /// No end yet; bytes before this offset are checked.
+    More(usize),
+}
+
+/// Looks for the blank line that ends a head in `buf[from..]`, checking that
+/// every line ends in CRLF. A CR as the last byte is left for the next call.
+fn scan_head(buf: &[u8], from: usize) -> Scan {
+    for i in from..buf.len() {
+        match buf[i] {
+            b'\r' => match buf.get(i + 1) {
+                Some(b'\n') => {}
+                Some(_) => return Scan::BareLineEnd,
+                None => return Scan::More(i),
+            },
+            b'\n' => {
+                if i == 0 || buf[i - 1] != b'\r' {
+                    return Scan::BareLineEnd;
+                }
+                if i >= 3 && buf[i - 3..i - 1] == *b"\r\n" {
+                    return Scan::End(i + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    Scan::More(buf.len())
+}
+
+/// How the body of a request is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyLength {
+    /// Neither field: no body.
+    None,
+    /// `Content-Length`.
+    Fixed(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// A parsed and checked request head.
+#[derive(Debug)]
+struct Head {
+    method: String,
+    uri: String,
+    headers: Vec<(String, Vec<u8>)>,
+    body: BodyLength,
+    keep_alive: bool,
+    expect_continue: bool,
+}
+
+/// Parses a complete head (ending in its blank line) and applies the
+/// framing rules. The header buffer grows with the head's line count, up to
+/// `max_headers`: a huge configured limit is never allocated by itself.
+fn parse_head(head: &[u8], max_headers: usize) -> Result<Head, DecodeError> {
+    // Every line but the request line and the blank one is a field line.
+    let lines = head.iter().filter(|&&b| b == b'\n').count();
+    let slots = lines.saturating_sub(2).min(max_headers);
+    if slots <= INLINE_HEADERS {
+        let mut headers = [httparse::EMPTY_HEADER; INLINE_HEADERS];
+        parse_head_with(head, &mut headers[..slots])
+    } else {
+        let mut headers = vec![httparse::EMPTY_HEADER; slots];
+        parse_head_with(head, &mut headers)
+    }
+}
+
+fn parse_head_with<'h>(
+    head: &'h [u8],
+    slots: &mut [httparse::Header<'h>],
+) -> Result<Head, DecodeError> {
+    let mut parsed = httparse::Request::new(slots);
+    match parsed.parse(head) {
+        Ok(httparse::Status::Complete(n)) if n == head.len() => {}
+        Ok(_) => return Err(DecodeError::Malformed("malformed request head")),
+        Err(httparse::Error::TooManyHeaders) => return Err(DecodeError::TooManyHeaders),
+        Err(httparse::Error::Version) if names_another_version(head) => {
+            return Err(DecodeError::UnsupportedVersion);
+        }
+        Err(e) => return Err(DecodeError::Malformed(head_error(e))),
+    }
+    let method = parsed.method.unwrap_or_default();
+    if method == "CONNECT" {
+        // Its target is authority-form (RFC 9112 §3.2.3): a tunnel, not a
+        // function call.
+        return Err(DecodeError::Malformed("CONNECT is not served"));
+    }
+    let http11 = parsed.version == Some(1);
+    let (uri, authority) = request_target(parsed.path.unwrap_or_default())?;
+
+    let mut host: Option<&[u8]> = None;
+    let mut content_length: Option<u64> = None;
+    let mut chunked = false;
+    let mut close = false;
+    let mut keep_alive_asked = false;
+    let mut expect_continue = false;
+    let mut headers = Vec::new();
+    for h in parsed.headers.iter() {
+        let name = h.name.to_ascii_lowercase();
+        match name.as_str() {
+            "host" => {
+                if host.is_some() {
+                    return Err(DecodeError::Malformed("more than one host field"));
+                }
+                if !valid_authority(h.value) {
+                    return Err(DecodeError::Malformed("invalid host field"));
+                }
+                host = Some(h.value);
+            }
+            "content-length" => {
+                // Even identical repeats (RFC 9110 §8.6 allows either).
+                if content_length.is_some() {
+                    return Err(DecodeError::Malformed("more than one content-length field"));
+                }
+                content_length = Some(parse_content_length(h.value)?);
+            }
+            "transfer-encoding" => {
+                // Exactly one field `chunked`: any other coding is not
+                // implemented, and `chunked, chunked` or a second field is
+                // read differently by different parsers.
+                if chunked {
+                    return Err(DecodeError::Malformed(
+                        "more than one transfer-encoding field",
+                    ));
+                }
+                if !h.value.eq_ignore_ascii_case(b"chunked") {
+                    return Err(DecodeError::Malformed(
+                        "transfer-encoding must be exactly `chunked`",
+                    ));
+                }
+                chunked = true;
+            }
+            "connection" => {
+                for token in h.value.split(|&b| b == b',') {
+                    let token = token.trim_ascii();
+                    close |= token.eq_ignore_ascii_case(b"close");
+                    keep_alive_asked |= token.eq_ignore_ascii_case(b"keep-alive");
+                }
+            }
+            "expect" => expect_continue = h.value.eq_ignore_ascii_case(b"100-continue"),
+            _ => {}
+        }
+        headers.push((name, h.value.to_vec()));
+    }
+    if http11 && host.is_none() {
+        return Err(DecodeError::Malformed(
+            "missing host field (required in HTTP/1.1)",
+        ));
+    }
+    if let (Some(authority), Some(host)) = (authority, host)
+        && !host.eq_ignore_ascii_case(authority.as_bytes())
+    {
+        return Err(DecodeError::Malformed(
+            "host field differs from the authority of the request target",
+        ));
+    }
+    let body = match (chunked, content_length) {
+        (true, Some(_)) => {
+            return Err(DecodeError::Malformed(
+                "both content-length and transfer-encoding",
+            ));
+        }
+        (true, None) => BodyLength::Chunked,
+        (false, Some(n)) => BodyLength::Fixed(n),
+        (false, None) => BodyLength::None,
+    };
+    // `close` wins over `keep-alive` (RFC 9112 §9.6). An HTTP/1.0 message
+    // with Transfer-Encoding has faulty framing: serve it, then close
+    // (RFC 9112 §6.1).
+    let keep_alive = !close && (http11 || keep_alive_asked) && (http11 || !chunked);
+    Ok(Head {
+        method: method.to_owned(),
+        uri,
+        headers,
+        body,
+        keep_alive,
+        expect_continue,
+    })
+}
+
+/// What was wrong with a head httparse refused, for the 400's message.
+fn head_error(e: httparse::Error) -> &'static str {
+    match e {
+        httparse::Error::HeaderName => "invalid header field name",
+        httparse::Error::HeaderValue => "invalid byte in a header field value",
+        httparse::Error::NewLine => "invalid line ending in the request head",
+        httparse::Error::Token => "invalid method or request target",
+        httparse::Error::Version => "invalid HTTP version",
+        _ => "malformed request head",
+    }
+}
+
+/// Whether a request line is well formed but for its version, which is
+/// `HTTP/d.d` other than 1.0 and 1.1 (those httparse accepts).
+fn names_another_version(head: &[u8]) -> bool {
+    let line = head.split(|&b| b == b'\r').next().unwrap_or_default();
+    let parts: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
+    match parts.as_slice() {
+        [_, _, version] => {
+            version.len() == 8
+                && version.starts_with(b"HTTP/")
+                && version[5].is_ascii_digit()
+                && version[6] == b'.'
+                && version[7].is_ascii_digit()
+        }
+        _ => false,
+    }
+}
+
+/// `Content-Length = 1*DIGIT` (RFC 9110 §8.6). No sign, no inner
+/// whitespace, no list (httparse has trimmed the surrounding whitespace).
+fn parse_content_length(value: &[u8]) -> Result<u64, DecodeError> {
+    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+        return Err(DecodeError::Malformed(
+            "content-length must be a decimal number",
+        ));
+    }
+    std::str::from_utf8(value)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or(DecodeError::Malformed("content-length out of range"))
+}
+
+/// Checks a request target and returns it in origin-form, with the
+/// authority of an absolute-form target (RFC 9112 §3.2).
+fn request_target(raw: &str) -> Result<(String, Option<&str>), DecodeError> {
+    if !raw.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(DecodeError::Malformed("request target must be ASCII"));
+    }
+    if raw.contains('#') {
+        return Err(DecodeError::Malformed("request target has a fragment"));
+    }
+    let (origin, authority) = if raw.starts_with('/') {
+        (raw, None)
+    } else if let Some(rest) = strip_scheme(raw) {
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, path) = rest.split_at(end);
+        if authority.is_empty() || !valid_authority(authority.as_bytes()) {
+            return Err(DecodeError::Malformed(
+                "invalid authority in the request target",
+            ));
+        }
+        (path, Some(authority))
+    } else {
+        return Err(DecodeError::Malformed(
+            "request target must be an absolute path or an http(s) URI",
+        ));
+    };
+    let path = origin.split('?').next().unwrap_or_default();
+    if path.split('/').any(is_dot_segment) {
+        return Err(DecodeError::Malformed(
+            "request target has a `.` or `..` segment",
+        ));
+    }
+    let uri = if origin.starts_with('/') {
+        origin.to_owned()
+    } else {
+        format!("/{origin}")
+    };
+    Ok((uri, authority))
+}
+
+/// `raw` without a leading `http://` or `https://` (any case).
+fn strip_scheme(raw: &str) -> Option<&str> {
+    ["http://", "https://"].iter().find_map(|scheme| {
+        raw.get(..scheme.len())
+            .filter(|s| s.eq_ignore_ascii_case(scheme))
+            .map(|_| &raw[scheme.len()..])
+    })
+}
+
+/// Whether a path segment is `.` or `..`, also percent-encoded (`%2e`).
+fn is_dot_segment(segment: &str) -> bool {
+    let mut rest = segment.as_bytes();
+    let mut dots = 0;
+    while !rest.is_empty() {
+        if rest[0] == b'.' {
+            rest = &rest[1..];
+        } else if rest.len() >= 3 && rest[..3].eq_ignore_ascii_case(b"%2e") {
+            rest = &rest[3..];
+        } else {
+            return false;
+        }
+        dots += 1;
+    }
+    dots == 1 || dots == 2
+}
+
+/// `uri-host [ ":" port ]` (RFC 3986 §3.2.2): an IP literal in brackets or
+/// a reg-name, then optional digits. Empty is valid (RFC 9112 §3.2).
+fn valid_authority(value: &[u8]) -> bool {
+    let (host_ok, rest) = if let Some(literal) = value.strip_prefix(b"[") {
+        let Some(close) = literal.iter().position(|&b| b == b']') else {
+            return false;
+        };
+        let ok = close > 0
+            && literal[..close]
+                .iter()
+                .all(|b| b.is_ascii_hexdigit() || b":.".contains(b));
+        (ok, &literal[close + 1..])
+    } else {
+        let end = value.iter().position(|&b| b == b':').unwrap_or(value.len());
+        (valid_reg_name(&value[..end]), &value[end..])
+    };
+    let port_ok = rest.is_empty()
+        || rest
+            .strip_prefix(b":")
+            .is_some_and(|port| port.iter().all(u8::is_ascii_digit));
+    host_ok && port_ok
+}
+
+/// `reg-name = *( unreserved / pct-encoded / sub-delims )`.
+fn valid_reg_name(name: &[u8]) -> bool {
+    let mut i = 0;
+    while i < name.len() {
+        let b = name[i];
+        if b == b'%' {
+            let hex = name.get(i + 1..i + 3);
+            if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                return false;
+            }
+            i += 3;
+        } else if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&b) {
+            i += 1;
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+/// `tchar` (RFC 9110 §5.6.2).
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Bytes allowed in a field value and a quoted string: VCHAR, SP, HTAB and
+/// obs-text; no other control byte.
+fn is_field_byte(b: u8) -> bool {
+    b == b'\t' || b == b' ' || b.is_ascii_graphic() || b >= 0x80
+}
+
+/// Parses a chunk-size line (without CRLF): `1*HEXDIG [ chunk-ext ]`, where
+/// `chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] )`
+/// (RFC 9112 §7.1, §7.1.1). Extensions are checked and ignored.
+fn chunk_size(line: &[u8]) -> Result<u64, DecodeError> {
+    const INVALID: DecodeError = DecodeError::Malformed("invalid chunk size");
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    // 16 hex digits are 64 bits; longer is out of range (or zero padding).
+    if digits == 0 || digits > 16 {
+        return Err(INVALID);
+    }
+    let size = std::str::from_utf8(&line[..digits])
+        .ok()
+        .and_then(|s| u64::from_str_radix(s, 16).ok())
+        .ok_or(INVALID)?;
+    if !valid_chunk_extensions(&line[digits..]) {
+        return Err(DecodeError::Malformed("invalid chunk extension"));
+    }
+    Ok(size)
+}
+
+fn valid_chunk_extensions(mut rest: &[u8]) -> bool {
+    fn skip_bws(s: &[u8]) -> &[u8] {
+        let n = s.iter().take_while(|&&b| b == b' ' || b == b'\t').count();
+        &s[n..]
+    }
+    fn token(s: &[u8]) -> Option<&[u8]> {
+        let n = s.iter().take_while(|&&b| is_tchar(b)).count();
+        (n > 0).then(|| &s[n..])
+    }
+    while !rest.is_empty() {
+        let Some(after) = skip_bws(rest).strip_prefix(b";") else {
+            return false;
+        };
+        let Some(after_name) = token(skip_bws(after)) else {
+            return false;
+        };
+        rest = match skip_bws(after_name).strip_prefix(b"=") {
+            None => after_name,
+            Some(value) => {
+                let value = skip_bws(value);
+                match value.strip_prefix(b"\"") {
+                    Some(quoted) => match quoted_string_rest(quoted) {
+                        Some(rest) => rest,
+                        None => return false,
+                    },
+                    None => match token(value) {
+                        Some(rest) => rest,
+                        None => return false,
+                    },
+                }
+            }
+        };
+    }
+    true
+}
+
+/// The bytes after a quoted string whose opening quote is already consumed,
+/// or `None` if it is unterminated or holds a control byte.
+fn quoted_string_rest(s: &[u8]) -> Option<&[u8]> {
+    let mut i = 0;
+    while let Some(&b) = s.get(i) {
+        match b {
+            b'"' => return Some(&s[i + 1..]),
+            b'\\' => {
+                if !s.get(i + 1).is_some_and(|&b| is_field_byte(b)) {
+                    return None;
+                }
+                i += 2;
+            }
+            b if is_field_byte(b) => i += 1,
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// `field-name ":" OWS field-value OWS` (RFC 9112 §5): a token name with no
+/// space before the colon, and a value without control bytes.
+fn valid_field_line(line: &[u8]) -> bool {
+    let name = line.iter().take_while(|&&b| is_tchar(b)).count();
+    name > 0 && line.get(name) == Some(&b':') && line[name + 1..].iter().all(|&b| is_field_byte(b))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    /// A connection whose client sent `input` (delivered `step` bytes per
+    /// read) and then closed; what the server writes is kept apart.
+    struct Wire {
+        input: Vec<u8>,
+        at: usize,
+        step: usize,
+        written: Vec<u8>,
+    }
+
+    impl AsyncRead for Wire {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            out: &mut [u8],
+        ) -> Poll<std::io::Result<usize>> {
+            let n = (self.input.len() - self.at).min(out.len()).min(self.step);
+            out[..n].copy_from_slice(&self.input[self.at..self.at + n]);
+            self.at += n;
+            Poll::Ready(Ok(n))
+        }
+    }
+
+    impl AsyncWrite for Wire {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            bytes: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            self.written.extend_from_slice(bytes);
+            Poll::Ready(Ok(bytes.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Every request in `bytes` until an error (or a request that closes).
+    fn decode_all(bytes: &[u8], step: usize, limits: &ServerLimits) -> (Vec<Request>, DecodeError) {
+        let mut io = Wire {
+            input: bytes.to_vec(),
+            at: 0,
+            step,
+            written: Vec::new(),
+        };
+        let mut decoder = Decoder::new();
+        let mut requests = Vec::new();
+        loop {
+            match smol::block_on(decoder.read(&mut io, limits)) {
+                Ok(r) => requests.push(r),
+                Err(e) => return (requests, e),
+            }
+        }
+    }
 
     fn decode(bytes: &[u8], limits: &ServerLimits) -> Result<Request, DecodeError> {
-        let mut io = smol::io::Cursor::new(bytes.to_vec());
-        smol::block_on(Decoder::new().read(&mut io, limits))
+        let (mut requests, e) = decode_all(bytes, usize::MAX, limits);
+        if requests.is_empty() {
+            Err(e)
+        } else {
+            Ok(requests.remove(0))
+        }
+    }
+
+    fn malformed(bytes: &[u8]) -> bool {
+        matches!(
+            decode(bytes, &ServerLimits::default()),
+            Err(DecodeError::Malformed(_))
+        )
     }
 
     #[test]
@@ -395,17 +906,40 @@ mod tests {
     #[test]
     fn content_length_and_chunked_bodies() {
         let r = decode(
-            b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
             &ServerLimits::default(),
         )
         .unwrap();
         assert_eq!(r.body, b"hello");
         let r = decode(
-            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n",
             &ServerLimits::default(),
         )
         .unwrap();
         assert_eq!(r.body, b"hello world");
+    }
+
+    #[test]
+    fn requests_split_into_single_bytes_decode_alike() {
+        let stream = b"\r\nPOST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+            5;e=\"q\"\r\nhello\r\n0\r\nT: 1\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhiGET /c HTTP/1.1\r\nHost: x\r\n\r\n";
+        let d = ServerLimits::default();
+        let (whole, end) = decode_all(stream, usize::MAX, &d);
+        assert!(matches!(end, DecodeError::Closed), "{end:?}");
+        let (bytewise, end) = decode_all(stream, 1, &d);
+        assert!(matches!(end, DecodeError::Closed), "{end:?}");
+        let summary = |rs: &[Request]| -> Vec<(String, Vec<u8>)> {
+            rs.iter().map(|r| (r.uri.clone(), r.body.clone())).collect()
+        };
+        assert_eq!(summary(&whole), summary(&bytewise));
+        assert_eq!(
+            summary(&whole),
+            [
+                ("/a".to_owned(), b"hello".to_vec()),
+                ("/b".to_owned(), b"hi".to_vec()),
+                ("/c".to_owned(), Vec::new())
+            ]
+        );
     }
 
     #[test]
@@ -418,7 +952,7 @@ mod tests {
         };
         assert!(matches!(
             decode(
-                b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+                b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
                 &limits
             ),
             Err(DecodeError::BodyTooLarge(5))
@@ -434,7 +968,7 @@ mod tests {
         ));
         assert!(matches!(
             decode(
-                b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n9\r\n123456789\r\n0\r\n\r\n",
+                b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n9\r\n123456789\r\n0\r\n\r\n",
                 &limits
             ),
             Err(DecodeError::BodyTooLarge(9))
@@ -446,14 +980,15 @@ mod tests {
         let d = ServerLimits::default();
         // A size near u64::MAX must not wrap past max_body.
         assert!(matches!(
-            decode(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\nffffffffffffffff\r\n", &d),
+            decode(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\nffffffffffffffff\r\n", &d),
             Err(DecodeError::BodyTooLarge(_))
         ));
         assert!(matches!(
-            decode(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n00000000000000001\r\na\r\n0\r\n\r\n", &d),
+            decode(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n00000000000000001\r\na\r\n0\r\n\r\n", &d),
             Err(DecodeError::Malformed(_))
         ));
-        let mut endless = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n".to_vec();
+        let mut endless =
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n".to_vec();
         for _ in 0..10_000 {
             endless.extend_from_slice(b"a: b\r\n");
         }
@@ -465,26 +1000,315 @@ mod tests {
 
     #[test]
     fn malformed_requests_are_refused() {
-        let d = ServerLimits::default();
-        assert!(matches!(
-            decode(b"NOT HTTP\r\n\r\n", &d),
-            Err(DecodeError::Malformed(_))
+        assert!(malformed(b"NOT HTTP\r\n\r\n"));
+        assert!(malformed(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"
         ));
+        assert!(malformed(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: x\r\n\r\n"
+        ));
+        assert!(matches!(
+            decode(b"", &ServerLimits::default()),
+            Err(DecodeError::Closed)
+        ));
+        assert!(malformed(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\nabc"
+        ));
+    }
+
+    /// With `max_body` of 64 GiB, `Content-Length: 60000000000` reserved
+    /// 60 GB before a byte of body arrived, and the process aborted.
+    #[test]
+    fn a_declared_length_is_not_allocated() {
+        let limits = ServerLimits {
+            max_body: 64 << 30,
+            ..ServerLimits::default()
+        };
+        let r = decode(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 60000000000\r\n\r\nabc",
+            &limits,
+        );
+        assert!(matches!(r, Err(DecodeError::Malformed(m)) if m.contains("closed")));
+        let r = decode(
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\ndf8475800\r\nabc",
+            &limits,
+        );
+        assert!(matches!(r, Err(DecodeError::Malformed(m)) if m.contains("closed")));
+    }
+
+    /// A length of 2^32 + 1 was cast with `as usize`: on 32-bit boards it
+    /// became 1, and the bytes after the first became the next request.
+    #[test]
+    fn a_length_beyond_usize_is_not_truncated() {
+        let limits = ServerLimits {
+            max_body: u64::MAX,
+            ..ServerLimits::default()
+        };
+        for framing in [
+            &b"Content-Length: 4294967297\r\n\r\n"[..],
+            b"Transfer-Encoding: chunked\r\n\r\n100000001\r\n",
+        ] {
+            let mut bytes = b"POST / HTTP/1.1\r\nHost: x\r\n".to_vec();
+            bytes.extend_from_slice(framing);
+            bytes.extend_from_slice(b"aGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n");
+            let (requests, _) = decode_all(&bytes, usize::MAX, &limits);
+            assert!(requests.is_empty(), "{requests:?}");
+        }
+    }
+
+    /// `max_headers` came from the config and was allocated per request:
+    /// a huge value aborted on the first request. The buffer now follows
+    /// the head's line count.
+    #[test]
+    fn a_huge_max_headers_is_not_allocated() {
+        let limits = ServerLimits {
+            max_headers: usize::MAX,
+            ..ServerLimits::default()
+        };
+        let mut head = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
+        for i in 0..100 {
+            head.extend_from_slice(format!("x-{i}: {i}\r\n").as_bytes());
+        }
+        head.extend_from_slice(b"\r\n");
+        let r = decode(&head, &limits).unwrap();
+        assert_eq!(r.headers.len(), 101);
+        assert!(decode(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", &limits).is_ok());
+    }
+
+    #[test]
+    fn the_head_ends_at_the_first_blank_crlf_line() {
+        assert_eq!(scan_head(b"GET / HTTP/1.1\r\n\r\nrest", 0), Scan::End(18));
+        assert_eq!(
+            scan_head(b"GET / HTTP/1.1\r\nA: b\r\n\r\n", 0),
+            Scan::End(24)
+        );
+        assert_eq!(
+            scan_head(b"GET / HTTP/1.1\r\nA: b\r\n\r", 0),
+            Scan::More(22)
+        );
+        assert_eq!(
+            scan_head(b"GET / HTTP/1.1\r\nA: b\r\n\r", 22),
+            Scan::More(22)
+        );
+        assert_eq!(
+            scan_head(b"GET / HTTP/1.1\nA: b\r\n\r\n", 0),
+            Scan::BareLineEnd
+        );
+        assert_eq!(
+            scan_head(b"GET / HTTP/1.1\r\nA: b\rc\r\n\r\n", 0),
+            Scan::BareLineEnd
+        );
+        assert_eq!(scan_head(b"GET / HTTP/1.1\r\n\n", 0), Scan::BareLineEnd);
+        assert_eq!(scan_head(b"\n", 0), Scan::BareLineEnd);
+    }
+
+    #[test]
+    fn chunk_size_lines() {
+        for (line, size) in [
+            (&b"0"[..], 0),
+            (b"000", 0),
+            (b"a", 10),
+            (b"Ff", 255),
+            (b"ffffffffffffffff", u64::MAX),
+            (b"3;a", 3),
+            (b"3 ;a", 3),
+            (b"3;a=b", 3),
+            (b"3; a = \"b\\\"c d\" ;e", 3),
+            (b"3;a=\"\"", 3),
+            (b"3;a=\"\xc3\xa9\"", 3),
+        ] {
+            assert_eq!(
+                chunk_size(line).ok(),
+                Some(size),
+                "{:?}",
+                line.escape_ascii().to_string()
+            );
+        }
+        for line in [
+            &b""[..],
+            b"+3",
+            b"+0",
+            b" 3",
+            b"3 ",
+            b"-1",
+            b"0x3",
+            b"3;",
+            b"3;a ",
+            b"3;a=",
+            b"3;a=\"b",
+            b"3;a=b c",
+            b"3;a\x01",
+            b"3;a\r",
+            b"3;a=\"\x7f\"",
+            b"3;a=\"\\\x00\"",
+            b"3,a",
+            b"00000000000000001",
+        ] {
+            assert!(
+                chunk_size(line).is_err(),
+                "{:?}",
+                line.escape_ascii().to_string()
+            );
+        }
+    }
+
+    #[test]
+    fn content_length_is_digits_only() {
+        assert_eq!(parse_content_length(b"0").ok(), Some(0));
+        assert_eq!(parse_content_length(b"0042").ok(), Some(42));
+        assert_eq!(
+            parse_content_length(b"18446744073709551615").ok(),
+            Some(u64::MAX)
+        );
+        for bad in [
+            &b""[..],
+            b"+3",
+            b"-3",
+            b"3 3",
+            b"3,3",
+            b"0x3",
+            b"18446744073709551616",
+            b"\xd9\xa3",
+        ] {
+            assert!(parse_content_length(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn targets_route_as_they_read() {
+        let ok = |raw: &str| {
+            request_target(raw)
+                .map(|(uri, a)| (uri, a.map(str::to_owned)))
+                .ok()
+        };
+        assert_eq!(ok("/a/b?c=/../d"), Some(("/a/b?c=/../d".into(), None)));
+        assert_eq!(
+            ok("/a/..b/.c/%2e%2ex"),
+            Some(("/a/..b/.c/%2e%2ex".into(), None))
+        );
+        assert_eq!(ok("http://x/a?b"), Some(("/a?b".into(), Some("x".into()))));
+        assert_eq!(ok("HTTPS://x:1"), Some(("/".into(), Some("x:1".into()))));
+        assert_eq!(ok("http://x?q"), Some(("/?q".into(), Some("x".into()))));
+        for bad in [
+            "/a/../b",
+            "/a/./b",
+            "/..",
+            "/.",
+            "/a/%2e",
+            "/a/%2E%2e/b",
+            "/a/.%2e",
+            "/a#b",
+            "/\u{e9}",
+            "*",
+            "a/b",
+            "x:80",
+            "http://",
+            "http:///a",
+            "http://u@x/",
+            "ftp://x/a",
+            "http://x/../a",
+        ] {
+            assert!(request_target(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn host_values() {
+        for good in [
+            &b""[..],
+            b"x",
+            b"x:80",
+            b"x:",
+            b"Pi.local",
+            b"[::1]",
+            b"[::1]:8080",
+            b"a%20b",
+            b"10.0.0.1:1",
+        ] {
+            assert!(
+                valid_authority(good),
+                "{:?}",
+                good.escape_ascii().to_string()
+            );
+        }
+        for bad in [
+            &b"x/y"[..],
+            b"u@x",
+            b"x:8a",
+            b"[::1",
+            b"[]",
+            b"[::1]x",
+            b"a b",
+            b"a%2",
+            b"x:1:2",
+        ] {
+            assert!(
+                !valid_authority(bad),
+                "{:?}",
+                bad.escape_ascii().to_string()
+            );
+        }
+    }
+
+    #[test]
+    fn versions_other_than_1_0_and_1_1() {
+        assert!(names_another_version(b"GET / HTTP/1.2\r\n\r\n"));
+        assert!(names_another_version(b"GET / HTTP/2.0\r\n\r\n"));
+        assert!(!names_another_version(b"GET / http/1.2\r\n\r\n"));
+        assert!(!names_another_version(b"GET / HTTP/1.10\r\n\r\n"));
+        assert!(!names_another_version(b"GET /a b HTTP/1.2\r\n\r\n"));
         assert!(matches!(
             decode(
-                b"POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
-                &d
+                b"GET / HTTP/1.2\r\nHost: x\r\n\r\n",
+                &ServerLimits::default()
             ),
-            Err(DecodeError::Malformed(_))
+            Err(DecodeError::UnsupportedVersion)
         ));
-        assert!(matches!(
-            decode(b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n", &d),
-            Err(DecodeError::Malformed(_))
+    }
+
+    #[test]
+    fn connection_and_transfer_encoding_rules() {
+        let d = ServerLimits::default();
+        let r = decode(
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n",
+            &d,
+        )
+        .unwrap();
+        assert!(!r.keep_alive);
+        let r = decode(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", &d).unwrap();
+        assert!(r.keep_alive);
+        let r = decode(
+            b"POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n",
+            &d,
+        )
+        .unwrap();
+        assert_eq!(r.body, b"a");
+        assert!(!r.keep_alive);
+        assert!(malformed(b"GET / HTTP/1.1\r\n\r\n"));
+        assert!(malformed(b"GET / HTTP/1.1\r\nHost: x\r\nHost: x\r\n\r\n"));
+        assert!(malformed(b"GET http://y/ HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert!(malformed(
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
         ));
-        assert!(matches!(decode(b"", &d), Err(DecodeError::Closed)));
-        assert!(matches!(
-            decode(b"POST / HTTP/1.1\r\nContent-Length: 9\r\n\r\nabc", &d),
-            Err(DecodeError::Malformed(_))
+        assert!(malformed(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\na"
         ));
+    }
+
+    #[test]
+    fn trailer_field_lines() {
+        assert!(valid_field_line(b"a: b"));
+        assert!(valid_field_line(b"a:"));
+        assert!(valid_field_line(b"a:\tb c\xff"));
+        for bad in [
+            &b" a: b"[..],
+            b"a : b",
+            b"a",
+            b": b",
+            b"a: b\x01",
+            b"a: b\r",
+        ] {
+            assert!(!valid_field_line(bad), "{bad:?}");
+        }
     }
 }

@@ -431,6 +431,10 @@ async fn connection(app: &App, mut stream: TcpStream) -> std::io::Result<()> {
                             limits.max_body
                         ),
                     ),
+                    DecodeError::UnsupportedVersion => (
+                        Kind::VersionNotSupported,
+                        "only HTTP/1.0 and HTTP/1.1 are served".to_owned(),
+                    ),
                     DecodeError::Malformed(why) => (Kind::BadRequest, why.to_owned()),
                     DecodeError::Closed | DecodeError::Io(_) => unreachable!("handled above"),
                 };
