@@ -10,9 +10,16 @@
 //! integrator can add or correct a profile without rebuilding.
 
 use std::borrow::Cow;
+use std::ops::RangeInclusive;
 use std::path::Path;
 
 use crate::error::ConfigError;
+
+/// A profile's `cores`: 1..=1024, more than any board has.
+pub const CORES_RANGE: RangeInclusive<u64> = 1..=1024;
+/// A profile's `ram`: 16 MiB..=1 TiB, from the smallest Linux board to
+/// more than any board has.
+pub const RAM_RANGE: RangeInclusive<u64> = 16 << 20..=1 << 40;
 
 /// What a profile says about its board.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,8 +83,7 @@ pub fn find(name: &str, dir: &Path) -> Result<(String, Cow<'static, str>), Confi
     }
     let local = dir.join("boards").join(format!("{name}.toml"));
     if local.is_file() {
-        let text = std::fs::read_to_string(&local)
-            .map_err(|e| error(format!("cannot read {}: {e}", local.display())))?;
+        let text = crate::config::read_text(&local)?;
         return Ok((local.display().to_string(), Cow::Owned(text)));
     }
     match BUILTIN.iter().find(|(n, _)| *n == name) {

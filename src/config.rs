@@ -20,7 +20,10 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -29,7 +32,7 @@ use toml::Spanned;
 
 use crate::board::{self, Board};
 use crate::error::ConfigError;
-use crate::limits::{FunctionLimits, MAX_DURATION, ServerLimits};
+use crate::limits::{FUEL_PER_MS_RANGE, FunctionLimits, MAX_FUEL, ServerLimits};
 
 /// The default listen address: loopback only, exposing the server is a choice.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -131,11 +134,7 @@ impl Config {
     /// to the file's directory. `board` (from `--board`) overrides the file's
     /// `board` key.
     pub fn load(path: &Path, board: Option<&str>) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            source: path.display().to_string(),
-            line: None,
-            message: format!("cannot read config file: {e}"),
-        })?;
+        let text = read_text(path)?;
         let base = path.parent().unwrap_or(Path::new("."));
         Self::parse(&text, &path.display().to_string(), base, board)
     }
@@ -173,10 +172,10 @@ impl Config {
     pub fn parse_listen(value: &str) -> Result<SocketAddr, String> {
         let mut addrs = value
             .to_socket_addrs()
-            .map_err(|e| format!("`{value}` is not an address to listen on (HOST:PORT): {e}"))?;
+            .map_err(|e| format!("{value:?} is not an address to listen on (HOST:PORT): {e}"))?;
         addrs
             .next()
-            .ok_or_else(|| format!("`{value}` resolves to no address"))
+            .ok_or_else(|| format!("{value:?} resolves to no address"))
     }
 }
 
@@ -195,21 +194,21 @@ struct RawConfig {
 struct RawServer {
     listen: Option<Spanned<String>>,
     functions_dir: Option<Spanned<String>>,
-    fuel_per_ms: Option<Spanned<i64>>,
-    max_connections: Option<Spanned<i64>>,
-    max_in_flight: Option<Spanned<i64>>,
-    memory_budget: Option<Spanned<Quantity>>,
-    max_body: Option<Spanned<Quantity>>,
-    max_header_bytes: Option<Spanned<Quantity>>,
-    max_headers: Option<Spanned<i64>>,
-    idle_timeout: Option<Spanned<Quantity>>,
-    header_timeout: Option<Spanned<Quantity>>,
-    body_timeout: Option<Spanned<Quantity>>,
-    write_timeout: Option<Spanned<Quantity>>,
-    module_cache: Option<Spanned<i64>>,
-    module_check_interval: Option<Spanned<Quantity>>,
-    max_module_size: Option<Spanned<Quantity>>,
-    retry_after: Option<Spanned<Quantity>>,
+    fuel_per_ms: Option<Spanned<Int>>,
+    max_connections: Option<Spanned<Int>>,
+    max_in_flight: Option<Spanned<Int>>,
+    memory_budget: Option<Spanned<Size>>,
+    max_body: Option<Spanned<Size>>,
+    max_header_bytes: Option<Spanned<Size>>,
+    max_headers: Option<Spanned<Int>>,
+    idle_timeout: Option<Spanned<Time>>,
+    header_timeout: Option<Spanned<Time>>,
+    body_timeout: Option<Spanned<Time>>,
+    write_timeout: Option<Spanned<Time>>,
+    module_cache: Option<Spanned<Int>>,
+    module_check_interval: Option<Spanned<Time>>,
+    max_module_size: Option<Spanned<Size>>,
+    retry_after: Option<Spanned<Time>>,
 }
 
 /// A board profile file.
@@ -219,9 +218,9 @@ struct RawBoard {
     name: String,
     target: String,
     cpu: String,
-    cores: Spanned<i64>,
-    ram: Spanned<Quantity>,
-    fuel_per_ms: Option<Spanned<i64>>,
+    cores: Spanned<Int>,
+    ram: Spanned<Size>,
+    fuel_per_ms: Option<Spanned<Int>>,
     server: Option<RawServer>,
     limits: Option<RawLimits>,
 }
@@ -229,12 +228,12 @@ struct RawBoard {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawLimits {
-    fuel: Option<Spanned<i64>>,
-    fuel_slice: Option<Spanned<i64>>,
-    timeout: Option<Spanned<Quantity>>,
-    memory: Option<Spanned<Quantity>>,
-    max_response: Option<Spanned<Quantity>>,
-    max_log: Option<Spanned<Quantity>>,
+    fuel: Option<Spanned<Int>>,
+    fuel_slice: Option<Spanned<Int>>,
+    timeout: Option<Spanned<Time>>,
+    memory: Option<Spanned<Size>>,
+    max_response: Option<Spanned<Size>>,
+    max_log: Option<Spanned<Size>>,
 }
 
 #[derive(Deserialize)]
@@ -243,7 +242,7 @@ struct RawFunction {
     name: Option<Spanned<String>>,
     route: Spanned<String>,
     module: Spanned<String>,
-    methods: Option<Vec<Spanned<String>>>,
+    methods: Option<Spanned<Vec<Spanned<String>>>>,
     abi: Option<Spanned<String>>,
     #[serde(default)]
     env: BTreeMap<String, String>,
@@ -252,13 +251,129 @@ struct RawFunction {
     limits: Option<RawLimits>,
 }
 
+/// An integer value. Its own `Deserialize` so that a type error says "must
+/// be an integer, got a boolean" rather than naming a Rust type; 128 bits
+/// so that a range error shows even a number past `u64` as written.
+struct Int(i128);
+
 /// A size or duration: an integer (bytes, milliseconds) or a string with a
-/// unit (`"16MiB"`, `"250ms"`).
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Quantity {
-    Int(i64),
+/// unit (`"16MiB"`, `"250ms"`); `U` says which, for error messages.
+struct Quantity<U> {
+    amount: Amount,
+    unit: PhantomData<U>,
+}
+
+enum Amount {
+    Int(i128),
     Text(String),
+}
+
+/// What a [`Quantity`] measures, in the words of a type error.
+trait Unit {
+    const EXPECTED: &'static str;
+}
+
+/// Bytes.
+struct Bytes;
+/// Milliseconds.
+struct Millis;
+
+impl Unit for Bytes {
+    const EXPECTED: &'static str = "a size (an integer number of bytes or a string like \"16MiB\")";
+}
+
+impl Unit for Millis {
+    const EXPECTED: &'static str =
+        "a duration (an integer number of milliseconds or a string like \"250ms\")";
+}
+
+type Size = Quantity<Bytes>;
+type Time = Quantity<Millis>;
+
+impl<'de> Deserialize<'de> for Int {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Int;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an integer")
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Int, E> {
+                Ok(Int(v.into()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Int, E> {
+                Ok(Int(v.into()))
+            }
+            fn visit_i128<E>(self, v: i128) -> Result<Int, E> {
+                Ok(Int(v))
+            }
+            fn visit_u128<E>(self, v: u128) -> Result<Int, E> {
+                Ok(Int(i128::try_from(v).unwrap_or(i128::MAX)))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+impl<'de, U: Unit> Deserialize<'de> for Quantity<U> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor<U>(PhantomData<U>);
+        impl<U: Unit> serde::de::Visitor<'_> for Visitor<U> {
+            type Value = Quantity<U>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(U::EXPECTED)
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Quantity::new(Amount::Int(v.into())))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Quantity::new(Amount::Int(v.into())))
+            }
+            fn visit_i128<E>(self, v: i128) -> Result<Self::Value, E> {
+                Ok(Quantity::new(Amount::Int(v)))
+            }
+            fn visit_u128<E>(self, v: u128) -> Result<Self::Value, E> {
+                Ok(Quantity::new(Amount::Int(
+                    i128::try_from(v).unwrap_or(i128::MAX),
+                )))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Quantity::new(Amount::Text(v.to_owned())))
+            }
+        }
+        d.deserialize_any(Visitor(PhantomData))
+    }
+}
+
+impl<U> Quantity<U> {
+    fn new(amount: Amount) -> Self {
+        Self {
+            amount,
+            unit: PhantomData,
+        }
+    }
+}
+
+/// Reads a config or board profile file as UTF-8 text; invalid UTF-8 is an
+/// error naming its line and the offending byte.
+pub(crate) fn read_text(path: &Path) -> Result<String, ConfigError> {
+    let error = |line, message| ConfigError {
+        source: path.display().to_string(),
+        line,
+        message,
+    };
+    let bytes =
+        std::fs::read(path).map_err(|e| error(None, format!("cannot read config file: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        let byte = bytes.get(at).copied().unwrap_or_default();
+        error(
+            Some(line),
+            format!("invalid UTF-8 (byte 0x{byte:02x}): a config file is UTF-8 text"),
+        )
+    })
 }
 
 struct Ctx<'a> {
@@ -268,10 +383,28 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn toml<T: serde::de::DeserializeOwned>(&self, text: &str) -> Result<T, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError {
-            source: self.source.to_owned(),
-            line: e.span().map(|s| self.line_of(s.start)),
-            message: e.message().trim().to_owned(),
+        // TOML allows no raw control character but tab, even in comments;
+        // say which one and where, escaped, rather than a parser's guess.
+        let raw_control = text
+            .char_indices()
+            .find(|&(_, c)| c.is_control() && !matches!(c, '\t' | '\n' | '\r'));
+        if let Some((at, c)) = raw_control {
+            return self.error(
+                at..at,
+                format!(
+                    "a raw control character ({}) is not allowed; inside a string write it as an escape (\"\\u{:04x}\")",
+                    c.escape_debug(),
+                    u32::from(c)
+                ),
+            );
+        }
+        toml::from_str(text).map_err(|e| {
+            let key = e.span().and_then(|s| key_at(text, s.start));
+            ConfigError {
+                source: self.source.to_owned(),
+                line: e.span().map(|s| self.line_of(s.start)),
+                message: describe(e.message().trim(), key.as_deref()),
+            }
         })
     }
 
@@ -292,85 +425,93 @@ impl Ctx<'_> {
         })
     }
 
-    fn count(
+    /// An integer key in `range` (see the `*_RANGE` constants in
+    /// [`crate::limits`]), or `default` when it is absent.
+    fn count<T: TryFrom<u64>>(
         &self,
         key: &str,
-        value: &Option<Spanned<i64>>,
-        default: usize,
-    ) -> Result<usize, ConfigError> {
-        match value {
-            None => Ok(default),
-            Some(v) if *v.get_ref() >= 1 => Ok(*v.get_ref() as usize),
-            Some(v) => self.error(
+        value: &Option<Spanned<Int>>,
+        default: T,
+        range: RangeInclusive<u64>,
+    ) -> Result<T, ConfigError> {
+        let Some(v) = value else { return Ok(default) };
+        let n = v.get_ref().0;
+        match in_range(u64::try_from(n).ok(), &range) {
+            Some(n) => Ok(n),
+            None => self.error(
                 v.span(),
-                format!("`{key}` must be at least 1, got {}", v.get_ref()),
+                format!(
+                    "`{key}` must be between {} and {}, got {n}",
+                    range.start(),
+                    range.end()
+                ),
             ),
         }
     }
 
-    fn positive(
+    /// A size key in `range`, or `default` when it is absent.
+    fn size<T: TryFrom<u64>>(
         &self,
         key: &str,
-        value: &Option<Spanned<i64>>,
-        default: u64,
-    ) -> Result<u64, ConfigError> {
-        self.count(key, value, default as usize).map(|n| n as u64)
-    }
-
-    fn size(
-        &self,
-        key: &str,
-        value: &Option<Spanned<Quantity>>,
-        default: u64,
-    ) -> Result<u64, ConfigError> {
+        value: &Option<Spanned<Size>>,
+        default: T,
+        range: RangeInclusive<u64>,
+    ) -> Result<T, ConfigError> {
         let Some(v) = value else { return Ok(default) };
-        let parsed = match v.get_ref() {
-            Quantity::Int(n) if *n >= 1 => Ok(*n as u64),
-            Quantity::Int(n) => Err(format!("must be at least 1 byte, got {n}")),
-            Quantity::Text(s) => parse_size(s),
+        let parsed = match &v.get_ref().amount {
+            Amount::Int(n) => u64::try_from(*n).map_err(|_| format!("{n} bytes")),
+            Amount::Text(s) => parse_size(s).map_err(|why| format!("`{key}` {why}")),
         };
-        parsed.or_else(|why| self.error(v.span(), format!("`{key}` {why}")))
+        let bytes = match parsed {
+            Ok(bytes) => bytes,
+            Err(why) if why.starts_with('`') => return self.error(v.span(), why),
+            Err(got) => return self.range_error(v.span(), key, &range, got, show_size),
+        };
+        match in_range(Some(bytes), &range) {
+            Some(n) => Ok(n),
+            None => self.range_error(v.span(), key, &range, show_size(bytes), show_size),
+        }
     }
 
+    /// A duration key in `range`, or `default` when it is absent.
     fn duration(
         &self,
         key: &str,
-        value: &Option<Spanned<Quantity>>,
+        value: &Option<Spanned<Time>>,
         default: Duration,
-    ) -> Result<Duration, ConfigError> {
-        self.any_duration(key, value, default, false)
-    }
-
-    /// A duration where zero (`0`, `"0s"`) is allowed and means "every time".
-    fn interval(
-        &self,
-        key: &str,
-        value: &Option<Spanned<Quantity>>,
-        default: Duration,
-    ) -> Result<Duration, ConfigError> {
-        self.any_duration(key, value, default, true)
-    }
-
-    fn any_duration(
-        &self,
-        key: &str,
-        value: &Option<Spanned<Quantity>>,
-        default: Duration,
-        zero_ok: bool,
+        range: RangeInclusive<Duration>,
     ) -> Result<Duration, ConfigError> {
         let Some(v) = value else { return Ok(default) };
-        let min_ms = if zero_ok { 0 } else { 1 };
-        let parsed = match v.get_ref() {
-            Quantity::Int(n) if *n >= min_ms => Ok(Duration::from_millis(*n as u64)),
-            Quantity::Int(n) => Err(format!("must be at least {min_ms} ms, got {n}")),
-            Quantity::Text(s) if zero_ok => parse_duration_or_zero(s),
-            Quantity::Text(s) => parse_duration(s),
+        let parsed = match &v.get_ref().amount {
+            Amount::Int(n) => u64::try_from(*n)
+                .map(Duration::from_millis)
+                .map_err(|_| format!("{n} ms")),
+            Amount::Text(s) => parse_duration(s).map_err(|why| format!("`{key}` {why}")),
+        };
+        match parsed {
+            Ok(d) if range.contains(&d) => Ok(d),
+            Ok(d) => self.range_error(v.span(), key, &range, show_duration(d), show_duration),
+            Err(why) if why.starts_with('`') => self.error(v.span(), why),
+            Err(got) => self.range_error(v.span(), key, &range, got, show_duration),
         }
-        .and_then(|d| match d > MAX_DURATION {
-            true => Err(format!("must be at most 24h, got {}s", d.as_secs())),
-            false => Ok(d),
-        });
-        parsed.or_else(|why| self.error(v.span(), format!("`{key}` {why}")))
+    }
+
+    fn range_error<T, R: Copy>(
+        &self,
+        span: std::ops::Range<usize>,
+        key: &str,
+        range: &RangeInclusive<R>,
+        got: String,
+        show: fn(R) -> String,
+    ) -> Result<T, ConfigError> {
+        self.error(
+            span,
+            format!(
+                "`{key}` must be between {} and {}, got {got}",
+                show(*range.start()),
+                show(*range.end())
+            ),
+        )
     }
 
     /// Limits from `raw` over `base`. With `fuel_per_ms` known, a `timeout`
@@ -383,27 +524,30 @@ impl Ctx<'_> {
         base: &FunctionLimits,
         fuel_per_ms: Option<u64>,
     ) -> Result<FunctionLimits, ConfigError> {
+        type L = FunctionLimits;
         let mut limits = FunctionLimits {
-            fuel: self.positive("fuel", &raw.fuel, base.fuel)?,
-            fuel_slice: self.positive("fuel_slice", &raw.fuel_slice, base.fuel_slice)?,
-            timeout: self.duration("timeout", &raw.timeout, base.timeout)?,
-            memory: self.size("memory", &raw.memory, base.memory)?,
-            max_response: self.size("max_response", &raw.max_response, base.max_response)?,
-            max_log: self.size("max_log", &raw.max_log, base.max_log)?,
+            fuel: self.count("fuel", &raw.fuel, base.fuel, L::FUEL_RANGE)?,
+            fuel_slice: self.count(
+                "fuel_slice",
+                &raw.fuel_slice,
+                base.fuel_slice,
+                L::FUEL_SLICE_RANGE,
+            )?,
+            timeout: self.duration("timeout", &raw.timeout, base.timeout, L::TIMEOUT_RANGE)?,
+            memory: self.size("memory", &raw.memory, base.memory, L::MEMORY_RANGE)?,
+            max_response: self.size(
+                "max_response",
+                &raw.max_response,
+                base.max_response,
+                L::MAX_RESPONSE_RANGE,
+            )?,
+            max_log: self.size("max_log", &raw.max_log, base.max_log, L::MAX_LOG_RANGE)?,
         };
-        if limits.memory < 64 * 1024 {
-            let span = raw.memory.as_ref().map_or(0..0, |m| m.span());
-            return self.error(
-                span,
-                format!(
-                    "`memory` must be at least 64KiB (one Wasm page), got {} bytes",
-                    limits.memory
-                ),
-            );
-        }
         if let (None, Some(_), Some(per_ms)) = (&raw.fuel, &raw.timeout, fuel_per_ms) {
-            let micros = u64::try_from(limits.timeout.as_micros()).unwrap_or(u64::MAX);
-            limits.fuel = (micros.saturating_mul(per_ms) / 1000).max(1);
+            // At most 8.64e10 µs × 1e8 per ms (both ranges): no overflow,
+            // and the result is within FUEL_RANGE; clamped all the same.
+            let fuel = limits.timeout.as_micros().saturating_mul(per_ms.into()) / 1000;
+            limits.fuel = u64::try_from(fuel).unwrap_or(MAX_FUEL).clamp(1, MAX_FUEL);
             limits.timeout = limits.timeout.saturating_mul(2);
         }
         Ok(limits)
@@ -424,10 +568,23 @@ impl Ctx<'_> {
                 };
             }
             if let Some(dir) = &s.functions_dir {
-                config.functions_dir = Some(base.join(dir.get_ref()));
+                let path = base.join(dir.get_ref());
+                let why = match std::fs::metadata(&path) {
+                    Ok(meta) if meta.is_dir() => None,
+                    Ok(_) => Some("is not a directory".to_owned()),
+                    Err(e) => Some(format!("cannot be used: {e}")),
+                };
+                if let Some(why) = why {
+                    return self.error(
+                        dir.span(),
+                        format!("`functions_dir` {:?} {why}", path.display().to_string()),
+                    );
+                }
+                config.functions_dir = Some(path);
             }
             if s.fuel_per_ms.is_some() {
-                config.fuel_per_ms = Some(self.positive("fuel_per_ms", &s.fuel_per_ms, 1)?);
+                config.fuel_per_ms =
+                    Some(self.count("fuel_per_ms", &s.fuel_per_ms, 1, FUEL_PER_MS_RANGE)?);
             }
             config.server = self.server(&s, &config.server)?;
         }
@@ -458,41 +615,112 @@ impl Ctx<'_> {
 
     /// Server limits from `s` over `d`.
     fn server(&self, s: &RawServer, d: &ServerLimits) -> Result<ServerLimits, ConfigError> {
-        Ok(ServerLimits {
+        type L = ServerLimits;
+        let limits = ServerLimits {
             max_connections: self.count(
                 "max_connections",
                 &s.max_connections,
                 d.max_connections,
+                L::MAX_CONNECTIONS_RANGE,
             )?,
-            max_in_flight: self.count("max_in_flight", &s.max_in_flight, d.max_in_flight)?,
-            memory_budget: self.size("memory_budget", &s.memory_budget, d.memory_budget)?,
-            max_body: self.size("max_body", &s.max_body, d.max_body)?,
+            max_in_flight: self.count(
+                "max_in_flight",
+                &s.max_in_flight,
+                d.max_in_flight,
+                L::MAX_IN_FLIGHT_RANGE,
+            )?,
+            memory_budget: self.size(
+                "memory_budget",
+                &s.memory_budget,
+                d.memory_budget,
+                L::MEMORY_BUDGET_RANGE,
+            )?,
+            max_body: self.size("max_body", &s.max_body, d.max_body, L::MAX_BODY_RANGE)?,
             max_header_bytes: self.size(
                 "max_header_bytes",
                 &s.max_header_bytes,
-                d.max_header_bytes as u64,
-            )? as usize,
-            max_headers: self.count("max_headers", &s.max_headers, d.max_headers)?,
-            idle_timeout: self.duration("idle_timeout", &s.idle_timeout, d.idle_timeout)?,
-            header_timeout: self.duration("header_timeout", &s.header_timeout, d.header_timeout)?,
-            body_timeout: self.duration("body_timeout", &s.body_timeout, d.body_timeout)?,
-            write_timeout: self.duration("write_timeout", &s.write_timeout, d.write_timeout)?,
-            module_cache: self.count("module_cache", &s.module_cache, d.module_cache)?,
-            module_check_interval: self.interval(
+                d.max_header_bytes,
+                L::MAX_HEADER_BYTES_RANGE,
+            )?,
+            max_headers: self.count(
+                "max_headers",
+                &s.max_headers,
+                d.max_headers,
+                L::MAX_HEADERS_RANGE,
+            )?,
+            idle_timeout: self.duration(
+                "idle_timeout",
+                &s.idle_timeout,
+                d.idle_timeout,
+                L::TIMEOUT_RANGE,
+            )?,
+            header_timeout: self.duration(
+                "header_timeout",
+                &s.header_timeout,
+                d.header_timeout,
+                L::TIMEOUT_RANGE,
+            )?,
+            body_timeout: self.duration(
+                "body_timeout",
+                &s.body_timeout,
+                d.body_timeout,
+                L::TIMEOUT_RANGE,
+            )?,
+            write_timeout: self.duration(
+                "write_timeout",
+                &s.write_timeout,
+                d.write_timeout,
+                L::TIMEOUT_RANGE,
+            )?,
+            module_cache: self.count(
+                "module_cache",
+                &s.module_cache,
+                d.module_cache,
+                L::MODULE_CACHE_RANGE,
+            )?,
+            module_check_interval: self.duration(
                 "module_check_interval",
                 &s.module_check_interval,
                 d.module_check_interval,
+                L::MODULE_CHECK_INTERVAL_RANGE,
             )?,
-            max_module_size: self.size("max_module_size", &s.max_module_size, d.max_module_size)?,
-            retry_after_secs: self
-                .duration(
-                    "retry_after",
-                    &s.retry_after,
-                    Duration::from_secs(d.retry_after_secs.into()),
-                )?
-                .as_secs()
-                .clamp(1, u32::MAX.into()) as u32,
-        })
+            max_module_size: self.size(
+                "max_module_size",
+                &s.max_module_size,
+                d.max_module_size,
+                L::MAX_MODULE_SIZE_RANGE,
+            )?,
+            retry_after_secs: self.retry_after(s, d)?,
+        };
+        if limits.max_body > limits.memory_budget {
+            let span = s.max_body.as_ref().or(s.memory_budget.as_ref());
+            return self.error(
+                span.map_or(0..0, |v| v.span()),
+                format!(
+                    "`max_body` ({}) is larger than `memory_budget` ({}): a body is held in memory",
+                    show_size(limits.max_body),
+                    show_size(limits.memory_budget)
+                ),
+            );
+        }
+        Ok(limits)
+    }
+
+    /// `retry_after`: whole seconds, as `Retry-After` sends them.
+    fn retry_after(&self, s: &RawServer, d: &ServerLimits) -> Result<u32, ConfigError> {
+        let default = Duration::from_secs(d.retry_after_secs.into());
+        let range = ServerLimits::RETRY_AFTER_RANGE;
+        let after = self.duration("retry_after", &s.retry_after, default, range)?;
+        match (after.subsec_nanos(), u32::try_from(after.as_secs())) {
+            (0, Ok(secs)) => Ok(secs),
+            _ => self.error(
+                s.retry_after.as_ref().map_or(0..0, |v| v.span()),
+                format!(
+                    "`retry_after` must be whole seconds, got {}",
+                    show_duration(after)
+                ),
+            ),
+        }
     }
 
     /// A board profile: its description, then its defaults over the
@@ -515,20 +743,19 @@ impl Ctx<'_> {
             config.server = self.server(s, &config.server)?;
         }
         config.fuel_per_ms = match &raw.fuel_per_ms {
-            Some(_) => Some(self.positive("fuel_per_ms", &raw.fuel_per_ms, 1)?),
+            Some(_) => Some(self.count("fuel_per_ms", &raw.fuel_per_ms, 1, FUEL_PER_MS_RANGE)?),
             None => None,
         };
         if let Some(l) = &raw.limits {
             config.defaults = self.limits(l, &config.defaults, config.fuel_per_ms)?;
         }
-        let cores = Some(raw.cores);
         config.board = Some(Board {
             key: key.to_owned(),
             name: raw.name,
             target: raw.target,
             cpu: raw.cpu,
-            cores: u32::try_from(self.count("cores", &cores, 1)?).unwrap_or(u32::MAX),
-            ram: self.size("ram", &Some(raw.ram), 1)?,
+            cores: self.count("cores", &Some(raw.cores), 1, board::CORES_RANGE)?,
+            ram: self.size("ram", &Some(raw.ram), 1, board::RAM_RANGE)?,
         });
         self.check_budget(&config)?;
         Ok(config)
@@ -561,6 +788,36 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// `methods`: HTTP tokens (RFC 9110 §5.6.2), matched case-insensitively
+    /// by normalising them to upper case (request methods are compared as
+    /// sent, and every registered method is upper case). An empty list would
+    /// match nothing and is refused.
+    fn methods(&self, list: Spanned<Vec<Spanned<String>>>) -> Result<Vec<String>, ConfigError> {
+        if list.get_ref().is_empty() {
+            return self.error(
+                list.span(),
+                "`methods` is empty: the function could never be called (leave the key out to allow every method)".to_owned(),
+            );
+        }
+        let mut out: Vec<String> = Vec::new();
+        for m in list.into_inner() {
+            let upper = m.get_ref().to_ascii_uppercase();
+            if upper.is_empty() || !upper.bytes().all(is_token_byte) {
+                return self.error(
+                    m.span(),
+                    format!(
+                        "`methods`: {:?} is not an HTTP method (a token like \"GET\")",
+                        m.get_ref()
+                    ),
+                );
+            }
+            if !out.contains(&upper) {
+                out.push(upper);
+            }
+        }
+        Ok(out)
+    }
+
     fn function(
         &self,
         f: RawFunction,
@@ -573,10 +830,13 @@ impl Ctx<'_> {
             Some(r) => (if r.is_empty() { "/" } else { r }, true),
             None => (route_text.as_str(), false),
         };
-        if !route.starts_with('/') || route.contains(['?', '#', ' ', '*']) {
+        if !route.starts_with('/')
+            || route.contains(['?', '#', '*'])
+            || route.contains(|c: char| c.is_control() || c.is_whitespace())
+        {
             return self.error(
                 f.route.span(),
-                format!("`route` must be a path starting with `/` (optionally ending in `/*`), got `{route_text}`"),
+                format!("`route` must be a path starting with `/` (optionally ending in `/*`), got {route_text:?}"),
             );
         }
         let module = base.join(f.module.get_ref());
@@ -587,35 +847,32 @@ impl Ctx<'_> {
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default(),
         };
+        if name.contains(char::is_control) {
+            let span = f.name.as_ref().unwrap_or(&f.module).span();
+            return self.error(
+                span,
+                format!("`name` {name:?} contains a control character (it is written to logs)"),
+            );
+        }
         let methods = match f.methods {
             None => None,
-            Some(list) => {
-                let mut out = Vec::with_capacity(list.len());
-                for m in list {
-                    let upper = m.get_ref().to_ascii_uppercase();
-                    if upper.is_empty() || !upper.bytes().all(|b| b.is_ascii_alphabetic()) {
-                        return self.error(
-                            m.span(),
-                            format!("`methods`: `{}` is not an HTTP method", m.get_ref()),
-                        );
-                    }
-                    out.push(upper);
-                }
-                Some(out)
-            }
+            Some(list) => Some(self.methods(list)?),
         };
         let abi = match &f.abi {
             None => AbiChoice::Auto,
-            Some(a) => {
-                match a.get_ref().as_str() {
-                    "auto" => AbiChoice::Auto,
-                    "native" => AbiChoice::Native,
-                    "wasi-json" => AbiChoice::WasiJson,
-                    other => {
-                        return self.error(a.span(), format!("`abi` must be \"auto\", \"native\" or \"wasi-json\", got \"{other}\""));
-                    }
+            Some(a) => match a.get_ref().as_str() {
+                "auto" => AbiChoice::Auto,
+                "native" => AbiChoice::Native,
+                "wasi-json" => AbiChoice::WasiJson,
+                other => {
+                    return self.error(
+                        a.span(),
+                        format!(
+                            "`abi` must be \"auto\", \"native\" or \"wasi-json\", got {other:?}"
+                        ),
+                    );
                 }
-            }
+            },
         };
         let limits = match &f.limits {
             Some(l) => self.limits(l, defaults, fuel_per_ms)?,
@@ -636,6 +893,109 @@ impl Ctx<'_> {
     }
 }
 
+/// Whether `b` may appear in an HTTP token (RFC 9110 §5.6.2 `tchar`).
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// `n` as a `T` if it is in `range`.
+fn in_range<T: TryFrom<u64>>(n: Option<u64>, range: &RangeInclusive<u64>) -> Option<T> {
+    n.filter(|n| range.contains(n))
+        .and_then(|n| T::try_from(n).ok())
+}
+
+/// Rewrites a deserializer's message so that it names `key` and says what
+/// was expected in the words of the README: "invalid type: boolean `true`,
+/// expected a size (…)" becomes "`max_body` must be a size (…), got a
+/// boolean".
+fn describe(message: &str, key: Option<&str>) -> String {
+    let named = key.map_or_else(|| "the value".to_owned(), |k| format!("`{k}`"));
+    if let Some((got, expected)) = message
+        .strip_prefix("invalid type: ")
+        .and_then(|rest| rest.split_once(", expected "))
+    {
+        let expected = match expected {
+            "a sequence" => "an array",
+            "a map" => "a table",
+            e if e.starts_with("struct ") => "a table",
+            e => e,
+        };
+        let got = match got.split(' ').next().unwrap_or_default() {
+            "boolean" => "a boolean",
+            "integer" => "an integer",
+            "floating" => "a float",
+            "string" | "character" => "a string",
+            "sequence" => "an array",
+            "map" => "a table",
+            _ => got,
+        };
+        return format!("{named} must be {expected}, got {got}");
+    }
+    match key {
+        Some(k) if !message.contains(&format!("`{k}`")) => format!("{named}: {message}"),
+        _ => message.to_owned(),
+    }
+}
+
+/// The key whose value (or name) is at byte `pos` of `text`: the innermost
+/// one, so `limits = { fuel = true }` names `fuel`. Only used to word an
+/// error, so the text is parsed again.
+fn key_at(text: &str, pos: usize) -> Option<String> {
+    use toml::de::{DeTable, DeValue};
+    fn walk(table: &DeTable, pos: usize, best: &mut Option<(usize, String)>) {
+        for (key, value) in table.iter() {
+            let span = value.span();
+            let hit = key.span().contains(&pos) || span.contains(&pos) || span.start == pos;
+            let len = span.end.saturating_sub(span.start);
+            if hit && best.as_ref().is_none_or(|(l, _)| len <= *l) {
+                *best = Some((len, key.get_ref().to_string()));
+            }
+            walk_value(value.get_ref(), pos, best);
+        }
+    }
+    fn walk_value(value: &DeValue, pos: usize, best: &mut Option<(usize, String)>) {
+        match value {
+            DeValue::Table(t) => walk(t, pos, best),
+            DeValue::Array(a) => a.iter().for_each(|v| walk_value(v.get_ref(), pos, best)),
+            _ => {}
+        }
+    }
+    let root = DeTable::parse(text).ok()?;
+    let mut best = None;
+    walk(root.get_ref(), pos, &mut best);
+    best.map(|(_, key)| key)
+}
+
+/// A size the way a config writes it: `"16MiB"`, or bytes.
+fn show_size(bytes: u64) -> String {
+    const UNITS: [(u64, &str); 4] = [
+        (1 << 40, "TiB"),
+        (1 << 30, "GiB"),
+        (1 << 20, "MiB"),
+        (1 << 10, "KiB"),
+    ];
+    match UNITS
+        .iter()
+        .find(|(unit, _)| bytes >= *unit && bytes.is_multiple_of(*unit))
+    {
+        Some((unit, name)) => format!("{}{name}", bytes / unit),
+        None => format!("{bytes}B"),
+    }
+}
+
+/// A duration the way a config writes it: `"24h"`, `"250ms"`.
+fn show_duration(d: Duration) -> String {
+    let (secs, nanos) = (d.as_secs(), d.subsec_nanos());
+    match (secs, nanos) {
+        (0, 0) => "0s".to_owned(),
+        (s, 0) if s.is_multiple_of(3600) => format!("{}h", s / 3600),
+        (s, 0) if s.is_multiple_of(60) => format!("{}m", s / 60),
+        (s, 0) => format!("{s}s"),
+        _ if nanos.is_multiple_of(1_000_000) => format!("{}ms", d.as_millis()),
+        _ => format!("{}us", d.as_micros()),
+    }
+}
+
 /// Parses `"16MiB"`, `"512KiB"`, `"1GiB"`, `"2MB"`, `"4096"` (bytes) into bytes.
 fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
@@ -643,53 +1003,45 @@ fn parse_size(text: &str) -> Result<u64, String> {
     let (digits, unit) = t.split_at(split);
     let n: u64 = digits
         .parse()
-        .map_err(|_| format!("must be a size like \"16MiB\", got \"{text}\""))?;
+        .map_err(|_| format!("must be a size like \"16MiB\", got {text:?}"))?;
     let mult: u64 = match unit.trim() {
         "" | "B" => 1,
         "KiB" | "K" | "k" => 1 << 10,
         "MiB" | "M" => 1 << 20,
         "GiB" | "G" => 1 << 30,
+        "TiB" | "T" => 1 << 40,
         "kB" | "KB" => 1000,
         "MB" => 1_000_000,
         "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
         other => {
             return Err(format!(
-                "has an unknown size unit \"{other}\" (use B, KiB, MiB, GiB, kB, MB, GB)"
+                "has an unknown size unit {other:?} (use B, KiB, MiB, GiB, TiB, kB, MB, GB, TB)"
             ));
         }
     };
-    match n.checked_mul(mult) {
-        Some(0) => Err("must be at least 1 byte".to_owned()),
-        Some(v) => Ok(v),
-        None => Err(format!("is too large: \"{text}\"")),
-    }
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("is too large: {text:?}"))
 }
 
-/// Parses `"250ms"`, `"5s"`, `"2m"`, `"100us"` into a duration longer than
-/// zero.
+/// Parses `"250ms"`, `"5s"`, `"2m"`, `"1h"`, `"100us"`, `"0s"` into a
+/// duration.
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    match parse_duration_or_zero(text)? {
-        d if d.is_zero() => Err("must be longer than zero".to_owned()),
-        d => Ok(d),
-    }
-}
-
-/// Parses a duration like [`parse_duration`], `"0s"` included.
-fn parse_duration_or_zero(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (digits, unit) = t.split_at(split);
     let n: u64 = digits
         .parse()
-        .map_err(|_| format!("must be a duration like \"250ms\" or \"5s\", got \"{text}\""))?;
+        .map_err(|_| format!("must be a duration like \"250ms\" or \"5s\", got {text:?}"))?;
     match unit.trim() {
         "us" | "µs" => Ok(Duration::from_micros(n)),
         "ms" => Ok(Duration::from_millis(n)),
         "s" => Ok(Duration::from_secs(n)),
         "m" | "min" => Ok(Duration::from_secs(n.saturating_mul(60))),
-        "" => Err(format!("needs a unit (us, ms, s, m): \"{text}\"")),
+        "h" => Ok(Duration::from_secs(n.saturating_mul(3600))),
+        "" => Err(format!("needs a unit (us, ms, s, m, h): {text:?}")),
         other => Err(format!(
-            "has an unknown duration unit \"{other}\" (use us, ms, s, m)"
+            "has an unknown duration unit {other:?} (use us, ms, s, m, h)"
         )),
     }
 }
@@ -722,12 +1074,17 @@ mod tests {
                 .unwrap_err()
                 .contains("unknown size unit")
         );
-        assert!(parse_size("0").is_err());
+        assert_eq!(parse_size("0"), Ok(0)); // refused by every key's range
         assert!(parse_size("99999999999999GiB").is_err());
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
         assert!(parse_duration("5").unwrap_err().contains("needs a unit"));
-        assert!(parse_duration("0s").is_err());
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        assert_eq!(show_size(16 << 20), "16MiB");
+        assert_eq!(show_size(1000), "1000B");
+        assert_eq!(show_duration(Duration::from_secs(24 * 3600)), "24h");
+        assert_eq!(show_duration(Duration::from_millis(1500)), "1500ms");
     }
 
     #[test]
@@ -763,9 +1120,9 @@ mod tests {
         assert!(e.message.contains("`module_check_interval`"), "{e}");
         assert!(e.message.contains("duration"), "{e}");
         let e = parse(&format!("{key} = \"1441m\"\n")).unwrap_err();
-        assert!(e.message.contains("at most 24h"), "{e}");
+        assert!(e.message.contains("between 0s and 24h, got 1441m"), "{e}");
         let e = parse(&format!("{key} = -1\n")).unwrap_err();
-        assert!(e.message.contains("at least 0 ms"), "{e}");
+        assert!(e.message.contains("between 0s and 24h, got -1 ms"), "{e}");
         let e = parse(&format!("{key} = \"0\"\n")).unwrap_err();
         assert!(e.message.contains("needs a unit"), "{e}");
     }
@@ -803,7 +1160,7 @@ mod tests {
         assert_eq!(e.line, Some(2));
         assert!(e.message.contains("max_in_flight"), "{e}");
         let e = parse("[server]\nidle_timeout = \"18446744073709551615s\"\n").unwrap_err();
-        assert!(e.message.contains("at most 24h"), "{e}");
+        assert!(e.message.contains("between 1ms and 24h"), "{e}");
         let e = parse("[[function]]\nroute = \"nope\"\nmodule = \"x.wasm\"\n").unwrap_err();
         assert_eq!(e.line, Some(2));
         let e = parse("[[function]]\nroute = \"/x\"\nmodule = \"x.wasm\"\nabi = \"jvm\"\n")
@@ -819,7 +1176,13 @@ mod tests {
             e.message.contains("big") && e.message.contains("memory_budget"),
             "{e}"
         );
-        let e = parse("[server]\nfunctions_dir = \".\"\nmemory_budget = \"1MiB\"\n").unwrap_err();
+        let e = Config::parse(
+            "[server]\nfunctions_dir = \".\"\nmemory_budget = \"1MiB\"\n",
+            "t",
+            Path::new("/"),
+            None,
+        )
+        .unwrap_err();
         assert!(e.message.contains("functions_dir"), "{e}");
     }
 
@@ -911,5 +1274,361 @@ mod tests {
         let e = parse("[[function]]\nroute = \"/x\"\nmodule = \"a.wasm\"\n[[function]]\nroute = \"/x\"\nmodule = \"b.wasm\"\n")
             .unwrap_err();
         assert!(e.message.contains("`/x`"), "{e}");
+    }
+
+    /// The error for `text`, which must be refused.
+    fn refused(text: &str) -> ConfigError {
+        match Config::parse(text, "test.toml", Path::new("/"), None) {
+            Ok(_) => panic!("accepted: {text:?}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn every_numeric_key_is_refused_outside_its_range() {
+        let function = "[[function]]\nroute = \"/a\"\nmodule = \"a.wasm\"\nlimits = ";
+        // (config text, key, the value shown in the message)
+        let cases = [
+            (
+                "[server]\nmax_headers = 9223372036854775807",
+                "max_headers",
+                "between 1 and 1024, got 9223372036854775807",
+            ),
+            (
+                "[server]\nmax_headers = 1_000_000_000_000",
+                "max_headers",
+                "got 1000000000000",
+            ),
+            ("[server]\nmax_headers = 0", "max_headers", "got 0"),
+            (
+                "[server]\nmax_headers = 99999999999999999999",
+                "max_headers",
+                "got 99999999999999999999",
+            ),
+            (
+                "[server]\nmax_body = 99999999999999999999",
+                "max_body",
+                "got 99999999999999999999 bytes",
+            ),
+            (
+                "[server]\nmax_header_bytes = 512",
+                "max_header_bytes",
+                "between 1KiB and 1MiB, got 512B",
+            ),
+            (
+                "[server]\nmax_header_bytes = \"2MiB\"",
+                "max_header_bytes",
+                "got 2MiB",
+            ),
+            (
+                "[server]\nmax_body = \"64GiB\"",
+                "max_body",
+                "between 1B and 256MiB, got 64GiB",
+            ),
+            ("[server]\nmax_body = -1", "max_body", "got -1 bytes"),
+            (
+                "[server]\nmax_connections = 1_000_000",
+                "max_connections",
+                "between 1 and 65536",
+            ),
+            (
+                "[server]\nmax_in_flight = 100_000",
+                "max_in_flight",
+                "between 1 and 1024",
+            ),
+            (
+                "[server]\nmemory_budget = \"2TiB\"",
+                "memory_budget",
+                "between 64KiB and 1TiB",
+            ),
+            (
+                "[server]\nmodule_cache = 0",
+                "module_cache",
+                "between 1 and 4096",
+            ),
+            (
+                "[server]\nmax_module_size = \"1GiB\"",
+                "max_module_size",
+                "between 8B and 256MiB",
+            ),
+            (
+                "[server]\nidle_timeout = \"25h\"",
+                "idle_timeout",
+                "between 1ms and 24h, got 25h",
+            ),
+            ("[server]\nheader_timeout = 0", "header_timeout", "got 0s"),
+            ("[server]\nbody_timeout = -5", "body_timeout", "got -5 ms"),
+            (
+                "[server]\nwrite_timeout = \"100us\"",
+                "write_timeout",
+                "got 100us",
+            ),
+            (
+                "[server]\nretry_after = \"2h\"",
+                "retry_after",
+                "between 1s and 1h",
+            ),
+            (
+                "[server]\nfuel_per_ms = 1_000_000_000",
+                "fuel_per_ms",
+                "between 1 and 100000000",
+            ),
+            (
+                "[limits]\nfuel = 9223372036854775807",
+                "fuel",
+                "between 1 and 8640000000000000",
+            ),
+            (
+                "[limits]\nfuel_slice = 10",
+                "fuel_slice",
+                "between 1000 and 8640000000000000",
+            ),
+            (
+                "[limits]\ntimeout = \"0s\"",
+                "timeout",
+                "between 1ms and 24h",
+            ),
+            (
+                "[limits]\nmemory = \"8GiB\"",
+                "memory",
+                "between 64KiB and 4GiB, got 8GiB",
+            ),
+            ("[limits]\nmemory = 1000", "memory", "got 1000B"),
+            (
+                "[limits]\nmax_response = \"1GiB\"",
+                "max_response",
+                "between 1B and 256MiB",
+            ),
+            (
+                "[limits]\nmax_log = 0",
+                "max_log",
+                "between 1B and 1MiB, got 0B",
+            ),
+        ];
+        for (text, key, shown) in cases {
+            let e = refused(&format!("\n{text}\n"));
+            assert_eq!(e.line, Some(3), "{text}: {e}");
+            let named = format!("`{key}` must be ");
+            assert!(e.message.starts_with(&named), "{text}: {e}");
+            assert!(e.message.contains(shown), "{text}: {e}");
+        }
+        // The same keys per function, inline.
+        let e = refused(&format!("{function}{{ fuel = 0 }}\n"));
+        assert_eq!(e.line, Some(4));
+        assert!(e.message.starts_with("`fuel` must be between 1 and"), "{e}");
+        let e = refused(&format!("{function}{{ memory = \"5GiB\" }}\n"));
+        assert!(e.message.starts_with("`memory` must be between"), "{e}");
+        // A body larger than the whole memory budget: the two disagree.
+        let e = refused("[server]\nmemory_budget = \"4MiB\"\nmax_body = \"8MiB\"\n");
+        assert_eq!(e.line, Some(3));
+        assert!(
+            e.message
+                .contains("`max_body` (8MiB) is larger than `memory_budget` (4MiB)"),
+            "{e}"
+        );
+        // `retry_after` is sent in whole seconds.
+        let e = refused("[server]\nretry_after = \"1500ms\"\n");
+        assert!(e.message.contains("whole seconds"), "{e}");
+    }
+
+    #[test]
+    fn range_ends_are_accepted_and_the_timeout_rule_stays_in_range() {
+        let c = parse(
+            "[server]\nmax_headers = 1024\nmax_header_bytes = \"1MiB\"\nmax_connections = 65536\nmax_in_flight = 1024\nmemory_budget = \"1024GiB\"\nmax_body = \"256MiB\"\nretry_after = \"1h\"\nfuel_per_ms = 100_000_000\n[limits]\nmemory = \"4GiB\"\ntimeout = \"24h\"\nfuel_slice = 1_000\n",
+        )
+        .unwrap();
+        assert_eq!(c.server.max_headers, 1024);
+        assert_eq!(c.server.max_header_bytes, 1 << 20);
+        assert_eq!(c.server.retry_after_secs, 3600);
+        assert_eq!(c.defaults.memory, 4 << 30);
+        // 24 h at the largest fuel_per_ms is exactly the largest budget.
+        assert_eq!(c.defaults.fuel, MAX_FUEL);
+        assert!(
+            MAX_FUEL
+                .checked_add(*FunctionLimits::FUEL_SLICE_RANGE.end())
+                .is_some()
+        );
+        let c = parse("[server]\nmax_headers = 1\nmax_header_bytes = \"1KiB\"\n[limits]\nfuel = 1\nmemory = \"64KiB\"\n").unwrap();
+        assert_eq!((c.server.max_headers, c.defaults.fuel), (1, 1));
+        // Every built-in default is inside its own range.
+        let (s, f) = (ServerLimits::default(), FunctionLimits::default());
+        assert!(ServerLimits::MAX_HEADERS_RANGE.contains(&(s.max_headers as u64)));
+        assert!(ServerLimits::MAX_HEADER_BYTES_RANGE.contains(&(s.max_header_bytes as u64)));
+        assert!(ServerLimits::MAX_BODY_RANGE.contains(&s.max_body));
+        assert!(ServerLimits::MEMORY_BUDGET_RANGE.contains(&s.memory_budget));
+        assert!(ServerLimits::MAX_CONNECTIONS_RANGE.contains(&(s.max_connections as u64)));
+        assert!(ServerLimits::MAX_IN_FLIGHT_RANGE.contains(&(s.max_in_flight as u64)));
+        assert!(ServerLimits::MODULE_CACHE_RANGE.contains(&(s.module_cache as u64)));
+        assert!(ServerLimits::MAX_MODULE_SIZE_RANGE.contains(&s.max_module_size));
+        assert!(FunctionLimits::FUEL_RANGE.contains(&f.fuel));
+        assert!(FunctionLimits::FUEL_SLICE_RANGE.contains(&f.fuel_slice));
+        assert!(FunctionLimits::MEMORY_RANGE.contains(&f.memory));
+        assert!(FunctionLimits::MAX_RESPONSE_RANGE.contains(&f.max_response));
+        assert!(FunctionLimits::MAX_LOG_RANGE.contains(&f.max_log));
+    }
+
+    #[test]
+    fn board_profile_numbers_have_ranges() {
+        let dir = std::env::temp_dir().join(format!("wasmgate-board-range-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("boards")).unwrap();
+        let profile = "name = \"Mine\"\ntarget = \"x-linux\"\ncpu = \"c\"\n";
+        for (rest, key) in [
+            ("cores = 0\nram = \"1GiB\"\n", "cores"),
+            ("cores = 5000000000\nram = \"1GiB\"\n", "cores"),
+            ("cores = 1\nram = \"1MiB\"\n", "ram"),
+            (
+                "cores = 1\nram = \"1GiB\"\nfuel_per_ms = 0\n",
+                "fuel_per_ms",
+            ),
+            (
+                "cores = 1\nram = \"1GiB\"\n[server]\nmax_headers = 2000\n",
+                "max_headers",
+            ),
+        ] {
+            std::fs::write(dir.join("boards/mine.toml"), format!("{profile}{rest}")).unwrap();
+            let e = Config::parse("board = \"mine\"\n", "t", &dir, None).unwrap_err();
+            assert!(
+                e.message.starts_with(&format!("`{key}` must be between")),
+                "{e}"
+            );
+            assert!(e.line.is_some_and(|l| l >= 4), "{e}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn type_errors_name_the_key_and_what_was_expected() {
+        let cases = [
+            (
+                "[server]\nmax_header_bytes = true",
+                "`max_header_bytes` must be a size (an integer number of bytes or a string like \"16MiB\"), got a boolean",
+            ),
+            (
+                "[server]\nidle_timeout = [1]",
+                "`idle_timeout` must be a duration (an integer number of milliseconds or a string like \"250ms\"), got an array",
+            ),
+            (
+                "[server]\nmax_headers = 1.5",
+                "`max_headers` must be an integer, got a float",
+            ),
+            (
+                "[server]\nlisten = 80",
+                "`listen` must be a string, got an integer",
+            ),
+            ("server = 3", "`server` must be a table, got an integer"),
+            ("board = 7", "`board` must be a string, got an integer"),
+            (
+                "[[function]]\nroute = \"/a\"\nmodule = \"a.wasm\"\nlimits = { fuel = \"x\" }",
+                "`fuel` must be an integer, got a string",
+            ),
+            (
+                "[[function]]\nroute = \"/a\"\nmodule = \"a.wasm\"\nmethods = \"GET\"",
+                "`methods` must be an array, got a string",
+            ),
+            (
+                "[[function]]\nroute = \"/a\"\nmodule = \"a.wasm\"\nenv = { A = 1 }",
+                "`A` must be a string, got an integer",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = refused(&format!("\n{text}\n"));
+            assert_eq!(e.message, want, "{text}");
+            assert_eq!(e.line, Some(text.lines().count() + 1), "{text}: {e}");
+            assert!(e.to_string().starts_with("test.toml:"), "{e}");
+        }
+        // The second [[function]]'s key, on its own line.
+        let e = refused(
+            "[[function]]\nroute = \"/a\"\nmodule = \"a.wasm\"\n\n[[function]]\nroute = 5\nmodule = \"b.wasm\"\n",
+        );
+        assert_eq!(
+            e.to_string(),
+            "test.toml:6: `route` must be a string, got an integer"
+        );
+    }
+
+    #[test]
+    fn control_characters_and_invalid_utf8_are_named_and_escaped() {
+        // A raw NUL (TOML allows no raw control character but tab).
+        let e = refused("[server]\nmax_headers = 1\0\n");
+        assert_eq!(e.line, Some(2));
+        assert!(e.message.contains("(\\0)"), "{e}");
+        // Escaped control characters inside strings reach messages escaped.
+        let e = refused("[server]\nlisten = \"\\u0000x\\u001b[31m\"\n");
+        assert_eq!(e.line, Some(2));
+        for e in [
+            e,
+            refused("[[function]]\nroute = \"/\\u0000\\n\"\nmodule = \"a.wasm\"\n"),
+            refused("[[function]]\nroute = \"/a\"\nmodule = \"a.wasm\"\nname = \"x\\u001b\"\n"),
+            refused(
+                "[[function]]\nroute = \"/a\"\nmodule = \"a.wasm\"\nmethods = [\"GET\\r\\n\"]\n",
+            ),
+            refused("[limits]\nmemory = \"1\\u0007GiB\"\n"),
+            refused("[server]\nfunctions_dir = \"no\\u0000pe\"\n"),
+        ] {
+            let shown = e.to_string();
+            assert!(!shown.contains(|c: char| c.is_control()), "{shown:?}");
+            assert!(e.line.is_some(), "{shown}");
+        }
+        // Invalid UTF-8 in a file: its line and the byte.
+        let path = std::env::temp_dir().join(format!("wasmgate-utf8-{}.toml", std::process::id()));
+        std::fs::write(&path, b"[server]\n\nmax_headers = \"\xff\"\n").unwrap();
+        let e = Config::load(&path, None).unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(e.line, Some(3), "{e}");
+        assert!(e.message.contains("invalid UTF-8 (byte 0xff)"), "{e}");
+    }
+
+    #[test]
+    fn functions_dir_must_be_a_directory() {
+        let e = refused("[server]\n\nfunctions_dir = \"no-such-dir\"\n");
+        assert_eq!(e.line, Some(3));
+        assert!(
+            e.message
+                .starts_with("`functions_dir` \"/no-such-dir\" cannot be used"),
+            "{e}"
+        );
+        let file = std::env::temp_dir().join(format!("wasmgate-notadir-{}", std::process::id()));
+        std::fs::write(&file, "").unwrap();
+        let e = refused(&format!(
+            "[server]\nfunctions_dir = {:?}\n",
+            file.display().to_string()
+        ));
+        std::fs::remove_file(&file).unwrap();
+        assert!(e.message.ends_with("is not a directory"), "{e}");
+        let c = parse("[server]\nfunctions_dir = \"/\"\n").unwrap();
+        assert_eq!(c.functions_dir.as_deref(), Some(Path::new("/")));
+    }
+
+    #[test]
+    fn methods_are_tokens_normalised_to_upper_case() {
+        let f = |methods: &str| {
+            Config::parse(
+                &format!(
+                    "[[function]]\nroute = \"/a\"\nmodule = \"a.wasm\"\nmethods = {methods}\n"
+                ),
+                "test.toml",
+                Path::new("/"),
+                None,
+            )
+            .map(|c| c.functions[0].methods.clone().unwrap_or_default())
+        };
+        assert_eq!(f("[\"get\", \"Post\", \"GET\"]").unwrap(), ["GET", "POST"]);
+        assert_eq!(
+            f("[\"m-search\", \"X_CUSTOM.1\"]").unwrap(),
+            ["M-SEARCH", "X_CUSTOM.1"]
+        );
+        for bad in [
+            "[\"GE T\"]",
+            "[\"\"]",
+            "[\"GET/\"]",
+            "[\"(GET)\"]",
+            "[\"GÉT\"]",
+        ] {
+            let e = f(bad).unwrap_err();
+            assert_eq!(e.line, Some(4), "{bad}");
+            assert!(e.message.contains("is not an HTTP method"), "{bad}: {e}");
+        }
+        let e = f("[]").unwrap_err();
+        assert!(e.message.contains("`methods` is empty"), "{e}");
     }
 }

@@ -226,12 +226,29 @@ pub struct ConfigError {
 }
 
 impl fmt::Display for ConfigError {
+    /// `FILE:LINE: MESSAGE` on one line. Control characters that config
+    /// text carried into the source or message (a NUL, an escape, a line
+    /// break) are shown escaped: an error never forges or splits a line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "{}:{line}: {}", self.source, self.message),
-            None => write!(f, "{}: {}", self.source, self.message),
+        write_escaped(f, &self.source)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        f.write_str(": ")?;
+        write_escaped(f, &self.message)
+    }
+}
+
+/// Writes `text` with every control character escaped (`\0`, `\n`,
+/// `\u{1b}`).
+fn write_escaped(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
+    for c in text.chars() {
+        match c.is_control() {
+            true => write!(f, "{}", c.escape_debug())?,
+            false => write!(f, "{c}")?,
         }
     }
+    Ok(())
 }
 
 impl std::error::Error for ConfigError {}
@@ -250,5 +267,18 @@ mod tests {
         assert_eq!(Kind::Overloaded.status(), 503);
         assert_eq!(CallError::Timeout { timeout_ms: 5 }.kind(), Kind::Deadline);
         assert_eq!(Kind::ModuleUnavailable.as_str(), "module-unavailable");
+    }
+
+    #[test]
+    fn config_errors_escape_control_characters() {
+        let e = ConfigError {
+            source: "a\nb.toml".into(),
+            line: Some(3),
+            message: "`route` got \"/\0\u{1b}[31m\u{7f}\"".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "a\\nb.toml:3: `route` got \"/\\0\\u{1b}[31m\\u{7f}\""
+        );
     }
 }

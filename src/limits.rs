@@ -3,11 +3,36 @@
 //! [`FunctionLimits`] bound one request's guest; [`ServerLimits`] bound the
 //! server as a whole. Both are plain values: `config` fills them from
 //! `wasmgate.toml`, the rest of the server only reads them.
+//!
+//! Every numeric key also has an accepted range (the `*_RANGE` constants,
+//! next to its default): a value outside it is a config error. The ranges
+//! keep every product and cast the server makes of a config value (fuel ×
+//! `fuel_per_ms`, sizes `as usize` on 32-bit ARM, `Instant + timeout`)
+//! far from overflow, and refuse values no board can honour.
 
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
+const GIB: u64 = 1024 * MIB;
+const MS: Duration = Duration::from_millis(1);
+const SEC: Duration = Duration::from_secs(1);
+
+/// Largest `fuel_per_ms` accepted: 100 million instructions per ms, 50× what
+/// `wasmgate calibrate` measures on a desktop x86-64 core (~2 million).
+pub const MAX_FUEL_PER_MS: u64 = 100_000_000;
+
+/// Accepted `fuel_per_ms`: 1..=[`MAX_FUEL_PER_MS`]. The timeout rule
+/// multiplies it by a timeout in microseconds (at most 8.64e10 for 24 h):
+/// the product stays below 8.64e18, inside `u64`.
+pub const FUEL_PER_MS_RANGE: RangeInclusive<u64> = 1..=MAX_FUEL_PER_MS;
+
+/// Largest fuel budget: the longest timeout ([`MAX_DURATION`], 24 h) at the
+/// fastest `fuel_per_ms` (8.64e15 instructions), so a budget the timeout
+/// rule derives is always in range, and budget + slice arithmetic stays
+/// three orders of magnitude below `u64::MAX`.
+pub const MAX_FUEL: u64 = MAX_DURATION.as_secs() * 1000 * MAX_FUEL_PER_MS;
 
 /// Limits applied to every call of one function.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +72,28 @@ impl FunctionLimits {
     pub const DEFAULT_MAX_RESPONSE: u64 = MIB;
     /// Defaults to 16 KiB: enough for diagnostics, too little to flood the log.
     pub const DEFAULT_MAX_LOG: u64 = 16 * KIB;
+
+    /// `fuel`: 1..=[`MAX_FUEL`] (24 h at the fastest `fuel_per_ms`).
+    pub const FUEL_RANGE: RangeInclusive<u64> = 1..=MAX_FUEL;
+    /// `fuel_slice`: 1 000..=[`MAX_FUEL`]. Below 1 000, yielding costs
+    /// more than the slice runs. A slice as large as `fuel` turns slicing
+    /// off (the request holds the thread until it ends, which the load
+    /// benchmark measures on purpose), so the bound is the budget's.
+    pub const FUEL_SLICE_RANGE: RangeInclusive<u64> = 1_000..=MAX_FUEL;
+    /// `timeout`: 1 ms..=24 h ([`MAX_DURATION`]); the timeout rule doubles
+    /// it, still far from `Instant` overflow.
+    pub const TIMEOUT_RANGE: RangeInclusive<Duration> = MS..=MAX_DURATION;
+    /// `memory`: 64 KiB (one Wasm page)..=4 GiB (the whole wasm32 address
+    /// space, 65 536 pages).
+    pub const MEMORY_RANGE: RangeInclusive<u64> = 64 * KIB..=4 * GIB;
+    /// `max_response`: 1 B..=256 MiB. The response (wasi-json: stdout) is
+    /// held in host memory, outside the guest's `memory`: one copy must fit
+    /// the smallest supported board (512 MiB RAM), and fits `usize` on
+    /// 32-bit ARM.
+    pub const MAX_RESPONSE_RANGE: RangeInclusive<u64> = 1..=256 * MIB;
+    /// `max_log`: 1 B..=1 MiB per request: kept in memory while the request
+    /// runs; more is a guest flooding the log.
+    pub const MAX_LOG_RANGE: RangeInclusive<u64> = 1..=MIB;
 }
 
 impl Default for FunctionLimits {
@@ -133,6 +180,50 @@ impl ServerLimits {
     pub const DEFAULT_MAX_MODULE_SIZE: u64 = 16 * MIB;
     /// Defaults to 1 s.
     pub const DEFAULT_RETRY_AFTER_SECS: u32 = 1;
+
+    /// `max_connections`: 1..=65 536. Each connection is a file descriptor
+    /// and a read buffer; past the process's open-file limit (`ulimit -n`,
+    /// commonly 1024 soft and 4096–524 288 hard) accept fails instead of
+    /// answering 503, so raise that limit with this one.
+    pub const MAX_CONNECTIONS_RANGE: RangeInclusive<u64> = 1..=65_536;
+    /// `max_in_flight`: 1..=1024. Each request in flight holds an instance
+    /// and up to 1 MiB of suspended call stack ([`MAX_STACK_HEIGHT`]):
+    /// 1024 of them are already more than any supported board can spare.
+    pub const MAX_IN_FLIGHT_RANGE: RangeInclusive<u64> = 1..=1024;
+    /// `memory_budget`: 64 KiB..=1 TiB: more than any board has, and the
+    /// sum of reservations (budget + one 4 GiB `memory`) stays far inside
+    /// `u64`.
+    pub const MEMORY_BUDGET_RANGE: RangeInclusive<u64> = 64 * KIB..=1024 * GIB;
+    /// `max_body`: 1 B..=256 MiB, and at most `memory_budget`. A body is
+    /// held in memory before the guest runs: one must fit the smallest
+    /// supported board (512 MiB RAM), and its length fits `usize` on 32-bit
+    /// ARM. Uploads larger than that are not function calls.
+    pub const MAX_BODY_RANGE: RangeInclusive<u64> = 1..=256 * MIB;
+    /// `max_header_bytes`: 1 KiB..=1 MiB. A request line and a few ordinary
+    /// headers need about 1 KiB; every connection may buffer this much, so
+    /// more than 1 MiB × `max_connections` is memory no board has. Also the
+    /// limit on one chunk-size line.
+    pub const MAX_HEADER_BYTES_RANGE: RangeInclusive<u64> = KIB..=MIB;
+    /// `max_headers`: 1..=1024. The parser allocates this many field slots
+    /// for every request head.
+    pub const MAX_HEADERS_RANGE: RangeInclusive<u64> = 1..=1024;
+    /// `idle_timeout`, `header_timeout`, `body_timeout`, `write_timeout`:
+    /// 1 ms..=24 h ([`MAX_DURATION`]).
+    pub const TIMEOUT_RANGE: RangeInclusive<Duration> = MS..=MAX_DURATION;
+    /// `module_cache`: 1..=4096 compiled modules. Each holds its compiled
+    /// code (0.1–10× the file) in memory.
+    pub const MODULE_CACHE_RANGE: RangeInclusive<u64> = 1..=4096;
+    /// `module_check_interval`: 0 (check on every request)..=24 h.
+    pub const MODULE_CHECK_INTERVAL_RANGE: RangeInclusive<Duration> = Duration::ZERO..=MAX_DURATION;
+    /// `max_module_size`: 8 B (the smallest module: magic and
+    /// version)..=256 MiB. A module is read whole and compiled on one helper
+    /// thread (~8 ms per MiB on a desktop core, several times that on a
+    /// board) and its length fits `usize` on 32-bit ARM.
+    pub const MAX_MODULE_SIZE_RANGE: RangeInclusive<u64> = 8..=256 * MIB;
+    /// `retry_after`: whole seconds, 1 s..=1 h: `Retry-After` has a
+    /// resolution of one second, and a client told to wait longer than an
+    /// hour has been refused, not asked to retry.
+    pub const RETRY_AFTER_RANGE: RangeInclusive<Duration> = SEC..=Duration::from_secs(3600);
 }
 
 impl Default for ServerLimits {
@@ -172,6 +263,40 @@ pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(24 
 pub const MAX_RECURSION_DEPTH: usize = 1000;
 /// See [`MAX_RECURSION_DEPTH`].
 pub const MAX_STACK_HEIGHT: usize = 128 * 1024;
+
+// What the ranges guarantee, checked when the crate compiles: the products
+// and casts the server makes of config values cannot overflow, on 32-bit
+// ARM included.
+const _: () = {
+    const U32: u64 = u32::MAX as u64;
+    // The timeout rule: timeout (µs) × fuel_per_ms.
+    assert!(
+        (MAX_DURATION.as_secs() * 1_000_000)
+            .checked_mul(MAX_FUEL_PER_MS)
+            .is_some()
+    );
+    // Budget + a slice + what host calls charge past it.
+    assert!(MAX_FUEL < u64::MAX / 1000);
+    // Reserved memory + one more request's limit.
+    assert!(
+        ServerLimits::MEMORY_BUDGET_RANGE
+            .end()
+            .checked_add(*FunctionLimits::MEMORY_RANGE.end())
+            .is_some()
+    );
+    // Values the server holds or casts as `usize` fit a 32-bit `usize`.
+    assert!(*ServerLimits::MAX_BODY_RANGE.end() <= U32);
+    assert!(*ServerLimits::MAX_HEADER_BYTES_RANGE.end() <= U32);
+    assert!(*ServerLimits::MAX_HEADERS_RANGE.end() <= U32);
+    assert!(*ServerLimits::MAX_CONNECTIONS_RANGE.end() <= U32);
+    assert!(*ServerLimits::MAX_IN_FLIGHT_RANGE.end() <= U32);
+    assert!(*ServerLimits::MODULE_CACHE_RANGE.end() <= U32);
+    assert!(*ServerLimits::MAX_MODULE_SIZE_RANGE.end() <= U32);
+    assert!(*FunctionLimits::MAX_RESPONSE_RANGE.end() <= U32);
+    assert!(*FunctionLimits::MAX_LOG_RANGE.end() <= U32);
+    // `Retry-After` is a u32 of seconds.
+    assert!(ServerLimits::RETRY_AFTER_RANGE.end().as_secs() <= U32);
+};
 
 #[cfg(test)]
 mod tests {

@@ -308,3 +308,130 @@ fn a_function_that_could_never_fit_the_memory_budget_is_a_config_error() {
     );
     assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
 }
+
+/// Runs `serve --config` on a file holding `text` and returns its one line
+/// of stderr, checking exit code 2 and that it names the file and `line`.
+fn serve_refuses(tag: &str, text: impl AsRef<[u8]>, line: usize) -> String {
+    let dir = TempDir::new(tag);
+    let config = dir.write("wasmgate.toml", text);
+    let out = wasmgate([
+        "serve",
+        "--config",
+        config.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let shown = assert_fails(&out, 2);
+    assert!(
+        shown.contains(&format!("{}:{line}: ", config.display())),
+        "{shown}"
+    );
+    // Nothing of the config's bytes reaches the terminal raw.
+    assert!(
+        !shown.contains(|c: char| c.is_control() || c == char::REPLACEMENT_CHARACTER),
+        "{shown:?}"
+    );
+    shown
+}
+
+#[test]
+fn serve_refuses_a_number_outside_its_range() {
+    for (key, value, shown) in [
+        ("max_headers", "9223372036854775807", "between 1 and 1024"),
+        ("max_headers", "1_000_000_000_000", "between 1 and 1024"),
+        (
+            "max_header_bytes",
+            "1_000_000_000_000",
+            "between 1KiB and 1MiB",
+        ),
+        ("max_body", "\"64GiB\"", "between 1B and 256MiB"),
+        (
+            "fuel_per_ms",
+            "9223372036854775807",
+            "between 1 and 100000000",
+        ),
+    ] {
+        let text = format!("[server]\nfunctions_dir = \".\"\n{key} = {value}\n");
+        let line = serve_refuses("cli-range", text, 3);
+        assert!(line.contains(&format!("`{key}` must be {shown}")), "{line}");
+    }
+    let text = "[server]\nfunctions_dir = \".\"\n[limits]\nmemory = \"8GiB\"\n";
+    let line = serve_refuses("cli-range", text, 4);
+    assert!(
+        line.contains("`memory` must be between 64KiB and 4GiB"),
+        "{line}"
+    );
+}
+
+#[test]
+fn serve_refuses_a_value_of_the_wrong_type_naming_key_and_expectation() {
+    let line = serve_refuses(
+        "cli-type",
+        "[server]\nfunctions_dir = \".\"\nmax_header_bytes = true\n",
+        3,
+    );
+    assert!(
+        line.ends_with(
+            "`max_header_bytes` must be a size (an integer number of bytes or a string like \"16MiB\"), got a boolean"
+        ),
+        "{line}"
+    );
+    let line = serve_refuses(
+        "cli-type",
+        "[server]\nfunctions_dir = \".\"\n\n[[function]]\nroute = \"/a\"\nmodule = \"hello.wasm\"\nlimits = { fuel = \"lots\" }\n",
+        7,
+    );
+    assert!(
+        line.ends_with("`fuel` must be an integer, got a string"),
+        "{line}"
+    );
+}
+
+#[test]
+fn serve_shows_control_bytes_and_invalid_utf8_escaped_with_their_line() {
+    let line = serve_refuses("cli-nul", "[server]\n\nmax_headers = 1\0\n", 3);
+    assert!(line.contains("(\\0)"), "{line}");
+    let line = serve_refuses(
+        "cli-esc",
+        "[[function]]\nroute = \"/a\\u001b[2J\"\nmodule = \"x.wasm\"\n",
+        2,
+    );
+    assert!(
+        line.contains("`route`") && line.contains("\\u{1b}[2J"),
+        "{line}"
+    );
+    let line = serve_refuses("cli-utf8", b"[server]\n\nlisten = \"\xc3\x28\"\n", 3);
+    assert!(line.contains("invalid UTF-8 (byte 0xc3)"), "{line}");
+}
+
+#[test]
+fn serve_refuses_a_configured_functions_dir_that_is_not_a_directory() {
+    let line = serve_refuses(
+        "cli-nodir",
+        "[server]\n\nfunctions_dir = \"no-such-dir\"\n",
+        3,
+    );
+    assert!(
+        line.contains("`functions_dir`") && line.contains("no-such-dir"),
+        "{line}"
+    );
+    let line = serve_refuses(
+        "cli-filedir",
+        "[server]\nfunctions_dir = \"wasmgate.toml\"\n",
+        2,
+    );
+    assert!(line.ends_with("is not a directory"), "{line}");
+}
+
+#[test]
+fn serve_refuses_methods_that_could_never_match() {
+    let head = "[[function]]\nroute = \"/a\"\nmodule = \"hello.wasm\"\n";
+    let line = serve_refuses("cli-methods", format!("{head}methods = []\n"), 4);
+    assert!(line.contains("`methods` is empty"), "{line}");
+    let line = serve_refuses(
+        "cli-methods",
+        format!("{head}methods = [\"GET\", \"GET /\"]\n"),
+        4,
+    );
+    assert!(line.contains("\"GET /\" is not an HTTP method"), "{line}");
+}

@@ -58,13 +58,14 @@ fn chunked_body_over_max_body_is_413() {
 
 #[test]
 fn head_over_max_header_bytes_is_431() {
-    let s = server("[server]\nfunctions_dir = \".\"\nmax_header_bytes = 512\n");
-    let big = "a".repeat(1000);
+    // 1 KiB is the smallest `max_header_bytes` accepted.
+    let s = server("[server]\nfunctions_dir = \".\"\nmax_header_bytes = 1024\n");
+    let big = "a".repeat(2000);
     let r = s.get_with("/hello", &[("x-big", &big)]);
     r.assert_error(431, "headers-too-large");
-    assert!(r.message().contains("512"), "{}", r.message());
+    assert!(r.message().contains("1024"), "{}", r.message());
     // A head just under the limit is served.
-    let r = s.get_with("/hello", &[("x-big", &"a".repeat(400))]);
+    let r = s.get_with("/hello", &[("x-big", &"a".repeat(800))]);
     assert_eq!(r.status, 200, "{r:?}");
     s.assert_healthy();
 }
