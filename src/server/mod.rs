@@ -4,6 +4,7 @@
 
 mod decode;
 mod encode;
+mod syntax;
 
 use std::cell::Cell;
 use std::net::SocketAddr;
