@@ -765,16 +765,18 @@ mod tests {
             max_body: 64 << 30,
             ..ServerLimits::default()
         };
-        let r = decode(
-            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 60000000000\r\n\r\nabc",
-            &limits,
-        );
-        assert!(matches!(r, Err(DecodeError::Malformed(m)) if m.contains("closed")));
-        let r = decode(
+        for request in [
+            &b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 60000000000\r\n\r\nabc"[..],
             b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\ndf8475800\r\nabc",
-            &limits,
-        );
-        assert!(matches!(r, Err(DecodeError::Malformed(m)) if m.contains("closed")));
+        ] {
+            // The three bytes are read and the stream ends; on 32-bit the
+            // length does not fit memory at all.
+            let r = decode(request, &limits);
+            let ended = matches!(&r, Err(DecodeError::Malformed(m)) if m.contains("closed"));
+            let too_large = cfg!(target_pointer_width = "32")
+                && matches!(r, Err(DecodeError::BodyTooLarge(60_000_000_000)));
+            assert!(ended || too_large, "{r:?}");
+        }
     }
 
     /// A length of 2^32 + 1 was cast with `as usize`: on 32-bit boards it
