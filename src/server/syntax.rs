@@ -77,6 +77,13 @@ pub(super) fn request_target(raw: &str) -> Result<(String, Option<&str>), &'stat
     if raw.contains('#') {
         return Err("request target has a fragment");
     }
+    // Never sent unencoded by a browser (WHATWG URL percent-encodes them),
+    // and refused by other servers (hyper): a request with them could reach
+    // wasmgate through one proxy and not through another.
+    let (path, query) = raw.split_once('?').unwrap_or((raw, ""));
+    if path.contains(['"', '<', '>', '`']) || query.contains(['"', '<', '>']) {
+        return Err("request target has a character that must be percent-encoded");
+    }
     let (origin, authority) = if raw.starts_with('/') {
         (raw, None)
     } else if let Some(rest) = strip_scheme(raw) {
@@ -379,6 +386,10 @@ mod tests {
             ok("/a/..b/.c/%2e%2ex"),
             Some(("/a/..b/.c/%2e%2ex".into(), None))
         );
+        assert_eq!(
+            ok("/{a}|^[b]\\?c=`{d}|^"),
+            Some(("/{a}|^[b]\\?c=`{d}|^".into(), None))
+        );
         assert_eq!(ok("http://x/a?b"), Some(("/a?b".into(), Some("x".into()))));
         assert_eq!(ok("HTTPS://x:1"), Some(("/".into(), Some("x:1".into()))));
         assert_eq!(ok("http://x?q"), Some(("/?q".into(), Some("x".into()))));
@@ -392,6 +403,11 @@ mod tests {
             "/a/.%2e",
             "/a#b",
             "/\u{e9}",
+            "/a\"b",
+            "/a?b=\"c\"",
+            "/<a>",
+            "/a?<b>",
+            "/a`b",
             "*",
             "a/b",
             "x:80",

@@ -290,6 +290,14 @@ pub fn cases() -> Vec<Case> {
         ),
         refused("rfc3986_3_5_fragment_is_refused", &get("/echo#/../hello")),
         refused("rfc3986_2_non_ascii_target_is_refused", &get("/echo/\u{e9}")),
+        refused("rfc3986_2_quote_in_query_is_refused", &get("/echo?a=\"b\"")),
+        refused("rfc3986_2_angle_brackets_are_refused", &get("/echo/<b>")),
+        refused("rfc3986_2_backtick_in_path_is_refused", &get("/echo/`b`")),
+        served(
+            "rfc3986_2_characters_browsers_send_unencoded_are_accepted",
+            &get("/echo/{a}|^[b]?c=`{d}|^'"),
+            vec![echo("GET", "/echo/{a}|^[b]?c=`{d}|^'", b"")],
+        ),
         // §5 Field syntax.
         refused(
             "rfc9112_5_1_space_before_colon_is_refused",
