@@ -56,13 +56,8 @@ fn functions() -> PathBuf {
 
 fn load(rt: &Runtime, name: &str) -> (wcache::Compiled, FunctionSpec) {
     let spec = FunctionSpec::from_dir(&functions(), name, &FunctionLimits::default());
-    let loaded = wcache::load(
-        rt.engine(),
-        &spec.module,
-        AbiChoice::Auto,
-        ServerLimits::DEFAULT_MAX_MODULE_SIZE,
-    )
-    .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let loaded = wcache::load(rt, &spec.module, AbiChoice::Auto, &ServerLimits::default())
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
     (loaded, spec)
 }
 
@@ -112,7 +107,7 @@ fn call(
     spec: &FunctionSpec,
     req: &Request<'_>,
 ) -> Response {
-    let outcome = smol::future::block_on(wabi::call(rt, &loaded.module, loaded.abi, spec, req));
+    let outcome = smol::future::block_on(wabi::call(rt, loaded, spec, req));
     match outcome.result {
         Ok(r) => r,
         Err(e) => panic!("{}: {e}", spec.name),
@@ -128,7 +123,7 @@ mod sandbox {
         let rt = Runtime::new();
         let (loaded, spec) = load(&rt, "hello");
         bencher.bench_local(|| {
-            Sandbox::new(&rt, &loaded.module, &spec.limits, state(&spec))
+            Sandbox::new(&rt, &loaded.module, loaded.cost, &spec.limits, state(&spec))
                 .unwrap_or_else(|(e, _)| panic!("{e}"))
         });
     }
@@ -147,8 +142,9 @@ mod sandbox {
         let rt = Runtime::new();
         let (loaded, spec) = load(&rt, "hello");
         bencher.bench_local(|| {
-            let mut sandbox = Sandbox::new(&rt, &loaded.module, &spec.limits, state(&spec))
-                .unwrap_or_else(|(e, _)| panic!("{e}"));
+            let mut sandbox =
+                Sandbox::new(&rt, &loaded.module, loaded.cost, &spec.limits, state(&spec))
+                    .unwrap_or_else(|(e, _)| panic!("{e}"));
             let mut out = [Val::I32(0)];
             smol::future::block_on(sandbox.call("wasmgate_alloc", &[Val::I32(64)], &mut out))
                 .unwrap();
@@ -195,11 +191,19 @@ mod abi {
                 (data (i32.const 1024) "{escaped}"))"#,
             len = response.len()
         );
-        let module = wasmi::Module::new(rt.engine(), wat::parse_str(&wat).unwrap()).unwrap();
+        let bytes = wat::parse_str(&wat).unwrap();
+        let shape = wasmgate::structure::Shape::of(&bytes).unwrap();
+        let module = wcache::Compiled {
+            module: wasmi::Module::new(rt.engine(), &bytes).unwrap(),
+            abi: Abi::Native,
+            shape,
+            cost: shape.cost(),
+            cache_bytes: 0,
+        };
         let spec = FunctionSpec::from_dir(&functions(), "floor", &FunctionLimits::default());
         let req = hello_request();
         let run = || {
-            smol::future::block_on(wabi::call(&rt, &module, Abi::Native, &spec, &req))
+            smol::future::block_on(wabi::call(&rt, &module, &spec, &req))
                 .result
                 .unwrap()
         };
@@ -242,7 +246,7 @@ mod abi {
         let (loaded, spec) = load(&rt, "tax");
         let req = tax_request();
         bencher.bench_local(|| {
-            wasi_json::sandbox(&rt, &loaded.module, &spec, &req, state(&spec))
+            wasi_json::sandbox(&rt, &loaded.module, loaded.cost, &spec, &req, state(&spec))
                 .unwrap_or_else(|(e, _)| panic!("{e}"))
         });
     }
@@ -334,8 +338,9 @@ mod cache {
     fn cold_compile(bencher: Bencher) {
         let rt = Runtime::new();
         let (_dir, path) = generated();
-        bencher
-            .bench_local(|| wcache::load(rt.engine(), &path, AbiChoice::Auto, u64::MAX).unwrap());
+        bencher.bench_local(|| {
+            wcache::load(&rt, &path, AbiChoice::Auto, &ServerLimits::default()).unwrap()
+        });
     }
 
     /// `cold_compile` + the first request (instantiate, lazily translate
@@ -347,7 +352,8 @@ mod cache {
         let spec = FunctionSpec::from_dir(&dir.0, "big", &FunctionLimits::default());
         let req = hello_request();
         bencher.bench_local(|| {
-            let loaded = wcache::load(rt.engine(), &path, AbiChoice::Auto, u64::MAX).unwrap();
+            let loaded =
+                wcache::load(&rt, &path, AbiChoice::Auto, &ServerLimits::default()).unwrap();
             let r = call(&rt, &loaded, &spec, &req);
             assert_eq!(r.body, b"ok");
             (loaded, r)
@@ -359,8 +365,9 @@ mod cache {
     fn cold_compile_tax(bencher: Bencher) {
         let rt = Runtime::new();
         let path = functions().join("tax.wasm");
-        bencher
-            .bench_local(|| wcache::load(rt.engine(), &path, AbiChoice::Auto, u64::MAX).unwrap());
+        bencher.bench_local(|| {
+            wcache::load(&rt, &path, AbiChoice::Auto, &ServerLimits::default()).unwrap()
+        });
     }
 
     mod tempdir {
@@ -492,6 +499,6 @@ mod fuel {
             body: b"",
             trace_id: TRACE,
         };
-        smol::future::block_on(wabi::call(&rt, &loaded.module, loaded.abi, &spec, &req)).fuel
+        smol::future::block_on(wabi::call(&rt, &loaded, &spec, &req)).fuel
     }
 }

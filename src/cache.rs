@@ -29,12 +29,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use smol::lock::Mutex;
-use wasmi::{Engine, Module};
+use wasmi::{Module, Store, TrapCode};
 
 use crate::abi::{self, Abi};
 use crate::config::AbiChoice;
 use crate::error::LoadError;
+use crate::host::HostState;
+use crate::limits::{InstanceCost, ServerLimits};
 use crate::sandbox::Runtime;
+use crate::structure::{LimitExceeded, Shape};
 
 /// A compiled, inspected module.
 #[derive(Debug)]
@@ -43,44 +46,117 @@ pub struct Compiled {
     pub module: Module,
     /// The ABI it speaks.
     pub abi: Abi,
+    /// The counts in its sections.
+    pub shape: Shape,
+    /// What one instantiation costs, charged to every request.
+    pub cost: InstanceCost,
+    /// Estimated bytes it holds in the cache: the file (wasmi keeps the
+    /// function bodies and data segments) plus the code it compiles to.
+    pub cache_bytes: u64,
 }
 
 /// A cached module with the engine (and linker) that owns its code.
 pub struct Loaded {
     /// The engine the module was compiled with, and its linker.
     pub runtime: Runtime,
-    /// The compiled module.
-    pub module: Module,
-    /// The ABI it speaks.
-    pub abi: Abi,
+    /// The module.
+    pub compiled: Compiled,
 }
 
-/// Reads, validates and inspects one module file, compiling it with `engine`.
+/// Compiled code is estimated at this many bytes per byte of function
+/// bodies: wasmi's register code is 1–3 times the size of the Wasm it
+/// translates.
+const CODE_BYTES_PER_BODY_BYTE: u64 = 3;
+
+/// Reads, validates and inspects one module file, compiling it with
+/// `runtime`'s engine: refused if it is over a structural limit or cannot
+/// be instantiated whatever the request (see [`trial`]).
 pub fn load(
-    engine: &Engine,
+    runtime: &Runtime,
     path: &Path,
     choice: AbiChoice,
-    max_size: u64,
+    limits: &ServerLimits,
 ) -> Result<Compiled, LoadError> {
     let read_error = |error| LoadError::Read {
         path: path.to_owned(),
         error,
     };
     let size = std::fs::metadata(path).map_err(read_error)?.len();
-    if size > max_size {
+    if size > limits.max_module_size {
         return Err(LoadError::TooLarge {
             path: path.to_owned(),
             size,
-            limit: max_size,
+            limit: limits.max_module_size,
         });
     }
     let bytes = std::fs::read(path).map_err(read_error)?;
-    let module = Module::new(engine, &bytes).map_err(|e| LoadError::Invalid {
+    let invalid = |message: String| LoadError::Invalid {
         path: path.to_owned(),
-        message: e.to_string(),
-    })?;
+        message,
+    };
+    let refused = |exceeded| LoadError::Limit {
+        path: path.to_owned(),
+        exceeded,
+    };
+    // Counted before compiling: wasmi's parsed module of a million globals
+    // alone is ~40 MB. Bytes the counting cannot parse are left to wasmi,
+    // whose validation names the problem.
+    let shape = Shape::of(&bytes);
+    if let Ok(shape) = &shape {
+        shape.check(&limits.module).map_err(refused)?;
+    }
+    let module = Module::new(runtime.engine(), &bytes).map_err(|e| invalid(e.to_string()))?;
+    let shape = shape.map_err(invalid)?;
+    let cache_bytes = u64::try_from(bytes.len())
+        .unwrap_or(u64::MAX)
+        .saturating_add(shape.code_bytes.saturating_mul(CODE_BYTES_PER_BODY_BYTE));
+    if cache_bytes > limits.module_cache_bytes {
+        return Err(refused(LimitExceeded {
+            what: "bytes in the module cache (estimated)",
+            actual: cache_bytes,
+            limit: limits.module_cache_bytes,
+            key: Some("module_cache_bytes"),
+        }));
+    }
+    drop(bytes);
     let abi = abi::inspect(&module, path, choice)?;
-    Ok(Compiled { module, abi })
+    trial(runtime, &module, limits.memory_budget).map_err(|message| LoadError::Instantiate {
+        path: path.to_owned(),
+        message,
+    })?;
+    Ok(Compiled {
+        module,
+        abi,
+        shape,
+        cost: shape.cost(),
+        cache_bytes,
+    })
+}
+
+/// Instantiates `module` once in a throwaway store without running its
+/// `start` function (the store has no fuel: the start function, if any,
+/// stops at its first instruction), so that a module that fails to
+/// instantiate on every request (a data or element segment out of bounds,
+/// a memory larger than the memory budget) is refused when it loads, not
+/// reported as a trap per request. Memories and tables go through a limiter
+/// capped at `memory_budget`, which no function's `memory` may exceed.
+fn trial(runtime: &Runtime, module: &Module, memory_budget: u64) -> Result<(), String> {
+    let state = HostState::new(Rc::from("load"), Rc::from("-"), memory_budget, 0);
+    let mut store = Store::new(runtime.engine(), state);
+    store.limiter(|state| &mut state.limiter);
+    store.set_fuel(0).map_err(|e| e.to_string())?;
+    let Err(error) = runtime.linker().instantiate_and_start(&mut store, module) else {
+        return Ok(());
+    };
+    if error.as_trap_code() == Some(TrapCode::OutOfFuel) {
+        return Ok(());
+    }
+    if store.data().limiter.denied {
+        return Err(format!(
+            "its initial memories and tables are larger than memory_budget ({memory_budget} bytes)"
+        ));
+    }
+    Err(error.to_string())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,26 +197,43 @@ struct Entry {
     last_used: u64,
 }
 
+impl Entry {
+    /// Estimated bytes the entry holds (a cached failure: none to speak of).
+    fn bytes(&self) -> u64 {
+        self.loaded.as_ref().map_or(0, |l| l.compiled.cache_bytes)
+    }
+}
+
+type Key = (PathBuf, AbiChoice);
+type Entries = HashMap<Key, Entry>;
+
 /// The module cache. Single-threaded: lives on the executor's thread.
 pub struct ModuleCache {
     capacity: usize,
-    max_module_size: u64,
+    capacity_bytes: u64,
+    limits: ServerLimits,
     check_interval: Duration,
-    entries: RefCell<HashMap<(PathBuf, AbiChoice), Entry>>,
+    entries: RefCell<Entries>,
+    /// Sum of the entries' [`Entry::bytes`].
+    bytes: Cell<u64>,
     clock: Cell<u64>,
     /// Held while a module compiles: one compile at a time.
     compiling: Arc<Mutex<()>>,
 }
 
 impl ModuleCache {
-    /// A cache holding at most `capacity` modules, checking a module's file
-    /// for a change at most once per `check_interval` (zero: every request).
-    pub fn new(capacity: usize, max_module_size: u64, check_interval: Duration) -> Self {
+    /// A cache holding at most `module_cache` modules of together at most
+    /// `module_cache_bytes` (estimated), checking a module's file for a
+    /// change at most once per `module_check_interval` (zero: every
+    /// request), loading modules under `limits`.
+    pub fn new(limits: &ServerLimits) -> Self {
         Self {
-            capacity: capacity.max(1),
-            max_module_size,
-            check_interval,
+            capacity: limits.module_cache.max(1),
+            capacity_bytes: limits.module_cache_bytes,
+            limits: limits.clone(),
+            check_interval: limits.module_check_interval,
             entries: RefCell::new(HashMap::new()),
+            bytes: Cell::new(0),
             clock: Cell::new(0),
             compiling: Arc::new(Mutex::new(())),
         }
@@ -149,6 +242,11 @@ impl ModuleCache {
     /// Modules currently held.
     pub fn len(&self) -> usize {
         self.entries.borrow().len()
+    }
+
+    /// Estimated bytes of the modules held.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.get()
     }
 
     /// Whether the cache holds no module.
@@ -182,56 +280,80 @@ impl ModuleCache {
             Lookup::Cached(loaded) => return loaded,
             Lookup::Missing(error) => return Err(Rc::new(error)),
         };
-        let runtime = Runtime::new();
-        let engine = runtime.engine().clone();
-        let (file, max_size) = (path.to_owned(), self.max_module_size);
-        let (compiled, lane) =
-            smol::unblock(move || (load(&engine, &file, choice, max_size), lane)).await;
-        let loaded = compiled
-            .map(|c| {
-                Rc::new(Loaded {
-                    runtime,
-                    module: c.module,
-                    abi: c.abi,
-                })
-            })
-            .map_err(Rc::new);
+        let file = path.to_owned();
+        let limits = self.limits.clone();
+        let (loaded, lane) = smol::unblock(move || {
+            let runtime = Runtime::new();
+            let loaded =
+                load(&runtime, &file, choice, &limits).map(|compiled| Loaded { runtime, compiled });
+            (loaded, lane)
+        })
+        .await;
+        let loaded = loaded.map(Rc::new).map_err(Rc::new);
         let mut entries = self.entries.borrow_mut();
         match &loaded {
-            Ok(l) => log::info!("loaded {} ({} ABI)", path.display(), l.abi),
+            Ok(l) => log::info!("loaded {} ({} ABI)", path.display(), l.compiled.abi),
             // Removed between the stat and the read.
             Err(e) if is_missing(e) => {
-                forget(&mut entries, &key);
+                self.forget(&mut entries, &key);
                 return loaded;
             }
             Err(e) => log::warn!("module unavailable: {e}"),
         }
-        if entries.len() >= self.capacity
-            && !entries.contains_key(&key)
-            && let Some(oldest) = entries
+        let entry = Entry {
+            stamp,
+            checked: Instant::now(),
+            loaded: loaded.clone(),
+            last_used: self.tick(),
+        };
+        self.remove(&mut entries, &key);
+        // Least recently used first, until the new entry fits both bounds
+        // (`load` refused any module larger than the byte bound alone).
+        while entries.len() >= self.capacity
+            || self.bytes.get().saturating_add(entry.bytes()) > self.capacity_bytes
+        {
+            let Some(oldest) = entries
                 .iter()
                 .min_by_key(|(_, e)| e.last_used)
                 .map(|(k, _)| k.clone())
-        {
-            entries.remove(&oldest);
+            else {
+                break;
+            };
+            self.remove(&mut entries, &oldest);
         }
-        entries.insert(
-            key,
-            Entry {
-                stamp,
-                checked: Instant::now(),
-                loaded: loaded.clone(),
-                last_used: self.tick(),
-            },
-        );
+        self.bytes
+            .set(self.bytes.get().saturating_add(entry.bytes()));
+        entries.insert(key, entry);
         drop(lane);
         loaded
+    }
+
+    /// Removes the entry of `key`, if any, and its bytes.
+    fn remove(&self, entries: &mut Entries, key: &Key) -> bool {
+        match entries.remove(key) {
+            Some(entry) => {
+                self.bytes
+                    .set(self.bytes.get().saturating_sub(entry.bytes()));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Drops the entry of a module whose file is gone.
+    fn forget(&self, entries: &mut Entries, key: &Key) {
+        if self.remove(entries, key) {
+            log::info!(
+                "dropped {} from the module cache: the file is gone",
+                key.0.display()
+            );
+        }
     }
 
     /// What the cache knows about `key` without compiling: a result that
     /// still stands (re-stat'ing the file if `check_interval` has passed),
     /// a missing file, or the stamp of a file that needs compiling.
-    fn lookup(&self, key: &(PathBuf, AbiChoice)) -> Lookup {
+    fn lookup(&self, key: &Key) -> Lookup {
         let now = self.tick();
         let checked = Instant::now();
         let mut entries = self.entries.borrow_mut();
@@ -245,7 +367,7 @@ impl ModuleCache {
         let stamp = match Stamp::of(&key.0) {
             Ok(stamp) => Some(stamp),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                forget(&mut entries, key);
+                self.forget(&mut entries, key);
                 return Lookup::Missing(LoadError::Read {
                     path: key.0.clone(),
                     error,
@@ -292,16 +414,6 @@ impl Lookup {
     }
 }
 
-/// Drops the entry of a module whose file is gone.
-fn forget(entries: &mut HashMap<(PathBuf, AbiChoice), Entry>, key: &(PathBuf, AbiChoice)) {
-    if entries.remove(key).is_some() {
-        log::info!(
-            "dropped {} from the module cache: the file is gone",
-            key.0.display()
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,6 +433,14 @@ mod tests {
         }
     }
 
+    fn cache(capacity: usize, check_interval: Duration) -> ModuleCache {
+        ModuleCache::new(&ServerLimits {
+            module_cache: capacity,
+            module_check_interval: check_interval,
+            ..ServerLimits::default()
+        })
+    }
+
     fn failure(cache: &ModuleCache, path: &Path) -> Rc<LoadError> {
         match smol::block_on(cache.get(path, AbiChoice::Auto)) {
             Ok(_) => panic!("{} loaded", path.display()),
@@ -332,8 +452,8 @@ mod tests {
     fn a_file_is_checked_again_only_after_the_interval() {
         let file = TempFile::new("interval");
         std::fs::write(&file.0, b"\0asm broken").unwrap();
-        let patient = ModuleCache::new(4, u64::MAX, Duration::from_secs(3600));
-        let eager = ModuleCache::new(4, u64::MAX, Duration::ZERO);
+        let patient = cache(4, Duration::from_secs(3600));
+        let eager = cache(4, Duration::ZERO);
         let (p1, e1) = (failure(&patient, &file.0), failure(&eager, &file.0));
         // Unchanged: both answer from the cache.
         assert!(Rc::ptr_eq(&p1, &failure(&patient, &file.0)));
@@ -347,9 +467,54 @@ mod tests {
     }
 
     #[test]
+    fn the_cache_is_bounded_by_bytes_as_well_as_count() {
+        // Five modules of ~100 KB each (file bytes, mostly a data segment).
+        let data = "\\2a".repeat(100_000);
+        let files: Vec<TempFile> = (0..5)
+            .map(|i| {
+                let file = TempFile::new(&format!("bytes{i}"));
+                let wat = format!(
+                    r#"(module (memory 2) (func (export "_start")) (data (i32.const {i}) "{data}"))"#
+                );
+                std::fs::write(&file.0, wat::parse_str(&wat).unwrap()).unwrap();
+                file
+            })
+            .collect();
+        let cache = ModuleCache::new(&ServerLimits {
+            module_cache: 64,
+            module_cache_bytes: 250_000,
+            ..ServerLimits::default()
+        });
+        let get = |file: &TempFile| match smol::block_on(cache.get(&file.0, AbiChoice::Auto)) {
+            Ok(loaded) => loaded,
+            Err(e) => panic!("{e}"),
+        };
+        let mut last = None;
+        for file in &files {
+            last = Some(get(file));
+            assert!(cache.bytes() <= 250_000, "{} bytes", cache.bytes());
+        }
+        assert_eq!(cache.len(), 2);
+        // The most recent module is the one kept.
+        let last = last.unwrap();
+        assert!(Rc::ptr_eq(&last, &get(&files[4])));
+        assert!(last.compiled.cache_bytes > 100_000);
+        // A module larger than the whole bound is refused, not cached alone.
+        let small = ModuleCache::new(&ServerLimits {
+            module_cache_bytes: 50_000,
+            ..ServerLimits::default()
+        });
+        let e = failure(&small, &files[0].0);
+        assert!(
+            e.to_string().contains("`module_cache_bytes` (50000)"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn a_missing_file_is_never_cached() {
         let file = TempFile::new("missing");
-        let cache = ModuleCache::new(1, u64::MAX, Duration::ZERO);
+        let cache = cache(1, Duration::ZERO);
         for _ in 0..2 {
             assert!(is_missing(&failure(&cache, &file.0)));
             assert!(cache.is_empty());

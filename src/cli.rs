@@ -370,8 +370,7 @@ fn calibrate() -> Result<(), CliError> {
 
 fn run(args: RunArgs) -> Result<(), CliError> {
     let runtime = Runtime::new();
-    let max_size = ServerLimits::default().max_module_size;
-    let loaded = cache::load(runtime.engine(), &args.module, args.abi, max_size)
+    let loaded = cache::load(&runtime, &args.module, args.abi, &ServerLimits::default())
         .map_err(|e| CliError::Runtime(e.to_string()))?;
     let body = match &args.body {
         None => Vec::new(),
@@ -405,13 +404,7 @@ fn run(args: RunArgs) -> Result<(), CliError> {
         trace_id: "run",
     };
     let started = Instant::now();
-    let outcome = smol::block_on(abi::call(
-        &runtime,
-        &loaded.module,
-        loaded.abi,
-        &function,
-        &request,
-    ));
+    let outcome = smol::block_on(abi::call(&runtime, &loaded, &function, &request));
     let micros = started.elapsed().as_micros();
     let stats = format!(
         "fuel used: {}, time: {micros} us, abi: {}",
@@ -453,7 +446,7 @@ const LARGE_INITIAL_MEMORY_KIB: u64 = 256;
 
 fn check(target: &Path) -> Result<(), CliError> {
     let runtime = Runtime::new();
-    let max_size = ServerLimits::default().max_module_size;
+    let limits = ServerLimits::default();
     let files = if target.is_dir() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(target)
             .map_err(|e| CliError::Runtime(format!("{}: {e}", target.display())))?
@@ -466,52 +459,15 @@ fn check(target: &Path) -> Result<(), CliError> {
         vec![target.to_owned()]
     };
     let mut failed = 0;
+    let mut out = std::io::stdout().lock();
     for file in &files {
-        match cache::load(runtime.engine(), file, AbiChoice::Auto, max_size) {
+        match cache::load(&runtime, file, AbiChoice::Auto, &limits) {
             Ok(loaded) => {
-                let m = &loaded.module;
-                let _ = writeln!(std::io::stdout(), "{}: ok", file.display());
-                let _ = writeln!(std::io::stdout(), "  abi: {}", loaded.abi);
-                let imports: Vec<String> = m
-                    .imports()
-                    .map(|i| format!("{}.{}", i.module(), i.name()))
-                    .collect();
-                let _ = writeln!(
-                    std::io::stdout(),
-                    "  imports: {}",
-                    if imports.is_empty() {
-                        "(none)".into()
-                    } else {
-                        imports.join(", ")
-                    }
-                );
-                let exports: Vec<&str> = m.exports().map(|e| e.name()).collect();
-                let _ = writeln!(std::io::stdout(), "  exports: {}", exports.join(", "));
-                for e in m.exports() {
-                    if let ExternType::Memory(ty) = e.ty() {
-                        let max = ty
-                            .maximum()
-                            .map_or("no maximum".to_owned(), |p| format!("maximum {p} pages"));
-                        let _ = writeln!(
-                            std::io::stdout(),
-                            "  memory `{}`: {} pages ({} KiB) initial, {max}",
-                            e.name(),
-                            ty.minimum(),
-                            ty.minimum() * 64
-                        );
-                        if ty.minimum() * 64 > LARGE_INITIAL_MEMORY_KIB {
-                            let _ = writeln!(
-                                std::io::stdout(),
-                                "  note: the initial memory is zero-filled on every request; most of it is\n  \
-                                 usually the 1 MiB default stack (Rust: -C link-arg=-zstack-size=65536)"
-                            );
-                        }
-                    }
-                }
+                let _ = writeln!(out, "{}", describe(file, &loaded));
             }
             Err(e) => {
                 failed += 1;
-                let _ = writeln!(std::io::stdout(), "{}: error: {e}", file.display());
+                let _ = writeln!(out, "{}: error: {e}", file.display());
             }
         }
     }
@@ -525,6 +481,64 @@ fn check(target: &Path) -> Result<(), CliError> {
             "{f} of {n} module(s) failed the check"
         ))),
     }
+}
+
+/// What `check` prints about a module that loads. Names come from the
+/// module, so they are escaped: a name cannot forge a line of output.
+fn describe(file: &Path, loaded: &cache::Compiled) -> String {
+    use std::fmt::Write as _;
+    let (m, shape) = (&loaded.module, &loaded.shape);
+    let mut text = format!("{}: ok\n  abi: {}\n", file.display(), loaded.abi);
+    let imports: Vec<String> = m
+        .imports()
+        .map(|i| format!("{}.{}", i.module().escape_debug(), i.name().escape_debug()))
+        .collect();
+    let imports = match imports.is_empty() {
+        true => "(none)".to_owned(),
+        false => imports.join(", "),
+    };
+    let exports: Vec<String> = m
+        .exports()
+        .map(|e| e.name().escape_debug().to_string())
+        .collect();
+    let _ = writeln!(
+        text,
+        "  imports: {imports}\n  exports: {}",
+        exports.join(", ")
+    );
+    let _ = writeln!(
+        text,
+        "  structure: {} functions, {} globals, {} table elements, {} data segments ({} bytes)",
+        shape.functions, shape.globals, shape.table_elements, shape.data_segments, shape.data_bytes
+    );
+    let _ = write!(
+        text,
+        "  per request: {} fuel to instantiate, at least {} KiB of the memory limit",
+        loaded.cost.fuel,
+        shape.initial_bytes().div_ceil(1024)
+    );
+    for e in m.exports() {
+        if let ExternType::Memory(ty) = e.ty() {
+            let max = ty
+                .maximum()
+                .map_or("no maximum".to_owned(), |p| format!("maximum {p} pages"));
+            let kib = ty.minimum().saturating_mul(64);
+            let _ = write!(
+                text,
+                "\n  memory `{}`: {} pages ({kib} KiB) initial, {max}",
+                e.name().escape_debug(),
+                ty.minimum(),
+            );
+            if kib > LARGE_INITIAL_MEMORY_KIB {
+                let _ = write!(
+                    text,
+                    "\n  note: the initial memory is zero-filled on every request; most of it is\n  \
+                     usually the 1 MiB default stack (Rust: -C link-arg=-zstack-size=65536)"
+                );
+            }
+        }
+    }
+    text
 }
 
 #[cfg(test)]

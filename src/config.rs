@@ -32,7 +32,7 @@ use toml::Spanned;
 
 use crate::board::{self, Board};
 use crate::error::ConfigError;
-use crate::limits::{FUEL_PER_MS_RANGE, FunctionLimits, MAX_FUEL, ServerLimits};
+use crate::limits::{FUEL_PER_MS_RANGE, FunctionLimits, MAX_FUEL, ModuleLimits, ServerLimits};
 
 /// The default listen address: loopback only, exposing the server is a choice.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -208,6 +208,13 @@ struct RawServer {
     module_cache: Option<Spanned<Int>>,
     module_check_interval: Option<Spanned<Time>>,
     max_module_size: Option<Spanned<Size>>,
+    module_cache_bytes: Option<Spanned<Size>>,
+    max_module_globals: Option<Spanned<Int>>,
+    max_module_functions: Option<Spanned<Int>>,
+    max_module_table_elements: Option<Spanned<Int>>,
+    max_module_element_segments: Option<Spanned<Int>>,
+    max_module_data_segments: Option<Spanned<Int>>,
+    min_module_function_bytes: Option<Spanned<Int>>,
     retry_after: Option<Spanned<Time>>,
 }
 
@@ -690,6 +697,13 @@ impl Ctx<'_> {
                 d.max_module_size,
                 L::MAX_MODULE_SIZE_RANGE,
             )?,
+            module_cache_bytes: self.size(
+                "module_cache_bytes",
+                &s.module_cache_bytes,
+                d.module_cache_bytes,
+                L::MODULE_CACHE_BYTES_RANGE,
+            )?,
+            module: self.module_limits(s, &d.module)?,
             retry_after_secs: self.retry_after(s, d)?,
         };
         if limits.max_body > limits.memory_budget {
@@ -721,6 +735,49 @@ impl Ctx<'_> {
                 ),
             ),
         }
+    }
+
+    /// Structural module limits from `s` over `d`.
+    fn module_limits(&self, s: &RawServer, d: &ModuleLimits) -> Result<ModuleLimits, ConfigError> {
+        type M = ModuleLimits;
+        Ok(ModuleLimits {
+            max_globals: self.count(
+                "max_module_globals",
+                &s.max_module_globals,
+                d.max_globals,
+                M::MAX_GLOBALS_RANGE,
+            )?,
+            max_functions: self.count(
+                "max_module_functions",
+                &s.max_module_functions,
+                d.max_functions,
+                M::MAX_FUNCTIONS_RANGE,
+            )?,
+            max_table_elements: self.count(
+                "max_module_table_elements",
+                &s.max_module_table_elements,
+                d.max_table_elements,
+                M::MAX_TABLE_ELEMENTS_RANGE,
+            )?,
+            max_element_segments: self.count(
+                "max_module_element_segments",
+                &s.max_module_element_segments,
+                d.max_element_segments,
+                M::MAX_SEGMENTS_RANGE,
+            )?,
+            max_data_segments: self.count(
+                "max_module_data_segments",
+                &s.max_module_data_segments,
+                d.max_data_segments,
+                M::MAX_SEGMENTS_RANGE,
+            )?,
+            min_function_bytes: self.count(
+                "min_module_function_bytes",
+                &s.min_module_function_bytes,
+                d.min_function_bytes,
+                M::MIN_FUNCTION_BYTES_RANGE,
+            )?,
+        })
     }
 
     /// A board profile: its description, then its defaults over the
@@ -1085,6 +1142,42 @@ mod tests {
         assert_eq!(show_size(1000), "1000B");
         assert_eq!(show_duration(Duration::from_secs(24 * 3600)), "24h");
         assert_eq!(show_duration(Duration::from_millis(1500)), "1500ms");
+    }
+
+    #[test]
+    fn module_structure_keys_parse_within_their_ranges() {
+        let c = parse(
+            "[server]\nmodule_cache_bytes = \"8MiB\"\nmax_module_globals = 5\nmax_module_functions = 6\n\
+             max_module_table_elements = 7\nmax_module_element_segments = 8\n\
+             max_module_data_segments = 9\nmin_module_function_bytes = 10\n",
+        )
+        .unwrap();
+        assert_eq!(c.server.module_cache_bytes, 8 << 20);
+        assert_eq!(
+            c.server.module,
+            ModuleLimits {
+                max_globals: 5,
+                max_functions: 6,
+                max_table_elements: 7,
+                max_element_segments: 8,
+                max_data_segments: 9,
+                min_function_bytes: 10,
+            }
+        );
+        assert_eq!(parse("").unwrap().server.module, ModuleLimits::default());
+        for (text, key) in [
+            ("max_module_globals = 0", "max_module_globals"),
+            ("max_module_functions = 1_000_001", "max_module_functions"),
+            (
+                "min_module_function_bytes = -1",
+                "min_module_function_bytes",
+            ),
+            ("module_cache_bytes = \"1KiB\"", "module_cache_bytes"),
+        ] {
+            let e = parse(&format!("[server]\n{text}\n")).unwrap_err();
+            assert_eq!(e.line, Some(2), "{e}");
+            assert!(e.message.contains(key), "{e}");
+        }
     }
 
     #[test]

@@ -117,6 +117,15 @@ pub enum LoadError {
     },
     /// The module's exports fit no ABI, or not the one configured.
     Abi { path: PathBuf, message: String },
+    /// The module is over one of its structural limits.
+    Limit {
+        path: PathBuf,
+        exceeded: crate::structure::LimitExceeded,
+    },
+    /// The module fails to instantiate whatever the request: a data or
+    /// element segment out of bounds, an initial memory larger than the
+    /// memory budget, and the like.
+    Instantiate { path: PathBuf, message: String },
 }
 
 impl fmt::Display for LoadError {
@@ -144,10 +153,20 @@ impl fmt::Display for LoadError {
                 why,
             } => write!(
                 f,
-                "{}: unsupported import `{module}.{name}`: {why}",
-                path.display()
+                "{}: unsupported import `{}.{}`: {why}",
+                path.display(),
+                module.escape_debug(),
+                name.escape_debug()
             ),
             LoadError::Abi { path, message } => write!(f, "{}: {message}", path.display()),
+            LoadError::Limit { path, exceeded } => {
+                write!(f, "{}: module refused: {exceeded}", path.display())
+            }
+            LoadError::Instantiate { path, message } => write!(
+                f,
+                "{}: module can never be instantiated: {message}",
+                path.display()
+            ),
         }
     }
 }

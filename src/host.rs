@@ -81,9 +81,28 @@ impl MemoryLimiter {
         }
     }
 
+    /// Bytes a table element is counted as (see
+    /// [`crate::limits::InstanceCost::TABLE_ELEMENT_BYTES`]).
+    const TABLE_ELEMENT_BYTES: usize = crate::limits::InstanceCost::TABLE_ELEMENT_BYTES as usize;
+
     /// The limit in bytes.
     pub fn limit(&self) -> u64 {
         self.limit as u64
+    }
+
+    /// Counts `bytes` the instance holds outside its memories and tables
+    /// (globals, functions: see [`crate::limits::InstanceCost`]) against the
+    /// limit. Returns whether they fit; if not, remembers the denial.
+    pub fn reserve(&mut self, bytes: u64) -> bool {
+        let total = usize::try_from(bytes)
+            .ok()
+            .and_then(|b| self.used.checked_add(b))
+            .filter(|&total| total <= self.limit);
+        match total {
+            Some(total) => self.used = total,
+            None => self.denied = true,
+        }
+        total.is_some()
     }
 }
 
@@ -107,14 +126,17 @@ impl ResourceLimiter for MemoryLimiter {
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> Result<bool, LimiterError> {
-        if desired > Self::MAX_TABLE_ELEMENTS {
+        let bytes = |elements: usize| elements.saturating_mul(Self::TABLE_ELEMENT_BYTES);
+        let total = (self.used - bytes(current).min(self.used)).saturating_add(bytes(desired));
+        if desired > Self::MAX_TABLE_ELEMENTS || total > self.limit {
             self.denied = true;
             return Err(LimiterError::ResourceLimiterDeniedAllocation);
         }
+        self.used = total;
         Ok(true)
     }
 

@@ -27,3 +27,4 @@ pub mod limits;
 pub mod router;
 pub mod sandbox;
 pub mod server;
+pub mod structure;

@@ -136,11 +136,16 @@ pub struct ServerLimits {
     pub write_timeout: Duration,
     /// Compiled modules kept in memory (least recently used are dropped).
     pub module_cache: usize,
+    /// Estimated bytes of all cached modules together (file size plus
+    /// compiled code); least recently used are dropped until they fit.
+    pub module_cache_bytes: u64,
     /// How long a cached module is trusted before its file is checked for a
     /// change again; zero checks on every request.
     pub module_check_interval: Duration,
     /// Largest module file accepted.
     pub max_module_size: u64,
+    /// The structure a module may have; checked when it loads.
+    pub module: ModuleLimits,
     /// Seconds a client is told to wait (`Retry-After`) when overloaded.
     pub retry_after_secs: u32,
 }
@@ -172,6 +177,13 @@ impl ServerLimits {
     pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
     /// Defaults to 64 compiled modules.
     pub const DEFAULT_MODULE_CACHE: usize = 64;
+    /// Defaults to 64 MiB: a dozen large (4 MiB) modules with their
+    /// compiled code, or every small one a board serves; a quarter of the
+    /// default `memory_budget`. A module estimated larger than this alone
+    /// is refused.
+    pub const DEFAULT_MODULE_CACHE_BYTES: u64 = 64 * MIB;
+    /// 64 KiB to 1 TiB.
+    pub const MODULE_CACHE_BYTES_RANGE: RangeInclusive<u64> = 64 * KIB..=1024 * GIB;
     /// Defaults to 1 s: a deployed file is served within a second; checking
     /// on every request costs a stat call per request (two such calls were
     /// ~7% of the server's CPU under load on `GET /hello`).
@@ -240,11 +252,143 @@ impl Default for ServerLimits {
             body_timeout: Self::DEFAULT_BODY_TIMEOUT,
             write_timeout: Self::DEFAULT_WRITE_TIMEOUT,
             module_cache: Self::DEFAULT_MODULE_CACHE,
+            module_cache_bytes: Self::DEFAULT_MODULE_CACHE_BYTES,
             module_check_interval: Self::DEFAULT_MODULE_CHECK_INTERVAL,
             max_module_size: Self::DEFAULT_MAX_MODULE_SIZE,
+            module: ModuleLimits::default(),
             retry_after_secs: Self::DEFAULT_RETRY_AFTER_SECS,
         }
     }
+}
+
+/// The structure a module may have, checked once when it loads (a module
+/// over a limit is refused: 503 `module-unavailable`, and the log and
+/// `wasmgate check` name the limit). Every request instantiates the module
+/// afresh, and instantiation cannot be interrupted: these bound how long one
+/// instantiation holds the thread and what one instance costs in memory
+/// before any guest code runs. What is left is charged to the request (see
+/// [`InstanceCost`]).
+///
+/// Server-wide (`[server]` keys, board profiles), not per function: a
+/// cached module is shared by every function that names its file, so its
+/// verdict cannot depend on which function asked first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleLimits {
+    /// Global variables (`max_module_globals`).
+    pub max_globals: u32,
+    /// Functions, imported ones included (`max_module_functions`).
+    pub max_functions: u32,
+    /// Initial elements of all tables together (`max_module_table_elements`).
+    pub max_table_elements: u64,
+    /// Element segments (`max_module_element_segments`).
+    pub max_element_segments: u32,
+    /// Data segments (`max_module_data_segments`).
+    pub max_data_segments: u32,
+    /// Smallest average function body in bytes, enforced once the bodies
+    /// total [`MIN_FUNCTION_BYTES_FROM`] (`min_module_function_bytes`).
+    pub min_function_bytes: u32,
+}
+
+impl ModuleLimits {
+    /// Defaults to 10,000: compilers emit a handful (a stack pointer, a few
+    /// for TLS); each costs ~40 bytes and ~70 ns per instantiation.
+    /// Range: 1 to 1,000,000.
+    pub const DEFAULT_MAX_GLOBALS: u32 = 10_000;
+    /// Defaults to 100,000: a large Go or Rust program has 10,000–40,000;
+    /// each costs ~70 bytes and ~200 ns per instantiation, so the default
+    /// bounds one instantiation to ~7 MiB and ~20 ms. Range: 1 to 1,000,000.
+    pub const DEFAULT_MAX_FUNCTIONS: u32 = 100_000;
+    /// Defaults to 100,000, the most elements the store's limiter lets one
+    /// table grow to: function tables of real programs hold a few thousand.
+    /// Range: 1 to 10,000,000.
+    pub const DEFAULT_MAX_TABLE_ELEMENTS: u64 = 100_000;
+    /// Defaults to 1,000: toolchains emit one or a few. Range: 1 to 1,000,000.
+    pub const DEFAULT_MAX_ELEMENT_SEGMENTS: u32 = 1_000;
+    /// Defaults to 10,000: toolchains emit one per output section (a few);
+    /// some emit one per symbol. Range: 1 to 1,000,000.
+    pub const DEFAULT_MAX_DATA_SEGMENTS: u32 = 10_000;
+    /// Defaults to 40 bytes, wasmi's own strict limit: compiled modules
+    /// average 100–2,500 bytes per function; a module of many empty
+    /// functions exists to make instantiation expensive. Range: 1 to 10,000.
+    pub const DEFAULT_MIN_FUNCTION_BYTES: u32 = 40;
+    /// See [`Self::DEFAULT_MAX_GLOBALS`].
+    pub const MAX_GLOBALS_RANGE: RangeInclusive<u64> = 1..=1_000_000;
+    /// See [`Self::DEFAULT_MAX_FUNCTIONS`].
+    pub const MAX_FUNCTIONS_RANGE: RangeInclusive<u64> = 1..=1_000_000;
+    /// See [`Self::DEFAULT_MAX_TABLE_ELEMENTS`].
+    pub const MAX_TABLE_ELEMENTS_RANGE: RangeInclusive<u64> = 1..=10_000_000;
+    /// Element and data segments: 1 to 1,000,000.
+    pub const MAX_SEGMENTS_RANGE: RangeInclusive<u64> = 1..=1_000_000;
+    /// See [`Self::DEFAULT_MIN_FUNCTION_BYTES`].
+    pub const MIN_FUNCTION_BYTES_RANGE: RangeInclusive<u64> = 1..=10_000;
+}
+
+impl Default for ModuleLimits {
+    fn default() -> Self {
+        Self {
+            max_globals: Self::DEFAULT_MAX_GLOBALS,
+            max_functions: Self::DEFAULT_MAX_FUNCTIONS,
+            max_table_elements: Self::DEFAULT_MAX_TABLE_ELEMENTS,
+            max_element_segments: Self::DEFAULT_MAX_ELEMENT_SEGMENTS,
+            max_data_segments: Self::DEFAULT_MAX_DATA_SEGMENTS,
+            min_function_bytes: Self::DEFAULT_MIN_FUNCTION_BYTES,
+        }
+    }
+}
+
+/// The average-bytes-per-function limit applies once all function bodies
+/// together have this many bytes: small modules cannot be an attack.
+/// 1,000 bytes, as in wasmi's strict limits.
+pub const MIN_FUNCTION_BYTES_FROM: u64 = 1_000;
+
+/// Linear memories a module may define: one, the most the store's limiter
+/// allows (wasmi would trap on every instantiation of a second).
+pub const MAX_MEMORIES: u32 = 1;
+
+/// Tables a module may define: four, the most the store's limiter allows.
+pub const MAX_TABLES: u32 = 4;
+
+/// What one instantiation of a module costs before any guest code runs,
+/// computed once when the module loads from the counts in its sections.
+///
+/// The bytes count against the function's `memory` limit (and so against
+/// the memory budget that admission reserves); the fuel against its `fuel`
+/// budget, charged before instantiating, so a request that cannot afford
+/// its instantiation ends in 504 `deadline` without doing the work.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InstanceCost {
+    /// Heap bytes of the instance besides its linear memory and tables
+    /// (the store's limiter counts those as they are created and grown):
+    /// store and instance overhead, globals, function handles, element
+    /// segments.
+    pub bytes: u64,
+    /// Fuel charged for instantiating (allocating those, copying data
+    /// segments), at about the wall time per fuel of guest instructions.
+    pub fuel: u64,
+}
+
+impl InstanceCost {
+    /// Bytes of a store and an empty instance (measured: ~3.8 KiB).
+    pub const BASE_BYTES: u64 = 4 * KIB;
+    /// Bytes per global (measured: ~38 on x86_64).
+    pub const GLOBAL_BYTES: u64 = 40;
+    /// Bytes per function (measured: ~69 on x86_64).
+    pub const FUNCTION_BYTES: u64 = 72;
+    /// Bytes per table element (measured: ~4.2 on x86_64; a reference is
+    /// up to 8 bytes).
+    pub const TABLE_ELEMENT_BYTES: u64 = 8;
+    /// Fuel of a store and an empty instance (measured: ~1 µs, ~2,000
+    /// instructions' worth at 2,000,000 fuel/ms).
+    pub const BASE_FUEL: u64 = 2_000;
+    /// Fuel per global (measured: ~70 ns).
+    pub const GLOBAL_FUEL: u64 = 140;
+    /// Fuel per function (measured: ~210 ns).
+    pub const FUNCTION_FUEL: u64 = 420;
+    /// Fuel per table element or element-segment item (measured: ~0.5 ns).
+    pub const TABLE_ELEMENT_FUEL: u64 = 1;
+    /// Data-segment bytes copied per fuel, wasmi's rate for bulk memory
+    /// instructions.
+    pub const DATA_BYTES_PER_FUEL: u64 = 64;
 }
 
 /// Most header fields a guest's response may carry. Defaults to 100:

@@ -11,7 +11,7 @@ use wasmi::{
 
 use crate::error::CallError;
 use crate::host::{self, HostState};
-use crate::limits::{FunctionLimits, MAX_RECURSION_DEPTH, MAX_STACK_HEIGHT};
+use crate::limits::{FunctionLimits, InstanceCost, MAX_RECURSION_DEPTH, MAX_STACK_HEIGHT};
 
 /// The engine and linker shared by every request. Built once at start-up.
 pub struct Runtime {
@@ -82,23 +82,35 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// Instantiates `module` in a fresh store. A `start` function runs here
+    /// Instantiates `module` in a fresh store. What instantiation costs
+    /// (`cost`, from the module's structure) is charged first: its bytes to
+    /// the `memory` limit, its fuel to the budget, so a request that cannot
+    /// afford it fails without doing the work. A `start` function runs here
     /// without slicing, so it gets at most one fuel slice. On failure, also
     /// returns the fuel used.
     pub fn new(
         runtime: &Runtime,
         module: &Module,
+        cost: InstanceCost,
         limits: &FunctionLimits,
         state: HostState,
     ) -> Result<Self, (CallError, u64)> {
+        if cost.fuel > limits.fuel {
+            let budget = limits.fuel;
+            return Err((CallError::OutOfFuel { budget }, budget));
+        }
         let mut store = Store::new(&runtime.engine, state);
+        if !store.data_mut().limiter.reserve(cost.bytes) {
+            let limit = store.data().limiter.limit();
+            return Err((CallError::MemoryLimit { limit }, cost.fuel));
+        }
         store.limiter(|state| &mut state.limiter);
-        let given = limits.fuel_slice.min(limits.fuel);
+        let given = limits.fuel_slice.min(limits.fuel - cost.fuel);
         store
             .set_fuel(given)
-            .map_err(|e| (CallError::Trap(e.to_string()), 0))?;
+            .map_err(|e| (CallError::Trap(e.to_string()), cost.fuel))?;
         let result = runtime.linker.instantiate_and_start(&mut store, module);
-        let used = consumed(&mut store, given);
+        let used = consumed(&mut store, given).saturating_add(cost.fuel);
         let instance = result.map_err(|e| (classify(&store, given, e), used))?;
         Ok(Self {
             store,

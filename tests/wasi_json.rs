@@ -345,7 +345,7 @@ limits = { fuel = 1000 }
 [[function]]
 route = \"/tax-tiny-memory\"
 module = \"tax.wasm\"
-limits = { memory = \"64KiB\" }
+limits = { memory = \"128KiB\" }
 
 [[function]]
 route = \"/tax-as-native\"
@@ -364,8 +364,9 @@ abi = \"native\"
         .and_then(|n| n.parse().ok())
         .expect("fuel in access log");
     assert!(fuel > 0 && fuel <= 1000, "fuel {fuel} outside the budget");
-    // tax's stack and data fit its one initial page; reading a 100 KB
-    // request must grow the memory past the 64 KiB limit.
+    // tax's stack and data fit its one initial page, and the instance
+    // (counted against the limit too) fits the second 64 KiB; reading a
+    // 100 KB request must grow the memory past the 128 KiB limit.
     let big = format!(
         r#"{{"id":"A1","value":100,"pad":"{}"}}"#,
         "x".repeat(100_000)

@@ -24,7 +24,7 @@ use wasmgate::abi::{self, Request};
 use wasmgate::cache;
 use wasmgate::config::{AbiChoice, FunctionSpec};
 use wasmgate::host::HostState;
-use wasmgate::limits::FunctionLimits;
+use wasmgate::limits::{FunctionLimits, ServerLimits};
 use wasmgate::sandbox::{Runtime, Sandbox};
 use wasmi::Val;
 
@@ -51,7 +51,7 @@ fn main() {
     if let Some(path) = std::env::var_os("PROBE_MODULE").filter(|p| !p.is_empty()) {
         spec.module = path.into();
     }
-    let loaded = cache::load(rt.engine(), &spec.module, AbiChoice::Auto, u64::MAX)
+    let loaded = cache::load(&rt, &spec.module, AbiChoice::Auto, &ServerLimits::default())
         .unwrap_or_else(|e| panic!("{e}"));
     let (uri, body, method): (&str, &[u8], &str) = match name {
         "tax" => ("/tax", br#"{"id":"A1","value":100}"#, "POST"),
@@ -88,14 +88,15 @@ fn main() {
     for _ in 0..n {
         match what.as_str() {
             "instantiate" => {
-                let sandbox = Sandbox::new(&rt, &loaded.module, &spec.limits, state())
+                let sandbox = Sandbox::new(&rt, &loaded.module, loaded.cost, &spec.limits, state())
                     .unwrap_or_else(|(e, _)| panic!("{e}"));
                 fuel = sandbox.fuel_used();
                 drop(sandbox);
             }
             "instantiate_call" => {
-                let mut sandbox = Sandbox::new(&rt, &loaded.module, &spec.limits, state())
-                    .unwrap_or_else(|(e, _)| panic!("{e}"));
+                let mut sandbox =
+                    Sandbox::new(&rt, &loaded.module, loaded.cost, &spec.limits, state())
+                        .unwrap_or_else(|(e, _)| panic!("{e}"));
                 let mut out = [Val::I32(0)];
                 smol::future::block_on(sandbox.call("wasmgate_alloc", &[Val::I32(64)], &mut out))
                     .unwrap();
@@ -109,24 +110,23 @@ fn main() {
                     fresh = Runtime::new();
                     &fresh
                 };
-                let l = cache::load(rt.engine(), &spec.module, AbiChoice::Auto, u64::MAX).unwrap();
-                let outcome =
-                    smol::future::block_on(abi::call(rt, &l.module, l.abi, &spec, &request));
+                let l = cache::load(rt, &spec.module, AbiChoice::Auto, &ServerLimits::default())
+                    .unwrap();
+                let outcome = smol::future::block_on(abi::call(rt, &l, &spec, &request));
                 fuel = outcome.fuel;
             }
             "keep_modules" | "keep_engines" => {
                 let own = (what == "keep_engines").then(Runtime::new);
                 let l = cache::load(
-                    own.as_ref().unwrap_or(&rt).engine(),
+                    own.as_ref().unwrap_or(&rt),
                     &spec.module,
                     AbiChoice::Auto,
-                    u64::MAX,
+                    &ServerLimits::default(),
                 )
                 .unwrap();
                 let outcome = smol::future::block_on(abi::call(
                     own.as_ref().unwrap_or(&rt),
-                    &l.module,
-                    l.abi,
+                    &l,
                     &spec,
                     &request,
                 ));
@@ -138,16 +138,10 @@ fn main() {
                 assert!(body.starts_with(b"primes below"));
             }
             "compile" => {
-                cache::load(rt.engine(), &spec.module, AbiChoice::Auto, u64::MAX).unwrap();
+                cache::load(&rt, &spec.module, AbiChoice::Auto, &ServerLimits::default()).unwrap();
             }
             _ => {
-                let outcome = smol::future::block_on(abi::call(
-                    &rt,
-                    &loaded.module,
-                    loaded.abi,
-                    &spec,
-                    &request,
-                ));
+                let outcome = smol::future::block_on(abi::call(&rt, &loaded, &spec, &request));
                 fuel = outcome.fuel;
                 if let Err(e) = outcome.result {
                     panic!("{e}");

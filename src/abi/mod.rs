@@ -12,6 +12,7 @@ use std::rc::Rc;
 pub use wasmgate_guest::abi::{Request, Response};
 use wasmi::{ExternType, FuncType, Module, ValType};
 
+use crate::cache::Compiled;
 use crate::config::{AbiChoice, FunctionSpec};
 use crate::error::{CallError, LoadError};
 use crate::host::{self, HostState};
@@ -82,7 +83,8 @@ pub fn inspect(module: &Module, path: &Path, choice: AbiChoice) -> Result<Abi, L
         .find(|n| n.starts_with(version_prefix) && *n != wasmgate_guest::abi::VERSION_EXPORT)
     {
         return Err(abi_error(format!(
-            "built for native ABI `{marker}`; this wasmgate speaks version {}",
+            "built for native ABI `{}`; this wasmgate speaks version {}",
+            marker.escape_debug(),
             wasmgate_guest::abi::ABI_VERSION
         )));
     }
@@ -148,14 +150,14 @@ pub struct Outcome {
     pub fuel: u64,
 }
 
-/// Runs `request` through `function` in a fresh sandbox.
+/// Runs `request` through `function` in a fresh sandbox of `compiled`.
 pub async fn call(
     runtime: &Runtime,
-    module: &Module,
-    abi: Abi,
+    compiled: &Compiled,
     function: &FunctionSpec,
     request: &Request<'_>,
 ) -> Outcome {
+    let (module, abi, cost) = (&compiled.module, compiled.abi, compiled.cost);
     let state = HostState::new(
         Rc::from(function.name.as_str()),
         Rc::from(request.trace_id),
@@ -163,8 +165,8 @@ pub async fn call(
         function.limits.max_log,
     );
     let created = match abi {
-        Abi::Native => Sandbox::new(runtime, module, &function.limits, state),
-        Abi::WasiJson => wasi_json::sandbox(runtime, module, function, request, state),
+        Abi::Native => Sandbox::new(runtime, module, cost, &function.limits, state),
+        Abi::WasiJson => wasi_json::sandbox(runtime, module, cost, function, request, state),
     };
     let mut sandbox = match created {
         Ok(sandbox) => sandbox,

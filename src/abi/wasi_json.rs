@@ -21,6 +21,7 @@ use super::{Request, Response};
 use crate::config::FunctionSpec;
 use crate::error::CallError;
 use crate::host::{self, HostState};
+use crate::limits::InstanceCost;
 use crate::sandbox::{Runtime, Sandbox};
 
 /// The WASI import module.
@@ -243,6 +244,7 @@ pub fn decode_response(stdout: &[u8]) -> Result<Response, String> {
 pub fn sandbox(
     runtime: &Runtime,
     module: &Module,
+    cost: InstanceCost,
     function: &FunctionSpec,
     request: &Request<'_>,
     mut state: HostState,
@@ -260,7 +262,7 @@ pub fn sandbox(
             .collect(),
         ..WasiState::default()
     });
-    Sandbox::new(runtime, module, &function.limits, state)
+    Sandbox::new(runtime, module, cost, &function.limits, state)
 }
 
 /// Runs `_start` and parses stdout.

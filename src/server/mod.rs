@@ -66,11 +66,7 @@ impl App {
     pub fn new(config: Config) -> Self {
         Self {
             router: Router::new(&config),
-            cache: ModuleCache::new(
-                config.server.module_cache,
-                config.server.max_module_size,
-                config.server.module_check_interval,
-            ),
+            cache: ModuleCache::new(&config.server),
             in_flight: Cell::new(0),
             reserved_memory: Cell::new(0),
             connections: Cell::new(0),
@@ -162,7 +158,7 @@ impl App {
             body: &req.body,
             trace_id,
         };
-        let outcome = abi::call(&loaded.runtime, &loaded.module, loaded.abi, &spec, &request).await;
+        let outcome = abi::call(&loaded.runtime, &loaded.compiled, &spec, &request).await;
         match outcome.result.and_then(into_http) {
             Ok(response) => {
                 let access = Access {

@@ -1,0 +1,321 @@
+//! A module's structure: the counts in its sections that decide what one
+//! instantiation costs. Read once when a module loads, checked against
+//! [`ModuleLimits`], and turned into the [`InstanceCost`] every request pays.
+//!
+//! wasmi's own `EnforcedLimits` cannot carry configured values (wasmi 2.0
+//! builds them only as "none" or its fixed `strict()` set), so the counts are
+//! read here with the same `wasmparser` wasmi uses: no code is added.
+
+use std::fmt;
+
+use wasmparser::{ElementItems, Parser, Payload, TypeRef};
+
+use crate::limits::{
+    InstanceCost, MAX_MEMORIES, MAX_TABLES, MIN_FUNCTION_BYTES_FROM, ModuleLimits,
+};
+
+/// The counts of one module that instantiation works through.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Shape {
+    /// Global variables, imported ones included.
+    pub globals: u64,
+    /// Functions, imported ones included.
+    pub functions: u64,
+    /// Function bodies (defined functions).
+    pub bodies: u64,
+    /// Bytes of the code section.
+    pub code_bytes: u64,
+    /// Tables, imported ones included.
+    pub tables: u64,
+    /// Initial elements of all tables together.
+    pub table_elements: u64,
+    /// Linear memories, imported ones included.
+    pub memories: u64,
+    /// Initial pages of all memories together.
+    pub memory_pages: u64,
+    /// Element segments.
+    pub element_segments: u64,
+    /// Items in all element segments together.
+    pub element_items: u64,
+    /// Data segments.
+    pub data_segments: u64,
+    /// Bytes in all data segments together.
+    pub data_bytes: u64,
+}
+
+/// A module over one of its structural limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitExceeded {
+    /// What is counted, e.g. "globals".
+    pub what: &'static str,
+    /// How many the module has.
+    pub actual: u64,
+    /// The limit, and the config key that sets it (`None`: fixed).
+    pub limit: u64,
+    pub key: Option<&'static str>,
+}
+
+impl fmt::Display for LimitExceeded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.what, self.key) {
+            ("average function bytes", Some(key)) => write!(
+                f,
+                "its functions average {} bytes, fewer than `{key}` ({})",
+                self.actual, self.limit
+            ),
+            (what, Some(key)) => write!(
+                f,
+                "it has {} {what}, more than `{key}` ({})",
+                self.actual, self.limit
+            ),
+            (what, None) => write!(
+                f,
+                "it has {} {what}, more than the {} wasmgate can instantiate",
+                self.actual, self.limit
+            ),
+        }
+    }
+}
+
+impl Shape {
+    /// Reads the counts of a module's sections. `bytes` should already be
+    /// validated; an error is the parser's message.
+    pub fn of(bytes: &[u8]) -> Result<Self, String> {
+        let mut shape = Shape::default();
+        let error = |e: wasmparser::BinaryReaderError| e.to_string();
+        for payload in Parser::new(0).parse_all(bytes) {
+            match payload.map_err(error)? {
+                Payload::ImportSection(reader) => {
+                    for import in reader {
+                        match import.map_err(error)?.ty {
+                            TypeRef::Func(_) => shape.functions = shape.functions.saturating_add(1),
+                            TypeRef::Global(_) => shape.globals = shape.globals.saturating_add(1),
+                            TypeRef::Table(t) => {
+                                shape.tables = shape.tables.saturating_add(1);
+                                shape.table_elements =
+                                    shape.table_elements.saturating_add(t.initial);
+                            }
+                            TypeRef::Memory(m) => {
+                                shape.memories = shape.memories.saturating_add(1);
+                                shape.memory_pages = shape.memory_pages.saturating_add(m.initial);
+                            }
+                            TypeRef::Tag(_) => {}
+                        }
+                    }
+                }
+                Payload::FunctionSection(reader) => {
+                    shape.functions = shape.functions.saturating_add(reader.count().into());
+                }
+                Payload::TableSection(reader) => {
+                    for table in reader {
+                        let table = table.map_err(error)?;
+                        shape.tables = shape.tables.saturating_add(1);
+                        shape.table_elements =
+                            shape.table_elements.saturating_add(table.ty.initial);
+                    }
+                }
+                Payload::MemorySection(reader) => {
+                    for memory in reader {
+                        shape.memories = shape.memories.saturating_add(1);
+                        shape.memory_pages = shape
+                            .memory_pages
+                            .saturating_add(memory.map_err(error)?.initial);
+                    }
+                }
+                Payload::GlobalSection(reader) => {
+                    shape.globals = shape.globals.saturating_add(reader.count().into());
+                }
+                Payload::ElementSection(reader) => {
+                    for element in reader {
+                        shape.element_segments = shape.element_segments.saturating_add(1);
+                        let items = match element.map_err(error)?.items {
+                            ElementItems::Functions(r) => r.count(),
+                            ElementItems::Expressions(_, r) => r.count(),
+                        };
+                        shape.element_items = shape.element_items.saturating_add(items.into());
+                    }
+                }
+                Payload::DataSection(reader) => {
+                    for data in reader {
+                        shape.data_segments = shape.data_segments.saturating_add(1);
+                        let len =
+                            u64::try_from(data.map_err(error)?.data.len()).unwrap_or(u64::MAX);
+                        shape.data_bytes = shape.data_bytes.saturating_add(len);
+                    }
+                }
+                Payload::CodeSectionStart { count, size, .. } => {
+                    shape.bodies = u64::from(count);
+                    shape.code_bytes = u64::from(size);
+                }
+                _ => {}
+            }
+        }
+        Ok(shape)
+    }
+
+    /// The first limit this module is over, if any.
+    pub fn check(&self, limits: &ModuleLimits) -> Result<(), LimitExceeded> {
+        let over = |what, actual: u64, limit: u64, key| match actual > limit {
+            true => Err(LimitExceeded {
+                what,
+                actual,
+                limit,
+                key,
+            }),
+            false => Ok(()),
+        };
+        over("memories", self.memories, MAX_MEMORIES.into(), None)?;
+        over("tables", self.tables, MAX_TABLES.into(), None)?;
+        over(
+            "globals",
+            self.globals,
+            limits.max_globals.into(),
+            Some("max_module_globals"),
+        )?;
+        over(
+            "functions",
+            self.functions,
+            limits.max_functions.into(),
+            Some("max_module_functions"),
+        )?;
+        over(
+            "table elements",
+            self.table_elements,
+            limits.max_table_elements,
+            Some("max_module_table_elements"),
+        )?;
+        over(
+            "element segments",
+            self.element_segments,
+            limits.max_element_segments.into(),
+            Some("max_module_element_segments"),
+        )?;
+        over(
+            "data segments",
+            self.data_segments,
+            limits.max_data_segments.into(),
+            Some("max_module_data_segments"),
+        )?;
+        if self.code_bytes >= MIN_FUNCTION_BYTES_FROM && self.bodies > 0 {
+            let average = self.code_bytes / self.bodies;
+            let min = u64::from(limits.min_function_bytes);
+            if average < min {
+                return Err(LimitExceeded {
+                    what: "average function bytes",
+                    actual: average,
+                    limit: min,
+                    key: Some("min_module_function_bytes"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// What one instantiation costs. Saturates: only ever compared with
+    /// limits. The bytes leave out tables and linear memory: the store's
+    /// limiter counts those as they are created and grown.
+    pub fn cost(&self) -> InstanceCost {
+        let table_elements = self.table_elements.saturating_add(self.element_items);
+        let bytes = InstanceCost::BASE_BYTES
+            .saturating_add(self.globals.saturating_mul(InstanceCost::GLOBAL_BYTES))
+            .saturating_add(self.functions.saturating_mul(InstanceCost::FUNCTION_BYTES))
+            .saturating_add(
+                self.element_items
+                    .saturating_mul(InstanceCost::TABLE_ELEMENT_BYTES),
+            );
+        let fuel = InstanceCost::BASE_FUEL
+            .saturating_add(self.globals.saturating_mul(InstanceCost::GLOBAL_FUEL))
+            .saturating_add(self.functions.saturating_mul(InstanceCost::FUNCTION_FUEL))
+            .saturating_add(table_elements.saturating_mul(InstanceCost::TABLE_ELEMENT_FUEL))
+            .saturating_add(self.data_bytes / InstanceCost::DATA_BYTES_PER_FUEL);
+        InstanceCost { bytes, fuel }
+    }
+
+    /// The least memory one request needs: the instance, its tables and
+    /// its initial linear memory, all counted against the `memory` limit.
+    pub fn initial_bytes(&self) -> u64 {
+        self.cost()
+            .bytes
+            .saturating_add(
+                self.table_elements
+                    .saturating_mul(InstanceCost::TABLE_ELEMENT_BYTES),
+            )
+            .saturating_add(self.memory_pages.saturating_mul(64 * 1024))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(wat: &str) -> Shape {
+        Shape::of(&wat::parse_str(wat).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn counts_what_instantiation_works_through() {
+        let s = shape(
+            r#"(module
+                (import "wasmgate" "log" (func (param i32 i32 i32)))
+                (func) (func)
+                (table 10 funcref)
+                (memory 2)
+                (global i32 (i32.const 0)) (global (mut i32) (i32.const 1))
+                (elem (i32.const 0) func 0 1 2)
+                (data (i32.const 0) "hello"))"#,
+        );
+        assert_eq!(
+            s,
+            Shape {
+                globals: 2,
+                functions: 3,
+                bodies: 2,
+                code_bytes: s.code_bytes,
+                tables: 1,
+                table_elements: 10,
+                memories: 1,
+                memory_pages: 2,
+                element_segments: 1,
+                element_items: 3,
+                data_segments: 1,
+                data_bytes: 5,
+            }
+        );
+        let cost = s.cost();
+        assert_eq!(
+            cost.bytes,
+            InstanceCost::BASE_BYTES + 2 * 40 + 3 * 72 + 3 * 8
+        );
+        assert_eq!(s.initial_bytes(), cost.bytes + 10 * 8 + 2 * 65536);
+        assert_eq!(cost.fuel, InstanceCost::BASE_FUEL + 2 * 140 + 3 * 420 + 13);
+    }
+
+    #[test]
+    fn each_limit_is_named() {
+        let limits = ModuleLimits {
+            max_globals: 1,
+            ..ModuleLimits::default()
+        };
+        let two = shape("(module (global i32 (i32.const 0)) (global i32 (i32.const 0)))");
+        let e = two.check(&limits).unwrap_err();
+        assert_eq!((e.what, e.actual, e.limit), ("globals", 2, 1));
+        assert_eq!(
+            e.to_string(),
+            "it has 2 globals, more than `max_module_globals` (1)"
+        );
+        let e = shape("(module (memory 1) (memory 1))")
+            .check(&ModuleLimits::default())
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "it has 2 memories, more than the 1 wasmgate can instantiate"
+        );
+        // Many tiny functions: refused once the bodies pass 1,000 bytes.
+        let tiny = |n| format!("(module {})", "(func)".repeat(n));
+        assert!(shape(&tiny(100)).check(&ModuleLimits::default()).is_ok());
+        let e = shape(&tiny(1000))
+            .check(&ModuleLimits::default())
+            .unwrap_err();
+        assert_eq!(e.key, Some("min_module_function_bytes"));
+    }
+}

@@ -1,0 +1,283 @@
+//! Modules as the loader sees them: structural limits refuse a module when
+//! it loads (503 `module-unavailable`, named in the log and by `check`),
+//! what instantiation still costs is paid in the request's fuel and memory,
+//! a module that can never instantiate is refused at load, and names from a
+//! module cannot forge lines in the log or in `check` output.
+
+mod common;
+
+use std::thread;
+
+use common::{Server, TempDir, function, wasmgate};
+
+/// Appends `v` as an unsigned LEB128.
+fn leb(mut v: u64, out: &mut Vec<u8>) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+fn section(id: u8, body: &[u8], out: &mut Vec<u8>) {
+    out.push(id);
+    leb(body.len() as u64, out);
+    out.extend_from_slice(body);
+}
+
+/// A wasi-json module (it exports `_start`, which does nothing) with
+/// `globals` globals, `functions` functions whose bodies are `body_bytes`
+/// long (at least 3), and one page of memory: too big to write as text.
+fn generated(globals: u64, functions: u64, body_bytes: u64) -> Vec<u8> {
+    assert!(functions >= 1 && body_bytes >= 3);
+    let mut m = b"\0asm\x01\0\0\0".to_vec();
+    section(1, &[1, 0x60, 0, 0], &mut m);
+    let mut funcs = Vec::new();
+    leb(functions, &mut funcs);
+    funcs.resize(funcs.len() + functions as usize, 0);
+    section(3, &funcs, &mut m);
+    section(5, &[1, 0, 1], &mut m);
+    if globals > 0 {
+        let mut g = Vec::new();
+        leb(globals, &mut g);
+        for _ in 0..globals {
+            g.extend_from_slice(&[0x7f, 0, 0x41, 0, 0x0b]);
+        }
+        section(6, &g, &mut m);
+    }
+    let mut exports = vec![1, 6];
+    exports.extend_from_slice(b"_start");
+    exports.extend_from_slice(&[0, 0]);
+    section(7, &exports, &mut m);
+    let mut code = Vec::new();
+    leb(functions, &mut code);
+    for _ in 0..functions {
+        // Size, no locals, nops, end.
+        leb(body_bytes - 1, &mut code);
+        code.push(0);
+        code.resize(code.len() + body_bytes as usize - 3, 0x01);
+        code.push(0x0b);
+    }
+    section(10, &code, &mut m);
+    m
+}
+
+fn wat(text: &str) -> Vec<u8> {
+    wat::parse_str(text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+/// A server with `hello.wasm` and the given modules in its functions dir;
+/// `extra` goes into the config after `[server] functions_dir = "."`.
+fn server(modules: &[(&str, Vec<u8>)], extra: &str) -> (Server, TempDir) {
+    let dir = TempDir::new("modules");
+    let mut files = vec![("hello.wasm", function("hello.wasm"))];
+    for (name, bytes) in modules {
+        files.push((name, dir.write(name, bytes)));
+    }
+    let toml = format!("[server]\nfunctions_dir = \".\"\n{extra}");
+    (Server::with_config(&toml, &files), dir)
+}
+
+#[test]
+fn a_module_over_a_structural_limit_is_refused_at_load() {
+    let cases: [(&str, Vec<u8>, &str); 3] = [
+        // ~5 MB: instantiating it took 0.4–0.6 s and ~35 MB per request.
+        (
+            "globals.wasm",
+            generated(1_000_000, 1, 3),
+            "1000000 globals, more than `max_module_globals` (10000)",
+        ),
+        (
+            "functions.wasm",
+            generated(0, 999_000, 3),
+            "999000 functions, more than `max_module_functions` (100000)",
+        ),
+        (
+            "tiny.wasm",
+            generated(0, 50_000, 3),
+            "fewer than `min_module_function_bytes` (40)",
+        ),
+    ];
+    let modules: Vec<_> = cases.iter().map(|(n, b, _)| (*n, b.clone())).collect();
+    let (s, dir) = server(&modules, "");
+    for (name, _, why) in &cases {
+        let route = format!("/{}", name.trim_end_matches(".wasm"));
+        s.get(&route).assert_error(503, "module-unavailable");
+        s.wait_for_log(why);
+        let out = wasmgate(["check".as_ref(), dir.path().join(name).as_os_str()]);
+        assert_eq!(out.code, Some(1), "{out:?}");
+        assert!(out.stdout.contains(why), "{out:?}");
+    }
+    s.assert_healthy();
+    // The limits are configurable.
+    let (s, _dir) = server(
+        &[("globals.wasm", generated(20_000, 1, 3))],
+        "max_module_globals = 30_000\n",
+    );
+    // Loads and runs (its `_start` prints nothing: not a response).
+    s.get("/globals").assert_error(502, "bad-response");
+    s.assert_healthy();
+}
+
+#[test]
+fn instantiation_is_paid_in_fuel_and_cannot_hold_the_server() {
+    // Within every structural limit, but ~38 M fuel to instantiate.
+    let heavy = generated(10_000, 90_000, 40);
+    let (s, _dir) = server(
+        &[("heavy.wasm", heavy)],
+        "\n[[function]]\nname = \"heavy\"\nroute = \"/heavy\"\nmodule = \"heavy.wasm\"\n\
+         limits = { fuel = 10_000_000 }\n\n\
+         [[function]]\nname = \"rich\"\nroute = \"/rich\"\nmodule = \"heavy.wasm\"\n\
+         limits = { fuel = 1_000_000_000 }\n",
+    );
+    let clients: Vec<_> = (0..32)
+        .map(|_| {
+            let addr = s.addr;
+            thread::spawn(move || common::Conn::open(addr).request("GET", "/heavy", &[], b""))
+        })
+        .collect();
+    for client in clients {
+        let r = client.join().unwrap();
+        r.assert_error(504, "deadline");
+        assert!(r.message().contains("10000000"), "{}", r.message());
+    }
+    s.assert_healthy();
+    s.wait_for_log("GET /heavy fn=heavy status=504 error=deadline fuel=10000000 ");
+    // With the fuel to pay for it, it instantiates (and `_start` prints
+    // nothing, which is not a response).
+    s.get("/rich").assert_error(502, "bad-response");
+    s.assert_healthy();
+}
+
+#[test]
+fn globals_and_tables_count_against_the_memory_limit() {
+    // 5,000 globals (~200 KB of instance) and one 64 KiB page.
+    let globals = generated(5_000, 1, 3);
+    // A table grown by 90,000 elements at run time (~720 KB).
+    let table = wat(r#"(module
+        (memory 1)
+        (table 0 funcref)
+        (func (export "_start")
+          (drop (table.grow (ref.null func) (i32.const 90000)))))"#);
+    let (s, _dir) = server(
+        &[("globals.wasm", globals), ("table.wasm", table)],
+        "\n[[function]]\nname = \"small-globals\"\nroute = \"/small-globals\"\nmodule = \"globals.wasm\"\n\
+         limits = { memory = \"192KiB\" }\n\n\
+         [[function]]\nname = \"small-table\"\nroute = \"/small-table\"\nmodule = \"table.wasm\"\n\
+         limits = { memory = \"256KiB\" }\n",
+    );
+    for route in ["/small-globals", "/small-table"] {
+        let r = s.get(route);
+        r.assert_error(502, "memory-limit");
+        assert!(r.message().contains("memory limit"), "{}", r.message());
+    }
+    // Under the default 8 MiB both run (`_start` prints nothing).
+    for route in ["/globals", "/table"] {
+        s.get(route).assert_error(502, "bad-response");
+    }
+    s.assert_healthy();
+}
+
+#[test]
+fn a_module_that_can_never_instantiate_is_refused_at_load() {
+    let cases = [
+        (
+            "memories",
+            wat(r#"(module (memory 1) (memory 1) (func (export "_start")))"#),
+            "it has 2 memories, more than the 1 wasmgate can instantiate",
+        ),
+        (
+            "tables",
+            wat(
+                r#"(module (table 1 funcref) (table 1 funcref) (table 1 funcref)
+                (table 1 funcref) (table 1 funcref) (func (export "_start")))"#,
+            ),
+            "it has 5 tables, more than the 4 wasmgate can instantiate",
+        ),
+        (
+            "data",
+            wat(r#"(module (memory 1) (data (i32.const 70000) "x") (func (export "_start")))"#),
+            "module can never be instantiated: ",
+        ),
+        (
+            "elem",
+            wat(
+                r#"(module (table 1 funcref) (elem (i32.const 1) func 0) (func (export "_start")))"#,
+            ),
+            "module can never be instantiated: ",
+        ),
+        (
+            "huge",
+            wat(r#"(module (memory 60000) (func (export "_start")))"#),
+            "larger than memory_budget",
+        ),
+    ];
+    let modules: Vec<_> = cases
+        .iter()
+        .map(|(n, b, _)| (format!("{n}.wasm"), b.clone()))
+        .collect();
+    let modules: Vec<_> = modules
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.clone()))
+        .collect();
+    let (s, dir) = server(&modules, "");
+    for (name, _, why) in &cases {
+        s.get(&format!("/{name}"))
+            .assert_error(503, "module-unavailable");
+        s.wait_for_log(why);
+        let file = dir.path().join(format!("{name}.wasm"));
+        let out = wasmgate(["check".as_ref(), file.as_os_str()]);
+        assert_eq!(out.code, Some(1), "{out:?}");
+        assert!(out.stdout.contains(why), "{name}: {out:?}");
+    }
+    s.assert_healthy();
+}
+
+#[test]
+fn the_trial_instantiation_does_not_run_the_start_function() {
+    let dir = TempDir::new("start");
+    // A start function that never ends: loading must not run it.
+    let file = dir.write(
+        "spin.wasm",
+        wat(r#"(module (func $spin (loop (br 0))) (start $spin) (func (export "_start")))"#),
+    );
+    let out = wasmgate(["check".as_ref(), file.as_os_str()]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.contains(": ok"), "{out:?}");
+}
+
+#[test]
+fn names_from_a_module_cannot_forge_lines() {
+    let dir = TempDir::new("names");
+    let import = dir.write(
+        "import.wasm",
+        wat(r#"(module (import "wasmgate" "log\nFORGED: ok" (func)) (func (export "_start")))"#),
+    );
+    let export = dir.write(
+        "export.wasm",
+        wat(r#"(module (func (export "_start")) (func (export "x\nFORGED: ok\1b[31m")))"#),
+    );
+    let out = wasmgate(["check".as_ref(), import.as_os_str()]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stdout.contains(r"`wasmgate.log\nFORGED: ok`"),
+        "{out:?}"
+    );
+    let out = wasmgate(["check".as_ref(), export.as_os_str()]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.contains(r"x\nFORGED: ok\u{1b}[31m"), "{out:?}");
+    for out in [&out.stdout, &out.stderr] {
+        assert!(!out.lines().any(|l| l.starts_with("FORGED")), "{out}");
+        assert!(!out.contains('\x1b'), "{out}");
+    }
+    // The server's log escapes the same way.
+    let (s, _dir) = server(&[("import.wasm", std::fs::read(&import).unwrap())], "");
+    s.get("/import").assert_error(503, "module-unavailable");
+    let log = s.wait_for_log(r"log\nFORGED: ok");
+    assert!(!log.lines().any(|l| l.starts_with("FORGED")), "{log}");
+    s.assert_healthy();
+}
