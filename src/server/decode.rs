@@ -229,10 +229,11 @@ impl Decoder {
                 started = true;
                 deadline = Instant::now() + limits.header_timeout;
             }
-            match scan_head(&self.buf, scanned) {
-                Scan::End(end) if end > limits.max_header_bytes => {
-                    return Err(DecodeError::HeadTooLarge);
-                }
+            // Only the first `max_header_bytes` count: what lies beyond
+            // must not decide the outcome, or it would depend on how much
+            // had arrived.
+            let window = self.buf.len().min(limits.max_header_bytes);
+            match scan_head(&self.buf[..window], scanned) {
                 Scan::End(end) => return Ok(end),
                 Scan::BareLineEnd => {
                     return Err(DecodeError::Malformed(
@@ -306,8 +307,12 @@ impl Decoder {
         io: &mut S,
         deadline: Instant,
     ) -> Result<Vec<u8>, DecodeError> {
+        // A line of MAX_CHUNK_LINE bytes and its CRLF: a line end further
+        // away is not looked for (it may not have arrived yet).
+        let window = MAX_CHUNK_LINE + 2;
         loop {
             let pending = self.pending();
+            let pending = &pending[..pending.len().min(window)];
             if let Some(i) = pending.iter().position(|&b| b == b'\n') {
                 let Some(line) = i
                     .checked_sub(1)
@@ -320,7 +325,7 @@ impl Decoder {
                 self.start += i + 1;
                 return Ok(line);
             }
-            if pending.len() > MAX_CHUNK_LINE {
+            if pending.len() == window {
                 return Err(DecodeError::Malformed("chunk line too long"));
             }
             self.need(io, deadline).await?;
@@ -681,6 +686,34 @@ mod tests {
                 ("/c".to_owned(), Vec::new())
             ]
         );
+    }
+
+    /// Whether a stream is refused, and why, must not depend on how its
+    /// bytes arrive: a line end or a limit past the point where a
+    /// byte-by-byte reader stops was seen by a reader that got it all.
+    #[test]
+    fn refusals_do_not_depend_on_how_bytes_arrive() {
+        let limits = ServerLimits {
+            max_header_bytes: 64,
+            ..ServerLimits::default()
+        };
+        let long_ext = format!("1;x={}\r\na\r\n0\r\n\r\n", "y".repeat(2000));
+        let long_trailer = format!("1\r\na\r\n0\r\nt: {}\r\n\r\n", "y".repeat(1100));
+        let chunked = |body: &str| {
+            format!("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{body}")
+        };
+        for stream in [
+            format!("GET /{} HTTP/1.1\nHost: x\r\n\r\n", "a".repeat(80)),
+            format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(41)),
+            chunked(&long_ext),
+            chunked(&long_trailer),
+        ] {
+            let refusal = |step| {
+                let (requests, end) = decode_all(stream.as_bytes(), step, &limits);
+                (requests.len(), format!("{end:?}"))
+            };
+            assert_eq!(refusal(usize::MAX), refusal(1), "{stream:?}");
+        }
     }
 
     #[test]
