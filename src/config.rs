@@ -196,6 +196,7 @@ struct RawServer {
     functions_dir: Option<Spanned<String>>,
     fuel_per_ms: Option<Spanned<Int>>,
     max_connections: Option<Spanned<Int>>,
+    max_connections_per_ip: Option<Spanned<Int>>,
     max_in_flight: Option<Spanned<Int>>,
     memory_budget: Option<Spanned<Size>>,
     max_body: Option<Spanned<Size>>,
@@ -630,6 +631,12 @@ impl Ctx<'_> {
                 d.max_connections,
                 L::MAX_CONNECTIONS_RANGE,
             )?,
+            max_connections_per_ip: self.count(
+                "max_connections_per_ip",
+                &s.max_connections_per_ip,
+                d.max_connections_per_ip,
+                L::MAX_CONNECTIONS_PER_IP_RANGE,
+            )?,
             max_in_flight: self.count(
                 "max_in_flight",
                 &s.max_in_flight,
@@ -706,12 +713,13 @@ impl Ctx<'_> {
             module: self.module_limits(s, &d.module)?,
             retry_after_secs: self.retry_after(s, d)?,
         };
-        if limits.max_body > limits.memory_budget {
+        // Bodies being read may hold at most a share of the budget.
+        if limits.max_body > limits.memory_budget / crate::limits::BODY_SHARE_DIVISOR {
             let span = s.max_body.as_ref().or(s.memory_budget.as_ref());
             return self.error(
                 span.map_or(0..0, |v| v.span()),
                 format!(
-                    "`max_body` ({}) is larger than `memory_budget` ({}): a body is held in memory",
+                    "`max_body` ({}) is larger than half of `memory_budget` ({}): bodies being read may hold at most half the budget",
                     show_size(limits.max_body),
                     show_size(limits.memory_budget)
                 ),
@@ -818,8 +826,9 @@ impl Ctx<'_> {
         Ok(config)
     }
 
-    /// A function whose `memory` exceeds the whole budget could never be
-    /// admitted: say so at start-up rather than answer 503 for ever.
+    /// A function whose `memory` plus `max_response` (what admission
+    /// reserves) exceeds the whole budget could never be admitted: say so
+    /// at start-up rather than answer 503 for ever.
     fn check_budget(&self, config: &Config) -> Result<(), ConfigError> {
         let budget = config.server.memory_budget;
         let dir_default = config
@@ -831,13 +840,14 @@ impl Ctx<'_> {
             .iter()
             .map(|f| (f.name.as_str(), &f.limits));
         for (name, limits) in dir_default.into_iter().chain(named) {
-            if limits.memory > budget {
+            let reserved = limits.memory.saturating_add(limits.max_response);
+            if reserved > budget {
                 return Err(ConfigError {
                     source: self.source.to_owned(),
                     line: None,
                     message: format!(
-                        "`memory` of {name} ({} bytes) is larger than `memory_budget` ({budget} bytes): it could never run",
-                        limits.memory
+                        "`memory` plus `max_response` of {name} ({} + {} bytes) is larger than `memory_budget` ({budget} bytes): it could never run",
+                        limits.memory, limits.max_response
                     ),
                 });
             }
@@ -1270,13 +1280,17 @@ mod tests {
             "{e}"
         );
         let e = Config::parse(
-            "[server]\nfunctions_dir = \".\"\nmemory_budget = \"1MiB\"\n",
+            "[server]\nfunctions_dir = \".\"\nmemory_budget = \"4MiB\"\n",
             "t",
             Path::new("/"),
             None,
         )
         .unwrap_err();
         assert!(e.message.contains("functions_dir"), "{e}");
+        // Admission reserves `max_response` too.
+        let e = parse("[server]\nmemory_budget = \"4MiB\"\n[[function]]\nname = \"big\"\nroute = \"/b\"\nmodule = \"b.wasm\"\nlimits = { memory = \"4MiB\" }\n")
+            .unwrap_err();
+        assert!(e.message.contains("max_response"), "{e}");
     }
 
     #[test]
@@ -1290,8 +1304,10 @@ mod tests {
             assert!(b.target.contains("linux"), "{b:?}");
             assert!(c.fuel_per_ms.is_some(), "{name}");
             assert!(c.server.memory_budget < b.ram, "{name}");
-            // Every admitted request's memory limit fits the budget.
-            let fit = c.server.memory_budget / c.defaults.memory;
+            // What admission reserves for each guest (its memory limit and
+            // its largest response) fits the budget for every request the
+            // in-flight cap admits.
+            let fit = c.server.memory_budget / (c.defaults.memory + c.defaults.max_response);
             assert!(fit >= c.server.max_in_flight as u64, "{name}");
         }
     }
@@ -1516,7 +1532,7 @@ mod tests {
         assert_eq!(e.line, Some(3));
         assert!(
             e.message
-                .contains("`max_body` (8MiB) is larger than `memory_budget` (4MiB)"),
+                .contains("`max_body` (8MiB) is larger than half of `memory_budget` (4MiB)"),
             "{e}"
         );
         // `retry_after` is sent in whole seconds.

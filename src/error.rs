@@ -37,7 +37,8 @@ pub enum Kind {
     Trap,
     /// The function's response broke the ABI (too large, malformed).
     BadResponse,
-    /// A wasi-json function exited with a non-zero code.
+    /// A wasi-json function exited with a non-zero code, or a native-ABI
+    /// function called `proc_exit` (any code).
     ExitCode,
     /// Admission control refused the request: too many in flight or the
     /// memory budget is taken.

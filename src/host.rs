@@ -1,12 +1,11 @@
-//! What a guest can reach on the host: the per-request [`HostState`] and the
-//! `wasmgate` import module (`log`). Nothing here touches files, sockets or
-//! the environment; the only way out of the sandbox is the response and the
-//! log.
+//! What a guest can reach on the host: the per-request [`HostState`], the
+//! `wasmgate` import module (`log`), and what host work costs in fuel
+//! ([`Cost`], [`charge`]). Nothing here touches files, sockets or the
+//! environment; the only way out of the sandbox is the response and the log.
 
-use std::fmt::Write as _;
 use std::rc::Rc;
 
-use wasmi::{Caller, Extern, Linker, ResourceLimiter};
+use wasmi::{Caller, Extern, Linker, ResourceLimiter, Val};
 use wasmi_core::LimiterError;
 
 use crate::error::CallError;
@@ -35,9 +34,8 @@ pub struct HostState {
     pub log: GuestLog,
     /// State of the wasi-json ABI, when the guest speaks it.
     pub wasi: Option<crate::abi::wasi_json::WasiState>,
-    /// Fuel charged by host functions that the current slice could not
-    /// cover; the sandbox adds it to the request's fuel use.
-    pub fuel_debt: u64,
+    /// What host functions may charge beyond the store's current slice.
+    pub fuel: HostFuel,
 }
 
 impl HostState {
@@ -52,7 +50,7 @@ impl HostState {
                 exhausted: false,
             },
             wasi: None,
-            fuel_debt: 0,
+            fuel: HostFuel::default(),
         }
     }
 }
@@ -153,7 +151,7 @@ impl ResourceLimiter for MemoryLimiter {
     }
 }
 
-/// Guest log output of one request: tagged, sanitised and capped.
+/// Guest log output of one request: tagged, escaped and capped.
 #[derive(Debug)]
 pub struct GuestLog {
     function: Rc<str>,
@@ -181,28 +179,40 @@ impl GuestLog {
         }
     }
 
-    /// Logs one line from the guest at `level`, if the budget allows.
-    pub fn line(&mut self, level: log::Level, bytes: &[u8]) {
+    /// Logs one line from the guest at `level`, if the budget allows, and
+    /// returns the fuel that writing it costs ([`cost::LOG_LINE`]; 0 when
+    /// nothing was written).
+    pub fn line(&mut self, level: log::Level, bytes: &[u8]) -> u64 {
         if !log::log_enabled!(target: "guest", level) {
-            return;
+            return 0;
         }
         if self.budget == 0 {
             self.note_dropped();
-            return;
+            return 0;
         }
-        let kept = &bytes[..bytes.len().min(MAX_LOG_LINE).min(self.budget as usize)];
-        self.budget -= kept.len().max(1) as u64;
-        let text = String::from_utf8_lossy(kept);
-        let mut clean = String::with_capacity(text.len());
-        for c in text.trim_end_matches(['\n', '\r']).chars() {
-            if c.is_control() {
-                let _ = write!(clean, "\\u{{{:x}}}", c as u32);
-            } else {
-                clean.push(c);
-            }
-        }
-        log::log!(target: "guest", level, "[{} {}] {clean}", self.function, self.trace_id);
+        let budget = usize::try_from(self.budget).unwrap_or(usize::MAX);
+        let kept = &bytes[..bytes.len().min(MAX_LOG_LINE).min(budget)];
+        self.budget = self.budget.saturating_sub(kept.len().max(1) as u64);
+        let text = escape(String::from_utf8_lossy(kept).trim_end_matches(['\n', '\r']));
+        log::log!(target: "guest", level, "[{} {}] {text}", self.function, self.trace_id);
+        cost::LOG_LINE.fuel(text.len() as u64)
     }
+}
+
+/// Guest-controlled text made safe for a log line: printable characters stay
+/// (quotes too, so JSON stays readable), everything else is escaped as Rust
+/// does (`\n`, `\u{1b}`, `\\`): line breaks (CR, LF, NEL, U+2028/9),
+/// terminal escapes, bidi overrides and other invisible characters cannot
+/// start a forged line or disguise one.
+pub fn escape(text: &str) -> String {
+    let mut clean = String::new();
+    for c in text.chars() {
+        match c {
+            ' '..='~' if c != '\\' => clean.push(c),
+            c => clean.extend(c.escape_debug()),
+        }
+    }
+    clean
 }
 
 /// A linker with the `wasmgate` host functions defined.
@@ -210,7 +220,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
     linker.func_wrap(
         MODULE,
         "log",
-        |caller: Caller<'_, HostState>,
+        |mut caller: Caller<'_, HostState>,
          level: i32,
          ptr: i32,
          len: i32|
@@ -222,46 +232,234 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
                 4 => log::Level::Debug,
                 _ => log::Level::Trace,
             };
-            let mut caller = caller;
-            charge(&mut caller, u64::from(len.max(0) as u32))?;
             let bytes = guest_slice(&caller, ptr, len).ok_or_else(|| {
                 wasmi::Error::host(CallError::Trap(
                     "wasmgate.log: message is out of bounds".into(),
                 ))
             })?;
-            // Copy only what can be logged: the rest is never looked at.
+            // Copy only what can be logged: the rest is never looked at,
+            // and not paid for.
             let keep = bytes
                 .len()
                 .min(MAX_LOG_LINE)
                 .min(caller.data().log.accepts(level));
             let bytes = bytes[..keep].to_vec();
-            caller.data_mut().log.line(level, &bytes);
-            Ok(())
+            charge(&mut caller, cost::LOG, keep as u64)?;
+            let line = caller.data_mut().log.line(level, &bytes);
+            charge_fuel(&mut caller, line)?;
+            finish(&mut caller, ())
         },
     )?;
     Ok(())
 }
 
-/// Bytes of host work per unit of fuel, the rate wasmi charges for bulk
-/// memory instructions.
-const BYTES_PER_FUEL: u64 = 64;
+/// What a host function costs in fuel: a part per call and a part per byte
+/// it processes, so that one unit of fuel never buys much more host time
+/// than it buys guest instructions (`benches/host.rs` measures the ratio;
+/// the README lists the table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cost {
+    /// Fuel per call.
+    pub per_call: u64,
+    /// Fuel per KiB processed, so that costs below one fuel per byte can be
+    /// said; rounded up per call.
+    pub per_kib: u64,
+}
 
-/// Charges the fuel for a host function that handles `bytes` bytes, so
-/// that host work counts against the request's budget and a guest cannot
-/// pack unmetered work into one fuel slice: a call that costs more than the
-/// slice has left ends the slice (the executor gets the thread back) and the
-/// rest is carried as debt into the request's fuel use.
-pub fn charge(caller: &mut Caller<'_, HostState>, bytes: u64) -> Result<(), wasmi::Error> {
-    let cost = bytes / BYTES_PER_FUEL + 1;
-    let fuel = caller.get_fuel()?;
-    if fuel >= cost {
-        caller.set_fuel(fuel - cost)
-    } else {
-        caller.set_fuel(0)?;
-        caller.data_mut().fuel_debt += cost - fuel;
-        Ok(())
+impl Cost {
+    /// The fuel for one call that processes `bytes` bytes:
+    /// `per_call + per_kib * bytes / 1024`, rounded up and saturating.
+    pub const fn fuel(self, bytes: u64) -> u64 {
+        self.per_call
+            .saturating_add(bytes.saturating_mul(self.per_kib).div_ceil(1024))
     }
 }
+
+/// The cost of every host function, measured with `cargo bench --bench
+/// host` against the guest's own instructions (see the README table).
+pub mod cost {
+    use super::Cost;
+
+    /// `wasmgate.log`: per byte copied out of the guest (at most one line).
+    pub const LOG: Cost = Cost {
+        per_call: 250,
+        per_kib: 64,
+    };
+    /// One guest log line actually written (`wasmgate.log`, a stderr line):
+    /// formatting, escaping and the write to the server's stderr; per byte
+    /// of the escaped line (an escaped control byte is 2–6 bytes).
+    pub const LOG_LINE: Cost = Cost {
+        per_call: 4_000,
+        per_kib: 16_384,
+    };
+    /// `random_get`: the host CSPRNG, per byte filled.
+    pub const RANDOM_GET: Cost = Cost {
+        per_call: 2_500,
+        per_kib: 10_240,
+    };
+    /// `fd_read`: per byte copied from stdin, and per iovec (counted as
+    /// [`IOVEC_BYTES`](super::IOVEC_BYTES) bytes).
+    pub const FD_READ: Cost = Cost {
+        per_call: 400,
+        per_kib: 256,
+    };
+    /// `fd_write`: per byte taken (stdout grows a buffer; stderr is scanned
+    /// for lines, each also paying [`LOG_LINE`]), and per iovec (counted as
+    /// [`IOVEC_BYTES`](super::IOVEC_BYTES) bytes).
+    pub const FD_WRITE: Cost = Cost {
+        per_call: 300,
+        per_kib: 3_072,
+    };
+    /// `args_get`, `args_sizes_get`, `environ_get`, `environ_sizes_get`:
+    /// per byte written.
+    pub const ARGS: Cost = Cost {
+        per_call: 300,
+        per_kib: 256,
+    };
+    /// `clock_time_get` (reads a clock).
+    pub const CLOCK: Cost = Cost {
+        per_call: 400,
+        per_kib: 0,
+    };
+    /// The small functions that read or write a few bytes: `clock_res_get`,
+    /// `fd_fdstat_get`, `fd_prestat_get`, `fd_prestat_dir_name`,
+    /// `fd_close`, `fd_seek`, `sched_yield`.
+    pub const SMALL: Cost = Cost {
+        per_call: 250,
+        per_kib: 0,
+    };
+    /// `proc_exit`: unwinding the guest's call, once per request.
+    pub const PROC_EXIT: Cost = Cost {
+        per_call: 1_000,
+        per_kib: 0,
+    };
+    /// Every `ENOTCAPABLE` stub (`poll_oneoff`, `path_open`, `sock_*`…).
+    pub const STUB: Cost = Cost {
+        per_call: 400,
+        per_kib: 0,
+    };
+}
+
+/// Weight of one iovec of `fd_read`/`fd_write` in bytes of [`cost::FD_READ`] and [`cost::FD_WRITE`]:
+/// reading and checking it costs about as much as copying this many bytes.
+pub const IOVEC_BYTES: u64 = 64;
+
+/// The fuel host functions may draw on beyond what the store holds, kept by
+/// the sandbox: whenever it gives the store a slice, it says how much of the
+/// request's budget is left beyond it.
+#[derive(Debug, Default)]
+pub struct HostFuel {
+    budget: u64,
+    reserve: u64,
+    debt: u64,
+    overdrawn: bool,
+}
+
+impl HostFuel {
+    /// The store was just given a slice; `reserve` is what is left of the
+    /// request's `budget` beyond it (0: host work must fit the slice, as in
+    /// a start function).
+    pub fn new_slice(&mut self, budget: u64, reserve: u64) {
+        self.budget = budget;
+        self.reserve = reserve;
+        self.overdrawn = false;
+    }
+
+    /// Fuel charged beyond the slice since the last call; the sandbox adds
+    /// it to the request's fuel use.
+    pub fn take_debt(&mut self) -> u64 {
+        std::mem::take(&mut self.debt)
+    }
+}
+
+/// Charges a host call that processes `bytes` bytes at `cost` (see
+/// [`charge_fuel`]). Call it before the work when the size is known.
+pub fn charge(
+    caller: &mut Caller<'_, HostState>,
+    cost: Cost,
+    bytes: u64,
+) -> Result<(), wasmi::Error> {
+    charge_fuel(caller, cost.fuel(bytes))
+}
+
+/// Takes `fuel` from the store's slice. What the slice cannot cover is
+/// taken from the rest of the request's budget: the call then ends the
+/// slice (see [`finish`]), so the executor gets the thread back before the
+/// guest runs on. What the budget cannot cover ends the request as 504
+/// `deadline` ([`CallError::OutOfFuel`]).
+pub fn charge_fuel(caller: &mut Caller<'_, HostState>, fuel: u64) -> Result<(), wasmi::Error> {
+    // Only the benchmarks run without metering; there is nothing to charge.
+    let Ok(left) = caller.get_fuel() else {
+        return Ok(());
+    };
+    if fuel <= left {
+        return caller.set_fuel(left - fuel);
+    }
+    let over = fuel - left;
+    let account = &mut caller.data_mut().fuel;
+    if over > account.reserve {
+        let budget = account.budget;
+        return Err(wasmi::Error::host(CallError::OutOfFuel { budget }));
+    }
+    account.reserve -= over;
+    account.debt = account.debt.saturating_add(over);
+    account.overdrawn = true;
+    caller.set_fuel(0)
+}
+
+/// Ends a host call with `result`. If the call's cost overdrew the slice,
+/// the call returns [`SliceSpent`] instead: the sandbox yields to the
+/// executor and resumes the guest with `result` as if the call had just
+/// returned. (wasmi checks fuel when a block starts, not after a call: a
+/// run of calls in one block would otherwise go on without yielding.)
+pub fn finish<R: HostResult>(
+    caller: &mut Caller<'_, HostState>,
+    result: R,
+) -> Result<R, wasmi::Error> {
+    let account = &mut caller.data_mut().fuel;
+    if std::mem::take(&mut account.overdrawn) {
+        return Err(wasmi::Error::host(SliceSpent(result.value())));
+    }
+    Ok(result)
+}
+
+/// A host function's result type, as the values to resume a call with.
+pub trait HostResult {
+    /// The result as a wasm value, if the function has one.
+    fn value(&self) -> Option<Val>;
+}
+
+impl HostResult for () {
+    fn value(&self) -> Option<Val> {
+        None
+    }
+}
+
+impl HostResult for i32 {
+    fn value(&self) -> Option<Val> {
+        Some(Val::I32(*self))
+    }
+}
+
+/// A host call that used up its fuel slice and has returned this value:
+/// not an error, a request to yield (see [`finish`]).
+#[derive(Debug)]
+pub struct SliceSpent(Option<Val>);
+
+impl SliceSpent {
+    /// The host function's results, to resume the call with.
+    pub fn results(&self) -> &[Val] {
+        self.0.as_slice()
+    }
+}
+
+impl std::fmt::Display for SliceSpent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a host call used up its fuel slice")
+    }
+}
+
+impl wasmi::errors::HostError for SliceSpent {}
 
 /// The guest memory range `ptr..ptr+len` of the calling instance, if valid.
 pub fn guest_slice<'a>(caller: &'a Caller<'_, HostState>, ptr: i32, len: i32) -> Option<&'a [u8]> {
@@ -276,6 +474,31 @@ pub fn guest_slice<'a>(caller: &'a Caller<'_, HostState>, ptr: i32, len: i32) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cost_is_per_call_plus_per_kib_rounded_up_and_saturating() {
+        let c = Cost {
+            per_call: 10,
+            per_kib: 3,
+        };
+        assert_eq!(c.fuel(0), 10);
+        assert_eq!(c.fuel(1), 11);
+        assert_eq!(c.fuel(1024), 13);
+        assert_eq!(c.fuel(u64::MAX), u64::MAX.div_ceil(1024) + 10);
+        let huge = Cost {
+            per_call: u64::MAX,
+            per_kib: u64::MAX,
+        };
+        assert_eq!(huge.fuel(u64::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn escape_keeps_printable_ascii_and_escapes_the_rest() {
+        assert_eq!(escape(r#"GET /x "q" 'a' ok"#), r#"GET /x "q" 'a' ok"#);
+        assert_eq!(escape("a\nb\r\u{1b}[2K\\"), r"a\nb\r\u{1b}[2K\\");
+        assert_eq!(escape("\u{2028}\u{202e}\u{85}"), r"\u{2028}\u{202e}\u{85}");
+        assert_eq!(escape("caf\u{e9}"), "caf\u{e9}");
+    }
 
     #[test]
     fn limiter_counts_growth_and_remembers_denial() {

@@ -112,13 +112,23 @@ impl Default for FunctionLimits {
 /// Limits on the server as a whole.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerLimits {
-    /// Open connections; one more is answered 503 `too-many-connections` and
-    /// closed.
+    /// Open connections. When the table is full, the connection that has
+    /// waited longest for a request head (idle keep-alive, or a head still
+    /// arriving) is closed to make room; when none is waiting, the new one
+    /// is answered 503 `too-many-connections` and closed.
     pub max_connections: usize,
+    /// Open connections from one client address (an IPv4 address or an
+    /// IPv6 /64); over it, that address's longest-waiting connection is
+    /// closed to make room, or the new one is refused like one over
+    /// `max_connections`.
+    pub max_connections_per_ip: usize,
     /// Requests running a guest at once; more get 503 `overloaded`.
     pub max_in_flight: usize,
-    /// Sum of the `memory` limits of all requests in flight; a request whose
-    /// limit does not fit gets 503 `overloaded`.
+    /// Memory the server may hold for requests: the `memory` plus
+    /// `max_response` of every guest running, the request bodies being
+    /// buffered (their declared length, or each chunk as it is announced)
+    /// and the responses being written. A request that does not fit gets
+    /// 503 `overloaded`.
     pub memory_budget: u64,
     /// Largest request body.
     pub max_body: u64,
@@ -128,7 +138,9 @@ pub struct ServerLimits {
     pub max_headers: usize,
     /// How long an idle keep-alive connection stays open.
     pub idle_timeout: Duration,
-    /// How long a client may take to send a request head, from its first byte.
+    /// How long a client may take to send a request head: the first one
+    /// from the moment the connection is accepted, later ones (keep-alive)
+    /// from their first byte.
     pub header_timeout: Duration,
     /// How long a client may take to send a request body.
     pub body_timeout: Duration,
@@ -154,10 +166,20 @@ impl ServerLimits {
     /// Defaults to 256: far more than a board serves at once, few enough
     /// that their buffers cannot exhaust RAM.
     pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
-    /// Defaults to 32, the default `memory_budget` divided by the default
-    /// `memory`: that many requests always fit the budget, so the count, not
-    /// the budget, is what a burst meets first.
-    pub const DEFAULT_MAX_IN_FLIGHT: usize = 32;
+    /// Defaults to 64, a quarter of the default `max_connections`: a browser
+    /// opens 6 per host, so a few users behind one NAT fit, and it takes
+    /// four addresses to fill the table with connections that cannot be
+    /// closed to make room (requests running or being uploaded). Behind a
+    /// reverse proxy every client has the proxy's address: set it to
+    /// `max_connections` there.
+    pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 64;
+    /// Defaults to 28, the default `memory_budget` divided by what
+    /// admission reserves per guest with every default (`memory` +
+    /// `max_response` = 9 MiB): that many guests always fit the budget, so
+    /// the count, not the budget, is what a burst of guests meets first.
+    /// Bodies being read and responses being written take from the budget
+    /// too, so a burst with large bodies can still meet the budget.
+    pub const DEFAULT_MAX_IN_FLIGHT: usize = 28;
     /// Defaults to 256 MiB: half of a 512 MiB board.
     pub const DEFAULT_MEMORY_BUDGET: u64 = 256 * MIB;
     /// Defaults to 1 MiB: functions take API payloads, not uploads.
@@ -168,7 +190,8 @@ impl ServerLimits {
     pub const DEFAULT_MAX_HEADERS: usize = 64;
     /// Defaults to 30 s.
     pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-    /// Defaults to 10 s: a slow-loris client is cut off after that.
+    /// Defaults to 10 s: a slow-loris client is cut off after that, and a
+    /// connection that sends nothing is closed after that.
     pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
     /// Defaults to 30 s for the whole body.
     pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -198,6 +221,9 @@ impl ServerLimits {
     /// commonly 1024 soft and 4096–524 288 hard) accept fails instead of
     /// answering 503, so raise that limit with this one.
     pub const MAX_CONNECTIONS_RANGE: RangeInclusive<u64> = 1..=65_536;
+    /// `max_connections_per_ip`: 1..=65 536, like `max_connections`; a
+    /// value above `max_connections` acts as `max_connections`.
+    pub const MAX_CONNECTIONS_PER_IP_RANGE: RangeInclusive<u64> = 1..=65_536;
     /// `max_in_flight`: 1..=1024. Each request in flight holds an instance
     /// and up to 1 MiB of suspended call stack ([`MAX_STACK_HEIGHT`]):
     /// 1024 of them are already more than any supported board can spare.
@@ -242,6 +268,7 @@ impl Default for ServerLimits {
     fn default() -> Self {
         Self {
             max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: Self::DEFAULT_MAX_CONNECTIONS_PER_IP,
             max_in_flight: Self::DEFAULT_MAX_IN_FLIGHT,
             memory_budget: Self::DEFAULT_MEMORY_BUDGET,
             max_body: Self::DEFAULT_MAX_BODY,
@@ -395,6 +422,13 @@ impl InstanceCost {
 /// responses carry a handful; thousands would be a guest flooding clients.
 pub const MAX_RESPONSE_HEADERS: usize = 100;
 
+/// Request bodies being read may hold at most `memory_budget` divided by
+/// this. Defaults to 2 (half the budget): clients holding bodies (a large
+/// declared length, the bytes sent slowly or never) must not deny memory to
+/// requests without one, which always find the other half for their
+/// functions.
+pub const BODY_SHARE_DIVISOR: u64 = 2;
+
 /// Longest duration any timeout may be set to. Defaults to 24 h: longer is a
 /// typo, and `Instant + duration` must not overflow.
 pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
@@ -433,6 +467,7 @@ const _: () = {
     assert!(*ServerLimits::MAX_HEADER_BYTES_RANGE.end() <= U32);
     assert!(*ServerLimits::MAX_HEADERS_RANGE.end() <= U32);
     assert!(*ServerLimits::MAX_CONNECTIONS_RANGE.end() <= U32);
+    assert!(*ServerLimits::MAX_CONNECTIONS_PER_IP_RANGE.end() <= U32);
     assert!(*ServerLimits::MAX_IN_FLIGHT_RANGE.end() <= U32);
     assert!(*ServerLimits::MODULE_CACHE_RANGE.end() <= U32);
     assert!(*ServerLimits::MAX_MODULE_SIZE_RANGE.end() <= U32);
@@ -448,7 +483,8 @@ mod tests {
 
     #[test]
     fn default_in_flight_requests_fit_the_default_budget() {
-        let fit = ServerLimits::DEFAULT_MEMORY_BUDGET / FunctionLimits::DEFAULT_MEMORY;
-        assert!(fit >= ServerLimits::DEFAULT_MAX_IN_FLIGHT as u64);
+        let per_guest = FunctionLimits::DEFAULT_MEMORY + FunctionLimits::DEFAULT_MAX_RESPONSE;
+        let fit = ServerLimits::DEFAULT_MEMORY_BUDGET / per_guest;
+        assert_eq!(fit, ServerLimits::DEFAULT_MAX_IN_FLIGHT as u64);
     }
 }

@@ -10,7 +10,7 @@ use wasmi::{
 };
 
 use crate::error::CallError;
-use crate::host::{self, HostState};
+use crate::host::{self, HostState, SliceSpent};
 use crate::limits::{FunctionLimits, InstanceCost, MAX_RECURSION_DEPTH, MAX_STACK_HEIGHT};
 
 /// The engine and linker shared by every request. Built once at start-up.
@@ -95,23 +95,45 @@ impl Sandbox {
         limits: &FunctionLimits,
         state: HostState,
     ) -> Result<Self, (CallError, u64)> {
+        Self::start(runtime, module, cost, limits, state).map_err(|(e, fuel, _)| (e, fuel))
+    }
+
+    /// [`Sandbox::new`], giving back the host state when instantiation
+    /// fails: a wasi guest whose start function exits has its output there.
+    pub fn start(
+        runtime: &Runtime,
+        module: &Module,
+        cost: InstanceCost,
+        limits: &FunctionLimits,
+        state: HostState,
+    ) -> Result<Self, (CallError, u64, Box<HostState>)> {
         if cost.fuel > limits.fuel {
             let budget = limits.fuel;
-            return Err((CallError::OutOfFuel { budget }, budget));
+            return Err((CallError::OutOfFuel { budget }, budget, Box::new(state)));
         }
         let mut store = Store::new(&runtime.engine, state);
         if !store.data_mut().limiter.reserve(cost.bytes) {
             let limit = store.data().limiter.limit();
-            return Err((CallError::MemoryLimit { limit }, cost.fuel));
+            let state = Box::new(store.into_data());
+            return Err((CallError::MemoryLimit { limit }, cost.fuel, state));
         }
         store.limiter(|state| &mut state.limiter);
         let given = limits.fuel_slice.min(limits.fuel - cost.fuel);
-        store
-            .set_fuel(given)
-            .map_err(|e| (CallError::Trap(e.to_string()), cost.fuel))?;
+        if let Err(e) = store.set_fuel(given) {
+            let state = Box::new(store.into_data());
+            return Err((CallError::Trap(e.to_string()), cost.fuel, state));
+        }
+        // No reserve: host calls in a start function must fit its slice.
+        store.data_mut().fuel.new_slice(limits.fuel, 0);
         let result = runtime.linker.instantiate_and_start(&mut store, module);
         let used = consumed(&mut store, given).saturating_add(cost.fuel);
-        let instance = result.map_err(|e| (classify(&store, given, e), used))?;
+        let instance = match result {
+            Ok(instance) => instance,
+            Err(e) => {
+                let error = classify(&store, given, e);
+                return Err((error, used, Box::new(store.into_data())));
+            }
+        };
         Ok(Self {
             store,
             instance,
@@ -162,18 +184,18 @@ impl Sandbox {
             match call {
                 Ok(ResumableCall::Finished) => return Ok(()),
                 Ok(ResumableCall::OutOfFuel(invocation)) => {
-                    // The budget decides first, so a request that used it up
-                    // gets the same answer however slow the machine was.
-                    given = self.refuel(invocation.required_fuel())?;
-                    if self.started.elapsed() > self.timeout {
-                        return Err(CallError::Timeout {
-                            timeout_ms: self.timeout.as_millis() as u64,
-                        });
-                    }
-                    smol::future::yield_now().await;
+                    given = self.next_slice(invocation.required_fuel()).await?;
                     call = invocation.resume(&mut self.store, results);
                 }
                 Ok(ResumableCall::HostTrap(invocation)) => {
+                    // A host call that used up the slice: yield, then resume
+                    // the guest with the call's results.
+                    if let Some(spent) = invocation.host_error().downcast_ref::<SliceSpent>() {
+                        let inputs = spent.results().to_vec();
+                        given = self.next_slice(1).await?;
+                        call = invocation.resume(&mut self.store, &inputs, results);
+                        continue;
+                    }
                     return Err(classify(
                         &self.store,
                         self.budget,
@@ -185,8 +207,24 @@ impl Sandbox {
         }
     }
 
+    /// Refuels (see [`Sandbox::refuel`]) and yields to the executor before
+    /// the guest runs on; fails when the budget or the wall clock is spent.
+    async fn next_slice(&mut self, need: u64) -> Result<u64, CallError> {
+        // The budget decides first, so a request that used it up gets the
+        // same answer however slow the machine was.
+        let given = self.refuel(need)?;
+        if self.started.elapsed() > self.timeout {
+            return Err(CallError::Timeout {
+                timeout_ms: self.timeout.as_millis() as u64,
+            });
+        }
+        smol::future::yield_now().await;
+        Ok(given)
+    }
+
     /// Gives the store the next slice of fuel (at least `need`), or fails if
-    /// the budget cannot cover it.
+    /// the budget cannot cover it. Host functions may draw on the rest of the
+    /// budget ([`host::charge`]).
     fn refuel(&mut self, need: u64) -> Result<u64, CallError> {
         let remaining = self.budget - self.used.min(self.budget);
         if remaining < need.max(1) {
@@ -198,6 +236,10 @@ impl Sandbox {
         self.store
             .set_fuel(given)
             .map_err(|e| CallError::Trap(e.to_string()))?;
+        self.store
+            .data_mut()
+            .fuel
+            .new_slice(self.budget, remaining - given);
         Ok(given)
     }
 
@@ -211,7 +253,7 @@ impl Sandbox {
 /// what host functions charged beyond the slice (see [`host::charge`]).
 fn consumed(store: &mut Store<HostState>, given: u64) -> u64 {
     let left = store.get_fuel().unwrap_or(0);
-    let debt = std::mem::take(&mut store.data_mut().fuel_debt);
+    let debt = store.data_mut().fuel.take_debt();
     (given - left.min(given)).saturating_add(debt)
 }
 

@@ -41,6 +41,7 @@ fn check(s: &Server, case: &Case) {
             }
             Answer::Error { status, kind } => {
                 r.assert_error(*status, kind);
+                assert!(r.header("x-trace-id").is_some(), "answer {i}: {r:?}");
                 if case.closes && i + 1 == case.answers.len() {
                     assert_eq!(r.header("connection"), Some("close"), "{r:?}");
                 }

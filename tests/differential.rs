@@ -166,7 +166,7 @@ fn wasmgate_frames_within(bytes: &[u8], step: usize, limits: &ServerLimits) -> F
     let mut decoder = Decoder::new();
     let mut messages = Vec::new();
     let end = loop {
-        match smol::block_on(decoder.read(&mut io, limits)) {
+        match smol::block_on(decoder.read(&mut io, limits, &())) {
             Ok(r) => {
                 let mut headers: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
                 for (name, value) in &r.headers {

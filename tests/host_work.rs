@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::thread;
 
 use common::{Server, TempDir, function};
+use wasmgate::abi::wasi_json::MAX_IO_PER_CALL;
+use wasmgate::host::cost;
 
 /// `random_get` over the whole 1 MiB memory, for ever.
 const RANDOM_BOMB: &str = r#"
@@ -99,9 +101,11 @@ fn server(dir: &TempDir) -> Server {
     let mut files: Vec<(&str, std::path::PathBuf)> =
         files.iter().map(|(n, p)| (n.as_str(), p.clone())).collect();
     files.push(("hello.wasm", function("hello.wasm")));
-    // A generous wall clock: the fuel budget must be what stops them.
+    // A small budget, so that the bombs end quickly even on a busy machine
+    // or under emulation, and a generous wall clock: the fuel budget must be
+    // what stops them.
     Server::with_config(
-        "[server]\nfunctions_dir = \".\"\n\n[limits]\nfuel = 20_000_000\ntimeout = \"60s\"\n",
+        "[server]\nfunctions_dir = \".\"\n\n[limits]\nfuel = 20_000_000\ntimeout = \"600s\"\n",
         &files,
     )
 }
@@ -137,5 +141,101 @@ fn a_flood_of_response_headers_is_a_bad_response() {
         "{}",
         r.message()
     );
+    s.assert_healthy();
+}
+
+/// A wasi command whose `_start` runs `body` (with `$random`, `$exit` and a
+/// 2 MiB memory), then returns.
+fn wasi_command(body: &str) -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "random_get" (func $random (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 32)
+  (func (export "_start") {body}))"#
+    ))
+    .unwrap()
+}
+
+fn serve(name: &str, wasm: Vec<u8>, limits: &str) -> (TempDir, Server) {
+    let dir = TempDir::new("host-work");
+    let file = format!("{name}.wasm");
+    let path = dir.write(&file, wasm);
+    let s = Server::with_config(
+        &format!("[server]\nfunctions_dir = \".\"\n\n[limits]\ntimeout = \"600s\"\n{limits}\n"),
+        &[
+            (file.as_str(), path),
+            ("hello.wasm", function("hello.wasm")),
+        ],
+    );
+    (dir, s)
+}
+
+/// The fuel of the access line of `GET /{name}` (which must be in the log).
+fn logged_fuel(s: &Server, name: &str) -> u64 {
+    let needle = format!("GET /{name} fn={name} ");
+    let log = s.wait_for_log(&needle);
+    let line = log.lines().find(|l| l.contains(&needle)).unwrap();
+    let fuel = line.split(" fuel=").nth(1).unwrap();
+    fuel.split(' ').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn one_random_get_is_charged_per_call_and_per_byte() {
+    let body = "(drop (call $random (i32.const 0) (i32.const 1048576)))";
+    let (_dir, s) = serve("random1", wasi_command(body), "");
+    // Returning without output is a bad response: the fuel is what counts.
+    s.get("/random1").assert_error(502, "bad-response");
+    let fuel = logged_fuel(&s, "random1");
+    let charged = cost::RANDOM_GET.fuel(1 << 20);
+    assert!(
+        (charged..charged + 20_000).contains(&fuel),
+        "fuel {fuel}, expected {charged} plus instantiation and a few instructions"
+    );
+    s.assert_healthy();
+}
+
+#[test]
+fn random_get_over_the_per_call_cap_is_einval() {
+    // proc_exit(errno): the exit code names what random_get returned.
+    let body = format!(
+        "(call $exit (call $random (i32.const 0) (i32.const {})))",
+        MAX_IO_PER_CALL + 1
+    );
+    let (_dir, s) = serve("random2", wasi_command(&body), "");
+    let r = s.get("/random2");
+    r.assert_error(502, "exit-code");
+    assert!(r.message().contains("code 28"), "{}", r.message());
+    s.assert_healthy();
+}
+
+#[test]
+fn host_calls_in_one_block_cannot_outrun_the_budget() {
+    // 100 calls of 1 MiB in one basic block: wasmi checks fuel when a block
+    // starts, so only the host's own accounting can stop them.
+    let body = "(drop (call $random (i32.const 0) (i32.const 1048576)))\n".repeat(100);
+    let (_dir, s) = serve("straight", wasi_command(&body), "fuel = 20_000_000");
+    let r = s.get("/straight");
+    r.assert_error(504, "deadline");
+    assert!(r.message().contains("20000000"), "{}", r.message());
+    let fuel = logged_fuel(&s, "straight");
+    assert!(fuel <= 20_000_000, "used {fuel} of a 20,000,000 budget");
+    s.assert_healthy();
+}
+
+#[test]
+fn host_work_in_a_start_function_must_fit_its_slice() {
+    let wasm = wat::parse_str(
+        r#"(module
+  (import "wasi_snapshot_preview1" "random_get" (func $random (param i32 i32) (result i32)))
+  (memory (export "memory") 32)
+  (func $init (drop (call $random (i32.const 0) (i32.const 1048576))))
+  (start $init)
+  (func (export "_start")))"#,
+    )
+    .unwrap();
+    let (_dir, s) = serve("startrandom", wasm, "");
+    let r = s.get("/startrandom");
+    r.assert_error(504, "deadline");
     s.assert_healthy();
 }

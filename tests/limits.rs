@@ -7,7 +7,7 @@ mod common;
 
 use std::thread;
 
-use common::{HELLO, Server, function};
+use common::{Server, function};
 
 /// A server with `hello.wasm`, `echo.wasm` and `loop.wasm` in its functions
 /// dir, configured by `toml` (which should set `functions_dir = "."`).
@@ -86,7 +86,7 @@ fn too_many_header_fields_is_431() {
 
 #[test]
 fn slow_request_head_gets_408() {
-    let s = server("[server]\nfunctions_dir = \".\"\nheader_timeout = \"300ms\"\n");
+    let s = server("[server]\nfunctions_dir = \".\"\nheader_timeout = \"1s\"\n");
     let mut conn = s.connect();
     conn.send(b"GET /hello HTTP/1.1\r\nhost: t\r\n");
     // ...and never the rest.
@@ -155,10 +155,11 @@ fn in_flight_cap_answers_503_with_retry_after() {
 
 #[test]
 fn memory_budget_is_shared_by_requests_in_flight() {
-    // The spinner reserves the whole 4 MiB budget while it runs; a 2 MiB
-    // hello does not fit until it is done.
+    // A request reserves its `memory` plus `max_response` (1 MiB by
+    // default): the spinner takes the whole 5 MiB budget while it runs; a
+    // 2 MiB hello does not fit until it is done.
     let s = std::sync::Arc::new(server(
-        "[server]\nfunctions_dir = \".\"\nmemory_budget = \"4MiB\"\n\n\
+        "[server]\nfunctions_dir = \".\"\nmemory_budget = \"5MiB\"\n\n\
          [limits]\nmemory = \"2MiB\"\n\n\
          [[function]]\nroute = \"/spin\"\nmodule = \"loop.wasm\"\n\
          limits = { memory = \"4MiB\", fuel = 1_000_000_000_000, timeout = \"3s\" }\n",
@@ -175,43 +176,6 @@ fn memory_budget_is_shared_by_requests_in_flight() {
     spinner.join().unwrap().assert_error(504, "deadline");
     // The reservation is released: 2 MiB functions fit again.
     s.assert_healthy();
-}
-
-#[test]
-fn connections_over_max_connections_get_503() {
-    let s = server("[server]\nfunctions_dir = \".\"\nmax_connections = 2\n");
-    let mut first = s.connect();
-    let mut second = s.connect();
-    // A request on each makes sure the server has accepted and counted both.
-    assert_eq!(first.request("GET", "/hello", &[], b"").status, 200);
-    assert_eq!(second.request("GET", "/hello", &[], b"").status, 200);
-
-    let mut third = s.connect();
-    let r = third.read_response(false);
-    r.assert_error(503, "too-many-connections");
-    assert_eq!(r.header("retry-after"), Some("1"));
-    assert!(
-        third.read_to_close().is_empty(),
-        "third connection stays open"
-    );
-
-    // The connections already open keep working.
-    let r = first.request("GET", "/hello", &[], b"");
-    assert_eq!(r.text(), HELLO);
-    drop((first, second));
-    // The server notices the closes asynchronously; a new connection may
-    // briefly still be over the limit.
-    let deadline = std::time::Instant::now() + common::PROCESS_TIMEOUT;
-    loop {
-        let r = s.get("/hello");
-        if r.status == 200 {
-            assert_eq!(r.text(), HELLO);
-            break;
-        }
-        r.assert_error(503, "too-many-connections");
-        assert!(std::time::Instant::now() < deadline, "slots never freed");
-        thread::sleep(std::time::Duration::from_millis(20));
-    }
 }
 
 #[test]
@@ -280,21 +244,5 @@ fn malformed_requests_are_400() {
         assert_eq!(r.header("connection"), Some("close"));
     }
     s.wait_for_log("status=400 error=bad-request");
-    s.assert_healthy();
-}
-
-#[test]
-fn a_client_that_disconnects_cancels_its_request_and_frees_its_slot() {
-    let s = server(
-        "[server]\nfunctions_dir = \".\"\nmax_in_flight = 1\n\n\
-         [[function]]\nroute = \"/spin\"\nmodule = \"loop.wasm\"\n\
-         limits = { fuel = 1_000_000_000_000, timeout = \"60s\" }\n",
-    );
-    let mut conn = s.connect();
-    conn.send(b"GET /spin HTTP/1.1\r\nhost: t\r\n\r\n");
-    s.wait_for_log("loop.wasm (native ABI)");
-    drop(conn);
-    s.wait_for_log("GET /spin cancelled: the client closed the connection");
-    // The only in-flight slot is free again long before the 60 s backstop.
     s.assert_healthy();
 }

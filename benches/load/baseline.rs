@@ -57,7 +57,7 @@ async fn connection(mut stream: TcpStream, limits: &ServerLimits) -> std::io::Re
     stream.set_nodelay(true)?;
     let mut decoder = Decoder::new();
     loop {
-        let req = match decoder.read(&mut stream, limits).await {
+        let req = match decoder.read(&mut stream, limits, &()).await {
             Ok(req) => req,
             Err(DecodeError::Closed) => return Ok(()),
             Err(DecodeError::Io(e)) => return Err(e),

@@ -164,11 +164,11 @@ pub async fn call(
         function.limits.memory,
         function.limits.max_log,
     );
-    let created = match abi {
-        Abi::Native => Sandbox::new(runtime, module, cost, &function.limits, state),
-        Abi::WasiJson => wasi_json::sandbox(runtime, module, cost, function, request, state),
-    };
-    let mut sandbox = match created {
+    if abi == Abi::WasiJson {
+        let (result, fuel) = wasi_json::run(runtime, module, cost, function, request, state).await;
+        return Outcome { result, fuel };
+    }
+    let mut sandbox = match Sandbox::new(runtime, module, cost, &function.limits, state) {
         Ok(sandbox) => sandbox,
         Err((error, fuel)) => {
             return Outcome {
@@ -177,10 +177,7 @@ pub async fn call(
             };
         }
     };
-    let result = match abi {
-        Abi::Native => native::call(&mut sandbox, request, function.limits.max_response).await,
-        Abi::WasiJson => wasi_json::call(&mut sandbox).await,
-    };
+    let result = native::call(&mut sandbox, request, function.limits.max_response).await;
     Outcome {
         result,
         fuel: sandbox.fuel_used(),

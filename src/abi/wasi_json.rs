@@ -20,7 +20,7 @@ use wasmi::{Caller, Extern, FuncType, Linker, Module, Val, ValType};
 use super::{Request, Response};
 use crate::config::FunctionSpec;
 use crate::error::CallError;
-use crate::host::{self, HostState};
+use crate::host::{self, Cost, HostState, cost};
 use crate::limits::InstanceCost;
 use crate::sandbox::{Runtime, Sandbox};
 
@@ -46,6 +46,17 @@ mod errno {
 const MAX_IOVS: u32 = 1024;
 /// A partial stderr line is logged once it reaches this many bytes.
 const MAX_STDERR_LINE: usize = 1024;
+/// Most bytes one `fd_read`, `fd_write` or `random_get` call processes, so
+/// that no single host call holds the thread for long: 1 MiB is ~3 ms of
+/// `random_get` on the development machine. `fd_read` and `fd_write` take
+/// at most this much and return the count (a short read or write, which
+/// callers repeat); `random_get` of a larger buffer fails with `EINVAL`
+/// (28), as `getentropy` does past its maximum.
+pub const MAX_IO_PER_CALL: usize = 1 << 20;
+/// Most stderr lines one `fd_write` call writes to the log (a line is a
+/// write to the server's stderr); the rest is left for the next call (a
+/// short write).
+pub const MAX_LINES_PER_WRITE: usize = 16;
 /// Bytes of a bad stdout quoted in the log.
 const QUOTED_OUTPUT: usize = 200;
 
@@ -240,6 +251,40 @@ pub fn decode_response(stdout: &[u8]) -> Result<Response, String> {
     })
 }
 
+/// Runs one request through a wasi-json module: instantiate it with the
+/// request on stdin, run `_start`, parse stdout. Returns the response and
+/// the fuel used. `proc_exit(0)` is success wherever the guest calls it,
+/// in a start function too: what it wrote to stdout until then is its
+/// response (and `_start` does not run: the program has ended).
+pub async fn run(
+    runtime: &Runtime,
+    module: &Module,
+    cost: InstanceCost,
+    function: &FunctionSpec,
+    request: &Request<'_>,
+    state: HostState,
+) -> (Result<Response, CallError>, u64) {
+    match Sandbox::start(
+        runtime,
+        module,
+        cost,
+        &function.limits,
+        with_stdio(function, request, state),
+    ) {
+        Ok(mut sandbox) => {
+            let result = call(&mut sandbox).await;
+            (result, sandbox.fuel_used())
+        }
+        Err((error, fuel, mut state)) => {
+            flush_stderr(&mut state);
+            match error {
+                CallError::ExitCode(0) => (respond(&state), fuel),
+                error => (Err(error), fuel),
+            }
+        }
+    }
+}
+
 /// Creates the sandbox for one wasi-json call: stdin holds the request.
 pub fn sandbox(
     runtime: &Runtime,
@@ -247,8 +292,19 @@ pub fn sandbox(
     cost: InstanceCost,
     function: &FunctionSpec,
     request: &Request<'_>,
-    mut state: HostState,
+    state: HostState,
 ) -> Result<Sandbox, (CallError, u64)> {
+    Sandbox::new(
+        runtime,
+        module,
+        cost,
+        &function.limits,
+        with_stdio(function, request, state),
+    )
+}
+
+/// `state` with the WASI state of one call of `function`.
+fn with_stdio(function: &FunctionSpec, request: &Request<'_>, mut state: HostState) -> HostState {
     let mut args = vec![function.name.clone().into_bytes()];
     args.extend(function.args.iter().map(|a| a.clone().into_bytes()));
     state.wasi = Some(WasiState {
@@ -262,23 +318,22 @@ pub fn sandbox(
             .collect(),
         ..WasiState::default()
     });
-    Sandbox::new(runtime, module, cost, &function.limits, state)
+    state
 }
 
 /// Runs `_start` and parses stdout.
-pub async fn call(sandbox: &mut Sandbox) -> Result<Response, CallError> {
+async fn call(sandbox: &mut Sandbox) -> Result<Response, CallError> {
     let result = sandbox.call(START, &[], &mut []).await;
     flush_stderr(sandbox.store_mut().data_mut());
     match result {
-        Ok(()) | Err(CallError::ExitCode(0)) => {}
-        Err(e) => return Err(e),
+        Ok(()) | Err(CallError::ExitCode(0)) => respond(sandbox.store().data()),
+        Err(e) => Err(e),
     }
-    let stdout = sandbox
-        .store()
-        .data()
-        .wasi
-        .as_ref()
-        .map_or(&[][..], |w| w.stdout());
+}
+
+/// The response the guest wrote to stdout.
+fn respond(state: &HostState) -> Result<Response, CallError> {
+    let stdout = state.wasi.as_ref().map_or(&[][..], |w| w.stdout());
     decode_response(stdout).map_err(|why| {
         let shown = &stdout[..stdout.len().min(QUOTED_OUTPUT)];
         log::warn!(
@@ -289,6 +344,8 @@ pub async fn call(sandbox: &mut Sandbox) -> Result<Response, CallError> {
     })
 }
 
+/// Logs a last stderr line the guest did not end. It is written after the
+/// guest ran and is not charged (it is at most one line).
 fn flush_stderr(state: &mut HostState) {
     if let Some(wasi) = state.wasi.as_mut()
         && !wasi.stderr.is_empty()
@@ -385,80 +442,128 @@ fn monotonic_nanos() -> u64 {
     START.get_or_init(Instant::now).elapsed().as_nanos() as u64
 }
 
-/// Defines every preview1 function in the linker.
+/// Charges `cost` for a call that processes no guest-sized data, runs `f`
+/// and ends the call (see [`host::finish`]).
+fn small(caller: &mut Ctx<'_>, cost: Cost, f: impl FnOnce(&mut Ctx<'_>) -> i32) -> HostResult {
+    host::charge(caller, cost, 0)?;
+    let code = f(caller);
+    host::finish(caller, code)
+}
+
+type HostResult = Result<i32, wasmi::Error>;
+
+/// Defines every preview1 function in the linker. Each charges its
+/// [`host::cost`] before or right after its work, which is bounded per call
+/// ([`MAX_IO_PER_CALL`], [`MAX_LINES_PER_WRITE`]).
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error> {
-    linker.func_wrap(MODULE, "args_get", |mut c: Ctx<'_>, argv: i32, buf: i32| {
-        with_wasi(&mut c, |mem, w, _| put_strings(mem, argv, buf, &w.args))
-    })?;
+    linker.func_wrap(
+        MODULE,
+        "args_get",
+        |mut c: Ctx<'_>, argv: i32, buf: i32| -> HostResult {
+            let mut work = 0;
+            let code = with_wasi(&mut c, |mem, w, _| {
+                work = strings_bytes(&w.args);
+                put_strings(mem, argv, buf, &w.args)
+            });
+            host::charge(&mut c, cost::ARGS, work)?;
+            host::finish(&mut c, code)
+        },
+    )?;
     linker.func_wrap(
         MODULE,
         "args_sizes_get",
-        |mut c: Ctx<'_>, count: i32, size: i32| {
-            with_wasi(&mut c, |mem, w, _| put_sizes(mem, count, size, &w.args))
+        |mut c: Ctx<'_>, count: i32, size: i32| -> HostResult {
+            let mut work = 0;
+            let code = with_wasi(&mut c, |mem, w, _| {
+                work = 4 * w.args.len() as u64;
+                put_sizes(mem, count, size, &w.args)
+            });
+            host::charge(&mut c, cost::ARGS, work)?;
+            host::finish(&mut c, code)
         },
     )?;
     linker.func_wrap(
         MODULE,
         "environ_get",
-        |mut c: Ctx<'_>, env: i32, buf: i32| {
-            with_wasi(&mut c, |mem, w, _| put_strings(mem, env, buf, &w.env))
+        |mut c: Ctx<'_>, env: i32, buf: i32| -> HostResult {
+            let mut work = 0;
+            let code = with_wasi(&mut c, |mem, w, _| {
+                work = strings_bytes(&w.env);
+                put_strings(mem, env, buf, &w.env)
+            });
+            host::charge(&mut c, cost::ARGS, work)?;
+            host::finish(&mut c, code)
         },
     )?;
     linker.func_wrap(
         MODULE,
         "environ_sizes_get",
-        |mut c: Ctx<'_>, count: i32, size: i32| {
-            with_wasi(&mut c, |mem, w, _| put_sizes(mem, count, size, &w.env))
+        |mut c: Ctx<'_>, count: i32, size: i32| -> HostResult {
+            let mut work = 0;
+            let code = with_wasi(&mut c, |mem, w, _| {
+                work = 4 * w.env.len() as u64;
+                put_sizes(mem, count, size, &w.env)
+            });
+            host::charge(&mut c, cost::ARGS, work)?;
+            host::finish(&mut c, code)
         },
     )?;
     linker.func_wrap(
         MODULE,
         "clock_res_get",
-        |mut c: Ctx<'_>, id: i32, out: i32| {
-            with_wasi(&mut c, |mem, _, _| match id {
-                0..=3 => {
-                    put(mem, out, &1000u64.to_le_bytes()).map_or(errno::FAULT, |_| errno::SUCCESS)
-                }
-                _ => errno::INVAL,
+        |mut c: Ctx<'_>, id: i32, out: i32| -> HostResult {
+            small(&mut c, cost::SMALL, |c| {
+                with_wasi(c, |mem, _, _| match id {
+                    0..=3 => put(mem, out, &1000u64.to_le_bytes())
+                        .map_or(errno::FAULT, |_| errno::SUCCESS),
+                    _ => errno::INVAL,
+                })
             })
         },
     )?;
     linker.func_wrap(
         MODULE,
         "clock_time_get",
-        |mut c: Ctx<'_>, id: i32, _precision: i64, out: i32| {
-            with_wasi(&mut c, |mem, _, _| {
-                let nanos = match id {
-                    0 => SystemTime::now()
-                        .duration_since(UNIX_EPOCH)
-                        .map_or(0, |d| d.as_nanos() as u64),
-                    // Monotonic, and process/thread CPU time approximated by it.
-                    1..=3 => monotonic_nanos(),
-                    _ => return errno::INVAL,
-                };
-                put(mem, out, &nanos.to_le_bytes()).map_or(errno::FAULT, |_| errno::SUCCESS)
+        |mut c: Ctx<'_>, id: i32, _precision: i64, out: i32| -> HostResult {
+            small(&mut c, cost::CLOCK, |c| {
+                with_wasi(c, |mem, _, _| {
+                    let nanos = match id {
+                        0 => SystemTime::now()
+                            .duration_since(UNIX_EPOCH)
+                            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+                        // Monotonic, and process/thread CPU time approximated by it.
+                        1..=3 => monotonic_nanos(),
+                        _ => return errno::INVAL,
+                    };
+                    put(mem, out, &nanos.to_le_bytes()).map_or(errno::FAULT, |_| errno::SUCCESS)
+                })
             })
         },
     )?;
     linker.func_wrap(
         MODULE,
         "random_get",
-        |mut c: Ctx<'_>, buf: i32, len: i32| -> Result<i32, wasmi::Error> {
+        |mut c: Ctx<'_>, buf: i32, len: i32| -> HostResult {
+            let len = len as u32 as usize;
+            if len > MAX_IO_PER_CALL {
+                return small(&mut c, cost::RANDOM_GET, |_| errno::INVAL);
+            }
+            // Paid before the work: the one host call that takes
+            // milliseconds is refused when the budget cannot cover it.
+            host::charge(&mut c, cost::RANDOM_GET, len as u64)?;
             let code = with_wasi(&mut c, |mem, _, _| {
-                let Some(target) = range(buf, len as u32 as usize).and_then(|r| mem.get_mut(r))
-                else {
+                let Some(target) = range(buf, len).and_then(|r| mem.get_mut(r)) else {
                     return errno::FAULT;
                 };
                 getrandom::fill(target).map_or(errno::IO, |_| errno::SUCCESS)
             });
-            host::charge(&mut c, u64::from(len as u32))?;
-            Ok(code)
+            host::finish(&mut c, code)
         },
     )?;
     linker.func_wrap(
         MODULE,
         "fd_read",
-        |mut c: Ctx<'_>, fd: i32, iovs: i32, count: i32, nread: i32| -> Result<i32, wasmi::Error> {
+        |mut c: Ctx<'_>, fd: i32, iovs: i32, count: i32, nread: i32| -> HostResult {
             let mut work = 0;
             let code = with_wasi(&mut c, |mem, w, _| {
                 if fd != 0 {
@@ -468,98 +573,113 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
                     return errno::FAULT;
                 };
                 let mut total = 0usize;
-                for buf in bufs {
-                    let rest = &w.stdin[w.stdin_pos..];
-                    let n = rest.len().min(buf.len());
+                for buf in &bufs {
+                    let rest = w.stdin.get(w.stdin_pos..).unwrap_or_default();
+                    let n = rest.len().min(buf.len()).min(MAX_IO_PER_CALL - total);
                     mem[buf.start..buf.start + n].copy_from_slice(&rest[..n]);
                     w.stdin_pos += n;
                     total += n;
                 }
-                work = total as u64;
+                work = iovec_work(bufs.len(), total);
                 put(mem, nread, &(total as u32).to_le_bytes())
                     .map_or(errno::FAULT, |_| errno::SUCCESS)
             });
-            host::charge(&mut c, work)?;
-            Ok(code)
+            host::charge(&mut c, cost::FD_WRITE, work)?;
+            host::finish(&mut c, code)
         },
     )?;
     linker.func_wrap(
         MODULE,
         "fd_write",
-        |mut c: Ctx<'_>,
-         fd: i32,
-         iovs: i32,
-         count: i32,
-         nwritten: i32|
-         -> Result<i32, wasmi::Error> {
+        |mut c: Ctx<'_>, fd: i32, iovs: i32, count: i32, nwritten: i32| -> HostResult {
             let mut overflow = None;
             let mut work = 0;
+            let mut lines_fuel = 0u64;
             let code = with_wasi(&mut c, |mem, w, log| {
                 let Some(bufs) = iovecs(mem, iovs, count) else {
                     return errno::FAULT;
                 };
+                if !matches!(fd, 1 | 2) {
+                    return errno::BADF;
+                }
+                // Bytes taken; fewer than offered when a per-call bound is
+                // reached (a short write, which callers repeat).
                 let mut total = 0usize;
-                for buf in bufs {
-                    let bytes = &mem[buf];
-                    total += bytes.len();
-                    work += bytes.len() as u64;
-                    match fd {
-                        1 => {
-                            if (w.stdout.len() + bytes.len()) as u64 > w.max_stdout {
-                                overflow = Some(w.max_stdout);
-                                return errno::IO;
-                            }
-                            w.stdout.extend_from_slice(bytes);
+                let mut lines = 0usize;
+                'bufs: for buf in &bufs {
+                    let take = buf.len().min(MAX_IO_PER_CALL - total);
+                    let bytes = &mem[buf.start..buf.start + take];
+                    if fd == 1 {
+                        if (w.stdout.len() + bytes.len()) as u64 > w.max_stdout {
+                            overflow = Some(w.max_stdout);
+                            return errno::IO;
                         }
-                        2 => {
-                            // Only what the log can still take is looked
-                            // at; the rest is counted as written (and paid
-                            // for in fuel) but never scanned.
-                            let keep = bytes.len().min(log.accepts(log::Level::Info));
-                            if keep < bytes.len() {
+                        w.stdout.extend_from_slice(bytes);
+                        total += take;
+                    } else {
+                        // Only what the log can still take is looked at;
+                        // the rest is counted as written (and paid for in
+                        // fuel) but never scanned.
+                        let mut room = log.accepts(log::Level::Info);
+                        for (i, &b) in bytes.iter().enumerate() {
+                            if room == 0 {
                                 log.note_dropped();
+                                total += take - i;
+                                break;
                             }
-                            for &b in &bytes[..keep] {
-                                if b == b'\n' || w.stderr.len() >= MAX_STDERR_LINE {
-                                    log.line(log::Level::Info, &std::mem::take(&mut w.stderr));
-                                }
-                                if b != b'\n' {
-                                    w.stderr.push(b);
-                                }
+                            if b == b'\n' || w.stderr.len() >= MAX_STDERR_LINE {
+                                let line = std::mem::take(&mut w.stderr);
+                                lines_fuel =
+                                    lines_fuel.saturating_add(log.line(log::Level::Info, &line));
+                                lines += 1;
+                                room = log.accepts(log::Level::Info);
+                            }
+                            if b != b'\n' {
+                                w.stderr.push(b);
+                            }
+                            total += 1;
+                            if lines == MAX_LINES_PER_WRITE {
+                                break 'bufs;
                             }
                         }
-                        _ => return errno::BADF,
+                    }
+                    if total == MAX_IO_PER_CALL || take < buf.len() {
+                        break;
                     }
                 }
+                work = iovec_work(bufs.len(), total);
                 put(mem, nwritten, &(total as u32).to_le_bytes())
                     .map_or(errno::FAULT, |_| errno::SUCCESS)
             });
-            host::charge(&mut c, work)?;
-            match overflow {
-                Some(max) => Err(wasmi::Error::host(CallError::BadResponse(format!(
+            host::charge(&mut c, cost::FD_WRITE, work)?;
+            host::charge_fuel(&mut c, lines_fuel)?;
+            if let Some(max) = overflow {
+                return Err(wasmi::Error::host(CallError::BadResponse(format!(
                     "stdout exceeds max_response ({max} bytes)"
-                )))),
-                None => Ok(code),
+                ))));
             }
+            host::finish(&mut c, code)
         },
     )?;
     linker.func_wrap(
         MODULE,
         "fd_fdstat_get",
-        |mut c: Ctx<'_>, fd: i32, out: i32| {
-            with_wasi(&mut c, |mem, _, _| {
-                const FD_READ: u64 = 1 << 1;
-                const FD_WRITE: u64 = 1 << 6;
-                let rights = match fd {
-                    0 => FD_READ,
-                    1 | 2 => FD_WRITE,
-                    _ => return errno::BADF,
-                };
-                // struct fdstat { u8 filetype; u16 flags; u64 rights_base; u64 rights_inheriting }
-                let mut stat = [0u8; 24];
-                stat[0] = 2; // character device
-                stat[8..16].copy_from_slice(&rights.to_le_bytes());
-                put(mem, out, &stat).map_or(errno::FAULT, |_| errno::SUCCESS)
+        |mut c: Ctx<'_>, fd: i32, out: i32| -> HostResult {
+            small(&mut c, cost::SMALL, |c| {
+                with_wasi(c, |mem, _, _| {
+                    const FD_READ: u64 = 1 << 1;
+                    const FD_WRITE: u64 = 1 << 6;
+                    let rights = match fd {
+                        0 => FD_READ,
+                        1 | 2 => FD_WRITE,
+                        _ => return errno::BADF,
+                    };
+                    // struct fdstat { u8 filetype; u16 flags; u64 rights_base; u64 rights_inheriting }
+                    let mut stat = [0u8; 24];
+                    stat[0] = 2; // character device
+                    stat[8..16].copy_from_slice(&rights.to_le_bytes());
+                    put(mem, out, &stat).map_or(errno::FAULT, |_| errno::SUCCESS)
+                })
             })
         },
     )?;
@@ -567,41 +687,73 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
     linker.func_wrap(
         MODULE,
         "fd_prestat_get",
-        |_: Ctx<'_>, _fd: i32, _out: i32| errno::BADF,
+        |mut c: Ctx<'_>, _fd: i32, _out: i32| -> HostResult {
+            small(&mut c, cost::SMALL, |_| errno::BADF)
+        },
     )?;
     linker.func_wrap(
         MODULE,
         "fd_prestat_dir_name",
-        |_: Ctx<'_>, _fd: i32, _p: i32, _l: i32| errno::BADF,
+        |mut c: Ctx<'_>, _fd: i32, _p: i32, _l: i32| -> HostResult {
+            small(&mut c, cost::SMALL, |_| errno::BADF)
+        },
     )?;
-    linker.func_wrap(MODULE, "fd_close", |_: Ctx<'_>, fd: i32| match fd {
-        0..=2 => errno::SUCCESS,
-        _ => errno::BADF,
-    })?;
+    linker.func_wrap(
+        MODULE,
+        "fd_close",
+        |mut c: Ctx<'_>, fd: i32| -> HostResult {
+            small(&mut c, cost::SMALL, |_| match fd {
+                0..=2 => errno::SUCCESS,
+                _ => errno::BADF,
+            })
+        },
+    )?;
     linker.func_wrap(
         MODULE,
         "fd_seek",
-        |_: Ctx<'_>, fd: i32, _off: i64, _whence: i32, _out: i32| match fd {
-            0..=2 => errno::SPIPE,
-            _ => errno::BADF,
+        |mut c: Ctx<'_>, fd: i32, _off: i64, _whence: i32, _out: i32| -> HostResult {
+            small(&mut c, cost::SMALL, |_| match fd {
+                0..=2 => errno::SPIPE,
+                _ => errno::BADF,
+            })
         },
     )?;
     linker.func_wrap(
         MODULE,
         "proc_exit",
-        |_: Ctx<'_>, code: i32| -> Result<(), wasmi::Error> { Err(wasmi::Error::i32_exit(code)) },
+        |mut c: Ctx<'_>, code: i32| -> Result<(), wasmi::Error> {
+            host::charge(&mut c, cost::PROC_EXIT, 0)?;
+            Err(wasmi::Error::i32_exit(code))
+        },
     )?;
-    linker.func_wrap(MODULE, "sched_yield", |_: Ctx<'_>| errno::SUCCESS)?;
+    linker.func_wrap(MODULE, "sched_yield", |mut c: Ctx<'_>| -> HostResult {
+        small(&mut c, cost::SMALL, |_| errno::SUCCESS)
+    })?;
     for (name, params) in PREVIEW1.iter().filter(|(n, _)| !IMPLEMENTED.contains(n)) {
         let ty = FuncType::new(params.iter().copied(), results_of(name).iter().copied());
-        linker.func_new(MODULE, name, ty, |_, _, results: &mut [Val]| {
+        linker.func_new(MODULE, name, ty, |mut c, _, results: &mut [Val]| {
+            host::charge(&mut c, cost::STUB, 0)?;
+            let code = errno::NOTCAPABLE;
             if let Some(r) = results.first_mut() {
-                *r = Val::I32(errno::NOTCAPABLE);
+                *r = Val::I32(code);
             }
-            Ok(())
+            host::finish(&mut c, code).map(drop)
         })?;
     }
     Ok(())
+}
+
+/// Bytes written by `args_get`/`environ_get`: the strings, their NULs and
+/// the pointers to them.
+fn strings_bytes(items: &[Vec<u8>]) -> u64 {
+    items.iter().map(|i| i.len() as u64 + 5).sum()
+}
+
+/// The work of an `fd_read`/`fd_write` in bytes of its [`Cost`].
+fn iovec_work(iovecs: usize, bytes: usize) -> u64 {
+    (iovecs as u64)
+        .saturating_mul(host::IOVEC_BYTES)
+        .saturating_add(bytes as u64)
 }
 
 #[cfg(test)]

@@ -83,8 +83,29 @@ pub enum DecodeError {
     /// The request is not valid HTTP/1.x, or could be framed or routed
     /// differently by another parser; the text says which rule it broke.
     Malformed(&'static str),
+    /// The [`Gate`] refused memory for the body: the memory budget is full.
+    Overloaded,
     /// A socket error.
     Io(std::io::Error),
+}
+
+/// What the server decides while a request is read, beyond the fixed
+/// limits: it learns when a head is complete, and it grants (or refuses)
+/// memory for a body before the body is buffered.
+pub trait Gate {
+    /// A complete, parsed head (before any body byte is read).
+    fn head(&self, method: &str, uri: &str, headers: &[(String, Vec<u8>)]);
+    /// Asks for `bytes` more of the memory budget before that much more
+    /// body is buffered; `false` refuses the request ([`DecodeError::Overloaded`]).
+    fn reserve_body(&self, bytes: u64) -> bool;
+}
+
+/// No gate: every body fits.
+impl Gate for () {
+    fn head(&self, _: &str, _: &str, _: &[(String, Vec<u8>)]) {}
+    fn reserve_body(&self, _: u64) -> bool {
+        true
+    }
 }
 
 /// Reads requests from one connection, keeping bytes that arrived early.
@@ -92,6 +113,11 @@ pub struct Decoder {
     buf: Vec<u8>,
     /// Bytes of `buf` already consumed.
     start: usize,
+    /// When the connection was opened; its first head is due by
+    /// `opened + header_timeout`.
+    opened: Instant,
+    /// Whether no head has been read on this connection yet.
+    first: bool,
 }
 
 /// Read chunk size: a typical request fits in one read.
@@ -117,6 +143,8 @@ impl Decoder {
         Self {
             buf: Vec::new(),
             start: 0,
+            opened: Instant::now(),
+            first: true,
         }
     }
 
@@ -153,10 +181,12 @@ impl Decoder {
     /// Reads the next request, or says why none can be read.
     ///
     /// Answers `Expect: 100-continue` itself once the body is known to fit.
+    /// `gate` hears of the head and grants memory for the body.
     pub async fn read<S: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
         io: &mut S,
         limits: &ServerLimits,
+        gate: &dyn Gate,
     ) -> Result<Request, DecodeError> {
         // Compact: drop what earlier requests consumed.
         self.buf.drain(..self.start);
@@ -165,10 +195,19 @@ impl Decoder {
         let head_end = self.read_head(io, limits).await?;
         let head = parse_head(&self.buf[..head_end], limits.max_headers)?;
         self.start = head_end;
+        gate.head(&head.method, &head.uri, &head.headers);
         if let BodyLength::Fixed(n) = head.body
             && n > limits.max_body
         {
             return Err(DecodeError::BodyTooLarge(n));
+        }
+        // A declared length is reserved whole, before `100 Continue`: the
+        // budget counts what the client may send, the buffer only what it
+        // has sent.
+        if let BodyLength::Fixed(n @ 1..) = head.body
+            && !gate.reserve_body(n)
+        {
+            return Err(DecodeError::Overloaded);
         }
         let has_body = matches!(head.body, BodyLength::Chunked | BodyLength::Fixed(1..));
         if head.expect_continue && has_body {
@@ -187,14 +226,8 @@ impl Decoder {
                 self.read_body(io, &mut body, len, deadline).await?;
             }
             BodyLength::Chunked => {
-                self.read_chunked(
-                    io,
-                    &mut body,
-                    limits.max_body,
-                    limits.max_header_bytes,
-                    deadline,
-                )
-                .await?;
+                self.read_chunked(io, &mut body, limits, gate, deadline)
+                    .await?;
             }
         }
         Ok(Request {
@@ -215,7 +248,13 @@ impl Decoder {
         io: &mut S,
         limits: &ServerLimits,
     ) -> Result<usize, DecodeError> {
-        let mut deadline = Instant::now() + limits.idle_timeout;
+        // The first head is due `header_timeout` after the connection was
+        // opened, whether or not it has started; later ones get
+        // `idle_timeout` to start and `header_timeout` from their first byte.
+        let mut deadline = match self.first {
+            true => self.opened + limits.header_timeout,
+            false => Instant::now() + limits.idle_timeout,
+        };
         let mut started = false;
         // Bytes of `buf` checked for line ends so far.
         let mut scanned = 0;
@@ -227,14 +266,19 @@ impl Decoder {
             }
             if !started && !self.buf.is_empty() {
                 started = true;
-                deadline = Instant::now() + limits.header_timeout;
+                if !self.first {
+                    deadline = Instant::now() + limits.header_timeout;
+                }
             }
             // Only the first `max_header_bytes` count: what lies beyond
             // must not decide the outcome, or it would depend on how much
             // had arrived.
             let window = self.buf.len().min(limits.max_header_bytes);
             match scan_head(&self.buf[..window], scanned) {
-                Scan::End(end) => return Ok(end),
+                Scan::End(end) => {
+                    self.first = false;
+                    return Ok(end);
+                }
                 Scan::BareLineEnd => {
                     return Err(DecodeError::Malformed(
                         "bare CR or LF in the request head: lines must end with CRLF",
@@ -338,10 +382,11 @@ impl Decoder {
         &mut self,
         io: &mut S,
         out: &mut Vec<u8>,
-        max_body: u64,
-        max_trailers: usize,
+        limits: &ServerLimits,
+        gate: &dyn Gate,
         deadline: Instant,
     ) -> Result<(), DecodeError> {
+        let (max_body, max_trailers) = (limits.max_body, limits.max_header_bytes);
         loop {
             let line = self.read_line(io, deadline).await?;
             let size = chunk_size(&line).map_err(DecodeError::Malformed)?;
@@ -366,6 +411,9 @@ impl Decoder {
             let total = len_u64(out.len()).saturating_add(size);
             if total > max_body {
                 return Err(DecodeError::BodyTooLarge(total));
+            }
+            if !gate.reserve_body(size) {
+                return Err(DecodeError::Overloaded);
             }
             let size = usize::try_from(size).map_err(|_| DecodeError::BodyTooLarge(total))?;
             self.read_body(io, out, size, deadline).await?;
@@ -606,7 +654,7 @@ mod tests {
         let mut decoder = Decoder::new();
         let mut requests = Vec::new();
         loop {
-            match smol::block_on(decoder.read(&mut io, limits)) {
+            match smol::block_on(decoder.read(&mut io, limits, &())) {
                 Ok(r) => requests.push(r),
                 Err(e) => return (requests, e),
             }
@@ -772,6 +820,68 @@ mod tests {
         ));
     }
 
+    /// A gate that grants `left` bytes in all and records heads.
+    struct Budget {
+        left: std::cell::Cell<u64>,
+        heads: std::cell::RefCell<Vec<String>>,
+    }
+
+    impl Gate for Budget {
+        fn head(&self, method: &str, uri: &str, _: &[(String, Vec<u8>)]) {
+            self.heads.borrow_mut().push(format!("{method} {uri}"));
+        }
+        fn reserve_body(&self, bytes: u64) -> bool {
+            match self.left.get().checked_sub(bytes) {
+                Some(left) => {
+                    self.left.set(left);
+                    true
+                }
+                None => false,
+            }
+        }
+    }
+
+    #[test]
+    fn bodies_are_reserved_from_the_gate_before_they_are_read() {
+        let d = ServerLimits::default();
+        let read = |bytes: &[u8], budget: &Budget| {
+            let mut io = smol::io::Cursor::new(bytes.to_vec());
+            smol::block_on(Decoder::new().read(&mut io, &d, budget))
+        };
+        let budget = |left| Budget {
+            left: std::cell::Cell::new(left),
+            heads: Default::default(),
+        };
+        // A declared length is reserved whole, before any body byte.
+        let b = budget(4);
+        let r = read(
+            b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n",
+            &b,
+        );
+        assert!(matches!(r, Err(DecodeError::Overloaded)), "{r:?}");
+        assert_eq!(*b.heads.borrow(), ["POST /a"]);
+        let b = budget(5);
+        assert!(
+            read(
+                b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+                &b
+            )
+            .is_ok()
+        );
+        assert_eq!(b.left.get(), 0);
+        // Chunks are reserved one by one.
+        let chunked = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n";
+        assert!(matches!(
+            read(chunked, &budget(5)),
+            Err(DecodeError::Overloaded)
+        ));
+        assert!(read(chunked, &budget(6)).is_ok());
+        // No body, nothing reserved.
+        let b = budget(0);
+        assert!(read(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", &b).is_ok());
+        assert_eq!(*b.heads.borrow(), ["GET /"]);
+    }
+
     #[test]
     fn malformed_requests_are_refused() {
         assert!(malformed(b"NOT HTTP\r\n\r\n"));
@@ -894,7 +1004,7 @@ mod tests {
                 step: usize::MAX,
                 written: Vec::new(),
             };
-            assert!(smol::block_on(Decoder::new().read(&mut io, &d)).is_ok());
+            assert!(smol::block_on(Decoder::new().read(&mut io, &d, &())).is_ok());
             assert_eq!(io.written, interim, "{:?}", request.escape_ascii().to_string());
         }
     }

@@ -68,9 +68,17 @@ pub fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
-/// Whether `value` is a valid header field value (no CR, LF or NUL).
+/// Header names the host sets on every response or error; a guest's field
+/// with one of these names makes its response a bad response, so a guest
+/// cannot pose as the host (a fake error kind, another request's trace id).
+pub const HOST_HEADERS: &[&str] = &["x-wasmgate-error", "x-trace-id"];
+
+/// Whether `value` is a valid header field value (RFC 9110 §5.5): visible
+/// ASCII, obs-text (0x80–0xFF), spaces and tabs; no other control byte.
 pub fn valid_value(value: &[u8]) -> bool {
-    !value.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0)
+    value
+        .iter()
+        .all(|&b| b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80)
 }
 
 /// Serialises `response` into `out`. `head_only` omits the body (HEAD).
@@ -188,6 +196,11 @@ mod tests {
         assert!(!valid_name("bad name"));
         assert!(!valid_name(""));
         assert!(valid_value(b"ok value"));
+        assert!(valid_value(b"tab\tand obs-text \xe9 and ~"));
+        assert!(valid_value(b""));
         assert!(!valid_value(b"a\r\nset-cookie: x"));
+        for control in [0u8, 0x01, 0x08, 0x0b, 0x1b, 0x1f, 0x7f] {
+            assert!(!valid_value(&[b'a', control, b'b']), "{control:#x}");
+        }
     }
 }

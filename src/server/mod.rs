@@ -2,26 +2,27 @@
 //! connection. [`App::respond`] is the request pipeline of DESIGN.md:
 //! route → module cache → admission → sandbox → response.
 
+mod connections;
 mod decode;
 mod encode;
 mod syntax;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use smol::io::AsyncWriteExt;
+use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::net::{TcpListener, TcpStream};
 
-pub use decode::{DecodeError, Decoder, Request};
+pub use decode::{DecodeError, Decoder, Gate, Request};
 pub use encode::{Response, encode};
 
 use crate::abi;
 use crate::cache::{self, ModuleCache};
 use crate::config::{Config, FunctionSpec};
 use crate::error::Kind;
-use crate::limits::MAX_RESPONSE_HEADERS;
+use crate::limits::{BODY_SHARE_DIVISOR, MAX_RESPONSE_HEADERS};
 use crate::router::{Match, Router};
 
 /// Everything the request pipeline shares. Lives on the executor's thread.
@@ -30,8 +31,11 @@ pub struct App {
     router: Router,
     cache: ModuleCache,
     in_flight: Cell<usize>,
+    /// Bytes of `memory_budget` held by guests, bodies and responses.
     reserved_memory: Cell<u64>,
-    connections: Cell<usize>,
+    /// The part of `reserved_memory` held by request bodies being read.
+    body_memory: Cell<u64>,
+    connections: connections::Table,
 }
 
 /// What the access log says about one request.
@@ -69,32 +73,24 @@ impl App {
             cache: ModuleCache::new(&config.server),
             in_flight: Cell::new(0),
             reserved_memory: Cell::new(0),
-            connections: Cell::new(0),
+            body_memory: Cell::new(0),
+            connections: connections::Table::default(),
             config,
         }
     }
 
     /// Serves one request, from routing to the response.
-    async fn respond(&self, req: &Request) -> Response {
-        let started = Instant::now();
-        let trace_id = trace_id(req);
-        let (mut response, access) = self.pipeline(req, &trace_id).await;
-        response
-            .headers
-            .push(("x-trace-id".into(), trace_id.as_bytes().to_vec()));
-        log::info!(
-            target: "access",
-            "{} {} fn={} status={} error={} fuel={} us={} trace={}",
-            req.method,
-            req.uri,
-            access.function.as_deref().map_or("-", |f| f.name.as_str()),
+    async fn respond(&self, req: &Request, trace_id: &str, started: Instant) -> Response {
+        let (response, access) = self.pipeline(req, trace_id).await;
+        log_access(
+            &req.method,
+            &req.uri,
+            &access,
             response.status,
-            access.kind.map_or("-", Kind::as_str),
-            access.fuel,
-            started.elapsed().as_micros(),
+            started,
             trace_id,
         );
-        response
+        response.with_header("x-trace-id", trace_id)
     }
 
     async fn pipeline(&self, req: &Request, trace_id: &str) -> (Response, Access) {
@@ -140,11 +136,13 @@ impl App {
                 return fail(Kind::ModuleUnavailable, message, Some(spec), 0, trace_id);
             }
         };
-        let Some(_permit) = self.admit(spec.limits.memory) else {
-            let message = "too many requests in flight; retry later";
-            let (response, access) = fail(Kind::Overloaded, message, Some(spec), 0, trace_id);
-            let retry = self.config.server.retry_after_secs.to_string();
-            return (response.with_header("retry-after", retry), access);
+        let _permit = match self.admit(&spec.limits) {
+            Ok(permit) => permit,
+            Err(message) => {
+                let (response, access) = fail(Kind::Overloaded, message, Some(spec), 0, trace_id);
+                let retry = self.config.server.retry_after_secs.to_string();
+                return (response.with_header("retry-after", retry), access);
+            }
         };
         let headers = req
             .headers
@@ -175,34 +173,159 @@ impl App {
         }
     }
 
-    /// Reserves a slot and the function's memory limit, or refuses.
-    fn admit(&self, memory: u64) -> Option<Permit<'_>> {
-        let limits = &self.config.server;
-        if self.in_flight.get() >= limits.max_in_flight
-            || self.reserved_memory.get() + memory > limits.memory_budget
-        {
-            return None;
+    /// Reserves an in-flight slot and, from the memory budget, the
+    /// function's `memory` and `max_response` (its output, buffered in the
+    /// host), or says why not.
+    fn admit(&self, limits: &crate::limits::FunctionLimits) -> Result<Permit<'_>, &'static str> {
+        if self.in_flight.get() >= self.config.server.max_in_flight {
+            return Err("too many requests in flight (max_in_flight); retry later");
         }
-        self.in_flight.set(self.in_flight.get() + 1);
-        self.reserved_memory
-            .set(self.reserved_memory.get() + memory);
-        Some(Permit { app: self, memory })
+        let memory = Reservation::new(self);
+        if !memory.grow(limits.memory.saturating_add(limits.max_response)) {
+            return Err(
+                "the memory budget (memory_budget) is taken by requests in progress; retry later",
+            );
+        }
+        self.in_flight.set(self.in_flight.get().saturating_add(1));
+        Ok(Permit {
+            app: self,
+            _memory: memory,
+        })
     }
 }
 
-/// An admitted request; releases its reservation when dropped.
+/// An admitted request; releases its slot and memory when dropped.
 struct Permit<'a> {
     app: &'a App,
-    memory: u64,
+    _memory: Reservation<'a>,
 }
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
         let app = self.app;
-        app.in_flight.set(app.in_flight.get() - 1);
-        app.reserved_memory
-            .set(app.reserved_memory.get() - self.memory);
+        app.in_flight.set(app.in_flight.get().saturating_sub(1));
     }
+}
+
+/// Bytes of the memory budget held for one request (its body, a guest, a
+/// response); given back when dropped.
+struct Reservation<'a> {
+    app: &'a App,
+    bytes: Cell<u64>,
+}
+
+impl<'a> Reservation<'a> {
+    fn new(app: &'a App) -> Self {
+        Self {
+            app,
+            bytes: Cell::new(0),
+        }
+    }
+
+    /// Takes `more` bytes if they fit in `memory_budget`.
+    fn grow(&self, more: u64) -> bool {
+        let reserved = self.app.reserved_memory.get();
+        match reserved.checked_add(more) {
+            Some(total) if total <= self.app.config.server.memory_budget => {
+                self.app.reserved_memory.set(total);
+                self.bytes.set(self.bytes.get().saturating_add(more));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Counts `more` bytes whether or not they fit: memory already in use
+    /// (a response being written) is counted, so that later requests wait.
+    fn force(&self, more: u64) {
+        let app = self.app;
+        app.reserved_memory
+            .set(app.reserved_memory.get().saturating_add(more));
+        self.bytes.set(self.bytes.get().saturating_add(more));
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        let app = self.app;
+        app.reserved_memory
+            .set(app.reserved_memory.get().saturating_sub(self.bytes.get()));
+    }
+}
+
+/// What a connection learns while one request is read: its head (for the
+/// connection table, the access log and the trace id), and memory for its
+/// body from the budget.
+struct RequestGate<'a> {
+    entry: &'a connections::Entry<'a>,
+    body: Reservation<'a>,
+    /// Method, target and trace id, once the head is in.
+    head: RefCell<Option<(String, String, TraceId)>>,
+}
+
+impl Gate for RequestGate<'_> {
+    fn head(&self, method: &str, uri: &str, headers: &[(String, Vec<u8>)]) {
+        self.entry.busy();
+        let trace = trace_id(headers);
+        *self.head.borrow_mut() = Some((method.to_owned(), uri.to_owned(), trace));
+    }
+
+    fn reserve_body(&self, bytes: u64) -> bool {
+        let app = self.body.app;
+        let share = app.config.server.memory_budget / BODY_SHARE_DIVISOR;
+        let fits = app
+            .body_memory
+            .get()
+            .checked_add(bytes)
+            .is_some_and(|total| total <= share);
+        if !fits || !self.body.grow(bytes) {
+            return false;
+        }
+        app.body_memory
+            .set(app.body_memory.get().saturating_add(bytes));
+        true
+    }
+}
+
+impl Drop for RequestGate<'_> {
+    fn drop(&mut self) {
+        let app = self.body.app;
+        app.body_memory
+            .set(app.body_memory.get().saturating_sub(self.body.bytes.get()));
+    }
+}
+
+/// Writes the access line of one response (every response has one).
+fn log_access(
+    method: &str,
+    uri: &str,
+    access: &Access,
+    status: u16,
+    started: Instant,
+    trace_id: &str,
+) {
+    log::info!(
+        target: "access",
+        "{method} {uri} fn={} status={status} error={} fuel={} us={} trace={trace_id}",
+        access.function.as_deref().map_or("-", |f| f.name.as_str()),
+        access.kind.map_or("-", Kind::as_str),
+        access.fuel,
+        started.elapsed().as_micros(),
+    );
+}
+
+/// A response the host makes without running a guest (a request it could
+/// not read, a connection it cannot take), with its trace id, and its
+/// access line; `method` and `uri` are `-` when unknown.
+fn host_error(
+    kind: Kind,
+    message: &str,
+    (method, uri, trace_id): (&str, &str, &str),
+    started: Instant,
+) -> Response {
+    let (response, access) = fail(kind, message, None, 0, trace_id);
+    log_access(method, uri, &access, response.status, started, trace_id);
+    response.with_header("x-trace-id", trace_id)
 }
 
 /// Checks a guest's response and turns it into HTTP.
@@ -218,8 +341,13 @@ fn into_http(guest: abi::Response) -> Result<Response, crate::error::CallError> 
         let lower = name.to_ascii_lowercase();
         if !encode::valid_name(&lower) || !encode::valid_value(&value) {
             return Err(crate::error::CallError::BadResponse(format!(
-                "invalid header field `{}`",
+                "invalid header field `{}`: the name must be a token, the value visible characters, spaces and tabs",
                 lower.escape_debug()
+            )));
+        }
+        if encode::HOST_HEADERS.contains(&lower.as_str()) {
+            return Err(crate::error::CallError::BadResponse(format!(
+                "header field `{lower}` is set by the host, not by functions"
             )));
         }
         if !encode::FRAMING_HEADERS.contains(&lower.as_str()) {
@@ -233,15 +361,22 @@ fn into_http(guest: abi::Response) -> Result<Response, crate::error::CallError> 
     })
 }
 
+/// A trace id: at most 64 ASCII characters.
+type TraceId = heapless::String<64>;
+
 /// The request's trace id: from `traceparent`, else `x-request-id`, else new.
-fn trace_id(req: &Request) -> heapless::String<64> {
-    let mut id = heapless::String::new();
-    let from_traceparent = req
-        .header("traceparent")
+fn trace_id(headers: &[(String, Vec<u8>)]) -> TraceId {
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_slice())
+    };
+    let mut id = TraceId::new();
+    let from_traceparent = header("traceparent")
         .and_then(|v| v.split(|&b| b == b'-').nth(1))
         .filter(|t| t.len() == 32 && t.iter().all(u8::is_ascii_hexdigit));
-    let from_request_id = req
-        .header("x-request-id")
+    let from_request_id = header("x-request-id")
         .filter(|v| !v.is_empty() && v.len() <= 64)
         .filter(|v| {
             v.iter()
@@ -368,7 +503,7 @@ async fn serve(
         let app = Rc::clone(&app);
         executor
             .spawn(async move {
-                if let Err(e) = connection(&app, stream).await {
+                if let Err(e) = connection(&app, stream, peer).await {
                     log::debug!("connection from {peer}: {e}");
                 }
             })
@@ -376,101 +511,205 @@ async fn serve(
     }
 }
 
-/// Serves requests on one connection until it closes or fails.
-async fn connection(app: &App, mut stream: TcpStream) -> std::io::Result<()> {
+/// How often a connection whose client has half-closed it (shut down its
+/// writing side) is checked for a reset while its request runs. Defaults
+/// to 100 ms: an end of stream stays readable, so it cannot be waited for;
+/// a reset found within 100 ms frees the request's slot soon enough, at
+/// ten `peek` calls a second.
+const HALF_CLOSED_CHECK: Duration = Duration::from_millis(100);
+
+/// Serves requests on one connection until it closes, fails or is evicted
+/// from the connection table.
+async fn connection(app: &App, mut stream: TcpStream, peer: SocketAddr) -> std::io::Result<()> {
+    let accepted = Instant::now();
     // Head and body go out in one write, but without NODELAY a pipelined
     // client could still wait on Nagle + delayed ACK.
     stream.set_nodelay(true)?;
     let limits = &app.config.server;
-    if app.connections.get() >= limits.max_connections {
-        let r = Response::error(
-            Kind::TooManyConnections,
-            "too many open connections",
-            None,
-            "-",
-        )
-        .with_header("retry-after", limits.retry_after_secs.to_string());
-        return write(&mut stream, &r, false, false, limits.write_timeout).await;
-    }
-    app.connections.set(app.connections.get() + 1);
-    let _guard = ConnectionGuard(app);
+    let entry = match app.connections.open(peer.ip(), limits) {
+        Ok(entry) => entry,
+        Err(refused) => {
+            let trace = trace_id(&[]);
+            let r = host_error(
+                Kind::TooManyConnections,
+                &refused.to_string(),
+                ("-", "-", &trace),
+                accepted,
+            )
+            .with_header("retry-after", limits.retry_after_secs.to_string());
+            return write(&mut stream, &r, false, false, limits.write_timeout).await;
+        }
+    };
     let mut decoder = Decoder::new();
     loop {
-        let req = match decoder.read(&mut stream, limits).await {
-            Ok(req) => req,
-            Err(DecodeError::Closed) => return Ok(()),
-            Err(DecodeError::Io(e)) => return Err(e),
-            Err(e) => {
-                let (kind, message) = match e {
-                    DecodeError::HeadTimeout => (
-                        Kind::RequestTimeout,
-                        "request head not received in time".to_owned(),
-                    ),
-                    DecodeError::BodyTimeout => (
-                        Kind::RequestTimeout,
-                        "request body not received in time".to_owned(),
-                    ),
-                    DecodeError::HeadTooLarge => (
-                        Kind::HeadersTooLarge,
-                        format!(
-                            "request head is larger than {} bytes",
-                            limits.max_header_bytes
-                        ),
-                    ),
-                    DecodeError::TooManyHeaders => (
-                        Kind::HeadersTooLarge,
-                        format!("request has more than {} header fields", limits.max_headers),
-                    ),
-                    DecodeError::BodyTooLarge(n) => (
-                        Kind::BodyTooLarge,
-                        format!(
-                            "request body of {n} bytes is larger than {} bytes",
-                            limits.max_body
-                        ),
-                    ),
-                    DecodeError::UnsupportedVersion => (
-                        Kind::VersionNotSupported,
-                        "only HTTP/1.0 and HTTP/1.1 are served".to_owned(),
-                    ),
-                    DecodeError::Malformed(why) => (Kind::BadRequest, why.to_owned()),
-                    DecodeError::Closed | DecodeError::Io(_) => unreachable!("handled above"),
-                };
-                log::info!(target: "access", "- - status={} error={kind}: {message}", kind.status());
-                let r = Response::error(kind, &message, None, "-");
+        entry.waiting();
+        let gate = RequestGate {
+            entry: &entry,
+            body: Reservation::new(app),
+            head: RefCell::new(None),
+        };
+        let read = smol::future::or(
+            async { Some(decoder.read(&mut stream, limits, &gate).await) },
+            async {
+                entry.evicted().await;
+                None
+            },
+        );
+        // Error responses count from when reading began, others (as
+        // before) from when the request was in.
+        let reading = Instant::now();
+        let req = match read.await {
+            Some(Ok(req)) => req,
+            Some(Err(DecodeError::Closed)) => return Ok(()),
+            Some(Err(DecodeError::Io(e))) => return Err(e),
+            Some(Err(e)) => {
+                let r = unreadable(app, e, &gate, reading);
                 return write(&mut stream, &r, false, false, limits.write_timeout).await;
             }
+            None => {
+                log::debug!("connection from {peer} closed to make room for a new one");
+                close_cleanly(&mut stream).await;
+                return Ok(());
+            }
         };
-        // A client that goes away stops its request: the guest is dropped at
-        // its next fuel slice instead of burning CPU and an in-flight slot.
-        let answered = smol::future::or(async { Some(app.respond(&req).await) }, async {
-            peer_closed(&stream).await;
-            None
-        });
+        let started = Instant::now();
+        let trace = match gate.head.borrow_mut().take() {
+            Some((_, _, trace)) => trace,
+            None => trace_id(&req.headers),
+        };
+        // A client that resets the connection stops its request: the guest
+        // is dropped at its next fuel slice instead of burning CPU and an
+        // in-flight slot. One that only half-closes still gets its answer.
+        let answered = smol::future::or(
+            async { Some(app.respond(&req, &trace, started).await) },
+            async {
+                peer_reset(&stream).await;
+                None
+            },
+        );
         let Some(response) = answered.await else {
-            log::info!(target: "access", "{} {} cancelled: the client closed the connection", req.method, req.uri);
+            log::info!(target: "access", "{} {} cancelled: the client closed the connection trace={trace}", req.method, req.uri);
             return Ok(());
         };
-        write(
-            &mut stream,
-            &response,
-            req.keep_alive,
-            req.method == "HEAD",
-            limits.write_timeout,
-        )
-        .await?;
-        if !req.keep_alive {
+        let (keep_alive, head_only) = (req.keep_alive, req.method == "HEAD");
+        // The body leaves the memory budget with the request; the encoded
+        // response enters it until it is written.
+        drop(req);
+        drop(gate);
+        let mut out = Vec::new();
+        encode(&response, keep_alive, head_only, &mut out);
+        drop(response);
+        let held = Reservation::new(app);
+        held.force(u64::try_from(out.len()).unwrap_or(u64::MAX));
+        write_bytes(&mut stream, &out, limits.write_timeout).await?;
+        drop(held);
+        if !keep_alive {
             return Ok(());
         }
     }
 }
 
-/// Resolves when the peer has closed the connection (or it failed). Bytes of
-/// a pipelined next request are left unread.
-async fn peer_closed(stream: &TcpStream) {
+/// The answer to a request that could not be read: 400, 408, 413, 431, 505 or
+/// 503 `overloaded`, with a trace id and an access line.
+fn unreadable(app: &App, e: DecodeError, gate: &RequestGate<'_>, started: Instant) -> Response {
+    let limits = &app.config.server;
+    let (kind, message) = match e {
+        DecodeError::HeadTimeout => (
+            Kind::RequestTimeout,
+            format!(
+                "request head not received within header_timeout ({} ms)",
+                limits.header_timeout.as_millis()
+            ),
+        ),
+        DecodeError::BodyTimeout => (
+            Kind::RequestTimeout,
+            format!(
+                "request body not received within body_timeout ({} ms)",
+                limits.body_timeout.as_millis()
+            ),
+        ),
+        DecodeError::HeadTooLarge => (
+            Kind::HeadersTooLarge,
+            format!(
+                "request head is larger than {} bytes",
+                limits.max_header_bytes
+            ),
+        ),
+        DecodeError::TooManyHeaders => (
+            Kind::HeadersTooLarge,
+            format!("request has more than {} header fields", limits.max_headers),
+        ),
+        DecodeError::BodyTooLarge(n) => (
+            Kind::BodyTooLarge,
+            format!(
+                "request body of {n} bytes is larger than {} bytes",
+                limits.max_body
+            ),
+        ),
+        DecodeError::Overloaded => (
+            Kind::Overloaded,
+            format!(
+                "the request body does not fit in what is left of the memory budget (memory_budget = {} bytes); retry later",
+                limits.memory_budget
+            ),
+        ),
+        DecodeError::UnsupportedVersion => (
+            Kind::VersionNotSupported,
+            "only HTTP/1.0 and HTTP/1.1 are served".to_owned(),
+        ),
+        DecodeError::Malformed(why) => (Kind::BadRequest, why.to_owned()),
+        DecodeError::Closed | DecodeError::Io(_) => (
+            Kind::BadRequest,
+            "the connection failed while the request was read".to_owned(),
+        ),
+    };
+    let head = gate.head.borrow();
+    let fresh;
+    let (method, uri, trace) = match &*head {
+        Some((method, uri, trace)) => (method.as_str(), uri.as_str(), trace.as_str()),
+        None => {
+            fresh = trace_id(&[]);
+            ("-", "-", fresh.as_str())
+        }
+    };
+    log::debug!("[{trace}] request refused: {message}");
+    let r = host_error(kind, &message, (method, uri, trace), started);
+    match kind {
+        Kind::Overloaded => r.with_header("retry-after", limits.retry_after_secs.to_string()),
+        _ => r,
+    }
+}
+
+/// Closes a connection with a FIN, not a reset: bytes the client sent that
+/// were not read yet (which would make the kernel reset it) are discarded
+/// first.
+async fn close_cleanly(stream: &mut TcpStream) {
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let mut sink = [0u8; 1024];
+    while let Some(Ok(n)) = smol::future::poll_once(stream.read(&mut sink)).await {
+        if n == 0 {
+            break;
+        }
+    }
+}
+
+/// Resolves when the peer resets the connection (or it fails). An end of
+/// stream is a half-close, not an end: the client may still read its
+/// answer. Once the end of stream has arrived, reads report it even after
+/// a reset, so the connection is looked at every [`HALF_CLOSED_CHECK`]:
+/// a reset one has no peer address any more. Bytes of a pipelined next
+/// request are left unread.
+async fn peer_reset(stream: &TcpStream) {
     let mut byte = [0u8; 1];
-    match stream.peek(&mut byte).await {
-        Ok(0) | Err(_) => {}
-        Ok(_) => smol::future::pending().await,
+    loop {
+        match stream.peek(&mut byte).await {
+            Err(_) => return,
+            Ok(0) if stream.peer_addr().is_err() => return,
+            Ok(0) => {
+                smol::Timer::after(HALF_CLOSED_CHECK).await;
+            }
+            Ok(_) => smol::future::pending().await,
+        }
     }
 }
 
@@ -486,9 +725,18 @@ pub async fn write(
 ) -> std::io::Result<()> {
     let mut out = Vec::new();
     encode(response, keep_alive, head_only, &mut out);
+    write_bytes(stream, &out, timeout).await
+}
+
+/// Writes an encoded response within `timeout`.
+async fn write_bytes(
+    stream: &mut TcpStream,
+    out: &[u8],
+    timeout: std::time::Duration,
+) -> std::io::Result<()> {
     smol::future::or(
         async {
-            stream.write_all(&out).await?;
+            stream.write_all(out).await?;
             stream.flush().await
         },
         async {
@@ -500,12 +748,4 @@ pub async fn write(
         },
     )
     .await
-}
-
-struct ConnectionGuard<'a>(&'a App);
-
-impl Drop for ConnectionGuard<'_> {
-    fn drop(&mut self) {
-        self.0.connections.set(self.0.connections.get() - 1);
-    }
 }

@@ -391,6 +391,24 @@ impl Conn {
     pub fn open(addr: SocketAddr) -> Self {
         let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
             .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+        Self::from_stream(stream)
+    }
+
+    /// A connection from source address `from` (e.g. `127.0.0.2`, to be
+    /// another client of a per-address limit).
+    pub fn open_from(from: std::net::IpAddr, addr: SocketAddr) -> Self {
+        use rustix::net::{AddressFamily, SocketType, bind, connect, socket};
+        let family = match from {
+            std::net::IpAddr::V4(_) => AddressFamily::INET,
+            std::net::IpAddr::V6(_) => AddressFamily::INET6,
+        };
+        let fd = socket(family, SocketType::STREAM, None).expect("socket");
+        bind(&fd, &SocketAddr::new(from, 0)).unwrap_or_else(|e| panic!("bind {from}: {e}"));
+        connect(&fd, &addr).unwrap_or_else(|e| panic!("connect {from} to {addr}: {e}"));
+        Self::from_stream(TcpStream::from(fd))
+    }
+
+    fn from_stream(stream: TcpStream) -> Self {
         stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
         stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
         stream.set_nodelay(true).unwrap();
@@ -398,6 +416,39 @@ impl Conn {
             stream,
             buf: Vec::new(),
         }
+    }
+
+    /// Shuts down the writing side: the server reads an end of stream.
+    pub fn half_close(&self) {
+        self.stream
+            .shutdown(std::net::Shutdown::Write)
+            .expect("shutdown");
+    }
+
+    /// Closes the connection with a reset (SO_LINGER 0), not a FIN.
+    pub fn reset(self) {
+        rustix::net::sockopt::set_socket_linger(&self.stream, Some(Duration::ZERO))
+            .expect("SO_LINGER");
+    }
+
+    /// Reads until the server closes the connection, and asserts it closed
+    /// it cleanly: an end of stream (FIN), no reset and no bytes.
+    pub fn assert_clean_close(&mut self) {
+        let mut byte = [0u8; 1];
+        match self.stream.read(&mut byte) {
+            Ok(0) => {}
+            Ok(_) => panic!(
+                "expected a clean close, got bytes: {:?}",
+                self.read_all_lossy(byte[0])
+            ),
+            Err(e) => panic!("expected a clean close, got {e}"),
+        }
+    }
+
+    fn read_all_lossy(&mut self, first: u8) -> String {
+        let mut rest = vec![first];
+        let _ = self.stream.read_to_end(&mut rest);
+        String::from_utf8_lossy(&rest).into_owned()
     }
 
     /// Whether response bytes are waiting to be read, without blocking or
