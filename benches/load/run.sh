@@ -20,7 +20,8 @@
 #   tax-defaults the same on wasmgate alone with the default config: counts
 #                the 503 overloaded answers
 #   fairness     wasmgate hello latency while 2 clients loop on a sieve that
-#                burns FAIR_FUEL fuel; default fuel_slice vs slice = budget
+#                burns FAIR_FUEL fuel; default fuel_slice vs the largest
+#                fuel_slice allowed (FAIR_MAX_SLICE)
 #   density      DENSITY_FUNCS copies of hello.wasm in a directory: idle RSS,
 #                RSS after the first module_cache and DENSITY_CALLED distinct
 #                ones were called once
@@ -30,7 +31,7 @@
 # Environment (defaults in brackets): DURATION [6] seconds per measured run,
 # WARMUP [2], ROUNDS [3] A/B pairs per scenario, CONNECTIONS [32],
 # FAIR_CONNECTIONS [8], FAIR_FUEL [2000000000], FAIR_SLICE [100000, the
-# default fuel_slice], DENSITY_FUNCS [10000],
+# default fuel_slice], FAIR_MAX_SLICE [100000000, the largest fuel_slice], DENSITY_FUNCS [10000],
 # DENSITY_CALLED [1000], OVERLOAD_CONNECTIONS [128], PORT [18080] (and
 # PORT+1), PIN [1] (0: no CPU pinning), OUT [benches/results/<timestamp>].
 #
@@ -46,6 +47,7 @@ ROUNDS="${ROUNDS:-3}"
 CONNECTIONS="${CONNECTIONS:-32}"
 FAIR_CONNECTIONS="${FAIR_CONNECTIONS:-8}"
 FAIR_FUEL="${FAIR_FUEL:-2000000000}"
+FAIR_MAX_SLICE="${FAIR_MAX_SLICE:-100000000}"
 FAIR_SLICE="${FAIR_SLICE:-100000}"
 DENSITY_FUNCS="${DENSITY_FUNCS:-10000}"
 DENSITY_CALLED="${DENSITY_CALLED:-1000}"
@@ -196,7 +198,7 @@ scenario_fairness() {
     export WRK_METHOD=GET WRK_BODY=''
     for slice in default budget; do
         local cfg="$work/fair-$slice.toml" fuel_slice
-        fuel_slice=$([[ $slice == default ]] && echo "$FAIR_SLICE" || echo "$FAIR_FUEL")
+        fuel_slice=$([[ $slice == default ]] && echo "$FAIR_SLICE" || echo "$FAIR_MAX_SLICE")
         cat >"$cfg" <<EOF
 [server]
 functions_dir = "$root/functions"
