@@ -38,10 +38,14 @@ fn native_many_headers(count: u32) -> Vec<u8> {
 
 /// A wasi-json module printing one header with `count` values.
 fn wasi_many_headers(count: usize) -> Vec<u8> {
-    let json = format!(
+    wasi_printing(&format!(
         r#"{{"headers":{{"a":[{}]}},"body":"x"}}"#,
         vec![r#""x""#; count].join(",")
-    );
+    ))
+}
+
+/// A wasi-json module printing `json` to stdout.
+fn wasi_printing(json: &str) -> Vec<u8> {
     let data = json.replace('\\', "\\\\").replace('"', "\\\"");
     let len = json.len();
     wat::parse_str(format!(
@@ -106,6 +110,28 @@ fn run_refuses_what_the_server_refuses() {
             .contains("more than the 100 header fields allowed"),
         "{out:?}"
     );
+
+    // What only the response check refuses: a name that is not a token, a
+    // field the host owns.
+    for (name, json, why) in [
+        (
+            "badname.wasm",
+            r#"{"headers":{"a b":"1"}}"#,
+            "invalid header field `a b`",
+        ),
+        (
+            "hostowned.wasm",
+            r#"{"headers":{"X-Trace-Id":"1"}}"#,
+            "header field `x-trace-id` is set by the host",
+        ),
+    ] {
+        let module = dir.write(name, wasi_printing(json));
+        let out = wasmgate([std::ffi::OsStr::new("run"), module.as_os_str()]);
+        assert_ne!(out.code, Some(0), "{out:?}");
+        assert!(out.stdout.is_empty(), "{out:?}");
+        assert!(out.stderr.contains(why), "{out:?}");
+        assert!(out.stderr.contains("(bad-response, HTTP 502)"), "{out:?}");
+    }
 
     let out = wasmgate([std::ffi::OsStr::new("run"), ok.as_os_str()]);
     assert_eq!(out.code, Some(0), "{out:?}");
