@@ -183,8 +183,9 @@ pub enum CallError {
     Trap(String),
     /// The guest's response broke the ABI.
     BadResponse(String),
-    /// A wasi-json guest exited with a non-zero status.
-    ExitCode(i32),
+    /// A wasi-json guest exited with a non-zero status. WASI exit codes are
+    /// `u32` (`proc_exit(-1)` is code 4294967295); wasmi passes them as `i32`.
+    ExitCode(u32),
 }
 
 impl CallError {

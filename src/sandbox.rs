@@ -266,7 +266,7 @@ fn classify(store: &Store<HostState>, budget: u64, error: wasmi::Error) -> CallE
         };
     }
     if let Some(code) = error.i32_exit_status() {
-        return CallError::ExitCode(code);
+        return CallError::ExitCode(code.cast_unsigned());
     }
     if let Some(e) = error.downcast_ref::<CallError>() {
         return e.clone();
