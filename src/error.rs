@@ -175,6 +175,9 @@ impl std::error::Error for LoadError {}
 pub enum CallError {
     /// The fuel budget ran out.
     OutOfFuel { budget: u64 },
+    /// The module's start function used up its one fuel slice: it runs
+    /// during instantiation, which is not sliced (`fuel_slice`).
+    StartOutOfFuel { slice: u64 },
     /// The wall-clock backstop fired.
     Timeout { timeout_ms: u64 },
     /// The guest asked for more memory than its limit.
@@ -192,7 +195,9 @@ impl CallError {
     /// The client-visible kind of this error.
     pub fn kind(&self) -> Kind {
         match self {
-            CallError::OutOfFuel { .. } | CallError::Timeout { .. } => Kind::Deadline,
+            CallError::OutOfFuel { .. }
+            | CallError::StartOutOfFuel { .. }
+            | CallError::Timeout { .. } => Kind::Deadline,
             CallError::MemoryLimit { .. } => Kind::MemoryLimit,
             CallError::Trap(_) => Kind::Trap,
             CallError::BadResponse(_) => Kind::BadResponse,
@@ -210,6 +215,10 @@ impl fmt::Display for CallError {
                     "function ran out of fuel: its budget is {budget} instructions"
                 )
             }
+            CallError::StartOutOfFuel { slice } => write!(
+                f,
+                "the module's start function ran out of fuel: a start function runs in one fuel slice ({slice} instructions, `fuel_slice`)"
+            ),
             CallError::Timeout { timeout_ms } => {
                 write!(
                     f,

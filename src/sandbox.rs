@@ -130,7 +130,13 @@ impl Sandbox {
         let instance = match result {
             Ok(instance) => instance,
             Err(e) => {
-                let error = classify(&store, given, e);
+                let error = match classify(&store, given, e) {
+                    // The slice, not the budget, is what ran out.
+                    CallError::OutOfFuel { .. } if given == limits.fuel_slice => {
+                        CallError::StartOutOfFuel { slice: given }
+                    }
+                    error => error,
+                };
                 return Err((error, used, Box::new(store.into_data())));
             }
         };
