@@ -5,6 +5,7 @@
 mod connections;
 mod decode;
 mod encode;
+mod syntax;
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
@@ -614,7 +615,7 @@ async fn connection(app: &App, mut stream: TcpStream, peer: SocketAddr) -> std::
     }
 }
 
-/// The answer to a request that could not be read: 400, 408, 413, 431 or
+/// The answer to a request that could not be read: 400, 408, 413, 431, 505 or
 /// 503 `overloaded`, with a trace id and an access line.
 fn unreadable(app: &App, e: DecodeError, gate: &RequestGate<'_>, started: Instant) -> Response {
     let limits = &app.config.server;
@@ -657,6 +658,10 @@ fn unreadable(app: &App, e: DecodeError, gate: &RequestGate<'_>, started: Instan
                 "the request body does not fit in what is left of the memory budget (memory_budget = {} bytes); retry later",
                 limits.memory_budget
             ),
+        ),
+        DecodeError::UnsupportedVersion => (
+            Kind::VersionNotSupported,
+            "only HTTP/1.0 and HTTP/1.1 are served".to_owned(),
         ),
         DecodeError::Malformed(why) => (Kind::BadRequest, why.to_owned()),
         DecodeError::Closed | DecodeError::Io(_) => (
