@@ -414,7 +414,9 @@ fn run(args: RunArgs) -> Result<(), CliError> {
     let print_stats = || {
         let _ = writeln!(std::io::stderr(), "{stats}");
     };
-    match outcome.result {
+    // The server's checks (header count, names, values, host-owned
+    // fields): `run` accepts exactly the responses `serve` sends.
+    match outcome.result.and_then(crate::server::into_http) {
         Ok(response) => {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "HTTP {}", response.status);

@@ -252,10 +252,8 @@ struct RawFunction {
     module: Spanned<String>,
     methods: Option<Spanned<Vec<Spanned<String>>>>,
     abi: Option<Spanned<String>>,
-    #[serde(default)]
-    env: BTreeMap<String, String>,
-    #[serde(default)]
-    args: Vec<String>,
+    env: Option<Spanned<BTreeMap<String, String>>>,
+    args: Option<Spanned<Vec<String>>>,
     limits: Option<RawLimits>,
 }
 
@@ -945,6 +943,45 @@ impl Ctx<'_> {
             Some(l) => self.limits(l, defaults, fuel_per_ms)?,
             None => defaults.clone(),
         };
+        // The guest reads `environ` as `NAME=value` strings and both `environ`
+        // and `args` as NUL-terminated strings: a `=` in a name or a NUL
+        // anywhere would reach it as a different variable or a cut string.
+        let (env, env_span) = match f.env {
+            Some(e) => {
+                let span = e.span();
+                (e.into_inner(), span)
+            }
+            None => (BTreeMap::new(), 0..0),
+        };
+        for (key, value) in &env {
+            if key.is_empty() || key.contains(['=', '\0']) {
+                return self.error(
+                    env_span,
+                    format!(
+                        "`env` name {key:?} must be non-empty, without `=` or NUL (the guest reads `NAME=value`)"
+                    ),
+                );
+            }
+            if value.contains('\0') {
+                return self.error(
+                    env_span,
+                    format!("`env` value of {key:?} contains a NUL (the guest reads NUL-terminated strings)"),
+                );
+            }
+        }
+        let (args, args_span) = match f.args {
+            Some(a) => {
+                let span = a.span();
+                (a.into_inner(), span)
+            }
+            None => (Vec::new(), 0..0),
+        };
+        if let Some((i, arg)) = args.iter().enumerate().find(|(_, a)| a.contains('\0')) {
+            return self.error(
+                args_span,
+                format!("`args` item {i} ({arg:?}) contains a NUL (the guest reads NUL-terminated strings)"),
+            );
+        }
         Ok(FunctionSpec {
             name,
             route: route.to_owned(),
@@ -952,8 +989,8 @@ impl Ctx<'_> {
             module,
             methods,
             abi,
-            env: f.env.into_iter().collect(),
-            args: f.args,
+            env: env.into_iter().collect(),
+            args,
             limits,
             from_functions_dir: false,
         })
@@ -1391,6 +1428,40 @@ mod tests {
             Ok(_) => panic!("accepted: {text:?}"),
             Err(e) => e,
         }
+    }
+
+    #[test]
+    fn env_names_with_equals_and_nul_in_env_or_args_are_refused() {
+        let f = "[[function]]\nroute = \"/a\"\nmodule = \"a.wasm\"\n";
+        let cases = [
+            (
+                r#"env = { "A=B" = "c" }"#,
+                "`env` name \"A=B\" must be non-empty, without `=` or NUL",
+            ),
+            (r#"env = { "" = "c" }"#, "`env` name \"\" must be non-empty"),
+            (
+                r#"env = { "A\u0000" = "c" }"#,
+                "`env` name \"A\\0\" must be non-empty",
+            ),
+            (
+                r#"env = { A = "c\u0000d" }"#,
+                "`env` value of \"A\" contains a NUL",
+            ),
+            (
+                r#"args = ["x", "c\u0000d"]"#,
+                "`args` item 1 (\"c\\0d\") contains a NUL",
+            ),
+        ];
+        for (line, want) in cases {
+            let e = refused(&format!("{f}{line}\n"));
+            assert!(e.message.starts_with(want), "{line}: {e}");
+            assert_eq!(e.line, Some(4), "{line}: {e}");
+            assert!(e.to_string().starts_with("test.toml:4: "), "{e}");
+        }
+        // `=` in a value is fine: the guest splits at the first one.
+        let ok = format!("{f}env = {{ A = \"b=c\" }}\nargs = [\"x=y\"]\n");
+        let config = Config::parse(&ok, "test.toml", Path::new("/"), None).unwrap();
+        assert_eq!(config.functions[0].env, vec![("A".into(), "b=c".into())]);
     }
 
     #[test]

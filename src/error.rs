@@ -179,6 +179,9 @@ impl std::error::Error for LoadError {}
 pub enum CallError {
     /// The fuel budget ran out.
     OutOfFuel { budget: u64 },
+    /// The module's start function used up its one fuel slice: it runs
+    /// during instantiation, which is not sliced (`fuel_slice`).
+    StartOutOfFuel { slice: u64 },
     /// The wall-clock backstop fired.
     Timeout { timeout_ms: u64 },
     /// The guest asked for more memory than its limit.
@@ -187,15 +190,18 @@ pub enum CallError {
     Trap(String),
     /// The guest's response broke the ABI.
     BadResponse(String),
-    /// A wasi-json guest exited with a non-zero status.
-    ExitCode(i32),
+    /// A wasi-json guest exited with a non-zero status. WASI exit codes are
+    /// `u32` (`proc_exit(-1)` is code 4294967295); wasmi passes them as `i32`.
+    ExitCode(u32),
 }
 
 impl CallError {
     /// The client-visible kind of this error.
     pub fn kind(&self) -> Kind {
         match self {
-            CallError::OutOfFuel { .. } | CallError::Timeout { .. } => Kind::Deadline,
+            CallError::OutOfFuel { .. }
+            | CallError::StartOutOfFuel { .. }
+            | CallError::Timeout { .. } => Kind::Deadline,
             CallError::MemoryLimit { .. } => Kind::MemoryLimit,
             CallError::Trap(_) => Kind::Trap,
             CallError::BadResponse(_) => Kind::BadResponse,
@@ -213,6 +219,10 @@ impl fmt::Display for CallError {
                     "function ran out of fuel: its budget is {budget} instructions"
                 )
             }
+            CallError::StartOutOfFuel { slice } => write!(
+                f,
+                "the module's start function ran out of fuel: a start function runs in one fuel slice ({slice} instructions, `fuel_slice`)"
+            ),
             CallError::Timeout { timeout_ms } => {
                 write!(
                     f,

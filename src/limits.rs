@@ -227,7 +227,7 @@ impl ServerLimits {
     /// value above `max_connections` acts as `max_connections`.
     pub const MAX_CONNECTIONS_PER_IP_RANGE: RangeInclusive<u64> = 1..=65_536;
     /// `max_in_flight`: 1..=1024. Each request in flight holds an instance
-    /// and up to 1 MiB of suspended call stack ([`MAX_STACK_HEIGHT`]):
+    /// and up to 128 KiB of suspended value stack ([`MAX_STACK_HEIGHT`]):
     /// 1024 of them are already more than any supported board can spare.
     pub const MAX_IN_FLIGHT_RANGE: RangeInclusive<u64> = 1..=1024;
     /// `memory_budget`: 64 KiB..=1 TiB: more than any board has, and the
@@ -437,9 +437,11 @@ pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(24 
 
 /// wasmi call-stack bounds, the same for every function.
 ///
-/// Defaults to 1000 nested calls and 128 Ki value slots (1 MiB) per call
-/// stack: deep enough for real code, and a suspended request holds at most
-/// 1 MiB of stack while it waits for its next fuel slice.
+/// Defaults to 1000 nested calls and a value stack of 128 KiB
+/// ([`MAX_STACK_HEIGHT`] is in bytes in wasmi 2: 16 Ki 8-byte cells, e.g.
+/// ~135 frames of a function with 121 locals and temporaries): deep enough
+/// for real code, and a suspended request holds at most 128 KiB of value
+/// stack while it waits for its next fuel slice.
 pub const MAX_RECURSION_DEPTH: usize = 1000;
 /// See [`MAX_RECURSION_DEPTH`].
 pub const MAX_STACK_HEIGHT: usize = 128 * 1024;

@@ -130,7 +130,13 @@ impl Sandbox {
         let instance = match result {
             Ok(instance) => instance,
             Err(e) => {
-                let error = classify(&store, given, e);
+                let error = match classify(&store, given, e) {
+                    // The slice, not the budget, is what ran out.
+                    CallError::OutOfFuel { .. } if given == limits.fuel_slice => {
+                        CallError::StartOutOfFuel { slice: given }
+                    }
+                    error => error,
+                };
                 return Err((error, used, Box::new(store.into_data())));
             }
         };
@@ -266,7 +272,7 @@ fn classify(store: &Store<HostState>, budget: u64, error: wasmi::Error) -> CallE
         };
     }
     if let Some(code) = error.i32_exit_status() {
-        return CallError::ExitCode(code);
+        return CallError::ExitCode(code.cast_unsigned());
     }
     if let Some(e) = error.downcast_ref::<CallError>() {
         return e.clone();

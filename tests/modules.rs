@@ -281,3 +281,30 @@ fn names_from_a_module_cannot_forge_lines() {
     assert!(!log.lines().any(|l| l.starts_with("FORGED")), "{log}");
     s.assert_healthy();
 }
+
+#[test]
+fn a_start_function_that_spins_is_told_it_has_one_slice() {
+    let dir = TempDir::new("startspin");
+    dir.write(
+        "spin.wasm",
+        wat(r#"(module (func $spin (loop (br 0))) (start $spin) (func (export "_start")))"#),
+    );
+    dir.copy(&function("hello.wasm"), "hello.wasm");
+    let s = Server::serve_dir(dir.path());
+    let r = s.get("/spin");
+    r.assert_error(504, "deadline");
+    let logged = s.wait_for_log("start function ran out of fuel");
+    assert!(
+        logged.contains("one fuel slice (100000 instructions, `fuel_slice`)"),
+        "{logged}"
+    );
+    assert!(!logged.contains("its budget is"), "{logged}");
+    s.assert_healthy();
+
+    let out = wasmgate(["run".as_ref(), dir.path().join("spin.wasm").as_os_str()]);
+    assert_ne!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stderr.contains("start function ran out of fuel: a start function runs in one fuel slice (100000 instructions, `fuel_slice`) (deadline, HTTP 504)"),
+        "{out:?}"
+    );
+}

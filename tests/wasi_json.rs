@@ -384,3 +384,23 @@ abi = \"native\"
     assert_eq!(s.request("POST", "/tax", &[], order).status, 200);
     s.assert_healthy();
 }
+
+#[test]
+fn exit_codes_are_unsigned_as_in_wasi() {
+    let dir = TempDir::new("exitminus1");
+    let wasm = dir.write(
+        "exitminus1.wasm",
+        wat::parse_str(
+            r#"(module
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (func (export "_start") (call $exit (i32.const -1))))"#,
+        )
+        .unwrap(),
+    );
+    let s = server_with("", &[("exitminus1.wasm", wasm)]);
+    let r = s.get("/exitminus1");
+    r.assert_error(502, "exit-code");
+    assert!(r.message().contains("code 4294967295"), "{}", r.message());
+    s.assert_healthy();
+}

@@ -306,7 +306,11 @@ fn log_access(
 ) {
     log::info!(
         target: "access",
-        "{method} {uri} fn={} status={status} error={} fuel={} us={} trace={trace_id}",
+        "{} {} fn={} status={status} error={} fuel={} us={} trace={trace_id}",
+        // Method and target are client text: escaped like guest text, so
+        // that no line break or bidi control reaches the log raw.
+        crate::host::escape(method),
+        crate::host::escape(uri),
         access.function.as_deref().map_or("-", |f| f.name.as_str()),
         access.kind.map_or("-", Kind::as_str),
         access.fuel,
@@ -328,8 +332,10 @@ fn host_error(
     response.with_header("x-trace-id", trace_id)
 }
 
-/// Checks a guest's response and turns it into HTTP.
-fn into_http(guest: abi::Response) -> Result<Response, crate::error::CallError> {
+/// Checks a guest's response and turns it into HTTP: header count, names,
+/// values, no host-owned fields (framing fields are dropped). `wasmgate run`
+/// uses it too, so that it accepts exactly what the server sends.
+pub(crate) fn into_http(guest: abi::Response) -> Result<Response, crate::error::CallError> {
     if guest.headers.len() > MAX_RESPONSE_HEADERS {
         return Err(crate::error::CallError::BadResponse(format!(
             "{} header fields, more than the {MAX_RESPONSE_HEADERS} allowed",
