@@ -192,19 +192,38 @@ fn a_function_wasmi_would_translate_at_length_is_refused_at_load() {
 }
 
 #[test]
+fn every_function_is_translated_when_the_module_loads() {
+    // wasmi translated a function on its first call, on the serving thread
+    // and unmetered. Translated at load, a function it cannot translate
+    // (more live values than wasmi has registers) refuses the module even
+    // though nothing calls it.
+    let n = 66_000;
+    let untranslatable = wat(&format!(
+        "(module (memory 1) (func (export \"_start\")) \
+         (func (result i32) (local i32) {}{}))",
+        "local.get 0 i32.const 1 i32.add ".repeat(n),
+        "i32.add ".repeat(n - 1)
+    ));
+    let (s, _dir) = server(&[("never.wasm", untranslatable)], "");
+    s.get("/never").assert_error(503, "module-unavailable");
+    s.wait_for_log("translation requires more registers");
+    s.assert_healthy();
+}
+
+#[test]
 fn blocks_count_in_the_module_cache_estimate() {
     // Translating a block peaks at ~64 bytes, 20 times its 3 bytes of
-    // Wasm: 2,500 blocks (7.5 KB of code) are estimated at ~190 KB.
+    // Wasm: 5,000 blocks (15 KB of code) are estimated at ~425 KB.
     let blocks = wat(&format!(
         "(module (memory 1) (func (export \"_start\") {}))",
-        "block end ".repeat(2_500)
+        "block end ".repeat(5_000)
     ));
     let (s, _dir) = server(
         &[("blocks.wasm", blocks)],
-        "module_cache_bytes = \"128KiB\"\n",
+        "module_cache_bytes = \"256KiB\"\n",
     );
     s.get("/blocks").assert_error(503, "module-unavailable");
-    s.wait_for_log("more than `module_cache_bytes` (131072)");
+    s.wait_for_log("more than `module_cache_bytes` (262144)");
     s.assert_healthy();
 }
 
