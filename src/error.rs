@@ -18,6 +18,8 @@ pub enum Kind {
     MethodNotAllowed,
     /// The request could not be parsed.
     BadRequest,
+    /// The request line names an HTTP version other than 1.0 and 1.1.
+    VersionNotSupported,
     /// The client was too slow sending its request.
     RequestTimeout,
     /// The request body is larger than `max_body`.
@@ -52,6 +54,7 @@ impl Kind {
             Kind::NotFound => "not-found",
             Kind::MethodNotAllowed => "method-not-allowed",
             Kind::BadRequest => "bad-request",
+            Kind::VersionNotSupported => "version-not-supported",
             Kind::RequestTimeout => "request-timeout",
             Kind::BodyTooLarge => "body-too-large",
             Kind::HeadersTooLarge => "headers-too-large",
@@ -72,6 +75,7 @@ impl Kind {
             Kind::NotFound => 404,
             Kind::MethodNotAllowed => 405,
             Kind::BadRequest => 400,
+            Kind::VersionNotSupported => 505,
             Kind::RequestTimeout => 408,
             Kind::BodyTooLarge => 413,
             Kind::HeadersTooLarge => 431,
@@ -279,6 +283,7 @@ mod tests {
         assert_eq!(Kind::MemoryLimit.status(), 502);
         assert_eq!(Kind::BodyTooLarge.status(), 413);
         assert_eq!(Kind::HeadersTooLarge.status(), 431);
+        assert_eq!(Kind::VersionNotSupported.status(), 505);
         assert_eq!(Kind::Overloaded.status(), 503);
         assert_eq!(CallError::Timeout { timeout_ms: 5 }.kind(), Kind::Deadline);
         assert_eq!(Kind::ModuleUnavailable.as_str(), "module-unavailable");

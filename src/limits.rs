@@ -240,10 +240,10 @@ impl ServerLimits {
     /// `max_header_bytes`: 1 KiB..=1 MiB. A request line and a few ordinary
     /// headers need about 1 KiB; every connection may buffer this much, so
     /// more than 1 MiB × `max_connections` is memory no board has. Also the
-    /// limit on one chunk-size line.
+    /// limit on a chunked body's trailer section.
     pub const MAX_HEADER_BYTES_RANGE: RangeInclusive<u64> = KIB..=MIB;
-    /// `max_headers`: 1..=1024. The parser allocates this many field slots
-    /// for every request head.
+    /// `max_headers`: 1..=1024. The parser allocates one field slot per
+    /// line of a head, up to this many.
     pub const MAX_HEADERS_RANGE: RangeInclusive<u64> = 1..=1024;
     /// `idle_timeout`, `header_timeout`, `body_timeout`, `write_timeout`:
     /// 1 ms..=24 h ([`MAX_DURATION`]).

@@ -53,7 +53,10 @@ impl Router {
         }
     }
 
-    /// Routes `method` + `path` (the URI without its query).
+    /// Routes `method` + `path` (the URI without its query). The decoder
+    /// has refused dot-segments, fragments and non-ASCII targets and turned
+    /// absolute-form into origin-form, so `path` routes as it reads and is
+    /// the path the guest receives.
     pub fn route(&self, method: &str, path: &str) -> Match {
         let found = self
             .exact

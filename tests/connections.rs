@@ -346,3 +346,84 @@ fn buffered_bodies_count_against_the_memory_budget() {
     assert_eq!(r.text(), HELLO);
     s.assert_healthy();
 }
+
+#[test]
+fn a_half_closed_client_gets_answers_to_all_its_pipelined_requests() {
+    // The first request runs for a while (many fuel slices), so the end
+    // of stream arrives while it is served.
+    let s = server(
+        "[server]\nfunctions_dir = \".\"\n\n\
+         [[function]]\nroute = \"/spin\"\nmodule = \"loop.wasm\"\n\
+         limits = { fuel = 20_000_000, fuel_slice = 1000 }\n",
+    );
+    let mut conn = s.connect();
+    conn.send(b"GET /spin HTTP/1.1\r\nhost: t\r\n\r\nGET /hello HTTP/1.1\r\nhost: t\r\n\r\n");
+    conn.half_close();
+    conn.read_response(false).assert_error(504, "deadline");
+    let r = conn.read_response(false);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.text(), HELLO);
+    conn.assert_clean_close();
+    s.assert_healthy();
+}
+
+/// Sends a POST head and its whole body in one go, as clients that do not
+/// wait for `100 Continue` do, and reads the answer: a refusal sent while
+/// the body is still arriving must reach the client, not be destroyed by a
+/// reset (lingering close, RFC 9112 §9.6).
+fn post_whole(conn: &mut Conn, target: &str, len: usize) -> common::Response {
+    let mut request =
+        format!("POST {target} HTTP/1.1\r\nhost: t\r\ncontent-length: {len}\r\n\r\n").into_bytes();
+    request.resize(request.len().saturating_add(len), b'x');
+    conn.send(&request);
+    let r = conn.read_response(false);
+    assert_eq!(r.header("connection"), Some("close"), "{r:?}");
+    conn.assert_clean_close();
+    r
+}
+
+#[test]
+fn a_body_refused_as_too_large_is_answered_not_reset() {
+    let s = server("[server]\nfunctions_dir = \".\"\nmax_body = \"1MiB\"\n");
+    for _ in 0..3 {
+        let r = post_whole(&mut s.connect(), "/echo", 2 << 20);
+        r.assert_error(413, "body-too-large");
+        s.assert_healthy();
+    }
+}
+
+#[test]
+fn a_body_refused_by_the_memory_budget_is_answered_not_reset() {
+    // As in `buffered_bodies_count_against_the_memory_budget`: three
+    // holders leave too little of the bodies' half of the budget for 1 MiB.
+    let s = server(
+        "[server]\nfunctions_dir = \".\"\nmemory_budget = \"7680KiB\"\n\n\
+         [limits]\nmemory = \"1MiB\"\nmax_response = \"64KiB\"\n",
+    );
+    const BODY: usize = 1 << 20;
+    let _holders: Vec<Conn> = (0..3)
+        .map(|_| {
+            let mut conn = s.connect();
+            start_upload(&mut conn, "/nope", BODY);
+            conn
+        })
+        .collect();
+    let r = post_whole(&mut s.connect(), "/echo", BODY);
+    r.assert_error(503, "overloaded");
+    s.assert_healthy();
+}
+
+#[test]
+fn a_refused_connection_that_sent_a_request_is_answered_not_reset() {
+    let s = server("[server]\nfunctions_dir = \".\"\nmax_connections = 2\n");
+    let mut a = s.connect();
+    let mut b = s.connect();
+    start_upload(&mut a, "/echo", 2);
+    start_upload(&mut b, "/echo", 2);
+    let mut conn = Conn::open_from(ip("127.0.0.2"), s.addr);
+    let r = post_whole(&mut conn, "/echo", 256 << 10);
+    r.assert_error(503, "too-many-connections");
+    a.send(b"hi");
+    assert_eq!(a.read_response(false).status, 200);
+    s.assert_healthy();
+}

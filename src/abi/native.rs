@@ -77,9 +77,13 @@ pub async fn call(
                 data.len()
             ))
         })?;
-    let response: Response = postcard::from_bytes(encoded).map_err(|e| {
-        CallError::BadResponse(format!("response is not a valid ABI v1 message: {e}"))
-    })?;
-    super::check_status(response.status.into()).map_err(CallError::BadResponse)?;
+    decode_response(encoded).map_err(CallError::BadResponse)
+}
+
+/// Decodes the bytes a guest returned as its response (a fuzz target).
+pub fn decode_response(encoded: &[u8]) -> Result<Response, String> {
+    let response: Response = postcard::from_bytes(encoded)
+        .map_err(|e| format!("response is not a valid ABI v1 message: {e}"))?;
+    super::check_status(response.status.into())?;
     Ok(response)
 }

@@ -44,6 +44,18 @@ pub struct Table {
     next_id: Cell<u64>,
     open: RefCell<HashMap<u64, Rc<Slot>>>,
     per_client: RefCell<HashMap<IpAddr, usize>>,
+    /// Connections closing with a lingering close (see [`Table::linger`]).
+    /// They are out of the table already, so they are counted here.
+    lingering: Rc<Cell<usize>>,
+}
+
+/// A connection's turn at a lingering close; gives it back when dropped.
+pub struct Lingering(Rc<Cell<usize>>);
+
+impl Drop for Lingering {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
+    }
 }
 
 /// One open connection, shared by the table and its task.
@@ -117,6 +129,20 @@ impl Table {
             id,
             slot,
         })
+    }
+
+    /// A turn at a lingering close for a connection that has left the
+    /// table, or `None` when `max_connections` are lingering already (then
+    /// the connection is closed at once). Lingering connections hold no
+    /// slot in the table, so this bounds the sockets they keep open to
+    /// `max_connections` more, each for at most its linger time.
+    pub fn linger(&self, limits: &ServerLimits) -> Option<Lingering> {
+        let now = self.lingering.get();
+        if now >= limits.max_connections {
+            return None;
+        }
+        self.lingering.set(now.saturating_add(1));
+        Some(Lingering(Rc::clone(&self.lingering)))
     }
 
     /// Closes the connection (of `client`, if given) that has waited
@@ -245,6 +271,19 @@ mod tests {
             table.open(ip("10.0.0.1"), &l).err(),
             Some(Refused::Client(2))
         );
+    }
+
+    #[test]
+    fn lingering_closes_are_bounded_by_max_connections_and_free_no_slot() {
+        let table = Table::default();
+        let l = limits(2, 2);
+        let a = table.linger(&l).unwrap();
+        let _b = table.linger(&l).unwrap();
+        assert!(table.linger(&l).is_none());
+        // Lingering connections are out of the table: new ones get in.
+        let _open = table.open(ip("127.0.0.1"), &l).unwrap();
+        drop(a);
+        assert!(table.linger(&l).is_some());
     }
 
     #[test]

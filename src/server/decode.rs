@@ -1,12 +1,33 @@
 //! Reading HTTP/1.x requests from a connection, within the server's limits:
 //! head size and field count, body size, and the idle, head and body
 //! timeouts. Every failure is a [`DecodeError`] the server can answer.
+//!
+//! The framing is strict (RFC 9112), because wasmgate sits behind and in
+//! front of other HTTP parsers: a message that two parsers could frame or
+//! route differently is refused, never guessed at. README "HTTP
+//! conformance" lists what is refused; `tests/conformance.rs` has one row
+//! per rule and `tests/differential.rs` compares the framing with hyper's.
+//!
+//! - Lines end in CRLF, in the head, in chunk lines and in trailers: a bare
+//!   LF or CR is refused, so the head ends where every parser ends it.
+//! - The body length is `Transfer-Encoding: chunked` (exactly that, once)
+//!   or one `Content-Length` of digits; both together are refused.
+//! - The target is origin-form, or absolute-form (`http://host/path`,
+//!   passed on as origin-form); no dot-segments, no fragment, ASCII only:
+//!   the path that is routed is the path the guest sees.
+//! - HTTP/1.1 needs exactly one valid `Host`.
+//! - Buffers grow with the bytes that arrive, never with a declared length
+//!   or a configured limit.
 
 use std::time::Instant;
 
 use smol::Timer;
 use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use super::syntax::{
+    Scan, chunk_size, names_another_version, parse_content_length, request_target, scan_head,
+    valid_authority, valid_field_line,
+};
 use crate::limits::ServerLimits;
 
 /// A request as read from the wire, body included.
@@ -14,7 +35,9 @@ use crate::limits::ServerLimits;
 pub struct Request {
     /// The method, e.g. `GET`.
     pub method: String,
-    /// The request target, e.g. `/hello?name=pi`.
+    /// The request target in origin-form, e.g. `/hello?name=pi`: an
+    /// absolute-form target's path and query. Never contains a
+    /// dot-segment or a fragment, so it routes as it reads.
     pub uri: String,
     /// Header fields in order; names lower-cased.
     pub headers: Vec<(String, Vec<u8>)>,
@@ -27,7 +50,7 @@ pub struct Request {
 impl Request {
     /// The path part of the target, without the query.
     pub fn path(&self) -> &str {
-        self.uri.split(['?', '#']).next().unwrap_or("")
+        self.uri.split('?').next().unwrap_or("")
     }
 
     /// The first value of header `name` (lower case).
@@ -55,7 +78,10 @@ pub enum DecodeError {
     TooManyHeaders,
     /// The body is larger than `max_body`.
     BodyTooLarge(u64),
-    /// The request is not valid HTTP/1.x.
+    /// The request line names an HTTP version other than 1.0 and 1.1.
+    UnsupportedVersion,
+    /// The request is not valid HTTP/1.x, or could be framed or routed
+    /// differently by another parser; the text says which rule it broke.
     Malformed(&'static str),
     /// The [`Gate`] refused memory for the body: the memory budget is full.
     Overloaded,
@@ -96,8 +122,14 @@ pub struct Decoder {
 
 /// Read chunk size: a typical request fits in one read.
 const READ_CHUNK: usize = 4096;
-/// Longest chunk-size line accepted in a chunked body.
+/// Longest line accepted in a chunked body (chunk size with extensions, or
+/// one trailer field). Defaults to 1 KiB: a size is at most 16 digits, and
+/// extensions carry no meaning here.
 const MAX_CHUNK_LINE: usize = 1024;
+/// Header fields parsed without a heap allocation. Defaults to 32: a
+/// typical request has 5–20. A head with more lines gets a buffer sized by
+/// its line count (at most `max_headers`), never by the config alone.
+const INLINE_HEADERS: usize = 32;
 
 impl Default for Decoder {
     fn default() -> Self {
@@ -109,7 +141,7 @@ impl Decoder {
     /// A decoder with an empty buffer.
     pub fn new() -> Self {
         Self {
-            buf: Vec::with_capacity(READ_CHUNK),
+            buf: Vec::new(),
             start: 0,
             opened: Instant::now(),
             first: true,
@@ -161,101 +193,56 @@ impl Decoder {
         self.start = 0;
 
         let head_end = self.read_head(io, limits).await?;
-        let mut headers = vec![httparse::EMPTY_HEADER; limits.max_headers];
-        let mut parsed = httparse::Request::new(&mut headers);
-        match parsed.parse(&self.buf[..head_end]) {
-            Ok(httparse::Status::Complete(_)) => {}
-            Ok(httparse::Status::Partial) => {
-                return Err(DecodeError::Malformed("incomplete request head"));
-            }
-            Err(httparse::Error::TooManyHeaders) => return Err(DecodeError::TooManyHeaders),
-            Err(_) => return Err(DecodeError::Malformed("malformed request head")),
-        }
-        let method = parsed.method.unwrap_or_default().to_owned();
-        let uri = parsed.path.unwrap_or_default().to_owned();
-        if !uri.starts_with('/') {
-            return Err(DecodeError::Malformed(
-                "request target must be an absolute path",
-            ));
-        }
-        let http11 = parsed.version == Some(1);
-        let mut content_length: Option<u64> = None;
-        let mut chunked = false;
-        let mut keep_alive = http11;
-        let mut expect_continue = false;
-        let mut fields = Vec::with_capacity(parsed.headers.len());
-        for h in parsed.headers.iter() {
-            let name = h.name.to_ascii_lowercase();
-            match name.as_str() {
-                "content-length" => {
-                    let n = std::str::from_utf8(h.value)
-                        .ok()
-                        .and_then(|s| s.trim().parse::<u64>().ok())
-                        .ok_or(DecodeError::Malformed("invalid content-length"))?;
-                    if content_length.is_some_and(|old| old != n) {
-                        return Err(DecodeError::Malformed("conflicting content-length fields"));
-                    }
-                    content_length = Some(n);
-                }
-                "transfer-encoding" => {
-                    if !h.value.eq_ignore_ascii_case(b"chunked") {
-                        return Err(DecodeError::Malformed("unsupported transfer-encoding"));
-                    }
-                    chunked = true;
-                }
-                "connection" => {
-                    for token in h.value.split(|&b| b == b',') {
-                        let token = token.trim_ascii();
-                        if token.eq_ignore_ascii_case(b"close") {
-                            keep_alive = false;
-                        } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                            keep_alive = true;
-                        }
-                    }
-                }
-                "expect" => expect_continue = h.value.eq_ignore_ascii_case(b"100-continue"),
-                _ => {}
-            }
-            fields.push((name, h.value.to_vec()));
-        }
+        let head = parse_head(&self.buf[..head_end], limits.max_headers)?;
         self.start = head_end;
-        gate.head(&method, &uri, &fields);
-        if chunked && content_length.is_some() {
-            return Err(DecodeError::Malformed(
-                "both content-length and transfer-encoding",
-            ));
-        }
-        if let Some(n) = content_length.filter(|&n| n > limits.max_body) {
+        gate.head(&head.method, &head.uri, &head.headers);
+        if let BodyLength::Fixed(n) = head.body
+            && n > limits.max_body
+        {
             return Err(DecodeError::BodyTooLarge(n));
         }
-        // A declared length is reserved whole, before `100 Continue`.
-        if let Some(n) = content_length.filter(|&n| n > 0)
+        // A declared length is reserved whole, before `100 Continue`: the
+        // budget counts what the client may send, the buffer only what it
+        // has sent.
+        if let BodyLength::Fixed(n @ 1..) = head.body
             && !gate.reserve_body(n)
         {
             return Err(DecodeError::Overloaded);
         }
-        if expect_continue && (chunked || content_length.is_some_and(|n| n > 0)) {
+        let has_body = matches!(head.body, BodyLength::Chunked | BodyLength::Fixed(1..));
+        if head.expect_continue && has_body {
             io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
                 .await
                 .map_err(DecodeError::Io)?;
         }
         let deadline = Instant::now() + limits.body_timeout;
-        let body = if chunked {
-            self.read_chunked(io, limits, gate, deadline).await?
-        } else {
-            self.read_exact(io, content_length.unwrap_or(0) as usize, deadline)
-                .await?
-        };
+        let mut body = Vec::new();
+        match head.body {
+            BodyLength::None => {}
+            BodyLength::Fixed(n) => {
+                // Checked against max_body above; a length this platform
+                // cannot hold is too large whatever max_body says.
+                let len = usize::try_from(n).map_err(|_| DecodeError::BodyTooLarge(n))?;
+                self.read_body(io, &mut body, len, deadline).await?;
+            }
+            BodyLength::Chunked => {
+                self.read_chunked(io, &mut body, limits, gate, deadline)
+                    .await?;
+            }
+        }
         Ok(Request {
-            method,
-            uri,
-            headers: fields,
+            method: head.method,
+            uri: head.uri,
+            headers: head.headers,
             body,
-            keep_alive,
+            keep_alive: head.keep_alive,
         })
     }
 
-    /// Waits for a complete head; returns the offset just past it.
+    /// Waits for a complete head; returns the offset just past it (the
+    /// blank line's CRLF). Every LF must follow a CR and every CR precede an
+    /// LF: with bare line ends allowed, parsers disagree on where the head
+    /// ends, and the rest of the body becomes someone's next request.
     async fn read_head<S: AsyncRead + Unpin>(
         &mut self,
         io: &mut S,
@@ -269,11 +256,13 @@ impl Decoder {
             false => Instant::now() + limits.idle_timeout,
         };
         let mut started = false;
-        let mut searched = 0;
+        // Bytes of `buf` checked for line ends so far.
+        let mut scanned = 0;
         loop {
             // Tolerate blank lines before a request (RFC 9112 §2.2).
             while self.buf.starts_with(b"\r\n") {
                 self.buf.drain(..2);
+                scanned = 0;
             }
             if !started && !self.buf.is_empty() {
                 started = true;
@@ -281,18 +270,25 @@ impl Decoder {
                     deadline = Instant::now() + limits.header_timeout;
                 }
             }
-            if let Some(i) = find(&self.buf[searched..], b"\r\n\r\n") {
-                let end = searched + i + 4;
-                if end > limits.max_header_bytes {
-                    return Err(DecodeError::HeadTooLarge);
+            // Only the first `max_header_bytes` count: what lies beyond
+            // must not decide the outcome, or it would depend on how much
+            // had arrived.
+            let window = self.buf.len().min(limits.max_header_bytes);
+            match scan_head(&self.buf[..window], scanned) {
+                Scan::End(end) => {
+                    self.first = false;
+                    return Ok(end);
                 }
-                self.first = false;
-                return Ok(end);
+                Scan::BareLineEnd => {
+                    return Err(DecodeError::Malformed(
+                        "bare CR or LF in the request head: lines must end with CRLF",
+                    ));
+                }
+                Scan::More(upto) => scanned = upto,
             }
             if self.buf.len() > limits.max_header_bytes {
                 return Err(DecodeError::HeadTooLarge);
             }
-            searched = self.buf.len().saturating_sub(3);
             match self.fill(io, deadline).await {
                 Ok(0) if self.buf.is_empty() => return Err(DecodeError::Closed),
                 Ok(0) => {
@@ -323,60 +319,77 @@ impl Decoder {
         }
     }
 
-    async fn read_exact<S: AsyncRead + Unpin>(
+    /// Appends exactly `len` body bytes to `out`. `out` grows with the bytes
+    /// that arrive, not with `len`: a declared length is only a claim.
+    async fn read_body<S: AsyncRead + Unpin>(
         &mut self,
         io: &mut S,
+        out: &mut Vec<u8>,
         len: usize,
         deadline: Instant,
-    ) -> Result<Vec<u8>, DecodeError> {
-        let mut body = Vec::with_capacity(len);
-        loop {
-            let take = (len - body.len()).min(self.pending().len());
-            body.extend_from_slice(&self.buf[self.start..self.start + take]);
-            self.start += take;
-            if body.len() == len {
-                return Ok(body);
+    ) -> Result<(), DecodeError> {
+        let mut remaining = len;
+        while remaining > 0 {
+            if self.pending().is_empty() {
+                self.need(io, deadline).await?;
             }
-            self.need(io, deadline).await?;
+            let take = remaining.min(self.pending().len());
+            out.try_reserve(take).map_err(|_| {
+                DecodeError::BodyTooLarge(len_u64(out.len()).saturating_add(len_u64(take)))
+            })?;
+            out.extend_from_slice(&self.buf[self.start..self.start + take]);
+            self.start += take;
+            remaining -= take;
         }
+        Ok(())
     }
 
+    /// Reads one line of a chunked body, without its CRLF. A bare LF is
+    /// refused, as in the head.
     async fn read_line<S: AsyncRead + Unpin>(
         &mut self,
         io: &mut S,
         deadline: Instant,
     ) -> Result<Vec<u8>, DecodeError> {
+        // A line of MAX_CHUNK_LINE bytes and its CRLF: a line end further
+        // away is not looked for (it may not have arrived yet).
+        let window = MAX_CHUNK_LINE + 2;
         loop {
-            if let Some(i) = find(self.pending(), b"\r\n") {
-                let line = self.pending()[..i].to_vec();
-                self.start += i + 2;
+            let pending = self.pending();
+            let pending = &pending[..pending.len().min(window)];
+            if let Some(i) = pending.iter().position(|&b| b == b'\n') {
+                let Some(line) = i
+                    .checked_sub(1)
+                    .and_then(|cr| (pending[cr] == b'\r').then(|| pending[..cr].to_vec()))
+                else {
+                    return Err(DecodeError::Malformed(
+                        "bare LF in a chunked body: lines must end with CRLF",
+                    ));
+                };
+                self.start += i + 1;
                 return Ok(line);
             }
-            if self.pending().len() > MAX_CHUNK_LINE {
+            if pending.len() == window {
                 return Err(DecodeError::Malformed("chunk line too long"));
             }
             self.need(io, deadline).await?;
         }
     }
 
+    /// Reads a chunked body into `out` (RFC 9112 §7.1), trailers included
+    /// (checked, then dropped).
     async fn read_chunked<S: AsyncRead + Unpin>(
         &mut self,
         io: &mut S,
+        out: &mut Vec<u8>,
         limits: &ServerLimits,
         gate: &dyn Gate,
         deadline: Instant,
-    ) -> Result<Vec<u8>, DecodeError> {
+    ) -> Result<(), DecodeError> {
         let (max_body, max_trailers) = (limits.max_body, limits.max_header_bytes);
-        let mut body = Vec::new();
         loop {
             let line = self.read_line(io, deadline).await?;
-            let size_text = line.split(|&b| b == b';').next().unwrap_or_default();
-            let size = std::str::from_utf8(size_text)
-                .ok()
-                .map(str::trim)
-                .filter(|s| s.len() <= 16)
-                .and_then(|s| u64::from_str_radix(s, 16).ok())
-                .ok_or(DecodeError::Malformed("invalid chunk size"))?;
+            let size = chunk_size(&line).map_err(DecodeError::Malformed)?;
             if size == 0 {
                 // Trailer fields, ignored, up to the empty line; bounded like
                 // a head.
@@ -384,7 +397,10 @@ impl Decoder {
                 loop {
                     let line = self.read_line(io, deadline).await?;
                     if line.is_empty() {
-                        return Ok(body);
+                        return Ok(());
+                    }
+                    if !valid_field_line(&line) {
+                        return Err(DecodeError::Malformed("invalid trailer field"));
                     }
                     trailers += line.len() + 2;
                     if trailers > max_trailers {
@@ -392,33 +408,273 @@ impl Decoder {
                     }
                 }
             }
-            let total = (body.len() as u64).saturating_add(size);
+            let total = len_u64(out.len()).saturating_add(size);
             if total > max_body {
                 return Err(DecodeError::BodyTooLarge(total));
             }
             if !gate.reserve_body(size) {
                 return Err(DecodeError::Overloaded);
             }
-            let chunk = self.read_exact(io, size as usize, deadline).await?;
-            body.extend_from_slice(&chunk);
+            let size = usize::try_from(size).map_err(|_| DecodeError::BodyTooLarge(total))?;
+            self.read_body(io, out, size, deadline).await?;
             if !self.read_line(io, deadline).await?.is_empty() {
-                return Err(DecodeError::Malformed("chunk not followed by CRLF"));
+                return Err(DecodeError::Malformed("chunk data not followed by CRLF"));
             }
         }
     }
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+/// A buffer length as a byte count; `usize` is at most 64 bits everywhere
+/// wasmgate runs, so this never saturates in practice.
+fn len_u64(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+/// How the body of a request is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyLength {
+    /// Neither field: no body.
+    None,
+    /// `Content-Length`.
+    Fixed(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// A parsed and checked request head.
+#[derive(Debug)]
+struct Head {
+    method: String,
+    uri: String,
+    headers: Vec<(String, Vec<u8>)>,
+    body: BodyLength,
+    keep_alive: bool,
+    expect_continue: bool,
+}
+
+/// Parses a complete head (ending in its blank line) and applies the
+/// framing rules. The header buffer grows with the head's line count, up to
+/// `max_headers`: a huge configured limit is never allocated by itself.
+fn parse_head(head: &[u8], max_headers: usize) -> Result<Head, DecodeError> {
+    // Every line but the request line and the blank one is a field line.
+    let lines = head.iter().filter(|&&b| b == b'\n').count();
+    let slots = lines.saturating_sub(2).min(max_headers);
+    if slots <= INLINE_HEADERS {
+        let mut headers = [httparse::EMPTY_HEADER; INLINE_HEADERS];
+        parse_head_with(head, &mut headers[..slots])
+    } else {
+        let mut headers = vec![httparse::EMPTY_HEADER; slots];
+        parse_head_with(head, &mut headers)
+    }
+}
+
+fn parse_head_with<'h>(
+    head: &'h [u8],
+    slots: &mut [httparse::Header<'h>],
+) -> Result<Head, DecodeError> {
+    let mut parsed = httparse::Request::new(slots);
+    match parsed.parse(head) {
+        Ok(httparse::Status::Complete(n)) if n == head.len() => {}
+        Ok(_) => return Err(DecodeError::Malformed("malformed request head")),
+        Err(httparse::Error::TooManyHeaders) => return Err(DecodeError::TooManyHeaders),
+        Err(httparse::Error::Version) if names_another_version(head) => {
+            return Err(DecodeError::UnsupportedVersion);
+        }
+        Err(e) => return Err(DecodeError::Malformed(head_error(e))),
+    }
+    let method = parsed.method.unwrap_or_default();
+    if method == "CONNECT" {
+        // Its target is authority-form (RFC 9112 §3.2.3): a tunnel, not a
+        // function call.
+        return Err(DecodeError::Malformed("CONNECT is not served"));
+    }
+    let http11 = parsed.version == Some(1);
+    let (uri, authority) =
+        request_target(parsed.path.unwrap_or_default()).map_err(DecodeError::Malformed)?;
+
+    let mut host: Option<&[u8]> = None;
+    let mut content_length: Option<u64> = None;
+    let mut chunked = false;
+    let mut close = false;
+    let mut keep_alive_asked = false;
+    let mut expect_continue = false;
+    let mut headers = Vec::new();
+    for h in parsed.headers.iter() {
+        let name = h.name.to_ascii_lowercase();
+        match name.as_str() {
+            "host" => {
+                if host.is_some() {
+                    return Err(DecodeError::Malformed("more than one host field"));
+                }
+                if !valid_authority(h.value) {
+                    return Err(DecodeError::Malformed("invalid host field"));
+                }
+                host = Some(h.value);
+            }
+            "content-length" => {
+                // Even identical repeats (RFC 9110 §8.6 allows either).
+                if content_length.is_some() {
+                    return Err(DecodeError::Malformed("more than one content-length field"));
+                }
+                content_length =
+                    Some(parse_content_length(h.value).map_err(DecodeError::Malformed)?);
+            }
+            "transfer-encoding" => {
+                // Exactly one field `chunked`: any other coding is not
+                // implemented, and `chunked, chunked` or a second field is
+                // read differently by different parsers.
+                if chunked {
+                    return Err(DecodeError::Malformed(
+                        "more than one transfer-encoding field",
+                    ));
+                }
+                if !h.value.eq_ignore_ascii_case(b"chunked") {
+                    return Err(DecodeError::Malformed(
+                        "transfer-encoding must be exactly `chunked`",
+                    ));
+                }
+                chunked = true;
+            }
+            "connection" => {
+                for token in h.value.split(|&b| b == b',') {
+                    let token = token.trim_ascii();
+                    close |= token.eq_ignore_ascii_case(b"close");
+                    keep_alive_asked |= token.eq_ignore_ascii_case(b"keep-alive");
+                }
+            }
+            // An HTTP/1.0 client cannot read a 100 (RFC 9110 §10.1.1).
+            "expect" => {
+                expect_continue = http11 && h.value.eq_ignore_ascii_case(b"100-continue");
+            }
+            _ => {}
+        }
+        headers.push((name, h.value.to_vec()));
+    }
+    if http11 && host.is_none() {
+        return Err(DecodeError::Malformed(
+            "missing host field (required in HTTP/1.1)",
+        ));
+    }
+    if let (Some(authority), Some(host)) = (authority, host)
+        && !host.eq_ignore_ascii_case(authority.as_bytes())
+    {
+        return Err(DecodeError::Malformed(
+            "host field differs from the authority of the request target",
+        ));
+    }
+    let body = match (chunked, content_length) {
+        (true, Some(_)) => {
+            return Err(DecodeError::Malformed(
+                "both content-length and transfer-encoding",
+            ));
+        }
+        (true, None) => BodyLength::Chunked,
+        (false, Some(n)) => BodyLength::Fixed(n),
+        (false, None) => BodyLength::None,
+    };
+    // `close` wins over `keep-alive` (RFC 9112 §9.6). An HTTP/1.0 message
+    // with Transfer-Encoding has faulty framing: serve it, then close
+    // (RFC 9112 §6.1).
+    let keep_alive = !close && (http11 || keep_alive_asked) && (http11 || !chunked);
+    Ok(Head {
+        method: method.to_owned(),
+        uri,
+        headers,
+        body,
+        keep_alive,
+        expect_continue,
+    })
+}
+
+/// What was wrong with a head httparse refused, for the 400's message.
+fn head_error(e: httparse::Error) -> &'static str {
+    match e {
+        httparse::Error::HeaderName => "invalid header field name",
+        httparse::Error::HeaderValue => "invalid byte in a header field value",
+        httparse::Error::NewLine => "invalid line ending in the request head",
+        httparse::Error::Token => "invalid method or request target",
+        httparse::Error::Version => "invalid HTTP version",
+        _ => "malformed request head",
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    /// A connection whose client sent `input` (delivered `step` bytes per
+    /// read) and then closed; what the server writes is kept apart.
+    struct Wire {
+        input: Vec<u8>,
+        at: usize,
+        step: usize,
+        written: Vec<u8>,
+    }
+
+    impl AsyncRead for Wire {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            out: &mut [u8],
+        ) -> Poll<std::io::Result<usize>> {
+            let n = (self.input.len() - self.at).min(out.len()).min(self.step);
+            out[..n].copy_from_slice(&self.input[self.at..self.at + n]);
+            self.at += n;
+            Poll::Ready(Ok(n))
+        }
+    }
+
+    impl AsyncWrite for Wire {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            bytes: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            self.written.extend_from_slice(bytes);
+            Poll::Ready(Ok(bytes.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Every request in `bytes` until an error (or a request that closes).
+    fn decode_all(bytes: &[u8], step: usize, limits: &ServerLimits) -> (Vec<Request>, DecodeError) {
+        let mut io = Wire {
+            input: bytes.to_vec(),
+            at: 0,
+            step,
+            written: Vec::new(),
+        };
+        let mut decoder = Decoder::new();
+        let mut requests = Vec::new();
+        loop {
+            match smol::block_on(decoder.read(&mut io, limits, &())) {
+                Ok(r) => requests.push(r),
+                Err(e) => return (requests, e),
+            }
+        }
+    }
 
     fn decode(bytes: &[u8], limits: &ServerLimits) -> Result<Request, DecodeError> {
-        let mut io = smol::io::Cursor::new(bytes.to_vec());
-        smol::block_on(Decoder::new().read(&mut io, limits, &()))
+        let (mut requests, e) = decode_all(bytes, usize::MAX, limits);
+        if requests.is_empty() {
+            Err(e)
+        } else {
+            Ok(requests.remove(0))
+        }
+    }
+
+    fn malformed(bytes: &[u8]) -> bool {
+        matches!(
+            decode(bytes, &ServerLimits::default()),
+            Err(DecodeError::Malformed(_))
+        )
     }
 
     #[test]
@@ -444,17 +700,68 @@ mod tests {
     #[test]
     fn content_length_and_chunked_bodies() {
         let r = decode(
-            b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
             &ServerLimits::default(),
         )
         .unwrap();
         assert_eq!(r.body, b"hello");
         let r = decode(
-            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n",
             &ServerLimits::default(),
         )
         .unwrap();
         assert_eq!(r.body, b"hello world");
+    }
+
+    #[test]
+    fn requests_split_into_single_bytes_decode_alike() {
+        let stream = b"\r\nPOST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+            5;e=\"q\"\r\nhello\r\n0\r\nT: 1\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhiGET /c HTTP/1.1\r\nHost: x\r\n\r\n";
+        let d = ServerLimits::default();
+        let (whole, end) = decode_all(stream, usize::MAX, &d);
+        assert!(matches!(end, DecodeError::Closed), "{end:?}");
+        let (bytewise, end) = decode_all(stream, 1, &d);
+        assert!(matches!(end, DecodeError::Closed), "{end:?}");
+        let summary = |rs: &[Request]| -> Vec<(String, Vec<u8>)> {
+            rs.iter().map(|r| (r.uri.clone(), r.body.clone())).collect()
+        };
+        assert_eq!(summary(&whole), summary(&bytewise));
+        assert_eq!(
+            summary(&whole),
+            [
+                ("/a".to_owned(), b"hello".to_vec()),
+                ("/b".to_owned(), b"hi".to_vec()),
+                ("/c".to_owned(), Vec::new())
+            ]
+        );
+    }
+
+    /// Whether a stream is refused, and why, must not depend on how its
+    /// bytes arrive: a line end or a limit past the point where a
+    /// byte-by-byte reader stops was seen by a reader that got it all.
+    #[test]
+    fn refusals_do_not_depend_on_how_bytes_arrive() {
+        let limits = ServerLimits {
+            max_header_bytes: 64,
+            ..ServerLimits::default()
+        };
+        let long_ext = format!("1;x={}\r\na\r\n0\r\n\r\n", "y".repeat(2000));
+        let long_trailer = format!("1\r\na\r\n0\r\nt: {}\r\n\r\n", "y".repeat(1100));
+        let chunked = |body: &str| {
+            format!("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{body}")
+        };
+        for stream in [
+            format!("GET /{} HTTP/1.1\nHost: x\r\n\r\n", "a".repeat(80)),
+            format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(41)),
+            chunked(&long_ext),
+            chunked(&long_trailer),
+        ] {
+            let refusal = |step| {
+                let (requests, end) = decode_all(stream.as_bytes(), step, &limits);
+                (requests.len(), format!("{end:?}"))
+            };
+            assert_eq!(refusal(usize::MAX), refusal(1), "{stream:?}");
+        }
     }
 
     #[test]
@@ -467,7 +774,7 @@ mod tests {
         };
         assert!(matches!(
             decode(
-                b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+                b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
                 &limits
             ),
             Err(DecodeError::BodyTooLarge(5))
@@ -483,7 +790,7 @@ mod tests {
         ));
         assert!(matches!(
             decode(
-                b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n9\r\n123456789\r\n0\r\n\r\n",
+                b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n9\r\n123456789\r\n0\r\n\r\n",
                 &limits
             ),
             Err(DecodeError::BodyTooLarge(9))
@@ -495,14 +802,15 @@ mod tests {
         let d = ServerLimits::default();
         // A size near u64::MAX must not wrap past max_body.
         assert!(matches!(
-            decode(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\nffffffffffffffff\r\n", &d),
+            decode(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\nffffffffffffffff\r\n", &d),
             Err(DecodeError::BodyTooLarge(_))
         ));
         assert!(matches!(
-            decode(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n00000000000000001\r\na\r\n0\r\n\r\n", &d),
+            decode(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n00000000000000001\r\na\r\n0\r\n\r\n", &d),
             Err(DecodeError::Malformed(_))
         ));
-        let mut endless = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n".to_vec();
+        let mut endless =
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n".to_vec();
         for _ in 0..10_000 {
             endless.extend_from_slice(b"a: b\r\n");
         }
@@ -546,14 +854,23 @@ mod tests {
         };
         // A declared length is reserved whole, before any body byte.
         let b = budget(4);
-        let r = read(b"POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\n", &b);
+        let r = read(
+            b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n",
+            &b,
+        );
         assert!(matches!(r, Err(DecodeError::Overloaded)), "{r:?}");
         assert_eq!(*b.heads.borrow(), ["POST /a"]);
         let b = budget(5);
-        assert!(read(b"POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", &b).is_ok());
+        assert!(
+            read(
+                b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+                &b
+            )
+            .is_ok()
+        );
         assert_eq!(b.left.get(), 0);
         // Chunks are reserved one by one.
-        let chunked = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n";
+        let chunked = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n";
         assert!(matches!(
             read(chunked, &budget(5)),
             Err(DecodeError::Overloaded)
@@ -561,32 +878,145 @@ mod tests {
         assert!(read(chunked, &budget(6)).is_ok());
         // No body, nothing reserved.
         let b = budget(0);
-        assert!(read(b"GET / HTTP/1.1\r\n\r\n", &b).is_ok());
+        assert!(read(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", &b).is_ok());
         assert_eq!(*b.heads.borrow(), ["GET /"]);
     }
 
     #[test]
     fn malformed_requests_are_refused() {
-        let d = ServerLimits::default();
-        assert!(matches!(
-            decode(b"NOT HTTP\r\n\r\n", &d),
-            Err(DecodeError::Malformed(_))
+        assert!(malformed(b"NOT HTTP\r\n\r\n"));
+        assert!(malformed(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"
         ));
+        assert!(malformed(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: x\r\n\r\n"
+        ));
+        assert!(matches!(
+            decode(b"", &ServerLimits::default()),
+            Err(DecodeError::Closed)
+        ));
+        assert!(malformed(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\nabc"
+        ));
+    }
+
+    /// With `max_body` of 64 GiB, `Content-Length: 60000000000` reserved
+    /// 60 GB before a byte of body arrived, and the process aborted.
+    #[test]
+    fn a_declared_length_is_not_allocated() {
+        let limits = ServerLimits {
+            max_body: 64 << 30,
+            ..ServerLimits::default()
+        };
+        for request in [
+            &b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 60000000000\r\n\r\nabc"[..],
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\ndf8475800\r\nabc",
+        ] {
+            // The three bytes are read and the stream ends; on 32-bit the
+            // length does not fit memory at all.
+            let r = decode(request, &limits);
+            let ended = matches!(&r, Err(DecodeError::Malformed(m)) if m.contains("closed"));
+            let too_large = cfg!(target_pointer_width = "32")
+                && matches!(r, Err(DecodeError::BodyTooLarge(60_000_000_000)));
+            assert!(ended || too_large, "{r:?}");
+        }
+    }
+
+    /// A length of 2^32 + 1 was cast with `as usize`: on 32-bit boards it
+    /// became 1, and the bytes after the first became the next request.
+    #[test]
+    fn a_length_beyond_usize_is_not_truncated() {
+        let limits = ServerLimits {
+            max_body: u64::MAX,
+            ..ServerLimits::default()
+        };
+        for framing in [
+            &b"Content-Length: 4294967297\r\n\r\n"[..],
+            b"Transfer-Encoding: chunked\r\n\r\n100000001\r\n",
+        ] {
+            let mut bytes = b"POST / HTTP/1.1\r\nHost: x\r\n".to_vec();
+            bytes.extend_from_slice(framing);
+            bytes.extend_from_slice(b"aGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n");
+            let (requests, _) = decode_all(&bytes, usize::MAX, &limits);
+            assert!(requests.is_empty(), "{requests:?}");
+        }
+    }
+
+    /// `max_headers` came from the config and was allocated per request:
+    /// a huge value aborted on the first request. The buffer now follows
+    /// the head's line count.
+    #[test]
+    fn a_huge_max_headers_is_not_allocated() {
+        let limits = ServerLimits {
+            max_headers: usize::MAX,
+            ..ServerLimits::default()
+        };
+        let mut head = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
+        for i in 0..100 {
+            head.extend_from_slice(format!("x-{i}: {i}\r\n").as_bytes());
+        }
+        head.extend_from_slice(b"\r\n");
+        let r = decode(&head, &limits).unwrap();
+        assert_eq!(r.headers.len(), 101);
+        assert!(decode(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", &limits).is_ok());
+    }
+
+    #[test]
+    fn connection_and_transfer_encoding_rules() {
+        let d = ServerLimits::default();
+        let r = decode(
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n",
+            &d,
+        )
+        .unwrap();
+        assert!(!r.keep_alive);
+        let r = decode(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", &d).unwrap();
+        assert!(r.keep_alive);
+        let r = decode(
+            b"POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n",
+            &d,
+        )
+        .unwrap();
+        assert_eq!(r.body, b"a");
+        assert!(!r.keep_alive);
+        assert!(malformed(b"GET / HTTP/1.1\r\n\r\n"));
+        assert!(malformed(b"GET / HTTP/1.1\r\nHost: x\r\nHost: x\r\n\r\n"));
+        assert!(malformed(b"GET http://y/ HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert!(malformed(
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+        ));
+        assert!(malformed(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\na"
+        ));
+    }
+
+    #[test]
+    fn expect_continue_is_answered_on_http_1_1_only() {
+        let d = ServerLimits::default();
+        for (request, interim) in [
+            (&b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi"[..], &b"HTTP/1.1 100 Continue\r\n\r\n"[..]),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n", b""),
+            (b"POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi", b""),
+        ] {
+            let mut io = Wire {
+                input: request.to_vec(),
+                at: 0,
+                step: usize::MAX,
+                written: Vec::new(),
+            };
+            assert!(smol::block_on(Decoder::new().read(&mut io, &d, &())).is_ok());
+            assert_eq!(io.written, interim, "{:?}", request.escape_ascii().to_string());
+        }
+    }
+
+    #[test]
+    fn versions_other_than_1_0_and_1_1_are_505() {
         assert!(matches!(
             decode(
-                b"POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
-                &d
+                b"GET / HTTP/1.2\r\nHost: x\r\n\r\n",
+                &ServerLimits::default()
             ),
-            Err(DecodeError::Malformed(_))
-        ));
-        assert!(matches!(
-            decode(b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n", &d),
-            Err(DecodeError::Malformed(_))
-        ));
-        assert!(matches!(decode(b"", &d), Err(DecodeError::Closed)));
-        assert!(matches!(
-            decode(b"POST / HTTP/1.1\r\nContent-Length: 9\r\n\r\nabc", &d),
-            Err(DecodeError::Malformed(_))
+            Err(DecodeError::UnsupportedVersion)
         ));
     }
 }

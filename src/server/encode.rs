@@ -83,7 +83,7 @@ pub fn valid_value(value: &[u8]) -> bool {
 
 /// Serialises `response` into `out`. `head_only` omits the body (HEAD).
 pub fn encode(response: &Response, keep_alive: bool, head_only: bool, out: &mut Vec<u8>) {
-    out.reserve(128 + response.body.len());
+    out.reserve(response.body.len().saturating_add(128));
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(response.status.to_string().as_bytes());
     out.push(b' ');
@@ -137,6 +137,7 @@ fn reason(status: u16) -> &'static str {
         502 => "Bad Gateway",
         503 => "Service Unavailable",
         504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
         _ => "",
     }
 }

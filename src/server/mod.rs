@@ -5,6 +5,7 @@
 mod connections;
 mod decode;
 mod encode;
+mod syntax;
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
@@ -536,7 +537,9 @@ async fn connection(app: &App, mut stream: TcpStream, peer: SocketAddr) -> std::
                 accepted,
             )
             .with_header("retry-after", limits.retry_after_secs.to_string());
-            return write(&mut stream, &r, false, false, limits.write_timeout).await;
+            write(&mut stream, &r, false, false, limits.write_timeout).await?;
+            linger(app, stream).await;
+            return Ok(());
         }
     };
     let mut decoder = Decoder::new();
@@ -563,7 +566,14 @@ async fn connection(app: &App, mut stream: TcpStream, peer: SocketAddr) -> std::
             Some(Err(DecodeError::Io(e))) => return Err(e),
             Some(Err(e)) => {
                 let r = unreadable(app, e, &gate, reading);
-                return write(&mut stream, &r, false, false, limits.write_timeout).await;
+                // The body's reservation and the table slot are given
+                // back before the response is written and the rest of the
+                // request is discarded.
+                drop(gate);
+                drop(entry);
+                write(&mut stream, &r, false, false, limits.write_timeout).await?;
+                linger(app, stream).await;
+                return Ok(());
             }
             None => {
                 log::debug!("connection from {peer} closed to make room for a new one");
@@ -603,12 +613,16 @@ async fn connection(app: &App, mut stream: TcpStream, peer: SocketAddr) -> std::
         write_bytes(&mut stream, &out, limits.write_timeout).await?;
         drop(held);
         if !keep_alive {
+            // Requests pipelined after a `connection: close` one are
+            // discarded, not left to reset the connection.
+            drop(entry);
+            linger(app, stream).await;
             return Ok(());
         }
     }
 }
 
-/// The answer to a request that could not be read: 400, 408, 413, 431 or
+/// The answer to a request that could not be read: 400, 408, 413, 431, 505 or
 /// 503 `overloaded`, with a trace id and an access line.
 fn unreadable(app: &App, e: DecodeError, gate: &RequestGate<'_>, started: Instant) -> Response {
     let limits = &app.config.server;
@@ -652,6 +666,10 @@ fn unreadable(app: &App, e: DecodeError, gate: &RequestGate<'_>, started: Instan
                 limits.memory_budget
             ),
         ),
+        DecodeError::UnsupportedVersion => (
+            Kind::VersionNotSupported,
+            "only HTTP/1.0 and HTTP/1.1 are served".to_owned(),
+        ),
         DecodeError::Malformed(why) => (Kind::BadRequest, why.to_owned()),
         DecodeError::Closed | DecodeError::Io(_) => (
             Kind::BadRequest,
@@ -673,6 +691,54 @@ fn unreadable(app: &App, e: DecodeError, gate: &RequestGate<'_>, started: Instan
         Kind::Overloaded => r.with_header("retry-after", limits.retry_after_secs.to_string()),
         _ => r,
     }
+}
+
+/// How long a connection closed after its last response (an error that
+/// refused the request before it was read, or `connection: close`) keeps
+/// reading and discarding what the client still sends: 2 s. Closing a
+/// socket with unread input makes the kernel reset the connection, and a
+/// reset can destroy the response before the client reads it (RFC 9112
+/// §9.6, lingering close). 2 s covers a client that sends its whole body
+/// before it reads and then closes; the time is short because lingering
+/// connections, though out of the connection table, hold sockets
+/// (bounded by [`connections::Table::linger`]).
+const LINGER_TIME: Duration = Duration::from_secs(2);
+
+/// How many bytes a lingering close discards beyond `max_body`: 4 MiB, what
+/// the client's and the server's socket buffers can hold (a few MiB on
+/// Linux) of a body that was on its way when the refusal went out. A body
+/// refused by the memory budget is at most `max_body`, so it is discarded
+/// whole; a client that sends more is reset.
+const LINGER_BYTES: u64 = 4 << 20;
+
+/// Closes a connection after its last response: shuts down the writing
+/// side (the client reads an end of stream after the response), then reads
+/// and discards input until the client closes too, for up to
+/// [`LINGER_TIME`] and `max_body` + [`LINGER_BYTES`] bytes, so that the
+/// close is a FIN and not a reset. The caller has given back the
+/// connection's table slot.
+async fn linger(app: &App, mut stream: TcpStream) {
+    let Some(_turn) = app.connections.linger(&app.config.server) else {
+        close_cleanly(&mut stream).await;
+        return;
+    };
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let mut sink = [0u8; 4096];
+    let mut left = app.config.server.max_body.saturating_add(LINGER_BYTES);
+    smol::future::or(
+        async {
+            while let Ok(n @ 1..) = stream.read(&mut sink).await {
+                left = left.saturating_sub(u64::try_from(n).unwrap_or(u64::MAX));
+                if left == 0 {
+                    break;
+                }
+            }
+        },
+        async {
+            smol::Timer::after(LINGER_TIME).await;
+        },
+    )
+    .await;
 }
 
 /// Closes a connection with a FIN, not a reset: bytes the client sent that

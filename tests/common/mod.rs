@@ -470,6 +470,14 @@ impl Conn {
             .unwrap_or_else(|e| panic!("send: {e}"));
     }
 
+    /// Shuts down the client's sending side (a half-close): the server
+    /// reads end of stream after what was sent.
+    pub fn close_write(&mut self) {
+        self.stream
+            .shutdown(std::net::Shutdown::Write)
+            .unwrap_or_else(|e| panic!("shutdown: {e}"));
+    }
+
     /// Sends a request (with `host`, and `content-length` when there is a
     /// body or the method is POST/PUT) and reads its final response.
     pub fn request(
