@@ -6,9 +6,9 @@
 //! request was a measurable share of the server's CPU), so a changed file is
 //! recompiled on its first request after that. Load failures are cached with
 //! the same stamp, so a broken module costs one compile attempt per change,
-//! not one per request. Compilation is lazy (wasmi validates eagerly and
-//! translates each function on its first call), so a large module that
-//! serves one route costs little.
+//! not one per request. Compilation is eager: wasmi validates and translates
+//! every function here, on the load helper thread, never on the serving
+//! thread when a function is first called.
 //!
 //! A missing file is never cached: `functions_dir` routes are made from
 //! request paths, so caching misses would let requests for made-up names
@@ -64,9 +64,16 @@ pub struct Loaded {
 }
 
 /// Compiled code is estimated at this many bytes per byte of function
-/// bodies: wasmi's register code is 1–3 times the size of the Wasm it
-/// translates.
-const CODE_BYTES_PER_BODY_BYTE: u64 = 3;
+/// bodies: wasmi's register code is ~1 times the size of compiled Wasm (the
+/// bundled functions), up to ~6 times for straight-line arithmetic (a 1 MiB
+/// function of `local.get; i32.const; i32.add; local.set` stays at 7 MB).
+const CODE_BYTES_PER_BODY_BYTE: u64 = 6;
+
+/// Added per `block`, `loop` and `if`: translating one peaks at ~64 bytes
+/// (a 1 MiB function of 260,000 loops took ~17 MB more than a function of
+/// a few), 16 times its Wasm, so a module of nothing but blocks would be
+/// underestimated by the per-byte rate alone (deep nesting: 20 times).
+const CODE_BYTES_PER_BLOCK: u64 = 64;
 
 /// Reads, validates and inspects one module file, compiling it with
 /// `runtime`'s engine: refused if it is over a structural limit or cannot
@@ -109,7 +116,8 @@ pub fn load(
     let shape = shape.map_err(invalid)?;
     let cache_bytes = u64::try_from(bytes.len())
         .unwrap_or(u64::MAX)
-        .saturating_add(shape.code_bytes.saturating_mul(CODE_BYTES_PER_BODY_BYTE));
+        .saturating_add(shape.code_bytes.saturating_mul(CODE_BYTES_PER_BODY_BYTE))
+        .saturating_add(shape.blocks.saturating_mul(CODE_BYTES_PER_BLOCK));
     if cache_bytes > limits.module_cache_bytes {
         return Err(refused(LimitExceeded {
             what: "bytes in the module cache (estimated)",

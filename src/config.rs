@@ -216,6 +216,9 @@ struct RawServer {
     max_module_element_segments: Option<Spanned<Int>>,
     max_module_data_segments: Option<Spanned<Int>>,
     min_module_function_bytes: Option<Spanned<Int>>,
+    max_module_imports: Option<Spanned<Int>>,
+    max_module_function_size: Option<Spanned<Size>>,
+    max_module_nesting: Option<Spanned<Int>>,
     retry_after: Option<Spanned<Time>>,
 }
 
@@ -783,6 +786,24 @@ impl Ctx<'_> {
                 d.min_function_bytes,
                 M::MIN_FUNCTION_BYTES_RANGE,
             )?,
+            max_imports: self.count(
+                "max_module_imports",
+                &s.max_module_imports,
+                d.max_imports,
+                M::MAX_IMPORTS_RANGE,
+            )?,
+            max_function_bytes: self.size(
+                "max_module_function_size",
+                &s.max_module_function_size,
+                d.max_function_bytes,
+                M::MAX_FUNCTION_BYTES_RANGE,
+            )?,
+            max_nesting: self.count(
+                "max_module_nesting",
+                &s.max_module_nesting,
+                d.max_nesting,
+                M::MAX_NESTING_RANGE,
+            )?,
         })
     }
 
@@ -1196,7 +1217,8 @@ mod tests {
         let c = parse(
             "[server]\nmodule_cache_bytes = \"8MiB\"\nmax_module_globals = 5\nmax_module_functions = 6\n\
              max_module_table_elements = 7\nmax_module_element_segments = 8\n\
-             max_module_data_segments = 9\nmin_module_function_bytes = 10\n",
+             max_module_data_segments = 9\nmin_module_function_bytes = 10\n\
+             max_module_imports = 11\nmax_module_function_size = \"12KiB\"\nmax_module_nesting = 13\n",
         )
         .unwrap();
         assert_eq!(c.server.module_cache_bytes, 8 << 20);
@@ -1209,12 +1231,21 @@ mod tests {
                 max_element_segments: 8,
                 max_data_segments: 9,
                 min_function_bytes: 10,
+                max_imports: 11,
+                max_function_bytes: 12 << 10,
+                max_nesting: 13,
             }
         );
         assert_eq!(parse("").unwrap().server.module, ModuleLimits::default());
         for (text, key) in [
             ("max_module_globals = 0", "max_module_globals"),
             ("max_module_functions = 1_000_001", "max_module_functions"),
+            ("max_module_imports = 100_001", "max_module_imports"),
+            (
+                "max_module_function_size = \"1B\"",
+                "max_module_function_size",
+            ),
+            ("max_module_nesting = 0", "max_module_nesting"),
             (
                 "min_module_function_bytes = -1",
                 "min_module_function_bytes",

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  TCP accept ─► server::decode ─► router ─► cache ─► sandbox ─► abi::{native,wasi_json} ─► server::encode
-//!  (bounded)     (size/time limits) (path,    (lazy     (fresh Store,   (postcard | JSON on
+//!  (bounded)     (size/time limits) (path,    (eager    (fresh Store,   (postcard | JSON on
 //!                                    method)   compile,  fuel slices,    stdin/stdout)
 //!                                              LRU)      memory limit)
 //! ```

@@ -316,6 +316,12 @@ pub struct ModuleLimits {
     /// Smallest average function body in bytes, enforced once the bodies
     /// total [`MIN_FUNCTION_BYTES_FROM`] (`min_module_function_bytes`).
     pub min_function_bytes: u32,
+    /// Imports of any kind (`max_module_imports`).
+    pub max_imports: u32,
+    /// Bytes of one function body (`max_module_function_size`).
+    pub max_function_bytes: u64,
+    /// Levels of nested blocks in one function (`max_module_nesting`).
+    pub max_nesting: u32,
 }
 
 impl ModuleLimits {
@@ -340,6 +346,28 @@ impl ModuleLimits {
     /// average 100–2,500 bytes per function; a module of many empty
     /// functions exists to make instantiation expensive. Range: 1 to 10,000.
     pub const DEFAULT_MIN_FUNCTION_BYTES: u32 = 40;
+    /// Defaults to 1,000: real modules import fewer than 200 functions (Go's
+    /// wasip1 runtime ~30–40). Every request resolves each import by name
+    /// when it instantiates, in one piece: 100,000 imports took ~16 ms per
+    /// request. Range: 1 to 100,000.
+    pub const DEFAULT_MAX_IMPORTS: u32 = 1_000;
+    /// Defaults to 1 MiB. wasmi translates a function to its own code on
+    /// its first call, on the serving thread and unmetered: ~40 ms per MiB
+    /// of body (measured: see the README), so this bounds that stall.
+    /// Compilers emit functions of at most a few hundred KiB. Range: 1 KiB
+    /// to 256 MiB.
+    pub const DEFAULT_MAX_FUNCTION_BYTES: u64 = 1 << 20;
+    /// Defaults to 10,000. Translation keeps state per open block: 1.7
+    /// million nested blocks in one function took ~300 MB. Compilers nest
+    /// one block per `switch` case or (Go) per resume point: thousands at
+    /// most. Range: 1 to 1,000,000.
+    pub const DEFAULT_MAX_NESTING: u32 = 10_000;
+    /// See [`Self::DEFAULT_MAX_IMPORTS`].
+    pub const MAX_IMPORTS_RANGE: RangeInclusive<u64> = 1..=100_000;
+    /// See [`Self::DEFAULT_MAX_FUNCTION_BYTES`].
+    pub const MAX_FUNCTION_BYTES_RANGE: RangeInclusive<u64> = 1024..=256 << 20;
+    /// See [`Self::DEFAULT_MAX_NESTING`].
+    pub const MAX_NESTING_RANGE: RangeInclusive<u64> = 1..=1_000_000;
     /// See [`Self::DEFAULT_MAX_GLOBALS`].
     pub const MAX_GLOBALS_RANGE: RangeInclusive<u64> = 1..=1_000_000;
     /// See [`Self::DEFAULT_MAX_FUNCTIONS`].
@@ -361,6 +389,9 @@ impl Default for ModuleLimits {
             max_element_segments: Self::DEFAULT_MAX_ELEMENT_SEGMENTS,
             max_data_segments: Self::DEFAULT_MAX_DATA_SEGMENTS,
             min_function_bytes: Self::DEFAULT_MIN_FUNCTION_BYTES,
+            max_imports: Self::DEFAULT_MAX_IMPORTS,
+            max_function_bytes: Self::DEFAULT_MAX_FUNCTION_BYTES,
+            max_nesting: Self::DEFAULT_MAX_NESTING,
         }
     }
 }

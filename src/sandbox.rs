@@ -20,7 +20,7 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// An engine with fuel metering, lazy compilation and the stack bounds of
+    /// An engine with fuel metering, eager compilation and the stack bounds of
     /// `limits`, and a linker holding every host function.
     pub fn new() -> Self {
         Self::with_fuel_metering(true)
@@ -33,17 +33,19 @@ impl Runtime {
         let mut config = Config::default();
         config
             .consume_fuel(consume_fuel)
-            // Lazy translation of a function is a host cost paid once per
-            // module, not the guest's work: charging it to whichever request
-            // first calls the function would make fuel use vary between
-            // identical requests (and wasmi 2.0 reports running out of fuel
-            // during translation as a non-resumable error).
+            // Translation is a host cost paid once per module, not the
+            // guest's work: it is not charged in fuel.
             .fuel_cost(CustomFuelCosts {
                 bytes_copied_per_fuel: 64,
                 fuel_per_bytes_translated: 0,
                 fuel_per_bytes_validated: 0,
             })
-            .compilation_mode(CompilationMode::LazyTranslation)
+            // Translate every function when the module loads, on the load
+            // helper thread. Lazily, the first call translated it on the
+            // serving thread, unmetered: ~90 ms for a 1 MiB function, 0.4 s
+            // for 15 MiB. Eager costs ~80 KB of resident memory per bundled
+            // function (6 loaded: 5.0 -> 5.5 MB) and no measurable load time.
+            .compilation_mode(CompilationMode::Eager)
             .set_max_recursion_depth(MAX_RECURSION_DEPTH)
             .set_max_stack_height(MAX_STACK_HEIGHT);
         let engine = Engine::new(&config);

@@ -205,8 +205,11 @@ fn big_module(size: usize) -> Vec<u8> {
 fn other_requests_are_served_while_a_large_module_compiles() {
     let dir = TempDir::new("big-module");
     let big = dir.write("big.wasm", big_module(12 << 20));
+    // One 12 MiB function (~88 MB estimated once compiled): allowed here
+    // so that it compiles, at length.
     let s = Server::with_config(
-        "[server]\nfunctions_dir = \".\"\n",
+        "[server]\nfunctions_dir = \".\"\nmax_module_function_size = \"16MiB\"\n\
+         module_cache_bytes = \"128MiB\"\n",
         &[("hello.wasm", function("hello.wasm")), ("big.wasm", big)],
     );
     assert_eq!(s.get("/hello").text(), HELLO);

@@ -123,6 +123,110 @@ fn a_module_over_a_structural_limit_is_refused_at_load() {
     s.assert_healthy();
 }
 
+/// A wasi-json module whose `_start` nests `depth` blocks.
+fn nested(depth: usize) -> Vec<u8> {
+    let blocks = format!("{}{}", "block ".repeat(depth), "end ".repeat(depth));
+    wat(&format!(
+        "(module (memory 1) (func (export \"_start\") {blocks}))"
+    ))
+}
+
+/// A wasi-json module importing `wasmgate.log` `imports` times.
+fn importing(imports: usize) -> Vec<u8> {
+    let import = r#"(import "wasmgate" "log" (func (param i32 i32 i32)))"#;
+    let imports = import.repeat(imports);
+    wat(&format!(
+        "(module {imports} (memory 1) (func (export \"_start\")))"
+    ))
+}
+
+#[test]
+fn a_function_wasmi_would_translate_at_length_is_refused_at_load() {
+    // wasmi translates a function on its first call, on the serving thread
+    // and unmetered: a 15 MiB function stalled every client ~0.4 s, and
+    // 1.7 million nested blocks took ~300 MB. So are 100,000 imports
+    // resolved by name on every request (~16 ms each).
+    let cases: [(&str, Vec<u8>, &str); 3] = [
+        (
+            "long.wasm",
+            generated(0, 1, (1 << 20) + 16),
+            "1048591 bytes in its largest function, more than `max_module_function_size` (1048576)",
+        ),
+        (
+            "deep.wasm",
+            nested(10_001),
+            "10001 levels of nested blocks, more than `max_module_nesting` (10000)",
+        ),
+        (
+            "imports.wasm",
+            importing(1_001),
+            "1001 imports, more than `max_module_imports` (1000)",
+        ),
+    ];
+    let modules: Vec<_> = cases.iter().map(|(n, b, _)| (*n, b.clone())).collect();
+    let (s, dir) = server(&modules, "");
+    for (name, _, why) in &cases {
+        let route = format!("/{}", name.trim_end_matches(".wasm"));
+        s.get(&route).assert_error(503, "module-unavailable");
+        s.wait_for_log(why);
+        let out = wasmgate(["check".as_ref(), dir.path().join(name).as_os_str()]);
+        assert_eq!(out.code, Some(1), "{out:?}");
+        assert!(out.stdout.contains(why), "{out:?}");
+    }
+    s.assert_healthy();
+    // Just under the limits, and the limits are configurable.
+    let (s, _dir) = server(
+        &[
+            ("deep.wasm", nested(10_000)),
+            ("imports.wasm", importing(1_000)),
+            ("long.wasm", generated(0, 1, 100_000)),
+        ],
+        "max_module_function_size = \"64KiB\"\n",
+    );
+    // They load and run (`_start` prints nothing: not a response).
+    s.get("/deep").assert_error(502, "bad-response");
+    s.get("/imports").assert_error(502, "bad-response");
+    s.get("/long").assert_error(503, "module-unavailable");
+    s.wait_for_log("more than `max_module_function_size` (65536)");
+    s.assert_healthy();
+}
+
+#[test]
+fn every_function_is_translated_when_the_module_loads() {
+    // wasmi translated a function on its first call, on the serving thread
+    // and unmetered. Translated at load, a function it cannot translate
+    // (more live values than wasmi has registers) refuses the module even
+    // though nothing calls it.
+    let n = 66_000;
+    let untranslatable = wat(&format!(
+        "(module (memory 1) (func (export \"_start\")) \
+         (func (result i32) (local i32) {}{}))",
+        "local.get 0 i32.const 1 i32.add ".repeat(n),
+        "i32.add ".repeat(n - 1)
+    ));
+    let (s, _dir) = server(&[("never.wasm", untranslatable)], "");
+    s.get("/never").assert_error(503, "module-unavailable");
+    s.wait_for_log("translation requires more registers");
+    s.assert_healthy();
+}
+
+#[test]
+fn blocks_count_in_the_module_cache_estimate() {
+    // Translating a block peaks at ~64 bytes, 20 times its 3 bytes of
+    // Wasm: 5,000 blocks (15 KB of code) are estimated at ~425 KB.
+    let blocks = wat(&format!(
+        "(module (memory 1) (func (export \"_start\") {}))",
+        "block end ".repeat(5_000)
+    ));
+    let (s, _dir) = server(
+        &[("blocks.wasm", blocks)],
+        "module_cache_bytes = \"256KiB\"\n",
+    );
+    s.get("/blocks").assert_error(503, "module-unavailable");
+    s.wait_for_log("more than `module_cache_bytes` (262144)");
+    s.assert_healthy();
+}
+
 #[test]
 fn instantiation_is_paid_in_fuel_and_cannot_hold_the_server() {
     // Within every structural limit, but ~38 M fuel to instantiate.
