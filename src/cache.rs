@@ -22,13 +22,13 @@
 //! small Rust function). Dropping the entry drops the engine and its code.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use smol::lock::Mutex;
+use smol::lock::{Mutex, MutexGuardArc};
 use wasmi::{Module, Store, TrapCode};
 
 use crate::abi::{self, Abi};
@@ -227,6 +227,10 @@ pub struct ModuleCache {
     clock: Cell<u64>,
     /// Held while a module compiles: one compile at a time.
     compiling: Arc<Mutex<()>>,
+    /// Requests waiting for [`Self::compiling`], by (file size, arrival):
+    /// see [`ModuleCache::lane`]. Each holds the sender that tells it it
+    /// is next.
+    waiting: RefCell<BTreeMap<(u64, u64), smol::channel::Sender<()>>>,
 }
 
 impl ModuleCache {
@@ -244,6 +248,7 @@ impl ModuleCache {
             bytes: Cell::new(0),
             clock: Cell::new(0),
             compiling: Arc::new(Mutex::new(())),
+            waiting: RefCell::new(BTreeMap::new()),
         }
     }
 
@@ -273,15 +278,18 @@ impl ModuleCache {
     /// thread with compiles.
     pub async fn get(&self, path: &Path, choice: AbiChoice) -> Result<Rc<Loaded>, Rc<LoadError>> {
         let key = (path.to_owned(), choice);
-        if let Some(known) = self.lookup(&key).known() {
-            return known;
-        }
-        // One compile at a time. The guard moves into the helper thread's
-        // job and comes back with its result: a compile whose client went
-        // away holds the lane until it finishes (disconnecting cannot stack
-        // up compiles), and a finished one holds it until its result is in
-        // the cache (a waiter for the same module then finds it there).
-        let lane = self.compiling.lock_arc().await;
+        let size = match self.lookup(&key) {
+            Lookup::Cached(loaded) => return loaded,
+            Lookup::Missing(error) => return Err(Rc::new(error)),
+            Lookup::Changed(stamp) => stamp.map_or(0, |s| s.len),
+        };
+        // One compile at a time, smallest file first. The guard moves into
+        // the helper thread's job and comes back with its result: a compile
+        // whose client went away holds the lane until it finishes
+        // (disconnecting cannot stack up compiles), and a finished one holds
+        // it until its result is in the cache (a waiter for the same module
+        // then finds it there).
+        let lane = self.lane(size).await;
         // Another request may have compiled this module while we waited.
         let stamp = match self.lookup(&key) {
             Lookup::Changed(stamp) => stamp,
@@ -334,6 +342,31 @@ impl ModuleCache {
         entries.insert(key, entry);
         drop(lane);
         loaded
+    }
+
+    /// Waits for the compile lane. Waiters go smallest file first, then in
+    /// order of arrival: a tenant cycling through many large modules
+    /// (each taking tens of ms to translate) would otherwise queue every
+    /// other function's reload behind all of them (the attacker review saw
+    /// `/hello` wait 1.9 s behind 32 such loads). Only the first waiter
+    /// waits on the lock itself, so a small module waits for at most the
+    /// compile running and the one already next, not for the whole queue.
+    async fn lane(&self, size: u64) -> MutexGuardArc<()> {
+        let key = (size, self.tick());
+        let (next, is_next) = smol::channel::bounded(1);
+        let first = {
+            let mut waiting = self.waiting.borrow_mut();
+            waiting.insert(key, next);
+            waiting.keys().next() == Some(&key)
+        };
+        // Leaves the queue on return or when the request is dropped, and
+        // then tells the new first waiter to go to the lock.
+        let _ticket = Ticket { cache: self, key };
+        if !first {
+            // The sender is in the queue until the ticket is dropped.
+            let _ = is_next.recv().await;
+        }
+        self.compiling.lock_arc().await
     }
 
     /// Removes the entry of `key`, if any, and its bytes.
@@ -404,22 +437,29 @@ impl ModuleCache {
     }
 }
 
+/// A request's place in the compile lane's queue; see [`ModuleCache::lane`].
+struct Ticket<'a> {
+    cache: &'a ModuleCache,
+    key: (u64, u64),
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        let mut waiting = self.cache.waiting.borrow_mut();
+        let was_first = waiting.keys().next() == Some(&self.key);
+        waiting.remove(&self.key);
+        if was_first && let Some(next) = waiting.values().next() {
+            // Full means it was already told.
+            let _ = next.try_send(());
+        }
+    }
+}
+
 /// See [`ModuleCache::lookup`].
 enum Lookup {
     Cached(Result<Rc<Loaded>, Rc<LoadError>>),
     Missing(LoadError),
     Changed(Option<Stamp>),
-}
-
-impl Lookup {
-    /// The answer, unless the module must be compiled first.
-    fn known(self) -> Option<Result<Rc<Loaded>, Rc<LoadError>>> {
-        match self {
-            Lookup::Cached(loaded) => Some(loaded),
-            Lookup::Missing(error) => Some(Err(Rc::new(error))),
-            Lookup::Changed(_) => None,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -454,6 +494,52 @@ mod tests {
             Ok(_) => panic!("{} loaded", path.display()),
             Err(e) => e,
         }
+    }
+
+    #[test]
+    fn smaller_modules_go_first_in_the_compile_lane() {
+        // Three requests wait for the lane while it is held. The first to
+        // arrive is already at the lock; of the other two, the smaller
+        // module goes next, though it arrived last.
+        let files: Vec<TempFile> = [("first", 4000), ("large", 8000), ("small", 10)]
+            .iter()
+            .map(|(tag, pad)| {
+                let file = TempFile::new(&format!("lane-{tag}"));
+                let text = format!(
+                    "(module (memory 1) (data (i32.const 0) \"{}\"))",
+                    "a".repeat(*pad)
+                );
+                std::fs::write(&file.0, wat::parse_str(&text).unwrap()).unwrap();
+                file
+            })
+            .collect();
+        let cache = cache(8, Duration::ZERO);
+        let done = RefCell::new(Vec::new());
+        let executor = smol::LocalExecutor::new();
+        let held = smol::block_on(cache.compiling.lock_arc());
+        let tasks: Vec<_> = files
+            .iter()
+            .enumerate()
+            .map(|(i, file)| {
+                let (cache, done) = (&cache, &done);
+                let task = executor.spawn(async move {
+                    let _ = cache.get(&file.0, AbiChoice::Auto).await;
+                    done.borrow_mut().push(i);
+                });
+                // Each takes its place in the queue before the next comes.
+                while executor.try_tick() {}
+                task
+            })
+            .collect();
+        assert_eq!(cache.waiting.borrow().len(), 3);
+        drop(held);
+        smol::block_on(executor.run(async {
+            for task in tasks {
+                task.await;
+            }
+        }));
+        assert_eq!(*done.borrow(), [0, 2, 1]);
+        assert!(cache.waiting.borrow().is_empty());
     }
 
     #[test]
