@@ -349,12 +349,12 @@ impl ModuleCache {
     /// (each taking tens of ms to translate) would otherwise queue every
     /// other function's reload behind all of them (the attacker review saw
     /// `/hello` wait 1.9 s behind 32 such loads). Only the first waiter
-    /// waits on the lock itself, so a small module waits for at most the
-    /// compile running and the one already next, not for the whole queue.
+    /// goes to the lock, so a small module waits for the compile running,
+    /// not for the queue.
     async fn lane(&self, size: u64) -> MutexGuardArc<()> {
         let key = (size, self.tick());
         let (next, is_next) = smol::channel::bounded(1);
-        let first = {
+        let mut first = {
             let mut waiting = self.waiting.borrow_mut();
             waiting.insert(key, next);
             waiting.keys().next() == Some(&key)
@@ -362,11 +362,20 @@ impl ModuleCache {
         // Leaves the queue on return or when the request is dropped, and
         // then tells the new first waiter to go to the lock.
         let _ticket = Ticket { cache: self, key };
-        if !first {
-            // The sender is in the queue until the ticket is dropped.
-            let _ = is_next.recv().await;
+        loop {
+            if !first {
+                // The sender is in the queue until the ticket is dropped.
+                let _ = is_next.recv().await;
+            }
+            let lane = self.compiling.lock_arc().await;
+            if self.waiting.borrow().keys().next() == Some(&key) {
+                return lane;
+            }
+            // A smaller module came while this one waited at the lock: it
+            // is at the lock too (or on its way), and goes first; this one
+            // is told again when it is first.
+            first = false;
         }
-        self.compiling.lock_arc().await
     }
 
     /// Removes the entry of `key`, if any, and its bytes.
@@ -498,9 +507,8 @@ mod tests {
 
     #[test]
     fn smaller_modules_go_first_in_the_compile_lane() {
-        // Three requests wait for the lane while it is held. The first to
-        // arrive is already at the lock; of the other two, the smaller
-        // module goes next, though it arrived last.
+        // Three requests wait for the lane while it is held; they go
+        // smallest first, whatever the order they came in.
         let files: Vec<TempFile> = [("first", 4000), ("large", 8000), ("small", 10)]
             .iter()
             .map(|(tag, pad)| {
@@ -538,7 +546,7 @@ mod tests {
                 task.await;
             }
         }));
-        assert_eq!(*done.borrow(), [0, 2, 1]);
+        assert_eq!(*done.borrow(), [2, 0, 1]);
         assert!(cache.waiting.borrow().is_empty());
     }
 
