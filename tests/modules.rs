@@ -102,17 +102,7 @@ fn a_module_over_a_structural_limit_is_refused_at_load() {
             "fewer than `min_module_function_bytes` (40)",
         ),
     ];
-    let modules: Vec<_> = cases.iter().map(|(n, b, _)| (*n, b.clone())).collect();
-    let (s, dir) = server(&modules, "");
-    for (name, _, why) in &cases {
-        let route = format!("/{}", name.trim_end_matches(".wasm"));
-        s.get(&route).assert_error(503, "module-unavailable");
-        s.wait_for_log(why);
-        let out = wasmgate(["check".as_ref(), dir.path().join(name).as_os_str()]);
-        assert_eq!(out.code, Some(1), "{out:?}");
-        assert!(out.stdout.contains(why), "{out:?}");
-    }
-    s.assert_healthy();
+    refused_at_load(&cases);
     // The limits are configurable.
     let (s, _dir) = server(
         &[("globals.wasm", generated(20_000, 1, 3))],
@@ -120,6 +110,23 @@ fn a_module_over_a_structural_limit_is_refused_at_load() {
     );
     // Loads and runs (its `_start` prints nothing: not a response).
     s.get("/globals").assert_error(502, "bad-response");
+    s.assert_healthy();
+}
+
+/// Serves every `(file, module, why)` of `cases` and checks each is
+/// refused at load: 503 `module-unavailable` with `why` in the server log
+/// and in `wasmgate check`'s output; the server still answers afterwards.
+fn refused_at_load(cases: &[(&str, Vec<u8>, &str)]) {
+    let modules: Vec<_> = cases.iter().map(|(n, b, _)| (*n, b.clone())).collect();
+    let (s, dir) = server(&modules, "");
+    for (name, _, why) in cases {
+        let route = format!("/{}", name.trim_end_matches(".wasm"));
+        s.get(&route).assert_error(503, "module-unavailable");
+        s.wait_for_log(why);
+        let out = wasmgate(["check".as_ref(), dir.path().join(name).as_os_str()]);
+        assert_eq!(out.code, Some(1), "{out:?}");
+        assert!(out.stdout.contains(why), "{out:?}");
+    }
     s.assert_healthy();
 }
 
@@ -163,17 +170,7 @@ fn a_function_wasmi_would_translate_at_length_is_refused_at_load() {
             "1001 imports, more than `max_module_imports` (1000)",
         ),
     ];
-    let modules: Vec<_> = cases.iter().map(|(n, b, _)| (*n, b.clone())).collect();
-    let (s, dir) = server(&modules, "");
-    for (name, _, why) in &cases {
-        let route = format!("/{}", name.trim_end_matches(".wasm"));
-        s.get(&route).assert_error(503, "module-unavailable");
-        s.wait_for_log(why);
-        let out = wasmgate(["check".as_ref(), dir.path().join(name).as_os_str()]);
-        assert_eq!(out.code, Some(1), "{out:?}");
-        assert!(out.stdout.contains(why), "{out:?}");
-    }
-    s.assert_healthy();
+    refused_at_load(&cases);
     // Just under the limits, and the limits are configurable.
     let (s, _dir) = server(
         &[
