@@ -55,13 +55,22 @@ impl HostState {
     }
 }
 
-/// Caps the linear memory (all memories together), tables and instances of
+/// Caps the linear memory (one per store), tables and instances of
 /// one store, and remembers whether it ever said no, so that the trap that
 /// follows is reported as `memory-limit` rather than a generic trap.
 #[derive(Debug)]
 pub struct MemoryLimiter {
     limit: usize,
+    /// Bytes of the instance and its tables.
     used: usize,
+    /// Bytes of the linear memory (one per store), as last allowed. Kept
+    /// apart because wasmi may ask twice for one `memory.grow`: when the
+    /// grow's fuel ends the slice after the limiter said yes, the
+    /// instruction runs again on resume, with the memory not yet grown.
+    /// Counting `desired` in place of this makes the second answer the
+    /// same as the first (summing the two counted one grow twice: a
+    /// module with an 8 MiB limit could not grow past 6.2 MiB).
+    memory: usize,
     /// Whether a growth past the limit was refused.
     pub denied: bool,
 }
@@ -75,6 +84,7 @@ impl MemoryLimiter {
         Self {
             limit: usize::try_from(limit).unwrap_or(usize::MAX),
             used: 0,
+            memory: 0,
             denied: false,
         }
     }
@@ -95,7 +105,7 @@ impl MemoryLimiter {
         let total = usize::try_from(bytes)
             .ok()
             .and_then(|b| self.used.checked_add(b))
-            .filter(|&total| total <= self.limit);
+            .filter(|&total| total.saturating_add(self.memory) <= self.limit);
         match total {
             Some(total) => self.used = total,
             None => self.denied = true,
@@ -107,18 +117,18 @@ impl MemoryLimiter {
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        current: usize,
+        _current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> Result<bool, LimiterError> {
-        let total = (self.used - current.min(self.used)).saturating_add(desired);
+        let total = self.used.saturating_add(desired);
         if total > self.limit {
             self.denied = true;
             // A trap, not a -1 from memory.grow: a guest that ignores the
             // failure would otherwise spin until its deadline.
             return Err(LimiterError::ResourceLimiterDeniedAllocation);
         }
-        self.used = total;
+        self.memory = desired;
         Ok(true)
     }
 
@@ -130,7 +140,7 @@ impl ResourceLimiter for MemoryLimiter {
     ) -> Result<bool, LimiterError> {
         let bytes = |elements: usize| elements.saturating_mul(Self::TABLE_ELEMENT_BYTES);
         let total = (self.used - bytes(current).min(self.used)).saturating_add(bytes(desired));
-        if desired > Self::MAX_TABLE_ELEMENTS || total > self.limit {
+        if desired > Self::MAX_TABLE_ELEMENTS || total.saturating_add(self.memory) > self.limit {
             self.denied = true;
             return Err(LimiterError::ResourceLimiterDeniedAllocation);
         }
@@ -510,6 +520,22 @@ mod tests {
         );
         assert!(!l.denied);
         assert!(l.memory_growing(4 * 65536, 5 * 65536, None).is_err());
+        assert!(l.denied);
+    }
+
+    #[test]
+    fn a_grow_asked_twice_is_counted_once() {
+        // wasmi asks again when the grow's fuel ended the slice after the
+        // limiter said yes: the memory has not grown yet.
+        let mut l = MemoryLimiter::new(8 * 65536);
+        assert!(l.reserve(4096));
+        assert_eq!(l.memory_growing(0, 65536, None).ok(), Some(true));
+        for _ in 0..3 {
+            assert_eq!(l.memory_growing(65536, 7 * 65536, None).ok(), Some(true));
+        }
+        assert!(!l.denied);
+        // Tables and the instance still count with the memory.
+        assert!(!l.reserve(65536));
         assert!(l.denied);
     }
 }

@@ -409,3 +409,32 @@ fn a_start_function_that_spins_is_told_it_has_one_slice() {
         "{out:?}"
     );
 }
+
+/// A native module that grows its memory by `pages` in one `memory.grow`
+/// and answers 200 with an empty body if it may.
+fn growing(pages: u32) -> Vec<u8> {
+    wat(&format!(
+        r#"(module (memory (export "memory") 1) (func (export "wasmgate_abi_v1"))
+  (func (export "wasmgate_alloc") (param i32) (result i32) (i32.const 1024))
+  (data (i32.const 0) "\c8\01\00\00")
+  (func (export "wasmgate_handle") (param i32 i32) (result i64)
+    (if (i32.eq (memory.grow (i32.const {pages})) (i32.const -1)) (then unreachable))
+    (i64.const 4)))"#
+    ))
+}
+
+#[test]
+fn one_memory_grow_is_counted_once_against_the_limit() {
+    // The grow's fuel (6 MiB of pages) ends its slice after the limiter
+    // said yes; wasmi asks again on resume, and both answers were summed:
+    // a module with an 8 MiB limit could not grow past 6.2 MiB.
+    let (s, _dir) = server(
+        &[("fits.wasm", growing(126)), ("over.wasm", growing(127))],
+        "[limits]\nmemory = \"8MiB\"\n",
+    );
+    // 127 pages and the instance (~4 KiB) fit 8 MiB; 128 pages do not.
+    let r = s.get("/fits");
+    assert_eq!(r.status, 200, "{}", r.text());
+    s.get("/over").assert_error(502, "memory-limit");
+    s.assert_healthy();
+}
