@@ -1592,14 +1592,14 @@ mod tests {
             (
                 "[limits]\nfuel_slice = 10",
                 "fuel_slice",
-                "between 1000 and 100000000",
+                "between 1000 and 10000000",
             ),
             // A slice of days with a 1 ms timeout held the only thread for
             // ever: the backstop is checked between slices.
             (
                 "[limits]\nfuel_slice = 8_640_000_000_000_000\nfuel = 8_640_000_000_000_000\ntimeout = \"1ms\"",
                 "fuel_slice",
-                "between 1000 and 100000000",
+                "between 1000 and 10000000",
             ),
             (
                 "[limits]\ntimeout = \"0s\"",

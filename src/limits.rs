@@ -75,13 +75,14 @@ impl FunctionLimits {
 
     /// `fuel`: 1..=[`MAX_FUEL`] (24 h at the fastest `fuel_per_ms`).
     pub const FUEL_RANGE: RangeInclusive<u64> = 1..=MAX_FUEL;
-    /// `fuel_slice`: 1 000..=100 000 000. Below 1 000, yielding costs
-    /// more than the slice runs. Above 100 million (0.1–0.3 s on a desktop
-    /// core, up to ~1 s on a Pi 4) one request would hold the thread longer
-    /// than any `timeout` can catch: the wall-clock backstop is checked
-    /// between slices, so a slice of days with `timeout = "1ms"` held the
-    /// only thread for ever. A `fuel` larger than the slice runs in several.
-    pub const FUEL_SLICE_RANGE: RangeInclusive<u64> = 1_000..=100_000_000;
+    /// `fuel_slice`: 1 000..=10 000 000. Below 1 000, yielding costs more
+    /// than the slice runs. The wall-clock backstop is checked between
+    /// slices, and a new request waits for one slice of every request in
+    /// flight: a slice of days with `timeout = "1ms"` held the only thread
+    /// for ever, and 100 million-fuel slices of four `table.fill` loops
+    /// held `/hello` for 3.8 s. Ten million is 5–30 ms on a desktop core,
+    /// ~0.1 s on a Pi 4. A `fuel` larger than the slice runs in several.
+    pub const FUEL_SLICE_RANGE: RangeInclusive<u64> = 1_000..=10_000_000;
     /// `timeout`: 1 ms..=24 h ([`MAX_DURATION`]); the timeout rule doubles
     /// it, still far from `Instant` overflow.
     pub const TIMEOUT_RANGE: RangeInclusive<Duration> = MS..=MAX_DURATION;
