@@ -109,23 +109,30 @@ pub fn load(
     // alone is ~40 MB. Bytes the counting cannot parse are left to wasmi,
     // whose validation names the problem.
     let shape = Shape::of(&bytes);
+    // So is the estimate of what the compiled module will hold: translating
+    // a module only to refuse it for its size cost up to ~75 MB and ~1 s
+    // per request outside every bound.
+    let estimate = |shape: &Shape| {
+        u64::try_from(bytes.len())
+            .unwrap_or(u64::MAX)
+            .saturating_add(shape.code_bytes.saturating_mul(CODE_BYTES_PER_BODY_BYTE))
+            .saturating_add(shape.blocks.saturating_mul(CODE_BYTES_PER_BLOCK))
+    };
     if let Ok(shape) = &shape {
         shape.check(&limits.module).map_err(refused)?;
+        let cache_bytes = estimate(shape);
+        if cache_bytes > limits.module_cache_bytes {
+            return Err(refused(LimitExceeded {
+                what: "bytes in the module cache (estimated)",
+                actual: cache_bytes,
+                limit: limits.module_cache_bytes,
+                key: Some("module_cache_bytes"),
+            }));
+        }
     }
     let module = Module::new(runtime.engine(), &bytes).map_err(|e| invalid(e.to_string()))?;
     let shape = shape.map_err(invalid)?;
-    let cache_bytes = u64::try_from(bytes.len())
-        .unwrap_or(u64::MAX)
-        .saturating_add(shape.code_bytes.saturating_mul(CODE_BYTES_PER_BODY_BYTE))
-        .saturating_add(shape.blocks.saturating_mul(CODE_BYTES_PER_BLOCK));
-    if cache_bytes > limits.module_cache_bytes {
-        return Err(refused(LimitExceeded {
-            what: "bytes in the module cache (estimated)",
-            actual: cache_bytes,
-            limit: limits.module_cache_bytes,
-            key: Some("module_cache_bytes"),
-        }));
-    }
+    let cache_bytes = estimate(&shape);
     drop(bytes);
     let abi = abi::inspect(&module, path, choice)?;
     trial(runtime, &module, limits.memory_budget).map_err(|message| LoadError::Instantiate {

@@ -469,3 +469,20 @@ fn bulk_table_operations_pay_one_fuel_per_8_bytes() {
     assert_eq!(r.status, 200, "{}", r.text());
     s.assert_healthy();
 }
+
+#[test]
+fn a_module_over_the_cache_bound_is_refused_before_it_is_translated() {
+    // Translating a module only to refuse it for its estimated size cost
+    // up to ~75 MB and ~1 s per request. This one also has a function
+    // wasmi's validation refuses (`i32.add` on an empty stack): the answer
+    // must be the estimate, found without translating.
+    let body = "nop ".repeat(200_000);
+    let module = wat(&format!(
+        "(module (memory 1) (func (export \"_start\") {body}) (func i32.add drop))"
+    ));
+    let (s, _dir) = server(&[("big.wasm", module)], "module_cache_bytes = \"1MiB\"\n");
+    s.get("/big").assert_error(503, "module-unavailable");
+    let log = s.wait_for_log("more than `module_cache_bytes` (1048576)");
+    assert!(!log.contains("type mismatch"), "{log}");
+    s.assert_healthy();
+}
