@@ -234,11 +234,17 @@ pub struct ModuleCache {
     clock: Cell<u64>,
     /// Held while a module compiles: one compile at a time.
     compiling: Arc<Mutex<()>>,
-    /// Requests waiting for [`Self::compiling`], by (file size, arrival):
-    /// see [`ModuleCache::lane`]. Each holds the sender that tells it it
-    /// is next.
+    /// Requests waiting for [`Self::compiling`], by (deadline in µs since
+    /// `epoch`, arrival): see [`ModuleCache::lane`]. Each holds the sender
+    /// that tells it it is next.
     waiting: RefCell<BTreeMap<(u64, u64), smol::channel::Sender<()>>>,
+    epoch: Instant,
 }
+
+/// How fast the compile lane assumes modules load, for ordering waiters:
+/// 16 bytes per µs (1 MiB in ~65 ms, about what eager translation takes on
+/// the development machine). See [`ModuleCache::lane`].
+const LANE_BYTES_PER_MICROSECOND: u64 = 16;
 
 impl ModuleCache {
     /// A cache holding at most `module_cache` modules of together at most
@@ -256,6 +262,7 @@ impl ModuleCache {
             clock: Cell::new(0),
             compiling: Arc::new(Mutex::new(())),
             waiting: RefCell::new(BTreeMap::new()),
+            epoch: Instant::now(),
         }
     }
 
@@ -351,15 +358,20 @@ impl ModuleCache {
         loaded
     }
 
-    /// Waits for the compile lane. Waiters go smallest file first, then in
-    /// order of arrival: a tenant cycling through many large modules
-    /// (each taking tens of ms to translate) would otherwise queue every
-    /// other function's reload behind all of them (the attacker review saw
-    /// `/hello` wait 1.9 s behind 32 such loads). Only the first waiter
-    /// goes to the lock, so a small module waits for the compile running,
-    /// not for the queue.
+    /// Waits for the compile lane. Waiters go earliest deadline first, a
+    /// module's deadline being its arrival plus the time its size takes to
+    /// load at [`LANE_BYTES_PER_MICROSECOND`]: small modules pass large
+    /// ones that came at about the same time (in FIFO order, a tenant
+    /// cycling through many large modules queued every other function's
+    /// reload behind all of them: `/hello` waited 1.9 s behind 32 loads),
+    /// and a large module is not passed for ever by a stream of small ones
+    /// (with smallest-first alone, an 8 MiB module waited 15 s). Only the
+    /// first waiter goes to the lock, so a module waits for the compile
+    /// running, not for the queue.
     async fn lane(&self, size: u64) -> MutexGuardArc<()> {
-        let key = (size, self.tick());
+        let now = u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let deadline = now.saturating_add(size / LANE_BYTES_PER_MICROSECOND);
+        let key = (deadline, self.tick());
         let (next, is_next) = smol::channel::bounded(1);
         let mut first = {
             let mut waiting = self.waiting.borrow_mut();
@@ -514,9 +526,10 @@ mod tests {
 
     #[test]
     fn smaller_modules_go_first_in_the_compile_lane() {
-        // Three requests wait for the lane while it is held; they go
-        // smallest first, whatever the order they came in.
-        let files: Vec<TempFile> = [("first", 4000), ("large", 8000), ("small", 10)]
+        // Three requests wait for the lane while it is held; arriving
+        // within a few ms of each other, they go smallest first (their
+        // deadlines are 25 and 50 ms apart), whatever order they came in.
+        let files: Vec<TempFile> = [("first", 400_000), ("large", 800_000), ("small", 10)]
             .iter()
             .map(|(tag, pad)| {
                 let file = TempFile::new(&format!("lane-{tag}"));
@@ -555,6 +568,51 @@ mod tests {
         }));
         assert_eq!(*done.borrow(), [2, 0, 1]);
         assert!(cache.waiting.borrow().is_empty());
+    }
+
+    #[test]
+    fn a_large_module_is_not_passed_for_ever_by_smaller_ones() {
+        // A 1.6 MB module waits for the lane; one that comes more than its
+        // 100 ms later goes after it, however small.
+        let files: Vec<TempFile> = [("old", 1_600_000), ("new", 10)]
+            .iter()
+            .map(|(tag, pad)| {
+                let file = TempFile::new(&format!("aging-{tag}"));
+                let text = format!(
+                    "(module (memory 1) (data (i32.const 0) \"{}\"))",
+                    "a".repeat(*pad)
+                );
+                std::fs::write(&file.0, wat::parse_str(&text).unwrap()).unwrap();
+                file
+            })
+            .collect();
+        let cache = cache(8, Duration::ZERO);
+        let done = RefCell::new(Vec::new());
+        let executor = smol::LocalExecutor::new();
+        let held = smol::block_on(cache.compiling.lock_arc());
+        let tasks: Vec<_> = files
+            .iter()
+            .enumerate()
+            .map(|(i, file)| {
+                if i > 0 {
+                    std::thread::sleep(Duration::from_millis(150));
+                }
+                let (cache, done) = (&cache, &done);
+                let task = executor.spawn(async move {
+                    let _ = cache.get(&file.0, AbiChoice::Auto).await;
+                    done.borrow_mut().push(i);
+                });
+                while executor.try_tick() {}
+                task
+            })
+            .collect();
+        drop(held);
+        smol::block_on(executor.run(async {
+            for task in tasks {
+                task.await;
+            }
+        }));
+        assert_eq!(*done.borrow(), [0, 1]);
     }
 
     #[test]
