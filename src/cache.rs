@@ -210,12 +210,34 @@ struct Entry {
     checked: Instant,
     loaded: Result<Rc<Loaded>, Rc<LoadError>>,
     last_used: u64,
+    /// Its GreedyDual-Size value: the cache's inflation when it was last
+    /// used plus [`Entry::bonus`]. The lowest is evicted first.
+    priority: u64,
 }
+
+/// A module of `n` estimated bytes earns `SIZE_BONUS / n` of priority when
+/// it is used: 2^40 puts a 100 KiB module ~10 million ahead, a 50 MiB one
+/// ~20 thousand.
+const SIZE_BONUS: u64 = 1 << 40;
 
 impl Entry {
     /// Estimated bytes the entry holds (a cached failure: none to speak of).
     fn bytes(&self) -> u64 {
         self.loaded.as_ref().map_or(0, |l| l.compiled.cache_bytes)
+    }
+
+    /// What a use adds to the cache's inflation: inversely proportional to
+    /// the entry's size, none for a cached failure (the first to go).
+    fn bonus(&self) -> u64 {
+        self.loaded
+            .as_ref()
+            .map_or(0, |l| SIZE_BONUS / l.compiled.cache_bytes.max(1))
+    }
+
+    /// Marks a use at LRU clock `now` with the cache's `inflation`.
+    fn touch(&mut self, now: u64, inflation: u64) {
+        self.last_used = now;
+        self.priority = inflation.saturating_add(self.bonus());
     }
 }
 
@@ -232,6 +254,8 @@ pub struct ModuleCache {
     /// Sum of the entries' [`Entry::bytes`].
     bytes: Cell<u64>,
     clock: Cell<u64>,
+    /// GreedyDual-Size's inflation: the priority of the last entry evicted.
+    inflation: Cell<u64>,
     /// Held while a module compiles: one compile at a time.
     compiling: Arc<Mutex<()>>,
     /// Requests waiting for [`Self::compiling`], by (deadline in µs since
@@ -260,6 +284,7 @@ impl ModuleCache {
             entries: RefCell::new(HashMap::new()),
             bytes: Cell::new(0),
             clock: Cell::new(0),
+            inflation: Cell::new(0),
             compiling: Arc::new(Mutex::new(())),
             waiting: RefCell::new(BTreeMap::new()),
             epoch: Instant::now(),
@@ -330,27 +355,36 @@ impl ModuleCache {
             }
             Err(e) => log::warn!("module unavailable: {e}"),
         }
-        let entry = Entry {
+        let mut entry = Entry {
             stamp,
             checked: Instant::now(),
             loaded: loaded.clone(),
-            last_used: self.tick(),
+            last_used: 0,
+            priority: 0,
         };
+        entry.touch(self.tick(), self.inflation.get());
         self.remove(&mut entries, &key);
-        // Least recently used first, until the new entry fits both bounds
-        // (`load` refused any module larger than the byte bound alone).
+        // Until the new entry fits both bounds (`load` refused any module
+        // larger than the byte bound alone), evict by GreedyDual-Size: the
+        // lowest priority, so large modules and failures go before small
+        // ones used as recently, and least recently used among equals.
+        // Plain LRU let a tenant's large modules, each used more often than
+        // a small function, evict it over and over; its reload then waited
+        // for their ~1 s compiles (/hello max 1 s in the attacker review).
         while entries.len() >= self.capacity
             || self.bytes.get().saturating_add(entry.bytes()) > self.capacity_bytes
         {
-            let Some(oldest) = entries
+            let Some((victim, priority)) = entries
                 .iter()
-                .min_by_key(|(_, e)| e.last_used)
-                .map(|(k, _)| k.clone())
+                .min_by_key(|(_, e)| (e.priority, e.last_used))
+                .map(|(k, e)| (k.clone(), e.priority))
             else {
                 break;
             };
-            self.remove(&mut entries, &oldest);
+            self.inflation.set(self.inflation.get().max(priority));
+            self.remove(&mut entries, &victim);
         }
+        entry.priority = self.inflation.get().saturating_add(entry.bonus());
         self.bytes
             .set(self.bytes.get().saturating_add(entry.bytes()));
         entries.insert(key, entry);
@@ -430,7 +464,7 @@ impl ModuleCache {
         if let Some(entry) = entries.get_mut(key)
             && checked.duration_since(entry.checked) < self.check_interval
         {
-            entry.last_used = now;
+            entry.touch(now, self.inflation.get());
             return Lookup::Cached(entry.loaded.clone());
         }
         let stamp = match Stamp::of(&key.0) {
@@ -452,7 +486,7 @@ impl ModuleCache {
             && entry.stamp == stamp
         {
             entry.checked = checked;
-            entry.last_used = now;
+            entry.touch(now, self.inflation.get());
             return Lookup::Cached(entry.loaded.clone());
         }
         Lookup::Changed(stamp)
@@ -613,6 +647,43 @@ mod tests {
             }
         }));
         assert_eq!(*done.borrow(), [0, 1]);
+    }
+
+    #[test]
+    fn small_modules_outlive_large_ones_used_as_recently() {
+        let hello = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("functions/hello.wasm");
+        let bigs: Vec<TempFile> = (0..3)
+            .map(|i| {
+                let file = TempFile::new(&format!("gds-{i}"));
+                let text = format!(
+                    "(module (memory (export \"memory\") 1) (func (export \"_start\") {}))",
+                    "nop ".repeat(100_000)
+                );
+                std::fs::write(&file.0, wat::parse_str(&text).unwrap()).unwrap();
+                file
+            })
+            .collect();
+        let estimate = |path: &Path| {
+            let roomy = cache(8, Duration::ZERO);
+            let loaded = smol::block_on(roomy.get(path, AbiChoice::Auto)).unwrap();
+            loaded.compiled.cache_bytes
+        };
+        let (small, big) = (estimate(&hello), estimate(&bigs[0].0));
+        assert!(small * 4 < big, "{small} {big}");
+        // Room for hello and two of the large modules, not three.
+        let cache = ModuleCache::new(&ServerLimits {
+            module_cache_bytes: small + 2 * big + small / 2,
+            module_check_interval: Duration::from_secs(3600),
+            ..ServerLimits::default()
+        });
+        let get = |path: &Path| smol::block_on(cache.get(path, AbiChoice::Auto)).unwrap();
+        let first = get(&hello);
+        get(&bigs[0].0);
+        get(&bigs[1].0);
+        // Least recently used, hello would make room for the third.
+        get(&bigs[2].0);
+        assert_eq!(cache.len(), 3);
+        assert!(Rc::ptr_eq(&first, &get(&hello)));
     }
 
     #[test]

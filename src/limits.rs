@@ -149,10 +149,11 @@ pub struct ServerLimits {
     pub body_timeout: Duration,
     /// How long a client may take to read a response.
     pub write_timeout: Duration,
-    /// Compiled modules kept in memory (least recently used are dropped).
+    /// Compiled modules kept in memory (the lowest GreedyDual-Size priority
+    /// is dropped: large and least recently used first).
     pub module_cache: usize,
     /// Estimated bytes of all cached modules together (file size plus
-    /// compiled code); least recently used are dropped until they fit.
+    /// compiled code); the lowest-priority entries are dropped until they fit.
     pub module_cache_bytes: u64,
     /// How long a cached module is trusted before its file is checked for a
     /// change again; zero checks on every request.
