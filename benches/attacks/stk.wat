@@ -1,0 +1,6 @@
+(module (memory (export "memory") 1) (func (export "wasmgate_abi_v1"))
+  (func (export "wasmgate_alloc") (param i32) (result i32) (i32.const 1024))
+  (func $r (param $d i32) (result i64) (local i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64)
+    (if (i32.eqz (local.get $d)) (then (loop $l (br $l))))
+    (i64.add (call $r (i32.sub (local.get $d) (i32.const 1))) (i64.const 1)))
+  (func (export "wasmgate_handle") (param i32 i32) (result i64) (call $r (i32.const 900))))

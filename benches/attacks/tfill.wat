@@ -1,0 +1,6 @@
+(module (memory (export "memory") 1) (func (export "wasmgate_abi_v1"))
+  (func (export "wasmgate_alloc") (param i32) (result i32) (i32.const 1024))
+  (table $t 50000 funcref) (table $u 50000 funcref) (func $f) (elem declare func $f)
+  (func (export "wasmgate_handle") (param i32 i32) (result i64)
+    (table.fill $t (i32.const 0) (ref.func $f) (i32.const 50000))
+    (loop $l (table.fill $u (i32.const 0) (ref.func $f) (i32.const 50000)) (br $l)) (i64.const 0)))
