@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Starts wasmgate on DIR with a config, fires N concurrent hostile requests at
+"""BIN env (default: the release build); CYCLE=1 makes each attacker cycle through all fns; PROBE=/a,/b probes those paths serially (60 s timeout) and prints (latency, status).
+Starts wasmgate on DIR with a config, fires N concurrent hostile requests at
 each named function while a prober measures /hello latency; reports statuses,
 max /hello latency, peak RSS (VmHWM, and sampled VmRSS), and liveness.
 usage: harness.py DIR CONFIG_EXTRA_TOML SECONDS CONC fn1 [fn2...]"""
 import os, socket, subprocess, sys, threading, time, collections, signal
-BIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'target', 'release', 'wasmgate')
+BIN = os.environ.get('BIN') or os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'target', 'release', 'wasmgate')
 def start(dir_, extra, port):
     cfg = f'/tmp/atk/cfg-{port}.toml'
     open(cfg, 'w').write(f'[server]\nlisten = "127.0.0.1:{port}"\nfunctions_dir = "{dir_}"\n' + extra)
@@ -50,21 +51,29 @@ def main():
     def prober():
         while time.time() < stop:
             t = time.time(); st, _ = req(port, '/hello', 10); lat.append((time.time() - t, st)); time.sleep(0.05)
+    probe2 = collections.defaultdict(list)
+    def prober2(path):
+        while time.time() < stop:
+            t = time.time(); st, _ = req(port, path, 60); probe2[path].append((round(time.time() - t, 2), st)); time.sleep(0.2)
     def sampler():
         while time.time() < stop + 1:
             peak[0] = max(peak[0], rss(p.pid)[0]); time.sleep(0.05)
     def attacker(fn):
+        k = fns.index(fn)
         while time.time() < stop:
+            if os.environ.get('CYCLE'): k = (k + conc) % len(fns); fn = fns[k]
             st, data = req(port, '/' + fn, 60)
             statuses[(fn, st)] += 1
             if st.startswith('200') and fn not in ('hello',) and statuses[(fn, st)] == 1: print(fn, 'body', data[-200:])
     ts = [threading.Thread(target=prober), threading.Thread(target=sampler)]
+    for p2 in filter(None, os.environ.get('PROBE', '').split(',')): ts.append(threading.Thread(target=prober2, args=(p2,)))
     for i in range(conc): ts.append(threading.Thread(target=attacker, args=(fns[i % len(fns)],)))
     for t in ts: t.start()
     for t in ts: t.join()
     lat.sort(key=lambda x: x[0])
     print('statuses', dict(statuses))
     print('hello n=%d max=%.0fms p50=%.0fms non200=%s' % (len(lat), lat[-1][0]*1000 if lat else -1, lat[len(lat)//2][0]*1000 if lat else -1, [s for _, s in lat if not s.startswith('200')][:5]))
+    for p2, v in probe2.items(): print('probe', p2, 'n=%d' % len(v), v[:12])
     print('rss peak sampled MiB', peak[0], 'now/hwm', rss(p.pid))
     time.sleep(2); print("after 2s rss", rss(p.pid))
     if os.environ.get("WAIT"): time.sleep(float(os.environ["WAIT"])); print("after more rss", rss(p.pid))
