@@ -558,60 +558,15 @@ mod tests {
         }
     }
 
-    #[test]
-    fn smaller_modules_go_first_in_the_compile_lane() {
-        // Three requests wait for the lane while it is held; arriving
-        // within a few ms of each other, they go smallest first (their
-        // deadlines are 25 and 50 ms apart), whatever order they came in.
-        let files: Vec<TempFile> = [("first", 400_000), ("large", 800_000), ("small", 10)]
-            .iter()
-            .map(|(tag, pad)| {
-                let file = TempFile::new(&format!("lane-{tag}"));
-                let text = format!(
-                    "(module (memory 1) (data (i32.const 0) \"{}\"))",
-                    "a".repeat(*pad)
-                );
-                std::fs::write(&file.0, wat::parse_str(&text).unwrap()).unwrap();
-                file
-            })
-            .collect();
-        let cache = cache(8, Duration::ZERO);
-        let done = RefCell::new(Vec::new());
-        let executor = smol::LocalExecutor::new();
-        let held = smol::block_on(cache.compiling.lock_arc());
-        let tasks: Vec<_> = files
+    /// Holds the compile lane while requests for modules with data
+    /// segments of `pads` bytes arrive, `pause` apart; checks that they all
+    /// queued, releases the lane and returns the order they loaded in.
+    fn lane_order(tag: &str, pads: &[usize], pause: Duration) -> Vec<usize> {
+        let files: Vec<TempFile> = pads
             .iter()
             .enumerate()
-            .map(|(i, file)| {
-                let (cache, done) = (&cache, &done);
-                let task = executor.spawn(async move {
-                    let _ = cache.get(&file.0, AbiChoice::Auto).await;
-                    done.borrow_mut().push(i);
-                });
-                // Each takes its place in the queue before the next comes.
-                while executor.try_tick() {}
-                task
-            })
-            .collect();
-        assert_eq!(cache.waiting.borrow().len(), 3);
-        drop(held);
-        smol::block_on(executor.run(async {
-            for task in tasks {
-                task.await;
-            }
-        }));
-        assert_eq!(*done.borrow(), [2, 0, 1]);
-        assert!(cache.waiting.borrow().is_empty());
-    }
-
-    #[test]
-    fn a_large_module_is_not_passed_for_ever_by_smaller_ones() {
-        // A 1.6 MB module waits for the lane; one that comes more than its
-        // 100 ms later goes after it, however small.
-        let files: Vec<TempFile> = [("old", 1_600_000), ("new", 10)]
-            .iter()
-            .map(|(tag, pad)| {
-                let file = TempFile::new(&format!("aging-{tag}"));
+            .map(|(i, pad)| {
+                let file = TempFile::new(&format!("{tag}-{i}"));
                 let text = format!(
                     "(module (memory 1) (data (i32.const 0) \"{}\"))",
                     "a".repeat(*pad)
@@ -629,24 +584,44 @@ mod tests {
             .enumerate()
             .map(|(i, file)| {
                 if i > 0 {
-                    std::thread::sleep(Duration::from_millis(150));
+                    std::thread::sleep(pause);
                 }
                 let (cache, done) = (&cache, &done);
                 let task = executor.spawn(async move {
                     let _ = cache.get(&file.0, AbiChoice::Auto).await;
                     done.borrow_mut().push(i);
                 });
+                // Each takes its place in the queue before the next comes.
                 while executor.try_tick() {}
                 task
             })
             .collect();
+        assert_eq!(cache.waiting.borrow().len(), pads.len());
         drop(held);
         smol::block_on(executor.run(async {
             for task in tasks {
                 task.await;
             }
         }));
-        assert_eq!(*done.borrow(), [0, 1]);
+        assert!(cache.waiting.borrow().is_empty());
+        done.borrow().clone()
+    }
+
+    #[test]
+    fn smaller_modules_go_first_in_the_compile_lane() {
+        // Three requests wait for the lane while it is held; arriving
+        // within a few ms of each other, they go smallest first (their
+        // deadlines are 25 and 50 ms apart), whatever order they came in.
+        let order = lane_order("lane", &[400_000, 800_000, 10], Duration::ZERO);
+        assert_eq!(order, [2, 0, 1]);
+    }
+
+    #[test]
+    fn a_large_module_is_not_passed_for_ever_by_smaller_ones() {
+        // A 1.6 MB module waits for the lane; one that comes more than its
+        // 100 ms later goes after it, however small.
+        let order = lane_order("aging", &[1_600_000, 10], Duration::from_millis(150));
+        assert_eq!(order, [0, 1]);
     }
 
     #[test]
