@@ -162,16 +162,8 @@ fn the_lru_bound_evicts_and_reloads_modules_transparently() {
 /// A valid module of about `size` bytes that fits no ABI: `count` functions
 /// of `i32.const 0; drop` repeated. wasmi validates every body on load.
 fn big_module(size: usize) -> Vec<u8> {
-    fn leb(mut n: usize, out: &mut Vec<u8>) {
-        loop {
-            let byte = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                out.push(byte);
-                return;
-            }
-            out.push(byte | 0x80);
-        }
+    fn leb(n: usize, out: &mut Vec<u8>) {
+        common::leb128(n as u64, out);
     }
     fn section(id: u8, body: &[u8], out: &mut Vec<u8>) {
         out.push(id);

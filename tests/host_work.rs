@@ -61,16 +61,7 @@ fn header_flood() -> Vec<u8> {
     // ("a", ""), empty body.
     let count: u32 = 20_000;
     let mut msg = vec![0xc8, 0x01];
-    let mut n = count;
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            msg.push(byte);
-            break;
-        }
-        msg.push(byte | 0x80);
-    }
+    common::leb128(count.into(), &mut msg);
     for _ in 0..count {
         msg.extend_from_slice(&[1, b'a', 0]);
     }

@@ -8,20 +8,7 @@ mod common;
 
 use std::thread;
 
-use common::{Server, TempDir, function, wasmgate};
-
-/// Appends `v` as an unsigned LEB128.
-fn leb(mut v: u64, out: &mut Vec<u8>) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
+use common::{Server, TempDir, function, leb128 as leb, wasmgate};
 
 fn section(id: u8, body: &[u8], out: &mut Vec<u8>) {
     out.push(id);

@@ -9,16 +9,7 @@ use common::{Server, TempDir, function, wasmgate};
 /// A native module whose response declares `count` header fields `a: ""`.
 fn native_many_headers(count: u32) -> Vec<u8> {
     let mut response = vec![0xc8, 0x01]; // status 200
-    let mut n = count;
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            response.push(byte);
-            break;
-        }
-        response.push(byte | 0x80);
-    }
+    common::leb128(count.into(), &mut response);
     for _ in 0..count {
         response.extend_from_slice(b"\x01a\x00");
     }

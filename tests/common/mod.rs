@@ -698,3 +698,17 @@ where
 {
     wasmgate_in(Path::new(env!("CARGO_MANIFEST_DIR")), args)
 }
+
+/// Appends `v` as an unsigned LEB128 (Wasm binary counts and sizes, and
+/// postcard's varints).
+pub fn leb128(mut v: u64, out: &mut Vec<u8>) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
