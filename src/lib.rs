@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod abi;
+pub mod app;
 pub mod board;
 pub mod cache;
 pub mod calibrate;
@@ -23,8 +24,8 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod host;
+pub mod http;
 pub mod limits;
-pub mod router;
 pub mod sandbox;
 pub mod server;
 pub mod structure;

@@ -3,9 +3,6 @@
 //! route → module cache → admission → sandbox → response.
 
 mod connections;
-mod decode;
-mod encode;
-mod syntax;
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
@@ -15,15 +12,14 @@ use std::time::{Duration, Instant};
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::net::{TcpListener, TcpStream};
 
-pub use decode::{DecodeError, Decoder, Gate, Request};
-pub use encode::{Response, encode};
+pub use crate::http::{DecodeError, Decoder, Gate, Request, Response, encode};
 
 use crate::abi;
+use crate::app::router::{Match, Router};
 use crate::cache::{self, ModuleCache};
 use crate::config::{Config, FunctionSpec};
 use crate::error::Kind;
 use crate::limits::{BODY_SHARE_DIVISOR, MAX_RESPONSE_HEADERS};
-use crate::router::{Match, Router};
 
 /// Everything the request pipeline shares. Lives on the executor's thread.
 pub struct App {
@@ -345,18 +341,18 @@ pub(crate) fn into_http(guest: abi::Response) -> Result<Response, crate::error::
     let mut headers = Vec::with_capacity(guest.headers.len());
     for (name, value) in guest.headers {
         let lower = name.to_ascii_lowercase();
-        if !encode::valid_name(&lower) || !encode::valid_value(&value) {
+        if !crate::http::valid_name(&lower) || !crate::http::valid_value(&value) {
             return Err(crate::error::CallError::BadResponse(format!(
                 "invalid header field `{}`: the name must be a token, the value visible characters, spaces and tabs",
                 lower.escape_debug()
             )));
         }
-        if encode::HOST_HEADERS.contains(&lower.as_str()) {
+        if crate::http::HOST_HEADERS.contains(&lower.as_str()) {
             return Err(crate::error::CallError::BadResponse(format!(
                 "header field `{lower}` is set by the host, not by functions"
             )));
         }
-        if !encode::FRAMING_HEADERS.contains(&lower.as_str()) {
+        if !crate::http::FRAMING_HEADERS.contains(&lower.as_str()) {
             headers.push((lower.into(), value));
         }
     }

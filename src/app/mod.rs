@@ -1,0 +1,4 @@
+//! The application pipeline: route → module cache → admission → sandbox →
+//! response.
+
+pub mod router;
