@@ -416,7 +416,7 @@ fn run(args: RunArgs) -> Result<(), CliError> {
     };
     // The server's checks (header count, names, values, host-owned
     // fields): `run` accepts exactly the responses `serve` sends.
-    match outcome.result.and_then(crate::server::into_http) {
+    match outcome.result.and_then(crate::app::into_http) {
         Ok(response) => {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "HTTP {}", response.status);

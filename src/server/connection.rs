@@ -1,0 +1,317 @@
+//! One connection: its requests one after the other, then a clean close.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use smol::io::{AsyncReadExt, AsyncWriteExt};
+use smol::net::TcpStream;
+use std::cell::RefCell;
+
+use super::{DecodeError, Decoder, Response, encode};
+use crate::app::admission::{RequestGate, Reservation};
+use crate::app::{App, host_error, trace_id};
+use crate::error::Kind;
+
+/// How often a connection whose client has half-closed it (shut down its
+/// writing side) is checked for a reset while its request runs. Defaults
+/// to 100 ms: an end of stream stays readable, so it cannot be waited for;
+/// a reset found within 100 ms frees the request's slot soon enough, at
+/// ten `peek` calls a second.
+const HALF_CLOSED_CHECK: Duration = Duration::from_millis(100);
+
+/// Serves requests on one connection until it closes, fails or is evicted
+/// from the connection table.
+pub(super) async fn connection(
+    app: &App,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+) -> std::io::Result<()> {
+    let accepted = Instant::now();
+    // Head and body go out in one write, but without NODELAY a pipelined
+    // client could still wait on Nagle + delayed ACK.
+    stream.set_nodelay(true)?;
+    let limits = &app.config.server;
+    let entry = match app.connections.open(peer.ip(), limits) {
+        Ok(entry) => entry,
+        Err(refused) => {
+            let trace = trace_id(&[]);
+            let r = host_error(
+                Kind::TooManyConnections,
+                &refused.to_string(),
+                ("-", "-", &trace),
+                accepted,
+            )
+            .with_header("retry-after", limits.retry_after_secs.to_string());
+            write(&mut stream, &r, false, false, limits.write_timeout).await?;
+            linger(app, stream).await;
+            return Ok(());
+        }
+    };
+    let mut decoder = Decoder::new();
+    loop {
+        entry.waiting();
+        let gate = RequestGate {
+            entry: &entry,
+            body: Reservation::new(app),
+            head: RefCell::new(None),
+        };
+        let read = smol::future::or(
+            async { Some(decoder.read(&mut stream, limits, &gate).await) },
+            async {
+                entry.evicted().await;
+                None
+            },
+        );
+        // Error responses count from when reading began, others (as
+        // before) from when the request was in.
+        let reading = Instant::now();
+        let req = match read.await {
+            Some(Ok(req)) => req,
+            Some(Err(DecodeError::Closed)) => return Ok(()),
+            Some(Err(DecodeError::Io(e))) => return Err(e),
+            Some(Err(e)) => {
+                let r = unreadable(app, e, &gate, reading);
+                // The body's reservation and the table slot are given
+                // back before the response is written and the rest of the
+                // request is discarded.
+                drop(gate);
+                drop(entry);
+                write(&mut stream, &r, false, false, limits.write_timeout).await?;
+                linger(app, stream).await;
+                return Ok(());
+            }
+            None => {
+                log::debug!("connection from {peer} closed to make room for a new one");
+                close_cleanly(&mut stream).await;
+                return Ok(());
+            }
+        };
+        let started = Instant::now();
+        let trace = match gate.head.borrow_mut().take() {
+            Some((_, _, trace)) => trace,
+            None => trace_id(&req.headers),
+        };
+        // A client that resets the connection stops its request: the guest
+        // is dropped at its next fuel slice instead of burning CPU and an
+        // in-flight slot. One that only half-closes still gets its answer.
+        let answered = smol::future::or(
+            async { Some(app.respond(&req, &trace, started).await) },
+            async {
+                peer_reset(&stream).await;
+                None
+            },
+        );
+        let Some(response) = answered.await else {
+            log::info!(target: "access", "{} {} cancelled: the client closed the connection trace={trace}", req.method, req.uri);
+            return Ok(());
+        };
+        let (keep_alive, head_only) = (req.keep_alive, req.method == "HEAD");
+        // The body leaves the memory budget with the request; the encoded
+        // response enters it until it is written.
+        drop(req);
+        drop(gate);
+        let mut out = Vec::new();
+        encode(&response, keep_alive, head_only, &mut out);
+        drop(response);
+        let held = Reservation::new(app);
+        held.force(u64::try_from(out.len()).unwrap_or(u64::MAX));
+        write_bytes(&mut stream, &out, limits.write_timeout).await?;
+        drop(held);
+        if !keep_alive {
+            // Requests pipelined after a `connection: close` one are
+            // discarded, not left to reset the connection.
+            drop(entry);
+            linger(app, stream).await;
+            return Ok(());
+        }
+    }
+}
+
+/// The answer to a request that could not be read: 400, 408, 413, 431, 505 or
+/// 503 `overloaded`, with a trace id and an access line.
+fn unreadable(app: &App, e: DecodeError, gate: &RequestGate<'_>, started: Instant) -> Response {
+    let limits = &app.config.server;
+    let (kind, message) = match e {
+        DecodeError::HeadTimeout => (
+            Kind::RequestTimeout,
+            format!(
+                "request head not received within header_timeout ({} ms)",
+                limits.header_timeout.as_millis()
+            ),
+        ),
+        DecodeError::BodyTimeout => (
+            Kind::RequestTimeout,
+            format!(
+                "request body not received within body_timeout ({} ms)",
+                limits.body_timeout.as_millis()
+            ),
+        ),
+        DecodeError::HeadTooLarge => (
+            Kind::HeadersTooLarge,
+            format!(
+                "request head is larger than {} bytes",
+                limits.max_header_bytes
+            ),
+        ),
+        DecodeError::TooManyHeaders => (
+            Kind::HeadersTooLarge,
+            format!("request has more than {} header fields", limits.max_headers),
+        ),
+        DecodeError::BodyTooLarge(n) => (
+            Kind::BodyTooLarge,
+            format!(
+                "request body of {n} bytes is larger than {} bytes",
+                limits.max_body
+            ),
+        ),
+        DecodeError::Overloaded => (
+            Kind::Overloaded,
+            format!(
+                "the request body does not fit in what is left of the memory budget (memory_budget = {} bytes); retry later",
+                limits.memory_budget
+            ),
+        ),
+        DecodeError::UnsupportedVersion => (
+            Kind::VersionNotSupported,
+            "only HTTP/1.0 and HTTP/1.1 are served".to_owned(),
+        ),
+        DecodeError::Malformed(why) => (Kind::BadRequest, why.to_owned()),
+        DecodeError::Closed | DecodeError::Io(_) => (
+            Kind::BadRequest,
+            "the connection failed while the request was read".to_owned(),
+        ),
+    };
+    let head = gate.head.borrow();
+    let fresh;
+    let (method, uri, trace) = match &*head {
+        Some((method, uri, trace)) => (method.as_str(), uri.as_str(), trace.as_str()),
+        None => {
+            fresh = trace_id(&[]);
+            ("-", "-", fresh.as_str())
+        }
+    };
+    log::debug!("[{trace}] request refused: {message}");
+    let r = host_error(kind, &message, (method, uri, trace), started);
+    match kind {
+        Kind::Overloaded => r.with_header("retry-after", limits.retry_after_secs.to_string()),
+        _ => r,
+    }
+}
+
+/// How long a connection closed after its last response (an error that
+/// refused the request before it was read, or `connection: close`) keeps
+/// reading and discarding what the client still sends: 2 s. Closing a
+/// socket with unread input makes the kernel reset the connection, and a
+/// reset can destroy the response before the client reads it (RFC 9112
+/// §9.6, lingering close). 2 s covers a client that sends its whole body
+/// before it reads and then closes; the time is short because lingering
+/// connections, though out of the connection table, hold sockets
+/// (bounded by [`connections::Table::linger`]).
+const LINGER_TIME: Duration = Duration::from_secs(2);
+
+/// How many bytes a lingering close discards beyond `max_body`: 4 MiB, what
+/// the client's and the server's socket buffers can hold (a few MiB on
+/// Linux) of a body that was on its way when the refusal went out. A body
+/// refused by the memory budget is at most `max_body`, so it is discarded
+/// whole; a client that sends more is reset.
+const LINGER_BYTES: u64 = 4 << 20;
+
+/// Closes a connection after its last response: shuts down the writing
+/// side (the client reads an end of stream after the response), then reads
+/// and discards input until the client closes too, for up to
+/// [`LINGER_TIME`] and `max_body` + [`LINGER_BYTES`] bytes, so that the
+/// close is a FIN and not a reset. The caller has given back the
+/// connection's table slot.
+async fn linger(app: &App, mut stream: TcpStream) {
+    let Some(_turn) = app.connections.linger(&app.config.server) else {
+        close_cleanly(&mut stream).await;
+        return;
+    };
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let mut sink = [0u8; 4096];
+    let mut left = app.config.server.max_body.saturating_add(LINGER_BYTES);
+    smol::future::or(
+        async {
+            while let Ok(n @ 1..) = stream.read(&mut sink).await {
+                left = left.saturating_sub(u64::try_from(n).unwrap_or(u64::MAX));
+                if left == 0 {
+                    break;
+                }
+            }
+        },
+        async {
+            smol::Timer::after(LINGER_TIME).await;
+        },
+    )
+    .await;
+}
+
+/// Closes a connection with a FIN, not a reset: bytes the client sent that
+/// were not read yet (which would make the kernel reset it) are discarded
+/// first.
+async fn close_cleanly(stream: &mut TcpStream) {
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let mut sink = [0u8; 1024];
+    while let Some(Ok(n)) = smol::future::poll_once(stream.read(&mut sink)).await {
+        if n == 0 {
+            break;
+        }
+    }
+}
+
+/// Resolves when the peer resets the connection (or it fails). An end of
+/// stream is a half-close, not an end: the client may still read its
+/// answer. Once the end of stream has arrived, reads report it even after
+/// a reset, so the connection is looked at every [`HALF_CLOSED_CHECK`]:
+/// a reset one has no peer address any more. Bytes of a pipelined next
+/// request are left unread.
+async fn peer_reset(stream: &TcpStream) {
+    let mut byte = [0u8; 1];
+    loop {
+        match stream.peek(&mut byte).await {
+            Err(_) => return,
+            Ok(0) if stream.peer_addr().is_err() => return,
+            Ok(0) => {
+                smol::Timer::after(HALF_CLOSED_CHECK).await;
+            }
+            Ok(_) => smol::future::pending().await,
+        }
+    }
+}
+
+/// Writes one response; a client that does not take it within
+/// `write_timeout` loses its connection. Public for the load benchmark's
+/// native baseline, which must write exactly as the server does.
+pub async fn write(
+    stream: &mut TcpStream,
+    response: &Response,
+    keep_alive: bool,
+    head_only: bool,
+    timeout: std::time::Duration,
+) -> std::io::Result<()> {
+    let mut out = Vec::new();
+    encode(response, keep_alive, head_only, &mut out);
+    write_bytes(stream, &out, timeout).await
+}
+
+/// Writes an encoded response within `timeout`.
+async fn write_bytes(
+    stream: &mut TcpStream,
+    out: &[u8],
+    timeout: std::time::Duration,
+) -> std::io::Result<()> {
+    smol::future::or(
+        async {
+            stream.write_all(out).await?;
+            stream.flush().await
+        },
+        async {
+            smol::Timer::after(timeout).await;
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "client did not read the response within write_timeout",
+            ))
+        },
+    )
+    .await
+}
