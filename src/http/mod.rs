@@ -3,6 +3,7 @@
 
 mod decode;
 mod encode;
+mod head;
 mod syntax;
 
 pub use decode::{DecodeError, Decoder, Gate, Request};
