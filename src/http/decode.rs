@@ -26,6 +26,7 @@ use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::head::{BodyLength, parse_head};
 use super::syntax::{Scan, chunk_size, scan_head, valid_field_line};
+pub use crate::error::DecodeError;
 use crate::limits::ServerLimits;
 
 /// A request as read from the wire, body included.
@@ -58,33 +59,6 @@ impl Request {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_slice())
     }
-}
-
-/// Why no request could be read.
-#[derive(Debug)]
-pub enum DecodeError {
-    /// The peer closed the connection, or stayed idle past `idle_timeout`,
-    /// between requests: close quietly.
-    Closed,
-    /// The head did not arrive within `header_timeout`.
-    HeadTimeout,
-    /// The body did not arrive within `body_timeout`.
-    BodyTimeout,
-    /// The head is larger than `max_header_bytes`.
-    HeadTooLarge,
-    /// More than `max_headers` fields.
-    TooManyHeaders,
-    /// The body is larger than `max_body`.
-    BodyTooLarge(u64),
-    /// The request line names an HTTP version other than 1.0 and 1.1.
-    UnsupportedVersion,
-    /// The request is not valid HTTP/1.x, or could be framed or routed
-    /// differently by another parser; the text says which rule it broke.
-    Malformed(&'static str),
-    /// The [`Gate`] refused memory for the body: the memory budget is full.
-    Overloaded,
-    /// A socket error.
-    Io(std::io::Error),
 }
 
 /// What the server decides while a request is read, beyond the fixed

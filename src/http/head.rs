@@ -1,8 +1,8 @@
 //! Parsing a complete message head and applying the framing rules of
 //! RFC 9112: where the body ends, whether the connection stays open.
 
-use super::decode::DecodeError;
 use super::syntax::{names_another_version, parse_content_length, request_target, valid_authority};
+use crate::error::DecodeError;
 
 /// Header fields parsed without a heap allocation. Defaults to 32: a
 /// typical request has 5–20. A head with more lines gets a buffer sized by
