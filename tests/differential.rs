@@ -33,8 +33,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use wasmgate::limits::ServerLimits;
-use wasmgate::server::{DecodeError, Decoder};
+use wasmgate::http::{DecodeError, Decoder, Limits};
 
 /// One message as a parser framed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,10 +147,10 @@ impl hyper::rt::Write for Wire {
 
 /// wasmgate's limits for the comparison: the defaults, with hyper's field
 /// count (100) so that only framing rules differ.
-fn limits() -> ServerLimits {
-    ServerLimits {
+fn limits() -> Limits {
+    Limits {
         max_headers: 100,
-        ..ServerLimits::default()
+        ..Limits::default()
     }
 }
 
@@ -161,7 +160,7 @@ fn wasmgate_frames(bytes: &[u8], step: usize) -> Framing {
 }
 
 /// wasmgate's decoder reads `bytes` within `limits`.
-fn wasmgate_frames_within(bytes: &[u8], step: usize, limits: &ServerLimits) -> Framing {
+fn wasmgate_frames_within(bytes: &[u8], step: usize, limits: &Limits) -> Framing {
     let mut io = Wire::new(bytes, step);
     let mut decoder = Decoder::new();
     let mut messages = Vec::new();
@@ -326,11 +325,11 @@ fn check_stream(
     // Reading in pieces must not change wasmgate's framing, nor why it
     // refuses, also near small limits.
     if steps.contains(&1) {
-        let small = ServerLimits {
+        let small = Limits {
             max_body: 16,
             max_header_bytes: 64,
             max_headers: 4,
-            ..ServerLimits::default()
+            ..Limits::default()
         };
         for limits in [limits(), small] {
             let whole = wasmgate_frames_within(&with_sentinel, usize::MAX, &limits);

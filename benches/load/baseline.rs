@@ -3,7 +3,7 @@
 //!
 //! Same stack as `wasmgate serve`: one thread, one `smol::LocalExecutor`,
 //! one task per connection, `TCP_NODELAY`, wasmgate's own HTTP framing
-//! (`wasmgate::server::{Decoder, write}`), the same write timeout, trace
+//! (`wasmgate::server::{read_request, write}`), the same write timeout, trace
 //! ids, access log line and `env_logger` set-up. The handlers do the work
 //! the example functions do:
 //!
@@ -23,8 +23,9 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use smol::net::{TcpListener, TcpStream};
+use wasmgate::http::{self, DecodeError, Decoder, Request, Response};
 use wasmgate::limits::ServerLimits;
-use wasmgate::server::{DecodeError, Decoder, Request, Response, run_local, write};
+use wasmgate::server::{read_request, run_local, write};
 
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
@@ -55,9 +56,10 @@ fn main() {
 
 async fn connection(mut stream: TcpStream, limits: &ServerLimits) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
+    let framing = http::Limits::from(limits);
     let mut decoder = Decoder::new();
     loop {
-        let req = match decoder.read(&mut stream, limits, &()).await {
+        let req = match read_request(&mut decoder, &mut stream, &framing, &()).await {
             Ok(req) => req,
             Err(DecodeError::Closed) => return Ok(()),
             Err(DecodeError::Io(e)) => return Err(e),

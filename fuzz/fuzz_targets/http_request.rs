@@ -15,8 +15,7 @@ use std::task::{Context, Poll};
 
 use libfuzzer_sys::fuzz_target;
 use smol::io::{AsyncRead, AsyncWrite};
-use wasmgate::limits::ServerLimits;
-use wasmgate::server::{DecodeError, Decoder, Request};
+use wasmgate::http::{DecodeError, Decoder, Limits, Request};
 
 /// Requests decoded from one stream at most (a 4 KiB input holds fewer).
 const MAX_REQUESTS: usize = 256;
@@ -87,7 +86,7 @@ fn seen(result: &Result<Request, DecodeError>) -> Seen {
 }
 
 /// Decodes every request of `input`, read `step` bytes at a time.
-fn decode(input: &[u8], step: usize, limits: &ServerLimits) -> Vec<Seen> {
+fn decode(input: &[u8], step: usize, limits: &Limits) -> Vec<Seen> {
     let mut stream = Stream {
         input,
         step,
@@ -120,18 +119,18 @@ fn decode(input: &[u8], step: usize, limits: &ServerLimits) -> Vec<Seen> {
 }
 
 fuzz_target!(|input: &[u8]| {
-    let default = ServerLimits::default();
-    let small = ServerLimits {
+    let default = Limits::default();
+    let small = Limits {
         max_body: 16,
         max_header_bytes: 64,
         max_headers: 4,
-        ..ServerLimits::default()
+        ..Limits::default()
     };
     // The crash: a body limit far above memory.
-    let huge = ServerLimits {
+    let huge = Limits {
         max_body: 64 << 30,
         max_headers: 1000,
-        ..ServerLimits::default()
+        ..Limits::default()
     };
     for limits in [&default, &small, &huge] {
         let whole = decode(input, usize::MAX, limits);

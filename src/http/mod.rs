@@ -6,5 +6,11 @@ mod encode;
 mod head;
 mod syntax;
 
-pub use decode::{DecodeError, Decoder, Gate, Request};
+#[cfg(test)]
+pub(crate) use decode::wire;
+pub use decode::{DecodeError, Decoder, Gate, Limits, Request};
 pub use encode::{FRAMING_HEADERS, HOST_HEADERS, Response, encode, valid_name, valid_value};
+pub use head::{
+    BodyLength, ParsedMessage, RequestHead, RequestLine, ResponseHead, StatusLine, parse_request,
+    parse_response,
+};

@@ -3,11 +3,11 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use smol::io::{AsyncReadExt, AsyncWriteExt};
+use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use smol::net::TcpStream;
 use std::cell::RefCell;
 
-use super::{DecodeError, Decoder, Response, encode};
+use super::{DecodeError, Decoder, Gate, Request, Response, encode};
 use crate::app::admission::{RequestGate, Reservation};
 use crate::app::{App, host_error, trace_id};
 use crate::error::Kind;
@@ -47,6 +47,7 @@ pub(super) async fn connection(
             return Ok(());
         }
     };
+    let framing = crate::http::Limits::from(limits);
     let mut decoder = Decoder::new();
     loop {
         entry.waiting();
@@ -56,7 +57,7 @@ pub(super) async fn connection(
             head: RefCell::new(None),
         };
         let read = smol::future::or(
-            async { Some(decoder.read(&mut stream, limits, &gate).await) },
+            async { Some(read_request(&mut decoder, &mut stream, &framing, &gate).await) },
             async {
                 entry.evicted().await;
                 None
@@ -198,6 +199,26 @@ fn unreadable(app: &App, e: DecodeError, gate: &RequestGate<'_>, started: Instan
     }
 }
 
+/// Reads the next request from `io`, answering `Expect: 100-continue`
+/// once the head has passed its checks (RFC 9110 §10.1.1): the client then
+/// sends a body the server has already agreed to take. Public for the load
+/// benchmark's native baseline, which must read exactly as the server does.
+pub async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
+    decoder: &mut Decoder,
+    io: &mut S,
+    limits: &crate::http::Limits,
+    gate: &dyn Gate,
+) -> Result<Request, DecodeError> {
+    let head = decoder.read_head(io, limits, gate).await?;
+    if head.expect_continue && head.body.has_body() {
+        io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+            .await
+            .map_err(DecodeError::Io)?;
+    }
+    let body = decoder.read_body(io, head.body, limits, gate).await?;
+    Ok(Request::new(head, body))
+}
+
 /// How long a connection closed after its last response (an error that
 /// refused the request before it was read, or `connection: close`) keeps
 /// reading and discarding what the client still sends: 2 s. Closing a
@@ -314,4 +335,29 @@ async fn write_bytes(
         },
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::wire::Wire;
+
+    #[test]
+    fn expect_continue_is_answered_on_http_1_1_only() {
+        let d = crate::http::Limits::default();
+        for (request, interim) in [
+            (&b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi"[..], &b"HTTP/1.1 100 Continue\r\n\r\n"[..]),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n", b""),
+            (b"POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi", b""),
+        ] {
+            let mut io = Wire {
+                input: request.to_vec(),
+                at: 0,
+                step: usize::MAX,
+                written: Vec::new(),
+            };
+            assert!(smol::block_on(read_request(&mut Decoder::new(), &mut io, &d, &())).is_ok());
+            assert_eq!(io.written, interim, "{:?}", request.escape_ascii().to_string());
+        }
+    }
 }

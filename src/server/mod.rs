@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use smol::net::TcpListener;
 
 pub use crate::http::{DecodeError, Decoder, Gate, Request, Response, encode};
-pub use connection::write;
+pub use connection::{read_request, write};
 
 use crate::app::App;
 use crate::config::Config;
