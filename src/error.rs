@@ -1,13 +1,18 @@
 //! Every way a request can fail, and the one place that maps each to an HTTP
 //! status and an error kind.
 //!
-//! There is one error enum per boundary: [`LoadError`] (turning a file into a
-//! runnable module), [`CallError`] (running a guest), [`ConfigError`] (reading
-//! configuration). Each converts to a [`Kind`], which alone decides the status
-//! code, the `x-wasmgate-error` header and the `error` field of the JSON body.
+//! There is one error enum per boundary: [`DecodeError`] (reading a
+//! message), [`LoadError`] (turning a file into a runnable module),
+//! [`CallError`] (running a guest), [`ConfigError`] (reading
+//! configuration). Each converts to a [`Kind`], which alone decides the
+//! status code, the origin, the `x-wasmgate-error` header and the `error`
+//! field of the JSON body. A request that fails carries an [`Error`]: its
+//! kind, its message and the fields its answer adds.
 
 use std::fmt;
 use std::path::PathBuf;
+
+use crate::limits::ServerLimits;
 
 /// The error kinds a client can see, in `x-wasmgate-error` and the JSON body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,43 +52,57 @@ pub enum Kind {
     TooManyConnections,
 }
 
+/// Who an error is about: what an operator looks at first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The client's request: unreadable, too large, too slow, unrouted.
+    Client,
+    /// The guest: it ran out of fuel or memory, trapped, exited or answered
+    /// badly.
+    Guest,
+    /// An upstream behind the gateway (no kinds yet: the gateway issue adds
+    /// them).
+    Upstream,
+    /// The host: a module it cannot load, or no capacity left.
+    Internal,
+}
+
 impl Kind {
+    /// Name, HTTP status and origin of every kind: the one table.
+    fn row(self) -> (&'static str, u16, Origin) {
+        use Origin::{Client, Guest, Internal};
+        match self {
+            Kind::NotFound => ("not-found", 404, Client),
+            Kind::MethodNotAllowed => ("method-not-allowed", 405, Client),
+            Kind::BadRequest => ("bad-request", 400, Client),
+            Kind::VersionNotSupported => ("version-not-supported", 505, Client),
+            Kind::RequestTimeout => ("request-timeout", 408, Client),
+            Kind::BodyTooLarge => ("body-too-large", 413, Client),
+            Kind::HeadersTooLarge => ("headers-too-large", 431, Client),
+            Kind::ModuleUnavailable => ("module-unavailable", 503, Internal),
+            Kind::Deadline => ("deadline", 504, Guest),
+            Kind::MemoryLimit => ("memory-limit", 502, Guest),
+            Kind::Trap => ("trap", 502, Guest),
+            Kind::BadResponse => ("bad-response", 502, Guest),
+            Kind::ExitCode => ("exit-code", 502, Guest),
+            Kind::Overloaded => ("overloaded", 503, Internal),
+            Kind::TooManyConnections => ("too-many-connections", 503, Internal),
+        }
+    }
+
     /// The name used in `x-wasmgate-error`, the JSON body and the access log.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::NotFound => "not-found",
-            Kind::MethodNotAllowed => "method-not-allowed",
-            Kind::BadRequest => "bad-request",
-            Kind::VersionNotSupported => "version-not-supported",
-            Kind::RequestTimeout => "request-timeout",
-            Kind::BodyTooLarge => "body-too-large",
-            Kind::HeadersTooLarge => "headers-too-large",
-            Kind::ModuleUnavailable => "module-unavailable",
-            Kind::Deadline => "deadline",
-            Kind::MemoryLimit => "memory-limit",
-            Kind::Trap => "trap",
-            Kind::BadResponse => "bad-response",
-            Kind::ExitCode => "exit-code",
-            Kind::Overloaded => "overloaded",
-            Kind::TooManyConnections => "too-many-connections",
-        }
+        self.row().0
     }
 
     /// The HTTP status code for this kind.
     pub fn status(self) -> u16 {
-        match self {
-            Kind::NotFound => 404,
-            Kind::MethodNotAllowed => 405,
-            Kind::BadRequest => 400,
-            Kind::VersionNotSupported => 505,
-            Kind::RequestTimeout => 408,
-            Kind::BodyTooLarge => 413,
-            Kind::HeadersTooLarge => 431,
-            Kind::ModuleUnavailable => 503,
-            Kind::Deadline => 504,
-            Kind::MemoryLimit | Kind::Trap | Kind::BadResponse | Kind::ExitCode => 502,
-            Kind::Overloaded | Kind::TooManyConnections => 503,
-        }
+        self.row().1
+    }
+
+    /// Who the error is about.
+    pub fn origin(self) -> Origin {
+        self.row().2
     }
 }
 
@@ -118,6 +137,94 @@ pub enum DecodeError {
     Overloaded,
     /// A socket error.
     Io(std::io::Error),
+}
+
+impl DecodeError {
+    /// The client-visible kind of this error. `Closed` and `Io` are never
+    /// answered (the connection is gone); they read as a bad request.
+    pub fn kind(&self) -> Kind {
+        match self {
+            DecodeError::HeadTimeout | DecodeError::BodyTimeout => Kind::RequestTimeout,
+            DecodeError::HeadTooLarge | DecodeError::TooManyHeaders => Kind::HeadersTooLarge,
+            DecodeError::BodyTooLarge(_) => Kind::BodyTooLarge,
+            DecodeError::Overloaded => Kind::Overloaded,
+            DecodeError::UnsupportedVersion => Kind::VersionNotSupported,
+            DecodeError::Malformed(_) | DecodeError::Closed | DecodeError::Io(_) => {
+                Kind::BadRequest
+            }
+        }
+    }
+
+    /// What the client is told, naming the limit it ran into and its value.
+    pub fn message(&self, limits: &ServerLimits) -> String {
+        match self {
+            DecodeError::HeadTimeout => format!(
+                "request head not received within header_timeout ({} ms)",
+                limits.header_timeout.as_millis()
+            ),
+            DecodeError::BodyTimeout => format!(
+                "request body not received within body_timeout ({} ms)",
+                limits.body_timeout.as_millis()
+            ),
+            DecodeError::HeadTooLarge => format!(
+                "request head is larger than {} bytes",
+                limits.max_header_bytes
+            ),
+            DecodeError::TooManyHeaders => {
+                format!("request has more than {} header fields", limits.max_headers)
+            }
+            DecodeError::BodyTooLarge(n) => format!(
+                "request body of {n} bytes is larger than {} bytes",
+                limits.max_body
+            ),
+            DecodeError::Overloaded => format!(
+                "the request body does not fit in what is left of the memory budget (memory_budget = {} bytes); retry later",
+                limits.memory_budget
+            ),
+            DecodeError::UnsupportedVersion => "only HTTP/1.0 and HTTP/1.1 are served".to_owned(),
+            DecodeError::Malformed(why) => (*why).to_owned(),
+            DecodeError::Closed | DecodeError::Io(_) => {
+                "the connection failed while the request was read".to_owned()
+            }
+        }
+    }
+}
+
+/// Why a request got an error response instead of a guest's: its kind (and
+/// through it the status), the message for the client, and the fields the
+/// answer adds (`retry-after`, `allow`). The pipeline returns it; the
+/// application turns it into the JSON error body in one place.
+#[derive(Debug)]
+pub struct Error {
+    /// The kind.
+    pub kind: Kind,
+    /// What the client is told.
+    pub message: String,
+    /// Header fields added to the error response.
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Error {
+    /// An error of `kind` saying `message`.
+    pub fn new(kind: Kind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// Adds a header field to the error response.
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+impl From<CallError> for Error {
+    fn from(e: CallError) -> Self {
+        Self::new(e.kind(), e.to_string())
+    }
 }
 
 /// Why a module file could not be turned into a runnable function.
@@ -324,6 +431,15 @@ mod tests {
         assert_eq!(Kind::Overloaded.status(), 503);
         assert_eq!(CallError::Timeout { timeout_ms: 5 }.kind(), Kind::Deadline);
         assert_eq!(Kind::ModuleUnavailable.as_str(), "module-unavailable");
+    }
+
+    #[test]
+    fn kinds_have_origins() {
+        assert_eq!(Kind::BodyTooLarge.origin(), Origin::Client);
+        assert_eq!(Kind::Trap.origin(), Origin::Guest);
+        assert_eq!(Kind::Overloaded.origin(), Origin::Internal);
+        assert_eq!(DecodeError::HeadTimeout.kind(), Kind::RequestTimeout);
+        assert_eq!(DecodeError::TooManyHeaders.kind(), Kind::HeadersTooLarge);
     }
 
     #[test]
