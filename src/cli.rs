@@ -342,7 +342,7 @@ fn serve(
             Config::parse_listen(&listen).map_err(|m| CliError::Usage(format!("--listen: {m}")))?;
     }
     let listen = config.listen;
-    crate::server::run(config)
+    crate::server::run(listen, move |addr| crate::app::App::start(config, addr))
         .map_err(|e| CliError::Runtime(format!("cannot serve on {listen}: {e}")))
 }
 

@@ -1,60 +1,42 @@
-//! The application pipeline: route → module cache → admission → sandbox →
-//! response.
+//! The application pipeline of DESIGN.md, as a [`server::Handler`]:
+//! route → module cache → admission → sandbox → guest-response checks →
+//! response. Every request ends here in one access line, and every error in
+//! one JSON error body ([`error_response`]).
 
-pub(crate) mod admission;
+pub mod admission;
 pub mod router;
 
-use std::cell::Cell;
+use std::borrow::Cow;
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Instant;
 
+use serde::Serialize;
+
 use crate::abi;
-use crate::app::router::{Match, Router};
 use crate::cache::{self, ModuleCache};
 use crate::config::{Config, FunctionSpec};
-use crate::error::Kind;
-use crate::http::{Request, Response};
-use crate::limits::MAX_RESPONSE_HEADERS;
-use crate::server::connections;
+use crate::error::{CallError, DecodeError, Error, Kind};
+use crate::http::{FRAMING_HEADERS, HOST_HEADERS, Request, Response, valid_name, valid_value};
+use crate::limits::{MAX_RESPONSE_HEADERS, ServerLimits};
+use crate::server::{self, Refused};
+use admission::{Admission, RequestGate, Reservation};
+use router::{Match, Router};
 
 /// Everything the request pipeline shares. Lives on the executor's thread.
 pub struct App {
-    pub(crate) config: Config,
-    pub(crate) router: Router,
-    pub(crate) cache: ModuleCache,
-    pub(crate) in_flight: Cell<usize>,
-    /// Bytes of `memory_budget` held by guests, bodies and responses.
-    pub(crate) reserved_memory: Cell<u64>,
-    /// The part of `reserved_memory` held by request bodies being read.
-    pub(crate) body_memory: Cell<u64>,
-    pub(crate) connections: connections::Table,
+    config: Config,
+    router: Router,
+    cache: ModuleCache,
+    admission: Admission,
 }
 
-/// What the access log says about one request.
+/// What the access log says about one request, filled in as the pipeline
+/// learns it.
+#[derive(Default)]
 struct Access {
     function: Option<Rc<FunctionSpec>>,
-    kind: Option<Kind>,
     fuel: u64,
-}
-
-/// An error response and its access-log record.
-fn fail(
-    kind: Kind,
-    message: &str,
-    function: Option<Rc<FunctionSpec>>,
-    fuel: u64,
-    trace_id: &str,
-) -> (Response, Access) {
-    let name = function.as_deref().map(|f| f.name.as_str());
-    let response = Response::error(kind, message, name, trace_id);
-    (
-        response,
-        Access {
-            function,
-            kind: Some(kind),
-            fuel,
-        },
-    )
 }
 
 impl App {
@@ -63,62 +45,68 @@ impl App {
         Self {
             router: Router::new(&config),
             cache: ModuleCache::new(&config.server),
-            in_flight: Cell::new(0),
-            reserved_memory: Cell::new(0),
-            body_memory: Cell::new(0),
-            connections: connections::Table::default(),
+            admission: Admission::new(&config.server),
             config,
         }
     }
 
-    /// Serves one request, from routing to the response.
-    pub(crate) async fn respond(
+    /// Builds the application for a server bound to `addr`, saying what it
+    /// serves in the log.
+    pub fn start(config: Config, addr: SocketAddr) -> Self {
+        if let Some(board) = &config.board {
+            log::info!(
+                "board profile {}: {} ({}, {} cores, {} MiB RAM, {}), fuel_per_ms {}",
+                board.key,
+                board.name,
+                board.cpu,
+                board.cores,
+                board.ram >> 20,
+                board.target,
+                config
+                    .fuel_per_ms
+                    .map_or("unknown".into(), |f| f.to_string()),
+            );
+        }
+        let app = App::new(config);
+        log::info!(
+            "serving {} configured function(s){} on http://{addr}",
+            app.config.functions.len(),
+            app.config
+                .functions_dir
+                .as_ref()
+                .map(|d| format!(" and {}/NAME.wasm at /NAME", d.display()))
+                .unwrap_or_default(),
+        );
+        app
+    }
+
+    /// Routes, admits and calls: the guest's response, or the error that
+    /// replaces it. `access` learns the function and the fuel on the way.
+    async fn pipeline(
         &self,
         req: &Request,
         trace_id: &str,
-        started: Instant,
-    ) -> Response {
-        let (response, access) = self.pipeline(req, trace_id).await;
-        log_access(
-            &req.method,
-            &req.uri,
-            &access,
-            response.status,
-            started,
-            trace_id,
-        );
-        response.with_header("x-trace-id", trace_id)
-    }
-
-    async fn pipeline(&self, req: &Request, trace_id: &str) -> (Response, Access) {
+        access: &mut Access,
+    ) -> Result<Response, Error> {
         let spec = match self.router.route(&req.method, req.path()) {
             Match::Found(spec) => spec,
             Match::NotFound => {
-                return fail(
-                    Kind::NotFound,
-                    "no function serves this path",
-                    None,
-                    0,
-                    trace_id,
-                );
+                return Err(Error::new(Kind::NotFound, "no function serves this path"));
             }
             Match::MethodNotAllowed(spec, allow) => {
-                let (response, access) = fail(
+                access.function = Some(spec);
+                return Err(Error::new(
                     Kind::MethodNotAllowed,
                     "method not allowed for this function",
-                    Some(spec),
-                    0,
-                    trace_id,
-                );
-                return (response.with_header("allow", allow), access);
+                )
+                .with_header("allow", allow));
             }
         };
         let loaded = match self.cache.get(&spec.module, spec.abi).await {
             Ok(loaded) => loaded,
             // `/NAME` with no `NAME.wasm`: there is no such function.
             Err(e) if spec.from_functions_dir && cache::is_missing(&e) => {
-                let message = "no function serves this path";
-                return fail(Kind::NotFound, message, None, 0, trace_id);
+                return Err(Error::new(Kind::NotFound, "no function serves this path"));
             }
             Err(e) => {
                 // The cache logs other failures once per change of the file;
@@ -129,18 +117,16 @@ impl App {
                         spec.name
                     );
                 }
+                access.function = Some(spec);
                 let message = "the function's module cannot be loaded; the server log says why";
-                return fail(Kind::ModuleUnavailable, message, Some(spec), 0, trace_id);
+                return Err(Error::new(Kind::ModuleUnavailable, message));
             }
         };
-        let _permit = match self.admit(&spec.limits) {
-            Ok(permit) => permit,
-            Err(message) => {
-                let (response, access) = fail(Kind::Overloaded, message, Some(spec), 0, trace_id);
-                let retry = self.config.server.retry_after_secs.to_string();
-                return (response.with_header("retry-after", retry), access);
-            }
-        };
+        access.function = Some(Rc::clone(&spec));
+        let _permit = self.admission.admit(&spec.limits).map_err(|message| {
+            let retry = self.config.server.retry_after_secs.to_string();
+            Error::new(Kind::Overloaded, message).with_header("retry-after", retry)
+        })?;
         let headers = req
             .headers
             .iter()
@@ -154,66 +140,161 @@ impl App {
             trace_id,
         };
         let outcome = abi::call(&loaded.runtime, &loaded.compiled, &spec, &request).await;
-        match outcome.result.and_then(into_http) {
-            Ok(response) => {
-                let access = Access {
-                    function: Some(spec),
-                    kind: None,
-                    fuel: outcome.fuel,
-                };
-                (response, access)
-            }
-            Err(e) => {
-                log::warn!("function {} [{trace_id}]: {e}", spec.name);
-                fail(e.kind(), &e.to_string(), Some(spec), outcome.fuel, trace_id)
-            }
-        }
+        access.fuel = outcome.fuel;
+        outcome.result.and_then(into_http).map_err(|e| {
+            log::warn!("function {} [{trace_id}]: {e}", spec.name);
+            Error::from(e)
+        })
+    }
+
+    /// The one way out of a request, answered or not: the error body if it
+    /// failed, `x-trace-id`, and the access line.
+    fn finish(
+        &self,
+        (method, uri, trace_id): (&str, &str, &str),
+        result: Result<Response, Error>,
+        access: &Access,
+        started: Instant,
+    ) -> Response {
+        let function = access.function.as_deref().map(|f| f.name.as_str());
+        let (response, kind) = match result {
+            Ok(response) => (response, None),
+            Err(e) => (error_response(&e, function, trace_id), Some(e.kind)),
+        };
+        log::info!(
+            target: "access",
+            "{} {} fn={} status={} error={} fuel={} us={} trace={trace_id}",
+            // Method and target are client text: escaped like guest text, so
+            // that no line break or bidi control reaches the log raw.
+            crate::host::escape(method),
+            crate::host::escape(uri),
+            function.unwrap_or("-"),
+            response.status,
+            kind.map_or("-", Kind::as_str),
+            access.fuel,
+            started.elapsed().as_micros(),
+        );
+        response.with_header("x-trace-id", trace_id)
     }
 }
 
-/// Writes the access line of one response (every response has one).
-fn log_access(
-    method: &str,
-    uri: &str,
-    access: &Access,
-    status: u16,
-    started: Instant,
-    trace_id: &str,
-) {
-    log::info!(
-        target: "access",
-        "{} {} fn={} status={status} error={} fuel={} us={} trace={trace_id}",
-        // Method and target are client text: escaped like guest text, so
-        // that no line break or bidi control reaches the log raw.
-        crate::host::escape(method),
-        crate::host::escape(uri),
-        access.function.as_deref().map_or("-", |f| f.name.as_str()),
-        access.kind.map_or("-", Kind::as_str),
-        access.fuel,
-        started.elapsed().as_micros(),
-    );
+impl server::Handler for App {
+    type Gate<'a> = RequestGate<'a>;
+    type Held<'a> = Reservation<'a>;
+
+    fn limits(&self) -> &ServerLimits {
+        &self.config.server
+    }
+
+    fn gate(&self) -> RequestGate<'_> {
+        RequestGate::new(&self.admission)
+    }
+
+    async fn respond(&self, req: &Request, gate: &Self::Gate<'_>) -> Response {
+        let started = Instant::now();
+        let trace = match gate.head.borrow_mut().take() {
+            Some((_, _, trace)) => trace,
+            None => trace_id(&req.headers),
+        };
+        let mut access = Access::default();
+        let result = self.pipeline(req, &trace, &mut access).await;
+        self.finish((&req.method, &req.uri, &trace), result, &access, started)
+    }
+
+    /// 400, 408, 413, 431, 505 or 503 `overloaded`.
+    fn unreadable(&self, e: DecodeError, gate: &RequestGate<'_>, started: Instant) -> Response {
+        let limits = &self.config.server;
+        let mut error = Error::new(e.kind(), e.message(limits));
+        if error.kind == Kind::Overloaded {
+            error = error.with_header("retry-after", limits.retry_after_secs.to_string());
+        }
+        let head = gate.head.borrow();
+        let fresh;
+        let (method, uri, trace) = match &*head {
+            Some((method, uri, trace)) => (method.as_str(), uri.as_str(), trace.as_str()),
+            None => {
+                fresh = trace_id(&[]);
+                ("-", "-", fresh.as_str())
+            }
+        };
+        log::debug!("[{trace}] request refused: {}", error.message);
+        self.finish(
+            (method, uri, trace),
+            Err(error),
+            &Access::default(),
+            started,
+        )
+    }
+
+    fn refused(&self, refused: &Refused, started: Instant) -> Response {
+        let trace = trace_id(&[]);
+        let retry = self.config.server.retry_after_secs.to_string();
+        let error = Error::new(Kind::TooManyConnections, refused.to_string())
+            .with_header("retry-after", retry);
+        self.finish(("-", "-", &trace), Err(error), &Access::default(), started)
+    }
+
+    fn cancelled(&self, req: &Request, gate: &RequestGate<'_>) {
+        let head = gate.head.borrow();
+        let fresh;
+        let trace = match &*head {
+            Some((_, _, trace)) => trace.as_str(),
+            None => {
+                fresh = trace_id(&req.headers);
+                fresh.as_str()
+            }
+        };
+        log::info!(target: "access", "{} {} cancelled: the client closed the connection trace={trace}", req.method, req.uri);
+    }
+
+    fn hold(&self, bytes: u64) -> Reservation<'_> {
+        let held = Reservation::new(&self.admission);
+        held.force(bytes);
+        held
+    }
 }
 
-/// A response the host makes without running a guest (a request it could
-/// not read, a connection it cannot take), with its trace id, and its
-/// access line; `method` and `uri` are `-` when unknown.
-pub(crate) fn host_error(
-    kind: Kind,
-    message: &str,
-    (method, uri, trace_id): (&str, &str, &str),
-    started: Instant,
-) -> Response {
-    let (response, access) = fail(kind, message, None, 0, trace_id);
-    log_access(method, uri, &access, response.status, started, trace_id);
-    response.with_header("x-trace-id", trace_id)
+/// The error response of DESIGN.md: the JSON body
+/// `{"error","message","function","trace_id"}`, `x-wasmgate-error` and the
+/// error's own fields.
+fn error_response(e: &Error, function: Option<&str>, trace_id: &str) -> Response {
+    #[derive(Serialize)]
+    struct Body<'a> {
+        error: &'a str,
+        message: &'a str,
+        function: Option<&'a str>,
+        trace_id: &'a str,
+    }
+    let body = serde_json::to_vec(&Body {
+        error: e.kind.as_str(),
+        message: &e.message,
+        function,
+        trace_id,
+    })
+    .unwrap_or_default();
+    let mut headers: Vec<(Cow<'static, str>, Vec<u8>)> = vec![
+        ("content-type".into(), b"application/json".to_vec()),
+        (
+            "x-wasmgate-error".into(),
+            e.kind.as_str().as_bytes().to_vec(),
+        ),
+    ];
+    for (name, value) in &e.headers {
+        headers.push(((*name).into(), value.as_bytes().to_vec()));
+    }
+    Response {
+        status: e.kind.status(),
+        headers,
+        body,
+    }
 }
 
 /// Checks a guest's response and turns it into HTTP: header count, names,
 /// values, no host-owned fields (framing fields are dropped). `wasmgate run`
 /// uses it too, so that it accepts exactly what the server sends.
-pub(crate) fn into_http(guest: abi::Response) -> Result<Response, crate::error::CallError> {
+pub(crate) fn into_http(guest: abi::Response) -> Result<Response, CallError> {
     if guest.headers.len() > MAX_RESPONSE_HEADERS {
-        return Err(crate::error::CallError::BadResponse(format!(
+        return Err(CallError::BadResponse(format!(
             "{} header fields, more than the {MAX_RESPONSE_HEADERS} allowed",
             guest.headers.len()
         )));
@@ -221,18 +302,18 @@ pub(crate) fn into_http(guest: abi::Response) -> Result<Response, crate::error::
     let mut headers = Vec::with_capacity(guest.headers.len());
     for (name, value) in guest.headers {
         let lower = name.to_ascii_lowercase();
-        if !crate::http::valid_name(&lower) || !crate::http::valid_value(&value) {
-            return Err(crate::error::CallError::BadResponse(format!(
+        if !valid_name(&lower) || !valid_value(&value) {
+            return Err(CallError::BadResponse(format!(
                 "invalid header field `{}`: the name must be a token, the value visible characters, spaces and tabs",
                 lower.escape_debug()
             )));
         }
-        if crate::http::HOST_HEADERS.contains(&lower.as_str()) {
-            return Err(crate::error::CallError::BadResponse(format!(
+        if HOST_HEADERS.contains(&lower.as_str()) {
+            return Err(CallError::BadResponse(format!(
                 "header field `{lower}` is set by the host, not by functions"
             )));
         }
-        if !crate::http::FRAMING_HEADERS.contains(&lower.as_str()) {
+        if !FRAMING_HEADERS.contains(&lower.as_str()) {
             headers.push((lower.into(), value));
         }
     }
@@ -277,4 +358,24 @@ pub(crate) fn trace_id(headers: &[(String, Vec<u8>)]) -> TraceId {
         }
     }
     id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_body_is_json() {
+        let r = error_response(
+            &Error::new(Kind::Deadline, "too \"slow\""),
+            Some("loop"),
+            "t1",
+        );
+        assert_eq!(r.status, 504);
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["error"], "deadline");
+        assert_eq!(v["message"], "too \"slow\"");
+        assert_eq!(v["function"], "loop");
+        assert_eq!(v["trace_id"], "t1");
+    }
 }

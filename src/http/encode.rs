@@ -3,10 +3,6 @@
 
 use std::borrow::Cow;
 
-use serde::Serialize;
-
-use crate::error::Kind;
-
 /// A response about to be written.
 #[derive(Debug)]
 pub struct Response {
@@ -19,32 +15,6 @@ pub struct Response {
 }
 
 impl Response {
-    /// An error response: the JSON body of DESIGN.md and `x-wasmgate-error`.
-    pub fn error(kind: Kind, message: &str, function: Option<&str>, trace_id: &str) -> Self {
-        #[derive(Serialize)]
-        struct Body<'a> {
-            error: &'a str,
-            message: &'a str,
-            function: Option<&'a str>,
-            trace_id: &'a str,
-        }
-        let body = serde_json::to_vec(&Body {
-            error: kind.as_str(),
-            message,
-            function,
-            trace_id,
-        })
-        .unwrap_or_default();
-        Self {
-            status: kind.status(),
-            headers: vec![
-                ("content-type".into(), b"application/json".to_vec()),
-                ("x-wasmgate-error".into(), kind.as_str().as_bytes().to_vec()),
-            ],
-            body,
-        }
-    }
-
     /// Adds a header field.
     pub fn with_header(mut self, name: &'static str, value: impl Into<Vec<u8>>) -> Self {
         self.headers.push((name.into(), value.into()));
@@ -177,17 +147,6 @@ mod tests {
         let mut out = Vec::new();
         encode(&r, true, false, &mut out);
         assert_eq!(out, b"HTTP/1.1 204 No Content\r\n\r\n");
-    }
-
-    #[test]
-    fn error_body_is_json() {
-        let r = Response::error(Kind::Deadline, "too \"slow\"", Some("loop"), "t1");
-        assert_eq!(r.status, 504);
-        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-        assert_eq!(v["error"], "deadline");
-        assert_eq!(v["message"], "too \"slow\"");
-        assert_eq!(v["function"], "loop");
-        assert_eq!(v["trace_id"], "t1");
     }
 
     #[test]

@@ -5,12 +5,8 @@ use std::time::{Duration, Instant};
 
 use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use smol::net::TcpStream;
-use std::cell::RefCell;
 
-use super::{DecodeError, Decoder, Gate, Request, Response, encode};
-use crate::app::admission::{RequestGate, Reservation};
-use crate::app::{App, host_error, trace_id};
-use crate::error::Kind;
+use super::{DecodeError, Decoder, Gate, Handler, Request, Response, Server, connections, encode};
 
 /// How often a connection whose client has half-closed it (shut down its
 /// writing side) is checked for a reset while its request runs. Defaults
@@ -21,8 +17,8 @@ const HALF_CLOSED_CHECK: Duration = Duration::from_millis(100);
 
 /// Serves requests on one connection until it closes, fails or is evicted
 /// from the connection table.
-pub(super) async fn connection(
-    app: &App,
+pub(super) async fn connection<H: Handler>(
+    server: &Server<H>,
     mut stream: TcpStream,
     peer: SocketAddr,
 ) -> std::io::Result<()> {
@@ -30,20 +26,14 @@ pub(super) async fn connection(
     // Head and body go out in one write, but without NODELAY a pipelined
     // client could still wait on Nagle + delayed ACK.
     stream.set_nodelay(true)?;
-    let limits = &app.config.server;
-    let entry = match app.connections.open(peer.ip(), limits) {
+    let handler = &server.handler;
+    let limits = handler.limits();
+    let entry = match server.connections.open(peer.ip(), limits) {
         Ok(entry) => entry,
         Err(refused) => {
-            let trace = trace_id(&[]);
-            let r = host_error(
-                Kind::TooManyConnections,
-                &refused.to_string(),
-                ("-", "-", &trace),
-                accepted,
-            )
-            .with_header("retry-after", limits.retry_after_secs.to_string());
+            let r = handler.refused(&refused, accepted);
             write(&mut stream, &r, false, false, limits.write_timeout).await?;
-            linger(app, stream).await;
+            linger(server, stream).await;
             return Ok(());
         }
     };
@@ -51,13 +41,13 @@ pub(super) async fn connection(
     let mut decoder = Decoder::new();
     loop {
         entry.waiting();
-        let gate = RequestGate {
+        let gate = handler.gate();
+        let busy = Busy {
             entry: &entry,
-            body: Reservation::new(app),
-            head: RefCell::new(None),
+            gate: &gate,
         };
         let read = smol::future::or(
-            async { Some(read_request(&mut decoder, &mut stream, &framing, &gate).await) },
+            async { Some(read_request(&mut decoder, &mut stream, &framing, &busy).await) },
             async {
                 entry.evicted().await;
                 None
@@ -71,14 +61,14 @@ pub(super) async fn connection(
             Some(Err(DecodeError::Closed)) => return Ok(()),
             Some(Err(DecodeError::Io(e))) => return Err(e),
             Some(Err(e)) => {
-                let r = unreadable(app, e, &gate, reading);
+                let r = handler.unreadable(e, &gate, reading);
                 // The body's reservation and the table slot are given
                 // back before the response is written and the rest of the
                 // request is discarded.
                 drop(gate);
                 drop(entry);
                 write(&mut stream, &r, false, false, limits.write_timeout).await?;
-                linger(app, stream).await;
+                linger(server, stream).await;
                 return Ok(());
             }
             None => {
@@ -87,23 +77,16 @@ pub(super) async fn connection(
                 return Ok(());
             }
         };
-        let started = Instant::now();
-        let trace = match gate.head.borrow_mut().take() {
-            Some((_, _, trace)) => trace,
-            None => trace_id(&req.headers),
-        };
         // A client that resets the connection stops its request: the guest
         // is dropped at its next fuel slice instead of burning CPU and an
         // in-flight slot. One that only half-closes still gets its answer.
-        let answered = smol::future::or(
-            async { Some(app.respond(&req, &trace, started).await) },
-            async {
+        let answered =
+            smol::future::or(async { Some(handler.respond(&req, &gate).await) }, async {
                 peer_reset(&stream).await;
                 None
-            },
-        );
+            });
         let Some(response) = answered.await else {
-            log::info!(target: "access", "{} {} cancelled: the client closed the connection trace={trace}", req.method, req.uri);
+            handler.cancelled(&req, &gate);
             return Ok(());
         };
         let (keep_alive, head_only) = (req.keep_alive, req.method == "HEAD");
@@ -114,88 +97,34 @@ pub(super) async fn connection(
         let mut out = Vec::new();
         encode(&response, keep_alive, head_only, &mut out);
         drop(response);
-        let held = Reservation::new(app);
-        held.force(u64::try_from(out.len()).unwrap_or(u64::MAX));
+        let held = handler.hold(u64::try_from(out.len()).unwrap_or(u64::MAX));
         write_bytes(&mut stream, &out, limits.write_timeout).await?;
         drop(held);
         if !keep_alive {
             // Requests pipelined after a `connection: close` one are
             // discarded, not left to reset the connection.
             drop(entry);
-            linger(app, stream).await;
+            linger(server, stream).await;
             return Ok(());
         }
     }
 }
 
-/// The answer to a request that could not be read: 400, 408, 413, 431, 505 or
-/// 503 `overloaded`, with a trace id and an access line.
-fn unreadable(app: &App, e: DecodeError, gate: &RequestGate<'_>, started: Instant) -> Response {
-    let limits = &app.config.server;
-    let (kind, message) = match e {
-        DecodeError::HeadTimeout => (
-            Kind::RequestTimeout,
-            format!(
-                "request head not received within header_timeout ({} ms)",
-                limits.header_timeout.as_millis()
-            ),
-        ),
-        DecodeError::BodyTimeout => (
-            Kind::RequestTimeout,
-            format!(
-                "request body not received within body_timeout ({} ms)",
-                limits.body_timeout.as_millis()
-            ),
-        ),
-        DecodeError::HeadTooLarge => (
-            Kind::HeadersTooLarge,
-            format!(
-                "request head is larger than {} bytes",
-                limits.max_header_bytes
-            ),
-        ),
-        DecodeError::TooManyHeaders => (
-            Kind::HeadersTooLarge,
-            format!("request has more than {} header fields", limits.max_headers),
-        ),
-        DecodeError::BodyTooLarge(n) => (
-            Kind::BodyTooLarge,
-            format!(
-                "request body of {n} bytes is larger than {} bytes",
-                limits.max_body
-            ),
-        ),
-        DecodeError::Overloaded => (
-            Kind::Overloaded,
-            format!(
-                "the request body does not fit in what is left of the memory budget (memory_budget = {} bytes); retry later",
-                limits.memory_budget
-            ),
-        ),
-        DecodeError::UnsupportedVersion => (
-            Kind::VersionNotSupported,
-            "only HTTP/1.0 and HTTP/1.1 are served".to_owned(),
-        ),
-        DecodeError::Malformed(why) => (Kind::BadRequest, why.to_owned()),
-        DecodeError::Closed | DecodeError::Io(_) => (
-            Kind::BadRequest,
-            "the connection failed while the request was read".to_owned(),
-        ),
-    };
-    let head = gate.head.borrow();
-    let fresh;
-    let (method, uri, trace) = match &*head {
-        Some((method, uri, trace)) => (method.as_str(), uri.as_str(), trace.as_str()),
-        None => {
-            fresh = trace_id(&[]);
-            ("-", "-", fresh.as_str())
-        }
-    };
-    log::debug!("[{trace}] request refused: {message}");
-    let r = host_error(kind, &message, (method, uri, trace), started);
-    match kind {
-        Kind::Overloaded => r.with_header("retry-after", limits.retry_after_secs.to_string()),
-        _ => r,
+/// The handler's gate, seen through the connection: a complete head makes
+/// the connection busy (no longer evictable as idle).
+struct Busy<'a, G> {
+    entry: &'a connections::Entry<'a>,
+    gate: &'a G,
+}
+
+impl<G: Gate> Gate for Busy<'_, G> {
+    fn head(&self, method: &str, uri: &str, headers: &[(String, Vec<u8>)]) {
+        self.entry.busy();
+        self.gate.head(method, uri, headers);
+    }
+
+    fn reserve_body(&self, bytes: u64) -> bool {
+        self.gate.reserve_body(bytes)
     }
 }
 
@@ -243,14 +172,15 @@ const LINGER_BYTES: u64 = 4 << 20;
 /// [`LINGER_TIME`] and `max_body` + [`LINGER_BYTES`] bytes, so that the
 /// close is a FIN and not a reset. The caller has given back the
 /// connection's table slot.
-async fn linger(app: &App, mut stream: TcpStream) {
-    let Some(_turn) = app.connections.linger(&app.config.server) else {
+async fn linger<H: Handler>(server: &Server<H>, mut stream: TcpStream) {
+    let limits = server.handler.limits();
+    let Some(_turn) = server.connections.linger(limits) else {
         close_cleanly(&mut stream).await;
         return;
     };
     let _ = stream.shutdown(std::net::Shutdown::Write);
     let mut sink = [0u8; 4096];
-    let mut left = app.config.server.max_body.saturating_add(LINGER_BYTES);
+    let mut left = limits.max_body.saturating_add(LINGER_BYTES);
     smol::future::or(
         async {
             while let Ok(n @ 1..) = stream.read(&mut sink).await {

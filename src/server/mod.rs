@@ -1,9 +1,10 @@
 //! The HTTP server: one thread, one `smol::LocalExecutor`, one task per
-//! connection. [`crate::app`] holds the request pipeline of DESIGN.md:
-//! route → module cache → admission → sandbox → response.
+//! connection, connection caps, clean closes. It serves any [`Handler`] and
+//! knows nothing of functions: [`crate::app`] is the handler that runs
+//! them, and a test can serve its own in-process.
 
 mod connection;
-pub(crate) mod connections;
+mod connections;
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -14,9 +15,49 @@ use smol::net::TcpListener;
 pub use crate::http::{DecodeError, Decoder, Gate, Request, Response, encode};
 pub use connection::{read_request, write};
 
-use crate::app::App;
-use crate::config::Config;
 use connection::connection;
+pub use connections::Refused;
+
+use crate::limits::ServerLimits;
+
+/// What the server asks of the application it serves. The server reads
+/// requests, keeps connections within their caps, writes responses within
+/// `write_timeout` and closes connections cleanly; a handler decides what
+/// each request gets, and owns the memory a request holds.
+pub trait Handler {
+    /// Lives while one request is read: hears of its head and grants (or
+    /// refuses) memory for its body; dropped when the request is answered.
+    type Gate<'a>: Gate
+    where
+        Self: 'a;
+    /// Memory held by an encoded response while it is written; given back
+    /// when dropped.
+    type Held<'a>
+    where
+        Self: 'a;
+
+    /// The limits the server applies: framing, timeouts, connection caps.
+    fn limits(&self) -> &ServerLimits;
+    /// A gate for the next request on a connection.
+    fn gate(&self) -> Self::Gate<'_>;
+    /// The answer to a request read through `gate`.
+    fn respond(
+        &self,
+        request: &Request,
+        gate: &Self::Gate<'_>,
+    ) -> impl std::future::Future<Output = Response>;
+    /// The answer to a request that could not be read (`started` is when
+    /// reading began).
+    fn unreadable(&self, error: DecodeError, gate: &Self::Gate<'_>, started: Instant) -> Response;
+    /// The answer to a connection the table refused (`started` is when it
+    /// was accepted).
+    fn refused(&self, refused: &Refused, started: Instant) -> Response;
+    /// Notes a request whose client reset the connection before its answer.
+    fn cancelled(&self, request: &Request, gate: &Self::Gate<'_>);
+    /// Counts `bytes` of an encoded response against the handler's memory
+    /// until the returned value is dropped.
+    fn hold(&self, bytes: u64) -> Self::Held<'_>;
+}
 
 /// At most this many tasks run between two looks at the reactor (new
 /// connections, readable sockets, timers). `LocalExecutor::run` looks every
@@ -34,12 +75,22 @@ const TASKS_PER_REACTOR_TURN: usize = 16;
 /// costs one non-blocking `epoll_wait` per ~50 µs of busy executor.
 const REACTOR_TURN: Duration = Duration::from_micros(50);
 
-/// Binds `config.listen` and serves until the process is stopped.
-pub fn run(config: Config) -> std::io::Result<()> {
-    run_local(|executor| async move {
-        let listener = TcpListener::bind(config.listen).await?;
+/// Binds `listen` and serves until the process is stopped. `start` builds
+/// the handler once the address is bound (it is given the bound address,
+/// useful with port 0).
+pub fn run<H, F>(listen: SocketAddr, start: F) -> std::io::Result<()>
+where
+    H: Handler + 'static,
+    F: FnOnce(SocketAddr) -> H + 'static,
+{
+    run_local(move |executor| async move {
+        let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
-        serve(executor, listener, addr, config).await
+        let server = Rc::new(Server {
+            handler: start(addr),
+            connections: connections::Table::default(),
+        });
+        serve(executor, listener, addr, server).await
     })
 }
 
@@ -74,36 +125,19 @@ async fn drive(executor: &smol::LocalExecutor<'_>) -> std::io::Result<()> {
     }
 }
 
-async fn serve(
+/// What every connection task shares: the handler and the connection
+/// table.
+struct Server<H> {
+    handler: H,
+    connections: connections::Table,
+}
+
+async fn serve<H: Handler + 'static>(
     executor: Rc<smol::LocalExecutor<'_>>,
     listener: TcpListener,
     addr: SocketAddr,
-    config: Config,
+    server: Rc<Server<H>>,
 ) -> std::io::Result<()> {
-    if let Some(board) = &config.board {
-        log::info!(
-            "board profile {}: {} ({}, {} cores, {} MiB RAM, {}), fuel_per_ms {}",
-            board.key,
-            board.name,
-            board.cpu,
-            board.cores,
-            board.ram >> 20,
-            board.target,
-            config
-                .fuel_per_ms
-                .map_or("unknown".into(), |f| f.to_string()),
-        );
-    }
-    let app = Rc::new(App::new(config));
-    log::info!(
-        "serving {} configured function(s){} on http://{addr}",
-        app.config.functions.len(),
-        app.config
-            .functions_dir
-            .as_ref()
-            .map(|d| format!(" and {}/NAME.wasm at /NAME", d.display()))
-            .unwrap_or_default(),
-    );
     // Tests and scripts read the bound address (useful with port 0) here.
     {
         use std::io::Write;
@@ -121,10 +155,10 @@ async fn serve(
                 continue;
             }
         };
-        let app = Rc::clone(&app);
+        let server = Rc::clone(&server);
         executor
             .spawn(async move {
-                if let Err(e) = connection(&app, stream, peer).await {
+                if let Err(e) = connection(&server, stream, peer).await {
                     log::debug!("connection from {peer}: {e}");
                 }
             })
