@@ -28,7 +28,7 @@ use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use wasmgate::abi::{Request, wasi_json};
+use wasmgate::abi::{GuestRequest, wasi_json};
 use wasmgate::config::FunctionSpec;
 use wasmgate::host::HostState;
 use wasmgate::limits::{FunctionLimits, InstanceCost};
@@ -268,7 +268,7 @@ struct Bench {
 
 /// One measured run: wall time and fuel of `_start` alone.
 fn run(bench: &Bench, module: &wasmi::Module, calls: u32) -> (Duration, u64) {
-    let request = Request {
+    let request = GuestRequest {
         method: "POST",
         uri: "/bench",
         headers: Vec::new(),
@@ -299,7 +299,7 @@ fn run(bench: &Bench, module: &wasmi::Module, calls: u32) -> (Duration, u64) {
 fn whole_calls(bench: &Bench, module: &wasmi::Module) -> (f64, f64) {
     const N: u32 = 2_000;
     let (mut ns, mut fuel) = (0.0, 0.0);
-    let request = Request {
+    let request = GuestRequest {
         method: "GET",
         uri: "/bench",
         headers: Vec::new(),

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use divan::Bencher;
-use wasmgate::abi::{self as wabi, Abi, Request, Response, wasi_json};
+use wasmgate::abi::{self as wabi, Abi, GuestRequest, GuestResponse, wasi_json};
 use wasmgate::cache as wcache;
 use wasmgate::config::{AbiChoice, FunctionSpec};
 use wasmgate::host::HostState;
@@ -71,8 +71,8 @@ fn state(spec: &FunctionSpec) -> HostState {
 }
 
 /// What wrk sends: `GET /hello?name=Pi` with three headers.
-fn hello_request() -> Request<'static> {
-    Request {
+fn hello_request() -> GuestRequest<'static> {
+    GuestRequest {
         method: "GET",
         uri: "/hello?name=Pi",
         headers: vec![
@@ -87,8 +87,8 @@ fn hello_request() -> Request<'static> {
 
 const ORDER: &[u8] = br#"{"id":"A1","value":100}"#;
 
-fn tax_request() -> Request<'static> {
-    Request {
+fn tax_request() -> GuestRequest<'static> {
+    GuestRequest {
         method: "POST",
         uri: "/tax",
         headers: vec![
@@ -105,8 +105,8 @@ fn call(
     rt: &Runtime,
     loaded: &wcache::Compiled,
     spec: &FunctionSpec,
-    req: &Request<'_>,
-) -> Response {
+    req: &GuestRequest<'_>,
+) -> GuestResponse {
     let outcome = smol::future::block_on(wabi::call(rt, loaded, spec, req));
     match outcome.result {
         Ok(r) => r,
@@ -175,7 +175,7 @@ mod abi {
     #[divan::bench]
     fn native_floor(bencher: Bencher) {
         let rt = Runtime::new();
-        let response = postcard::to_allocvec(&Response {
+        let response = postcard::to_allocvec(&GuestResponse {
             status: 200,
             headers: vec![("content-type".into(), b"text/plain".to_vec())],
             body: b"Hello, Pi!\n".to_vec(),
@@ -274,7 +274,7 @@ mod cache {
     /// A native-ABI module of `FUNCS` loop-and-arithmetic functions that
     /// call each other; `wasmgate_handle` calls every 10th one.
     pub fn generate() -> Vec<u8> {
-        let response = postcard::to_allocvec(&Response {
+        let response = postcard::to_allocvec(&GuestResponse {
             status: 200,
             headers: Vec::new(),
             body: b"ok".to_vec(),
@@ -431,7 +431,7 @@ mod fuel {
                 .linker()
                 .instantiate_and_start(&mut store, &self.module)
                 .unwrap();
-            let req = Request {
+            let req = GuestRequest {
                 method: "GET",
                 uri: URI,
                 headers: Vec::new(),
@@ -450,7 +450,7 @@ mod fuel {
                 .unwrap();
             let packed = handle.call(&mut store, (ptr, bytes.len() as i32)).unwrap() as u64;
             let (p, l) = ((packed >> 32) as usize, (packed & 0xffff_ffff) as usize);
-            let resp: Response = postcard::from_bytes(&memory.data(&store)[p..p + l]).unwrap();
+            let resp: GuestResponse = postcard::from_bytes(&memory.data(&store)[p..p + l]).unwrap();
             resp.body
         }
     }
@@ -477,7 +477,7 @@ mod fuel {
     fn on_sliced(bencher: Bencher) {
         let rt = Runtime::new();
         let (loaded, spec) = load(&rt, "sieve");
-        let req = Request {
+        let req = GuestRequest {
             method: "GET",
             uri: URI,
             headers: Vec::new(),
@@ -492,7 +492,7 @@ mod fuel {
     pub fn sieve_fuel() -> u64 {
         let rt = Runtime::new();
         let (loaded, spec) = load(&rt, "sieve");
-        let req = Request {
+        let req = GuestRequest {
             method: "GET",
             uri: URI,
             headers: Vec::new(),

@@ -396,7 +396,7 @@ fn run(args: RunArgs) -> Result<(), CliError> {
         .iter()
         .map(|(n, v)| (n.as_str(), v.as_bytes()))
         .collect();
-    let request = abi::Request {
+    let request = abi::GuestRequest {
         method: &args.method,
         uri: &args.path,
         headers,

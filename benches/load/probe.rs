@@ -20,7 +20,7 @@ use std::path::Path;
 use std::rc::Rc;
 use std::time::Instant;
 
-use wasmgate::abi::{self, Request};
+use wasmgate::abi::{self, GuestRequest};
 use wasmgate::cache;
 use wasmgate::config::{AbiChoice, FunctionSpec};
 use wasmgate::host::HostState;
@@ -58,7 +58,7 @@ fn main() {
         "sieve" => ("/sieve?n=1000000", b"", "GET"),
         _ => ("/hello?name=Pi", b"", "GET"),
     };
-    let request = Request {
+    let request = GuestRequest {
         method,
         uri,
         headers: vec![
@@ -183,7 +183,7 @@ impl Unsliced {
         }
     }
 
-    fn run(&self, request: &Request<'_>, state: HostState) -> Vec<u8> {
+    fn run(&self, request: &GuestRequest<'_>, state: HostState) -> Vec<u8> {
         let mut store = wasmi::Store::new(self.runtime.engine(), state);
         store.limiter(|s| &mut s.limiter);
         if self.metered {
@@ -206,7 +206,8 @@ impl Unsliced {
             .unwrap();
         let packed = handle.call(&mut store, (ptr, bytes.len() as i32)).unwrap() as u64;
         let (p, l) = ((packed >> 32) as usize, (packed & 0xffff_ffff) as usize);
-        let response: abi::Response = postcard::from_bytes(&memory.data(&store)[p..p + l]).unwrap();
+        let response: abi::GuestResponse =
+            postcard::from_bytes(&memory.data(&store)[p..p + l]).unwrap();
         response.body
     }
 }

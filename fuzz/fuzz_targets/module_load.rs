@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use wasmgate::abi::{self, Request};
+use wasmgate::abi::{self, GuestRequest};
 use wasmgate::cache;
 use wasmgate::config::{AbiChoice, FunctionSpec};
 use wasmgate::host::HostState;
@@ -93,8 +93,8 @@ fn smith_config(u: &mut Unstructured<'_>) -> arbitrary::Result<wasm_smith::Confi
     Ok(config)
 }
 
-fn request() -> Request<'static> {
-    Request {
+fn request() -> GuestRequest<'static> {
+    GuestRequest {
         method: "POST",
         uri: "/fuzz?x=1",
         headers: vec![("content-type", b"application/json")],

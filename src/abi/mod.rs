@@ -9,7 +9,9 @@ use std::fmt;
 use std::path::Path;
 use std::rc::Rc;
 
-pub use wasmgate_guest::abi::{Request, Response};
+/// What a guest is given and what it answers (the guest crate's wire
+/// types), named apart from the host's HTTP `http::{Request, Response}`.
+pub use wasmgate_guest::abi::{Request as GuestRequest, Response as GuestResponse};
 use wasmi::{ExternType, FuncType, Module, ValType};
 
 use crate::cache::Compiled;
@@ -145,7 +147,7 @@ fn signature_is(ty: &FuncType, params: &[ValType], results: &[ValType]) -> bool 
 /// What one call produced, and the fuel it took.
 pub struct Outcome {
     /// The guest's response, or why there is none.
-    pub result: Result<Response, CallError>,
+    pub result: Result<GuestResponse, CallError>,
     /// Fuel consumed, instantiation included.
     pub fuel: u64,
 }
@@ -155,7 +157,7 @@ pub async fn call(
     runtime: &Runtime,
     compiled: &Compiled,
     function: &FunctionSpec,
-    request: &Request<'_>,
+    request: &GuestRequest<'_>,
 ) -> Outcome {
     let (module, abi, cost) = (&compiled.module, compiled.abi, compiled.cost);
     let state = HostState::new(

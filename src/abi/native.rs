@@ -4,7 +4,7 @@
 
 use wasmi::{Val, ValType};
 
-use super::{Request, Response};
+use super::{GuestRequest, GuestResponse};
 use crate::error::CallError;
 use crate::limits::MAX_RESPONSE_HEADERS;
 use crate::sandbox::Sandbox;
@@ -22,9 +22,9 @@ pub const EXPORTS: &[(&str, &[ValType], &[ValType])] = &[
 /// Encodes `request`, hands it to the guest and decodes its response.
 pub async fn call(
     sandbox: &mut Sandbox,
-    request: &Request<'_>,
+    request: &GuestRequest<'_>,
     max_response: u64,
-) -> Result<Response, CallError> {
+) -> Result<GuestResponse, CallError> {
     let bytes = postcard::to_allocvec(request)
         .map_err(|e| CallError::Trap(format!("cannot encode request: {e}")))?;
     let len = i32::try_from(bytes.len())
@@ -87,7 +87,7 @@ pub async fn call(
 /// any header is built: decoding a declared 340,000 fields in full took
 /// ~20 ms of unmetered host time per request. Trailing bytes are ignored,
 /// as `postcard::from_bytes` does.
-pub fn decode_response(encoded: &[u8]) -> Result<Response, String> {
+pub fn decode_response(encoded: &[u8]) -> Result<GuestResponse, String> {
     let invalid = |e: postcard::Error| format!("response is not a valid ABI v1 message: {e}");
     let (status, rest) = postcard::take_from_bytes::<u16>(encoded).map_err(invalid)?;
     // A sequence length is a varint `usize`; read as u64 so that no count
@@ -107,7 +107,7 @@ pub fn decode_response(encoded: &[u8]) -> Result<Response, String> {
     }
     let (body, _) = postcard::take_from_bytes::<Vec<u8>>(rest).map_err(invalid)?;
     super::check_status(status.into())?;
-    Ok(Response {
+    Ok(GuestResponse {
         status,
         headers,
         body,
@@ -120,7 +120,7 @@ mod tests {
 
     #[test]
     fn decode_matches_postcard_for_a_valid_response() {
-        let mut response = Response::new(201);
+        let mut response = GuestResponse::new(201);
         response.headers = vec![("a".into(), b"1".to_vec()), ("b".into(), Vec::new())];
         response.body = b"hello".to_vec();
         let bytes = postcard::to_allocvec(&response).unwrap();

@@ -18,7 +18,7 @@ use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use wasmi::{Caller, Extern, FuncType, Linker, Module, Val, ValType};
 
-use super::{Request, Response};
+use super::{GuestRequest, GuestResponse};
 use crate::config::FunctionSpec;
 use crate::error::CallError;
 use crate::host::{self, Cost, HostState, cost};
@@ -284,7 +284,7 @@ impl<'de> Visitor<'de> for ValuesSeed<'_> {
 /// Encodes the request as the stdin JSON. Header values and the body are
 /// strings: bytes that are not UTF-8 become U+FFFD (use the native ABI for
 /// binary bodies).
-pub fn encode_request(request: &Request<'_>) -> Vec<u8> {
+pub fn encode_request(request: &GuestRequest<'_>) -> Vec<u8> {
     let mut headers: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for (name, value) in &request.headers {
         headers
@@ -303,7 +303,7 @@ pub fn encode_request(request: &Request<'_>) -> Vec<u8> {
 }
 
 /// Parses what the guest printed into a response.
-pub fn decode_response(stdout: &[u8]) -> Result<Response, String> {
+pub fn decode_response(stdout: &[u8]) -> Result<GuestResponse, String> {
     let text = stdout.trim_ascii();
     let parsed: StdoutResponse = serde_json::from_slice(text)
         .map_err(|e| format!("stdout is not one JSON response object: {e}"))?;
@@ -319,7 +319,7 @@ pub fn decode_response(stdout: &[u8]) -> Result<Response, String> {
     for (name, values) in parsed.headers.0 {
         headers.extend(values.into_iter().map(|v| (name.clone(), v.into_bytes())));
     }
-    Ok(Response {
+    Ok(GuestResponse {
         status,
         headers,
         body: parsed.body.unwrap_or_default().into_bytes(),
@@ -336,9 +336,9 @@ pub async fn run(
     module: &Module,
     cost: InstanceCost,
     function: &FunctionSpec,
-    request: &Request<'_>,
+    request: &GuestRequest<'_>,
     state: HostState,
-) -> (Result<Response, CallError>, u64) {
+) -> (Result<GuestResponse, CallError>, u64) {
     match Sandbox::start(
         runtime,
         module,
@@ -366,7 +366,7 @@ pub fn sandbox(
     module: &Module,
     cost: InstanceCost,
     function: &FunctionSpec,
-    request: &Request<'_>,
+    request: &GuestRequest<'_>,
     state: HostState,
 ) -> Result<Sandbox, (CallError, u64)> {
     Sandbox::new(
@@ -379,7 +379,11 @@ pub fn sandbox(
 }
 
 /// `state` with the WASI state of one call of `function`.
-fn with_stdio(function: &FunctionSpec, request: &Request<'_>, mut state: HostState) -> HostState {
+fn with_stdio(
+    function: &FunctionSpec,
+    request: &GuestRequest<'_>,
+    mut state: HostState,
+) -> HostState {
     let mut args = vec![function.name.clone().into_bytes()];
     args.extend(function.args.iter().map(|a| a.clone().into_bytes()));
     state.wasi = Some(WasiState {
@@ -397,7 +401,7 @@ fn with_stdio(function: &FunctionSpec, request: &Request<'_>, mut state: HostSta
 }
 
 /// Runs `_start` and parses stdout.
-async fn call(sandbox: &mut Sandbox) -> Result<Response, CallError> {
+async fn call(sandbox: &mut Sandbox) -> Result<GuestResponse, CallError> {
     let result = sandbox.call(START, &[], &mut []).await;
     flush_stderr(sandbox.store_mut().data_mut());
     match result {
@@ -407,7 +411,7 @@ async fn call(sandbox: &mut Sandbox) -> Result<Response, CallError> {
 }
 
 /// The response the guest wrote to stdout.
-fn respond(state: &HostState) -> Result<Response, CallError> {
+fn respond(state: &HostState) -> Result<GuestResponse, CallError> {
     let stdout = state.wasi.as_ref().map_or(&[][..], |w| w.stdout());
     decode_response(stdout).map_err(|why| {
         let shown = &stdout[..stdout.len().min(QUOTED_OUTPUT)];
@@ -855,7 +859,7 @@ mod tests {
 
     #[test]
     fn request_json_groups_headers_and_replaces_bad_utf8() {
-        let req = Request {
+        let req = GuestRequest {
             method: "POST",
             uri: "/t?x=1",
             headers: vec![("a", b"1"), ("a", b"2"), ("b", b"\xff")],

@@ -132,7 +132,7 @@ impl App {
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_slice()))
             .collect();
-        let request = abi::Request {
+        let request = abi::GuestRequest {
             method: &req.method,
             uri: &req.uri,
             headers,
@@ -292,7 +292,7 @@ fn error_response(e: &Error, function: Option<&str>, trace_id: &str) -> Response
 /// Checks a guest's response and turns it into HTTP: header count, names,
 /// values, no host-owned fields (framing fields are dropped). `wasmgate run`
 /// uses it too, so that it accepts exactly what the server sends.
-pub(crate) fn into_http(guest: abi::Response) -> Result<Response, CallError> {
+pub(crate) fn into_http(guest: abi::GuestResponse) -> Result<Response, CallError> {
     if guest.headers.len() > MAX_RESPONSE_HEADERS {
         return Err(CallError::BadResponse(format!(
             "{} header fields, more than the {MAX_RESPONSE_HEADERS} allowed",
