@@ -6,7 +6,7 @@ mod common;
 
 use std::net::TcpListener;
 
-use common::{Cli, HELLO, TempDir, function, wasmgate, wasmgate_in};
+use common::{Cli, HELLO, Server, TempDir, function, wasmgate, wasmgate_in};
 
 fn path(rel: &str) -> String {
     function(rel).to_str().unwrap().to_owned()
@@ -141,6 +141,64 @@ fn run_on_a_failing_fixture_names_the_error_kind() {
     let out = wasmgate(["run", &path("hostile/badimport.wasm")]);
     let line = assert_fails(&out, 1);
     assert!(line.contains("env.nonexistent"), "{line}");
+}
+
+/// A native module answering 200 with the fields `x-trace-id: forged`
+/// (the host's own: a bad response) or `content-length: 999` (framing: the
+/// host drops it) and the body `hi`. Postcard: status 200 (`c8 01`), one
+/// field, name and value with their lengths, the body with its length.
+fn native_with_field(field: &str) -> Vec<u8> {
+    let (name, value) = field.split_once(": ").unwrap();
+    let mut msg = vec![0xc8, 0x01, 1, name.len() as u8];
+    msg.extend_from_slice(name.as_bytes());
+    msg.push(value.len() as u8);
+    msg.extend_from_slice(value.as_bytes());
+    msg.extend_from_slice(b"\x02hi");
+    let data: String = msg.iter().map(|b| format!("\\{b:02x}")).collect();
+    wat::parse_str(format!(
+        r#"(module
+  (memory (export "memory") 1)
+  (data (i32.const 4096) "{data}")
+  (func (export "wasmgate_alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "wasmgate_handle") (param i32 i32) (result i64)
+    (i64.or (i64.shl (i64.const 4096) (i64.const 32)) (i64.const {len}))))"#,
+        len = msg.len()
+    ))
+    .unwrap()
+}
+
+/// `run` and the server take one path from a guest's output to HTTP: what
+/// the server answers with 502 `bad-response`, `run` refuses with the same
+/// kind and status; a framing field the server drops, `run` drops.
+#[test]
+fn run_checks_the_guests_response_as_the_server_does() {
+    let dir = TempDir::new("cli-run-checks");
+    let forged = dir.write("forged.wasm", native_with_field("x-trace-id: forged"));
+    let framed = dir.write("framed.wasm", native_with_field("content-length: 999"));
+    let s = Server::with_config(
+        "[server]\nfunctions_dir = \".\"\n",
+        &[
+            ("forged.wasm", forged.clone()),
+            ("framed.wasm", framed.clone()),
+        ],
+    );
+    let r = s.get("/forged");
+    r.assert_error(502, "bad-response");
+    assert!(r.message().contains("set by the host"), "{}", r.message());
+    let r = s.get("/framed");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.header("content-length"), Some("2"), "{r:?}");
+
+    let out = wasmgate(["run", forged.to_str().unwrap()]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_no_panic(&out);
+    assert!(out.stderr.contains("set by the host"), "{out:?}");
+    assert!(out.stderr.contains("(bad-response, HTTP 502)"), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+
+    let out = wasmgate(["run", framed.to_str().unwrap()]);
+    assert_ok(&out);
+    assert_eq!(out.stdout, "HTTP 200\n\nhi", "{out:?}");
 }
 
 #[test]
