@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use smol::net::TcpListener;
 
-pub use crate::http::{DecodeError, Decoder, Gate, Request, Response, encode};
+use crate::http::{DecodeError, Decoder, Gate, Request, Response, encode};
 pub use connection::{read_request, write};
 
 use connection::connection;
