@@ -2,11 +2,15 @@
 //! server, built for ARM boards with little RAM and no JIT.
 //!
 //! ```text
-//!  TCP accept ─► server::decode ─► router ─► cache ─► sandbox ─► abi::{native,wasi_json} ─► server::encode
-//!  (bounded)     (size/time limits) (path,    (eager    (fresh Store,   (postcard | JSON on
-//!                                    method)   compile,  fuel slices,    stdin/stdout)
-//!                                              LRU)      memory limit)
+//! server ─► http::decode ─► app: router ─► cache ─► sandbox ─► abi::{native,wasi_json} ─► http::encode
+//! (accept,  (size/time      (path,         (eager   (fresh Store, (postcard | JSON on
+//!  caps)     limits)         method)        compile, fuel slices,  stdin/stdout)
+//!                                           LRU)     memory limit)
 //! ```
+//!
+//! `http` is framing only (usable by a client too); `server` runs any
+//! `server::Handler`; `app` is the handler that routes, admits, calls the
+//! guest and checks its response.
 //!
 //! One thread runs a `smol::LocalExecutor`; every connection is a task, and
 //! a guest call yields between fuel slices so a busy function cannot stall

@@ -38,11 +38,6 @@ pub fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
-/// Header names the host sets on every response or error; a guest's field
-/// with one of these names makes its response a bad response, so a guest
-/// cannot pose as the host (a fake error kind, another request's trace id).
-pub const HOST_HEADERS: &[&str] = &["x-wasmgate-error", "x-trace-id"];
-
 /// Whether `value` is a valid header field value (RFC 9110 §5.5): visible
 /// ASCII, obs-text (0x80–0xFF), spaces and tabs; no other control byte.
 pub fn valid_value(value: &[u8]) -> bool {

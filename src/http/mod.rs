@@ -1,5 +1,13 @@
-//! HTTP/1.1 framing, with no server and no wasm in it: reading messages
-//! within limits, writing responses, and the header syntax both share.
+//! HTTP/1.1 framing, with no server and no wasm in it, for the server's
+//! side and (later) a client's:
+//!
+//! - `head.rs`: a complete request or response head → [`ParsedMessage`]
+//!   (body length, keep-alive, expect-continue), RFC 9112's rules;
+//! - `decode.rs`: the [`Decoder`] reading heads and bodies from a
+//!   connection within its own framing [`Limits`], memory granted by a
+//!   [`Gate`]; it never writes (the server answers `100 Continue`);
+//! - `encode.rs`: writing a [`Response`], header field validation;
+//! - `syntax.rs`: the grammar pieces the others share.
 
 mod decode;
 mod encode;
@@ -9,7 +17,7 @@ mod syntax;
 #[cfg(test)]
 pub(crate) use decode::wire;
 pub use decode::{DecodeError, Decoder, Gate, Limits, Request};
-pub use encode::{FRAMING_HEADERS, HOST_HEADERS, Response, encode, valid_name, valid_value};
+pub use encode::{FRAMING_HEADERS, Response, encode, valid_name, valid_value};
 pub use head::{
     BodyLength, ParsedMessage, RequestHead, RequestLine, ResponseHead, StatusLine, parse_request,
     parse_response,
