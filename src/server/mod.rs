@@ -165,3 +165,72 @@ async fn serve<H: Handler + 'static>(
             .detach();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smol::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A handler with no functions: answers every request with its path.
+    struct Echo(ServerLimits);
+
+    impl Handler for Echo {
+        type Gate<'a> = ();
+        type Held<'a> = ();
+
+        fn limits(&self) -> &ServerLimits {
+            &self.0
+        }
+        fn gate(&self) {}
+        async fn respond(&self, request: &Request, _: &Self::Gate<'_>) -> Response {
+            Response {
+                status: 200,
+                headers: Vec::new(),
+                body: request.path().as_bytes().to_vec(),
+            }
+        }
+        fn unreadable(&self, _: DecodeError, _: &(), _: Instant) -> Response {
+            Response {
+                status: 400,
+                headers: Vec::new(),
+                body: Vec::new(),
+            }
+        }
+        fn refused(&self, _: &Refused, _: Instant) -> Response {
+            self.unreadable(DecodeError::Closed, &(), Instant::now())
+        }
+        fn cancelled(&self, _: &Request, _: &()) {}
+        fn hold(&self, _: u64) {}
+    }
+
+    /// The server serves any handler, in-process: no function, no config.
+    #[test]
+    fn serves_a_handler_in_process() {
+        let result = run_local(|executor| async move {
+            let listener = TcpListener::bind("127.0.0.1:0").await?;
+            let addr = listener.local_addr()?;
+            let server = Rc::new(Server {
+                handler: Echo(ServerLimits::default()),
+                connections: connections::Table::default(),
+            });
+            executor
+                .spawn(serve(Rc::clone(&executor), listener, addr, server))
+                .detach();
+            let mut client = smol::net::TcpStream::connect(addr).await?;
+            client
+                .write_all(b"GET /a?b HTTP/1.1\r\nhost: x\r\n\r\nGET / HTTP/1.1\r\nhost: x\r\n\r\n")
+                .await?;
+            client.write_all(b"BAD\r\n\r\n").await?;
+            let mut answer = Vec::new();
+            client.read_to_end(&mut answer).await?;
+            assert_eq!(
+                String::from_utf8_lossy(&answer),
+                "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n/a\
+                 HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\n/\
+                 HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+            Ok(())
+        });
+        assert!(result.is_ok(), "{result:?}");
+    }
+}
