@@ -6,7 +6,7 @@ mod common;
 
 use std::net::TcpListener;
 
-use common::{Cli, HELLO, Server, TempDir, function, wasmgate, wasmgate_in};
+use common::{Cli, HELLO, Server, TempDir, function, native_answering, wasmgate, wasmgate_in};
 
 fn path(rel: &str) -> String {
     function(rel).to_str().unwrap().to_owned()
@@ -154,17 +154,7 @@ fn native_with_field(field: &str) -> Vec<u8> {
     msg.push(value.len() as u8);
     msg.extend_from_slice(value.as_bytes());
     msg.extend_from_slice(b"\x02hi");
-    let data: String = msg.iter().map(|b| format!("\\{b:02x}")).collect();
-    wat::parse_str(format!(
-        r#"(module
-  (memory (export "memory") 1)
-  (data (i32.const 4096) "{data}")
-  (func (export "wasmgate_alloc") (param i32) (result i32) (i32.const 1024))
-  (func (export "wasmgate_handle") (param i32 i32) (result i64)
-    (i64.or (i64.shl (i64.const 4096) (i64.const 32)) (i64.const {len}))))"#,
-        len = msg.len()
-    ))
-    .unwrap()
+    native_answering(&msg, 1)
 }
 
 /// `run` and the server take one path from a guest's output to HTTP: what

@@ -35,17 +35,7 @@ fn native_header(name: &str, value: &[u8]) -> Vec<u8> {
     msg.push(value.len() as u8);
     msg.extend_from_slice(value);
     msg.push(0);
-    wat::parse_str(format!(
-        r#"(module
-  (memory (export "memory") 1)
-  (data (i32.const 4096) "{data}")
-  (func (export "wasmgate_alloc") (param i32) (result i32) (i32.const 1024))
-  (func (export "wasmgate_handle") (param i32 i32) (result i64)
-    (i64.or (i64.shl (i64.const 4096) (i64.const 32)) (i64.const {len}))))"#,
-        data = wat_bytes(&msg),
-        len = msg.len()
-    ))
-    .unwrap()
+    common::native_answering(&msg, 1)
 }
 
 /// A wasi command that writes `stdout` and returns.

@@ -66,17 +66,7 @@ fn header_flood() -> Vec<u8> {
         msg.extend_from_slice(&[1, b'a', 0]);
     }
     msg.push(0);
-    let data: String = msg.iter().map(|b| format!("\\{b:02x}")).collect();
-    wat::parse_str(format!(
-        r#"(module
-  (memory (export "memory") 2)
-  (data (i32.const 4096) "{data}")
-  (func (export "wasmgate_alloc") (param i32) (result i32) (i32.const 1024))
-  (func (export "wasmgate_handle") (param i32 i32) (result i64)
-    (i64.or (i64.shl (i64.const 4096) (i64.const 32)) (i64.const {len}))))"#,
-        len = msg.len()
-    ))
-    .unwrap()
+    common::native_answering(&msg, 2)
 }
 
 fn server(dir: &TempDir) -> Server {

@@ -712,3 +712,19 @@ pub fn leb128(mut v: u64, out: &mut Vec<u8>) {
         out.push(byte | 0x80);
     }
 }
+
+/// A native-ABI module of `pages` memory pages whose handler answers the
+/// postcard-encoded response `msg`, whatever the request.
+pub fn native_answering(msg: &[u8], pages: u32) -> Vec<u8> {
+    let data: String = msg.iter().map(|b| format!("\\{b:02x}")).collect();
+    wat::parse_str(format!(
+        r#"(module
+  (memory (export "memory") {pages})
+  (data (i32.const 4096) "{data}")
+  (func (export "wasmgate_alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "wasmgate_handle") (param i32 i32) (result i64)
+    (i64.or (i64.shl (i64.const 4096) (i64.const 32)) (i64.const {len}))))"#,
+        len = msg.len()
+    ))
+    .unwrap()
+}
