@@ -192,8 +192,9 @@ impl server::Handler for App {
 
     async fn respond(&self, req: &Request, gate: &Self::Gate<'_>) -> Response {
         let started = Instant::now();
-        let trace = match gate.head.borrow_mut().take() {
-            Some((_, _, trace)) => trace,
+        // The gate keeps it too: a cancelled request's line names it.
+        let trace = match &*gate.head.borrow() {
+            Some((_, _, trace)) => trace.clone(),
             None => trace_id(&req.headers),
         };
         let mut access = Access::default();
