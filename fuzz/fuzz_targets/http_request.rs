@@ -16,6 +16,7 @@ use std::task::{Context, Poll};
 use libfuzzer_sys::fuzz_target;
 use smol::io::{AsyncRead, AsyncWrite};
 use wasmgate::http::{DecodeError, Decoder, Limits, Request};
+use wasmgate::server::read_request;
 
 /// Requests decoded from one stream at most (a 4 KiB input holds fewer).
 const MAX_REQUESTS: usize = 256;
@@ -96,7 +97,7 @@ fn decode(input: &[u8], step: usize, limits: &Limits) -> Vec<Seen> {
     let mut out = Vec::new();
     smol::block_on(async {
         for _ in 0..MAX_REQUESTS {
-            let result = decoder.read(&mut stream, limits, &()).await;
+            let result = read_request(&mut decoder, &mut stream, limits, &()).await;
             let done = result.is_err() || !result.as_ref().is_ok_and(|r| r.keep_alive);
             if let Ok(r) = &result {
                 assert!(r.body.len() as u64 <= limits.max_body, "body over max_body");
