@@ -7,6 +7,7 @@ use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use smol::net::TcpStream;
 
 use super::{DecodeError, Decoder, Gate, Handler, Request, Response, Server, connections, encode};
+use crate::http::Limits;
 
 /// How often a connection whose client has half-closed it (shut down its
 /// writing side) is checked for a reset while its request runs. Defaults
@@ -37,7 +38,7 @@ pub(super) async fn connection<H: Handler>(
             return Ok(());
         }
     };
-    let framing = crate::http::Limits::from(limits);
+    let framing = Limits::from(limits);
     let mut decoder = Decoder::new();
     loop {
         entry.waiting();
@@ -135,7 +136,7 @@ impl<G: Gate> Gate for Busy<'_, G> {
 pub async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
     decoder: &mut Decoder,
     io: &mut S,
-    limits: &crate::http::Limits,
+    limits: &Limits,
     gate: &dyn Gate,
 ) -> Result<Request, DecodeError> {
     let head = decoder.read_head(io, limits, gate).await?;
@@ -274,7 +275,7 @@ mod tests {
 
     #[test]
     fn expect_continue_is_answered_on_http_1_1_only() {
-        let d = crate::http::Limits::default();
+        let d = Limits::default();
         for (request, interim) in [
             (&b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi"[..], &b"HTTP/1.1 100 Continue\r\n\r\n"[..]),
             (b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n", b""),

@@ -1,7 +1,7 @@
 //! The HTTP server: one thread, one `smol::LocalExecutor`, one task per
-//! connection, connection caps, clean closes. It serves any [`Handler`] and
-//! knows nothing of functions: [`crate::app`] is the handler that runs
-//! them, and a test can serve its own in-process.
+//! connection, connection caps, clean closes. It serves any [`Handler`]
+//! and knows nothing of functions: the application (`app`) is the handler
+//! that runs them, and a test can serve its own in-process.
 
 mod connection;
 mod connections;
