@@ -13,12 +13,10 @@ use std::time::{Duration, Instant};
 use smol::net::TcpListener;
 
 use crate::http::{DecodeError, Decoder, Gate, Request, Response, encode};
-pub use connection::{read_request, write};
-
-use connection::connection;
-pub use connections::Refused;
-
 use crate::limits::ServerLimits;
+use connection::connection;
+pub use connection::{read_request, write};
+pub use connections::Refused;
 
 /// What the server asks of the application it serves. The server reads
 /// requests, keeps connections within their caps, writes responses within
