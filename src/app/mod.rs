@@ -1,7 +1,7 @@
 //! The application pipeline of DESIGN.md, as a [`server::Handler`]:
 //! route → module cache → admission → sandbox → guest-response checks →
 //! response. Every request ends here in one access line, and every error in
-//! one JSON error body ([`error_response`]).
+//! one JSON error body (`error_response`).
 
 pub mod admission;
 pub mod router;
