@@ -88,25 +88,41 @@ impl App {
         trace_id: &str,
         access: &mut Access,
     ) -> Result<Response, Error> {
-        let spec = match self.router.route(&req.method, req.path()) {
-            Match::Found(spec) => spec,
-            Match::NotFound => {
-                return Err(Error::new(Kind::NotFound, "no function serves this path"));
-            }
+        let spec = self.route(req, access)?;
+        let loaded = self.load(&spec, trace_id, access).await?;
+        access.function = Some(Rc::clone(&spec));
+        let _permit = self.admit(&spec)?;
+        self.call(req, &spec, &loaded, trace_id, access).await
+    }
+
+    /// The function serving the request's path and method.
+    fn route(&self, req: &Request, access: &mut Access) -> Result<Rc<FunctionSpec>, Error> {
+        match self.router.route(&req.method, req.path()) {
+            Match::Found(spec) => Ok(spec),
+            Match::NotFound => Err(Error::new(Kind::NotFound, "no function serves this path")),
             Match::MethodNotAllowed(spec, allow) => {
                 access.function = Some(spec);
-                return Err(Error::new(
+                Err(Error::new(
                     Kind::MethodNotAllowed,
                     "method not allowed for this function",
                 )
-                .with_header("allow", allow));
+                .with_header("allow", allow))
             }
-        };
-        let loaded = match self.cache.get(&spec.module, spec.abi).await {
-            Ok(loaded) => loaded,
+        }
+    }
+
+    /// The function's compiled module, from the cache.
+    async fn load(
+        &self,
+        spec: &Rc<FunctionSpec>,
+        trace_id: &str,
+        access: &mut Access,
+    ) -> Result<Rc<cache::Loaded>, Error> {
+        match self.cache.get(&spec.module, spec.abi).await {
+            Ok(loaded) => Ok(loaded),
             // `/NAME` with no `NAME.wasm`: there is no such function.
             Err(e) if spec.from_functions_dir && cache::is_missing(&e) => {
-                return Err(Error::new(Kind::NotFound, "no function serves this path"));
+                Err(Error::new(Kind::NotFound, "no function serves this path"))
             }
             Err(e) => {
                 // The cache logs other failures once per change of the file;
@@ -117,16 +133,30 @@ impl App {
                         spec.name
                     );
                 }
-                access.function = Some(spec);
+                access.function = Some(Rc::clone(spec));
                 let message = "the function's module cannot be loaded; the server log says why";
-                return Err(Error::new(Kind::ModuleUnavailable, message));
+                Err(Error::new(Kind::ModuleUnavailable, message))
             }
-        };
-        access.function = Some(Rc::clone(&spec));
-        let _permit = self.admission.admit(&spec.limits).map_err(|message| {
+        }
+    }
+
+    /// An in-flight slot and the function's memory, or 503 `overloaded`.
+    fn admit(&self, spec: &FunctionSpec) -> Result<admission::Permit<'_>, Error> {
+        self.admission.admit(&spec.limits).map_err(|message| {
             let retry = self.config.server.retry_after_secs.to_string();
             Error::new(Kind::Overloaded, message).with_header("retry-after", retry)
-        })?;
+        })
+    }
+
+    /// Runs the guest and checks its response ([`into_http`]).
+    async fn call(
+        &self,
+        req: &Request,
+        spec: &FunctionSpec,
+        loaded: &cache::Loaded,
+        trace_id: &str,
+        access: &mut Access,
+    ) -> Result<Response, Error> {
         let headers = req
             .headers
             .iter()
@@ -139,7 +169,7 @@ impl App {
             body: &req.body,
             trace_id,
         };
-        let outcome = abi::call(&loaded.runtime, &loaded.compiled, &spec, &request).await;
+        let outcome = abi::call(&loaded.runtime, &loaded.compiled, spec, &request).await;
         access.fuel = outcome.fuel;
         outcome.result.and_then(into_http).map_err(|e| {
             log::warn!("function {} [{trace_id}]: {e}", spec.name);
