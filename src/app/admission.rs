@@ -3,7 +3,7 @@
 
 use std::cell::{Cell, RefCell};
 
-use super::{TraceId, trace_id};
+use super::trace::{TraceId, trace_id};
 use crate::http::Gate;
 use crate::limits::{BODY_SHARE_DIVISOR, FunctionLimits, ServerLimits};
 

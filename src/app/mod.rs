@@ -5,6 +5,7 @@
 
 pub mod admission;
 pub mod router;
+mod trace;
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -22,6 +23,7 @@ use crate::limits::{MAX_RESPONSE_HEADERS, ServerLimits};
 use crate::server::{self, Refused};
 use admission::{Admission, RequestGate, Reservation};
 use router::{Match, Router};
+use trace::trace_id;
 
 /// Everything the request pipeline shares. Lives on the executor's thread.
 pub struct App {
@@ -358,42 +360,6 @@ pub(crate) fn into_http(guest: abi::GuestResponse) -> Result<Response, CallError
         headers,
         body: guest.body,
     })
-}
-
-/// A trace id: at most 64 ASCII characters.
-pub(crate) type TraceId = heapless::String<64>;
-
-/// The request's trace id: from `traceparent`, else `x-request-id`, else new.
-pub(crate) fn trace_id(headers: &[(String, Vec<u8>)]) -> TraceId {
-    let header = |name: &str| {
-        headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_slice())
-    };
-    let mut id = TraceId::new();
-    let from_traceparent = header("traceparent")
-        .and_then(|v| v.split(|&b| b == b'-').nth(1))
-        .filter(|t| t.len() == 32 && t.iter().all(u8::is_ascii_hexdigit));
-    let from_request_id = header("x-request-id")
-        .filter(|v| !v.is_empty() && v.len() <= 64)
-        .filter(|v| {
-            v.iter()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
-        });
-    match from_traceparent.or(from_request_id) {
-        Some(given) => {
-            for &b in given {
-                let _ = id.push(b as char);
-            }
-        }
-        None => {
-            for _ in 0..32 {
-                let _ = id.push(char::from_digit(fastrand::u32(0..16), 16).unwrap_or('0'));
-            }
-        }
-    }
-    id
 }
 
 #[cfg(test)]
