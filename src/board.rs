@@ -13,7 +13,15 @@ use std::borrow::Cow;
 use std::ops::RangeInclusive;
 use std::path::Path;
 
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::config::Config;
+use crate::config::Ctx;
+use crate::config::raw::{RawLimits, RawServer};
+use crate::config::units::{Int, Size};
 use crate::error::ConfigError;
+use crate::limits::FUEL_PER_MS_RANGE;
 
 /// A profile's `cores`: 1..=1024, more than any board has.
 pub const CORES_RANGE: RangeInclusive<u64> = 1..=1024;
@@ -95,5 +103,59 @@ pub fn find(name: &str, dir: &Path) -> Result<(String, Cow<'static, str>), Confi
             "unknown board; known boards: {}",
             builtin_names().collect::<Vec<_>>().join(", ")
         ))),
+    }
+}
+
+/// A board profile file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBoard {
+    name: String,
+    target: String,
+    cpu: String,
+    cores: Spanned<Int>,
+    ram: Spanned<Size>,
+    fuel_per_ms: Option<Spanned<Int>>,
+    server: Option<RawServer>,
+    limits: Option<RawLimits>,
+}
+
+impl Ctx<'_> {
+    /// A board profile: its description, then its defaults over the
+    /// built-in ones.
+    pub(crate) fn validate_board(&self, raw: RawBoard, key: &str) -> Result<Config, ConfigError> {
+        let mut config = Config::default();
+        if let Some(s) = &raw.server {
+            let misplaced = [
+                ("listen", s.listen.as_ref().map(|v| v.span())),
+                ("functions_dir", s.functions_dir.as_ref().map(|v| v.span())),
+            ];
+            for (k, span) in misplaced {
+                if let Some(span) = span {
+                    return self.error(
+                        span,
+                        format!("`{k}` belongs in wasmgate.toml, not in a board profile"),
+                    );
+                }
+            }
+            config.server = self.server(s, &config.server)?;
+        }
+        config.fuel_per_ms = match &raw.fuel_per_ms {
+            Some(_) => Some(self.count("fuel_per_ms", &raw.fuel_per_ms, 1, FUEL_PER_MS_RANGE)?),
+            None => None,
+        };
+        if let Some(l) = &raw.limits {
+            config.defaults = self.limits(l, &config.defaults, config.fuel_per_ms)?;
+        }
+        config.board = Some(Board {
+            key: key.to_owned(),
+            name: raw.name,
+            target: raw.target,
+            cpu: raw.cpu,
+            cores: self.count("cores", &Some(raw.cores), 1, CORES_RANGE)?,
+            ram: self.size("ram", &Some(raw.ram), 1, RAM_RANGE)?,
+        });
+        self.check_budget(&config)?;
+        Ok(config)
     }
 }
