@@ -72,10 +72,10 @@ pub fn builtin_names() -> impl Iterator<Item = &'static str> {
 }
 
 /// Finds profile `name`: `dir/boards/NAME.toml` if it exists, else the
-/// built-in one. Returns the source name (for errors) and the TOML text.
+/// built-in one. Returns the file name (for errors) and the TOML text.
 pub fn find(name: &str, dir: &Path) -> Result<(String, Cow<'static, str>), ConfigError> {
     let error = |message| ConfigError {
-        source: format!("board `{name}`"),
+        file: format!("board `{name}`"),
         line: None,
         message,
     };

@@ -140,15 +140,15 @@ impl Config {
         Self::parse(&text, &path.display().to_string(), base, board)
     }
 
-    /// Parses and validates config text; `source` names it in errors and
+    /// Parses and validates config text; `file` names it in errors and
     /// `base` is the directory relative paths (and `boards/`) are under.
     pub fn parse(
         text: &str,
-        source: &str,
+        file: &str,
         base: &Path,
         board: Option<&str>,
     ) -> Result<Self, ConfigError> {
-        let ctx = Ctx { text, source };
+        let ctx = Ctx { text, file };
         let raw: RawConfig = ctx.toml(text)?;
         let defaults = match board.or(raw.board.as_ref().map(|b| b.get_ref().as_str())) {
             Some(name) => Self::for_board(name, base)?,
@@ -160,10 +160,10 @@ impl Config {
     /// The defaults of board profile `name` (see [`crate::board`]), looked
     /// up in `dir/boards/` first, then among the built-in profiles.
     pub fn for_board(name: &str, dir: &Path) -> Result<Self, ConfigError> {
-        let (source, text) = board::find(name, dir)?;
+        let (file, text) = board::find(name, dir)?;
         let ctx = Ctx {
             text: &text,
-            source: &source,
+            file: &file,
         };
         let raw: RawBoard = ctx.toml(&text)?;
         ctx.validate_board(raw, name)
@@ -184,7 +184,7 @@ impl Config {
 /// error naming its line and the offending byte.
 pub(crate) fn read_text(path: &Path) -> Result<String, ConfigError> {
     let error = |line, message| ConfigError {
-        source: path.display().to_string(),
+        file: path.display().to_string(),
         line,
         message,
     };

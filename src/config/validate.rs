@@ -16,7 +16,7 @@ use crate::limits::{FUEL_PER_MS_RANGE, FunctionLimits, MAX_FUEL, ModuleLimits, S
 
 pub(crate) struct Ctx<'a> {
     pub(crate) text: &'a str,
-    pub(crate) source: &'a str,
+    pub(crate) file: &'a str,
 }
 
 impl Ctx<'_> {
@@ -42,7 +42,7 @@ impl Ctx<'_> {
         toml::from_str(text).map_err(|e| {
             let key = e.span().and_then(|s| key_at(text, s.start));
             ConfigError {
-                source: self.source.to_owned(),
+                file: self.file.to_owned(),
                 line: e.span().map(|s| self.line_of(s.start)),
                 message: describe(e.message().trim(), key.as_deref()),
             }
@@ -64,7 +64,7 @@ impl Ctx<'_> {
         message: String,
     ) -> Result<T, ConfigError> {
         Err(ConfigError {
-            source: self.source.to_owned(),
+            file: self.file.to_owned(),
             line: Some(self.line_of(span.start)),
             message,
         })
@@ -244,7 +244,7 @@ impl Ctx<'_> {
                 .find(|o| o.route == spec.route && o.prefix == spec.prefix)
             {
                 return Err(ConfigError {
-                    source: self.source.to_owned(),
+                    file: self.file.to_owned(),
                     line: None,
                     message: format!(
                         "route `{}` is given to both `{}` and `{}`",
@@ -463,7 +463,7 @@ impl Ctx<'_> {
             let reserved = limits.memory.saturating_add(limits.max_response);
             if reserved > budget {
                 return Err(ConfigError {
-                    source: self.source.to_owned(),
+                    file: self.file.to_owned(),
                     line: None,
                     message: format!(
                         "`memory` plus `max_response` of {name} ({} + {} bytes) is larger than `memory_budget` ({budget} bytes): it could never run",
