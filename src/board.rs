@@ -10,24 +10,16 @@
 //! integrator can add or correct a profile without rebuilding.
 
 use std::borrow::Cow;
-use std::ops::RangeInclusive;
 use std::path::Path;
 
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::config::Config;
-use crate::config::Ctx;
 use crate::config::raw::{RawLimits, RawServer};
 use crate::config::units::{Int, Size};
+use crate::config::{Config, ConfigText, validate};
 use crate::error::ConfigError;
-use crate::limits::FUEL_PER_MS_RANGE;
-
-/// A profile's `cores`: 1..=1024, more than any board has.
-pub const CORES_RANGE: RangeInclusive<u64> = 1..=1024;
-/// A profile's `ram`: 16 MiB..=1 TiB, from the smallest Linux board to
-/// more than any board has.
-pub const RAM_RANGE: RangeInclusive<u64> = 16 << 20..=1 << 40;
+use crate::limits::{CORES_RANGE, RAM_RANGE};
 
 /// What a profile says about its board.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,42 +112,42 @@ pub(crate) struct RawBoard {
     limits: Option<RawLimits>,
 }
 
-impl Ctx<'_> {
-    /// A board profile: its description, then its defaults over the
-    /// built-in ones.
-    pub(crate) fn validate_board(&self, raw: RawBoard, key: &str) -> Result<Config, ConfigError> {
-        let mut config = Config::default();
-        if let Some(s) = &raw.server {
-            let misplaced = [
-                ("listen", s.listen.as_ref().map(|v| v.span())),
-                ("functions_dir", s.functions_dir.as_ref().map(|v| v.span())),
-            ];
-            for (k, span) in misplaced {
-                if let Some(span) = span {
-                    return self.error(
-                        span,
-                        format!("`{k}` belongs in wasmgate.toml, not in a board profile"),
-                    );
-                }
+/// A board profile: its description, then its defaults over the
+/// built-in ones.
+pub(crate) fn validate_board(
+    input: &ConfigText,
+    raw: RawBoard,
+    key: &str,
+) -> Result<Config, ConfigError> {
+    let mut config = Config::default();
+    if let Some(s) = &raw.server {
+        let misplaced = [
+            ("listen", s.listen.as_ref().map(|v| v.span())),
+            ("functions_dir", s.functions_dir.as_ref().map(|v| v.span())),
+        ];
+        for (k, span) in misplaced {
+            if let Some(span) = span {
+                return input.error(
+                    span,
+                    format!("`{k}` belongs in wasmgate.toml, not in a board profile"),
+                );
             }
-            config.server = self.server(s, &config.server)?;
         }
-        config.fuel_per_ms = match &raw.fuel_per_ms {
-            Some(_) => Some(self.count("fuel_per_ms", &raw.fuel_per_ms, 1, FUEL_PER_MS_RANGE)?),
-            None => None,
-        };
-        if let Some(l) = &raw.limits {
-            config.defaults = self.limits(l, &config.defaults, config.fuel_per_ms)?;
-        }
-        config.board = Some(Board {
-            key: key.to_owned(),
-            name: raw.name,
-            target: raw.target,
-            cpu: raw.cpu,
-            cores: self.count("cores", &Some(raw.cores), 1, CORES_RANGE)?,
-            ram: self.size("ram", &Some(raw.ram), 1, RAM_RANGE)?,
-        });
-        self.check_budget(&config)?;
-        Ok(config)
+        config.server = validate::server_limits(input, s, &config.server)?;
     }
+    config.fuel_per_ms = input.fuel_per_ms(&raw.fuel_per_ms)?;
+    if let Some(l) = &raw.limits {
+        config.defaults =
+            validate::function_limits(input, l, &config.defaults, config.fuel_per_ms)?;
+    }
+    config.board = Some(Board {
+        key: key.to_owned(),
+        name: raw.name,
+        target: raw.target,
+        cpu: raw.cpu,
+        cores: input.read("cores", &raw.cores, &CORES_RANGE)?,
+        ram: input.read("ram", &raw.ram, &RAM_RANGE)?,
+    });
+    validate::check_budget(input, &config)?;
+    Ok(config)
 }

@@ -468,6 +468,12 @@ pub const BODY_SHARE_DIVISOR: u64 = 2;
 /// typo, and `Instant + duration` must not overflow.
 pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
+/// A board profile's `cores`: 1..=1024, more than any board has.
+pub const CORES_RANGE: RangeInclusive<u64> = 1..=1024;
+/// A board profile's `ram`: 16 MiB..=1 TiB, from the smallest Linux board to
+/// more than any board has.
+pub const RAM_RANGE: RangeInclusive<u64> = 16 << 20..=1 << 40;
+
 /// wasmi call-stack bounds, the same for every function.
 ///
 /// Defaults to 1000 nested calls and a value stack of 128 KiB

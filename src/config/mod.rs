@@ -23,17 +23,17 @@ pub(crate) mod raw;
 #[cfg(test)]
 mod tests;
 pub(crate) mod units;
-mod validate;
+pub(crate) mod validate;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
-use crate::board::{self, Board, RawBoard};
+use crate::board::{self, Board};
 use crate::error::ConfigError;
 use crate::limits::{FunctionLimits, ServerLimits};
 
 use raw::RawConfig;
-pub(crate) use validate::Ctx;
+pub(crate) use validate::ConfigText;
 
 /// The default listen address: loopback only, exposing the server is a choice.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -148,25 +148,24 @@ impl Config {
         base: &Path,
         board: Option<&str>,
     ) -> Result<Self, ConfigError> {
-        let ctx = Ctx { text, file };
-        let raw: RawConfig = ctx.toml(text)?;
+        let input = ConfigText { text, file };
+        let raw: RawConfig = input.parse()?;
         let defaults = match board.or(raw.board.as_ref().map(|b| b.get_ref().as_str())) {
             Some(name) => Self::for_board(name, base)?,
             None => Config::default(),
         };
-        ctx.validate(raw, base, defaults)
+        validate::validate(&input, raw, base, defaults)
     }
 
     /// The defaults of board profile `name` (see [`crate::board`]), looked
     /// up in `dir/boards/` first, then among the built-in profiles.
     pub fn for_board(name: &str, dir: &Path) -> Result<Self, ConfigError> {
         let (file, text) = board::find(name, dir)?;
-        let ctx = Ctx {
+        let input = ConfigText {
             text: &text,
             file: &file,
         };
-        let raw: RawBoard = ctx.toml(&text)?;
-        ctx.validate_board(raw, name)
+        board::validate_board(&input, input.parse()?, name)
     }
 
     /// Parses a `--listen` value.

@@ -1,9 +1,12 @@
-//! Numbers, sizes and durations as a config writes them: their
-//! deserializers (type errors in the README's words), parsing of units
-//! (`"16MiB"`, `"250ms"`) and display in error messages.
+//! The value types of config keys: counts ([`Int`]), sizes ([`Size`]) and
+//! durations ([`Time`]) as a config writes them. Each carries its
+//! deserializer (type errors in the README's words), its units (`"16MiB"`,
+//! `"250ms"`), how it is shown in an error, and, through [`read`], the one
+//! range check every numeric key goes through.
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -46,6 +49,100 @@ impl Unit for Millis {
 
 pub(crate) type Size = Quantity<Bytes>;
 pub(crate) type Time = Quantity<Millis>;
+
+/// A config value type: what its raw form measures and how a measure is
+/// shown in an error. A key's range is the key's (see `raw.rs`), not the
+/// type's: `timeout` and `module_check_interval` are both durations.
+pub(crate) trait Value {
+    /// What it measures: `u64` (a count, bytes) or a [`Duration`]. Ranges
+    /// are in this type, whatever type the field it fills has.
+    type Measure: Copy + PartialOrd;
+    /// The measure as written, or why there is none.
+    fn measure(&self, key: &str) -> Result<Self::Measure, Refusal>;
+    /// A measure the way a config writes it.
+    fn show(measure: Self::Measure) -> String;
+}
+
+/// Why a value has no measure.
+pub(crate) enum Refusal {
+    /// A number outside every range (negative, past `u64`): shown as
+    /// written, with its unit, in the key's range error.
+    OutOfRange(String),
+    /// Not a value of the type (an unknown unit): the whole message.
+    Invalid(String),
+}
+
+impl Value for Int {
+    type Measure = u64;
+    fn measure(&self, _key: &str) -> Result<u64, Refusal> {
+        u64::try_from(self.0).map_err(|_| Refusal::OutOfRange(self.0.to_string()))
+    }
+    fn show(n: u64) -> String {
+        n.to_string()
+    }
+}
+
+impl Value for Size {
+    type Measure = u64;
+    fn measure(&self, key: &str) -> Result<u64, Refusal> {
+        match &self.amount {
+            Amount::Int(n) => {
+                u64::try_from(*n).map_err(|_| Refusal::OutOfRange(format!("{n} bytes")))
+            }
+            Amount::Text(s) => {
+                parse_size(s).map_err(|why| Refusal::Invalid(format!("`{key}` {why}")))
+            }
+        }
+    }
+    fn show(bytes: u64) -> String {
+        show_size(bytes)
+    }
+}
+
+impl Value for Time {
+    type Measure = Duration;
+    fn measure(&self, key: &str) -> Result<Duration, Refusal> {
+        match &self.amount {
+            Amount::Int(n) => u64::try_from(*n)
+                .map(Duration::from_millis)
+                .map_err(|_| Refusal::OutOfRange(format!("{n} ms"))),
+            Amount::Text(s) => {
+                parse_duration(s).map_err(|why| Refusal::Invalid(format!("`{key}` {why}")))
+            }
+        }
+    }
+    fn show(d: Duration) -> String {
+        show_duration(d)
+    }
+}
+
+/// `value` of `key` in `range`, as the type `T` it is used as, or the
+/// message saying why not. Every numeric key is read here: the measure is
+/// checked against the range, then converted, never cast, so a `u64` keeps
+/// every bit and a `usize` past `usize::MAX` (32-bit ARM) gets the same
+/// range error as any value outside the range.
+pub(crate) fn read<V: Value, T: TryFrom<V::Measure>>(
+    value: &V,
+    key: &str,
+    range: &RangeInclusive<V::Measure>,
+) -> Result<T, String> {
+    let range_error = |got: String| {
+        format!(
+            "`{key}` must be between {} and {}, got {got}",
+            V::show(*range.start()),
+            V::show(*range.end())
+        )
+    };
+    let measure = match value.measure(key) {
+        Ok(measure) => measure,
+        Err(Refusal::OutOfRange(got)) => return Err(range_error(got)),
+        Err(Refusal::Invalid(message)) => return Err(message),
+    };
+    match range.contains(&measure) {
+        true => T::try_from(measure).map_err(|_| range_error(V::show(measure))),
+        false => Err(range_error(V::show(measure))),
+    }
+}
 
 impl<'de> Deserialize<'de> for Int {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
