@@ -3,7 +3,7 @@
 //! span so that validation can name the line.
 //!
 //! The numeric keys of `[server]` and `[limits]` are written once, as rows
-//! of [`keys!`]: the row is the key's input field, its value type, the
+//! of `keys!`: the row is the key's input field, its value type, the
 //! field it fills and its range (the `*_RANGE` constants in
 //! [`crate::limits`], next to the default and the reason for both). A new
 //! limit is a field in `limits.rs` and a row here.

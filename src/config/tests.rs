@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::units::{parse_duration, parse_size, show_duration, show_size};
+use super::units::{self, parse_duration, parse_size, show_duration, show_size};
 use super::*;
 use crate::board;
 use crate::limits::{FunctionLimits, MAX_FUEL, ModuleLimits, ServerLimits};
@@ -326,6 +326,57 @@ fn env_names_with_equals_and_nul_in_env_or_args_are_refused() {
     let ok = format!("{f}env = {{ A = \"b=c\" }}\nargs = [\"x=y\"]\n");
     let config = Config::parse(&ok, "test.toml", Path::new("/"), None).unwrap();
     assert_eq!(config.functions[0].env, vec![("A".into(), "b=c".into())]);
+}
+
+/// On 32-bit ARM (`usize` is 32 bits) a value is parsed as the type it
+/// is used as: a `u64` keeps every bit (5e9 is not cut to 705,032,704)
+/// and a `usize` count past `usize::MAX` is refused by name, never
+/// wrapped. Runs in CI's emulated armv7 run.
+#[test]
+fn numbers_keep_their_value_on_32_bit_targets() {
+    let c = parse("[limits]\nfuel = 5_000_000_000\n").unwrap();
+    assert_eq!(c.defaults.fuel, 5_000_000_000);
+    let c = parse("[server]\nmemory_budget = \"8GiB\"\n[[function]]\nroute = \"/a\"\nmodule = \"a.wasm\"\nlimits = { fuel = 5_000_000_000, memory = \"4GiB\" }\n").unwrap();
+    assert_eq!(c.functions[0].limits.fuel, 5_000_000_000);
+    assert_eq!(c.functions[0].limits.memory, 4 << 30);
+    let c = parse("[server]\nmemory_budget = \"1TiB\"\nmodule_cache_bytes = \"1TiB\"\n").unwrap();
+    assert_eq!(c.server.memory_budget, 1 << 40);
+    assert_eq!(c.server.module_cache_bytes, 1 << 40);
+    // 2^32 + 1: one past a 32-bit `usize`, 1 if it were cast.
+    for key in [
+        "max_connections",
+        "max_connections_per_ip",
+        "max_in_flight",
+        "max_headers",
+        "module_cache",
+        "max_header_bytes",
+    ] {
+        let e = refused(&format!("[server]\n{key} = 4_294_967_297\n"));
+        assert_eq!(e.line, Some(2), "{e}");
+        assert!(
+            e.message.starts_with(&format!("`{key}` must be between ")),
+            "{e}"
+        );
+        assert!(e.message.contains("4294967297"), "{e}");
+    }
+}
+
+/// The one conversion every numeric key goes through, with a range wider
+/// than `usize` on 32-bit ARM: the value is refused with the key's range
+/// message there, kept whole on 64-bit targets, never cast.
+#[test]
+fn a_value_past_usize_is_refused_by_name_not_cast() {
+    let wide = units::Int(5_000_000_000);
+    let as_usize: Result<usize, String> = units::read(&wide, "k", &(1..=u64::MAX));
+    match usize::try_from(5_000_000_000_u64) {
+        Ok(n) => assert_eq!(as_usize, Ok(n)),
+        Err(_) => assert_eq!(
+            as_usize,
+            Err("`k` must be between 1 and 18446744073709551615, got 5000000000".to_owned())
+        ),
+    }
+    let as_u64: Result<u64, String> = units::read(&wide, "fuel", &(1..=u64::MAX));
+    assert_eq!(as_u64, Ok(5_000_000_000));
 }
 
 #[test]

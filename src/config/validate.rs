@@ -1,4 +1,4 @@
-//! Raw input → the validated [`Config`](super::Config): every key's range,
+//! Raw input → the validated [`Config`]: every key's range,
 //! the checks between keys, and errors naming the file, line and key.
 
 use std::collections::BTreeMap;
