@@ -16,7 +16,6 @@
 #![forbid(unsafe_code)]
 
 pub mod abi;
-pub mod board;
 pub mod cache;
 pub mod calibrate;
 pub mod cli;

@@ -19,24 +19,39 @@
 //! limits = { fuel = 5_000_000 }
 //! ```
 
+pub mod board;
+mod load;
 pub(crate) mod raw;
 #[cfg(test)]
 mod tests;
+pub(crate) mod text;
 pub(crate) mod units;
 pub(crate) mod validate;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
-use crate::board::{self, Board};
-use crate::error::ConfigError;
 use crate::limits::{FunctionLimits, ServerLimits};
-
-use raw::RawConfig;
-pub(crate) use validate::ConfigText;
 
 /// The default listen address: loopback only, exposing the server is a choice.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// What a profile says about its board.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Board {
+    /// The profile's name, as in `board = "rpi4b"`.
+    pub key: String,
+    /// The board's name.
+    pub name: String,
+    /// The Rust target triple to build for it.
+    pub target: String,
+    /// Its CPU.
+    pub cpu: String,
+    /// CPU cores.
+    pub cores: u32,
+    /// RAM in bytes.
+    pub ram: u64,
+}
 
 /// Which ABI a function speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -131,43 +146,6 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Reads and validates a config file. Relative paths in it are relative
-    /// to the file's directory. `board` (from `--board`) overrides the file's
-    /// `board` key.
-    pub fn load(path: &Path, board: Option<&str>) -> Result<Self, ConfigError> {
-        let text = read_text(path)?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        Self::parse(&text, &path.display().to_string(), base, board)
-    }
-
-    /// Parses and validates config text; `file` names it in errors and
-    /// `base` is the directory relative paths (and `boards/`) are under.
-    pub fn parse(
-        text: &str,
-        file: &str,
-        base: &Path,
-        board: Option<&str>,
-    ) -> Result<Self, ConfigError> {
-        let input = ConfigText { text, file };
-        let raw: RawConfig = input.parse()?;
-        let defaults = match board.or(raw.board.as_ref().map(|b| b.get_ref().as_str())) {
-            Some(name) => Self::for_board(name, base)?,
-            None => Config::default(),
-        };
-        validate::validate(&input, raw, base, defaults)
-    }
-
-    /// The defaults of board profile `name` (see [`crate::board`]), looked
-    /// up in `dir/boards/` first, then among the built-in profiles.
-    pub fn for_board(name: &str, dir: &Path) -> Result<Self, ConfigError> {
-        let (file, text) = board::find(name, dir)?;
-        let input = ConfigText {
-            text: &text,
-            file: &file,
-        };
-        board::validate_board(&input, input.parse()?, name)
-    }
-
     /// Parses a `--listen` value.
     pub fn parse_listen(value: &str) -> Result<SocketAddr, String> {
         let mut addrs = value
@@ -177,26 +155,4 @@ impl Config {
             .next()
             .ok_or_else(|| format!("{value:?} resolves to no address"))
     }
-}
-
-/// Reads a config or board profile file as UTF-8 text; invalid UTF-8 is an
-/// error naming its line and the offending byte.
-pub(crate) fn read_text(path: &Path) -> Result<String, ConfigError> {
-    let error = |line, message| ConfigError {
-        file: path.display().to_string(),
-        line,
-        message,
-    };
-    let bytes =
-        std::fs::read(path).map_err(|e| error(None, format!("cannot read config file: {e}")))?;
-    String::from_utf8(bytes).map_err(|e| {
-        let at = e.utf8_error().valid_up_to();
-        let bytes = e.as_bytes();
-        let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
-        let byte = bytes.get(at).copied().unwrap_or_default();
-        error(
-            Some(line),
-            format!("invalid UTF-8 (byte 0x{byte:02x}): a config file is UTF-8 text"),
-        )
-    })
 }

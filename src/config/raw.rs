@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::text::ConfigText;
 use super::units::{Int, Size, Time};
-use super::validate::ConfigText;
 use crate::error::ConfigError;
 use crate::limits::{FunctionLimits, ModuleLimits, ServerLimits};
 

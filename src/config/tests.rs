@@ -3,9 +3,10 @@
 use std::path::Path;
 use std::time::Duration;
 
+use super::board;
 use super::units::{self, parse_duration, parse_size, show_duration, show_size};
 use super::*;
-use crate::board;
+use crate::error::ConfigError;
 use crate::limits::{FunctionLimits, MAX_FUEL, ModuleLimits, ServerLimits};
 
 fn parse(text: &str) -> Result<Config, ConfigError> {

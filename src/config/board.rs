@@ -15,47 +15,31 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::config::raw::{RawLimits, RawServer};
-use crate::config::units::{Int, Size};
-use crate::config::{Config, ConfigText, validate};
+use super::raw::{RawLimits, RawServer};
+use super::text::{ConfigText, read_text};
+use super::units::{Int, Size};
+use super::{Board, Config, validate};
 use crate::error::ConfigError;
 use crate::limits::{CORES_RANGE, RAM_RANGE};
-
-/// What a profile says about its board.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Board {
-    /// The profile's name, as in `board = "rpi4b"`.
-    pub key: String,
-    /// The board's name.
-    pub name: String,
-    /// The Rust target triple to build for it.
-    pub target: String,
-    /// Its CPU.
-    pub cpu: String,
-    /// CPU cores.
-    pub cores: u32,
-    /// RAM in bytes.
-    pub ram: u64,
-}
 
 /// The profiles built into the binary: `(name, TOML)`.
 const BUILTIN: &[(&str, &str)] = &[
     (
         "beaglebone-black",
-        include_str!("../boards/beaglebone-black.toml"),
+        include_str!("../../boards/beaglebone-black.toml"),
     ),
     (
         "generic-aarch64",
-        include_str!("../boards/generic-aarch64.toml"),
+        include_str!("../../boards/generic-aarch64.toml"),
     ),
     (
         "revpi-connect4",
-        include_str!("../boards/revpi-connect4.toml"),
+        include_str!("../../boards/revpi-connect4.toml"),
     ),
-    ("rpi-zero-2w", include_str!("../boards/rpi-zero-2w.toml")),
-    ("rpi3b", include_str!("../boards/rpi3b.toml")),
-    ("rpi4b", include_str!("../boards/rpi4b.toml")),
-    ("rpi5", include_str!("../boards/rpi5.toml")),
+    ("rpi-zero-2w", include_str!("../../boards/rpi-zero-2w.toml")),
+    ("rpi3b", include_str!("../../boards/rpi3b.toml")),
+    ("rpi4b", include_str!("../../boards/rpi4b.toml")),
+    ("rpi5", include_str!("../../boards/rpi5.toml")),
 ];
 
 /// Names of the built-in profiles.
@@ -83,7 +67,7 @@ pub fn find(name: &str, dir: &Path) -> Result<(String, Cow<'static, str>), Confi
     }
     let local = dir.join("boards").join(format!("{name}.toml"));
     if local.is_file() {
-        let text = crate::config::read_text(&local)?;
+        let text = read_text(&local)?;
         return Ok((local.display().to_string(), Cow::Owned(text)));
     }
     match BUILTIN.iter().find(|(n, _)| *n == name) {
