@@ -34,10 +34,9 @@ use wasmi::{Module, Store, TrapCode};
 use crate::abi::{self, Abi};
 use crate::config::AbiChoice;
 use crate::error::LoadError;
-use crate::host::HostState;
 use crate::limits::{InstanceCost, ServerLimits};
-use crate::sandbox::Runtime;
-use crate::structure::{LimitExceeded, Shape};
+use crate::runtime::structure::{LimitExceeded, Shape};
+use crate::runtime::{HostState, Runtime};
 
 /// A compiled, inspected module.
 #[derive(Debug)]

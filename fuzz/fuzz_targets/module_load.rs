@@ -14,10 +14,10 @@ use libfuzzer_sys::fuzz_target;
 use wasmgate::abi::{self, Request};
 use wasmgate::cache;
 use wasmgate::config::{AbiChoice, FunctionSpec};
-use wasmgate::host::HostState;
+use wasmgate::runtime::HostState;
 use wasmgate::limits::{FunctionLimits, ServerLimits};
-use wasmgate::sandbox::Runtime;
-use wasmgate::structure::Shape;
+use wasmgate::runtime::Runtime;
+use wasmgate::runtime::structure::Shape;
 use wasmi::{ExternType, Module, Val};
 
 /// Host functions a generated module may import (the signatures the server

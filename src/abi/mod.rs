@@ -15,8 +15,8 @@ use wasmi::{ExternType, FuncType, Module, ValType};
 use crate::cache::Compiled;
 use crate::config::{AbiChoice, FunctionSpec};
 use crate::error::{CallError, LoadError};
-use crate::host::{self, HostState};
-use crate::sandbox::{Runtime, Sandbox};
+use crate::runtime::imports::{wasi_snapshot_preview1, wasmgate};
+use crate::runtime::{HostState, Runtime, Sandbox};
 
 /// The ABI a loaded module speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,8 +52,9 @@ pub fn inspect(module: &Module, path: &Path, choice: AbiChoice) -> Result<Abi, L
             ));
         };
         match m {
-            host::MODULE => {
-                let Some((_, params, results)) = host::FUNCTIONS.iter().find(|(n, ..)| *n == name)
+            wasmgate::MODULE => {
+                let Some((_, params, results)) =
+                    wasmgate::FUNCTIONS.iter().find(|(n, ..)| *n == name)
                 else {
                     return Err(import_error("no such wasmgate host function"));
                 };
@@ -63,7 +64,9 @@ pub fn inspect(module: &Module, path: &Path, choice: AbiChoice) -> Result<Abi, L
                     ));
                 }
             }
-            wasi_json::MODULE => wasi_json::check_import(name, ty).map_err(import_error)?,
+            wasi_snapshot_preview1::MODULE => {
+                wasi_snapshot_preview1::check_import(name, ty).map_err(import_error)?
+            }
             _ => {
                 return Err(import_error(
                     "only `wasi_snapshot_preview1` and `wasmgate` imports are provided",

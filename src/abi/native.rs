@@ -7,7 +7,7 @@ use wasmi::{Val, ValType};
 use super::{Request, Response};
 use crate::error::CallError;
 use crate::limits::MAX_RESPONSE_HEADERS;
-use crate::sandbox::Sandbox;
+use crate::runtime::Sandbox;
 
 /// Export that allocates the request buffer.
 pub const ALLOC: &str = "wasmgate_alloc";

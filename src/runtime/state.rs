@@ -1,27 +1,16 @@
-//! What a guest can reach on the host: the per-request [`HostState`], the
-//! `wasmgate` import module (`log`), and what host work costs in fuel
-//! ([`Cost`], [`charge`]). Nothing here touches files, sockets or the
+//! What a guest can reach on the host: the per-request [`HostState`] and
+//! what host work costs in fuel ([`Cost`], [`charge`]). Nothing here touches files, sockets or the
 //! environment; the only way out of the sandbox is the response and the log.
 
 use std::rc::Rc;
 
-use wasmi::{Caller, Extern, Linker, ResourceLimiter, Val};
+use wasmi::{Caller, Extern, ResourceLimiter, Val};
 use wasmi_core::LimiterError;
 
 use crate::error::CallError;
 
-/// The import module of native host functions.
-pub const MODULE: &str = "wasmgate";
-
-/// Host functions in [`MODULE`] and their signatures (params, results), as
-/// `check` reports them and the loader verifies them.
-pub const FUNCTIONS: &[(&str, &[wasmi::ValType], &[wasmi::ValType])] = {
-    use wasmi::ValType::I32;
-    &[("log", &[I32, I32, I32], &[])]
-};
-
 /// Longest single guest log line kept; longer ones are cut.
-const MAX_LOG_LINE: usize = 1024;
+pub(crate) const MAX_LOG_LINE: usize = 1024;
 
 impl wasmi::errors::HostError for CallError {}
 
@@ -33,7 +22,7 @@ pub struct HostState {
     /// Where guest log lines go.
     pub log: GuestLog,
     /// State of the wasi-json ABI, when the guest speaks it.
-    pub wasi: Option<crate::abi::wasi_json::WasiState>,
+    pub wasi: Option<WasiState>,
     /// What host functions may charge beyond the store's current slice.
     pub fuel: HostFuel,
 }
@@ -52,6 +41,26 @@ impl HostState {
             wasi: None,
             fuel: HostFuel::default(),
         }
+    }
+}
+
+/// Per-request WASI state: the request on stdin, captured stdout, stderr
+/// being split into log lines, and what the guest may see of the world.
+#[derive(Debug, Default)]
+pub struct WasiState {
+    pub(crate) stdin: Vec<u8>,
+    pub(crate) stdin_pos: usize,
+    pub(crate) stdout: Vec<u8>,
+    pub(crate) max_stdout: u64,
+    pub(crate) stderr: Vec<u8>,
+    pub(crate) args: Vec<Vec<u8>>,
+    pub(crate) env: Vec<Vec<u8>>,
+}
+
+impl WasiState {
+    /// What the guest wrote to stdout.
+    pub fn stdout(&self) -> &[u8] {
+        &self.stdout
     }
 }
 
@@ -223,44 +232,6 @@ pub fn escape(text: &str) -> String {
         }
     }
     clean
-}
-
-/// A linker with the `wasmgate` host functions defined.
-pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error> {
-    linker.func_wrap(
-        MODULE,
-        "log",
-        |mut caller: Caller<'_, HostState>,
-         level: i32,
-         ptr: i32,
-         len: i32|
-         -> Result<(), wasmi::Error> {
-            let level = match level {
-                1 => log::Level::Error,
-                2 => log::Level::Warn,
-                3 => log::Level::Info,
-                4 => log::Level::Debug,
-                _ => log::Level::Trace,
-            };
-            let bytes = guest_slice(&caller, ptr, len).ok_or_else(|| {
-                wasmi::Error::host(CallError::Trap(
-                    "wasmgate.log: message is out of bounds".into(),
-                ))
-            })?;
-            // Copy only what can be logged: the rest is never looked at,
-            // and not paid for.
-            let keep = bytes
-                .len()
-                .min(MAX_LOG_LINE)
-                .min(caller.data().log.accepts(level));
-            let bytes = bytes[..keep].to_vec();
-            charge(&mut caller, cost::LOG, keep as u64)?;
-            let line = caller.data_mut().log.line(level, &bytes);
-            charge_fuel(&mut caller, line)?;
-            finish(&mut caller, ())
-        },
-    )?;
-    Ok(())
 }
 
 /// What a host function costs in fuel: a part per call and a part per byte
