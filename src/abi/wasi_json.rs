@@ -15,7 +15,7 @@ use super::{Request, Response};
 use crate::config::FunctionSpec;
 use crate::error::CallError;
 use crate::limits::{InstanceCost, MAX_RESPONSE_HEADERS};
-use crate::runtime::state::{HostState, WasiState};
+use crate::runtime::state::{HostState, Stdio};
 use crate::runtime::{Runtime, Sandbox};
 
 /// The command entry point.
@@ -203,7 +203,7 @@ pub async fn run(
             (result, sandbox.fuel_used())
         }
         Err((error, fuel, mut state)) => {
-            flush_stderr(&mut state);
+            state.flush_stderr();
             match error {
                 CallError::ExitCode(0) => (respond(&state), fuel),
                 error => (Err(error), fuel),
@@ -230,28 +230,24 @@ pub fn sandbox(
     )
 }
 
-/// `state` with the WASI state of one call of `function`.
+/// `state` with the stdio of one call of `function`: stdin holds the request.
 fn with_stdio(function: &FunctionSpec, request: &Request<'_>, mut state: HostState) -> HostState {
     let mut args = vec![function.name.clone().into_bytes()];
     args.extend(function.args.iter().map(|a| a.clone().into_bytes()));
-    state.wasi = Some(WasiState {
-        stdin: encode_request(request),
-        max_stdout: function.limits.max_response,
-        args,
-        env: function
-            .env
-            .iter()
-            .map(|(k, v)| format!("{k}={v}").into_bytes())
-            .collect(),
-        ..WasiState::default()
-    });
+    let env = function
+        .env
+        .iter()
+        .map(|(k, v)| format!("{k}={v}").into_bytes())
+        .collect();
+    let stdin = encode_request(request);
+    state.stdio = Some(Stdio::new(stdin, function.limits.max_response, args, env));
     state
 }
 
 /// Runs `_start` and parses stdout.
 async fn call(sandbox: &mut Sandbox) -> Result<Response, CallError> {
     let result = sandbox.call(START, &[], &mut []).await;
-    flush_stderr(sandbox.store_mut().data_mut());
+    sandbox.store_mut().data_mut().flush_stderr();
     match result {
         Ok(()) | Err(CallError::ExitCode(0)) => respond(sandbox.store().data()),
         Err(e) => Err(e),
@@ -260,7 +256,7 @@ async fn call(sandbox: &mut Sandbox) -> Result<Response, CallError> {
 
 /// The response the guest wrote to stdout.
 fn respond(state: &HostState) -> Result<Response, CallError> {
-    let stdout = state.wasi.as_ref().map_or(&[][..], |w| w.stdout());
+    let stdout = state.stdio.as_ref().map_or(&[][..], |w| w.stdout());
     decode_response(stdout).map_err(|why| {
         let shown = &stdout[..stdout.len().min(QUOTED_OUTPUT)];
         log::warn!(
@@ -269,17 +265,6 @@ fn respond(state: &HostState) -> Result<Response, CallError> {
         );
         CallError::BadResponse(why)
     })
-}
-
-/// Logs a last stderr line the guest did not end. It is written after the
-/// guest ran and is not charged (it is at most one line).
-fn flush_stderr(state: &mut HostState) {
-    if let Some(wasi) = state.wasi.as_mut()
-        && !wasi.stderr.is_empty()
-    {
-        let line = std::mem::take(&mut wasi.stderr);
-        state.log.line(log::Level::Info, &line);
-    }
 }
 
 #[cfg(test)]

@@ -21,8 +21,9 @@ pub struct HostState {
     pub limiter: MemoryLimiter,
     /// Where guest log lines go.
     pub log: GuestLog,
-    /// State of the wasi-json ABI, when the guest speaks it.
-    pub wasi: Option<WasiState>,
+    /// The guest's stdio, args and environment, when it runs as a command
+    /// (the wasi-json ABI fills it in).
+    pub stdio: Option<Stdio>,
     /// What host functions may charge beyond the store's current slice.
     pub fuel: HostFuel,
 }
@@ -38,26 +39,52 @@ impl HostState {
                 budget: max_log,
                 exhausted: false,
             },
-            wasi: None,
+            stdio: None,
             fuel: HostFuel::default(),
+        }
+    }
+
+    /// Logs a last stderr line the guest did not end. It is written after
+    /// the guest ran and is not charged (it is at most one line).
+    pub fn flush_stderr(&mut self) {
+        if let Some(stdio) = self.stdio.as_mut()
+            && !stdio.stderr.is_empty()
+        {
+            let line = std::mem::take(&mut stdio.stderr);
+            self.log.line(log::Level::Info, &line);
         }
     }
 }
 
-/// Per-request WASI state: the request on stdin, captured stdout, stderr
-/// being split into log lines, and what the guest may see of the world.
+/// What a guest run as a command sees of the world: stdin to read, stdout
+/// captured up to a bound, stderr split into log lines, its arguments and
+/// environment. Plain data, ABI-neutral: the host functions of
+/// [`imports`](super::imports) read and write it, the ABI that runs the
+/// guest fills it in and reads stdout.
 #[derive(Debug, Default)]
-pub struct WasiState {
-    pub(crate) stdin: Vec<u8>,
-    pub(crate) stdin_pos: usize,
-    pub(crate) stdout: Vec<u8>,
-    pub(crate) max_stdout: u64,
-    pub(crate) stderr: Vec<u8>,
-    pub(crate) args: Vec<Vec<u8>>,
-    pub(crate) env: Vec<Vec<u8>>,
+pub struct Stdio {
+    pub(in crate::runtime) stdin: Vec<u8>,
+    pub(in crate::runtime) stdin_pos: usize,
+    pub(in crate::runtime) stdout: Vec<u8>,
+    pub(in crate::runtime) max_stdout: u64,
+    pub(in crate::runtime) stderr: Vec<u8>,
+    pub(in crate::runtime) args: Vec<Vec<u8>>,
+    pub(in crate::runtime) env: Vec<Vec<u8>>,
 }
 
-impl WasiState {
+impl Stdio {
+    /// `stdin` to read, at most `max_stdout` bytes of stdout, and the
+    /// guest's `args` and `env` (`KEY=VALUE`).
+    pub fn new(stdin: Vec<u8>, max_stdout: u64, args: Vec<Vec<u8>>, env: Vec<Vec<u8>>) -> Self {
+        Self {
+            stdin,
+            max_stdout,
+            args,
+            env,
+            ..Self::default()
+        }
+    }
+
     /// What the guest wrote to stdout.
     pub fn stdout(&self) -> &[u8] {
         &self.stdout

@@ -13,7 +13,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use wasmi::{Caller, Extern, FuncType, Linker, Val, ValType};
 
 use crate::error::CallError;
-use crate::runtime::state::{self, Cost, HostState, WasiState, cost};
+use crate::runtime::state::{self, Cost, HostState, Stdio, cost};
 
 /// The WASI import module.
 pub const MODULE: &str = "wasi_snapshot_preview1";
@@ -207,13 +207,13 @@ type Ctx<'a> = Caller<'a, HostState>;
 /// Runs `f` with the memory and WASI state, or returns `FAULT`/`BADF`.
 fn with_wasi(
     caller: &mut Ctx<'_>,
-    f: impl FnOnce(&mut [u8], &mut WasiState, &mut state::GuestLog) -> i32,
+    f: impl FnOnce(&mut [u8], &mut Stdio, &mut state::GuestLog) -> i32,
 ) -> i32 {
     let Some((mem, state)) = memory(caller) else {
         return errno::FAULT;
     };
-    let HostState { wasi, log, .. } = state;
-    match wasi.as_mut() {
+    let HostState { stdio, log, .. } = state;
+    match stdio.as_mut() {
         Some(wasi) => f(mem, wasi, log),
         // A wasi module called on the native path has no stdio.
         None => errno::BADF,
