@@ -4,7 +4,7 @@
 
 use std::rc::Rc;
 
-use wasmi::{Caller, Extern, ResourceLimiter, Val};
+use wasmi::{Caller, ResourceLimiter, Val};
 use wasmi_core::LimiterError;
 
 use crate::error::CallError;
@@ -469,14 +469,56 @@ impl std::fmt::Display for SliceSpent {
 
 impl wasmi::errors::HostError for SliceSpent {}
 
-/// The guest memory range `ptr..ptr+len` of the calling instance, if valid.
-pub fn guest_slice<'a>(caller: &'a Caller<'_, HostState>, ptr: i32, len: i32) -> Option<&'a [u8]> {
-    let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
-        return None;
-    };
-    let start = u32::try_from(ptr).ok()? as usize;
-    let end = start.checked_add(u32::try_from(len).ok()? as usize)?;
-    memory.data(caller).get(start..end)
+/// Bounds-checked access to a guest's linear memory: the one way host code
+/// reads and writes it (the host functions of [`imports`](super::imports)
+/// and the native ABI). A guest pointer is a `u32` offset; a range past the
+/// memory's end, or past `usize`, is `None`, never a panic.
+pub mod guest_memory {
+    use std::ops::Range;
+
+    use wasmi::{Caller, Extern};
+
+    use super::HostState;
+
+    /// The calling instance's exported `memory` and the host state,
+    /// borrowed together.
+    pub fn of<'a>(
+        caller: &'a mut Caller<'_, HostState>,
+    ) -> Option<(&'a mut [u8], &'a mut HostState)> {
+        let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
+            return None;
+        };
+        Some(memory.data_and_store_mut(caller))
+    }
+
+    /// `ptr..ptr + len` as indices, if the end does not overflow (not
+    /// checked against a memory: see [`get`]).
+    pub fn range(ptr: u32, len: usize) -> Option<Range<usize>> {
+        let start = usize::try_from(ptr).ok()?;
+        Some(start..start.checked_add(len)?)
+    }
+
+    /// The `len` bytes at `ptr`, if they lie inside `mem`.
+    pub fn get(mem: &[u8], ptr: u32, len: usize) -> Option<&[u8]> {
+        mem.get(range(ptr, len)?)
+    }
+
+    /// The `len` bytes at `ptr`, writable, if they lie inside `mem`.
+    pub fn get_mut(mem: &mut [u8], ptr: u32, len: usize) -> Option<&mut [u8]> {
+        mem.get_mut(range(ptr, len)?)
+    }
+
+    /// Copies `bytes` to `ptr`, if they fit inside `mem`.
+    pub fn put(mem: &mut [u8], ptr: u32, bytes: &[u8]) -> Option<()> {
+        get_mut(mem, ptr, bytes.len())?.copy_from_slice(bytes);
+        Some(())
+    }
+
+    /// The little-endian `u32` at `ptr`, if it lies inside `mem`.
+    pub fn get_u32(mem: &[u8], ptr: u32) -> Option<u32> {
+        let b = get(mem, ptr, 4)?;
+        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
 }
 
 #[cfg(test)]

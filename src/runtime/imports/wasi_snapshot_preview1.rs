@@ -10,9 +10,10 @@
 use std::sync::OnceLock;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use wasmi::{Caller, Extern, FuncType, Linker, Val, ValType};
+use wasmi::{Caller, FuncType, Linker, Val, ValType};
 
 use crate::error::CallError;
+use crate::runtime::state::guest_memory::{self, get_mut, get_u32, put, range};
 use crate::runtime::state::{self, Cost, HostState, Stdio, cost};
 
 /// The WASI import module.
@@ -138,30 +139,6 @@ pub fn check_import(name: &str, ty: &FuncType) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// The calling instance's memory and the host state.
-fn memory<'a>(caller: &'a mut Caller<'_, HostState>) -> Option<(&'a mut [u8], &'a mut HostState)> {
-    let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
-        return None;
-    };
-    Some(memory.data_and_store_mut(caller))
-}
-
-fn range(ptr: i32, len: usize) -> Option<std::ops::Range<usize>> {
-    let start = ptr as u32 as usize;
-    Some(start..start.checked_add(len)?)
-}
-
-fn put(mem: &mut [u8], ptr: i32, bytes: &[u8]) -> Option<()> {
-    mem.get_mut(range(ptr, bytes.len())?)?
-        .copy_from_slice(bytes);
-    Some(())
-}
-
-fn get_u32(mem: &[u8], ptr: u32) -> Option<u32> {
-    let b = mem.get(range(ptr as i32, 4)?)?;
-    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-}
-
 /// The `(offset, len)` buffers of an iovec array, bounds-checked.
 fn iovecs(mem: &[u8], iovs: i32, count: i32) -> Option<Vec<std::ops::Range<usize>>> {
     let count = u32::try_from(count).ok().filter(|&c| c <= MAX_IOVS)?;
@@ -169,7 +146,7 @@ fn iovecs(mem: &[u8], iovs: i32, count: i32) -> Option<Vec<std::ops::Range<usize
         .map(|i| {
             let at = (iovs as u32).checked_add(i * 8)?;
             let (ptr, len) = (get_u32(mem, at)?, get_u32(mem, at.checked_add(4)?)?);
-            let r = range(ptr as i32, len as usize)?;
+            let r = range(ptr, len as usize)?;
             (r.end <= mem.len()).then_some(r)
         })
         .collect()
@@ -178,12 +155,12 @@ fn iovecs(mem: &[u8], iovs: i32, count: i32) -> Option<Vec<std::ops::Range<usize
 /// Writes a list of NUL-terminated strings and the pointers to them
 /// (`args_get` and `environ_get`).
 fn put_strings(mem: &mut [u8], ptrs: i32, buf: i32, items: &[Vec<u8>]) -> i32 {
-    let mut at = buf as u32;
+    let mut at = buf.cast_unsigned();
     for (i, item) in items.iter().enumerate() {
-        let slot = (ptrs as u32).wrapping_add(i as u32 * 4) as i32;
+        let slot = (ptrs as u32).wrapping_add(i as u32 * 4);
         let ok = put(mem, slot, &at.to_le_bytes())
-            .and_then(|_| put(mem, at as i32, item))
-            .and_then(|_| put(mem, (at as usize + item.len()) as i32, &[0]));
+            .and_then(|_| put(mem, at, item))
+            .and_then(|_| put(mem, (at as usize + item.len()) as u32, &[0]));
         if ok.is_none() {
             return errno::FAULT;
         }
@@ -194,8 +171,12 @@ fn put_strings(mem: &mut [u8], ptrs: i32, buf: i32, items: &[Vec<u8>]) -> i32 {
 
 fn put_sizes(mem: &mut [u8], count_ptr: i32, size_ptr: i32, items: &[Vec<u8>]) -> i32 {
     let size: usize = items.iter().map(|i| i.len() + 1).sum();
-    match put(mem, count_ptr, &(items.len() as u32).to_le_bytes())
-        .and_then(|_| put(mem, size_ptr, &(size as u32).to_le_bytes()))
+    match put(
+        mem,
+        count_ptr.cast_unsigned(),
+        &(items.len() as u32).to_le_bytes(),
+    )
+    .and_then(|_| put(mem, size_ptr.cast_unsigned(), &(size as u32).to_le_bytes()))
     {
         Some(()) => errno::SUCCESS,
         None => errno::FAULT,
@@ -209,7 +190,7 @@ fn with_wasi(
     caller: &mut Ctx<'_>,
     f: impl FnOnce(&mut [u8], &mut Stdio, &mut state::GuestLog) -> i32,
 ) -> i32 {
-    let Some((mem, state)) = memory(caller) else {
+    let Some((mem, state)) = guest_memory::of(caller) else {
         return errno::FAULT;
     };
     let HostState { stdio, log, .. } = state;
@@ -297,7 +278,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
         |mut c: Ctx<'_>, id: i32, out: i32| -> HostResult {
             small(&mut c, cost::SMALL, |c| {
                 with_wasi(c, |mem, _, _| match id {
-                    0..=3 => put(mem, out, &1000u64.to_le_bytes())
+                    0..=3 => put(mem, out.cast_unsigned(), &1000u64.to_le_bytes())
                         .map_or(errno::FAULT, |_| errno::SUCCESS),
                     _ => errno::INVAL,
                 })
@@ -318,7 +299,8 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
                         1..=3 => monotonic_nanos(),
                         _ => return errno::INVAL,
                     };
-                    put(mem, out, &nanos.to_le_bytes()).map_or(errno::FAULT, |_| errno::SUCCESS)
+                    put(mem, out.cast_unsigned(), &nanos.to_le_bytes())
+                        .map_or(errno::FAULT, |_| errno::SUCCESS)
                 })
             })
         },
@@ -335,7 +317,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
             // milliseconds is refused when the budget cannot cover it.
             state::charge(&mut c, cost::RANDOM_GET, len as u64)?;
             let code = with_wasi(&mut c, |mem, _, _| {
-                let Some(target) = range(buf, len).and_then(|r| mem.get_mut(r)) else {
+                let Some(target) = get_mut(mem, buf.cast_unsigned(), len) else {
                     return errno::FAULT;
                 };
                 getrandom::fill(target).map_or(errno::IO, |_| errno::SUCCESS)
@@ -364,7 +346,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
                     total += n;
                 }
                 work = iovec_work(bufs.len(), total);
-                put(mem, nread, &(total as u32).to_le_bytes())
+                put(mem, nread.cast_unsigned(), &(total as u32).to_le_bytes())
                     .map_or(errno::FAULT, |_| errno::SUCCESS)
             });
             state::charge(&mut c, cost::FD_WRITE, work)?;
@@ -431,7 +413,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
                     }
                 }
                 work = iovec_work(bufs.len(), total);
-                put(mem, nwritten, &(total as u32).to_le_bytes())
+                put(mem, nwritten.cast_unsigned(), &(total as u32).to_le_bytes())
                     .map_or(errno::FAULT, |_| errno::SUCCESS)
             });
             state::charge(&mut c, cost::FD_WRITE, work)?;
@@ -461,7 +443,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
                     let mut stat = [0u8; 24];
                     stat[0] = 2; // character device
                     stat[8..16].copy_from_slice(&rights.to_le_bytes());
-                    put(mem, out, &stat).map_or(errno::FAULT, |_| errno::SUCCESS)
+                    put(mem, out.cast_unsigned(), &stat).map_or(errno::FAULT, |_| errno::SUCCESS)
                 })
             })
         },

@@ -4,7 +4,7 @@ use wasmi::{Caller, Linker};
 
 use crate::error::CallError;
 use crate::runtime::state::{
-    HostState, MAX_LOG_LINE, charge, charge_fuel, cost, finish, guest_slice,
+    HostState, MAX_LOG_LINE, charge, charge_fuel, cost, finish, guest_memory,
 };
 
 /// The import module of native host functions.
@@ -34,17 +34,17 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
                 4 => log::Level::Debug,
                 _ => log::Level::Trace,
             };
-            let bytes = guest_slice(&caller, ptr, len).ok_or_else(|| {
-                wasmi::Error::host(CallError::Trap(
-                    "wasmgate.log: message is out of bounds".into(),
-                ))
-            })?;
+            let (Ok(ptr), Ok(len)) = (u32::try_from(ptr), u32::try_from(len)) else {
+                return Err(out_of_bounds());
+            };
+            let (mem, state) = guest_memory::of(&mut caller).ok_or_else(out_of_bounds)?;
+            let bytes = usize::try_from(len)
+                .ok()
+                .and_then(|len| guest_memory::get(mem, ptr, len))
+                .ok_or_else(out_of_bounds)?;
             // Copy only what can be logged: the rest is never looked at,
             // and not paid for.
-            let keep = bytes
-                .len()
-                .min(MAX_LOG_LINE)
-                .min(caller.data().log.accepts(level));
+            let keep = bytes.len().min(MAX_LOG_LINE).min(state.log.accepts(level));
             let bytes = bytes[..keep].to_vec();
             charge(&mut caller, cost::LOG, keep as u64)?;
             let line = caller.data_mut().log.line(level, &bytes);
@@ -53,4 +53,11 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
         },
     )?;
     Ok(())
+}
+
+/// The trap of a `log` call whose message lies outside the guest's memory.
+fn out_of_bounds() -> wasmi::Error {
+    wasmi::Error::host(CallError::Trap(
+        "wasmgate.log: message is out of bounds".into(),
+    ))
 }
