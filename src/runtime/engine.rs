@@ -4,7 +4,7 @@
 use wasmi::{CompilationMode, Config, CustomFuelCosts, Engine, Linker};
 
 use crate::limits::{MAX_RECURSION_DEPTH, MAX_STACK_HEIGHT};
-use crate::runtime::imports::{wasi_snapshot_preview1, wasmgate};
+use crate::runtime::imports;
 use crate::runtime::state::HostState;
 
 /// The engine and linker shared by every request. Built once at start-up.
@@ -48,8 +48,7 @@ impl Runtime {
             .set_max_stack_height(MAX_STACK_HEIGHT);
         let engine = Engine::new(&config);
         let mut linker = Linker::new(&engine);
-        wasmgate::add_to_linker(&mut linker).expect("host function names are unique");
-        wasi_snapshot_preview1::add_to_linker(&mut linker).expect("wasi function names are unique");
+        imports::define_all(&mut linker).expect("host function names are unique");
         Self { engine, linker }
     }
 

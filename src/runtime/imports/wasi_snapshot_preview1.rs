@@ -13,11 +13,19 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use wasmi::{Caller, FuncType, Linker, Val, ValType};
 
 use crate::error::CallError;
+use crate::runtime::imports::{HostModule, signature_is};
 use crate::runtime::state::guest_memory::{self, get_mut, get_u32, put, range};
 use crate::runtime::state::{self, Cost, HostState, Stdio, cost};
 
-/// The WASI import module.
-pub const MODULE: &str = "wasi_snapshot_preview1";
+/// The WASI import module's name.
+pub const NAME: &str = "wasi_snapshot_preview1";
+
+/// The module's row in [`HOST_MODULES`](super::HOST_MODULES).
+pub const MODULE: HostModule = HostModule {
+    name: NAME,
+    check: check_import,
+    define: add_to_linker,
+};
 
 /// WASI errno values used here.
 mod errno {
@@ -46,94 +54,100 @@ pub const MAX_IO_PER_CALL: usize = 1 << 20;
 /// short write).
 pub const MAX_LINES_PER_WRITE: usize = 16;
 
-/// Every preview1 function with its core signature: `(name, params)`. All
-/// return one `i32` errno except `proc_exit`, which returns nothing.
-const PREVIEW1: &[(&str, &[ValType])] = {
+/// One preview1 function: its name, its core signature, and whether it is
+/// implemented here (the others are stubs that return `ENOTCAPABLE`).
+struct Function {
+    name: &'static str,
+    params: &'static [ValType],
+    results: &'static [ValType],
+    implemented: bool,
+}
+
+/// Every preview1 function, the one list of them: the linker defines each
+/// (the implemented ones in [`add_to_linker`], each a `func_wrap` whose
+/// closure has this signature; the rest as stubs), and [`check_import`]
+/// checks imports against it. All return one `i32` errno except
+/// `proc_exit`, which returns nothing.
+const FUNCTIONS: &[Function] = {
     use ValType::{I32 as I, I64 as L};
+    const ERRNO: &[ValType] = &[I];
+    const fn provided(name: &'static str, params: &'static [ValType]) -> Function {
+        Function {
+            name,
+            params,
+            results: ERRNO,
+            implemented: true,
+        }
+    }
+    const fn stub(name: &'static str, params: &'static [ValType]) -> Function {
+        Function {
+            name,
+            params,
+            results: ERRNO,
+            implemented: false,
+        }
+    }
     &[
-        ("args_get", &[I, I]),
-        ("args_sizes_get", &[I, I]),
-        ("environ_get", &[I, I]),
-        ("environ_sizes_get", &[I, I]),
-        ("clock_res_get", &[I, I]),
-        ("clock_time_get", &[I, L, I]),
-        ("fd_advise", &[I, L, L, I]),
-        ("fd_allocate", &[I, L, L]),
-        ("fd_close", &[I]),
-        ("fd_datasync", &[I]),
-        ("fd_fdstat_get", &[I, I]),
-        ("fd_fdstat_set_flags", &[I, I]),
-        ("fd_fdstat_set_rights", &[I, L, L]),
-        ("fd_filestat_get", &[I, I]),
-        ("fd_filestat_set_size", &[I, L]),
-        ("fd_filestat_set_times", &[I, L, L, I]),
-        ("fd_pread", &[I, I, I, L, I]),
-        ("fd_prestat_get", &[I, I]),
-        ("fd_prestat_dir_name", &[I, I, I]),
-        ("fd_pwrite", &[I, I, I, L, I]),
-        ("fd_read", &[I, I, I, I]),
-        ("fd_readdir", &[I, I, I, L, I]),
-        ("fd_renumber", &[I, I]),
-        ("fd_seek", &[I, L, I, I]),
-        ("fd_sync", &[I]),
-        ("fd_tell", &[I, I]),
-        ("fd_write", &[I, I, I, I]),
-        ("path_create_directory", &[I, I, I]),
-        ("path_filestat_get", &[I, I, I, I, I]),
-        ("path_filestat_set_times", &[I, I, I, I, L, L, I]),
-        ("path_link", &[I, I, I, I, I, I, I]),
-        ("path_open", &[I, I, I, I, I, L, L, I, I]),
-        ("path_readlink", &[I, I, I, I, I, I]),
-        ("path_remove_directory", &[I, I, I]),
-        ("path_rename", &[I, I, I, I, I, I]),
-        ("path_symlink", &[I, I, I, I, I]),
-        ("path_unlink_file", &[I, I, I]),
-        ("poll_oneoff", &[I, I, I, I]),
-        ("proc_exit", &[I]),
-        ("proc_raise", &[I]),
-        ("sched_yield", &[]),
-        ("random_get", &[I, I]),
-        ("sock_accept", &[I, I, I]),
-        ("sock_recv", &[I, I, I, I, I, I]),
-        ("sock_send", &[I, I, I, I, I]),
-        ("sock_shutdown", &[I, I]),
+        provided("args_get", &[I, I]),
+        provided("args_sizes_get", &[I, I]),
+        provided("environ_get", &[I, I]),
+        provided("environ_sizes_get", &[I, I]),
+        provided("clock_res_get", &[I, I]),
+        provided("clock_time_get", &[I, L, I]),
+        stub("fd_advise", &[I, L, L, I]),
+        stub("fd_allocate", &[I, L, L]),
+        provided("fd_close", &[I]),
+        stub("fd_datasync", &[I]),
+        provided("fd_fdstat_get", &[I, I]),
+        stub("fd_fdstat_set_flags", &[I, I]),
+        stub("fd_fdstat_set_rights", &[I, L, L]),
+        stub("fd_filestat_get", &[I, I]),
+        stub("fd_filestat_set_size", &[I, L]),
+        stub("fd_filestat_set_times", &[I, L, L, I]),
+        stub("fd_pread", &[I, I, I, L, I]),
+        provided("fd_prestat_get", &[I, I]),
+        provided("fd_prestat_dir_name", &[I, I, I]),
+        stub("fd_pwrite", &[I, I, I, L, I]),
+        provided("fd_read", &[I, I, I, I]),
+        stub("fd_readdir", &[I, I, I, L, I]),
+        stub("fd_renumber", &[I, I]),
+        provided("fd_seek", &[I, L, I, I]),
+        stub("fd_sync", &[I]),
+        stub("fd_tell", &[I, I]),
+        provided("fd_write", &[I, I, I, I]),
+        stub("path_create_directory", &[I, I, I]),
+        stub("path_filestat_get", &[I, I, I, I, I]),
+        stub("path_filestat_set_times", &[I, I, I, I, L, L, I]),
+        stub("path_link", &[I, I, I, I, I, I, I]),
+        stub("path_open", &[I, I, I, I, I, L, L, I, I]),
+        stub("path_readlink", &[I, I, I, I, I, I]),
+        stub("path_remove_directory", &[I, I, I]),
+        stub("path_rename", &[I, I, I, I, I, I]),
+        stub("path_symlink", &[I, I, I, I, I]),
+        stub("path_unlink_file", &[I, I, I]),
+        stub("poll_oneoff", &[I, I, I, I]),
+        Function {
+            name: "proc_exit",
+            params: &[I],
+            results: &[],
+            implemented: true,
+        },
+        stub("proc_raise", &[I]),
+        provided("sched_yield", &[]),
+        provided("random_get", &[I, I]),
+        stub("sock_accept", &[I, I, I]),
+        stub("sock_recv", &[I, I, I, I, I, I]),
+        stub("sock_send", &[I, I, I, I, I]),
+        stub("sock_shutdown", &[I, I]),
     ]
 };
 
-/// The functions implemented here; every other preview1 name is a stub.
-const IMPLEMENTED: &[&str] = &[
-    "args_get",
-    "args_sizes_get",
-    "environ_get",
-    "environ_sizes_get",
-    "clock_res_get",
-    "clock_time_get",
-    "fd_read",
-    "fd_write",
-    "fd_fdstat_get",
-    "fd_prestat_get",
-    "fd_prestat_dir_name",
-    "fd_close",
-    "fd_seek",
-    "proc_exit",
-    "sched_yield",
-    "random_get",
-];
-
-fn results_of(name: &str) -> &'static [ValType] {
-    if name == "proc_exit" {
-        &[]
-    } else {
-        &[ValType::I32]
-    }
-}
-
 /// Whether a `wasi_snapshot_preview1` import can be provided.
-pub fn check_import(name: &str, ty: &FuncType) -> Result<(), &'static str> {
-    let Some((_, params)) = PREVIEW1.iter().find(|(n, _)| *n == name) else {
+fn check_import(name: &str, ty: &FuncType) -> Result<(), &'static str> {
+    let Some(f) = FUNCTIONS.iter().find(|f| f.name == name) else {
         return Err("not a WASI preview1 function");
     };
-    if ty.params() != *params || ty.results() != results_of(name) {
+    if !signature_is(ty, f.params, f.results) {
         return Err("signature differs from the one WASI preview1 defines");
     }
     Ok(())
@@ -221,7 +235,7 @@ type HostResult = Result<i32, wasmi::Error>;
 /// ([`MAX_IO_PER_CALL`], [`MAX_LINES_PER_WRITE`]).
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error> {
     linker.func_wrap(
-        MODULE,
+        NAME,
         "args_get",
         |mut c: Ctx<'_>, argv: i32, buf: i32| -> HostResult {
             let mut work = 0;
@@ -234,7 +248,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
         },
     )?;
     linker.func_wrap(
-        MODULE,
+        NAME,
         "args_sizes_get",
         |mut c: Ctx<'_>, count: i32, size: i32| -> HostResult {
             let mut work = 0;
@@ -247,7 +261,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
         },
     )?;
     linker.func_wrap(
-        MODULE,
+        NAME,
         "environ_get",
         |mut c: Ctx<'_>, env: i32, buf: i32| -> HostResult {
             let mut work = 0;
@@ -260,7 +274,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
         },
     )?;
     linker.func_wrap(
-        MODULE,
+        NAME,
         "environ_sizes_get",
         |mut c: Ctx<'_>, count: i32, size: i32| -> HostResult {
             let mut work = 0;
@@ -273,7 +287,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
         },
     )?;
     linker.func_wrap(
-        MODULE,
+        NAME,
         "clock_res_get",
         |mut c: Ctx<'_>, id: i32, out: i32| -> HostResult {
             small(&mut c, cost::SMALL, |c| {
@@ -286,7 +300,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
         },
     )?;
     linker.func_wrap(
-        MODULE,
+        NAME,
         "clock_time_get",
         |mut c: Ctx<'_>, id: i32, _precision: i64, out: i32| -> HostResult {
             small(&mut c, cost::CLOCK, |c| {
@@ -306,7 +320,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
         },
     )?;
     linker.func_wrap(
-        MODULE,
+        NAME,
         "random_get",
         |mut c: Ctx<'_>, buf: i32, len: i32| -> HostResult {
             let len = len as u32 as usize;
@@ -326,7 +340,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
         },
     )?;
     linker.func_wrap(
-        MODULE,
+        NAME,
         "fd_read",
         |mut c: Ctx<'_>, fd: i32, iovs: i32, count: i32, nread: i32| -> HostResult {
             let mut work = 0;
@@ -354,7 +368,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
         },
     )?;
     linker.func_wrap(
-        MODULE,
+        NAME,
         "fd_write",
         |mut c: Ctx<'_>, fd: i32, iovs: i32, count: i32, nwritten: i32| -> HostResult {
             let mut overflow = None;
@@ -427,7 +441,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
         },
     )?;
     linker.func_wrap(
-        MODULE,
+        NAME,
         "fd_fdstat_get",
         |mut c: Ctx<'_>, fd: i32, out: i32| -> HostResult {
             small(&mut c, cost::SMALL, |c| {
@@ -450,31 +464,27 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
     )?;
     // No preopened directories: every descriptor after stdio is "bad".
     linker.func_wrap(
-        MODULE,
+        NAME,
         "fd_prestat_get",
         |mut c: Ctx<'_>, _fd: i32, _out: i32| -> HostResult {
             small(&mut c, cost::SMALL, |_| errno::BADF)
         },
     )?;
     linker.func_wrap(
-        MODULE,
+        NAME,
         "fd_prestat_dir_name",
         |mut c: Ctx<'_>, _fd: i32, _p: i32, _l: i32| -> HostResult {
             small(&mut c, cost::SMALL, |_| errno::BADF)
         },
     )?;
+    linker.func_wrap(NAME, "fd_close", |mut c: Ctx<'_>, fd: i32| -> HostResult {
+        small(&mut c, cost::SMALL, |_| match fd {
+            0..=2 => errno::SUCCESS,
+            _ => errno::BADF,
+        })
+    })?;
     linker.func_wrap(
-        MODULE,
-        "fd_close",
-        |mut c: Ctx<'_>, fd: i32| -> HostResult {
-            small(&mut c, cost::SMALL, |_| match fd {
-                0..=2 => errno::SUCCESS,
-                _ => errno::BADF,
-            })
-        },
-    )?;
-    linker.func_wrap(
-        MODULE,
+        NAME,
         "fd_seek",
         |mut c: Ctx<'_>, fd: i32, _off: i64, _whence: i32, _out: i32| -> HostResult {
             small(&mut c, cost::SMALL, |_| match fd {
@@ -484,19 +494,19 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
         },
     )?;
     linker.func_wrap(
-        MODULE,
+        NAME,
         "proc_exit",
         |mut c: Ctx<'_>, code: i32| -> Result<(), wasmi::Error> {
             state::charge(&mut c, cost::PROC_EXIT, 0)?;
             Err(wasmi::Error::i32_exit(code))
         },
     )?;
-    linker.func_wrap(MODULE, "sched_yield", |mut c: Ctx<'_>| -> HostResult {
+    linker.func_wrap(NAME, "sched_yield", |mut c: Ctx<'_>| -> HostResult {
         small(&mut c, cost::SMALL, |_| errno::SUCCESS)
     })?;
-    for (name, params) in PREVIEW1.iter().filter(|(n, _)| !IMPLEMENTED.contains(n)) {
-        let ty = FuncType::new(params.iter().copied(), results_of(name).iter().copied());
-        linker.func_new(MODULE, name, ty, |mut c, _, results: &mut [Val]| {
+    for f in FUNCTIONS.iter().filter(|f| !f.implemented) {
+        let ty = FuncType::new(f.params.iter().copied(), f.results.iter().copied());
+        linker.func_new(NAME, f.name, ty, |mut c, _, results: &mut [Val]| {
             state::charge(&mut c, cost::STUB, 0)?;
             let code = errno::NOTCAPABLE;
             if let Some(r) = results.first_mut() {
@@ -527,17 +537,46 @@ mod tests {
 
     #[test]
     fn every_stub_has_a_standard_signature() {
-        for (name, params) in PREVIEW1 {
-            let ty = FuncType::new(params.iter().copied(), results_of(name).iter().copied());
-            assert!(check_import(name, &ty).is_ok(), "{name}");
+        for f in FUNCTIONS {
+            let ty = FuncType::new(f.params.iter().copied(), f.results.iter().copied());
+            assert!(check_import(f.name, &ty).is_ok(), "{}", f.name);
         }
         let wrong = FuncType::new([ValType::I32], [ValType::I32]);
         assert!(check_import("fd_write", &wrong).is_err());
         assert!(check_import("not_wasi", &wrong).is_err());
-        assert!(
-            IMPLEMENTED
+        // The linker defines every function of the list with the list's
+        // signature: a module importing all of them instantiates (an
+        // implemented function missing its `func_wrap`, or whose closure
+        // has another signature, would fail to link).
+        let types = |types: &[ValType]| {
+            types
                 .iter()
-                .all(|n| PREVIEW1.iter().any(|(p, _)| p == n))
+                .map(|t| if *t == ValType::I64 { " i64" } else { " i32" })
+                .collect::<String>()
+        };
+        let imports: String = FUNCTIONS
+            .iter()
+            .map(|f| {
+                format!(
+                    "(import \"{NAME}\" \"{}\" (func (param{}) (result{})))",
+                    f.name,
+                    types(f.params),
+                    types(f.results)
+                )
+            })
+            .collect();
+        let wasm = wat::parse_str(format!("(module {imports})")).unwrap();
+        let runtime = crate::runtime::Runtime::new();
+        let module = wasmi::Module::new(runtime.engine(), &wasm).unwrap();
+        let state = HostState::new("t".into(), "t".into(), 1 << 20, 0);
+        let mut store = wasmi::Store::new(runtime.engine(), state);
+        store.set_fuel(1).unwrap();
+        assert!(
+            runtime
+                .linker()
+                .instantiate_and_start(&mut store, &module)
+                .is_ok()
         );
+        assert_eq!(FUNCTIONS.iter().filter(|f| f.implemented).count(), 16);
     }
 }

@@ -1,26 +1,45 @@
 //! The `wasmgate` import module: the native ABI's host functions (`log`).
 
-use wasmi::{Caller, Linker};
+use wasmi::{Caller, FuncType, Linker};
 
 use crate::error::CallError;
+use crate::runtime::imports::{HostModule, signature_is};
 use crate::runtime::state::{
     HostState, MAX_LOG_LINE, charge, charge_fuel, cost, finish, guest_memory,
 };
 
-/// The import module of native host functions.
-pub const MODULE: &str = "wasmgate";
+/// The import module's name.
+pub const NAME: &str = "wasmgate";
 
-/// Host functions in [`MODULE`] and their signatures (params, results), as
-/// `check` reports them and the loader verifies them.
+/// The module's row in [`HOST_MODULES`](super::HOST_MODULES).
+pub const MODULE: HostModule = HostModule {
+    name: NAME,
+    check: check_import,
+    define: add_to_linker,
+};
+
+/// Host functions in [`NAME`] and their signatures (params, results), as
+/// the loader verifies them.
 pub const FUNCTIONS: &[(&str, &[wasmi::ValType], &[wasmi::ValType])] = {
     use wasmi::ValType::I32;
     &[("log", &[I32, I32, I32], &[])]
 };
 
-/// A linker with the `wasmgate` host functions defined.
+/// Whether a `wasmgate` import can be provided.
+fn check_import(name: &str, ty: &FuncType) -> Result<(), &'static str> {
+    let Some((_, params, results)) = FUNCTIONS.iter().find(|(n, ..)| *n == name) else {
+        return Err("no such wasmgate host function");
+    };
+    if !signature_is(ty, params, results) {
+        return Err("wrong signature for this wasmgate host function");
+    }
+    Ok(())
+}
+
+/// Defines the `wasmgate` host functions in `linker`.
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error> {
     linker.func_wrap(
-        MODULE,
+        NAME,
         "log",
         |mut caller: Caller<'_, HostState>,
          level: i32,
