@@ -68,3 +68,10 @@ impl Default for Runtime {
         Self::new()
     }
 }
+
+// Shared by every thread that serves requests of the module it compiled
+// (wasmi's and hyper's way of keeping a type `Send + Sync`).
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Runtime>();
+};
