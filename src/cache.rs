@@ -31,28 +31,13 @@ use std::time::{Duration, Instant, SystemTime};
 use smol::lock::MutexGuardArc;
 use wasmi::{Module, Store, TrapCode};
 
-use crate::abi::{self, Abi};
+use crate::abi;
+pub use crate::abi::Compiled;
 use crate::config::AbiChoice;
 use crate::error::LoadError;
-use crate::limits::{InstanceCost, ServerLimits};
+use crate::limits::ServerLimits;
 use crate::runtime::structure::{LimitExceeded, Shape};
 use crate::runtime::{HostState, Runtime};
-
-/// A compiled, inspected module.
-#[derive(Debug)]
-pub struct Compiled {
-    /// The compiled module.
-    pub module: Module,
-    /// The ABI it speaks.
-    pub abi: Abi,
-    /// The counts in its sections.
-    pub shape: Shape,
-    /// What one instantiation costs, charged to every request.
-    pub cost: InstanceCost,
-    /// Estimated bytes it holds in the cache: the file (wasmi keeps the
-    /// function bodies and data segments) plus the code it compiles to.
-    pub cache_bytes: u64,
-}
 
 /// A cached module with the engine (and linker) that owns its code.
 pub struct Loaded {

@@ -12,11 +12,28 @@ use std::rc::Rc;
 pub use wasmgate_guest::abi::{Request, Response};
 use wasmi::{ExternType, Module, ValType};
 
-use crate::cache::Compiled;
 use crate::config::{AbiChoice, FunctionSpec};
 use crate::error::{CallError, LoadError};
+use crate::limits::InstanceCost;
 use crate::runtime::imports::{self, signature_is};
+use crate::runtime::structure::Shape;
 use crate::runtime::{HostState, Runtime, Sandbox};
+
+/// A compiled, inspected module.
+#[derive(Debug)]
+pub struct Compiled {
+    /// The compiled module.
+    pub module: Module,
+    /// The ABI it speaks.
+    pub abi: Abi,
+    /// The counts in its sections.
+    pub shape: Shape,
+    /// What one instantiation costs, charged to every request.
+    pub cost: InstanceCost,
+    /// Estimated bytes it holds in the cache: the file (wasmi keeps the
+    /// function bodies and data segments) plus the code it compiles to.
+    pub cache_bytes: u64,
+}
 
 /// The ABI a loaded module speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! ([`state`]), the host modules a guest may import ([`imports`]), the
 //! engine and linker ([`engine`]), a module's structural limits
 //! ([`structure`]) and the sandbox of one request ([`sandbox`]). The ABIs
-//! ([`crate::abi`]) sit on top and turn requests into guest input and guest
+//! (`abi/`) sit on top and turn requests into guest input and guest
 //! output into responses; nothing here knows them.
 
 pub mod engine;
