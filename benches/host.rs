@@ -31,8 +31,7 @@ use std::time::{Duration, Instant};
 use wasmgate::abi::{Request, wasi_json};
 use wasmgate::config::FunctionSpec;
 use wasmgate::limits::{FunctionLimits, InstanceCost};
-use wasmgate::runtime::HostState;
-use wasmgate::runtime::Runtime;
+use wasmgate::runtime::{HostState, Runtime};
 
 /// Runs per case; the fastest counts.
 const RUNS: usize = 5;

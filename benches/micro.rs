@@ -33,8 +33,7 @@ use wasmgate::abi::{self as wabi, Abi, Request, Response, wasi_json};
 use wasmgate::cache as wcache;
 use wasmgate::config::{AbiChoice, FunctionSpec};
 use wasmgate::limits::{FunctionLimits, ServerLimits};
-use wasmgate::runtime::HostState;
-use wasmgate::runtime::{Runtime, Sandbox};
+use wasmgate::runtime::{HostState, Runtime, Sandbox};
 use wasmi::Val;
 
 fn main() {

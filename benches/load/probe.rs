@@ -24,8 +24,7 @@ use wasmgate::abi::{self, Request};
 use wasmgate::cache;
 use wasmgate::config::{AbiChoice, FunctionSpec};
 use wasmgate::limits::{FunctionLimits, ServerLimits};
-use wasmgate::runtime::HostState;
-use wasmgate::runtime::{Runtime, Sandbox};
+use wasmgate::runtime::{HostState, Runtime, Sandbox};
 use wasmi::Val;
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
