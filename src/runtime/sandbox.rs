@@ -8,7 +8,7 @@ use wasmi::{Instance, Memory, Module, ResumableCall, Store, TrapCode, Val};
 
 use crate::error::CallError;
 use crate::limits::{FunctionLimits, InstanceCost};
-use crate::runtime::Runtime;
+use crate::runtime::engine::Runtime;
 use crate::runtime::state::{HostState, SliceSpent};
 
 /// A live instance for exactly one request.

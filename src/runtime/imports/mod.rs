@@ -3,23 +3,14 @@
 //! [`Runtime`](super::Runtime)) and ABI detection ([`check`], in
 //! `abi::inspect`) read: a new host module is one file and one row here.
 
+mod host_module;
 pub mod wasi_snapshot_preview1;
 pub mod wasmgate;
 
-use wasmi::{FuncType, Linker, ValType};
+pub use host_module::{HostModule, signature_is};
+use wasmi::{FuncType, Linker};
 
 use crate::runtime::state::HostState;
-
-/// One import module the host provides.
-pub struct HostModule {
-    /// The name guests import it by.
-    pub name: &'static str,
-    /// Whether the function import `name` of type `ty` can be provided,
-    /// and if not, why.
-    pub check: fn(name: &str, ty: &FuncType) -> Result<(), &'static str>,
-    /// Defines the module's functions in a linker.
-    pub define: fn(&mut Linker<HostState>) -> Result<(), wasmi::Error>,
-}
 
 /// Every host module, in the order the linker defines them.
 pub const HOST_MODULES: &[HostModule] = &[wasmgate::MODULE, wasi_snapshot_preview1::MODULE];
@@ -43,11 +34,6 @@ pub fn define_all(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error> {
         (host.define)(linker)?;
     }
     Ok(())
-}
-
-/// Whether `ty` has exactly these params and results.
-pub fn signature_is(ty: &FuncType, params: &[ValType], results: &[ValType]) -> bool {
-    ty.params() == params && ty.results() == results
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use wasmi::{Caller, FuncType, Linker, Val, ValType};
 
 use crate::error::CallError;
-use crate::runtime::imports::{HostModule, signature_is};
+use crate::runtime::imports::host_module::{HostModule, signature_is};
 use crate::runtime::state::guest_memory::{self, get_mut, get_u32, put, range};
 use crate::runtime::state::{self, Cost, HostState, Stdio, cost};
 

@@ -3,7 +3,7 @@
 use wasmi::{Caller, FuncType, Linker};
 
 use crate::error::CallError;
-use crate::runtime::imports::{HostModule, signature_is};
+use crate::runtime::imports::host_module::{HostModule, signature_is};
 use crate::runtime::state::{
     HostState, MAX_LOG_LINE, charge, charge_fuel, cost, finish, guest_memory,
 };
