@@ -10,16 +10,16 @@
 //! integrator can add or correct a profile without rebuilding.
 
 use std::borrow::Cow;
-use std::ops::RangeInclusive;
 use std::path::Path;
 
-use crate::error::ConfigError;
+use serde::Deserialize;
+use toml::Spanned;
 
-/// A profile's `cores`: 1..=1024, more than any board has.
-pub const CORES_RANGE: RangeInclusive<u64> = 1..=1024;
-/// A profile's `ram`: 16 MiB..=1 TiB, from the smallest Linux board to
-/// more than any board has.
-pub const RAM_RANGE: RangeInclusive<u64> = 16 << 20..=1 << 40;
+use crate::config::raw::{RawLimits, RawServer};
+use crate::config::units::{Int, Size};
+use crate::config::{Config, ConfigText, validate};
+use crate::error::ConfigError;
+use crate::limits::{CORES_RANGE, RAM_RANGE};
 
 /// What a profile says about its board.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,10 +64,10 @@ pub fn builtin_names() -> impl Iterator<Item = &'static str> {
 }
 
 /// Finds profile `name`: `dir/boards/NAME.toml` if it exists, else the
-/// built-in one. Returns the source name (for errors) and the TOML text.
+/// built-in one. Returns the file name (for errors) and the TOML text.
 pub fn find(name: &str, dir: &Path) -> Result<(String, Cow<'static, str>), ConfigError> {
     let error = |message| ConfigError {
-        source: format!("board `{name}`"),
+        file: format!("board `{name}`"),
         line: None,
         message,
     };
@@ -96,4 +96,58 @@ pub fn find(name: &str, dir: &Path) -> Result<(String, Cow<'static, str>), Confi
             builtin_names().collect::<Vec<_>>().join(", ")
         ))),
     }
+}
+
+/// A board profile file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBoard {
+    name: String,
+    target: String,
+    cpu: String,
+    cores: Spanned<Int>,
+    ram: Spanned<Size>,
+    fuel_per_ms: Option<Spanned<Int>>,
+    server: Option<RawServer>,
+    limits: Option<RawLimits>,
+}
+
+/// A board profile: its description, then its defaults over the
+/// built-in ones.
+pub(crate) fn validate_board(
+    input: &ConfigText,
+    raw: RawBoard,
+    key: &str,
+) -> Result<Config, ConfigError> {
+    let mut config = Config::default();
+    if let Some(s) = &raw.server {
+        let misplaced = [
+            ("listen", s.listen.as_ref().map(|v| v.span())),
+            ("functions_dir", s.functions_dir.as_ref().map(|v| v.span())),
+        ];
+        for (k, span) in misplaced {
+            if let Some(span) = span {
+                return input.error(
+                    span,
+                    format!("`{k}` belongs in wasmgate.toml, not in a board profile"),
+                );
+            }
+        }
+        config.server = validate::server_limits(input, s, &config.server)?;
+    }
+    config.fuel_per_ms = input.fuel_per_ms(&raw.fuel_per_ms)?;
+    if let Some(l) = &raw.limits {
+        config.defaults =
+            validate::function_limits(input, l, &config.defaults, config.fuel_per_ms)?;
+    }
+    config.board = Some(Board {
+        key: key.to_owned(),
+        name: raw.name,
+        target: raw.target,
+        cpu: raw.cpu,
+        cores: input.read("cores", &raw.cores, &CORES_RANGE)?,
+        ram: input.read("ram", &raw.ram, &RAM_RANGE)?,
+    });
+    validate::check_budget(input, &config)?;
+    Ok(config)
 }
