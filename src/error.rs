@@ -121,7 +121,7 @@ pub enum LoadError {
     /// The module is over one of its structural limits.
     Limit {
         path: PathBuf,
-        exceeded: crate::structure::LimitExceeded,
+        exceeded: crate::runtime::structure::LimitExceeded,
     },
     /// The module fails to instantiate whatever the request: a data or
     /// element segment out of bounds, an initial memory larger than the

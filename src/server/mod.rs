@@ -309,8 +309,8 @@ fn log_access(
         "{} {} fn={} status={status} error={} fuel={} us={} trace={trace_id}",
         // Method and target are client text: escaped like guest text, so
         // that no line break or bidi control reaches the log raw.
-        crate::host::escape(method),
-        crate::host::escape(uri),
+        crate::runtime::escape(method),
+        crate::runtime::escape(uri),
         access.function.as_deref().map_or("-", |f| f.name.as_str()),
         access.kind.map_or("-", Kind::as_str),
         access.fuel,
