@@ -17,7 +17,7 @@
 //! `ratio = (host ns per call / host fuel per call) / guest ns per fuel`
 //!
 //! A ratio of 2 means one fuel spent in that host function holds the thread
-//! twice as long as one fuel of guest code; the costs in `host::cost` keep
+//! twice as long as one fuel of guest code; the costs in `runtime::state::cost` keep
 //! every ratio at or below ~2. Each case runs 5 times; the fastest run
 //! counts (the machine is shared: slower runs are other people's work).
 //!
@@ -30,9 +30,8 @@ use std::time::{Duration, Instant};
 
 use wasmgate::abi::{GuestRequest, wasi_json};
 use wasmgate::config::FunctionSpec;
-use wasmgate::host::HostState;
 use wasmgate::limits::{FunctionLimits, InstanceCost};
-use wasmgate::sandbox::Runtime;
+use wasmgate::runtime::{HostState, Runtime};
 
 /// Runs per case; the fastest counts.
 const RUNS: usize = 5;

@@ -32,9 +32,8 @@ use divan::Bencher;
 use wasmgate::abi::{self as wabi, Abi, GuestRequest, GuestResponse, wasi_json};
 use wasmgate::cache as wcache;
 use wasmgate::config::{AbiChoice, FunctionSpec};
-use wasmgate::host::HostState;
 use wasmgate::limits::{FunctionLimits, ServerLimits};
-use wasmgate::sandbox::{Runtime, Sandbox};
+use wasmgate::runtime::{HostState, Runtime, Sandbox};
 use wasmi::Val;
 
 fn main() {
@@ -192,7 +191,7 @@ mod abi {
             len = response.len()
         );
         let bytes = wat::parse_str(&wat).unwrap();
-        let shape = wasmgate::structure::Shape::of(&bytes).unwrap();
+        let shape = wasmgate::runtime::structure::Shape::of(&bytes).unwrap();
         let module = wcache::Compiled {
             module: wasmi::Module::new(rt.engine(), &bytes).unwrap(),
             abi: Abi::Native,

@@ -21,39 +21,23 @@
 //! each evicted or reloaded module would leak its code (60–75 KiB for a
 //! small Rust function). Dropping the entry drops the engine and its code.
 
-use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use smol::lock::{Mutex, MutexGuardArc};
+use smol::lock::MutexGuardArc;
 use wasmi::{Module, Store, TrapCode};
 
-use crate::abi::{self, Abi};
+use crate::abi;
+pub use crate::abi::Compiled;
 use crate::config::AbiChoice;
 use crate::error::LoadError;
-use crate::host::HostState;
-use crate::limits::{InstanceCost, ServerLimits};
-use crate::sandbox::Runtime;
-use crate::structure::{LimitExceeded, Shape};
-
-/// A compiled, inspected module.
-#[derive(Debug)]
-pub struct Compiled {
-    /// The compiled module.
-    pub module: Module,
-    /// The ABI it speaks.
-    pub abi: Abi,
-    /// The counts in its sections.
-    pub shape: Shape,
-    /// What one instantiation costs, charged to every request.
-    pub cost: InstanceCost,
-    /// Estimated bytes it holds in the cache: the file (wasmi keeps the
-    /// function bodies and data segments) plus the code it compiles to.
-    pub cache_bytes: u64,
-}
+use crate::limits::ServerLimits;
+use crate::runtime::structure::{LimitExceeded, Shape};
+use crate::runtime::{HostState, Runtime};
 
 /// A cached module with the engine (and linker) that owns its code.
 pub struct Loaded {
@@ -208,7 +192,7 @@ struct Entry {
     stamp: Option<Stamp>,
     /// When the stamp was last compared with the file.
     checked: Instant,
-    loaded: Result<Rc<Loaded>, Rc<LoadError>>,
+    loaded: Result<Arc<Loaded>, Arc<LoadError>>,
     last_used: u64,
     /// Its GreedyDual-Size value: the cache's inflation when it was last
     /// used plus [`Entry::bonus`]. The lowest is evicted first.
@@ -244,25 +228,45 @@ impl Entry {
 type Key = (PathBuf, AbiChoice);
 type Entries = HashMap<Key, Entry>;
 
-/// The module cache. Single-threaded: lives on the executor's thread.
+/// The module cache. `Send + Sync`, so that executors on several threads
+/// can share one; the locks it takes are std mutexes held for a lookup or
+/// an insertion, never across an `.await`.
 pub struct ModuleCache {
     capacity: usize,
     capacity_bytes: u64,
     limits: ServerLimits,
     check_interval: Duration,
-    entries: RefCell<Entries>,
-    /// Sum of the entries' [`Entry::bytes`].
-    bytes: Cell<u64>,
-    clock: Cell<u64>,
+    entries: Mutex<Entries>,
+    /// Sum of the entries' [`Entry::bytes`]. Written only with `entries`
+    /// locked, like `inflation`.
+    bytes: AtomicU64,
+    clock: AtomicU64,
     /// GreedyDual-Size's inflation: the priority of the last entry evicted.
-    inflation: Cell<u64>,
+    inflation: AtomicU64,
     /// Held while a module compiles: one compile at a time.
-    compiling: Arc<Mutex<()>>,
+    compiling: Arc<smol::lock::Mutex<()>>,
     /// Requests waiting for [`Self::compiling`], by (deadline in µs since
     /// `epoch`, arrival): see [`ModuleCache::lane`]. Each holds the sender
     /// that tells it it is next.
-    waiting: RefCell<BTreeMap<(u64, u64), smol::channel::Sender<()>>>,
+    waiting: Mutex<BTreeMap<(u64, u64), smol::channel::Sender<()>>>,
     epoch: Instant,
+}
+
+// Shared by every executor thread; what a compile hands out is too
+// (wasmi's and hyper's way of keeping a type `Send + Sync`).
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<ModuleCache>();
+    assert_send_sync::<Loaded>();
+    assert_send_sync::<Compiled>();
+    assert_send_sync::<LoadError>();
+};
+
+/// Locks `mutex`. A panic while it was held (none is expected: the
+/// critical sections only move values) leaves consistent data behind, so a
+/// poisoned lock is used as it is.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// How fast the compile lane assumes modules load, for ordering waiters:
@@ -281,24 +285,24 @@ impl ModuleCache {
             capacity_bytes: limits.module_cache_bytes,
             limits: limits.clone(),
             check_interval: limits.module_check_interval,
-            entries: RefCell::new(HashMap::new()),
-            bytes: Cell::new(0),
-            clock: Cell::new(0),
-            inflation: Cell::new(0),
-            compiling: Arc::new(Mutex::new(())),
-            waiting: RefCell::new(BTreeMap::new()),
+            entries: Mutex::new(HashMap::new()),
+            bytes: AtomicU64::new(0),
+            clock: AtomicU64::new(0),
+            inflation: AtomicU64::new(0),
+            compiling: Arc::new(smol::lock::Mutex::new(())),
+            waiting: Mutex::new(BTreeMap::new()),
             epoch: Instant::now(),
         }
     }
 
     /// Modules currently held.
     pub fn len(&self) -> usize {
-        self.entries.borrow().len()
+        lock(&self.entries).len()
     }
 
     /// Estimated bytes of the modules held.
     pub fn bytes(&self) -> u64 {
-        self.bytes.get()
+        self.bytes.load(Relaxed)
     }
 
     /// Whether the cache holds no module.
@@ -315,11 +319,11 @@ impl ModuleCache {
     /// requests keep being served meanwhile and a client cycling through
     /// more functions than the cache holds cannot occupy more than that one
     /// thread with compiles.
-    pub async fn get(&self, path: &Path, choice: AbiChoice) -> Result<Rc<Loaded>, Rc<LoadError>> {
+    pub async fn get(&self, path: &Path, choice: AbiChoice) -> Result<Arc<Loaded>, Arc<LoadError>> {
         let key = (path.to_owned(), choice);
         let size = match self.lookup(&key) {
             Lookup::Cached(loaded) => return loaded,
-            Lookup::Missing(error) => return Err(Rc::new(error)),
+            Lookup::Missing(error) => return Err(Arc::new(error)),
             Lookup::Changed(stamp) => stamp.map_or(0, |s| s.len),
         };
         // One compile at a time, smallest file first. The guard moves into
@@ -333,7 +337,7 @@ impl ModuleCache {
         let stamp = match self.lookup(&key) {
             Lookup::Changed(stamp) => stamp,
             Lookup::Cached(loaded) => return loaded,
-            Lookup::Missing(error) => return Err(Rc::new(error)),
+            Lookup::Missing(error) => return Err(Arc::new(error)),
         };
         let file = path.to_owned();
         let limits = self.limits.clone();
@@ -344,8 +348,8 @@ impl ModuleCache {
             (loaded, lane)
         })
         .await;
-        let loaded = loaded.map(Rc::new).map_err(Rc::new);
-        let mut entries = self.entries.borrow_mut();
+        let loaded = loaded.map(Arc::new).map_err(Arc::new);
+        let mut entries = lock(&self.entries);
         match &loaded {
             Ok(l) => log::info!("loaded {} ({} ABI)", path.display(), l.compiled.abi),
             // Removed between the stat and the read.
@@ -362,7 +366,7 @@ impl ModuleCache {
             last_used: 0,
             priority: 0,
         };
-        entry.touch(self.tick(), self.inflation.get());
+        entry.touch(self.tick(), self.inflation.load(Relaxed));
         self.remove(&mut entries, &key);
         // Until the new entry fits both bounds (`load` refused any module
         // larger than the byte bound alone), evict by GreedyDual-Size: the
@@ -372,7 +376,7 @@ impl ModuleCache {
         // a small function, evict it over and over; its reload then waited
         // for their ~1 s compiles (/hello max 1 s in the attacker review).
         while entries.len() >= self.capacity
-            || self.bytes.get().saturating_add(entry.bytes()) > self.capacity_bytes
+            || self.bytes.load(Relaxed).saturating_add(entry.bytes()) > self.capacity_bytes
         {
             let Some((victim, priority)) = entries
                 .iter()
@@ -381,12 +385,11 @@ impl ModuleCache {
             else {
                 break;
             };
-            self.inflation.set(self.inflation.get().max(priority));
+            self.inflation.fetch_max(priority, Relaxed);
             self.remove(&mut entries, &victim);
         }
-        entry.priority = self.inflation.get().saturating_add(entry.bonus());
-        self.bytes
-            .set(self.bytes.get().saturating_add(entry.bytes()));
+        entry.priority = self.inflation.load(Relaxed).saturating_add(entry.bonus());
+        self.add_bytes(entry.bytes());
         entries.insert(key, entry);
         drop(lane);
         loaded
@@ -408,7 +411,7 @@ impl ModuleCache {
         let key = (deadline, self.tick());
         let (next, is_next) = smol::channel::bounded(1);
         let mut first = {
-            let mut waiting = self.waiting.borrow_mut();
+            let mut waiting = lock(&self.waiting);
             waiting.insert(key, next);
             waiting.keys().next() == Some(&key)
         };
@@ -421,7 +424,7 @@ impl ModuleCache {
                 let _ = is_next.recv().await;
             }
             let lane = self.compiling.lock_arc().await;
-            if self.waiting.borrow().keys().next() == Some(&key) {
+            if lock(&self.waiting).keys().next() == Some(&key) {
                 return lane;
             }
             // A smaller module came while this one waited at the lock: it
@@ -435,8 +438,8 @@ impl ModuleCache {
     fn remove(&self, entries: &mut Entries, key: &Key) -> bool {
         match entries.remove(key) {
             Some(entry) => {
-                self.bytes
-                    .set(self.bytes.get().saturating_sub(entry.bytes()));
+                let bytes = self.bytes.load(Relaxed).saturating_sub(entry.bytes());
+                self.bytes.store(bytes, Relaxed);
                 true
             }
             None => false,
@@ -459,12 +462,12 @@ impl ModuleCache {
     fn lookup(&self, key: &Key) -> Lookup {
         let now = self.tick();
         let checked = Instant::now();
-        let mut entries = self.entries.borrow_mut();
+        let mut entries = lock(&self.entries);
         // Checked recently: trust the cached result without a syscall.
         if let Some(entry) = entries.get_mut(key)
             && checked.duration_since(entry.checked) < self.check_interval
         {
-            entry.touch(now, self.inflation.get());
+            entry.touch(now, self.inflation.load(Relaxed));
             return Lookup::Cached(entry.loaded.clone());
         }
         let stamp = match Stamp::of(&key.0) {
@@ -486,16 +489,21 @@ impl ModuleCache {
             && entry.stamp == stamp
         {
             entry.checked = checked;
-            entry.touch(now, self.inflation.get());
+            entry.touch(now, self.inflation.load(Relaxed));
             return Lookup::Cached(entry.loaded.clone());
         }
         Lookup::Changed(stamp)
     }
 
+    /// Adds `bytes` to [`Self::bytes`]; with `entries` locked.
+    fn add_bytes(&self, bytes: u64) {
+        let total = self.bytes.load(Relaxed).saturating_add(bytes);
+        self.bytes.store(total, Relaxed);
+    }
+
     /// The LRU clock's next tick.
     fn tick(&self) -> u64 {
-        self.clock.set(self.clock.get() + 1);
-        self.clock.get()
+        self.clock.fetch_add(1, Relaxed).wrapping_add(1)
     }
 }
 
@@ -507,7 +515,7 @@ struct Ticket<'a> {
 
 impl Drop for Ticket<'_> {
     fn drop(&mut self) {
-        let mut waiting = self.cache.waiting.borrow_mut();
+        let mut waiting = lock(&self.cache.waiting);
         let was_first = waiting.keys().next() == Some(&self.key);
         waiting.remove(&self.key);
         if was_first && let Some(next) = waiting.values().next() {
@@ -519,13 +527,15 @@ impl Drop for Ticket<'_> {
 
 /// See [`ModuleCache::lookup`].
 enum Lookup {
-    Cached(Result<Rc<Loaded>, Rc<LoadError>>),
+    Cached(Result<Arc<Loaded>, Arc<LoadError>>),
     Missing(LoadError),
     Changed(Option<Stamp>),
 }
 
 #[cfg(test)]
 mod tests {
+    use std::cell::RefCell;
+
     use super::*;
 
     struct TempFile(PathBuf);
@@ -551,7 +561,7 @@ mod tests {
         })
     }
 
-    fn failure(cache: &ModuleCache, path: &Path) -> Rc<LoadError> {
+    fn failure(cache: &ModuleCache, path: &Path) -> Arc<LoadError> {
         match smol::block_on(cache.get(path, AbiChoice::Auto)) {
             Ok(_) => panic!("{} loaded", path.display()),
             Err(e) => e,
@@ -596,14 +606,14 @@ mod tests {
                 task
             })
             .collect();
-        assert_eq!(cache.waiting.borrow().len(), pads.len());
+        assert_eq!(lock(&cache.waiting).len(), pads.len());
         drop(held);
         smol::block_on(executor.run(async {
             for task in tasks {
                 task.await;
             }
         }));
-        assert!(cache.waiting.borrow().is_empty());
+        assert!(lock(&cache.waiting).is_empty());
         done.borrow().clone()
     }
 
@@ -658,7 +668,7 @@ mod tests {
         // Least recently used, hello would make room for the third.
         get(&bigs[2].0);
         assert_eq!(cache.len(), 3);
-        assert!(Rc::ptr_eq(&first, &get(&hello)));
+        assert!(Arc::ptr_eq(&first, &get(&hello)));
     }
 
     #[test]
@@ -669,13 +679,13 @@ mod tests {
         let eager = cache(4, Duration::ZERO);
         let (p1, e1) = (failure(&patient, &file.0), failure(&eager, &file.0));
         // Unchanged: both answer from the cache.
-        assert!(Rc::ptr_eq(&p1, &failure(&patient, &file.0)));
-        assert!(Rc::ptr_eq(&e1, &failure(&eager, &file.0)));
+        assert!(Arc::ptr_eq(&p1, &failure(&patient, &file.0)));
+        assert!(Arc::ptr_eq(&e1, &failure(&eager, &file.0)));
         // Changed (another size): only the cache that checks now sees it.
         std::fs::write(&file.0, b"not wasm at all").unwrap();
-        assert!(Rc::ptr_eq(&p1, &failure(&patient, &file.0)));
+        assert!(Arc::ptr_eq(&p1, &failure(&patient, &file.0)));
         let e2 = failure(&eager, &file.0);
-        assert!(!Rc::ptr_eq(&e1, &e2));
+        assert!(!Arc::ptr_eq(&e1, &e2));
         assert!(matches!(*e2, LoadError::Invalid { .. }), "{e2}");
     }
 
@@ -710,7 +720,7 @@ mod tests {
         assert_eq!(cache.len(), 2);
         // The most recent module is the one kept.
         let last = last.unwrap();
-        assert!(Rc::ptr_eq(&last, &get(&files[4])));
+        assert!(Arc::ptr_eq(&last, &get(&files[4])));
         assert!(last.compiled.cache_bytes > 100_000);
         // A module larger than the whole bound is refused, not cached alone.
         let small = ModuleCache::new(&ServerLimits {

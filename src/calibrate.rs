@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use wasmi::{Module, Store};
 
-use crate::sandbox::Runtime;
+use crate::runtime::Runtime;
 
 /// The fixed workload (`functions/bench/calibrate.wat`): arithmetic, memory
 /// loads and stores, calls and branches in a loop of `run(n)` iterations.

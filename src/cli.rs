@@ -16,7 +16,7 @@ use crate::cache;
 use crate::config::{AbiChoice, Config, FunctionSpec};
 use crate::error::ConfigError;
 use crate::limits::ServerLimits;
-use crate::sandbox::Runtime;
+use crate::runtime::Runtime;
 
 const USAGE: &str = "\
 wasmgate: run untrusted WebAssembly functions behind a small HTTP server

@@ -255,7 +255,7 @@ pub enum LoadError {
     /// The module is over one of its structural limits.
     Limit {
         path: PathBuf,
-        exceeded: crate::structure::LimitExceeded,
+        exceeded: crate::runtime::structure::LimitExceeded,
     },
     /// The module fails to instantiate whatever the request: a data or
     /// element segment out of bounds, an initial memory larger than the
@@ -381,8 +381,9 @@ impl std::error::Error for CallError {}
 /// A configuration problem: names the file, the line when known, and the key.
 #[derive(Debug)]
 pub struct ConfigError {
-    /// The file, or a description of the source (`--listen`, `boards/x.toml`).
-    pub source: String,
+    /// The file the problem is in (`wasmgate.toml`, `boards/x.toml (built
+    /// in)`), or what stands for one (`board `x``) when there is no file.
+    pub file: String,
     /// 1-based line of the offending key or value, when known.
     pub line: Option<usize>,
     /// What is wrong, naming the key.
@@ -391,10 +392,10 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     /// `FILE:LINE: MESSAGE` on one line. Control characters that config
-    /// text carried into the source or message (a NUL, an escape, a line
+    /// text carried into the file name or message (a NUL, an escape, a line
     /// break) are shown escaped: an error never forges or splits a line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_escaped(f, &self.source)?;
+        write_escaped(f, &self.file)?;
         if let Some(line) = self.line {
             write!(f, ":{line}")?;
         }
@@ -445,7 +446,7 @@ mod tests {
     #[test]
     fn config_errors_escape_control_characters() {
         let e = ConfigError {
-            source: "a\nb.toml".into(),
+            file: "a\nb.toml".into(),
             line: Some(3),
             message: "`route` got \"/\0\u{1b}[31m\u{7f}\"".into(),
         };

@@ -2,7 +2,7 @@
 //! server, built for ARM boards with little RAM and no JIT.
 //!
 //! ```text
-//! server ─► http::decode ─► app: router ─► cache ─► sandbox ─► abi::{native,wasi_json} ─► http::encode
+//! server ─► http::decode ─► app: router ─► cache ─► runtime ─► abi::{native,wasi_json} ─► http::encode
 //! (accept,  (size/time      (path,         (eager   (fresh Store, (postcard | JSON on
 //!  caps)     limits)         method)        compile, fuel slices,  stdin/stdout)
 //!                                           LRU)     memory limit)
@@ -21,15 +21,12 @@
 
 pub mod abi;
 pub mod app;
-pub mod board;
 pub mod cache;
 pub mod calibrate;
 pub mod cli;
 pub mod config;
 pub mod error;
-pub mod host;
 pub mod http;
 pub mod limits;
-pub mod sandbox;
+pub mod runtime;
 pub mod server;
-pub mod structure;

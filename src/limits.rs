@@ -1,11 +1,20 @@
-//! Every limit wasmgate enforces, with its default and the reason for it.
+//! Every limit an operator can set or needs to know, with its default, its
+//! range and the reason for them: the config keys, the board profile's
+//! numbers, and the fixed bounds the server and the sandbox share (call
+//! stack, module structure, instance cost). A bound private to one
+//! mechanism (a chunk-size line, lingering on close, one log line) is a
+//! named constant next to the code it bounds, with its reason.
 //!
 //! [`FunctionLimits`] bound one request's guest; [`ServerLimits`] bound the
 //! server as a whole. Both are plain values: `config` fills them from
 //! `wasmgate.toml`, the rest of the server only reads them.
 //!
 //! Every numeric key also has an accepted range (the `*_RANGE` constants,
-//! next to its default): a value outside it is a config error. The ranges
+//! next to its default): a value outside it is a config error. A key is
+//! read by one row of the table in `config/raw.rs`, which names its range
+//! here; `config` checks the value against it as the type the range is in
+//! (`u64`, `Duration`) and converts it, never casts, into the field's
+//! type. The ranges
 //! keep every product and cast the server makes of a config value (fuel ×
 //! `fuel_per_ms`, sizes `as usize` on 32-bit ARM, `Instant + timeout`)
 //! far from overflow, and refuse values no board can honour.
@@ -467,6 +476,12 @@ pub const BODY_SHARE_DIVISOR: u64 = 2;
 /// Longest duration any timeout may be set to. Defaults to 24 h: longer is a
 /// typo, and `Instant + duration` must not overflow.
 pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// A board profile's `cores`: 1..=1024, more than any board has.
+pub const CORES_RANGE: RangeInclusive<u64> = 1..=1024;
+/// A board profile's `ram`: 16 MiB..=1 TiB, from the smallest Linux board to
+/// more than any board has.
+pub const RAM_RANGE: RangeInclusive<u64> = 16 << 20..=1 << 40;
 
 /// wasmi call-stack bounds, the same for every function.
 ///

@@ -23,9 +23,8 @@ use std::time::Instant;
 use wasmgate::abi::{self, GuestRequest};
 use wasmgate::cache;
 use wasmgate::config::{AbiChoice, FunctionSpec};
-use wasmgate::host::HostState;
 use wasmgate::limits::{FunctionLimits, ServerLimits};
-use wasmgate::sandbox::{Runtime, Sandbox};
+use wasmgate::runtime::{HostState, Runtime, Sandbox};
 use wasmi::Val;
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";

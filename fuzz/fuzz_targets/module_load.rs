@@ -14,10 +14,9 @@ use libfuzzer_sys::fuzz_target;
 use wasmgate::abi::{self, GuestRequest};
 use wasmgate::cache;
 use wasmgate::config::{AbiChoice, FunctionSpec};
-use wasmgate::host::HostState;
 use wasmgate::limits::{FunctionLimits, ServerLimits};
-use wasmgate::sandbox::Runtime;
-use wasmgate::structure::Shape;
+use wasmgate::runtime::structure::Shape;
+use wasmgate::runtime::{HostState, Runtime};
 use wasmi::{ExternType, Module, Val};
 
 /// Host functions a generated module may import (the signatures the server

@@ -12,13 +12,30 @@ use std::rc::Rc;
 /// What a guest is given and what it answers (the guest crate's wire
 /// types), named apart from the host's HTTP `http::{Request, Response}`.
 pub use wasmgate_guest::abi::{Request as GuestRequest, Response as GuestResponse};
-use wasmi::{ExternType, FuncType, Module, ValType};
+use wasmi::{ExternType, Module, ValType};
 
-use crate::cache::Compiled;
 use crate::config::{AbiChoice, FunctionSpec};
 use crate::error::{CallError, LoadError};
-use crate::host::{self, HostState};
-use crate::sandbox::{Runtime, Sandbox};
+use crate::limits::InstanceCost;
+use crate::runtime::imports::{self, signature_is};
+use crate::runtime::structure::Shape;
+use crate::runtime::{HostState, Runtime, Sandbox};
+
+/// A compiled, inspected module.
+#[derive(Debug)]
+pub struct Compiled {
+    /// The compiled module.
+    pub module: Module,
+    /// The ABI it speaks.
+    pub abi: Abi,
+    /// The counts in its sections.
+    pub shape: Shape,
+    /// What one instantiation costs, charged to every request.
+    pub cost: InstanceCost,
+    /// Estimated bytes it holds in the cache: the file (wasmi keeps the
+    /// function bodies and data segments) plus the code it compiles to.
+    pub cache_bytes: u64,
+}
 
 /// The ABI a loaded module speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,25 +70,7 @@ pub fn inspect(module: &Module, path: &Path, choice: AbiChoice) -> Result<Abi, L
                 "wasmgate provides functions only, no imported memories, tables or globals",
             ));
         };
-        match m {
-            host::MODULE => {
-                let Some((_, params, results)) = host::FUNCTIONS.iter().find(|(n, ..)| *n == name)
-                else {
-                    return Err(import_error("no such wasmgate host function"));
-                };
-                if !signature_is(ty, params, results) {
-                    return Err(import_error(
-                        "wrong signature for this wasmgate host function",
-                    ));
-                }
-            }
-            wasi_json::MODULE => wasi_json::check_import(name, ty).map_err(import_error)?,
-            _ => {
-                return Err(import_error(
-                    "only `wasi_snapshot_preview1` and `wasmgate` imports are provided",
-                ));
-            }
-        }
+        imports::check(m, name, ty).map_err(import_error)?;
     }
 
     let abi_error = |message: String| LoadError::Abi {
@@ -138,10 +137,6 @@ pub fn check_status(status: u64) -> Result<u16, String> {
         200..=999 => Ok(status as u16),
         _ => Err(format!("status {status} is not between 200 and 999")),
     }
-}
-
-fn signature_is(ty: &FuncType, params: &[ValType], results: &[ValType]) -> bool {
-    ty.params() == params && ty.results() == results
 }
 
 /// What one call produced, and the fuel it took.

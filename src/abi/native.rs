@@ -7,7 +7,8 @@ use wasmi::{Val, ValType};
 use super::{GuestRequest, GuestResponse};
 use crate::error::CallError;
 use crate::limits::MAX_RESPONSE_HEADERS;
-use crate::sandbox::Sandbox;
+use crate::runtime::Sandbox;
+use crate::runtime::state::guest_memory;
 
 /// Export that allocates the request buffer.
 pub const ALLOC: &str = "wasmgate_alloc";
@@ -33,7 +34,7 @@ pub async fn call(
     let mut out = [Val::I32(0)];
     sandbox.call(ALLOC, &[Val::I32(len)], &mut out).await?;
     let ptr = match out[0] {
-        Val::I32(p) if p != 0 => p as u32 as usize,
+        Val::I32(p) if p != 0 => p.cast_unsigned(),
         _ => {
             return Err(CallError::BadResponse(format!(
                 "{ALLOC}({len}) returned a null pointer"
@@ -43,41 +44,38 @@ pub async fn call(
     let memory = sandbox
         .memory()
         .ok_or_else(|| CallError::BadResponse("module has no `memory` export".into()))?;
-    memory
-        .write(sandbox.store_mut(), ptr, &bytes)
-        .map_err(|_| {
-            CallError::BadResponse(format!(
-                "{ALLOC}({len}) returned {ptr:#x}, outside the guest's memory"
-            ))
-        })?;
+    guest_memory::put(memory.data_mut(sandbox.store_mut()), ptr, &bytes).ok_or_else(|| {
+        CallError::BadResponse(format!(
+            "{ALLOC}({len}) returned {ptr:#x}, outside the guest's memory"
+        ))
+    })?;
     drop(bytes);
 
     let mut out = [Val::I64(0)];
     sandbox
-        .call(HANDLE, &[Val::I32(ptr as i32), Val::I32(len)], &mut out)
+        .call(
+            HANDLE,
+            &[Val::I32(ptr.cast_signed()), Val::I32(len)],
+            &mut out,
+        )
         .await?;
     let Val::I64(packed) = out[0] else {
         return Err(CallError::BadResponse(format!("{HANDLE} returned no i64")));
     };
-    let (res_ptr, res_len) = (
-        (packed as u64 >> 32) as usize,
-        (packed as u64 & 0xffff_ffff) as usize,
-    );
+    let packed = packed.cast_unsigned();
+    let (res_ptr, res_len) = ((packed >> 32) as u32, (packed & 0xffff_ffff) as usize);
     if res_len as u64 > max_response {
         return Err(CallError::BadResponse(format!(
             "response is {res_len} bytes, more than max_response ({max_response} bytes)"
         )));
     }
     let data = memory.data(sandbox.store());
-    let encoded = res_ptr
-        .checked_add(res_len)
-        .and_then(|end| data.get(res_ptr..end))
-        .ok_or_else(|| {
-            CallError::BadResponse(format!(
-                "response at {res_ptr:#x}+{res_len} lies outside the guest's memory ({} bytes)",
-                data.len()
-            ))
-        })?;
+    let encoded = guest_memory::get(data, res_ptr, res_len).ok_or_else(|| {
+        CallError::BadResponse(format!(
+            "response at {res_ptr:#x}+{res_len} lies outside the guest's memory ({} bytes)",
+            data.len()
+        ))
+    })?;
     decode_response(encoded).map_err(CallError::BadResponse)
 }
 

@@ -1,178 +1,30 @@
 //! The wasi-json ABI, the Gojinn contract: a WASI preview1 command reads one
-//! JSON request on stdin and writes one JSON response on stdout.
-//!
-//! The WASI subset here is written for this runtime because it must be
-//! capability-free: there are no preopened directories, no sockets and no
-//! environment beyond what the function's config grants. Every preview1
-//! function exists with its standard signature, so toolchains' modules link;
-//! the ones outside the subset return `ENOTCAPABLE`.
+//! JSON request on stdin and writes one JSON response on stdout. The WASI
+//! functions it calls are in [`crate::runtime::imports::wasi_snapshot_preview1`].
 //!
 //! stdin:  `{"method","uri","headers":{name:[values]},"body","trace_id"}`
 //! stdout: `{"status","headers":{name: value | [values]},"body"}`
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
-use wasmi::{Caller, Extern, FuncType, Linker, Module, Val, ValType};
+use wasmi::{Module, ValType};
 
 use super::{GuestRequest, GuestResponse};
 use crate::config::FunctionSpec;
 use crate::error::CallError;
-use crate::host::{self, Cost, HostState, cost};
 use crate::limits::{InstanceCost, MAX_RESPONSE_HEADERS};
-use crate::sandbox::{Runtime, Sandbox};
+use crate::runtime::state::{HostState, Stdio};
+use crate::runtime::{Runtime, Sandbox};
 
-/// The WASI import module.
-pub const MODULE: &str = "wasi_snapshot_preview1";
 /// The command entry point.
 pub const START: &str = "_start";
 /// Function exports a wasi-json module must have.
 pub const EXPORTS: &[(&str, &[ValType], &[ValType])] = &[(START, &[], &[])];
 
-/// WASI errno values used here.
-mod errno {
-    pub const SUCCESS: i32 = 0;
-    pub const BADF: i32 = 8;
-    pub const FAULT: i32 = 21;
-    pub const INVAL: i32 = 28;
-    pub const IO: i32 = 29;
-    pub const SPIPE: i32 = 70;
-    pub const NOTCAPABLE: i32 = 76;
-}
-
-/// Most iovecs one `fd_read`/`fd_write` may pass (POSIX `IOV_MAX`).
-const MAX_IOVS: u32 = 1024;
-/// A partial stderr line is logged once it reaches this many bytes.
-const MAX_STDERR_LINE: usize = 1024;
-/// Most bytes one `fd_read`, `fd_write` or `random_get` call processes, so
-/// that no single host call holds the thread for long: 1 MiB is ~3 ms of
-/// `random_get` on the development machine. `fd_read` and `fd_write` take
-/// at most this much and return the count (a short read or write, which
-/// callers repeat); `random_get` of a larger buffer fails with `EINVAL`
-/// (28), as `getentropy` does past its maximum.
-pub const MAX_IO_PER_CALL: usize = 1 << 20;
-/// Most stderr lines one `fd_write` call writes to the log (a line is a
-/// write to the server's stderr); the rest is left for the next call (a
-/// short write).
-pub const MAX_LINES_PER_WRITE: usize = 16;
 /// Bytes of a bad stdout quoted in the log.
 const QUOTED_OUTPUT: usize = 200;
-
-/// Every preview1 function with its core signature: `(name, params)`. All
-/// return one `i32` errno except `proc_exit`, which returns nothing.
-const PREVIEW1: &[(&str, &[ValType])] = {
-    use ValType::{I32 as I, I64 as L};
-    &[
-        ("args_get", &[I, I]),
-        ("args_sizes_get", &[I, I]),
-        ("environ_get", &[I, I]),
-        ("environ_sizes_get", &[I, I]),
-        ("clock_res_get", &[I, I]),
-        ("clock_time_get", &[I, L, I]),
-        ("fd_advise", &[I, L, L, I]),
-        ("fd_allocate", &[I, L, L]),
-        ("fd_close", &[I]),
-        ("fd_datasync", &[I]),
-        ("fd_fdstat_get", &[I, I]),
-        ("fd_fdstat_set_flags", &[I, I]),
-        ("fd_fdstat_set_rights", &[I, L, L]),
-        ("fd_filestat_get", &[I, I]),
-        ("fd_filestat_set_size", &[I, L]),
-        ("fd_filestat_set_times", &[I, L, L, I]),
-        ("fd_pread", &[I, I, I, L, I]),
-        ("fd_prestat_get", &[I, I]),
-        ("fd_prestat_dir_name", &[I, I, I]),
-        ("fd_pwrite", &[I, I, I, L, I]),
-        ("fd_read", &[I, I, I, I]),
-        ("fd_readdir", &[I, I, I, L, I]),
-        ("fd_renumber", &[I, I]),
-        ("fd_seek", &[I, L, I, I]),
-        ("fd_sync", &[I]),
-        ("fd_tell", &[I, I]),
-        ("fd_write", &[I, I, I, I]),
-        ("path_create_directory", &[I, I, I]),
-        ("path_filestat_get", &[I, I, I, I, I]),
-        ("path_filestat_set_times", &[I, I, I, I, L, L, I]),
-        ("path_link", &[I, I, I, I, I, I, I]),
-        ("path_open", &[I, I, I, I, I, L, L, I, I]),
-        ("path_readlink", &[I, I, I, I, I, I]),
-        ("path_remove_directory", &[I, I, I]),
-        ("path_rename", &[I, I, I, I, I, I]),
-        ("path_symlink", &[I, I, I, I, I]),
-        ("path_unlink_file", &[I, I, I]),
-        ("poll_oneoff", &[I, I, I, I]),
-        ("proc_exit", &[I]),
-        ("proc_raise", &[I]),
-        ("sched_yield", &[]),
-        ("random_get", &[I, I]),
-        ("sock_accept", &[I, I, I]),
-        ("sock_recv", &[I, I, I, I, I, I]),
-        ("sock_send", &[I, I, I, I, I]),
-        ("sock_shutdown", &[I, I]),
-    ]
-};
-
-/// The functions implemented here; every other preview1 name is a stub.
-const IMPLEMENTED: &[&str] = &[
-    "args_get",
-    "args_sizes_get",
-    "environ_get",
-    "environ_sizes_get",
-    "clock_res_get",
-    "clock_time_get",
-    "fd_read",
-    "fd_write",
-    "fd_fdstat_get",
-    "fd_prestat_get",
-    "fd_prestat_dir_name",
-    "fd_close",
-    "fd_seek",
-    "proc_exit",
-    "sched_yield",
-    "random_get",
-];
-
-fn results_of(name: &str) -> &'static [ValType] {
-    if name == "proc_exit" {
-        &[]
-    } else {
-        &[ValType::I32]
-    }
-}
-
-/// Whether a `wasi_snapshot_preview1` import can be provided.
-pub fn check_import(name: &str, ty: &FuncType) -> Result<(), &'static str> {
-    let Some((_, params)) = PREVIEW1.iter().find(|(n, _)| *n == name) else {
-        return Err("not a WASI preview1 function");
-    };
-    if ty.params() != *params || ty.results() != results_of(name) {
-        return Err("signature differs from the one WASI preview1 defines");
-    }
-    Ok(())
-}
-
-/// Per-request WASI state: the request on stdin, captured stdout, stderr
-/// being split into log lines, and what the guest may see of the world.
-#[derive(Debug, Default)]
-pub struct WasiState {
-    stdin: Vec<u8>,
-    stdin_pos: usize,
-    stdout: Vec<u8>,
-    max_stdout: u64,
-    stderr: Vec<u8>,
-    args: Vec<Vec<u8>>,
-    env: Vec<Vec<u8>>,
-}
-
-impl WasiState {
-    /// What the guest wrote to stdout.
-    pub fn stdout(&self) -> &[u8] {
-        &self.stdout
-    }
-}
 
 /// The request JSON written to stdin.
 #[derive(Serialize)]
@@ -351,7 +203,7 @@ pub async fn run(
             (result, sandbox.fuel_used())
         }
         Err((error, fuel, mut state)) => {
-            flush_stderr(&mut state);
+            state.flush_stderr();
             match error {
                 CallError::ExitCode(0) => (respond(&state), fuel),
                 error => (Err(error), fuel),
@@ -378,7 +230,7 @@ pub fn sandbox(
     )
 }
 
-/// `state` with the WASI state of one call of `function`.
+/// `state` with the stdio of one call of `function`: stdin holds the request.
 fn with_stdio(
     function: &FunctionSpec,
     request: &GuestRequest<'_>,
@@ -386,24 +238,20 @@ fn with_stdio(
 ) -> HostState {
     let mut args = vec![function.name.clone().into_bytes()];
     args.extend(function.args.iter().map(|a| a.clone().into_bytes()));
-    state.wasi = Some(WasiState {
-        stdin: encode_request(request),
-        max_stdout: function.limits.max_response,
-        args,
-        env: function
-            .env
-            .iter()
-            .map(|(k, v)| format!("{k}={v}").into_bytes())
-            .collect(),
-        ..WasiState::default()
-    });
+    let env = function
+        .env
+        .iter()
+        .map(|(k, v)| format!("{k}={v}").into_bytes())
+        .collect();
+    let stdin = encode_request(request);
+    state.stdio = Some(Stdio::new(stdin, function.limits.max_response, args, env));
     state
 }
 
 /// Runs `_start` and parses stdout.
 async fn call(sandbox: &mut Sandbox) -> Result<GuestResponse, CallError> {
     let result = sandbox.call(START, &[], &mut []).await;
-    flush_stderr(sandbox.store_mut().data_mut());
+    sandbox.store_mut().data_mut().flush_stderr();
     match result {
         Ok(()) | Err(CallError::ExitCode(0)) => respond(sandbox.store().data()),
         Err(e) => Err(e),
@@ -412,7 +260,7 @@ async fn call(sandbox: &mut Sandbox) -> Result<GuestResponse, CallError> {
 
 /// The response the guest wrote to stdout.
 fn respond(state: &HostState) -> Result<GuestResponse, CallError> {
-    let stdout = state.wasi.as_ref().map_or(&[][..], |w| w.stdout());
+    let stdout = state.stdio.as_ref().map_or(&[][..], |w| w.stdout());
     decode_response(stdout).map_err(|why| {
         let shown = &stdout[..stdout.len().min(QUOTED_OUTPUT)];
         log::warn!(
@@ -421,418 +269,6 @@ fn respond(state: &HostState) -> Result<GuestResponse, CallError> {
         );
         CallError::BadResponse(why)
     })
-}
-
-/// Logs a last stderr line the guest did not end. It is written after the
-/// guest ran and is not charged (it is at most one line).
-fn flush_stderr(state: &mut HostState) {
-    if let Some(wasi) = state.wasi.as_mut()
-        && !wasi.stderr.is_empty()
-    {
-        let line = std::mem::take(&mut wasi.stderr);
-        state.log.line(log::Level::Info, &line);
-    }
-}
-
-/// The calling instance's memory and the host state.
-fn memory<'a>(caller: &'a mut Caller<'_, HostState>) -> Option<(&'a mut [u8], &'a mut HostState)> {
-    let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
-        return None;
-    };
-    Some(memory.data_and_store_mut(caller))
-}
-
-fn range(ptr: i32, len: usize) -> Option<std::ops::Range<usize>> {
-    let start = ptr as u32 as usize;
-    Some(start..start.checked_add(len)?)
-}
-
-fn put(mem: &mut [u8], ptr: i32, bytes: &[u8]) -> Option<()> {
-    mem.get_mut(range(ptr, bytes.len())?)?
-        .copy_from_slice(bytes);
-    Some(())
-}
-
-fn get_u32(mem: &[u8], ptr: u32) -> Option<u32> {
-    let b = mem.get(range(ptr as i32, 4)?)?;
-    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-}
-
-/// The `(offset, len)` buffers of an iovec array, bounds-checked.
-fn iovecs(mem: &[u8], iovs: i32, count: i32) -> Option<Vec<std::ops::Range<usize>>> {
-    let count = u32::try_from(count).ok().filter(|&c| c <= MAX_IOVS)?;
-    (0..count)
-        .map(|i| {
-            let at = (iovs as u32).checked_add(i * 8)?;
-            let (ptr, len) = (get_u32(mem, at)?, get_u32(mem, at.checked_add(4)?)?);
-            let r = range(ptr as i32, len as usize)?;
-            (r.end <= mem.len()).then_some(r)
-        })
-        .collect()
-}
-
-/// Writes a list of NUL-terminated strings and the pointers to them
-/// (`args_get` and `environ_get`).
-fn put_strings(mem: &mut [u8], ptrs: i32, buf: i32, items: &[Vec<u8>]) -> i32 {
-    let mut at = buf as u32;
-    for (i, item) in items.iter().enumerate() {
-        let slot = (ptrs as u32).wrapping_add(i as u32 * 4) as i32;
-        let ok = put(mem, slot, &at.to_le_bytes())
-            .and_then(|_| put(mem, at as i32, item))
-            .and_then(|_| put(mem, (at as usize + item.len()) as i32, &[0]));
-        if ok.is_none() {
-            return errno::FAULT;
-        }
-        at += item.len() as u32 + 1;
-    }
-    errno::SUCCESS
-}
-
-fn put_sizes(mem: &mut [u8], count_ptr: i32, size_ptr: i32, items: &[Vec<u8>]) -> i32 {
-    let size: usize = items.iter().map(|i| i.len() + 1).sum();
-    match put(mem, count_ptr, &(items.len() as u32).to_le_bytes())
-        .and_then(|_| put(mem, size_ptr, &(size as u32).to_le_bytes()))
-    {
-        Some(()) => errno::SUCCESS,
-        None => errno::FAULT,
-    }
-}
-
-type Ctx<'a> = Caller<'a, HostState>;
-
-/// Runs `f` with the memory and WASI state, or returns `FAULT`/`BADF`.
-fn with_wasi(
-    caller: &mut Ctx<'_>,
-    f: impl FnOnce(&mut [u8], &mut WasiState, &mut crate::host::GuestLog) -> i32,
-) -> i32 {
-    let Some((mem, state)) = memory(caller) else {
-        return errno::FAULT;
-    };
-    let HostState { wasi, log, .. } = state;
-    match wasi.as_mut() {
-        Some(wasi) => f(mem, wasi, log),
-        // A wasi module called on the native path has no stdio.
-        None => errno::BADF,
-    }
-}
-
-fn monotonic_nanos() -> u64 {
-    static START: OnceLock<Instant> = OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_nanos() as u64
-}
-
-/// Charges `cost` for a call that processes no guest-sized data, runs `f`
-/// and ends the call (see [`host::finish`]).
-fn small(caller: &mut Ctx<'_>, cost: Cost, f: impl FnOnce(&mut Ctx<'_>) -> i32) -> HostResult {
-    host::charge(caller, cost, 0)?;
-    let code = f(caller);
-    host::finish(caller, code)
-}
-
-type HostResult = Result<i32, wasmi::Error>;
-
-/// Defines every preview1 function in the linker. Each charges its
-/// [`host::cost`] before or right after its work, which is bounded per call
-/// ([`MAX_IO_PER_CALL`], [`MAX_LINES_PER_WRITE`]).
-pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error> {
-    linker.func_wrap(
-        MODULE,
-        "args_get",
-        |mut c: Ctx<'_>, argv: i32, buf: i32| -> HostResult {
-            let mut work = 0;
-            let code = with_wasi(&mut c, |mem, w, _| {
-                work = strings_bytes(&w.args);
-                put_strings(mem, argv, buf, &w.args)
-            });
-            host::charge(&mut c, cost::ARGS, work)?;
-            host::finish(&mut c, code)
-        },
-    )?;
-    linker.func_wrap(
-        MODULE,
-        "args_sizes_get",
-        |mut c: Ctx<'_>, count: i32, size: i32| -> HostResult {
-            let mut work = 0;
-            let code = with_wasi(&mut c, |mem, w, _| {
-                work = 4 * w.args.len() as u64;
-                put_sizes(mem, count, size, &w.args)
-            });
-            host::charge(&mut c, cost::ARGS, work)?;
-            host::finish(&mut c, code)
-        },
-    )?;
-    linker.func_wrap(
-        MODULE,
-        "environ_get",
-        |mut c: Ctx<'_>, env: i32, buf: i32| -> HostResult {
-            let mut work = 0;
-            let code = with_wasi(&mut c, |mem, w, _| {
-                work = strings_bytes(&w.env);
-                put_strings(mem, env, buf, &w.env)
-            });
-            host::charge(&mut c, cost::ARGS, work)?;
-            host::finish(&mut c, code)
-        },
-    )?;
-    linker.func_wrap(
-        MODULE,
-        "environ_sizes_get",
-        |mut c: Ctx<'_>, count: i32, size: i32| -> HostResult {
-            let mut work = 0;
-            let code = with_wasi(&mut c, |mem, w, _| {
-                work = 4 * w.env.len() as u64;
-                put_sizes(mem, count, size, &w.env)
-            });
-            host::charge(&mut c, cost::ARGS, work)?;
-            host::finish(&mut c, code)
-        },
-    )?;
-    linker.func_wrap(
-        MODULE,
-        "clock_res_get",
-        |mut c: Ctx<'_>, id: i32, out: i32| -> HostResult {
-            small(&mut c, cost::SMALL, |c| {
-                with_wasi(c, |mem, _, _| match id {
-                    0..=3 => put(mem, out, &1000u64.to_le_bytes())
-                        .map_or(errno::FAULT, |_| errno::SUCCESS),
-                    _ => errno::INVAL,
-                })
-            })
-        },
-    )?;
-    linker.func_wrap(
-        MODULE,
-        "clock_time_get",
-        |mut c: Ctx<'_>, id: i32, _precision: i64, out: i32| -> HostResult {
-            small(&mut c, cost::CLOCK, |c| {
-                with_wasi(c, |mem, _, _| {
-                    let nanos = match id {
-                        0 => SystemTime::now()
-                            .duration_since(UNIX_EPOCH)
-                            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
-                        // Monotonic, and process/thread CPU time approximated by it.
-                        1..=3 => monotonic_nanos(),
-                        _ => return errno::INVAL,
-                    };
-                    put(mem, out, &nanos.to_le_bytes()).map_or(errno::FAULT, |_| errno::SUCCESS)
-                })
-            })
-        },
-    )?;
-    linker.func_wrap(
-        MODULE,
-        "random_get",
-        |mut c: Ctx<'_>, buf: i32, len: i32| -> HostResult {
-            let len = len as u32 as usize;
-            if len > MAX_IO_PER_CALL {
-                return small(&mut c, cost::RANDOM_GET, |_| errno::INVAL);
-            }
-            // Paid before the work: the one host call that takes
-            // milliseconds is refused when the budget cannot cover it.
-            host::charge(&mut c, cost::RANDOM_GET, len as u64)?;
-            let code = with_wasi(&mut c, |mem, _, _| {
-                let Some(target) = range(buf, len).and_then(|r| mem.get_mut(r)) else {
-                    return errno::FAULT;
-                };
-                getrandom::fill(target).map_or(errno::IO, |_| errno::SUCCESS)
-            });
-            host::finish(&mut c, code)
-        },
-    )?;
-    linker.func_wrap(
-        MODULE,
-        "fd_read",
-        |mut c: Ctx<'_>, fd: i32, iovs: i32, count: i32, nread: i32| -> HostResult {
-            let mut work = 0;
-            let code = with_wasi(&mut c, |mem, w, _| {
-                if fd != 0 {
-                    return errno::BADF;
-                }
-                let Some(bufs) = iovecs(mem, iovs, count) else {
-                    return errno::FAULT;
-                };
-                let mut total = 0usize;
-                for buf in &bufs {
-                    let rest = w.stdin.get(w.stdin_pos..).unwrap_or_default();
-                    let n = rest.len().min(buf.len()).min(MAX_IO_PER_CALL - total);
-                    mem[buf.start..buf.start + n].copy_from_slice(&rest[..n]);
-                    w.stdin_pos += n;
-                    total += n;
-                }
-                work = iovec_work(bufs.len(), total);
-                put(mem, nread, &(total as u32).to_le_bytes())
-                    .map_or(errno::FAULT, |_| errno::SUCCESS)
-            });
-            host::charge(&mut c, cost::FD_WRITE, work)?;
-            host::finish(&mut c, code)
-        },
-    )?;
-    linker.func_wrap(
-        MODULE,
-        "fd_write",
-        |mut c: Ctx<'_>, fd: i32, iovs: i32, count: i32, nwritten: i32| -> HostResult {
-            let mut overflow = None;
-            let mut work = 0;
-            let mut lines_fuel = 0u64;
-            let code = with_wasi(&mut c, |mem, w, log| {
-                let Some(bufs) = iovecs(mem, iovs, count) else {
-                    return errno::FAULT;
-                };
-                if !matches!(fd, 1 | 2) {
-                    return errno::BADF;
-                }
-                // Bytes taken; fewer than offered when a per-call bound is
-                // reached (a short write, which callers repeat).
-                let mut total = 0usize;
-                let mut lines = 0usize;
-                'bufs: for buf in &bufs {
-                    let take = buf.len().min(MAX_IO_PER_CALL - total);
-                    let bytes = &mem[buf.start..buf.start + take];
-                    if fd == 1 {
-                        if (w.stdout.len() + bytes.len()) as u64 > w.max_stdout {
-                            overflow = Some(w.max_stdout);
-                            return errno::IO;
-                        }
-                        w.stdout.extend_from_slice(bytes);
-                        total += take;
-                    } else {
-                        // Only what the log can still take is looked at;
-                        // the rest is counted as written (and paid for in
-                        // fuel) but never scanned.
-                        let mut room = log.accepts(log::Level::Info);
-                        for (i, &b) in bytes.iter().enumerate() {
-                            if room == 0 {
-                                log.note_dropped();
-                                total += take - i;
-                                break;
-                            }
-                            if b == b'\n' || w.stderr.len() >= MAX_STDERR_LINE {
-                                let line = std::mem::take(&mut w.stderr);
-                                lines_fuel =
-                                    lines_fuel.saturating_add(log.line(log::Level::Info, &line));
-                                lines += 1;
-                                room = log.accepts(log::Level::Info);
-                            }
-                            if b != b'\n' {
-                                w.stderr.push(b);
-                            }
-                            total += 1;
-                            if lines == MAX_LINES_PER_WRITE {
-                                break 'bufs;
-                            }
-                        }
-                    }
-                    if total == MAX_IO_PER_CALL || take < buf.len() {
-                        break;
-                    }
-                }
-                work = iovec_work(bufs.len(), total);
-                put(mem, nwritten, &(total as u32).to_le_bytes())
-                    .map_or(errno::FAULT, |_| errno::SUCCESS)
-            });
-            host::charge(&mut c, cost::FD_WRITE, work)?;
-            host::charge_fuel(&mut c, lines_fuel)?;
-            if let Some(max) = overflow {
-                return Err(wasmi::Error::host(CallError::BadResponse(format!(
-                    "stdout exceeds max_response ({max} bytes)"
-                ))));
-            }
-            host::finish(&mut c, code)
-        },
-    )?;
-    linker.func_wrap(
-        MODULE,
-        "fd_fdstat_get",
-        |mut c: Ctx<'_>, fd: i32, out: i32| -> HostResult {
-            small(&mut c, cost::SMALL, |c| {
-                with_wasi(c, |mem, _, _| {
-                    const FD_READ: u64 = 1 << 1;
-                    const FD_WRITE: u64 = 1 << 6;
-                    let rights = match fd {
-                        0 => FD_READ,
-                        1 | 2 => FD_WRITE,
-                        _ => return errno::BADF,
-                    };
-                    // struct fdstat { u8 filetype; u16 flags; u64 rights_base; u64 rights_inheriting }
-                    let mut stat = [0u8; 24];
-                    stat[0] = 2; // character device
-                    stat[8..16].copy_from_slice(&rights.to_le_bytes());
-                    put(mem, out, &stat).map_or(errno::FAULT, |_| errno::SUCCESS)
-                })
-            })
-        },
-    )?;
-    // No preopened directories: every descriptor after stdio is "bad".
-    linker.func_wrap(
-        MODULE,
-        "fd_prestat_get",
-        |mut c: Ctx<'_>, _fd: i32, _out: i32| -> HostResult {
-            small(&mut c, cost::SMALL, |_| errno::BADF)
-        },
-    )?;
-    linker.func_wrap(
-        MODULE,
-        "fd_prestat_dir_name",
-        |mut c: Ctx<'_>, _fd: i32, _p: i32, _l: i32| -> HostResult {
-            small(&mut c, cost::SMALL, |_| errno::BADF)
-        },
-    )?;
-    linker.func_wrap(
-        MODULE,
-        "fd_close",
-        |mut c: Ctx<'_>, fd: i32| -> HostResult {
-            small(&mut c, cost::SMALL, |_| match fd {
-                0..=2 => errno::SUCCESS,
-                _ => errno::BADF,
-            })
-        },
-    )?;
-    linker.func_wrap(
-        MODULE,
-        "fd_seek",
-        |mut c: Ctx<'_>, fd: i32, _off: i64, _whence: i32, _out: i32| -> HostResult {
-            small(&mut c, cost::SMALL, |_| match fd {
-                0..=2 => errno::SPIPE,
-                _ => errno::BADF,
-            })
-        },
-    )?;
-    linker.func_wrap(
-        MODULE,
-        "proc_exit",
-        |mut c: Ctx<'_>, code: i32| -> Result<(), wasmi::Error> {
-            host::charge(&mut c, cost::PROC_EXIT, 0)?;
-            Err(wasmi::Error::i32_exit(code))
-        },
-    )?;
-    linker.func_wrap(MODULE, "sched_yield", |mut c: Ctx<'_>| -> HostResult {
-        small(&mut c, cost::SMALL, |_| errno::SUCCESS)
-    })?;
-    for (name, params) in PREVIEW1.iter().filter(|(n, _)| !IMPLEMENTED.contains(n)) {
-        let ty = FuncType::new(params.iter().copied(), results_of(name).iter().copied());
-        linker.func_new(MODULE, name, ty, |mut c, _, results: &mut [Val]| {
-            host::charge(&mut c, cost::STUB, 0)?;
-            let code = errno::NOTCAPABLE;
-            if let Some(r) = results.first_mut() {
-                *r = Val::I32(code);
-            }
-            host::finish(&mut c, code).map(drop)
-        })?;
-    }
-    Ok(())
-}
-
-/// Bytes written by `args_get`/`environ_get`: the strings, their NULs and
-/// the pointers to them.
-fn strings_bytes(items: &[Vec<u8>]) -> u64 {
-    items.iter().map(|i| i.len() as u64 + 5).sum()
-}
-
-/// The work of an `fd_read`/`fd_write` in bytes of its [`Cost`].
-fn iovec_work(iovecs: usize, bytes: usize) -> u64 {
-    (iovecs as u64)
-        .saturating_mul(host::IOVEC_BYTES)
-        .saturating_add(bytes as u64)
 }
 
 #[cfg(test)]
@@ -900,21 +336,5 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
-    }
-
-    #[test]
-    fn every_stub_has_a_standard_signature() {
-        for (name, params) in PREVIEW1 {
-            let ty = FuncType::new(params.iter().copied(), results_of(name).iter().copied());
-            assert!(check_import(name, &ty).is_ok(), "{name}");
-        }
-        let wrong = FuncType::new([ValType::I32], [ValType::I32]);
-        assert!(check_import("fd_write", &wrong).is_err());
-        assert!(check_import("not_wasi", &wrong).is_err());
-        assert!(
-            IMPLEMENTED
-                .iter()
-                .all(|n| PREVIEW1.iter().any(|(p, _)| p == n))
-        );
     }
 }

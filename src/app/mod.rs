@@ -119,7 +119,7 @@ impl App {
         spec: &Rc<FunctionSpec>,
         trace_id: &str,
         access: &mut Access,
-    ) -> Result<Rc<cache::Loaded>, Error> {
+    ) -> Result<std::sync::Arc<cache::Loaded>, Error> {
         match self.cache.get(&spec.module, spec.abi).await {
             Ok(loaded) => Ok(loaded),
             // `/NAME` with no `NAME.wasm`: there is no such function.
@@ -198,8 +198,8 @@ impl App {
             "{} {} fn={} status={} error={} fuel={} us={} trace={trace_id}",
             // Method and target are client text: escaped like guest text, so
             // that no line break or bidi control reaches the log raw.
-            crate::host::escape(method),
-            crate::host::escape(uri),
+            crate::runtime::escape(method),
+            crate::runtime::escape(uri),
             function.unwrap_or("-"),
             response.status,
             kind.map_or("-", Kind::as_str),

@@ -4,77 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use wasmi::{
-    CompilationMode, Config, CustomFuelCosts, Engine, Instance, Linker, Memory, Module,
-    ResumableCall, Store, TrapCode, Val,
-};
+use wasmi::{Instance, Memory, Module, ResumableCall, Store, TrapCode, Val};
 
 use crate::error::CallError;
-use crate::host::{self, HostState, SliceSpent};
-use crate::limits::{FunctionLimits, InstanceCost, MAX_RECURSION_DEPTH, MAX_STACK_HEIGHT};
-
-/// The engine and linker shared by every request. Built once at start-up.
-pub struct Runtime {
-    engine: Engine,
-    linker: Linker<HostState>,
-}
-
-impl Runtime {
-    /// An engine with fuel metering, eager compilation and the stack bounds of
-    /// `limits`, and a linker holding every host function.
-    pub fn new() -> Self {
-        Self::with_fuel_metering(true)
-    }
-
-    /// The same engine and linker with fuel metering on or off: the
-    /// benchmarks measure what metering costs with everything else equal.
-    /// The server always meters.
-    pub fn with_fuel_metering(consume_fuel: bool) -> Self {
-        let mut config = Config::default();
-        config
-            .consume_fuel(consume_fuel)
-            // Translation is a host cost paid once per module, not the
-            // guest's work: it is not charged in fuel. Bulk memory and table
-            // operations pay one unit per 8 bytes: at wasmi's 64, a loop of
-            // `table.fill` bought 4.3x the wall time per fuel of a plain
-            // guest loop (0.65 vs 0.15 s for 100 M fuel); at 8, ~1.6x, and
-            // `memory.fill`/`copy` are charged above their time.
-            .fuel_cost(CustomFuelCosts {
-                bytes_copied_per_fuel: 8,
-                fuel_per_bytes_translated: 0,
-                fuel_per_bytes_validated: 0,
-            })
-            // Translate every function when the module loads, on the load
-            // helper thread. Lazily, the first call translated it on the
-            // serving thread, unmetered: ~90 ms for a 1 MiB function, 0.4 s
-            // for 15 MiB. Eager costs ~80 KB of resident memory per bundled
-            // function (6 loaded: 5.0 -> 5.5 MB) and no measurable load time.
-            .compilation_mode(CompilationMode::Eager)
-            .set_max_recursion_depth(MAX_RECURSION_DEPTH)
-            .set_max_stack_height(MAX_STACK_HEIGHT);
-        let engine = Engine::new(&config);
-        let mut linker = Linker::new(&engine);
-        host::add_to_linker(&mut linker).expect("host function names are unique");
-        crate::abi::wasi_json::add_to_linker(&mut linker).expect("wasi function names are unique");
-        Self { engine, linker }
-    }
-
-    /// The shared engine, to compile modules with.
-    pub fn engine(&self) -> &Engine {
-        &self.engine
-    }
-
-    /// The linker holding every host function.
-    pub fn linker(&self) -> &Linker<HostState> {
-        &self.linker
-    }
-}
-
-impl Default for Runtime {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+use crate::limits::{FunctionLimits, InstanceCost};
+use crate::runtime::engine::Runtime;
+use crate::runtime::state::{HostState, SliceSpent};
 
 /// A live instance for exactly one request.
 pub struct Sandbox {
@@ -117,7 +52,7 @@ impl Sandbox {
             let budget = limits.fuel;
             return Err((CallError::OutOfFuel { budget }, budget, Box::new(state)));
         }
-        let mut store = Store::new(&runtime.engine, state);
+        let mut store = Store::new(runtime.engine(), state);
         if !store.data_mut().limiter.reserve(cost.bytes) {
             let limit = store.data().limiter.limit();
             let state = Box::new(store.into_data());
@@ -131,7 +66,7 @@ impl Sandbox {
         }
         // No reserve: host calls in a start function must fit its slice.
         store.data_mut().fuel.new_slice(limits.fuel, 0);
-        let result = runtime.linker.instantiate_and_start(&mut store, module);
+        let result = runtime.linker().instantiate_and_start(&mut store, module);
         let used = consumed(&mut store, given).saturating_add(cost.fuel);
         let instance = match result {
             Ok(instance) => instance,
@@ -236,7 +171,7 @@ impl Sandbox {
 
     /// Gives the store the next slice of fuel (at least `need`), or fails if
     /// the budget cannot cover it. Host functions may draw on the rest of the
-    /// budget ([`host::charge`]).
+    /// budget ([`charge`](crate::runtime::state::charge)).
     fn refuel(&mut self, need: u64) -> Result<u64, CallError> {
         let remaining = self.budget - self.used.min(self.budget);
         if remaining < need.max(1) {
@@ -262,7 +197,7 @@ impl Sandbox {
 }
 
 /// Fuel consumed since the store was given `given`: what the guest ran plus
-/// what host functions charged beyond the slice (see [`host::charge`]).
+/// what host functions charged beyond the slice (see [`charge`](crate::runtime::state::charge)).
 fn consumed(store: &mut Store<HostState>, given: u64) -> u64 {
     let left = store.get_fuel().unwrap_or(0);
     let debt = store.data_mut().fuel.take_debt();

@@ -1,27 +1,16 @@
-//! What a guest can reach on the host: the per-request [`HostState`], the
-//! `wasmgate` import module (`log`), and what host work costs in fuel
-//! ([`Cost`], [`charge`]). Nothing here touches files, sockets or the
+//! What a guest can reach on the host: the per-request [`HostState`] and
+//! what host work costs in fuel ([`Cost`], [`charge`]). Nothing here touches files, sockets or the
 //! environment; the only way out of the sandbox is the response and the log.
 
 use std::rc::Rc;
 
-use wasmi::{Caller, Extern, Linker, ResourceLimiter, Val};
+use wasmi::{Caller, ResourceLimiter, Val};
 use wasmi_core::LimiterError;
 
 use crate::error::CallError;
 
-/// The import module of native host functions.
-pub const MODULE: &str = "wasmgate";
-
-/// Host functions in [`MODULE`] and their signatures (params, results), as
-/// `check` reports them and the loader verifies them.
-pub const FUNCTIONS: &[(&str, &[wasmi::ValType], &[wasmi::ValType])] = {
-    use wasmi::ValType::I32;
-    &[("log", &[I32, I32, I32], &[])]
-};
-
 /// Longest single guest log line kept; longer ones are cut.
-const MAX_LOG_LINE: usize = 1024;
+pub(crate) const MAX_LOG_LINE: usize = 1024;
 
 impl wasmi::errors::HostError for CallError {}
 
@@ -32,8 +21,9 @@ pub struct HostState {
     pub limiter: MemoryLimiter,
     /// Where guest log lines go.
     pub log: GuestLog,
-    /// State of the wasi-json ABI, when the guest speaks it.
-    pub wasi: Option<crate::abi::wasi_json::WasiState>,
+    /// The guest's stdio, args and environment, when it runs as a command
+    /// (the wasi-json ABI fills it in).
+    pub stdio: Option<Stdio>,
     /// What host functions may charge beyond the store's current slice.
     pub fuel: HostFuel,
 }
@@ -49,9 +39,55 @@ impl HostState {
                 budget: max_log,
                 exhausted: false,
             },
-            wasi: None,
+            stdio: None,
             fuel: HostFuel::default(),
         }
+    }
+
+    /// Logs a last stderr line the guest did not end. It is written after
+    /// the guest ran and is not charged (it is at most one line).
+    pub fn flush_stderr(&mut self) {
+        if let Some(stdio) = self.stdio.as_mut()
+            && !stdio.stderr.is_empty()
+        {
+            let line = std::mem::take(&mut stdio.stderr);
+            self.log.line(log::Level::Info, &line);
+        }
+    }
+}
+
+/// What a guest run as a command sees of the world: stdin to read, stdout
+/// captured up to a bound, stderr split into log lines, its arguments and
+/// environment. Plain data, ABI-neutral: the host functions of
+/// [`imports`](super::imports) read and write it, the ABI that runs the
+/// guest fills it in and reads stdout.
+#[derive(Debug, Default)]
+pub struct Stdio {
+    pub(in crate::runtime) stdin: Vec<u8>,
+    pub(in crate::runtime) stdin_pos: usize,
+    pub(in crate::runtime) stdout: Vec<u8>,
+    pub(in crate::runtime) max_stdout: u64,
+    pub(in crate::runtime) stderr: Vec<u8>,
+    pub(in crate::runtime) args: Vec<Vec<u8>>,
+    pub(in crate::runtime) env: Vec<Vec<u8>>,
+}
+
+impl Stdio {
+    /// `stdin` to read, at most `max_stdout` bytes of stdout, and the
+    /// guest's `args` and `env` (`KEY=VALUE`).
+    pub fn new(stdin: Vec<u8>, max_stdout: u64, args: Vec<Vec<u8>>, env: Vec<Vec<u8>>) -> Self {
+        Self {
+            stdin,
+            max_stdout,
+            args,
+            env,
+            ..Self::default()
+        }
+    }
+
+    /// What the guest wrote to stdout.
+    pub fn stdout(&self) -> &[u8] {
+        &self.stdout
     }
 }
 
@@ -223,44 +259,6 @@ pub fn escape(text: &str) -> String {
         }
     }
     clean
-}
-
-/// A linker with the `wasmgate` host functions defined.
-pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error> {
-    linker.func_wrap(
-        MODULE,
-        "log",
-        |mut caller: Caller<'_, HostState>,
-         level: i32,
-         ptr: i32,
-         len: i32|
-         -> Result<(), wasmi::Error> {
-            let level = match level {
-                1 => log::Level::Error,
-                2 => log::Level::Warn,
-                3 => log::Level::Info,
-                4 => log::Level::Debug,
-                _ => log::Level::Trace,
-            };
-            let bytes = guest_slice(&caller, ptr, len).ok_or_else(|| {
-                wasmi::Error::host(CallError::Trap(
-                    "wasmgate.log: message is out of bounds".into(),
-                ))
-            })?;
-            // Copy only what can be logged: the rest is never looked at,
-            // and not paid for.
-            let keep = bytes
-                .len()
-                .min(MAX_LOG_LINE)
-                .min(caller.data().log.accepts(level));
-            let bytes = bytes[..keep].to_vec();
-            charge(&mut caller, cost::LOG, keep as u64)?;
-            let line = caller.data_mut().log.line(level, &bytes);
-            charge_fuel(&mut caller, line)?;
-            finish(&mut caller, ())
-        },
-    )?;
-    Ok(())
 }
 
 /// What a host function costs in fuel: a part per call and a part per byte
@@ -471,14 +469,56 @@ impl std::fmt::Display for SliceSpent {
 
 impl wasmi::errors::HostError for SliceSpent {}
 
-/// The guest memory range `ptr..ptr+len` of the calling instance, if valid.
-pub fn guest_slice<'a>(caller: &'a Caller<'_, HostState>, ptr: i32, len: i32) -> Option<&'a [u8]> {
-    let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
-        return None;
-    };
-    let start = u32::try_from(ptr).ok()? as usize;
-    let end = start.checked_add(u32::try_from(len).ok()? as usize)?;
-    memory.data(caller).get(start..end)
+/// Bounds-checked access to a guest's linear memory: the one way host code
+/// reads and writes it (the host functions of [`imports`](super::imports)
+/// and the native ABI). A guest pointer is a `u32` offset; a range past the
+/// memory's end, or past `usize`, is `None`, never a panic.
+pub mod guest_memory {
+    use std::ops::Range;
+
+    use wasmi::{Caller, Extern};
+
+    use super::HostState;
+
+    /// The calling instance's exported `memory` and the host state,
+    /// borrowed together.
+    pub fn of<'a>(
+        caller: &'a mut Caller<'_, HostState>,
+    ) -> Option<(&'a mut [u8], &'a mut HostState)> {
+        let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
+            return None;
+        };
+        Some(memory.data_and_store_mut(caller))
+    }
+
+    /// `ptr..ptr + len` as indices, if the end does not overflow (not
+    /// checked against a memory: see [`get`]).
+    pub fn range(ptr: u32, len: usize) -> Option<Range<usize>> {
+        let start = usize::try_from(ptr).ok()?;
+        Some(start..start.checked_add(len)?)
+    }
+
+    /// The `len` bytes at `ptr`, if they lie inside `mem`.
+    pub fn get(mem: &[u8], ptr: u32, len: usize) -> Option<&[u8]> {
+        mem.get(range(ptr, len)?)
+    }
+
+    /// The `len` bytes at `ptr`, writable, if they lie inside `mem`.
+    pub fn get_mut(mem: &mut [u8], ptr: u32, len: usize) -> Option<&mut [u8]> {
+        mem.get_mut(range(ptr, len)?)
+    }
+
+    /// Copies `bytes` to `ptr`, if they fit inside `mem`.
+    pub fn put(mem: &mut [u8], ptr: u32, bytes: &[u8]) -> Option<()> {
+        get_mut(mem, ptr, bytes.len())?.copy_from_slice(bytes);
+        Some(())
+    }
+
+    /// The little-endian `u32` at `ptr`, if it lies inside `mem`.
+    pub fn get_u32(mem: &[u8], ptr: u32) -> Option<u32> {
+        let b = get(mem, ptr, 4)?;
+        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
 }
 
 #[cfg(test)]

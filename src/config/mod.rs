@@ -1,0 +1,158 @@
+//! `wasmgate.toml`: raw TOML is parsed, then validated into the [`Config`]
+//! the server uses. Every key is optional; unknown keys and bad values are
+//! errors naming the file, the line and the key.
+//!
+//! ```toml
+//! [server]
+//! listen = "127.0.0.1:8080"
+//! functions_dir = "functions"   # serve DIR/NAME.wasm at /NAME
+//! max_body = "1MiB"
+//!
+//! [limits]                      # defaults for every function
+//! fuel = 100_000_000
+//! memory = "16MiB"
+//!
+//! [[function]]
+//! route = "/api/*"              # a trailing /* makes a prefix route
+//! module = "functions/echo.wasm"
+//! methods = ["GET", "POST"]
+//! limits = { fuel = 5_000_000 }
+//! ```
+
+pub mod board;
+mod load;
+pub(crate) mod raw;
+#[cfg(test)]
+mod tests;
+pub(crate) mod text;
+pub(crate) mod units;
+pub(crate) mod validate;
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+
+use crate::limits::{FunctionLimits, ServerLimits};
+
+/// The default listen address: loopback only, exposing the server is a choice.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// What a profile says about its board.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Board {
+    /// The profile's name, as in `board = "rpi4b"`.
+    pub key: String,
+    /// The board's name.
+    pub name: String,
+    /// The Rust target triple to build for it.
+    pub target: String,
+    /// Its CPU.
+    pub cpu: String,
+    /// CPU cores.
+    pub cores: u32,
+    /// RAM in bytes.
+    pub ram: u64,
+}
+
+/// Which ABI a function speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AbiChoice {
+    /// Detect from the module's exports.
+    Auto,
+    /// `wasmgate_alloc` / `wasmgate_handle`, postcard messages.
+    Native,
+    /// WASI command, JSON on stdin and stdout (the Gojinn contract).
+    WasiJson,
+}
+
+/// One function: where it is served and what it may use.
+#[derive(Debug, Clone)]
+pub struct FunctionSpec {
+    /// The name in logs and error bodies (defaults to the module file stem).
+    pub name: String,
+    /// The path it is served at, without a trailing `/*`.
+    pub route: String,
+    /// Whether `route` also matches every path below it.
+    pub prefix: bool,
+    /// The module file.
+    pub module: PathBuf,
+    /// Allowed methods (upper case); `None` allows all.
+    pub methods: Option<Vec<String>>,
+    /// The ABI, or `Auto` to detect it.
+    pub abi: AbiChoice,
+    /// Environment variables the guest sees (wasi-json), and nothing else.
+    pub env: Vec<(String, String)>,
+    /// Arguments the guest sees (wasi-json), after the program name.
+    pub args: Vec<String>,
+    /// Its limits.
+    pub limits: FunctionLimits,
+    /// Whether it was made from a request path (`/NAME` in `functions_dir`)
+    /// rather than configured: then a missing module file means there is no
+    /// such function (404), not a broken one (503).
+    pub from_functions_dir: bool,
+}
+
+impl FunctionSpec {
+    /// A function served from a functions directory: `/NAME` → `DIR/NAME.wasm`.
+    pub fn from_dir(dir: &Path, name: &str, limits: &FunctionLimits) -> Self {
+        Self {
+            name: name.to_owned(),
+            route: format!("/{name}"),
+            prefix: true,
+            module: dir.join(format!("{name}.wasm")),
+            methods: None,
+            abi: AbiChoice::Auto,
+            env: Vec::new(),
+            args: Vec::new(),
+            limits: limits.clone(),
+            from_functions_dir: true,
+        }
+    }
+}
+
+/// The validated configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Server-wide limits.
+    pub server: ServerLimits,
+    /// Limits for functions that set none of their own.
+    pub defaults: FunctionLimits,
+    /// Explicitly configured functions, matched before `functions_dir`.
+    pub functions: Vec<FunctionSpec>,
+    /// Directory whose `NAME.wasm` files are served at `/NAME`.
+    pub functions_dir: Option<PathBuf>,
+    /// The board profile the defaults came from, if any.
+    pub board: Option<Board>,
+    /// Instructions per millisecond on this machine (from the board profile
+    /// or `[server] fuel_per_ms`); turns a `timeout` into a fuel budget.
+    pub fuel_per_ms: Option<u64>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN
+                .parse()
+                .expect("default listen address is valid"),
+            server: ServerLimits::default(),
+            defaults: FunctionLimits::default(),
+            functions: Vec::new(),
+            functions_dir: None,
+            board: None,
+            fuel_per_ms: None,
+        }
+    }
+}
+
+impl Config {
+    /// Parses a `--listen` value.
+    pub fn parse_listen(value: &str) -> Result<SocketAddr, String> {
+        let mut addrs = value
+            .to_socket_addrs()
+            .map_err(|e| format!("{value:?} is not an address to listen on (HOST:PORT): {e}"))?;
+        addrs
+            .next()
+            .ok_or_else(|| format!("{value:?} resolves to no address"))
+    }
+}

@@ -1,0 +1,144 @@
+//! The serde input structs: what `wasmgate.toml` may contain, as written.
+//! Every key is optional and unknown keys are refused; values keep their
+//! span so that validation can name the line.
+//!
+//! The numeric keys of `[server]` and `[limits]` are written once, as rows
+//! of `keys!`: the row is the key's input field, its value type, the
+//! field it fills and its range (the `*_RANGE` constants in
+//! [`crate::limits`], next to the default and the reason for both). A new
+//! limit is a field in `limits.rs` and a row here.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::text::ConfigText;
+use super::units::{Int, Size, Time};
+use crate::error::ConfigError;
+use crate::limits::{FunctionLimits, ModuleLimits, ServerLimits};
+
+/// A raw table whose numeric keys are rows `key: Type => field in RANGE`.
+/// Each row is an optional input field of that value type (`Int`, `Size`,
+/// `Time`), and `apply` reads every one present into `limits.field`,
+/// checked against `RANGE`, in row order (so the first error is the first
+/// key's). Other fields (`before` and `after` the rows: serde lists the
+/// fields in unknown-key errors in declaration order) are read by hand.
+macro_rules! keys {
+    (
+        $(#[$attr:meta])*
+        struct $name:ident into $limits:ty {
+            $(before { $($before:ident: $before_ty:ty,)+ })?
+            keys { $($key:ident: $value:ty => $($field:ident).+ in $range:expr,)+ }
+            $(after { $($after:ident: $after_ty:ty,)+ })?
+        }
+    ) => {
+        $(#[$attr])*
+        pub(crate) struct $name {
+            $($(pub(crate) $before: $before_ty,)+)?
+            $(pub(crate) $key: Option<Spanned<$value>>,)+
+            $($(pub(crate) $after: $after_ty,)+)?
+        }
+
+        impl $name {
+            /// Every row's key that is present, checked and read into
+            /// `limits`, which holds the defaults.
+            pub(crate) fn apply(
+                &self,
+                input: &ConfigText,
+                limits: &mut $limits,
+            ) -> Result<(), ConfigError> {
+                $(if let Some(value) = &self.$key {
+                    limits.$($field).+ = input.read(stringify!($key), value, &$range)?;
+                })+
+                Ok(())
+            }
+        }
+    };
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    pub(crate) board: Option<Spanned<String>>,
+    pub(crate) server: Option<RawServer>,
+    pub(crate) limits: Option<RawLimits>,
+    #[serde(default, rename = "function")]
+    pub(crate) functions: Vec<RawFunction>,
+}
+
+type S = ServerLimits;
+type M = ModuleLimits;
+type F = FunctionLimits;
+
+keys! {
+    /// `[server]`, in wasmgate.toml and in a board profile.
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct RawServer into ServerLimits {
+        before {
+            listen: Option<Spanned<String>>,
+            functions_dir: Option<Spanned<String>>,
+            fuel_per_ms: Option<Spanned<Int>>,
+        }
+        keys {
+        max_connections: Int => max_connections in S::MAX_CONNECTIONS_RANGE,
+        max_connections_per_ip: Int => max_connections_per_ip in S::MAX_CONNECTIONS_PER_IP_RANGE,
+        max_in_flight: Int => max_in_flight in S::MAX_IN_FLIGHT_RANGE,
+        memory_budget: Size => memory_budget in S::MEMORY_BUDGET_RANGE,
+        max_body: Size => max_body in S::MAX_BODY_RANGE,
+        max_header_bytes: Size => max_header_bytes in S::MAX_HEADER_BYTES_RANGE,
+        max_headers: Int => max_headers in S::MAX_HEADERS_RANGE,
+        idle_timeout: Time => idle_timeout in S::TIMEOUT_RANGE,
+        header_timeout: Time => header_timeout in S::TIMEOUT_RANGE,
+        body_timeout: Time => body_timeout in S::TIMEOUT_RANGE,
+        write_timeout: Time => write_timeout in S::TIMEOUT_RANGE,
+        module_cache: Int => module_cache in S::MODULE_CACHE_RANGE,
+        module_check_interval: Time => module_check_interval in S::MODULE_CHECK_INTERVAL_RANGE,
+        max_module_size: Size => max_module_size in S::MAX_MODULE_SIZE_RANGE,
+        module_cache_bytes: Size => module_cache_bytes in S::MODULE_CACHE_BYTES_RANGE,
+        max_module_globals: Int => module.max_globals in M::MAX_GLOBALS_RANGE,
+        max_module_functions: Int => module.max_functions in M::MAX_FUNCTIONS_RANGE,
+        max_module_table_elements: Int => module.max_table_elements in M::MAX_TABLE_ELEMENTS_RANGE,
+        max_module_element_segments: Int => module.max_element_segments in M::MAX_SEGMENTS_RANGE,
+        max_module_data_segments: Int => module.max_data_segments in M::MAX_SEGMENTS_RANGE,
+        min_module_function_bytes: Int => module.min_function_bytes in M::MIN_FUNCTION_BYTES_RANGE,
+        max_module_imports: Int => module.max_imports in M::MAX_IMPORTS_RANGE,
+        max_module_function_size: Size => module.max_function_bytes in M::MAX_FUNCTION_BYTES_RANGE,
+        max_module_nesting: Int => module.max_nesting in M::MAX_NESTING_RANGE,
+        }
+        after {
+            // Whole seconds, into `retry_after_secs`: see `validate::retry_after`.
+            retry_after: Option<Spanned<Time>>,
+        }
+    }
+}
+
+keys! {
+    /// `[limits]`, a function's `limits`, and a board profile's `[limits]`.
+    #[derive(Deserialize, Default)]
+    #[serde(deny_unknown_fields)]
+    struct RawLimits into FunctionLimits {
+        keys {
+        fuel: Int => fuel in F::FUEL_RANGE,
+        fuel_slice: Int => fuel_slice in F::FUEL_SLICE_RANGE,
+        timeout: Time => timeout in F::TIMEOUT_RANGE,
+        memory: Size => memory in F::MEMORY_RANGE,
+        max_response: Size => max_response in F::MAX_RESPONSE_RANGE,
+        max_log: Size => max_log in F::MAX_LOG_RANGE,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFunction {
+    pub(crate) name: Option<Spanned<String>>,
+    pub(crate) route: Spanned<String>,
+    pub(crate) module: Spanned<String>,
+    pub(crate) methods: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) abi: Option<Spanned<String>>,
+    pub(crate) env: Option<Spanned<BTreeMap<String, String>>>,
+    pub(crate) args: Option<Spanned<Vec<String>>>,
+    pub(crate) limits: Option<RawLimits>,
+}

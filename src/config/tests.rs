@@ -1,0 +1,732 @@
+//! The config parser's tests: defaults, ranges, type errors, boards.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::board;
+use super::units::{self, parse_duration, parse_size, show_duration, show_size};
+use super::*;
+use crate::error::ConfigError;
+use crate::limits::{FunctionLimits, MAX_FUEL, ModuleLimits, ServerLimits};
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, "test.toml", Path::new("/base"), None)
+}
+
+#[test]
+fn empty_config_is_all_defaults() {
+    let c = parse("").unwrap();
+    assert_eq!(c.listen, DEFAULT_LISTEN.parse().unwrap());
+    assert_eq!(c.server, ServerLimits::default());
+    assert_eq!(c.defaults, FunctionLimits::default());
+    assert!(c.functions.is_empty());
+}
+
+#[test]
+fn sizes_and_durations_parse() {
+    assert_eq!(parse_size("16MiB"), Ok(16 << 20));
+    assert_eq!(parse_size("512KiB"), Ok(512 << 10));
+    assert_eq!(parse_size("2MB"), Ok(2_000_000));
+    assert_eq!(parse_size("4096"), Ok(4096));
+    assert!(
+        parse_size("12 parsecs")
+            .unwrap_err()
+            .contains("unknown size unit")
+    );
+    assert_eq!(parse_size("0"), Ok(0)); // refused by every key's range
+    assert!(parse_size("99999999999999GiB").is_err());
+    assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+    assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+    assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+    assert!(parse_duration("5").unwrap_err().contains("needs a unit"));
+    assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+    assert_eq!(show_size(16 << 20), "16MiB");
+    assert_eq!(show_size(1000), "1000B");
+    assert_eq!(show_duration(Duration::from_secs(24 * 3600)), "24h");
+    assert_eq!(show_duration(Duration::from_millis(1500)), "1500ms");
+}
+
+#[test]
+fn module_structure_keys_parse_within_their_ranges() {
+    let c = parse(
+        "[server]\nmodule_cache_bytes = \"8MiB\"\nmax_module_globals = 5\nmax_module_functions = 6\n\
+         max_module_table_elements = 7\nmax_module_element_segments = 8\n\
+         max_module_data_segments = 9\nmin_module_function_bytes = 10\n\
+         max_module_imports = 11\nmax_module_function_size = \"12KiB\"\nmax_module_nesting = 13\n",
+    )
+    .unwrap();
+    assert_eq!(c.server.module_cache_bytes, 8 << 20);
+    assert_eq!(
+        c.server.module,
+        ModuleLimits {
+            max_globals: 5,
+            max_functions: 6,
+            max_table_elements: 7,
+            max_element_segments: 8,
+            max_data_segments: 9,
+            min_function_bytes: 10,
+            max_imports: 11,
+            max_function_bytes: 12 << 10,
+            max_nesting: 13,
+        }
+    );
+    assert_eq!(parse("").unwrap().server.module, ModuleLimits::default());
+    for (text, key) in [
+        ("max_module_globals = 0", "max_module_globals"),
+        ("max_module_functions = 1_000_001", "max_module_functions"),
+        ("max_module_imports = 100_001", "max_module_imports"),
+        (
+            "max_module_function_size = \"1B\"",
+            "max_module_function_size",
+        ),
+        ("max_module_nesting = 0", "max_module_nesting"),
+        (
+            "min_module_function_bytes = -1",
+            "min_module_function_bytes",
+        ),
+        ("module_cache_bytes = \"1KiB\"", "module_cache_bytes"),
+    ] {
+        let e = parse(&format!("[server]\n{text}\n")).unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+        assert!(e.message.contains(key), "{e}");
+    }
+}
+
+#[test]
+fn module_check_interval_parses_and_allows_zero() {
+    let interval = |toml: &str| parse(toml).map(|c| c.server.module_check_interval);
+    assert_eq!(
+        interval("").unwrap(),
+        ServerLimits::DEFAULT_MODULE_CHECK_INTERVAL
+    );
+    let key = "[server]\nmodule_check_interval";
+    assert_eq!(
+        interval(&format!("{key} = \"250ms\"\n")).unwrap(),
+        Duration::from_millis(250)
+    );
+    assert_eq!(
+        interval(&format!("{key} = \"1s\"\n")).unwrap(),
+        Duration::from_secs(1)
+    );
+    assert_eq!(
+        interval(&format!("{key} = 1500\n")).unwrap(),
+        Duration::from_millis(1500)
+    );
+    // Zero checks on every request; other durations still refuse it.
+    assert_eq!(
+        interval(&format!("{key} = \"0s\"\n")).unwrap(),
+        Duration::ZERO
+    );
+    assert_eq!(interval(&format!("{key} = 0\n")).unwrap(), Duration::ZERO);
+    assert!(parse("[server]\nidle_timeout = \"0s\"\n").is_err());
+
+    let e = parse("[server]\n\nmodule_check_interval = \"soon\"\n").unwrap_err();
+    assert_eq!(e.line, Some(3));
+    assert!(e.message.contains("`module_check_interval`"), "{e}");
+    assert!(e.message.contains("duration"), "{e}");
+    let e = parse(&format!("{key} = \"1441m\"\n")).unwrap_err();
+    assert!(e.message.contains("between 0s and 24h, got 1441m"), "{e}");
+    let e = parse(&format!("{key} = -1\n")).unwrap_err();
+    assert!(e.message.contains("between 0s and 24h, got -1 ms"), "{e}");
+    let e = parse(&format!("{key} = \"0\"\n")).unwrap_err();
+    assert!(e.message.contains("needs a unit"), "{e}");
+}
+
+#[test]
+fn functions_inherit_and_override_limits() {
+    let c = parse(
+        "[limits]\nfuel = 1000\n\n[[function]]\nroute = \"/api/*\"\nmodule = \"f/echo.wasm\"\nmethods = [\"get\"]\nlimits = { memory = \"1MiB\" }\n",
+    )
+    .unwrap();
+    let f = &c.functions[0];
+    assert_eq!(f.name, "echo");
+    assert_eq!(f.route, "/api");
+    assert!(f.prefix);
+    assert_eq!(f.module, Path::new("/base/f/echo.wasm"));
+    assert_eq!(f.methods.as_deref(), Some(&["GET".to_owned()][..]));
+    assert_eq!(f.limits.fuel, 1000);
+    assert_eq!(f.limits.memory, 1 << 20);
+}
+
+#[test]
+fn unknown_key_names_key_file_and_line() {
+    let e = parse("[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n").unwrap_err();
+    assert_eq!(e.line, Some(3));
+    assert!(e.to_string().starts_with("test.toml:3:"), "{e}");
+    assert!(e.message.contains("lisen"), "{e}");
+}
+
+#[test]
+fn invalid_values_name_key_and_line() {
+    let e = parse("[limits]\n\nmemory = \"lots\"\n").unwrap_err();
+    assert_eq!(e.line, Some(3));
+    assert!(e.message.contains("`memory`"), "{e}");
+    let e = parse("[server]\nmax_in_flight = 0\n").unwrap_err();
+    assert_eq!(e.line, Some(2));
+    assert!(e.message.contains("max_in_flight"), "{e}");
+    let e = parse("[server]\nidle_timeout = \"18446744073709551615s\"\n").unwrap_err();
+    assert!(e.message.contains("between 1ms and 24h"), "{e}");
+    let e = parse("[[function]]\nroute = \"nope\"\nmodule = \"x.wasm\"\n").unwrap_err();
+    assert_eq!(e.line, Some(2));
+    let e =
+        parse("[[function]]\nroute = \"/x\"\nmodule = \"x.wasm\"\nabi = \"jvm\"\n").unwrap_err();
+    assert!(e.message.contains("`abi`"), "{e}");
+}
+
+#[test]
+fn a_function_larger_than_the_memory_budget_is_refused() {
+    let e = parse("[server]\nmemory_budget = \"4MiB\"\n[[function]]\nname = \"big\"\nroute = \"/b\"\nmodule = \"b.wasm\"\nlimits = { memory = \"8MiB\" }\n")
+        .unwrap_err();
+    assert!(
+        e.message.contains("big") && e.message.contains("memory_budget"),
+        "{e}"
+    );
+    let e = Config::parse(
+        "[server]\nfunctions_dir = \".\"\nmemory_budget = \"4MiB\"\n",
+        "t",
+        Path::new("/"),
+        None,
+    )
+    .unwrap_err();
+    assert!(e.message.contains("functions_dir"), "{e}");
+    // Admission reserves `max_response` too.
+    let e = parse("[server]\nmemory_budget = \"4MiB\"\n[[function]]\nname = \"big\"\nroute = \"/b\"\nmodule = \"b.wasm\"\nlimits = { memory = \"4MiB\" }\n")
+        .unwrap_err();
+    assert!(e.message.contains("max_response"), "{e}");
+}
+
+#[test]
+fn every_builtin_board_profile_loads() {
+    for name in board::builtin_names() {
+        let c = Config::for_board(name, Path::new("/nowhere"))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let b = c.board.as_ref().unwrap();
+        assert_eq!(b.key, name);
+        assert!(b.cores >= 1 && b.ram >= 256 << 20, "{b:?}");
+        assert!(b.target.contains("linux"), "{b:?}");
+        assert!(c.fuel_per_ms.is_some(), "{name}");
+        assert!(c.server.memory_budget < b.ram, "{name}");
+        // What admission reserves for each guest (its memory limit and
+        // its largest response) fits the budget for every request the
+        // in-flight cap admits.
+        let fit = c.server.memory_budget / (c.defaults.memory + c.defaults.max_response);
+        assert!(fit >= c.server.max_in_flight as u64, "{name}");
+    }
+}
+
+#[test]
+fn board_defaults_are_overridden_by_explicit_keys() {
+    let c = parse("board = \"rpi4b\"\n[server]\nmax_in_flight = 3\n").unwrap();
+    assert_eq!(c.board.as_ref().unwrap().name, "Raspberry Pi 4 Model B");
+    assert_eq!(c.server.max_in_flight, 3);
+    assert_eq!(c.server.memory_budget, 512 << 20); // from the profile
+    assert_eq!(c.defaults.memory, 16 << 20); // from the profile
+    assert_eq!(c.fuel_per_ms, Some(500_000));
+    // --board wins over the file's key.
+    let c = Config::parse("board = \"rpi4b\"\n", "t", Path::new("/x"), Some("rpi5")).unwrap();
+    assert_eq!(c.board.unwrap().key, "rpi5");
+}
+
+#[test]
+fn a_timeout_sets_the_fuel_budget_when_fuel_per_ms_is_known() {
+    let c = parse(
+        "board = \"rpi4b\"\n[limits]\ntimeout = \"50ms\"\n\n[[function]]\nroute = \"/a\"\nmodule = \"a.wasm\"\nlimits = { timeout = \"10ms\" }\n\n[[function]]\nroute = \"/b\"\nmodule = \"b.wasm\"\nlimits = { timeout = \"10ms\", fuel = 7 }\n",
+    )
+    .unwrap();
+    assert_eq!(c.defaults.fuel, 50 * 500_000);
+    assert_eq!(c.defaults.timeout, Duration::from_millis(100));
+    assert_eq!(c.functions[0].limits.fuel, 10 * 500_000);
+    assert_eq!(c.functions[0].limits.timeout, Duration::from_millis(20));
+    // An explicit fuel at the same level wins.
+    assert_eq!(c.functions[1].limits.fuel, 7);
+    assert_eq!(c.functions[1].limits.timeout, Duration::from_millis(10));
+    // Without fuel_per_ms a timeout is only the backstop.
+    let c = parse("[limits]\ntimeout = \"50ms\"\n").unwrap();
+    assert_eq!(c.defaults.fuel, FunctionLimits::DEFAULT_FUEL);
+    assert_eq!(c.defaults.timeout, Duration::from_millis(50));
+    let c = parse("[server]\nfuel_per_ms = 1000\n[limits]\ntimeout = \"2s\"\n").unwrap();
+    assert_eq!(c.defaults.fuel, 2_000_000);
+}
+
+#[test]
+fn unknown_and_malformed_boards_are_clear_errors() {
+    let e = parse("board = \"rpi9\"\n").unwrap_err();
+    assert!(
+        e.message.contains("unknown board") && e.message.contains("rpi4b"),
+        "{e}"
+    );
+    let e = parse("board = \"../etc\"\n").unwrap_err();
+    assert!(e.message.contains("lower-case"), "{e}");
+    let dir = std::env::temp_dir().join(format!("wasmgate-board-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("boards")).unwrap();
+    std::fs::write(
+        dir.join("boards/mine.toml"),
+        "name = \"Mine\"\ntarget = \"x-linux\"\ncpu = \"c\"\ncores = 1\nram = \"1GiB\"\nfuel_per_ms = 9\n[server]\nlisten = \"0.0.0.0:1\"\n",
+    )
+    .unwrap();
+    let e = Config::parse("board = \"mine\"\n", "t", &dir, None).unwrap_err();
+    assert!(
+        e.message.contains("`listen` belongs in wasmgate.toml"),
+        "{e}"
+    );
+    assert_eq!(e.line, Some(8));
+    std::fs::write(
+        dir.join("boards/mine.toml"),
+        "name = \"Mine\"\ntarget = \"x-linux\"\ncpu = \"c\"\ncores = 1\nram = \"1GiB\"\nfuel_per_ms = 9\n",
+    )
+    .unwrap();
+    let c = Config::parse("board = \"mine\"\n", "t", &dir, None).unwrap();
+    assert_eq!(c.fuel_per_ms, Some(9));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn duplicate_routes_are_refused() {
+    let e = parse("[[function]]\nroute = \"/x\"\nmodule = \"a.wasm\"\n[[function]]\nroute = \"/x\"\nmodule = \"b.wasm\"\n")
+        .unwrap_err();
+    assert!(e.message.contains("`/x`"), "{e}");
+}
+
+/// The error for `text`, which must be refused.
+fn refused(text: &str) -> ConfigError {
+    match Config::parse(text, "test.toml", Path::new("/"), None) {
+        Ok(_) => panic!("accepted: {text:?}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn env_names_with_equals_and_nul_in_env_or_args_are_refused() {
+    let f = "[[function]]\nroute = \"/a\"\nmodule = \"a.wasm\"\n";
+    let cases = [
+        (
+            r#"env = { "A=B" = "c" }"#,
+            "`env` name \"A=B\" must be non-empty, without `=` or NUL",
+        ),
+        (r#"env = { "" = "c" }"#, "`env` name \"\" must be non-empty"),
+        (
+            r#"env = { "A\u0000" = "c" }"#,
+            "`env` name \"A\\0\" must be non-empty",
+        ),
+        (
+            r#"env = { A = "c\u0000d" }"#,
+            "`env` value of \"A\" contains a NUL",
+        ),
+        (
+            r#"args = ["x", "c\u0000d"]"#,
+            "`args` item 1 (\"c\\0d\") contains a NUL",
+        ),
+    ];
+    for (line, want) in cases {
+        let e = refused(&format!("{f}{line}\n"));
+        assert!(e.message.starts_with(want), "{line}: {e}");
+        assert_eq!(e.line, Some(4), "{line}: {e}");
+        assert!(e.to_string().starts_with("test.toml:4: "), "{e}");
+    }
+    // `=` in a value is fine: the guest splits at the first one.
+    let ok = format!("{f}env = {{ A = \"b=c\" }}\nargs = [\"x=y\"]\n");
+    let config = Config::parse(&ok, "test.toml", Path::new("/"), None).unwrap();
+    assert_eq!(config.functions[0].env, vec![("A".into(), "b=c".into())]);
+}
+
+/// On 32-bit ARM (`usize` is 32 bits) a value is parsed as the type it
+/// is used as: a `u64` keeps every bit (5e9 is not cut to 705,032,704)
+/// and a `usize` count past `usize::MAX` is refused by name, never
+/// wrapped. Runs in CI's emulated armv7 run.
+#[test]
+fn numbers_keep_their_value_on_32_bit_targets() {
+    let c = parse("[limits]\nfuel = 5_000_000_000\n").unwrap();
+    assert_eq!(c.defaults.fuel, 5_000_000_000);
+    let c = parse("[server]\nmemory_budget = \"8GiB\"\n[[function]]\nroute = \"/a\"\nmodule = \"a.wasm\"\nlimits = { fuel = 5_000_000_000, memory = \"4GiB\" }\n").unwrap();
+    assert_eq!(c.functions[0].limits.fuel, 5_000_000_000);
+    assert_eq!(c.functions[0].limits.memory, 4 << 30);
+    let c = parse("[server]\nmemory_budget = \"1TiB\"\nmodule_cache_bytes = \"1TiB\"\n").unwrap();
+    assert_eq!(c.server.memory_budget, 1 << 40);
+    assert_eq!(c.server.module_cache_bytes, 1 << 40);
+    // 2^32 + 1: one past a 32-bit `usize`, 1 if it were cast.
+    for key in [
+        "max_connections",
+        "max_connections_per_ip",
+        "max_in_flight",
+        "max_headers",
+        "module_cache",
+        "max_header_bytes",
+    ] {
+        let e = refused(&format!("[server]\n{key} = 4_294_967_297\n"));
+        assert_eq!(e.line, Some(2), "{e}");
+        assert!(
+            e.message.starts_with(&format!("`{key}` must be between ")),
+            "{e}"
+        );
+        assert!(e.message.contains("4294967297"), "{e}");
+    }
+}
+
+/// The one conversion every numeric key goes through, with a range wider
+/// than `usize` on 32-bit ARM: the value is refused with the key's range
+/// message there, kept whole on 64-bit targets, never cast.
+#[test]
+fn a_value_past_usize_is_refused_by_name_not_cast() {
+    let wide = units::Int(5_000_000_000);
+    let as_usize: Result<usize, String> = units::read(&wide, "k", &(1..=u64::MAX));
+    match usize::try_from(5_000_000_000_u64) {
+        Ok(n) => assert_eq!(as_usize, Ok(n)),
+        Err(_) => assert_eq!(
+            as_usize,
+            Err("`k` must be between 1 and 18446744073709551615, got 5000000000".to_owned())
+        ),
+    }
+    let as_u64: Result<u64, String> = units::read(&wide, "fuel", &(1..=u64::MAX));
+    assert_eq!(as_u64, Ok(5_000_000_000));
+}
+
+#[test]
+fn every_numeric_key_is_refused_outside_its_range() {
+    let function = "[[function]]\nroute = \"/a\"\nmodule = \"a.wasm\"\nlimits = ";
+    // (config text, key, the value shown in the message)
+    let cases = [
+        (
+            "[server]\nmax_headers = 9223372036854775807",
+            "max_headers",
+            "between 1 and 1024, got 9223372036854775807",
+        ),
+        (
+            "[server]\nmax_headers = 1_000_000_000_000",
+            "max_headers",
+            "got 1000000000000",
+        ),
+        ("[server]\nmax_headers = 0", "max_headers", "got 0"),
+        (
+            "[server]\nmax_headers = 99999999999999999999",
+            "max_headers",
+            "got 99999999999999999999",
+        ),
+        (
+            "[server]\nmax_body = 99999999999999999999",
+            "max_body",
+            "got 99999999999999999999 bytes",
+        ),
+        (
+            "[server]\nmax_header_bytes = 512",
+            "max_header_bytes",
+            "between 1KiB and 1MiB, got 512B",
+        ),
+        (
+            "[server]\nmax_header_bytes = \"2MiB\"",
+            "max_header_bytes",
+            "got 2MiB",
+        ),
+        (
+            "[server]\nmax_body = \"64GiB\"",
+            "max_body",
+            "between 1B and 256MiB, got 64GiB",
+        ),
+        ("[server]\nmax_body = -1", "max_body", "got -1 bytes"),
+        (
+            "[server]\nmax_connections = 1_000_000",
+            "max_connections",
+            "between 1 and 65536",
+        ),
+        (
+            "[server]\nmax_in_flight = 100_000",
+            "max_in_flight",
+            "between 1 and 1024",
+        ),
+        (
+            "[server]\nmemory_budget = \"2TiB\"",
+            "memory_budget",
+            "between 64KiB and 1TiB",
+        ),
+        (
+            "[server]\nmodule_cache = 0",
+            "module_cache",
+            "between 1 and 4096",
+        ),
+        (
+            "[server]\nmax_module_size = \"1GiB\"",
+            "max_module_size",
+            "between 8B and 256MiB",
+        ),
+        (
+            "[server]\nidle_timeout = \"25h\"",
+            "idle_timeout",
+            "between 1ms and 24h, got 25h",
+        ),
+        ("[server]\nheader_timeout = 0", "header_timeout", "got 0s"),
+        ("[server]\nbody_timeout = -5", "body_timeout", "got -5 ms"),
+        (
+            "[server]\nwrite_timeout = \"100us\"",
+            "write_timeout",
+            "got 100us",
+        ),
+        (
+            "[server]\nretry_after = \"2h\"",
+            "retry_after",
+            "between 1s and 1h",
+        ),
+        (
+            "[server]\nfuel_per_ms = 1_000_000_000",
+            "fuel_per_ms",
+            "between 1 and 100000000",
+        ),
+        (
+            "[limits]\nfuel = 9223372036854775807",
+            "fuel",
+            "between 1 and 8640000000000000",
+        ),
+        (
+            "[limits]\nfuel_slice = 10",
+            "fuel_slice",
+            "between 1000 and 10000000",
+        ),
+        // A slice of days with a 1 ms timeout held the only thread for
+        // ever: the backstop is checked between slices.
+        (
+            "[limits]\nfuel_slice = 8_640_000_000_000_000\nfuel = 8_640_000_000_000_000\ntimeout = \"1ms\"",
+            "fuel_slice",
+            "between 1000 and 10000000",
+        ),
+        (
+            "[limits]\ntimeout = \"0s\"",
+            "timeout",
+            "between 1ms and 24h",
+        ),
+        (
+            "[limits]\nmemory = \"8GiB\"",
+            "memory",
+            "between 64KiB and 4GiB, got 8GiB",
+        ),
+        ("[limits]\nmemory = 1000", "memory", "got 1000B"),
+        (
+            "[limits]\nmax_response = \"1GiB\"",
+            "max_response",
+            "between 1B and 256MiB",
+        ),
+        (
+            "[limits]\nmax_log = 0",
+            "max_log",
+            "between 1B and 1MiB, got 0B",
+        ),
+    ];
+    for (text, key, shown) in cases {
+        let e = refused(&format!("\n{text}\n"));
+        assert_eq!(e.line, Some(3), "{text}: {e}");
+        let named = format!("`{key}` must be ");
+        assert!(e.message.starts_with(&named), "{text}: {e}");
+        assert!(e.message.contains(shown), "{text}: {e}");
+    }
+    // The same keys per function, inline.
+    let e = refused(&format!("{function}{{ fuel = 0 }}\n"));
+    assert_eq!(e.line, Some(4));
+    assert!(e.message.starts_with("`fuel` must be between 1 and"), "{e}");
+    let e = refused(&format!("{function}{{ memory = \"5GiB\" }}\n"));
+    assert!(e.message.starts_with("`memory` must be between"), "{e}");
+    // A body larger than the whole memory budget: the two disagree.
+    let e = refused("[server]\nmemory_budget = \"4MiB\"\nmax_body = \"8MiB\"\n");
+    assert_eq!(e.line, Some(3));
+    assert!(
+        e.message
+            .contains("`max_body` (8MiB) is larger than half of `memory_budget` (4MiB)"),
+        "{e}"
+    );
+    // `retry_after` is sent in whole seconds.
+    let e = refused("[server]\nretry_after = \"1500ms\"\n");
+    assert!(e.message.contains("whole seconds"), "{e}");
+}
+
+#[test]
+fn range_ends_are_accepted_and_the_timeout_rule_stays_in_range() {
+    let c = parse(
+        "[server]\nmax_headers = 1024\nmax_header_bytes = \"1MiB\"\nmax_connections = 65536\nmax_in_flight = 1024\nmemory_budget = \"1024GiB\"\nmax_body = \"256MiB\"\nretry_after = \"1h\"\nfuel_per_ms = 100_000_000\n[limits]\nmemory = \"4GiB\"\ntimeout = \"24h\"\nfuel_slice = 1_000\n",
+    )
+    .unwrap();
+    assert_eq!(c.server.max_headers, 1024);
+    assert_eq!(c.server.max_header_bytes, 1 << 20);
+    assert_eq!(c.server.retry_after_secs, 3600);
+    assert_eq!(c.defaults.memory, 4 << 30);
+    // 24 h at the largest fuel_per_ms is exactly the largest budget.
+    assert_eq!(c.defaults.fuel, MAX_FUEL);
+    assert!(
+        MAX_FUEL
+            .checked_add(*FunctionLimits::FUEL_SLICE_RANGE.end())
+            .is_some()
+    );
+    let c = parse("[server]\nmax_headers = 1\nmax_header_bytes = \"1KiB\"\n[limits]\nfuel = 1\nmemory = \"64KiB\"\n").unwrap();
+    assert_eq!((c.server.max_headers, c.defaults.fuel), (1, 1));
+    // Every built-in default is inside its own range.
+    let (s, f) = (ServerLimits::default(), FunctionLimits::default());
+    assert!(ServerLimits::MAX_HEADERS_RANGE.contains(&(s.max_headers as u64)));
+    assert!(ServerLimits::MAX_HEADER_BYTES_RANGE.contains(&(s.max_header_bytes as u64)));
+    assert!(ServerLimits::MAX_BODY_RANGE.contains(&s.max_body));
+    assert!(ServerLimits::MEMORY_BUDGET_RANGE.contains(&s.memory_budget));
+    assert!(ServerLimits::MAX_CONNECTIONS_RANGE.contains(&(s.max_connections as u64)));
+    assert!(ServerLimits::MAX_IN_FLIGHT_RANGE.contains(&(s.max_in_flight as u64)));
+    assert!(ServerLimits::MODULE_CACHE_RANGE.contains(&(s.module_cache as u64)));
+    assert!(ServerLimits::MAX_MODULE_SIZE_RANGE.contains(&s.max_module_size));
+    assert!(FunctionLimits::FUEL_RANGE.contains(&f.fuel));
+    assert!(FunctionLimits::FUEL_SLICE_RANGE.contains(&f.fuel_slice));
+    assert!(FunctionLimits::MEMORY_RANGE.contains(&f.memory));
+    assert!(FunctionLimits::MAX_RESPONSE_RANGE.contains(&f.max_response));
+    assert!(FunctionLimits::MAX_LOG_RANGE.contains(&f.max_log));
+}
+
+#[test]
+fn board_profile_numbers_have_ranges() {
+    let dir = std::env::temp_dir().join(format!("wasmgate-board-range-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("boards")).unwrap();
+    let profile = "name = \"Mine\"\ntarget = \"x-linux\"\ncpu = \"c\"\n";
+    for (rest, key) in [
+        ("cores = 0\nram = \"1GiB\"\n", "cores"),
+        ("cores = 5000000000\nram = \"1GiB\"\n", "cores"),
+        ("cores = 1\nram = \"1MiB\"\n", "ram"),
+        (
+            "cores = 1\nram = \"1GiB\"\nfuel_per_ms = 0\n",
+            "fuel_per_ms",
+        ),
+        (
+            "cores = 1\nram = \"1GiB\"\n[server]\nmax_headers = 2000\n",
+            "max_headers",
+        ),
+    ] {
+        std::fs::write(dir.join("boards/mine.toml"), format!("{profile}{rest}")).unwrap();
+        let e = Config::parse("board = \"mine\"\n", "t", &dir, None).unwrap_err();
+        assert!(
+            e.message.starts_with(&format!("`{key}` must be between")),
+            "{e}"
+        );
+        assert!(e.line.is_some_and(|l| l >= 4), "{e}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn type_errors_name_the_key_and_what_was_expected() {
+    let cases = [
+        (
+            "[server]\nmax_header_bytes = true",
+            "`max_header_bytes` must be a size (an integer number of bytes or a string like \"16MiB\"), got a boolean",
+        ),
+        (
+            "[server]\nidle_timeout = [1]",
+            "`idle_timeout` must be a duration (an integer number of milliseconds or a string like \"250ms\"), got an array",
+        ),
+        (
+            "[server]\nmax_headers = 1.5",
+            "`max_headers` must be an integer, got a float",
+        ),
+        (
+            "[server]\nlisten = 80",
+            "`listen` must be a string, got an integer",
+        ),
+        ("server = 3", "`server` must be a table, got an integer"),
+        ("board = 7", "`board` must be a string, got an integer"),
+        (
+            "[[function]]\nroute = \"/a\"\nmodule = \"a.wasm\"\nlimits = { fuel = \"x\" }",
+            "`fuel` must be an integer, got a string",
+        ),
+        (
+            "[[function]]\nroute = \"/a\"\nmodule = \"a.wasm\"\nmethods = \"GET\"",
+            "`methods` must be an array, got a string",
+        ),
+        (
+            "[[function]]\nroute = \"/a\"\nmodule = \"a.wasm\"\nenv = { A = 1 }",
+            "`A` must be a string, got an integer",
+        ),
+    ];
+    for (text, want) in cases {
+        let e = refused(&format!("\n{text}\n"));
+        assert_eq!(e.message, want, "{text}");
+        assert_eq!(e.line, Some(text.lines().count() + 1), "{text}: {e}");
+        assert!(e.to_string().starts_with("test.toml:"), "{e}");
+    }
+    // The second [[function]]'s key, on its own line.
+    let e = refused(
+        "[[function]]\nroute = \"/a\"\nmodule = \"a.wasm\"\n\n[[function]]\nroute = 5\nmodule = \"b.wasm\"\n",
+    );
+    assert_eq!(
+        e.to_string(),
+        "test.toml:6: `route` must be a string, got an integer"
+    );
+}
+
+#[test]
+fn control_characters_and_invalid_utf8_are_named_and_escaped() {
+    // A raw NUL (TOML allows no raw control character but tab).
+    let e = refused("[server]\nmax_headers = 1\0\n");
+    assert_eq!(e.line, Some(2));
+    assert!(e.message.contains("(\\0)"), "{e}");
+    // Escaped control characters inside strings reach messages escaped.
+    let e = refused("[server]\nlisten = \"\\u0000x\\u001b[31m\"\n");
+    assert_eq!(e.line, Some(2));
+    for e in [
+        e,
+        refused("[[function]]\nroute = \"/\\u0000\\n\"\nmodule = \"a.wasm\"\n"),
+        refused("[[function]]\nroute = \"/a\"\nmodule = \"a.wasm\"\nname = \"x\\u001b\"\n"),
+        refused("[[function]]\nroute = \"/a\"\nmodule = \"a.wasm\"\nmethods = [\"GET\\r\\n\"]\n"),
+        refused("[limits]\nmemory = \"1\\u0007GiB\"\n"),
+        refused("[server]\nfunctions_dir = \"no\\u0000pe\"\n"),
+    ] {
+        let shown = e.to_string();
+        assert!(!shown.contains(|c: char| c.is_control()), "{shown:?}");
+        assert!(e.line.is_some(), "{shown}");
+    }
+    // Invalid UTF-8 in a file: its line and the byte.
+    let path = std::env::temp_dir().join(format!("wasmgate-utf8-{}.toml", std::process::id()));
+    std::fs::write(&path, b"[server]\n\nmax_headers = \"\xff\"\n").unwrap();
+    let e = Config::load(&path, None).unwrap_err();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(e.line, Some(3), "{e}");
+    assert!(e.message.contains("invalid UTF-8 (byte 0xff)"), "{e}");
+}
+
+#[test]
+fn functions_dir_must_be_a_directory() {
+    let e = refused("[server]\n\nfunctions_dir = \"no-such-dir\"\n");
+    assert_eq!(e.line, Some(3));
+    assert!(
+        e.message
+            .starts_with("`functions_dir` \"/no-such-dir\" cannot be used"),
+        "{e}"
+    );
+    let file = std::env::temp_dir().join(format!("wasmgate-notadir-{}", std::process::id()));
+    std::fs::write(&file, "").unwrap();
+    let e = refused(&format!(
+        "[server]\nfunctions_dir = {:?}\n",
+        file.display().to_string()
+    ));
+    std::fs::remove_file(&file).unwrap();
+    assert!(e.message.ends_with("is not a directory"), "{e}");
+    let c = parse("[server]\nfunctions_dir = \"/\"\n").unwrap();
+    assert_eq!(c.functions_dir.as_deref(), Some(Path::new("/")));
+}
+
+#[test]
+fn methods_are_tokens_normalised_to_upper_case() {
+    let f = |methods: &str| {
+        Config::parse(
+            &format!("[[function]]\nroute = \"/a\"\nmodule = \"a.wasm\"\nmethods = {methods}\n"),
+            "test.toml",
+            Path::new("/"),
+            None,
+        )
+        .map(|c| c.functions[0].methods.clone().unwrap_or_default())
+    };
+    assert_eq!(f("[\"get\", \"Post\", \"GET\"]").unwrap(), ["GET", "POST"]);
+    assert_eq!(
+        f("[\"m-search\", \"X_CUSTOM.1\"]").unwrap(),
+        ["M-SEARCH", "X_CUSTOM.1"]
+    );
+    for bad in [
+        "[\"GE T\"]",
+        "[\"\"]",
+        "[\"GET/\"]",
+        "[\"(GET)\"]",
+        "[\"GÉT\"]",
+    ] {
+        let e = f(bad).unwrap_err();
+        assert_eq!(e.line, Some(4), "{bad}");
+        assert!(e.message.contains("is not an HTTP method"), "{bad}: {e}");
+    }
+    let e = f("[]").unwrap_err();
+    assert!(e.message.contains("`methods` is empty"), "{e}");
+}

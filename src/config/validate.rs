@@ -1,0 +1,315 @@
+//! Raw input → the validated [`Config`]: every key's range,
+//! the checks between keys, and errors naming the file, line and key.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::raw::{RawConfig, RawFunction, RawLimits, RawServer};
+use super::text::ConfigText;
+use super::units::{show_duration, show_size};
+use super::{AbiChoice, Config, FunctionSpec};
+use crate::error::ConfigError;
+use crate::limits::{BODY_SHARE_DIVISOR, FunctionLimits, MAX_FUEL, ServerLimits};
+
+/// Function limits from `raw` over `base`. With `fuel_per_ms` known, a
+/// `timeout` given without a `fuel` at the same level also sets the fuel
+/// budget to what the timeout is worth on this board, and the wall-clock
+/// backstop to twice the timeout: the budget decides, the clock only backs
+/// it up.
+pub(crate) fn function_limits(
+    input: &ConfigText,
+    raw: &RawLimits,
+    base: &FunctionLimits,
+    fuel_per_ms: Option<u64>,
+) -> Result<FunctionLimits, ConfigError> {
+    let mut limits = base.clone();
+    raw.apply(input, &mut limits)?;
+    if let (None, Some(_), Some(per_ms)) = (&raw.fuel, &raw.timeout, fuel_per_ms) {
+        // At most 8.64e10 µs × 1e8 per ms (both ranges): no overflow,
+        // and the result is within FUEL_RANGE; clamped all the same.
+        let fuel = limits.timeout.as_micros().saturating_mul(per_ms.into()) / 1000;
+        limits.fuel = u64::try_from(fuel).unwrap_or(MAX_FUEL).clamp(1, MAX_FUEL);
+        limits.timeout = limits.timeout.saturating_mul(2);
+    }
+    Ok(limits)
+}
+
+/// Server limits from `s` over `d`.
+pub(crate) fn server_limits(
+    input: &ConfigText,
+    s: &RawServer,
+    d: &ServerLimits,
+) -> Result<ServerLimits, ConfigError> {
+    let mut limits = d.clone();
+    s.apply(input, &mut limits)?;
+    limits.retry_after_secs = retry_after(input, s, d)?;
+    // Bodies being read may hold at most a share of the budget.
+    if limits.max_body > limits.memory_budget / BODY_SHARE_DIVISOR {
+        let span = s.max_body.as_ref().or(s.memory_budget.as_ref());
+        return input.error(
+            span.map_or(0..0, |v| v.span()),
+            format!(
+                "`max_body` ({}) is larger than half of `memory_budget` ({}): bodies being read may hold at most half the budget",
+                show_size(limits.max_body),
+                show_size(limits.memory_budget)
+            ),
+        );
+    }
+    Ok(limits)
+}
+
+/// `retry_after`: whole seconds, as `Retry-After` sends them.
+fn retry_after(input: &ConfigText, s: &RawServer, d: &ServerLimits) -> Result<u32, ConfigError> {
+    let Some(value) = &s.retry_after else {
+        return Ok(d.retry_after_secs);
+    };
+    let after: Duration = input.read("retry_after", value, &ServerLimits::RETRY_AFTER_RANGE)?;
+    match (after.subsec_nanos(), u32::try_from(after.as_secs())) {
+        (0, Ok(secs)) => Ok(secs),
+        _ => input.error(
+            value.span(),
+            format!(
+                "`retry_after` must be whole seconds, got {}",
+                show_duration(after)
+            ),
+        ),
+    }
+}
+
+/// `raw` over `defaults` (the built-in ones or a board's): relative paths
+/// are under `base`.
+pub(crate) fn validate(
+    input: &ConfigText,
+    raw: RawConfig,
+    base: &Path,
+    defaults: Config,
+) -> Result<Config, ConfigError> {
+    let mut config = defaults;
+    if let Some(s) = raw.server {
+        if let Some(listen) = &s.listen {
+            config.listen = match Config::parse_listen(listen.get_ref()) {
+                Ok(addr) => addr,
+                Err(why) => return input.error(listen.span(), format!("`listen`: {why}")),
+            };
+        }
+        if let Some(dir) = &s.functions_dir {
+            let path = base.join(dir.get_ref());
+            let why = match std::fs::metadata(&path) {
+                Ok(meta) if meta.is_dir() => None,
+                Ok(_) => Some("is not a directory".to_owned()),
+                Err(e) => Some(format!("cannot be used: {e}")),
+            };
+            if let Some(why) = why {
+                return input.error(
+                    dir.span(),
+                    format!("`functions_dir` {:?} {why}", path.display().to_string()),
+                );
+            }
+            config.functions_dir = Some(path);
+        }
+        if let Some(per_ms) = input.fuel_per_ms(&s.fuel_per_ms)? {
+            config.fuel_per_ms = Some(per_ms);
+        }
+        config.server = server_limits(input, &s, &config.server)?;
+    }
+    if let Some(l) = &raw.limits {
+        config.defaults = function_limits(input, l, &config.defaults, config.fuel_per_ms)?;
+    }
+    for f in raw.functions {
+        let spec = function(input, f, base, &config.defaults, config.fuel_per_ms)?;
+        if let Some(other) = config
+            .functions
+            .iter()
+            .find(|o| o.route == spec.route && o.prefix == spec.prefix)
+        {
+            return Err(input.file_error(format!(
+                "route `{}` is given to both `{}` and `{}`",
+                spec.route, other.name, spec.name
+            )));
+        }
+        config.functions.push(spec);
+    }
+    check_budget(input, &config)?;
+    Ok(config)
+}
+
+/// A function whose `memory` plus `max_response` (what admission
+/// reserves) exceeds the whole budget could never be admitted: say so
+/// at start-up rather than answer 503 for ever.
+pub(crate) fn check_budget(input: &ConfigText, config: &Config) -> Result<(), ConfigError> {
+    let budget = config.server.memory_budget;
+    let dir_default = config
+        .functions_dir
+        .as_ref()
+        .map(|_| ("functions_dir", &config.defaults));
+    let named = config
+        .functions
+        .iter()
+        .map(|f| (f.name.as_str(), &f.limits));
+    for (name, limits) in dir_default.into_iter().chain(named) {
+        let reserved = limits.memory.saturating_add(limits.max_response);
+        if reserved > budget {
+            return Err(input.file_error(format!(
+                "`memory` plus `max_response` of {name} ({} + {} bytes) is larger than `memory_budget` ({budget} bytes): it could never run",
+                limits.memory, limits.max_response
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `methods`: HTTP tokens (RFC 9110 §5.6.2), matched case-insensitively
+/// by normalising them to upper case (request methods are compared as
+/// sent, and every registered method is upper case). An empty list would
+/// match nothing and is refused.
+fn methods(
+    input: &ConfigText,
+    list: Spanned<Vec<Spanned<String>>>,
+) -> Result<Vec<String>, ConfigError> {
+    if list.get_ref().is_empty() {
+        return input.error(
+            list.span(),
+            "`methods` is empty: the function could never be called (leave the key out to allow every method)".to_owned(),
+        );
+    }
+    let mut out: Vec<String> = Vec::new();
+    for m in list.into_inner() {
+        let upper = m.get_ref().to_ascii_uppercase();
+        if upper.is_empty() || !upper.bytes().all(is_token_byte) {
+            return input.error(
+                m.span(),
+                format!(
+                    "`methods`: {:?} is not an HTTP method (a token like \"GET\")",
+                    m.get_ref()
+                ),
+            );
+        }
+        if !out.contains(&upper) {
+            out.push(upper);
+        }
+    }
+    Ok(out)
+}
+
+fn function(
+    input: &ConfigText,
+    f: RawFunction,
+    base: &Path,
+    defaults: &FunctionLimits,
+    fuel_per_ms: Option<u64>,
+) -> Result<FunctionSpec, ConfigError> {
+    let route_text = f.route.get_ref();
+    let (route, prefix) = match route_text.strip_suffix("/*") {
+        Some(r) => (if r.is_empty() { "/" } else { r }, true),
+        None => (route_text.as_str(), false),
+    };
+    if !route.starts_with('/')
+        || route.contains(['?', '#', '*'])
+        || route.contains(|c: char| c.is_control() || c.is_whitespace())
+    {
+        return input.error(
+            f.route.span(),
+            format!("`route` must be a path starting with `/` (optionally ending in `/*`), got {route_text:?}"),
+        );
+    }
+    let module = base.join(f.module.get_ref());
+    let name = match &f.name {
+        Some(n) => n.get_ref().clone(),
+        None => module
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    if name.contains(char::is_control) {
+        let span = f.name.as_ref().unwrap_or(&f.module).span();
+        return input.error(
+            span,
+            format!("`name` {name:?} contains a control character (it is written to logs)"),
+        );
+    }
+    let methods = match f.methods {
+        None => None,
+        Some(list) => Some(methods(input, list)?),
+    };
+    let abi = match &f.abi {
+        None => AbiChoice::Auto,
+        Some(a) => match a.get_ref().as_str() {
+            "auto" => AbiChoice::Auto,
+            "native" => AbiChoice::Native,
+            "wasi-json" => AbiChoice::WasiJson,
+            other => {
+                return input.error(
+                    a.span(),
+                    format!("`abi` must be \"auto\", \"native\" or \"wasi-json\", got {other:?}"),
+                );
+            }
+        },
+    };
+    let limits = match &f.limits {
+        Some(l) => function_limits(input, l, defaults, fuel_per_ms)?,
+        None => defaults.clone(),
+    };
+    // The guest reads `environ` as `NAME=value` strings and both `environ`
+    // and `args` as NUL-terminated strings: a `=` in a name or a NUL
+    // anywhere would reach it as a different variable or a cut string.
+    let (env, env_span) = match f.env {
+        Some(e) => {
+            let span = e.span();
+            (e.into_inner(), span)
+        }
+        None => (BTreeMap::new(), 0..0),
+    };
+    for (key, value) in &env {
+        if key.is_empty() || key.contains(['=', '\0']) {
+            return input.error(
+                env_span,
+                format!(
+                    "`env` name {key:?} must be non-empty, without `=` or NUL (the guest reads `NAME=value`)"
+                ),
+            );
+        }
+        if value.contains('\0') {
+            return input.error(
+                env_span,
+                format!(
+                    "`env` value of {key:?} contains a NUL (the guest reads NUL-terminated strings)"
+                ),
+            );
+        }
+    }
+    let (args, args_span) = match f.args {
+        Some(a) => {
+            let span = a.span();
+            (a.into_inner(), span)
+        }
+        None => (Vec::new(), 0..0),
+    };
+    if let Some((i, arg)) = args.iter().enumerate().find(|(_, a)| a.contains('\0')) {
+        return input.error(
+            args_span,
+            format!(
+                "`args` item {i} ({arg:?}) contains a NUL (the guest reads NUL-terminated strings)"
+            ),
+        );
+    }
+    Ok(FunctionSpec {
+        name,
+        route: route.to_owned(),
+        prefix,
+        module,
+        methods,
+        abi,
+        env: env.into_iter().collect(),
+        args,
+        limits,
+        from_functions_dir: false,
+    })
+}
+
+/// Whether `b` may appear in an HTTP token (RFC 9110 §5.6.2 `tchar`).
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
