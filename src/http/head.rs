@@ -366,41 +366,32 @@ mod tests {
         }
     }
 
+    /// Where the body of a response to `method` ends, and whether the
+    /// connection is reused.
+    fn framing(head: &str, method: &str) -> (BodyLength, bool) {
+        let parsed = response(head, method).unwrap();
+        (parsed.body, parsed.keep_alive)
+    }
+
     #[test]
     fn rfc9112_6_3_response_to_head_has_no_body() {
-        let parsed = response("HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n", "HEAD").unwrap();
-        assert_eq!(parsed.body, BodyLength::None);
-        assert!(parsed.keep_alive);
+        let head = "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n";
+        assert_eq!(framing(head, "HEAD"), (BodyLength::None, true));
     }
 
     #[test]
     fn rfc9112_6_3_chunked_wins_over_content_length() {
-        let parsed = response(
-            "HTTP/1.1 200 OK\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n",
-            "GET",
-        )
-        .unwrap();
-        assert_eq!(parsed.body, BodyLength::Chunked);
         // Doubtful framing: the connection is not reused.
-        assert!(!parsed.keep_alive);
-        let parsed = response(
-            "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n",
-            "GET",
-        )
-        .unwrap();
-        assert_eq!(parsed.body, BodyLength::Chunked);
-        assert!(parsed.keep_alive);
+        let both = "HTTP/1.1 200 OK\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n";
+        assert_eq!(framing(both, "GET"), (BodyLength::Chunked, false));
+        let last = "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n";
+        assert_eq!(framing(last, "GET"), (BodyLength::Chunked, true));
     }
 
     #[test]
     fn rfc9112_6_3_a_coding_other_than_chunked_last_reads_until_close() {
-        let parsed = response(
-            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked, gzip\r\n\r\n",
-            "GET",
-        )
-        .unwrap();
-        assert_eq!(parsed.body, BodyLength::UntilClose);
-        assert!(!parsed.keep_alive);
+        let head = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked, gzip\r\n\r\n";
+        assert_eq!(framing(head, "GET"), (BodyLength::UntilClose, false));
     }
 
     #[test]
