@@ -125,13 +125,13 @@ fn collect(code: &str, mut at: usize, mut path: Vec<String>, out: &mut Vec<Vec<S
             // Split the group at top-level commas.
             let mut depth = 0;
             let mut start = at + 1;
-            for i in at..bytes.len() {
-                match bytes[i] {
+            for (i, &b) in bytes.iter().enumerate().skip(at) {
+                match b {
                     b'{' => depth += 1,
                     b'}' | b',' if depth == 1 => {
                         collect(code, start, path.clone(), out);
                         start = i + 1;
-                        if bytes[i] == b'}' {
+                        if b == b'}' {
                             return;
                         }
                     }
