@@ -5,6 +5,7 @@
 //! stdin:  `{"method","uri","headers":{name:[values]},"body","trace_id"}`
 //! stdout: `{"status","headers":{name: value | [values]},"body"}`
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -63,8 +64,11 @@ enum Unparsed {
 /// Reads stdout as one response object. Header values are counted as they
 /// are read (see [`Headers`]).
 fn parse(stdout: &[u8]) -> Result<StdoutResponse, Unparsed> {
+    // Go replaces bytes that are not UTF-8 in a JSON string with U+FFFD;
+    // outside a string they are a syntax error either way.
+    let text = String::from_utf8_lossy(stdout);
     let mut count = 0;
-    let mut de = serde_json::Deserializer::from_slice(stdout);
+    let mut de = serde_json::Deserializer::from_str(&text);
     let parsed = ResponseSeed { count: &mut count }
         .deserialize(&mut de)
         .and_then(|parsed| de.end().map(|()| parsed));
@@ -86,7 +90,7 @@ impl<'de> DeserializeSeed<'de> for ResponseSeed<'_> {
     type Value = StdoutResponse;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_map(self)
+        deserializer.deserialize_any(self)
     }
 }
 
@@ -97,33 +101,67 @@ impl<'de> Visitor<'de> for ResponseSeed<'_> {
         f.write_str(r#"an object {"status","headers","body"}"#)
     }
 
+    /// Each field as Go's `json.Unmarshal` decodes it into Gojinn's
+    /// response struct: names match case-insensitively, a field given
+    /// twice is decoded twice, `null` leaves `status` and `body` as they
+    /// are and empties `headers`, other keys are skipped.
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StdoutResponse, A::Error> {
         let mut response = StdoutResponse::default();
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
-                "status" => response.status = map.next_value::<Status>()?.0,
-                "headers" => {
-                    response.headers = map.next_value_seed(HeadersSeed {
-                        count: &mut *self.count,
-                    })?;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if go_field_is(&key, "status") {
+                if let Some(Status(status)) = map.next_value()? {
+                    response.status = status;
                 }
-                "body" => response.body = map.next_value()?,
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
+            } else if go_field_is(&key, "headers") {
+                response.headers = map.next_value_seed(HeadersSeed {
+                    count: &mut *self.count,
+                    into: std::mem::take(&mut response.headers),
+                })?;
+            } else if go_field_is(&key, "body") {
+                if let Some(body) = map.next_value()? {
+                    response.body = body;
                 }
+            } else {
+                map.next_value::<IgnoredAny>()?;
             }
         }
         Ok(response)
     }
+
+    /// `null`: Go leaves the struct as it is.
+    fn visit_unit<E: serde::de::Error>(self) -> Result<StdoutResponse, E> {
+        Ok(StdoutResponse::default())
+    }
+}
+
+/// Whether the JSON object key `key` names the struct field `field` (ASCII
+/// lower case) for Go's `encoding/json`: an exact match, or the same under
+/// its case folding, where ASCII letters match either case and the only
+/// other runes that fold to an ASCII letter are U+017F (ſ, to `s`) and
+/// U+212A (the Kelvin sign, to `k`). So `Status`, `STATUS` and `ſtatus`
+/// name `status`, as a Go struct without `json` tags prints it.
+fn go_field_is(key: &str, field: &str) -> bool {
+    let mut expected = field.chars();
+    for c in key.chars() {
+        let folded = match c {
+            '\u{17f}' => 's',
+            '\u{212a}' => 'k',
+            c => c.to_ascii_lowercase(),
+        };
+        if expected.next() != Some(folded) {
+            return false;
+        }
+    }
+    expected.next().is_none()
 }
 
 /// A `status`: an integer, as Go decodes one into an `int` (no fraction,
-/// no exponent, within 64 bits), or `null` (0).
+/// no exponent, within 64 bits); `null` is read as `Option::None`.
 struct Status(i64);
 
 impl<'de> Deserialize<'de> for Status {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(StatusVisitor)
+        deserializer.deserialize_i64(StatusVisitor)
     }
 }
 
@@ -145,10 +183,6 @@ impl Visitor<'_> for StatusVisitor {
             .map(Status)
             .map_err(|_| E::custom(format_args!("status {v} is out of range")))
     }
-
-    fn visit_unit<E: serde::de::Error>(self) -> Result<Status, E> {
-        Ok(Status(0))
-    }
 }
 
 /// The `headers` object of a response: each name with its values (a string
@@ -159,16 +193,19 @@ impl Visitor<'_> for StatusVisitor {
 #[derive(Default)]
 struct Headers(BTreeMap<String, Vec<String>>);
 
-/// The `headers` object, its values counted in `count`.
+/// The `headers` object, its values counted in `count`, added to `into`
+/// (as Go decodes an object into a map it already holds: a `headers` key
+/// given twice merges); `null` empties it (Go sets the map to nil).
 struct HeadersSeed<'c> {
     count: &'c mut usize,
+    into: Headers,
 }
 
 impl<'de> DeserializeSeed<'de> for HeadersSeed<'_> {
     type Value = Headers;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Headers, D::Error> {
-        deserializer.deserialize_map(self)
+        deserializer.deserialize_any(self)
     }
 }
 
@@ -180,7 +217,7 @@ impl<'de> Visitor<'de> for HeadersSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Headers, A::Error> {
-        let mut headers = BTreeMap::new();
+        let mut headers = self.into.0;
         while let Some(name) = map.next_key::<String>()? {
             let values = map.next_value_seed(ValuesSeed {
                 count: &mut *self.count,
@@ -188,6 +225,10 @@ impl<'de> Visitor<'de> for HeadersSeed<'_> {
             headers.insert(name, values);
         }
         Ok(Headers(headers))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Headers, E> {
+        Ok(Headers::default())
     }
 }
 
@@ -233,13 +274,19 @@ impl<'de> Visitor<'de> for ValuesSeed<'_> {
         Ok(vec![v])
     }
 
+    /// A list; a `null` in it is an empty value (Go's zero string).
     fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Vec<String>, A::Error> {
         let mut values = Vec::new();
-        while let Some(v) = seq.next_element::<String>()? {
+        while let Some(v) = seq.next_element::<Option<String>>()? {
             self.add()?;
-            values.push(v);
+            values.push(v.unwrap_or_default());
         }
         Ok(values)
+    }
+
+    /// `null`: no values (Go's nil slice).
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Vec<String>, E> {
+        Ok(Vec::new())
     }
 }
 
@@ -568,5 +615,83 @@ mod tests {
             let r = decode_output(stdout, PlainOutput::Refuse).unwrap();
             assert_eq!((r.status, r.body), (200, b"x".to_vec()));
         }
+    }
+
+    /// `stdout` decoded strictly: status, headers (name, value), body.
+    fn strict(stdout: &str) -> (u16, Vec<(String, String)>, String) {
+        let r = decode_response(stdout.as_bytes()).unwrap_or_else(|e| panic!("{stdout}: {e}"));
+        let headers = r
+            .headers
+            .into_iter()
+            .map(|(n, v)| (n, String::from_utf8(v).unwrap()))
+            .collect();
+        (r.status, headers, String::from_utf8(r.body).unwrap())
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn response_json_is_decoded_as_gos_json_unmarshal_does() {
+        // A nil map and an empty string, as Go prints them on an error path.
+        assert_eq!(
+            strict(r#"{"status":401,"headers":null,"body":"denied"}"#),
+            (401, vec![], "denied".into())
+        );
+        assert_eq!(
+            strict(r#"{"status":204,"body":null}"#),
+            (204, vec![], String::new())
+        );
+        // A nil slice is no value; a null in a list is an empty value.
+        assert_eq!(
+            strict(r#"{"status":200,"headers":{"a":null,"b":["1",null]}}"#),
+            (200, pairs(&[("b", "1"), ("b", "")]), String::new())
+        );
+        // Field names match case-insensitively (a Go struct without json
+        // tags prints `Status`), with Go's folding of U+017F and U+212A.
+        for stdout in [
+            r#"{"Status":201,"Headers":{"X-A":["1"]},"Body":"b"}"#,
+            r#"{"STATUS":201,"hEaDeRs":{"X-A":"1"},"BODY":"b"}"#,
+            "{\"\u{17f}tatu\u{17f}\":201,\"Header\u{17f}\":{\"X-A\":\"1\"},\"body\":\"b\"}",
+        ] {
+            assert_eq!(
+                strict(stdout),
+                (201, pairs(&[("X-A", "1")]), "b".into()),
+                "{stdout}"
+            );
+        }
+        // Not a fold: these are other keys, skipped.
+        assert_eq!(
+            strict(r#"{"status":200,"bodyx":"no","bod":"no","b\u00f6dy":"no"}"#).2,
+            ""
+        );
+        // A field given twice is decoded twice: the last value wins, null
+        // leaves status and body as they were, and headers objects merge
+        // into one map (null empties it).
+        assert_eq!(
+            strict(r#"{"status":201,"body":"x","status":null,"body":null}"#),
+            (201, vec![], "x".into())
+        );
+        assert_eq!(strict(r#"{"status":200,"status":202}"#).0, 202);
+        assert_eq!(
+            strict(r#"{"status":200,"headers":{"a":"1","b":"2"},"Headers":{"b":"3"}}"#).1,
+            pairs(&[("a", "1"), ("b", "3")])
+        );
+        assert_eq!(
+            strict(r#"{"status":200,"headers":{"a":"1"},"headers":null,"headers":{"b":"2"}}"#).1,
+            pairs(&[("b", "2")])
+        );
+        // Bytes that are not UTF-8 inside a string become U+FFFD.
+        let r = decode_response(b"{\"status\":200,\"body\":\"a\xffb\"}").unwrap();
+        assert_eq!(r.body, "a\u{fffd}b".as_bytes());
+        // Top-level null decodes to nothing: no status.
+        assert_eq!(strict("null"), (200, vec![], String::new()));
+        assert_eq!(
+            text(b"null"),
+            (200, Some(PLAIN_TEXT.into()), b"null".to_vec())
+        );
     }
 }
