@@ -37,7 +37,7 @@ const CONTENT_TYPE: &str = "content-type";
 struct StdinRequest<'a> {
     method: &'a str,
     uri: &'a str,
-    headers: BTreeMap<&'a str, Vec<String>>,
+    headers: BTreeMap<Cow<'a, str>, Vec<String>>,
     body: String,
     trace_id: &'a str,
 }
@@ -290,14 +290,17 @@ impl<'de> Visitor<'de> for ValuesSeed<'_> {
     }
 }
 
-/// Encodes the request as the stdin JSON. Header values and the body are
+/// Encodes the request as the stdin JSON. Header names are in Go's
+/// canonical form ([`canonical_header_key`]), as Gojinn passes Go's
+/// `http.Header`; the values of names that are the same in that form are
+/// one list, in the order received. Header values and the body are
 /// strings: bytes that are not UTF-8 become U+FFFD (use the native ABI for
 /// binary bodies).
 pub fn encode_request(request: &GuestRequest<'_>) -> Vec<u8> {
-    let mut headers: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut headers: BTreeMap<Cow<'_, str>, Vec<String>> = BTreeMap::new();
     for (name, value) in &request.headers {
         headers
-            .entry(name)
+            .entry(canonical_header_key(name))
             .or_default()
             .push(String::from_utf8_lossy(value).into_owned());
     }
@@ -309,6 +312,37 @@ pub fn encode_request(request: &GuestRequest<'_>) -> Vec<u8> {
         trace_id: request.trace_id,
     };
     serde_json::to_vec(&stdin).unwrap_or_default()
+}
+
+/// `name` as Go's `net/http` gives it to a handler, and Gojinn to its
+/// functions (`textproto.CanonicalMIMEHeaderKey`): the first letter and
+/// every letter after a `-` upper case, every other letter lower case
+/// (`x-request-id` → `X-Request-Id`, `www-authenticate` →
+/// `Www-Authenticate`, `content-md5` → `Content-Md5`). A name that is not
+/// an HTTP token (empty, a space or another byte outside `tchar`) is left
+/// as it is, as Go leaves it.
+pub fn canonical_header_key(name: &str) -> Cow<'_, str> {
+    if !crate::http::valid_name(name) {
+        return Cow::Borrowed(name);
+    }
+    let mut upper = true;
+    let canonical = name
+        .chars()
+        .map(|c| {
+            let c = if upper {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            };
+            upper = c == '-';
+            c
+        })
+        .collect::<String>();
+    if canonical == name {
+        Cow::Borrowed(name)
+    } else {
+        Cow::Owned(canonical)
+    }
 }
 
 /// Parses what the guest printed as a response object, strictly (as
@@ -488,17 +522,50 @@ mod tests {
     }
 
     #[test]
+    fn header_names_are_canonical_as_go_writes_them() {
+        for (name, canonical) in [
+            ("authorization", "Authorization"),
+            ("content-type", "Content-Type"),
+            ("x-request-id", "X-Request-Id"),
+            ("www-authenticate", "Www-Authenticate"),
+            ("content-md5", "Content-Md5"),
+            ("te", "Te"),
+            ("a--b", "A--B"),
+            ("-x", "-X"),
+            ("x-", "X-"),
+            ("x-1a", "X-1a"),
+            ("x-a1b", "X-A1b"),
+            ("123", "123"),
+            ("sec-ch-ua-wow64", "Sec-Ch-Ua-Wow64"),
+            ("x_under_score", "X_under_score"),
+            ("a.b-c", "A.b-C"),
+            ("X-REQUEST-ID", "X-Request-Id"),
+            ("Content-Type", "Content-Type"),
+            // Not a token: left as it is.
+            ("x request-id", "x request-id"),
+            ("x:y", "x:y"),
+            ("caf\u{e9}", "caf\u{e9}"),
+            ("", ""),
+        ] {
+            assert_eq!(canonical_header_key(name), canonical, "{name:?}");
+        }
+    }
+
+    #[test]
     fn request_json_groups_headers_and_replaces_bad_utf8() {
         let req = GuestRequest {
             method: "POST",
             uri: "/t?x=1",
-            headers: vec![("a", b"1"), ("a", b"2"), ("b", b"\xff")],
+            headers: vec![("a", b"1"), ("x-id", b"2"), ("A", b"3"), ("b", b"\xff")],
             body: b"ok\xff",
             trace_id: "t",
         };
         let v: serde_json::Value = serde_json::from_slice(&encode_request(&req)).unwrap();
-        assert_eq!(v["headers"]["a"], serde_json::json!(["1", "2"]));
-        assert_eq!(v["headers"]["b"], serde_json::json!(["\u{fffd}"]));
+        // Names the same in canonical form are one list, in order.
+        assert_eq!(v["headers"]["A"], serde_json::json!(["1", "3"]));
+        assert_eq!(v["headers"]["X-Id"], serde_json::json!(["2"]));
+        assert_eq!(v["headers"]["B"], serde_json::json!(["\u{fffd}"]));
+        assert_eq!(v["headers"].as_object().unwrap().len(), 3);
         assert_eq!(v["body"], "ok\u{fffd}");
         assert_eq!(v["trace_id"], "t");
     }
