@@ -198,6 +198,7 @@ mod abi {
             shape,
             cost: shape.cost(),
             cache_bytes: 0,
+            stubbed: None,
         };
         let spec = FunctionSpec::from_dir(&functions(), "floor", &FunctionLimits::default());
         let req = hello_request();

@@ -120,16 +120,26 @@ pub fn load(
     let cache_bytes = estimate(&shape);
     drop(bytes);
     let abi = abi::inspect(&module, path, choice)?;
-    trial(runtime, &module, limits.memory_budget).map_err(|message| LoadError::Instantiate {
+    let instantiate_error = |message| LoadError::Instantiate {
         path: path.to_owned(),
         message,
-    })?;
+    };
+    let stubbed = runtime
+        .with_stubs(&module)
+        .map_err(|e| instantiate_error(e.to_string()))?;
+    trial(
+        stubbed.as_ref().unwrap_or(runtime),
+        &module,
+        limits.memory_budget,
+    )
+    .map_err(instantiate_error)?;
     Ok(Compiled {
         module,
         abi,
         shape,
         cost: shape.cost(),
         cache_bytes,
+        stubbed,
     })
 }
 

@@ -217,6 +217,13 @@ impl GuestLog {
         }
     }
 
+    /// Logs a warning of the host's about this request's guest (not the
+    /// guest's own text: not counted against its budget), tagged like its
+    /// lines.
+    pub fn host_warning(&self, message: &str) {
+        log::warn!(target: "guest", "[{} {}] {message}", self.function, self.trace_id);
+    }
+
     /// Says once per request that the budget is spent and output is dropped.
     pub fn note_dropped(&mut self) {
         if self.budget == 0 && !self.exhausted {
@@ -446,6 +453,12 @@ impl HostResult for () {
 impl HostResult for i32 {
     fn value(&self) -> Option<Val> {
         Some(Val::I32(*self))
+    }
+}
+
+impl HostResult for Option<Val> {
+    fn value(&self) -> Option<Val> {
+        self.clone()
     }
 }
 
