@@ -341,7 +341,15 @@ pub mod cost {
         per_call: 1_000,
         per_kib: 0,
     };
-    /// Every `ENOTCAPABLE` stub (`poll_oneoff`, `path_open`, `sock_*`…).
+    /// `poll_oneoff`: per byte of subscriptions read and events written
+    /// (48 + 32 per subscription), like [`FD_WRITE`]'s copying; each clock
+    /// read also pays [`CLOCK`].
+    pub const POLL_ONEOFF: Cost = Cost {
+        per_call: 400,
+        per_kib: 3_072,
+    };
+    /// Every function outside the subset (`path_open`, `sock_*`…): it
+    /// answers an errno (`EBADF`, `ENOTCAPABLE`…) without doing anything.
     pub const STUB: Cost = Cost {
         per_call: 400,
         per_kib: 0,
