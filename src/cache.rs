@@ -61,7 +61,7 @@ const CODE_BYTES_PER_BLOCK: u64 = 64;
 
 /// Reads, validates and inspects one module file, compiling it with
 /// `runtime`'s engine: refused if it is over a structural limit or cannot
-/// be instantiated whatever the request (see [`trial`]).
+/// be instantiated whatever the request (see `trial`).
 pub fn load(
     runtime: &Runtime,
     path: &Path,
@@ -296,16 +296,19 @@ impl ModuleCache {
     }
 
     /// Modules currently held.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         lock(&self.entries).len()
     }
 
     /// Estimated bytes of the modules held.
+    #[cfg(test)]
     pub fn bytes(&self) -> u64 {
         self.bytes.load(Relaxed)
     }
 
     /// Whether the cache holds no module.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

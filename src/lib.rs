@@ -14,19 +14,27 @@
 //!
 //! One thread runs a `smol::LocalExecutor`; every connection is a task, and
 //! a guest call yields between fuel slices so a busy function cannot stall
-//! the others. Every limit is in [`limits`]; every error kind and its HTTP
-//! status in [`error`].
+//! the others. Every limit is in `limits`; every error kind and its HTTP
+//! status in `error`.
 
 #![forbid(unsafe_code)]
 
-pub mod abi;
-pub mod app;
-pub mod cache;
-pub mod calibrate;
+// Public: `cli` is what the binary runs (`main.rs`: `cli::parse`, then
+// `cli::execute`); `internals` is the documented surface of the benchmarks,
+// fuzz targets, examples and integration tests. Nothing else is public:
+// there is no embedding API yet, and the gateway, KV and per-core executor
+// issues will reshape `config`, `server` and `app` before one is worth
+// promising. Everything below is crate-private, so unused code is dead code.
 pub mod cli;
-pub mod config;
-pub mod error;
-pub mod http;
-pub mod limits;
-pub mod runtime;
-pub mod server;
+pub mod internals;
+
+mod abi;
+mod app;
+mod cache;
+mod calibrate;
+mod config;
+mod error;
+mod http;
+mod limits;
+mod runtime;
+mod server;
