@@ -93,8 +93,9 @@ where
 }
 
 /// Runs `main` (given the executor, to spawn tasks on) and every task it
-/// spawns on this thread until `main` ends. Public for the load benchmark's
-/// native baseline, which must schedule exactly as the server does.
+/// spawns on this thread until `main` ends. Re-exported in
+/// [`crate::internals`] for the load benchmark's native baseline, which
+/// must schedule exactly as the server does.
 pub fn run_local<F, Fut>(main: F) -> std::io::Result<()>
 where
     F: FnOnce(Rc<smol::LocalExecutor<'static>>) -> Fut,
