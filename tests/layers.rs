@@ -23,6 +23,7 @@ const LAYERS: &[&str] = &[
     "calibrate",
     "app",
     "cli",
+    "internals",
     "lib",
     "main",
 ];
