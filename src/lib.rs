@@ -16,15 +16,18 @@
 //! a guest call yields between fuel slices so a busy function cannot stall
 //! the others. Every limit is in `limits`; every error kind and its HTTP
 //! status in `error`.
+//!
+//! Two modules are public: [`cli`], what the binary runs (`main.rs` calls
+//! [`cli::parse`], then [`cli::execute`]), and [`internals`], the surface
+//! of the benchmarks, fuzz targets, examples and integration tests, which
+//! is not a stable API. There is no embedding API: the gateway, KV and
+//! per-core executor issues will reshape `config`, `server` and `app`
+//! before one is worth promising. Every other module is private, so code
+//! nothing uses is reported dead; `cargo doc --document-private-items`
+//! shows them all.
 
 #![forbid(unsafe_code)]
 
-// Public: `cli` is what the binary runs (`main.rs`: `cli::parse`, then
-// `cli::execute`); `internals` is the documented surface of the benchmarks,
-// fuzz targets, examples and integration tests. Nothing else is public:
-// there is no embedding API yet, and the gateway, KV and per-core executor
-// issues will reshape `config`, `server` and `app` before one is worth
-// promising. Everything below is crate-private, so unused code is dead code.
 pub mod cli;
 pub mod internals;
 
