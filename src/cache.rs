@@ -34,9 +34,10 @@ use wasmi::{Module, Store, TrapCode};
 use crate::abi;
 pub use crate::abi::Compiled;
 use crate::config::AbiChoice;
+use crate::error::LimitExceeded;
 use crate::error::LoadError;
 use crate::limits::ServerLimits;
-use crate::runtime::structure::{LimitExceeded, Shape};
+use crate::runtime::structure::Shape;
 use crate::runtime::{HostState, Runtime};
 
 /// A cached module with the engine (and linker) that owns its code.

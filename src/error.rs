@@ -255,7 +255,7 @@ pub enum LoadError {
     /// The module is over one of its structural limits.
     Limit {
         path: PathBuf,
-        exceeded: crate::runtime::structure::LimitExceeded,
+        exceeded: LimitExceeded,
     },
     /// The module fails to instantiate whatever the request: a data or
     /// element segment out of bounds, an initial memory larger than the
@@ -417,6 +417,40 @@ fn write_escaped(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// A module over one of its structural limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitExceeded {
+    /// What is counted, e.g. "globals".
+    pub what: &'static str,
+    /// How many the module has.
+    pub actual: u64,
+    /// The limit, and the config key that sets it (`None`: fixed).
+    pub limit: u64,
+    pub key: Option<&'static str>,
+}
+
+impl fmt::Display for LimitExceeded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.what, self.key) {
+            ("average function bytes", Some(key)) => write!(
+                f,
+                "its functions average {} bytes, fewer than `{key}` ({})",
+                self.actual, self.limit
+            ),
+            (what, Some(key)) => write!(
+                f,
+                "it has {} {what}, more than `{key}` ({})",
+                self.actual, self.limit
+            ),
+            (what, None) => write!(
+                f,
+                "it has {} {what}, more than the {} wasmgate can instantiate",
+                self.actual, self.limit
+            ),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

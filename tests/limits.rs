@@ -1,4 +1,4 @@
-//! Every limit of DESIGN.md's table that `hostile.rs` does not already
+//! Every limit of the README's limits table that `hostile.rs` does not already
 //! cover, each set low in a generated `wasmgate.toml` and exceeded over a
 //! real socket: the documented status and error kind, then a server that
 //! still answers.

@@ -1,60 +1,35 @@
 //! Reading a message's body, whatever delimits it, within framing
 //! [`Limits`]; bytes come through the [`Decoder`]'s buffer.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use smol::io::AsyncRead;
 
-use super::decode::{Decoder, Gate};
+use super::decode::{Decoder, Gate, Limits, Request};
 use super::head::BodyLength;
 use super::syntax::{chunk_size, valid_field_line};
 use crate::error::DecodeError;
-use crate::limits::ServerLimits;
-
-/// What a reader accepts of a message: the framing part of the server's
-/// limits (and, later, of a client's). Each field is the server key of the
-/// same name; its default and reason are documented there.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Largest head, in bytes (also bounds a chunked body's trailers).
-    pub max_header_bytes: usize,
-    /// Most header fields in a head.
-    pub max_headers: usize,
-    /// Largest body, in bytes.
-    pub max_body: u64,
-    /// How long a connection may wait, between messages, for the next one.
-    pub idle_timeout: Duration,
-    /// How long a head may take to arrive.
-    pub header_timeout: Duration,
-    /// How long a body may take to arrive.
-    pub body_timeout: Duration,
-}
-
-impl From<&ServerLimits> for Limits {
-    fn from(server: &ServerLimits) -> Self {
-        Self {
-            max_header_bytes: server.max_header_bytes,
-            max_headers: server.max_headers,
-            max_body: server.max_body,
-            idle_timeout: server.idle_timeout,
-            header_timeout: server.header_timeout,
-            body_timeout: server.body_timeout,
-        }
-    }
-}
-
-impl Default for Limits {
-    /// The server's defaults.
-    fn default() -> Self {
-        Self::from(&ServerLimits::default())
-    }
-}
 
 /// Longest line accepted in a chunked body (chunk size with extensions, or
 /// one trailer field). Defaults to 1 KiB: a size is at most 16 digits, and
 /// extensions carry no meaning here.
 const MAX_CHUNK_LINE: usize = 1024;
 impl Decoder {
+    /// Reads the next request, head and body, or says why none can be
+    /// read. `gate` hears of the head and grants memory for the body. No
+    /// `100 Continue` is written: a server whose clients may wait for one
+    /// reads with [`Self::read_head`] and [`Self::read_body`].
+    pub async fn read<S: AsyncRead + Unpin>(
+        &mut self,
+        io: &mut S,
+        limits: &Limits,
+        gate: &dyn Gate,
+    ) -> Result<Request, DecodeError> {
+        let head = self.read_head(io, limits, gate).await?;
+        let body = self.read_body(io, head.body, limits, gate).await?;
+        Ok(Request::new(head, body))
+    }
+
     /// Reads a body delimited by `length`, within `body_timeout` from now.
     /// A declared length must have passed [`Self::read_head`]'s checks;
     /// chunks are checked and reserved from `gate` as they come.

@@ -21,15 +21,54 @@
 //! - Buffers grow with the bytes that arrive, never with a declared length
 //!   or a configured limit.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use smol::Timer;
 use smol::io::{AsyncRead, AsyncReadExt};
 
-pub use super::body::Limits;
 use super::head::{BodyLength, RequestHead, parse_request};
 use super::syntax::{Scan, scan_head};
 pub use crate::error::DecodeError;
+use crate::limits::ServerLimits;
+
+/// What a reader accepts of a message: the framing part of the server's
+/// limits (and, later, of a client's). Each field is the server key of the
+/// same name; its default and reason are documented there.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest head, in bytes (also bounds a chunked body's trailers).
+    pub max_header_bytes: usize,
+    /// Most header fields in a head.
+    pub max_headers: usize,
+    /// Largest body, in bytes.
+    pub max_body: u64,
+    /// How long a connection may wait, between messages, for the next one.
+    pub idle_timeout: Duration,
+    /// How long a head may take to arrive.
+    pub header_timeout: Duration,
+    /// How long a body may take to arrive.
+    pub body_timeout: Duration,
+}
+
+impl From<&ServerLimits> for Limits {
+    fn from(server: &ServerLimits) -> Self {
+        Self {
+            max_header_bytes: server.max_header_bytes,
+            max_headers: server.max_headers,
+            max_body: server.max_body,
+            idle_timeout: server.idle_timeout,
+            header_timeout: server.header_timeout,
+            body_timeout: server.body_timeout,
+        }
+    }
+}
+
+impl Default for Limits {
+    /// The server's defaults.
+    fn default() -> Self {
+        Self::from(&ServerLimits::default())
+    }
+}
 
 /// A request as read from the wire, body included.
 #[derive(Debug)]
@@ -153,21 +192,6 @@ impl Decoder {
         .await;
         self.buf.truncate(old + *read.as_ref().unwrap_or(&0));
         read
-    }
-
-    /// Reads the next request, head and body, or says why none can be
-    /// read. `gate` hears of the head and grants memory for the body. No
-    /// `100 Continue` is written: a server whose clients may wait for one
-    /// reads with [`Self::read_head`] and [`Self::read_body`].
-    pub async fn read<S: AsyncRead + Unpin>(
-        &mut self,
-        io: &mut S,
-        limits: &Limits,
-        gate: &dyn Gate,
-    ) -> Result<Request, DecodeError> {
-        let head = self.read_head(io, limits, gate).await?;
-        let body = self.read_body(io, head.body, limits, gate).await?;
-        Ok(Request::new(head, body))
     }
 
     /// Reads the next request head, tells `gate`, and checks the body's

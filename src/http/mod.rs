@@ -3,11 +3,11 @@
 //!
 //! - `head.rs`: a complete request or response head → [`ParsedMessage`]
 //!   (body length, keep-alive, expect-continue), RFC 9112's rules;
-//! - `decode.rs`: the [`Decoder`], reading heads from a connection, memory
-//!   for bodies granted by a [`Gate`]; it never writes (the server answers
-//!   `100 Continue`);
-//! - `body.rs`: reading a body (length, chunked, until close) and the
-//!   framing [`Limits`] reading works within;
+//! - `decode.rs`: the [`Decoder`], reading heads from a connection within
+//!   the framing [`Limits`], memory for bodies granted by a [`Gate`]; it
+//!   never writes (the server answers `100 Continue`);
+//! - `body.rs`: reading a body (length, chunked, until close), and a whole
+//!   request, head and body;
 //! - `encode.rs`: writing a [`Response`], header field validation;
 //! - `syntax.rs`: the grammar pieces the others share.
 

@@ -6,7 +6,7 @@
 //! builds them only as "none" or its fixed `strict()` set), so the counts are
 //! read here with the same `wasmparser` wasmi uses: no code is added.
 
-use std::fmt;
+use crate::error::LimitExceeded;
 
 use wasmparser::{ElementItems, FunctionBody, Operator, Parser, Payload, TypeRef};
 
@@ -51,40 +51,6 @@ pub struct Shape {
     pub blocks: u64,
     /// Bytes in all data segments together.
     pub data_bytes: u64,
-}
-
-/// A module over one of its structural limits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LimitExceeded {
-    /// What is counted, e.g. "globals".
-    pub what: &'static str,
-    /// How many the module has.
-    pub actual: u64,
-    /// The limit, and the config key that sets it (`None`: fixed).
-    pub limit: u64,
-    pub key: Option<&'static str>,
-}
-
-impl fmt::Display for LimitExceeded {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.what, self.key) {
-            ("average function bytes", Some(key)) => write!(
-                f,
-                "its functions average {} bytes, fewer than `{key}` ({})",
-                self.actual, self.limit
-            ),
-            (what, Some(key)) => write!(
-                f,
-                "it has {} {what}, more than `{key}` ({})",
-                self.actual, self.limit
-            ),
-            (what, None) => write!(
-                f,
-                "it has {} {what}, more than the {} wasmgate can instantiate",
-                self.actual, self.limit
-            ),
-        }
-    }
 }
 
 impl Shape {
