@@ -69,9 +69,10 @@ const _: () = {
     assert_send_sync::<Table>();
 };
 
-/// Locks `mutex`. A thread that panicked while holding one of these locks
-/// left whole values behind (each change is a single assignment or map
-/// operation), so a poisoned lock is used as it is.
+/// Locks `mutex`. A poisoned lock (a thread panicked holding it; release
+/// builds abort on panic instead) is used as it is: nothing under these
+/// locks panics between two changes that must go together, short of an
+/// allocation failure.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
