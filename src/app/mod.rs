@@ -1,4 +1,4 @@
-//! The application pipeline of DESIGN.md, as a [`server::Handler`]:
+//! The application pipeline (ARCHITECTURE.md, "A request's path"), as a [`server::Handler`]:
 //! route → module cache → admission → sandbox → guest-response checks →
 //! response. Every request ends here in one access line, and every error in
 //! one JSON error body (`error_response`).
@@ -301,7 +301,7 @@ impl server::Handler for App {
     }
 }
 
-/// The error response of DESIGN.md: the JSON body
+/// The error response (README "Limits and errors"): the JSON body
 /// `{"error","message","function","trace_id"}`, `x-wasmgate-error` and the
 /// error's own fields.
 fn error_response(e: &Error, function: Option<&str>, trace_id: &str) -> Response {
