@@ -28,10 +28,10 @@ use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use wasmgate::abi::{GuestRequest, wasi_json};
-use wasmgate::config::FunctionSpec;
-use wasmgate::limits::{FunctionLimits, InstanceCost};
-use wasmgate::runtime::{HostState, Runtime};
+use wasmgate::internals::abi::{GuestRequest, wasi_json};
+use wasmgate::internals::config::FunctionSpec;
+use wasmgate::internals::limits::{FunctionLimits, InstanceCost};
+use wasmgate::internals::runtime::{HostState, Runtime};
 
 /// Runs per case; the fastest counts.
 const RUNS: usize = 5;
@@ -384,7 +384,7 @@ fn main() {
         body: vec![b'x'; 10 << 20],
     };
 
-    let samples = wasmgate::calibrate::measure(&bench.runtime).unwrap();
+    let samples = wasmgate::internals::calibrate::measure(&bench.runtime).unwrap();
     let calibrate_ns = 1e6 / samples[samples.len() / 2].fuel_per_ms() as f64;
 
     let baseline = wasmi::Module::new(bench.runtime.engine(), module("(nop)")).unwrap();

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::thread;
 
 use common::{Server, TempDir, function};
-use wasmgate::runtime::imports::wasi_snapshot_preview1::MAX_IO_PER_CALL;
-use wasmgate::runtime::state::cost;
+use wasmgate::internals::runtime::MAX_IO_PER_CALL;
+use wasmgate::internals::runtime::cost;
 
 /// `random_get` over the whole 1 MiB memory, for ever.
 const RANDOM_BOMB: &str = r#"

@@ -306,14 +306,14 @@ pub mod cost {
         per_kib: 10_240,
     };
     /// `fd_read`: per byte copied from stdin, and per iovec (counted as
-    /// [`IOVEC_BYTES`](super::IOVEC_BYTES) bytes).
+    /// `IOVEC_BYTES` bytes).
     pub const FD_READ: Cost = Cost {
         per_call: 400,
         per_kib: 256,
     };
     /// `fd_write`: per byte taken (stdout grows a buffer; stderr is scanned
     /// for lines, each also paying [`LOG_LINE`]), and per iovec (counted as
-    /// [`IOVEC_BYTES`](super::IOVEC_BYTES) bytes).
+    /// `IOVEC_BYTES` bytes).
     pub const FD_WRITE: Cost = Cost {
         per_call: 300,
         per_kib: 3_072,
