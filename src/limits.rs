@@ -60,6 +60,31 @@ pub struct FunctionLimits {
     pub max_response: u64,
     /// Bytes of log output (guest `log` calls, stderr) kept per request.
     pub max_log: u64,
+    /// What a wasi-json function's stdout that is not a response object
+    /// becomes (`plain_output`).
+    pub plain_output: PlainOutput,
+}
+
+/// `plain_output`: what a wasi-json function's stdout becomes when it is
+/// not a JSON response object with a status (plain text, other JSON, a
+/// field of the wrong type). Defaults to [`PlainOutput::Text`], as the
+/// newest Gojinn answers: a Go `main` that only calls `fmt.Println` is a
+/// function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PlainOutput {
+    /// `"text"`: 200 with stdout as it is, as a `text/plain; charset=utf-8`
+    /// body (no content type when stdout is empty).
+    #[default]
+    Text,
+    /// `"refuse"`: 502 `bad-response`, as Gojinn's docs and its versions
+    /// before March 2026 answer; a missing status then means 200.
+    Refuse,
+}
+
+impl PlainOutput {
+    /// Every value, with the name the config writes it as.
+    pub const NAMES: &[(&str, PlainOutput)] =
+        &[("text", PlainOutput::Text), ("refuse", PlainOutput::Refuse)];
 }
 
 impl FunctionLimits {
@@ -117,6 +142,7 @@ impl Default for FunctionLimits {
             memory: Self::DEFAULT_MEMORY,
             max_response: Self::DEFAULT_MAX_RESPONSE,
             max_log: Self::DEFAULT_MAX_LOG,
+            plain_output: PlainOutput::Text,
         }
     }
 }

@@ -7,14 +7,14 @@
 
 use std::collections::BTreeMap;
 
-use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use wasmi::{Module, ValType};
 
 use super::{GuestRequest, GuestResponse};
 use crate::config::FunctionSpec;
 use crate::error::CallError;
-use crate::limits::{InstanceCost, MAX_RESPONSE_HEADERS};
+use crate::limits::{InstanceCost, MAX_RESPONSE_HEADERS, PlainOutput};
 use crate::runtime::state::{HostState, Stdio};
 use crate::runtime::{Runtime, Sandbox};
 
@@ -25,6 +25,11 @@ pub const EXPORTS: &[(&str, &[ValType], &[ValType])] = &[(START, &[], &[])];
 
 /// Bytes of a bad stdout quoted in the log.
 const QUOTED_OUTPUT: usize = 200;
+/// The content type of stdout answered as it is ([`PlainOutput::Text`]):
+/// never sniffed (sniffing a guest's output as HTML would let it run
+/// script in a browser where a text body cannot).
+const PLAIN_TEXT: &str = "text/plain; charset=utf-8";
+const CONTENT_TYPE: &str = "content-type";
 
 /// The request JSON written to stdin.
 #[derive(Serialize)]
@@ -36,15 +41,114 @@ struct StdinRequest<'a> {
     trace_id: &'a str,
 }
 
-/// The response JSON read from stdout.
-#[derive(Deserialize)]
+/// A response object as stdout held it, its status not yet checked.
+#[derive(Default)]
 struct StdoutResponse {
-    #[serde(default)]
-    status: Option<serde_json::Value>,
-    #[serde(default)]
+    /// 0 when absent or `null`: Go's zero value, which Gojinn reads as
+    /// "no status".
+    status: i64,
     headers: Headers,
-    #[serde(default)]
-    body: Option<String>,
+    body: String,
+}
+
+/// Why stdout is not a response.
+enum Unparsed {
+    /// It is not a response object: not JSON, not an object, or a field
+    /// of the wrong type (what Go's `json.Unmarshal` refuses).
+    NotAResponse(String),
+    /// A response object with more header fields than allowed.
+    OverLimit(String),
+}
+
+/// Reads stdout as one response object. Header values are counted as they
+/// are read (see [`Headers`]).
+fn parse(stdout: &[u8]) -> Result<StdoutResponse, Unparsed> {
+    let mut count = 0;
+    let mut de = serde_json::Deserializer::from_slice(stdout);
+    let parsed = ResponseSeed { count: &mut count }
+        .deserialize(&mut de)
+        .and_then(|parsed| de.end().map(|()| parsed));
+    parsed.map_err(|e| {
+        if count > MAX_RESPONSE_HEADERS {
+            Unparsed::OverLimit(e.to_string())
+        } else {
+            Unparsed::NotAResponse(format!("stdout is not one JSON response object: {e}"))
+        }
+    })
+}
+
+/// The response object, its header values counted in `count`.
+struct ResponseSeed<'c> {
+    count: &'c mut usize,
+}
+
+impl<'de> DeserializeSeed<'de> for ResponseSeed<'_> {
+    type Value = StdoutResponse;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ResponseSeed<'_> {
+    type Value = StdoutResponse;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(r#"an object {"status","headers","body"}"#)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StdoutResponse, A::Error> {
+        let mut response = StdoutResponse::default();
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "status" => response.status = map.next_value::<Status>()?.0,
+                "headers" => {
+                    response.headers = map.next_value_seed(HeadersSeed {
+                        count: &mut *self.count,
+                    })?;
+                }
+                "body" => response.body = map.next_value()?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(response)
+    }
+}
+
+/// A `status`: an integer, as Go decodes one into an `int` (no fraction,
+/// no exponent, within 64 bits), or `null` (0).
+struct Status(i64);
+
+impl<'de> Deserialize<'de> for Status {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StatusVisitor)
+    }
+}
+
+struct StatusVisitor;
+
+impl Visitor<'_> for StatusVisitor {
+    type Value = Status;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an integer status")
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Status, E> {
+        Ok(Status(v))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Status, E> {
+        i64::try_from(v)
+            .map(Status)
+            .map_err(|_| E::custom(format_args!("status {v} is out of range")))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Status, E> {
+        Ok(Status(0))
+    }
 }
 
 /// The `headers` object of a response: each name with its values (a string
@@ -55,15 +159,20 @@ struct StdoutResponse {
 #[derive(Default)]
 struct Headers(BTreeMap<String, Vec<String>>);
 
-impl<'de> Deserialize<'de> for Headers {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(HeadersVisitor)
+/// The `headers` object, its values counted in `count`.
+struct HeadersSeed<'c> {
+    count: &'c mut usize,
+}
+
+impl<'de> DeserializeSeed<'de> for HeadersSeed<'_> {
+    type Value = Headers;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Headers, D::Error> {
+        deserializer.deserialize_map(self)
     }
 }
 
-struct HeadersVisitor;
-
-impl<'de> Visitor<'de> for HeadersVisitor {
+impl<'de> Visitor<'de> for HeadersSeed<'_> {
     type Value = Headers;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
@@ -72,9 +181,10 @@ impl<'de> Visitor<'de> for HeadersVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Headers, A::Error> {
         let mut headers = BTreeMap::new();
-        let mut count = 0usize;
         while let Some(name) = map.next_key::<String>()? {
-            let values = map.next_value_seed(ValuesSeed { count: &mut count })?;
+            let values = map.next_value_seed(ValuesSeed {
+                count: &mut *self.count,
+            })?;
             headers.insert(name, values);
         }
         Ok(Headers(headers))
@@ -154,19 +264,42 @@ pub fn encode_request(request: &GuestRequest<'_>) -> Vec<u8> {
     serde_json::to_vec(&stdin).unwrap_or_default()
 }
 
-/// Parses what the guest printed into a response.
+/// Parses what the guest printed as a response object, strictly (as
+/// `plain_output = "refuse"` does): anything else is an error, and a
+/// missing, `null` or 0 status means 200 (as Gojinn did before it passed
+/// plain output through).
 pub fn decode_response(stdout: &[u8]) -> Result<GuestResponse, String> {
-    let text = stdout.trim_ascii();
-    let parsed: StdoutResponse = serde_json::from_slice(text)
-        .map_err(|e| format!("stdout is not one JSON response object: {e}"))?;
-    let status = match &parsed.status {
-        None | Some(serde_json::Value::Null) => 200,
-        Some(serde_json::Value::Number(n)) => match n.as_u64() {
-            Some(s) => super::check_status(s)?,
-            None => return Err(format!("status {n} is not an integer between 200 and 999")),
-        },
-        Some(other) => return Err(format!("status {other} is not an integer")),
-    };
+    match parse(stdout) {
+        Ok(parsed) if parsed.status == 0 => response(200, parsed),
+        Ok(parsed) => response(parsed.status, parsed),
+        Err(Unparsed::NotAResponse(why) | Unparsed::OverLimit(why)) => Err(why),
+    }
+}
+
+/// What the guest printed, as the response `plain_output` makes of it:
+/// a response object with a status is that response; anything else (not
+/// JSON, not an object, a field of the wrong type, no status, status
+/// `null` or 0) is refused ([`PlainOutput::Refuse`], see
+/// [`decode_response`]) or answered 200 with stdout as a text body
+/// ([`PlainOutput::Text`], as the newest Gojinn does). A response object
+/// over a limit, or with a status that is not a final HTTP status, is an
+/// error either way.
+pub fn decode_output(stdout: &[u8], plain: PlainOutput) -> Result<GuestResponse, String> {
+    if plain == PlainOutput::Refuse {
+        return decode_response(stdout);
+    }
+    match parse(stdout) {
+        Ok(parsed) if parsed.status != 0 => response(parsed.status, parsed),
+        Ok(_) | Err(Unparsed::NotAResponse(_)) => Ok(plain_text(stdout)),
+        Err(Unparsed::OverLimit(why)) => Err(why),
+    }
+}
+
+/// `parsed` with its status checked.
+fn response(status: i64, parsed: StdoutResponse) -> Result<GuestResponse, String> {
+    let status = u64::try_from(status)
+        .map_err(|_| format!("status {status} is not between 200 and 999"))
+        .and_then(super::check_status)?;
     let mut headers = Vec::new();
     for (name, values) in parsed.headers.0 {
         headers.extend(values.into_iter().map(|v| (name.clone(), v.into_bytes())));
@@ -174,8 +307,22 @@ pub fn decode_response(stdout: &[u8]) -> Result<GuestResponse, String> {
     Ok(GuestResponse {
         status,
         headers,
-        body: parsed.body.unwrap_or_default().into_bytes(),
+        body: parsed.body.into_bytes(),
     })
+}
+
+/// Stdout as a 200 `text/plain` response. An empty stdout has no content
+/// type, as Go's `net/http` sends an empty body.
+fn plain_text(stdout: &[u8]) -> GuestResponse {
+    let mut headers = Vec::new();
+    if !stdout.is_empty() {
+        headers.push((CONTENT_TYPE.to_owned(), PLAIN_TEXT.as_bytes().to_vec()));
+    }
+    GuestResponse {
+        status: 200,
+        headers,
+        body: stdout.to_vec(),
+    }
 }
 
 /// Runs one request through a wasi-json module: instantiate it with the
@@ -199,13 +346,13 @@ pub async fn run(
         with_stdio(function, request, state),
     ) {
         Ok(mut sandbox) => {
-            let result = call(&mut sandbox).await;
+            let result = call(&mut sandbox, function.limits.plain_output).await;
             (result, sandbox.fuel_used())
         }
         Err((error, fuel, mut state)) => {
             state.flush_stderr();
             match error {
-                CallError::ExitCode(0) => (respond(&state), fuel),
+                CallError::ExitCode(0) => (respond(&state, function.limits.plain_output), fuel),
                 error => (Err(error), fuel),
             }
         }
@@ -249,19 +396,19 @@ fn with_stdio(
 }
 
 /// Runs `_start` and parses stdout.
-async fn call(sandbox: &mut Sandbox) -> Result<GuestResponse, CallError> {
+async fn call(sandbox: &mut Sandbox, plain: PlainOutput) -> Result<GuestResponse, CallError> {
     let result = sandbox.call(START, &[], &mut []).await;
     sandbox.store_mut().data_mut().flush_stderr();
     match result {
-        Ok(()) | Err(CallError::ExitCode(0)) => respond(sandbox.store().data()),
+        Ok(()) | Err(CallError::ExitCode(0)) => respond(sandbox.store().data(), plain),
         Err(e) => Err(e),
     }
 }
 
 /// The response the guest wrote to stdout.
-fn respond(state: &HostState) -> Result<GuestResponse, CallError> {
+fn respond(state: &HostState, plain: PlainOutput) -> Result<GuestResponse, CallError> {
     let stdout = state.stdio.as_ref().map_or(&[][..], |w| w.stdout());
-    decode_response(stdout).map_err(|why| {
+    decode_output(stdout, plain).map_err(|why| {
         let shown = &stdout[..stdout.len().min(QUOTED_OUTPUT)];
         log::warn!(
             "wasi-json output rejected: {why}; it began with {:?}",
@@ -335,6 +482,91 @@ mod tests {
                 "{}",
                 String::from_utf8_lossy(bad)
             );
+        }
+    }
+
+    /// What `plain_output = "text"` makes of `stdout`: status, content
+    /// type, body.
+    fn text(stdout: &[u8]) -> (u16, Option<String>, Vec<u8>) {
+        let r = decode_output(stdout, PlainOutput::Text).unwrap();
+        let content_type = r
+            .headers
+            .iter()
+            .find(|(n, _)| n == CONTENT_TYPE)
+            .map(|(_, v)| String::from_utf8(v.clone()).unwrap());
+        (r.status, content_type, r.body)
+    }
+
+    #[test]
+    fn stdout_that_is_not_a_response_object_is_plain_text_by_default() {
+        let plain = Some(PLAIN_TEXT.to_owned());
+        // What Go's json.Unmarshal refuses into Gojinn's response struct,
+        // and objects whose status is absent, null or 0: Gojinn writes
+        // stdout as it is, with status 200.
+        for stdout in [
+            &b"hello\n"[..],
+            b"  [1, 2]",
+            b"\"a string\"",
+            b"{\"status\":200} trailing",
+            b"{\"status\":\"200\"}",
+            b"{\"status\":200.5}",
+            b"{\"status\":2e2}",
+            b"{\"status\":true}",
+            b"{\"status\":9223372036854775808}",
+            b"{\"status\":200,\"body\":{\"a\":1}}",
+            b"{\"status\":200,\"headers\":[\"a\"]}",
+            b"{\"status\":200,\"headers\":{\"a\":1}}",
+            b"{\"body\":\"no status\"}",
+            b"{\"status\":null,\"body\":\"x\"}",
+            b"{\"status\":0,\"body\":\"x\"}",
+            b"{\"message\":\"data, not a response\"}",
+            b"\xff\xfe not UTF-8",
+        ] {
+            let shown = String::from_utf8_lossy(stdout);
+            assert_eq!(
+                text(stdout),
+                (200, plain.clone(), stdout.to_vec()),
+                "{shown}"
+            );
+        }
+        // Empty stdout: an empty 200 without a content type, as Go's
+        // net/http sends an empty body.
+        assert_eq!(text(b""), (200, None, Vec::new()));
+        // A response object is still the response.
+        let r = decode_output(b"{\"status\":201,\"body\":\"x\"}", PlainOutput::Text).unwrap();
+        assert_eq!((r.status, r.body), (201, b"x".to_vec()));
+        // A response object with a status that cannot end a request, or
+        // over the header limit, is still refused.
+        for bad in [
+            "{\"status\":101}".to_owned(),
+            "{\"status\":-200}".to_owned(),
+            "{\"status\":1000}".to_owned(),
+            format!(
+                r#"{{"status":200,"headers":{{"a":[{}]}}}}"#,
+                vec![r#""x""#; 101].join(",")
+            ),
+        ] {
+            assert!(
+                decode_output(bad.as_bytes(), PlainOutput::Text).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn refuse_refuses_what_is_not_a_response_object() {
+        for stdout in [&b"hello"[..], b"", b"{\"status\":\"200\"}", b"[1]"] {
+            let e = decode_output(stdout, PlainOutput::Refuse).unwrap_err();
+            assert!(e.contains("not one JSON response object"), "{e}");
+        }
+        // A missing, null or 0 status means 200, as Gojinn before 2026-03.
+        for stdout in [
+            &b"{\"body\":\"x\"}"[..],
+            b"{\"status\":null,\"body\":\"x\"}",
+            b"{\"status\":0,\"body\":\"x\"}",
+        ] {
+            let r = decode_output(stdout, PlainOutput::Refuse).unwrap();
+            assert_eq!((r.status, r.body), (200, b"x".to_vec()));
         }
     }
 }
