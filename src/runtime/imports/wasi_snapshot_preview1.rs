@@ -18,7 +18,7 @@ use wasmi::{Caller, FuncType, Linker, Val, ValType};
 
 use crate::error::CallError;
 use crate::runtime::imports::host_module::{HostModule, signature_is};
-use crate::runtime::state::guest_memory::{self, get, get_mut, get_u32, put, range};
+use crate::runtime::state::guest_memory::{self, get_mut, get_u32, put, range};
 use crate::runtime::state::{self, Cost, HostState, Stdio, cost};
 
 /// The WASI import module's name.
@@ -628,16 +628,25 @@ fn poll_oneoff(
     if n == 0 {
         return errno::INVAL;
     }
-    let Some(size) = n.checked_mul(SUBSCRIPTION as usize) else {
+    // The subscriptions, and room for as many events (preview1's
+    // contract), both inside memory: events are then written in place,
+    // without a host buffer as large as the guest's.
+    let span = |ptr: i32, each: u64| {
+        n.checked_mul(each as usize)
+            .and_then(|size| range(ptr.cast_unsigned(), size))
+            .filter(|r| r.end <= mem.len())
+            .map(|r| r.start)
+    };
+    let (Some(subs), Some(events)) = (span(subs, SUBSCRIPTION), span(events, EVENT)) else {
         return errno::FAULT;
     };
-    let Some(input) = get(mem, subs.cast_unsigned(), size) else {
-        return errno::FAULT;
-    };
-    let mut out: Vec<[u8; EVENT as usize]> = Vec::new();
-    let mut waits = false;
     work.subscriptions = n as u64;
-    for sub in input.chunks_exact(SUBSCRIPTION as usize) {
+    let (mut ready_count, mut waits) = (0usize, false);
+    for i in 0..n {
+        let mut sub = [0u8; SUBSCRIPTION as usize];
+        // In bounds: checked above for all `n`.
+        let at = subs + i * SUBSCRIPTION as usize;
+        sub.copy_from_slice(&mem[at..at + SUBSCRIPTION as usize]);
         let u64_at = |at: usize| u64::from_le_bytes(sub[at..at + 8].try_into().unwrap_or_default());
         let u32_at = |at: usize| u32::from_le_bytes(sub[at..at + 4].try_into().unwrap_or_default());
         let (tag, fd) = (sub[8], u32_at(16));
@@ -673,7 +682,9 @@ fn poll_oneoff(
         };
         if let Some((error, nbytes, flags)) = ready {
             // struct event { u64 userdata; u16 error; u8 type; (u64 nbytes; u16 flags) at 16 }
-            let mut event = [0u8; EVENT as usize];
+            let at = events + ready_count * EVENT as usize;
+            let event = &mut mem[at..at + EVENT as usize];
+            event.fill(0);
             event[..8].copy_from_slice(&sub[..8]);
             event[8..10].copy_from_slice(&(error as u16).to_le_bytes());
             event[10] = tag;
@@ -681,24 +692,16 @@ fn poll_oneoff(
                 event[16..24].copy_from_slice(&nbytes.to_le_bytes());
                 event[24..26].copy_from_slice(&flags.to_le_bytes());
             }
-            out.push(event);
+            ready_count += 1;
         }
     }
-    if out.is_empty() && waits {
+    if ready_count == 0 && waits {
         return errno::NOTCAPABLE;
-    }
-    // At most `n` events: their size cannot overflow where the
-    // subscriptions' did not.
-    let Some(target) = get_mut(mem, events.cast_unsigned(), out.len() * EVENT as usize) else {
-        return errno::FAULT;
-    };
-    for (slot, event) in target.chunks_exact_mut(EVENT as usize).zip(&out) {
-        slot.copy_from_slice(event);
     }
     put(
         mem,
         nevents.cast_unsigned(),
-        &(out.len() as u32).to_le_bytes(),
+        &(ready_count as u32).to_le_bytes(),
     )
     .map_or(errno::FAULT, |_| errno::SUCCESS)
 }
@@ -843,6 +846,27 @@ mod tests {
     }
 
     #[test]
+    fn the_four_preview1_clocks_answer_and_any_other_id_is_einval() {
+        let imports = import("clock_res_get") + &import("clock_time_get");
+        for id in 0..=3 {
+            let body = format!(
+                "(if (call $clock_res_get (i32.const {id}) (i32.const 0)) (then (call $exit (i32.const 1))))
+                 (if (i64.eqz (i64.load (i32.const 0))) (then (call $exit (i32.const 2))))
+                 (call $exit (call $clock_time_get (i32.const {id}) (i64.const 0) (i32.const 8)))"
+            );
+            assert_eq!(exit_code(&imports, &body), errno::SUCCESS, "clock {id}");
+        }
+        for id in [4, -1] {
+            let body = format!("(call $exit (call $clock_res_get (i32.const {id}) (i32.const 0)))");
+            assert_eq!(exit_code(&imports, &body), errno::INVAL, "clock {id}");
+            let body = format!(
+                "(call $exit (call $clock_time_get (i32.const {id}) (i64.const 0) (i32.const 0)))"
+            );
+            assert_eq!(exit_code(&imports, &body), errno::INVAL, "clock {id}");
+        }
+    }
+
+    #[test]
     fn random_get_fills_any_length_the_memory_holds() {
         // 2 MiB (over MAX_IO_PER_CALL), then exit with its errno, or 99 if
         // the last 8 bytes are still zero.
@@ -908,6 +932,16 @@ mod tests {
         // Only a clock to wait for: no sleeping here.
         assert_eq!(poll(&sub(0, 0, 1, 1_000_000, 0), 1), errno::NOTCAPABLE);
         assert_eq!(poll("", 0), errno::INVAL);
+        // Subscriptions or room for their events outside memory, however
+        // many: EFAULT, without the work (or its fuel) of that many.
+        let outside = |args: &str| {
+            let body = format!("(call $exit (call $poll_oneoff {args}))");
+            exit_code(&import("poll_oneoff"), &body)
+        };
+        let args = "(i32.const 0) (i32.const 3145712) (i32.const 1) (i32.const 8192)";
+        assert_eq!(outside(args), errno::FAULT);
+        let args = "(i32.const 0) (i32.const 4096) (i32.const -1) (i32.const 8192)";
+        assert_eq!(outside(args), errno::FAULT);
         assert_eq!(poll(&sub(0, 9, 0, 0, 0), 1), errno::INVAL);
     }
 
