@@ -977,23 +977,7 @@ mod tests {
         // signature: a module importing all of them instantiates (an
         // implemented function missing its `func_wrap`, or whose closure
         // has another signature, would fail to link).
-        let types = |types: &[ValType]| {
-            types
-                .iter()
-                .map(|t| if *t == ValType::I64 { " i64" } else { " i32" })
-                .collect::<String>()
-        };
-        let imports: String = FUNCTIONS
-            .iter()
-            .map(|f| {
-                format!(
-                    "(import \"{NAME}\" \"{}\" (func (param{}) (result{})))",
-                    f.name,
-                    types(f.params),
-                    types(f.results)
-                )
-            })
-            .collect();
+        let imports: String = FUNCTIONS.iter().map(|f| import(f.name)).collect();
         let wasm = wat::parse_str(format!("(module {imports})")).unwrap();
         let runtime = crate::runtime::Runtime::new();
         let module = wasmi::Module::new(runtime.engine(), &wasm).unwrap();
