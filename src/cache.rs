@@ -62,7 +62,7 @@ const CODE_BYTES_PER_BLOCK: u64 = 64;
 
 /// Reads, validates and inspects one module file, compiling it with
 /// `runtime`'s engine: refused if it is over a structural limit or cannot
-/// be instantiated whatever the request (see [`trial`]).
+/// be instantiated whatever the request (see `trial`).
 pub fn load(
     runtime: &Runtime,
     path: &Path,
@@ -306,21 +306,6 @@ impl ModuleCache {
         }
     }
 
-    /// Modules currently held.
-    pub fn len(&self) -> usize {
-        lock(&self.entries).len()
-    }
-
-    /// Estimated bytes of the modules held.
-    pub fn bytes(&self) -> u64 {
-        self.bytes.load(Relaxed)
-    }
-
-    /// Whether the cache holds no module.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// The module at `path`, compiling it if it is new or changed. A missing
     /// file is an error that [`is_missing`] recognises; it is not cached and
     /// not logged.
@@ -548,6 +533,24 @@ mod tests {
     use std::cell::RefCell;
 
     use super::*;
+
+    // What the tests inspect; the server has no use for these.
+    impl ModuleCache {
+        /// Modules currently held.
+        fn len(&self) -> usize {
+            lock(&self.entries).len()
+        }
+
+        /// Estimated bytes of the modules held.
+        fn bytes(&self) -> u64 {
+            self.bytes.load(Relaxed)
+        }
+
+        /// Whether the cache holds no module.
+        fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
+    }
 
     struct TempFile(PathBuf);
 

@@ -107,7 +107,7 @@ impl FunctionLimits {
     /// Defaults to 16 KiB: enough for diagnostics, too little to flood the log.
     pub const DEFAULT_MAX_LOG: u64 = 16 * KIB;
 
-    /// `fuel`: 1..=[`MAX_FUEL`] (24 h at the fastest `fuel_per_ms`).
+    /// `fuel`: 1..=`MAX_FUEL` (24 h at the fastest `fuel_per_ms`).
     pub const FUEL_RANGE: RangeInclusive<u64> = 1..=MAX_FUEL;
     /// `fuel_slice`: 1 000..=10 000 000. Below 1 000, yielding costs more
     /// than the slice runs. The wall-clock backstop is checked between
@@ -117,7 +117,7 @@ impl FunctionLimits {
     /// held `/hello` for 3.8 s. Ten million is 5–30 ms on a desktop core,
     /// ~0.1 s on a Pi 4. A `fuel` larger than the slice runs in several.
     pub const FUEL_SLICE_RANGE: RangeInclusive<u64> = 1_000..=10_000_000;
-    /// `timeout`: 1 ms..=24 h ([`MAX_DURATION`]); the timeout rule doubles
+    /// `timeout`: 1 ms..=24 h (`MAX_DURATION`); the timeout rule doubles
     /// it, still far from `Instant` overflow.
     pub const TIMEOUT_RANGE: RangeInclusive<Duration> = MS..=MAX_DURATION;
     /// `memory`: 64 KiB (one Wasm page)..=4 GiB (the whole wasm32 address
@@ -264,7 +264,7 @@ impl ServerLimits {
     /// value above `max_connections` acts as `max_connections`.
     pub const MAX_CONNECTIONS_PER_IP_RANGE: RangeInclusive<u64> = 1..=65_536;
     /// `max_in_flight`: 1..=1024. Each request in flight holds an instance
-    /// and up to 128 KiB of suspended value stack ([`MAX_STACK_HEIGHT`]):
+    /// and up to 128 KiB of suspended value stack (`MAX_STACK_HEIGHT`):
     /// 1024 of them are already more than any supported board can spare.
     pub const MAX_IN_FLIGHT_RANGE: RangeInclusive<u64> = 1..=1024;
     /// `memory_budget`: 64 KiB..=1 TiB: more than any board has, and the
@@ -285,7 +285,7 @@ impl ServerLimits {
     /// line of a head, up to this many.
     pub const MAX_HEADERS_RANGE: RangeInclusive<u64> = 1..=1024;
     /// `idle_timeout`, `header_timeout`, `body_timeout`, `write_timeout`:
-    /// 1 ms..=24 h ([`MAX_DURATION`]).
+    /// 1 ms..=24 h (`MAX_DURATION`).
     pub const TIMEOUT_RANGE: RangeInclusive<Duration> = MS..=MAX_DURATION;
     /// `module_cache`: 1..=4096 compiled modules. Each holds its compiled
     /// code (0.1–10× the file) in memory.

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::thread;
 
 use common::{Server, TempDir, function};
-use wasmgate::runtime::imports::wasi_snapshot_preview1::MAX_IO_PER_CALL;
-use wasmgate::runtime::state::cost;
+use wasmgate::internals::runtime::MAX_IO_PER_CALL;
+use wasmgate::internals::runtime::cost;
 
 /// `random_get` over the whole 1 MiB memory, for ever.
 const RANDOM_BOMB: &str = r#"
@@ -178,16 +178,23 @@ fn one_random_get_is_charged_per_call_and_per_byte() {
 }
 
 #[test]
-fn random_get_over_the_per_call_cap_is_einval() {
-    // proc_exit(errno): the exit code names what random_get returned.
+fn random_get_over_a_mib_fills_it_all_and_is_charged_in_full() {
+    // preview1 sets no maximum: 2 MiB (the whole memory) is filled, and
+    // paid for per byte. proc_exit(errno + 1): exit code 1 is success.
+    let len = 2 * MAX_IO_PER_CALL;
     let body = format!(
-        "(call $exit (call $random (i32.const 0) (i32.const {})))",
-        MAX_IO_PER_CALL + 1
+        "(call $exit (i32.add (i32.const 1) (call $random (i32.const 0) (i32.const {len}))))"
     );
     let (_dir, s) = serve("random2", wasi_command(&body), "");
     let r = s.get("/random2");
     r.assert_error(502, "exit-code");
-    assert!(r.message().contains("code 28"), "{}", r.message());
+    assert!(r.message().contains("code 1"), "{}", r.message());
+    let fuel = logged_fuel(&s, "random2");
+    let charged = cost::RANDOM_GET.fuel(len as u64);
+    assert!(
+        (charged..charged + 20_000).contains(&fuel),
+        "fuel {fuel}, expected {charged} plus instantiation and a few instructions"
+    );
     s.assert_healthy();
 }
 

@@ -260,7 +260,8 @@ fn a_function_cannot_read_host_files_or_reach_the_network() {
 }
 
 /// Calls WASI functions outside the subset directly: they must exist (the
-/// module links) and answer ENOTCAPABLE (76).
+/// module links) and answer what a host without files or sockets does:
+/// EBADF (8) for descriptor 3, which does not exist.
 const NOT_CAPABLE_WAT: &str = r#"
 (module
   (import "wasi_snapshot_preview1" "path_open"
@@ -278,8 +279,8 @@ const NOT_CAPABLE_WAT: &str = r#"
     (if (i32.and
           (i32.eq (call $path_open (i32.const 3) (i32.const 0) (i32.const 0) (i32.const 11)
                     (i32.const 0) (i64.const 0) (i64.const 0) (i32.const 0) (i32.const 0))
-                  (i32.const 76))
-          (i32.eq (call $sock_accept (i32.const 3) (i32.const 0) (i32.const 0)) (i32.const 76)))
+                  (i32.const 8))
+          (i32.eq (call $sock_accept (i32.const 3) (i32.const 0) (i32.const 0)) (i32.const 8)))
       (then (local.set $msg (i32.const 64))))
     ;; iovec at 0: (msg, 34)
     (i32.store (i32.const 0) (local.get $msg))
@@ -288,7 +289,7 @@ const NOT_CAPABLE_WAT: &str = r#"
 "#;
 
 #[test]
-fn wasi_functions_outside_the_subset_answer_not_capable() {
+fn wasi_functions_outside_the_subset_answer_ebadf_for_a_missing_descriptor() {
     let dir = TempDir::new("notcapable");
     let wasm = dir.write("notcapable.wasm", wat::parse_str(NOT_CAPABLE_WAT).unwrap());
     let s = server_with("", &[("notcapable.wasm", wasm)]);

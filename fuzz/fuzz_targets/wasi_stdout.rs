@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(response) = wasmgate::abi::wasi_json::decode_response(data) {
+    if let Ok(response) = wasmgate::internals::abi::wasi_json::decode_response(data) {
         assert!((200..=999).contains(&response.status));
     }
 });
