@@ -296,15 +296,6 @@ fn other_gojinn_imports_link_to_stubs_that_return_errors_and_log_once() {
     assert!(!out.stdout.contains("stubbed"), "{}", out.stdout);
 }
 
-/// The fuel of the access line of `GET /{name}`.
-fn logged_fuel(s: &Server, name: &str) -> u64 {
-    let needle = format!("GET /{name} fn={name} ");
-    let log = s.wait_for_log(&needle);
-    let line = log.lines().find(|l| l.contains(&needle)).unwrap();
-    let fuel = line.split(" fuel=").nth(1).unwrap();
-    fuel.split(' ').next().unwrap().parse().unwrap()
-}
-
 #[test]
 fn gojinn_host_calls_are_charged_fuel() {
     // 1,000 calls of a stub, and of host_log with a 1 KiB message.
@@ -341,11 +332,11 @@ fn gojinn_host_calls_are_charged_fuel() {
         );
     }
     // `cost::STUB` is 400 per call; the loop itself is ~10 instructions.
-    let fuel = logged_fuel(&s, "stubcalls");
+    let fuel = s.logged_fuel("stubcalls");
     assert!((400_000..450_000).contains(&fuel), "stub: {fuel}");
     // `cost::LOG` (250 + 64 per KiB) and `cost::LOG_LINE` (4,000 + 16,384
     // per KiB written) per call: more than 20,000 each.
-    let fuel = logged_fuel(&s, "logcalls");
+    let fuel = s.logged_fuel("logcalls");
     assert!(fuel > 20_000_000, "host_log: {fuel}");
     s.assert_healthy();
 }

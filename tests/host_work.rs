@@ -152,15 +152,6 @@ fn serve(name: &str, wasm: Vec<u8>, limits: &str) -> (TempDir, Server) {
     (dir, s)
 }
 
-/// The fuel of the access line of `GET /{name}` (which must be in the log).
-fn logged_fuel(s: &Server, name: &str) -> u64 {
-    let needle = format!("GET /{name} fn={name} ");
-    let log = s.wait_for_log(&needle);
-    let line = log.lines().find(|l| l.contains(&needle)).unwrap();
-    let fuel = line.split(" fuel=").nth(1).unwrap();
-    fuel.split(' ').next().unwrap().parse().unwrap()
-}
-
 #[test]
 fn one_random_get_is_charged_per_call_and_per_byte() {
     let body = "(drop (call $random (i32.const 0) (i32.const 1048576)))";
@@ -168,7 +159,7 @@ fn one_random_get_is_charged_per_call_and_per_byte() {
     // It returns without output (an empty 200): the fuel is what counts.
     let r = s.get("/random1");
     assert_eq!((r.status, r.body.len()), (200, 0), "{r:?}");
-    let fuel = logged_fuel(&s, "random1");
+    let fuel = s.logged_fuel("random1");
     let charged = cost::RANDOM_GET.fuel(1 << 20);
     assert!(
         (charged..charged + 20_000).contains(&fuel),
@@ -189,7 +180,7 @@ fn random_get_over_a_mib_fills_it_all_and_is_charged_in_full() {
     let r = s.get("/random2");
     r.assert_error(502, "exit-code");
     assert!(r.message().contains("code 1"), "{}", r.message());
-    let fuel = logged_fuel(&s, "random2");
+    let fuel = s.logged_fuel("random2");
     let charged = cost::RANDOM_GET.fuel(len as u64);
     assert!(
         (charged..charged + 20_000).contains(&fuel),
@@ -207,7 +198,7 @@ fn host_calls_in_one_block_cannot_outrun_the_budget() {
     let r = s.get("/straight");
     r.assert_error(504, "deadline");
     assert!(r.message().contains("20000000"), "{}", r.message());
-    let fuel = logged_fuel(&s, "straight");
+    let fuel = s.logged_fuel("straight");
     assert!(fuel <= 20_000_000, "used {fuel} of a 20,000,000 budget");
     s.assert_healthy();
 }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use wasmi::{Caller, ExternType, F32, F64, FuncType, Linker, Module, Val, ValType};
 
-use super::wasmgate::log_message;
+use super::wasmgate::define_log;
 use crate::runtime::imports::host_module::{HostModule, signature_is};
 use crate::runtime::state::{HostState, charge, cost, finish};
 
@@ -52,25 +52,16 @@ fn check_import(name: &str, ty: &FuncType) -> Result<(), &'static str> {
 /// Defines `gojinn.host_log` in `linker`. Like Gojinn, a message outside
 /// the guest's memory is not logged and does not trap.
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error> {
-    linker.func_wrap(
+    define_log(
+        linker,
         NAME,
         "host_log",
-        |mut caller: Caller<'_, HostState>,
-         level: i32,
-         ptr: i32,
-         len: i32|
-         -> Result<(), wasmi::Error> {
-            let level = match level {
-                LEVEL_ERROR => log::Level::Error,
-                _ => log::Level::Info,
-            };
-            if !log_message(&mut caller, level, ptr, len)? {
-                charge(&mut caller, cost::LOG, 0)?;
-            }
-            finish(&mut caller, ())
+        |level| match level {
+            LEVEL_ERROR => log::Level::Error,
+            _ => log::Level::Info,
         },
-    )?;
-    Ok(())
+        |caller| charge(caller, cost::LOG, 0),
+    )
 }
 
 /// The `gojinn` function imports of `module` that link to a stub: each

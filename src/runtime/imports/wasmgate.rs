@@ -38,25 +38,46 @@ fn check_import(name: &str, ty: &FuncType) -> Result<(), &'static str> {
 
 /// Defines the `wasmgate` host functions in `linker`.
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error> {
-    linker.func_wrap(
+    define_log(
+        linker,
         NAME,
         "log",
-        |mut caller: Caller<'_, HostState>,
-         level: i32,
-         ptr: i32,
-         len: i32|
-         -> Result<(), wasmi::Error> {
-            let level = match level {
-                1 => log::Level::Error,
-                2 => log::Level::Warn,
-                3 => log::Level::Info,
-                4 => log::Level::Debug,
-                _ => log::Level::Trace,
-            };
-            if !log_message(&mut caller, level, ptr, len)? {
-                return Err(wasmi::Error::host(CallError::Trap(
-                    "wasmgate.log: message is out of bounds".into(),
-                )));
+        |level| match level {
+            1 => log::Level::Error,
+            2 => log::Level::Warn,
+            3 => log::Level::Info,
+            4 => log::Level::Debug,
+            _ => log::Level::Trace,
+        },
+        |_| {
+            Err(wasmi::Error::host(CallError::Trap(
+                "wasmgate.log: message is out of bounds".into(),
+            )))
+        },
+    )
+}
+
+/// Defines `module.name(level, ptr, len)`, a log function: the message
+/// goes through [`log_message`] at `level_of(level)`; a message outside
+/// the guest's memory is answered by `out_of_bounds` (a trap, or a charge
+/// and nothing).
+pub(super) fn define_log(
+    linker: &mut Linker<HostState>,
+    module: &'static str,
+    name: &'static str,
+    level_of: fn(i32) -> log::Level,
+    out_of_bounds: fn(&mut Caller<'_, HostState>) -> Result<(), wasmi::Error>,
+) -> Result<(), wasmi::Error> {
+    linker.func_wrap(
+        module,
+        name,
+        move |mut caller: Caller<'_, HostState>,
+              level: i32,
+              ptr: i32,
+              len: i32|
+              -> Result<(), wasmi::Error> {
+            if !log_message(&mut caller, level_of(level), ptr, len)? {
+                out_of_bounds(&mut caller)?;
             }
             finish(&mut caller, ())
         },
