@@ -29,7 +29,7 @@ pub mod http {
 
 /// The server and function limits with their defaults.
 pub mod limits {
-    pub use crate::limits::{FunctionLimits, InstanceCost, ServerLimits};
+    pub use crate::limits::{FunctionLimits, InstanceCost, PlainOutput, ServerLimits};
 }
 
 /// The configuration: `Config` for the config fuzz target, a function's
@@ -64,7 +64,7 @@ pub mod abi {
 
     /// The WASI ABI: JSON on stdin and stdout.
     pub mod wasi_json {
-        pub use crate::abi::wasi_json::{decode_response, encode_request, sandbox};
+        pub use crate::abi::wasi_json::{decode_output, decode_response, encode_request, sandbox};
     }
 }
 
