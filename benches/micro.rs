@@ -150,6 +150,43 @@ mod sandbox {
             sandbox
         });
     }
+
+    /// A module that declares 256 pages (16 MiB) of initial memory, as a
+    /// default Zig build does (its 16 MiB stack), and touches one page.
+    /// `instantiate_16mib` minus `instantiate` is what setting up memory
+    /// the guest never uses costs per request (see PERFORMANCE.md, "Declared
+    /// memory").
+    pub const WAT_16MIB: &str = r#"(module
+        (memory (export "memory") 256)
+        (func (export "wasmgate_alloc") (param i32) (result i32)
+          (i32.store (i32.const 65536) (local.get 0))
+          (i32.const 4096)))"#;
+
+    /// A limit that lets the 16 MiB module in (the default is 8 MiB).
+    pub fn limits_32mib() -> FunctionLimits {
+        FunctionLimits {
+            memory: 32 << 20,
+            ..FunctionLimits::default()
+        }
+    }
+
+    /// `Sandbox::new` of [`WAT_16MIB`] and one call that touches a page.
+    #[divan::bench]
+    fn instantiate_16mib(bencher: Bencher) {
+        let rt = Runtime::new();
+        let bytes = wat::parse_str(WAT_16MIB).unwrap();
+        let module = wasmi::Module::new(rt.engine(), &bytes).unwrap();
+        let shape = wasmgate::internals::runtime::Shape::of(&bytes).unwrap();
+        let spec = FunctionSpec::from_dir(&functions(), "big", &limits_32mib());
+        bencher.bench_local(|| {
+            let mut sandbox = Sandbox::new(&rt, &module, shape.cost(), &spec.limits, state(&spec))
+                .unwrap_or_else(|(e, _)| panic!("{e}"));
+            let mut out = [Val::I32(0)];
+            smol::future::block_on(sandbox.call("wasmgate_alloc", &[Val::I32(64)], &mut out))
+                .unwrap();
+            sandbox
+        });
+    }
 }
 
 mod abi {
@@ -208,6 +245,36 @@ mod abi {
                 .unwrap()
         };
         assert_eq!(run().body, b"Hello, Pi!\n");
+        bencher.bench_local(run);
+    }
+
+    /// The whole wasi-json request of any module: `MICRO_MODULE=path.wasm`
+    /// (e.g. a Go or Zig build, see PERFORMANCE.md, "Heavy runtimes"), with
+    /// the tax request and a 32 MiB `memory` limit. Skipped without it.
+    #[divan::bench]
+    fn wasi_json_module(bencher: Bencher) {
+        let Some(path) = std::env::var_os("MICRO_MODULE") else {
+            return;
+        };
+        let path = PathBuf::from(path);
+        let rt = Runtime::new();
+        let limits = super::sandbox::limits_32mib();
+        let dir = path.parent().unwrap();
+        let name = path.file_stem().unwrap().to_str().unwrap();
+        let spec = FunctionSpec::from_dir(dir, name, &limits);
+        // Go's linker writes one data segment per symbol (~40,000).
+        let mut server = ServerLimits::default();
+        server.module.max_data_segments = u32::MAX;
+        let loaded = wcache::load(&rt, &spec.module, AbiChoice::Auto, &server)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let req = tax_request();
+        let run = || smol::future::block_on(wabi::call(&rt, &loaded, &spec, &req));
+        let first = run();
+        eprintln!(
+            "{name}: fuel {} status {:?}",
+            first.fuel,
+            first.result.as_ref().map(|r| r.status)
+        );
         bencher.bench_local(run);
     }
 
