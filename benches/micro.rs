@@ -10,6 +10,11 @@
 //! - `sandbox::instantiate_call`: fresh `Store` + instance of `hello.wasm`
 //!   and one call of its trivial export `wasmgate_alloc` (the native ABI's
 //!   first step). `sandbox::instantiate` is the same without the call.
+//! - `sandbox::instantiate_16mib`: a module declaring 256 pages (16 MiB, a
+//!   default Zig build's) that touches one: what declared, unused memory
+//!   costs per request.
+//! - `abi::wasi_json_module`: the whole wasi-json request of the module
+//!   named by `MICRO_MODULE=path.wasm` (a Go or Zig build); skipped without.
 //! - `abi::native`: `abi::call` on `hello.wasm`, encoding and decoding included;
 //!   `abi::native_floor` the same on a one-page module that does nothing.
 //! - `abi::wasi_json`: `abi::call` on `tax.wasm` with a JSON order, and the
