@@ -34,7 +34,7 @@ pub enum Kind {
     HeadersTooLarge,
     /// The function's module cannot be loaded (missing, invalid, bad import).
     ModuleUnavailable,
-    /// The function used its whole fuel budget or its wall-clock timeout.
+    /// The function used its whole fuel budget or its timeout (CPU time).
     Deadline,
     /// The function tried to grow its memory past its `memory` limit.
     MemoryLimit,
@@ -316,7 +316,8 @@ pub enum CallError {
     /// The module's start function used up its one fuel slice: it runs
     /// during instantiation, which is not sliced (`fuel_slice`).
     StartOutOfFuel { slice: u64 },
-    /// The wall-clock backstop fired.
+    /// The backstop fired: the request's own work (its fuel slices, host
+    /// calls and instantiation) took more CPU time than its `timeout`.
     Timeout { timeout_ms: u64 },
     /// The guest asked for more memory than its limit.
     MemoryLimit { limit: u64 },
@@ -360,7 +361,7 @@ impl fmt::Display for CallError {
             CallError::Timeout { timeout_ms } => {
                 write!(
                     f,
-                    "function ran past its wall-clock timeout of {timeout_ms} ms"
+                    "function ran past its timeout of {timeout_ms} ms of CPU time"
                 )
             }
             CallError::MemoryLimit { limit } => {
