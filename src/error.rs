@@ -12,7 +12,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::limits::ServerLimits;
+use crate::limits::{ServerLimits, show_size};
 
 /// The error kinds a client can see, in `x-wasmgate-error` and the JSON body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -328,6 +328,16 @@ pub enum CallError {
     /// A wasi-json guest exited with a non-zero status. WASI exit codes are
     /// `u32` (`proc_exit(-1)` is code 4294967295); wasmi passes them as `i32`.
     ExitCode(u32),
+    /// The module cannot be instantiated within the function's `memory`
+    /// limit: it declares more initial memory (`declared`, bytes), or that
+    /// with its instance and tables (`needed`) is more. Refused before
+    /// instantiating: the module's problem under this function's limits,
+    /// not the guest's growth.
+    InitialMemory {
+        declared: u64,
+        needed: u64,
+        limit: u64,
+    },
 }
 
 impl CallError {
@@ -341,6 +351,7 @@ impl CallError {
             CallError::Trap(_) => Kind::Trap,
             CallError::BadResponse(_) => Kind::BadResponse,
             CallError::ExitCode(_) => Kind::ExitCode,
+            CallError::InitialMemory { .. } => Kind::ModuleUnavailable,
         }
     }
 }
@@ -373,6 +384,27 @@ impl fmt::Display for CallError {
             CallError::Trap(message) => write!(f, "function trapped: {message}"),
             CallError::BadResponse(message) => write!(f, "function gave a bad response: {message}"),
             CallError::ExitCode(code) => write!(f, "function exited with code {code}"),
+            CallError::InitialMemory {
+                declared,
+                needed,
+                limit,
+            } => {
+                let shown = show_size(*limit);
+                if declared > limit {
+                    write!(
+                        f,
+                        "the module declares {} of initial memory; the function's `memory` limit is {shown}",
+                        show_size(*declared)
+                    )
+                } else {
+                    write!(
+                        f,
+                        "the module needs {} to instantiate ({} of initial memory, the rest for its instance and tables); the function's `memory` limit is {shown}",
+                        show_size(*needed),
+                        show_size(*declared)
+                    )
+                }
+            }
         }
     }
 }

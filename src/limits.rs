@@ -476,6 +476,24 @@ pub const MAX_RESPONSE_HEADERS: usize = 100;
 /// functions.
 pub const BODY_SHARE_DIVISOR: u64 = 2;
 
+/// A size the way a config writes it: `"16MiB"`, or bytes (`"1000B"`);
+/// errors that name a size limit show it so.
+pub fn show_size(bytes: u64) -> String {
+    const UNITS: [(u64, &str); 4] = [
+        (1 << 40, "TiB"),
+        (1 << 30, "GiB"),
+        (1 << 20, "MiB"),
+        (1 << 10, "KiB"),
+    ];
+    match UNITS
+        .iter()
+        .find(|(unit, _)| bytes >= *unit && bytes.is_multiple_of(*unit))
+    {
+        Some((unit, name)) => format!("{}{name}", bytes / unit),
+        None => format!("{bytes}B"),
+    }
+}
+
 /// Longest duration any timeout may be set to. Defaults to 24 h: longer is a
 /// typo, and `Instant + duration` must not overflow.
 pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(24 * 3600);

@@ -155,6 +155,12 @@ pub async fn call(
     request: &GuestRequest<'_>,
 ) -> Outcome {
     let (module, abi, cost) = (&compiled.module, compiled.abi, compiled.cost);
+    if let Err(error) = compiled.shape.fits(function.limits.memory) {
+        return Outcome {
+            result: Err(error),
+            fuel: 0,
+        };
+    }
     let state = HostState::new(
         Rc::from(function.name.as_str()),
         Rc::from(request.trace_id),
