@@ -53,7 +53,11 @@ fn version_and_help() {
     for (command, flag) in [
         ("serve", "--listen"),
         ("run", "--fuel"),
+        ("run", "--memory SIZE"),
+        ("run", "--timeout DURATION"),
+        ("run", "--config FILE"),
         ("check", "MODULE|DIR"),
+        ("check", "--memory SIZE"),
     ] {
         let out = wasmgate([command, "--help"]);
         assert_ok(&out);
@@ -482,4 +486,133 @@ fn serve_refuses_methods_that_could_never_match() {
         4,
     );
     assert!(line.contains("\"GET /\" is not an HTTP method"), "{line}");
+}
+
+/// A native module of 256 pages (16 MiB, Zig's default stack) answering
+/// 200 `ok`.
+fn sixteen_mib(dir: &TempDir) -> String {
+    let msg = [0xc8, 0x01, 0x00, 0x02, b'o', b'k'];
+    let big = dir.write("big.wasm", native_answering(&msg, 256));
+    big.to_str().unwrap().to_owned()
+}
+
+/// A `run` that failed at run time (exit 1): the stats line, then the
+/// error line, which is returned.
+fn run_fails(out: &Cli) -> String {
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_no_panic(out);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{out:?}");
+    assert!(lines[0].starts_with("fuel used: "), "{out:?}");
+    assert!(lines[1].starts_with("wasmgate: "), "{out:?}");
+    lines[1].to_owned()
+}
+
+const REFUSED: &str =
+    "the module declares 16MiB of initial memory; the function's `memory` limit is 8MiB";
+
+/// `run` applies the limits in force: the defaults, a config's (its
+/// `[limits]`, or the `[[function]]` serving the module), then the flags.
+#[test]
+fn run_takes_memory_timeout_and_config() {
+    let dir = TempDir::new("cli-run-limits");
+    let big = sixteen_mib(&dir);
+    let out = wasmgate(["run", &big]);
+    let line = run_fails(&out);
+    assert!(line.contains(REFUSED), "{line}");
+    assert!(out.stderr.starts_with("fuel used: 0,"), "{out:?}");
+    assert!(line.contains("(module-unavailable, HTTP 503)"), "{line}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+
+    let out = wasmgate(["run", &big, "--memory", "32MiB"]);
+    assert_ok(&out);
+    assert_eq!(out.stdout, "HTTP 200\n\nok", "{out:?}");
+
+    // A configured function's limits, and the config's [limits] for any
+    // other module; a flag wins over both.
+    let config = dir.write(
+        "wasmgate.toml",
+        "[limits]\nmemory = \"64MiB\"\nfuel = 1000\n\n\
+         [[function]]\nroute = \"/big\"\nmodule = \"big.wasm\"\n\
+         limits = { memory = \"32MiB\", fuel = 1_000_000 }\n",
+    );
+    let config = config.to_str().unwrap();
+    let out = wasmgate(["run", &big, "--config", config]);
+    assert_ok(&out);
+    assert_eq!(out.stdout, "HTTP 200\n\nok", "{out:?}");
+    let out = wasmgate(["run", &big, "--config", config, "--memory", "8MiB"]);
+    assert!(run_fails(&out).contains(REFUSED), "{out:?}");
+    let out = wasmgate(["run", &path("hello.wasm"), "--config", config]);
+    let line = run_fails(&out);
+    assert!(line.contains("its budget is 1000 instructions"), "{line}");
+
+    // The timeout: CPU time, 1 ms, with fuel out of reach.
+    let out = wasmgate([
+        "run",
+        &path("hostile/loop.wasm"),
+        "--fuel",
+        "1_000_000_000_000",
+        "--timeout",
+        "1ms",
+    ]);
+    let line = run_fails(&out);
+    assert!(line.contains("timeout of 1 ms of CPU time"), "{line}");
+
+    // Values outside a key's range are usage errors, as in a config.
+    for (flag, value, needle) in [
+        (
+            "--memory",
+            "1KiB",
+            "--memory must be between 64KiB and 4GiB, got 1KiB",
+        ),
+        ("--memory", "lots", "--memory must be a size"),
+        (
+            "--timeout",
+            "0ms",
+            "--timeout must be between 1ms and 24h, got 0s",
+        ),
+        ("--fuel", "0", "--fuel must be between 1 and"),
+    ] {
+        let out = wasmgate(["run", &big, flag, value]);
+        let line = assert_fails(&out, 2);
+        assert!(line.contains(needle), "{line}");
+    }
+}
+
+/// `check` warns about a module no request could run under the limits in
+/// force, and says which limits those are.
+#[test]
+fn check_warns_when_the_initial_memory_is_over_the_limit() {
+    let dir = TempDir::new("cli-check-limits");
+    let big = sixteen_mib(&dir);
+    let out = wasmgate(["check", &big]);
+    assert_ok(&out);
+    assert!(out.stdout.contains("big.wasm: ok"), "{out:?}");
+    assert!(
+        out.stdout
+            .contains("limits in force: fuel 100000000, memory 8MiB, timeout 5s"),
+        "{out:?}"
+    );
+    assert!(
+        out.stdout.contains(&format!(
+            "warning: {REFUSED}: every request would be refused (503 module-unavailable)"
+        )),
+        "{out:?}"
+    );
+
+    let out = wasmgate(["check", &big, "--memory", "32MiB"]);
+    assert_ok(&out);
+    assert!(!out.stdout.contains("warning"), "{out:?}");
+    let config = dir.write(
+        "wasmgate.toml",
+        "[limits]\nmemory = \"32MiB\"\nfuel = 100\n",
+    );
+    let out = wasmgate(["check", &big, "--config", config.to_str().unwrap()]);
+    assert_ok(&out);
+    assert!(!out.stdout.contains("warning: the module"), "{out:?}");
+    assert!(
+        out.stdout
+            .contains("more than the `fuel` budget (100): every request would end in 504 deadline"),
+        "{out:?}"
+    );
 }
