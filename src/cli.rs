@@ -18,6 +18,7 @@ use crate::config::{AbiChoice, Config, FunctionSpec};
 use crate::error::ConfigError;
 use crate::limits::{FunctionLimits, show_size};
 use crate::runtime::Runtime;
+use crate::runtime::toolchain::{Toolchain, stack_advice};
 
 const USAGE: &str = "\
 wasmgate: run untrusted WebAssembly functions behind a small HTTP server
@@ -651,10 +652,11 @@ fn describe(file: &Path, loaded: &cache::Compiled, limits: &FunctionLimits) -> S
                 ty.minimum(),
             );
             if kib > LARGE_INITIAL_MEMORY_KIB {
+                let toolchain = std::fs::read(file).ok().and_then(|b| Toolchain::of(&b));
                 let _ = write!(
                     text,
-                    "\n  note: the initial memory is zero-filled on every request; most of it is\n  \
-                     usually the 1 MiB default stack (Rust: -C link-arg=-zstack-size=65536)"
+                    "\n  note: the initial memory is zero-filled on every request; most of it is\n  {}",
+                    stack_advice(toolchain)
                 );
             }
         }

@@ -616,3 +616,72 @@ fn check_warns_when_the_initial_memory_is_over_the_limit() {
         "{out:?}"
     );
 }
+
+/// `check`'s advice for a large initial memory names the stack flag of the
+/// toolchain the module's `producers` section names, or every one's.
+#[test]
+fn check_names_the_stack_flag_of_the_modules_toolchain() {
+    let dir = TempDir::new("cli-check-toolchain");
+    let msg = [0xc8, 0x01, 0x00, 0x00];
+    let cases = [
+        (
+            "rust",
+            &[
+                ("language", &["C11", "Rust"][..]),
+                ("processed-by", &["clang", "rustc"]),
+            ][..],
+            "RUSTFLAGS=\"-C link-arg=-zstack-size=65536\"",
+        ),
+        (
+            "c",
+            &[("language", &["C11"][..]), ("processed-by", &["clang"])],
+            "link with `-Wl,-z,stack-size=65536`",
+        ),
+        ("go", &[("language", &["Go"][..])], "no flag makes it"),
+        (
+            "unknown",
+            &[],
+            "Rust: -C link-arg=-zstack-size=65536; Zig: --stack 65536;\n  \
+             C (clang, wasm-ld): -Wl,-z,stack-size=65536",
+        ),
+    ];
+    for (name, fields, advice) in cases {
+        // 32 pages (2 MiB): over the size the note is printed at.
+        let mut module = native_answering(&msg, 32);
+        if !fields.is_empty() {
+            module.extend(producers_section(fields));
+        }
+        let file = dir.write(&format!("{name}.wasm"), module);
+        let out = wasmgate(["check", file.to_str().unwrap()]);
+        assert_ok(&out);
+        assert!(
+            out.stdout.contains("the initial memory is zero-filled"),
+            "{out:?}"
+        );
+        assert!(out.stdout.contains(advice), "{name}: {out:?}");
+    }
+}
+
+/// A `producers` custom section (appended to a module, it is still valid)
+/// of `(field, [values])`.
+fn producers_section(fields: &[(&str, &[&str])]) -> Vec<u8> {
+    let string = |out: &mut Vec<u8>, s: &str| {
+        common::leb128(s.len() as u64, out);
+        out.extend_from_slice(s.as_bytes());
+    };
+    let mut payload = Vec::new();
+    string(&mut payload, "producers");
+    common::leb128(fields.len() as u64, &mut payload);
+    for (field, values) in fields {
+        string(&mut payload, field);
+        common::leb128(values.len() as u64, &mut payload);
+        for value in *values {
+            string(&mut payload, value);
+            string(&mut payload, "1.0");
+        }
+    }
+    let mut section = vec![0];
+    common::leb128(payload.len() as u64, &mut section);
+    section.extend(payload);
+    section
+}
