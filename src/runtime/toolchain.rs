@@ -7,11 +7,13 @@
 //! 1.27, Zig 0.17): Rust and clang write a `producers` section (`language:
 //! Rust` / `C11`, `processed-by: rustc` / `clang`), Go writes `language:
 //! Go` and a `go:buildid` section; Zig writes none in release builds, and
-//! in debug builds only its `std.` function names in the `name` section
-//! say it is Zig. Release Zig builds are therefore not recognised, and the
-//! advice stays generic.
+//! only `language: C99` in debug builds (its compiler-rt; so C is
+//! recognised by `processed-by: clang`, not by its language): Zig builds
+//! get the generic advice, which names Zig's flag too. Only the
+//! `producers` reader is used: reading the `name` section as well (Zig's
+//! `std.` names in debug builds) cost 14 KiB of binary.
 
-use wasmparser::{KnownCustom, Name, Parser, Payload};
+use wasmparser::{BinaryReader, Parser, Payload, ProducersSectionReader};
 
 /// A toolchain whose stack flag `check` can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,27 +33,26 @@ impl Toolchain {
     /// say so. Bytes that do not parse are simply not recognised.
     pub fn of(bytes: &[u8]) -> Option<Self> {
         let (mut languages, mut processors) = (Vec::new(), Vec::new());
-        let mut zig_names = false;
         for payload in Parser::new(0).parse_all(bytes) {
             let Ok(Payload::CustomSection(section)) = payload else {
                 continue;
             };
-            if section.name() == "go:buildid" {
-                return Some(Toolchain::Go);
+            match section.name() {
+                "go:buildid" => return Some(Toolchain::Go),
+                "producers" => {}
+                _ => continue,
             }
-            match section.as_known() {
-                KnownCustom::Producers(fields) => {
-                    for field in fields.into_iter().flatten() {
-                        let values = field.values.into_iter().flatten().map(|v| v.name);
-                        match field.name {
-                            "language" => languages.extend(values),
-                            "processed-by" => processors.extend(values),
-                            _ => {}
-                        }
-                    }
+            let reader = BinaryReader::new(section.data(), section.data_offset());
+            let Ok(fields) = ProducersSectionReader::new(reader) else {
+                continue;
+            };
+            for field in fields.into_iter().flatten() {
+                let values = field.values.into_iter().flatten().map(|v| v.name);
+                match field.name {
+                    "language" => languages.extend(values),
+                    "processed-by" => processors.extend(values),
+                    _ => {}
                 }
-                KnownCustom::Name(names) => zig_names = names.into_iter().flatten().any(zig_name),
-                _ => {}
             }
         }
         let any = |list: &[&str], test: fn(&str) -> bool| list.iter().any(|v| test(v));
@@ -59,9 +60,9 @@ impl Toolchain {
             Some(Toolchain::Rust)
         } else if any(&languages, |l| l == "Go") {
             Some(Toolchain::Go)
-        } else if zig_names || any(&languages, |l| l == "Zig") {
+        } else if any(&languages, |l| l == "Zig") {
             Some(Toolchain::Zig)
-        } else if any(&languages, |l| l.starts_with('C')) || any(&processors, |p| p == "clang") {
+        } else if any(&processors, |p| p == "clang") {
             Some(Toolchain::C)
         } else {
             None
@@ -96,17 +97,6 @@ pub fn stack_advice(toolchain: Option<Toolchain>) -> &'static str {
                  C (clang, wasm-ld): -Wl,-z,stack-size=65536"
         }
     }
-}
-
-/// Whether a `name` section entry holds a Zig standard-library function
-/// name (`std.…`, `start.…`): Zig's debug builds name them by namespace.
-fn zig_name(name: Name<'_>) -> bool {
-    let Name::Function(map) = name else {
-        return false;
-    };
-    map.into_iter()
-        .flatten()
-        .any(|n| n.name.starts_with("std.") || n.name.starts_with("start."))
 }
 
 #[cfg(test)]
@@ -147,7 +137,7 @@ mod tests {
 
     #[test]
     fn producers_name_the_toolchain() {
-        let cases: [(Fields<'_>, Option<Toolchain>); 6] = [
+        let cases: [(Fields<'_>, Option<Toolchain>); 7] = [
             // rustc for wasm32-wasip1: wasi-libc's C objects come along.
             (
                 &[
@@ -165,6 +155,8 @@ mod tests {
                 Some(Toolchain::C),
             ),
             (&[("language", &["Zig"])], Some(Toolchain::Zig)),
+            // A Zig debug build: its compiler-rt is C, nothing says Zig.
+            (&[("language", &["C99"])], None),
             (&[("processed-by", &["wat"])], None),
             (&[], None),
         ];
@@ -177,19 +169,5 @@ mod tests {
             Some(Toolchain::Go)
         );
         assert_eq!(Toolchain::of(b"not wasm"), None);
-    }
-
-    #[test]
-    fn zig_debug_names_say_zig() {
-        // name section, subsection 1 (function names): one entry.
-        let name = b"start.startWasi";
-        let mut map = vec![1, 0, u8::try_from(name.len()).unwrap()];
-        map.extend_from_slice(name);
-        let mut payload = vec![1, u8::try_from(map.len()).unwrap()];
-        payload.extend(map);
-        assert_eq!(
-            Toolchain::of(&with_custom("name", &payload)),
-            Some(Toolchain::Zig)
-        );
     }
 }
