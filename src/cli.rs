@@ -93,9 +93,11 @@ Exits 1 when the function fails (trap, deadline, bad response…)."
 const CALIBRATE_USAGE: &str = "\
 Usage: wasmgate calibrate
 
-Runs a fixed, bundled workload for about a second and prints how many
-instructions (fuel units) this machine executes per millisecond, as the
-`fuel_per_ms = N` line for a board profile. With fuel_per_ms known, a
+Runs a fixed, bundled workload 7 times for about a second in all, timed on
+the thread's CPU time, and prints how many instructions (fuel units) this
+machine executes per millisecond in the fastest run, as the
+`fuel_per_ms = N` line for a board profile, with the spread between the
+runs; warns when they differ by more than 10%. With fuel_per_ms known, a
 function's `timeout` also sets its instruction budget.";
 
 const CHECK_USAGE: &str = concat!(
@@ -473,24 +475,45 @@ fn serve(
 }
 
 fn calibrate() -> Result<(), CliError> {
+    use crate::calibrate::{MAX_SPREAD_PERCENT, RUNS, Summary, measure};
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "calibrating: {} runs of the bundled workload...", 5);
-    let samples = crate::calibrate::measure(&Runtime::new())
+    let _ = writeln!(
+        out,
+        "calibrating: {RUNS} runs of the bundled workload, timed on this thread's CPU time..."
+    );
+    let samples = measure(&Runtime::new())
         .map_err(|e| CliError::Runtime(format!("calibration failed: {e}")))?;
     for s in &samples {
         let _ = writeln!(
             out,
-            "  {} fuel in {:.1} ms: {} fuel/ms",
+            "  {} fuel in {:.1} ms of CPU ({:.1} ms wall): {} fuel/ms",
             s.fuel,
-            s.elapsed.as_secs_f64() * 1000.0,
+            s.cpu.as_secs_f64() * 1000.0,
+            s.wall.as_secs_f64() * 1000.0,
             s.fuel_per_ms()
         );
     }
-    let median = samples[samples.len() / 2].fuel_per_ms();
+    let summary = Summary::of(&samples)
+        .ok_or_else(|| CliError::Runtime("calibration failed: no runs".into()))?;
     let _ = writeln!(
         out,
-        "\nfuel_per_ms = {median}\n\nPut this line in the board's profile (boards/NAME.toml) or under [server]\nin wasmgate.toml. Measure on an otherwise idle board, with the binary\nbuilt for it (--release)."
+        "spread: {}% (slowest run {} fuel/ms, fastest {}); the thread was on a CPU {}% of the time",
+        summary.spread_percent, summary.worst, summary.best, summary.cpu_share_percent
     );
+    let _ = writeln!(
+        out,
+        "\nfuel_per_ms = {}\n\nThe fastest run: what this machine does undisturbed. Put this line in the\nboard's profile (boards/NAME.toml) or under [server] in wasmgate.toml.\nMeasure on an otherwise idle board, with the binary built for it (--release).",
+        summary.best
+    );
+    if !summary.trusted() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "warning: the runs differ by {}%, more than {MAX_SPREAD_PERCENT}%: the machine is busy (other processes, \
+             a changing clock speed), and fuel_per_ms = {} is not to be trusted; calibrate again on an idle board",
+            summary.spread_percent,
+            summary.best
+        );
+    }
     Ok(())
 }
 
