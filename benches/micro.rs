@@ -29,11 +29,11 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use divan::Bencher;
-use wasmgate::abi::{self as wabi, Abi, GuestRequest, GuestResponse, wasi_json};
-use wasmgate::cache as wcache;
-use wasmgate::config::{AbiChoice, FunctionSpec};
-use wasmgate::limits::{FunctionLimits, ServerLimits};
-use wasmgate::runtime::{HostState, Runtime, Sandbox};
+use wasmgate::internals::abi::{self as wabi, Abi, GuestRequest, GuestResponse, wasi_json};
+use wasmgate::internals::cache as wcache;
+use wasmgate::internals::config::{AbiChoice, FunctionSpec};
+use wasmgate::internals::limits::{FunctionLimits, ServerLimits};
+use wasmgate::internals::runtime::{HostState, Runtime, Sandbox};
 use wasmi::Val;
 
 fn main() {
@@ -191,13 +191,14 @@ mod abi {
             len = response.len()
         );
         let bytes = wat::parse_str(&wat).unwrap();
-        let shape = wasmgate::runtime::structure::Shape::of(&bytes).unwrap();
+        let shape = wasmgate::internals::runtime::Shape::of(&bytes).unwrap();
         let module = wcache::Compiled {
             module: wasmi::Module::new(rt.engine(), &bytes).unwrap(),
             abi: Abi::Native,
             shape,
             cost: shape.cost(),
             cache_bytes: 0,
+            stubbed: None,
         };
         let spec = FunctionSpec::from_dir(&functions(), "floor", &FunctionLimits::default());
         let req = hello_request();

@@ -62,7 +62,7 @@ const CODE_BYTES_PER_BLOCK: u64 = 64;
 
 /// Reads, validates and inspects one module file, compiling it with
 /// `runtime`'s engine: refused if it is over a structural limit or cannot
-/// be instantiated whatever the request (see [`trial`]).
+/// be instantiated whatever the request (see `trial`).
 pub fn load(
     runtime: &Runtime,
     path: &Path,
@@ -120,16 +120,26 @@ pub fn load(
     let cache_bytes = estimate(&shape);
     drop(bytes);
     let abi = abi::inspect(&module, path, choice)?;
-    trial(runtime, &module, limits.memory_budget).map_err(|message| LoadError::Instantiate {
+    let instantiate_error = |message| LoadError::Instantiate {
         path: path.to_owned(),
         message,
-    })?;
+    };
+    let stubbed = runtime
+        .with_stubs(&module)
+        .map_err(|e| instantiate_error(e.to_string()))?;
+    trial(
+        stubbed.as_ref().unwrap_or(runtime),
+        &module,
+        limits.memory_budget,
+    )
+    .map_err(instantiate_error)?;
     Ok(Compiled {
         module,
         abi,
         shape,
         cost: shape.cost(),
         cache_bytes,
+        stubbed,
     })
 }
 
@@ -294,21 +304,6 @@ impl ModuleCache {
             waiting: Mutex::new(BTreeMap::new()),
             epoch: Instant::now(),
         }
-    }
-
-    /// Modules currently held.
-    pub fn len(&self) -> usize {
-        lock(&self.entries).len()
-    }
-
-    /// Estimated bytes of the modules held.
-    pub fn bytes(&self) -> u64 {
-        self.bytes.load(Relaxed)
-    }
-
-    /// Whether the cache holds no module.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// The module at `path`, compiling it if it is new or changed. A missing
@@ -538,6 +533,24 @@ mod tests {
     use std::cell::RefCell;
 
     use super::*;
+
+    // What the tests inspect; the server has no use for these.
+    impl ModuleCache {
+        /// Modules currently held.
+        fn len(&self) -> usize {
+            lock(&self.entries).len()
+        }
+
+        /// Estimated bytes of the modules held.
+        fn bytes(&self) -> u64 {
+            self.bytes.load(Relaxed)
+        }
+
+        /// Whether the cache holds no module.
+        fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
+    }
 
     struct TempFile(PathBuf);
 

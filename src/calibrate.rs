@@ -88,7 +88,7 @@ impl Summary {
     }
 }
 
-/// Runs the workload: a warm-up, then [`RUNS`] runs of about [`RUN_TIME`]
+/// Runs the workload: a warm-up, then `RUNS` runs of about `RUN_TIME`
 /// of CPU time. Returns the samples, sorted by `fuel_per_ms`.
 pub fn measure(runtime: &Runtime) -> Result<Vec<Sample>, wasmi::Error> {
     let module = Module::new(runtime.engine(), WORKLOAD)?;

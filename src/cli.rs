@@ -651,6 +651,15 @@ fn describe(file: &Path, loaded: &cache::Compiled, limits: &FunctionLimits) -> S
         "  imports: {imports}\n  exports: {}",
         exports.join(", ")
     );
+    for (name, ty) in crate::runtime::imports::gojinn::stubs(m) {
+        let value = crate::runtime::imports::gojinn::error_value(&ty);
+        let _ = writeln!(
+            text,
+            "  stubbed: gojinn.{} is not provided; a call returns {}",
+            name.escape_debug(),
+            crate::runtime::imports::gojinn::show(value.as_ref())
+        );
+    }
     let _ = writeln!(
         text,
         "  structure: {} functions, {} globals, {} table elements, {} data segments ({} bytes)",

@@ -133,7 +133,7 @@ pub enum DecodeError {
     /// The request is not valid HTTP/1.x, or could be framed or routed
     /// differently by another parser; the text says which rule it broke.
     Malformed(&'static str),
-    /// The [`crate::http::Gate`] refused memory for the body: the memory budget is full.
+    /// The `http::Gate` refused memory for the body: the memory budget is full.
     Overloaded,
     /// A socket error.
     Io(std::io::Error),

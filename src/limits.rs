@@ -62,6 +62,31 @@ pub struct FunctionLimits {
     pub max_response: u64,
     /// Bytes of log output (guest `log` calls, stderr) kept per request.
     pub max_log: u64,
+    /// What a wasi-json function's stdout that is not a response object
+    /// becomes (`plain_output`).
+    pub plain_output: PlainOutput,
+}
+
+/// `plain_output`: what a wasi-json function's stdout becomes when it is
+/// not a JSON response object with a status (plain text, other JSON, a
+/// field of the wrong type). Defaults to [`PlainOutput::Text`], as the
+/// newest Gojinn answers: a Go `main` that only calls `fmt.Println` is a
+/// function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PlainOutput {
+    /// `"text"`: 200 with stdout as it is, as a `text/plain; charset=utf-8`
+    /// body (no content type when stdout is empty).
+    #[default]
+    Text,
+    /// `"refuse"`: 502 `bad-response`, as Gojinn's docs and its versions
+    /// before March 2026 answer; a missing status then means 200.
+    Refuse,
+}
+
+impl PlainOutput {
+    /// Every value, with the name the config writes it as.
+    pub const NAMES: &[(&str, PlainOutput)] =
+        &[("text", PlainOutput::Text), ("refuse", PlainOutput::Refuse)];
 }
 
 impl FunctionLimits {
@@ -85,7 +110,7 @@ impl FunctionLimits {
     /// Defaults to 16 KiB: enough for diagnostics, too little to flood the log.
     pub const DEFAULT_MAX_LOG: u64 = 16 * KIB;
 
-    /// `fuel`: 1..=[`MAX_FUEL`] (24 h at the fastest `fuel_per_ms`).
+    /// `fuel`: 1..=`MAX_FUEL` (24 h at the fastest `fuel_per_ms`).
     pub const FUEL_RANGE: RangeInclusive<u64> = 1..=MAX_FUEL;
     /// `fuel_slice`: 1 000..=10 000 000. Below 1 000, yielding costs more
     /// than the slice runs. The `timeout` backstop is checked between
@@ -95,7 +120,7 @@ impl FunctionLimits {
     /// held `/hello` for 3.8 s. Ten million is 5–30 ms on a desktop core,
     /// ~0.1 s on a Pi 4. A `fuel` larger than the slice runs in several.
     pub const FUEL_SLICE_RANGE: RangeInclusive<u64> = 1_000..=10_000_000;
-    /// `timeout`: 1 ms..=24 h ([`MAX_DURATION`]); the timeout rule doubles
+    /// `timeout`: 1 ms..=24 h (`MAX_DURATION`); the timeout rule doubles
     /// it, still far from `Instant` overflow.
     pub const TIMEOUT_RANGE: RangeInclusive<Duration> = MS..=MAX_DURATION;
     /// `memory`: 64 KiB (one Wasm page)..=4 GiB (the whole wasm32 address
@@ -120,6 +145,7 @@ impl Default for FunctionLimits {
             memory: Self::DEFAULT_MEMORY,
             max_response: Self::DEFAULT_MAX_RESPONSE,
             max_log: Self::DEFAULT_MAX_LOG,
+            plain_output: PlainOutput::Text,
         }
     }
 }
@@ -241,7 +267,7 @@ impl ServerLimits {
     /// value above `max_connections` acts as `max_connections`.
     pub const MAX_CONNECTIONS_PER_IP_RANGE: RangeInclusive<u64> = 1..=65_536;
     /// `max_in_flight`: 1..=1024. Each request in flight holds an instance
-    /// and up to 128 KiB of suspended value stack ([`MAX_STACK_HEIGHT`]):
+    /// and up to 128 KiB of suspended value stack (`MAX_STACK_HEIGHT`):
     /// 1024 of them are already more than any supported board can spare.
     pub const MAX_IN_FLIGHT_RANGE: RangeInclusive<u64> = 1..=1024;
     /// `memory_budget`: 64 KiB..=1 TiB: more than any board has, and the
@@ -262,7 +288,7 @@ impl ServerLimits {
     /// line of a head, up to this many.
     pub const MAX_HEADERS_RANGE: RangeInclusive<u64> = 1..=1024;
     /// `idle_timeout`, `header_timeout`, `body_timeout`, `write_timeout`:
-    /// 1 ms..=24 h ([`MAX_DURATION`]).
+    /// 1 ms..=24 h (`MAX_DURATION`).
     pub const TIMEOUT_RANGE: RangeInclusive<Duration> = MS..=MAX_DURATION;
     /// `module_cache`: 1..=4096 compiled modules. Each holds its compiled
     /// code (0.1–10× the file) in memory.

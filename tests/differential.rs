@@ -33,7 +33,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use wasmgate::http::{DecodeError, Decoder, Limits};
+use wasmgate::internals::http::{DecodeError, Decoder, Limits};
 
 /// One message as a parser framed it.
 #[derive(Debug, Clone, PartialEq, Eq)]

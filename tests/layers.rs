@@ -23,6 +23,7 @@ const LAYERS: &[&str] = &[
     "calibrate",
     "app",
     "cli",
+    "internals",
     "lib",
     "main",
 ];
@@ -57,7 +58,9 @@ fn modules(src: &Path) -> Vec<(String, PathBuf)> {
 /// The code of a file before its unit tests, without comments; in a
 /// `mod.rs`, without the lines that declare and re-export its files.
 fn code(text: &str, is_folder: bool) -> String {
-    let body = match text.find("#[cfg(test)]") {
+    // The unit tests (`#[cfg(test)] mod tests { … }`, last in a file) may
+    // use anything; other `#[cfg(test)]` items are code like the rest.
+    let body = match text.find("#[cfg(test)]\nmod tests {") {
         Some(at) => &text[..at],
         None => text,
     };

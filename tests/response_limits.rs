@@ -107,12 +107,12 @@ fn run_refuses_what_the_server_refuses() {
     for (name, json, why) in [
         (
             "badname.wasm",
-            r#"{"headers":{"a b":"1"}}"#,
+            r#"{"status":200,"headers":{"a b":"1"}}"#,
             "invalid header field `a b`",
         ),
         (
             "hostowned.wasm",
-            r#"{"headers":{"X-Trace-Id":"1"}}"#,
+            r#"{"status":200,"headers":{"X-Trace-Id":"1"}}"#,
             "header field `x-trace-id` is set by the host",
         ),
     ] {

@@ -98,11 +98,14 @@ fn headers_sees_request_headers_and_trace_id_and_returns_both_value_shapes() {
     assert_eq!(r.header("x-trace-id"), Some("req-42"));
     let body = r.json();
     assert_eq!(body["trace_id"], "req-42");
-    assert_eq!(body["headers"]["x-multi"], serde_json::json!(["1", "2"]));
+    // Names in Go's canonical form, as Gojinn passes them; repeated
+    // fields are one list, in order.
+    assert_eq!(body["headers"]["X-Multi"], serde_json::json!(["1", "2"]));
     assert_eq!(
-        body["headers"]["x-request-id"],
+        body["headers"]["X-Request-Id"],
         serde_json::json!(["req-42"])
     );
+    assert!(body["headers"].get("x-request-id").is_none(), "{body}");
     // A string value and an array value in the function's response headers.
     assert_eq!(r.header("x-single"), Some("one"));
     let multi: Vec<&str> = r
@@ -173,7 +176,8 @@ fn wasmgate_run_works_for_wasi_json_modules() {
 }
 
 /// Serves every wasi hostile fixture under its own name with a small fuel
-/// budget, so the endless ones end quickly.
+/// budget, so the endless ones end quickly, and `plain_output = "refuse"`:
+/// output that is not a response object is refused.
 fn hostile_server() -> Server {
     let names = [
         "notjson",
@@ -196,7 +200,10 @@ fn hostile_server() -> Server {
         .collect();
     let files: Vec<(&str, std::path::PathBuf)> =
         files.iter().map(|(n, p)| (n.as_str(), p.clone())).collect();
-    server_with("\n[limits]\nfuel = 20_000_000\n", &files)
+    server_with(
+        "\n[limits]\nfuel = 20_000_000\nplain_output = \"refuse\"\n",
+        &files,
+    )
 }
 
 #[test]
@@ -253,7 +260,8 @@ fn a_function_cannot_read_host_files_or_reach_the_network() {
 }
 
 /// Calls WASI functions outside the subset directly: they must exist (the
-/// module links) and answer ENOTCAPABLE (76).
+/// module links) and answer what a host without files or sockets does:
+/// EBADF (8) for descriptor 3, which does not exist.
 const NOT_CAPABLE_WAT: &str = r#"
 (module
   (import "wasi_snapshot_preview1" "path_open"
@@ -263,25 +271,25 @@ const NOT_CAPABLE_WAT: &str = r#"
   (import "wasi_snapshot_preview1" "fd_write"
     (func $fd_write (param i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 1)
-  (data (i32.const 64) "{\"body\":\"notcapable\"}")
-  (data (i32.const 128) "{\"body\":\"capable!!!\"}")
+  (data (i32.const 64) "{\"status\":200,\"body\":\"notcapable\"}")
+  (data (i32.const 128) "{\"status\":200,\"body\":\"capable!!!\"}")
   (func (export "_start")
     (local $msg i32)
     (local.set $msg (i32.const 128))
     (if (i32.and
           (i32.eq (call $path_open (i32.const 3) (i32.const 0) (i32.const 0) (i32.const 11)
                     (i32.const 0) (i64.const 0) (i64.const 0) (i32.const 0) (i32.const 0))
-                  (i32.const 76))
-          (i32.eq (call $sock_accept (i32.const 3) (i32.const 0) (i32.const 0)) (i32.const 76)))
+                  (i32.const 8))
+          (i32.eq (call $sock_accept (i32.const 3) (i32.const 0) (i32.const 0)) (i32.const 8)))
       (then (local.set $msg (i32.const 64))))
-    ;; iovec at 0: (msg, 21)
+    ;; iovec at 0: (msg, 34)
     (i32.store (i32.const 0) (local.get $msg))
-    (i32.store (i32.const 4) (i32.const 21))
+    (i32.store (i32.const 4) (i32.const 34))
     (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 16)))))
 "#;
 
 #[test]
-fn wasi_functions_outside_the_subset_answer_not_capable() {
+fn wasi_functions_outside_the_subset_answer_ebadf_for_a_missing_descriptor() {
     let dir = TempDir::new("notcapable");
     let wasm = dir.write("notcapable.wasm", wat::parse_str(NOT_CAPABLE_WAT).unwrap());
     let s = server_with("", &[("notcapable.wasm", wasm)]);
@@ -402,5 +410,81 @@ fn exit_codes_are_unsigned_as_in_wasi() {
     let r = s.get("/exitminus1");
     r.assert_error(502, "exit-code");
     assert!(r.message().contains("code 4294967295"), "{}", r.message());
+    s.assert_healthy();
+}
+
+/// Serves `wasi-notjson`, `wasi-trailing` and `wasi-stdoutflood` as
+/// `/notjson`, `/trailing` and `/flood`, and again as `/strict-*` with
+/// `limits = { plain_output = FUNCTION }`, under `[limits] plain_output =
+/// GLOBAL` (left out when `None`).
+fn plain_output_server(global: Option<&str>, function_value: &str) -> Server {
+    let mut config = String::from("\n[limits]\nfuel = 20_000_000\n");
+    if let Some(global) = global {
+        config.push_str(&format!("plain_output = \"{global}\"\n"));
+    }
+    let mut files = Vec::new();
+    for (route, file) in [
+        ("notjson", "wasi-notjson.wasm"),
+        ("trailing", "wasi-trailing.wasm"),
+        ("flood", "wasi-stdoutflood.wasm"),
+    ] {
+        files.push((file, function(&format!("hostile/{file}"))));
+        config.push_str(&format!(
+            "\n[[function]]\nroute = \"/{route}\"\nmodule = \"{file}\"\n\
+             \n[[function]]\nroute = \"/strict-{route}\"\nmodule = \"{file}\"\n\
+             limits = {{ plain_output = \"{function_value}\" }}\n"
+        ));
+    }
+    server_with(&config, &files)
+}
+
+#[test]
+fn plain_stdout_is_a_200_text_response_by_default() {
+    let s = plain_output_server(None, "refuse");
+    // A Go `main` that only prints: its output is the body, as the newest
+    // Gojinn answers.
+    let r = s.get("/notjson");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
+    assert_eq!(r.text(), "this is not json\n");
+    assert!(r.header("x-wasmgate-error").is_none());
+    // A response object followed by more output is not one response
+    // object: all of stdout is the body.
+    let r = s.get("/trailing");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        r.text(),
+        "{\"status\":200,\"body\":\"ok\"}\ngarbage after\n"
+    );
+    // Output is still bounded by `max_response`.
+    let r = s.get("/flood");
+    r.assert_error(502, "bad-response");
+    assert!(r.message().contains("max_response"), "{}", r.message());
+    s.wait_for_log("fn=wasi-notjson status=200 error=- ");
+    s.assert_healthy();
+
+    // The strict switch, per function.
+    s.get("/strict-notjson").assert_error(502, "bad-response");
+    s.wait_for_log("this is not json");
+    s.get("/strict-trailing").assert_error(502, "bad-response");
+    s.assert_healthy();
+}
+
+#[test]
+fn plain_output_refuse_is_a_global_switch_a_function_may_override() {
+    let s = plain_output_server(Some("refuse"), "text");
+    let r = s.get("/notjson");
+    r.assert_error(502, "bad-response");
+    assert!(
+        r.message().contains("not one JSON response object"),
+        "{}",
+        r.message()
+    );
+    s.get("/trailing").assert_error(502, "bad-response");
+    // The function's own `plain_output = "text"` wins over `[limits]`.
+    let r = s.get("/strict-notjson");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.text(), "this is not json\n");
+    s.get("/strict-flood").assert_error(502, "bad-response");
     s.assert_healthy();
 }

@@ -3,7 +3,7 @@
 //!
 //! Same stack as `wasmgate serve`: one thread, one `smol::LocalExecutor`,
 //! one task per connection, `TCP_NODELAY`, wasmgate's own HTTP framing
-//! (`wasmgate::server::{read_request, write}`), the same write timeout, trace
+//! (`wasmgate::internals::server::{read_request, write}`), the same write timeout, trace
 //! ids, access log line and `env_logger` set-up. The handlers do the work
 //! the example functions do:
 //!
@@ -23,9 +23,9 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use smol::net::{TcpListener, TcpStream};
-use wasmgate::http::{self, DecodeError, Decoder, Request, Response};
-use wasmgate::limits::ServerLimits;
-use wasmgate::server::{read_request, run_local, write};
+use wasmgate::internals::http::{self, DecodeError, Decoder, Request, Response};
+use wasmgate::internals::limits::ServerLimits;
+use wasmgate::internals::server::{read_request, run_local, write};
 
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();

@@ -20,11 +20,11 @@ use std::path::Path;
 use std::rc::Rc;
 use std::time::Instant;
 
-use wasmgate::abi::{self, GuestRequest};
-use wasmgate::cache;
-use wasmgate::config::{AbiChoice, FunctionSpec};
-use wasmgate::limits::{FunctionLimits, ServerLimits};
-use wasmgate::runtime::{HostState, Runtime, Sandbox};
+use wasmgate::internals::abi::{self, GuestRequest};
+use wasmgate::internals::cache;
+use wasmgate::internals::config::{AbiChoice, FunctionSpec};
+use wasmgate::internals::limits::{FunctionLimits, ServerLimits};
+use wasmgate::internals::runtime::{HostState, Runtime, Sandbox};
 use wasmi::Val;
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";

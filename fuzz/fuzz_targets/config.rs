@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use wasmgate::config::Config;
+use wasmgate::internals::config::Config;
 
 fuzz_target!(|data: &[u8]| {
     // Relative paths resolve under a directory that does not exist: nothing

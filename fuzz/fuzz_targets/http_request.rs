@@ -15,8 +15,8 @@ use std::task::{Context, Poll};
 
 use libfuzzer_sys::fuzz_target;
 use smol::io::{AsyncRead, AsyncWrite};
-use wasmgate::http::{DecodeError, Decoder, Limits, Request};
-use wasmgate::server::read_request;
+use wasmgate::internals::http::{DecodeError, Decoder, Limits, Request};
+use wasmgate::internals::server::read_request;
 
 /// Requests decoded from one stream at most (a 4 KiB input holds fewer).
 const MAX_REQUESTS: usize = 256;

@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use wasmgate::abi::{self, GuestRequest};
-use wasmgate::cache;
-use wasmgate::config::{AbiChoice, FunctionSpec};
-use wasmgate::limits::{FunctionLimits, ServerLimits};
-use wasmgate::runtime::structure::Shape;
-use wasmgate::runtime::{HostState, Runtime};
+use wasmgate::internals::abi::{self, GuestRequest};
+use wasmgate::internals::cache;
+use wasmgate::internals::config::{AbiChoice, FunctionSpec};
+use wasmgate::internals::limits::{FunctionLimits, ServerLimits};
+use wasmgate::internals::runtime::Shape;
+use wasmgate::internals::runtime::{HostState, Runtime};
 use wasmi::{ExternType, Module, Val};
 
 /// Host functions a generated module may import (the signatures the server

@@ -6,7 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(response) = wasmgate::abi::native::decode_response(data) {
+    if let Ok(response) = wasmgate::internals::abi::native::decode_response(data) {
         assert!((200..=999).contains(&response.status));
     }
 });

@@ -35,6 +35,17 @@ pub struct Compiled {
     /// Estimated bytes it holds in the cache: the file (wasmi keeps the
     /// function bodies and data segments) plus the code it compiles to.
     pub cache_bytes: u64,
+    /// The runtime with the stubs its `gojinn` imports link to
+    /// ([`Runtime::with_stubs`]), when it has any.
+    pub stubbed: Option<Runtime>,
+}
+
+impl Compiled {
+    /// The runtime to instantiate it with: its own with its stubs, else
+    /// `shared`, the one it was compiled with.
+    pub fn runtime<'a>(&'a self, shared: &'a Runtime) -> &'a Runtime {
+        self.stubbed.as_ref().unwrap_or(shared)
+    }
 }
 
 /// The ABI a loaded module speaks.
@@ -161,6 +172,7 @@ pub async fn call(
             fuel: 0,
         };
     }
+    let runtime = compiled.runtime(runtime);
     let state = HostState::new(
         Rc::from(function.name.as_str()),
         Rc::from(request.trace_id),

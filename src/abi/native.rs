@@ -81,7 +81,7 @@ pub async fn call(
 
 /// Decodes the bytes a guest returned as its response (a fuzz target):
 /// a postcard-encoded [`GuestResponse`], field by field so that the
-/// header count is read, and refused past [`MAX_RESPONSE_HEADERS`], before
+/// header count is read, and refused past `limits::MAX_RESPONSE_HEADERS`, before
 /// any header is built: decoding a declared 340,000 fields in full took
 /// ~20 ms of unmetered host time per request. Trailing bytes are ignored,
 /// as `postcard::from_bytes` does.

@@ -5,16 +5,17 @@
 //! stdin:  `{"method","uri","headers":{name:[values]},"body","trace_id"}`
 //! stdout: `{"status","headers":{name: value | [values]},"body"}`
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use wasmi::{Module, ValType};
 
 use super::{GuestRequest, GuestResponse};
 use crate::config::FunctionSpec;
 use crate::error::CallError;
-use crate::limits::{InstanceCost, MAX_RESPONSE_HEADERS};
+use crate::limits::{InstanceCost, MAX_RESPONSE_HEADERS, PlainOutput};
 use crate::runtime::state::{HostState, Stdio};
 use crate::runtime::{Runtime, Sandbox};
 
@@ -25,26 +26,163 @@ pub const EXPORTS: &[(&str, &[ValType], &[ValType])] = &[(START, &[], &[])];
 
 /// Bytes of a bad stdout quoted in the log.
 const QUOTED_OUTPUT: usize = 200;
+/// The content type of stdout answered as it is ([`PlainOutput::Text`]):
+/// never sniffed (sniffing a guest's output as HTML would let it run
+/// script in a browser where a text body cannot).
+const PLAIN_TEXT: &str = "text/plain; charset=utf-8";
+const CONTENT_TYPE: &str = "content-type";
 
 /// The request JSON written to stdin.
 #[derive(Serialize)]
 struct StdinRequest<'a> {
     method: &'a str,
     uri: &'a str,
-    headers: BTreeMap<&'a str, Vec<String>>,
+    headers: BTreeMap<Cow<'a, str>, Vec<String>>,
     body: String,
     trace_id: &'a str,
 }
 
-/// The response JSON read from stdout.
-#[derive(Deserialize)]
+/// A response object as stdout held it, its status not yet checked.
+#[derive(Default)]
 struct StdoutResponse {
-    #[serde(default)]
-    status: Option<serde_json::Value>,
-    #[serde(default)]
+    /// 0 when absent or `null`: Go's zero value, which Gojinn reads as
+    /// "no status".
+    status: i64,
     headers: Headers,
-    #[serde(default)]
-    body: Option<String>,
+    body: String,
+}
+
+/// Why stdout is not a response.
+enum Unparsed {
+    /// It is not a response object: not JSON, not an object, or a field
+    /// of the wrong type (what Go's `json.Unmarshal` refuses).
+    NotAResponse(String),
+    /// A response object with more header fields than allowed.
+    OverLimit(String),
+}
+
+/// Reads stdout as one response object. Header values are counted as they
+/// are read (see [`Headers`]).
+fn parse(stdout: &[u8]) -> Result<StdoutResponse, Unparsed> {
+    // Go replaces bytes that are not UTF-8 in a JSON string with U+FFFD;
+    // outside a string they are a syntax error either way.
+    let text = String::from_utf8_lossy(stdout);
+    let mut count = 0;
+    let mut de = serde_json::Deserializer::from_str(&text);
+    let parsed = ResponseSeed { count: &mut count }
+        .deserialize(&mut de)
+        .and_then(|parsed| de.end().map(|()| parsed));
+    parsed.map_err(|e| {
+        if count > MAX_RESPONSE_HEADERS {
+            Unparsed::OverLimit(e.to_string())
+        } else {
+            Unparsed::NotAResponse(format!("stdout is not one JSON response object: {e}"))
+        }
+    })
+}
+
+/// The response object, its header values counted in `count`.
+struct ResponseSeed<'c> {
+    count: &'c mut usize,
+}
+
+impl<'de> DeserializeSeed<'de> for ResponseSeed<'_> {
+    type Value = StdoutResponse;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ResponseSeed<'_> {
+    type Value = StdoutResponse;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(r#"an object {"status","headers","body"}"#)
+    }
+
+    /// Each field as Go's `json.Unmarshal` decodes it into Gojinn's
+    /// response struct: names match case-insensitively, a field given
+    /// twice is decoded twice, `null` leaves `status` and `body` as they
+    /// are and empties `headers`, other keys are skipped.
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StdoutResponse, A::Error> {
+        let mut response = StdoutResponse::default();
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if go_field_is(&key, "status") {
+                if let Some(Status(status)) = map.next_value()? {
+                    response.status = status;
+                }
+            } else if go_field_is(&key, "headers") {
+                response.headers = map.next_value_seed(HeadersSeed {
+                    count: &mut *self.count,
+                    into: std::mem::take(&mut response.headers),
+                })?;
+            } else if go_field_is(&key, "body") {
+                if let Some(body) = map.next_value()? {
+                    response.body = body;
+                }
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(response)
+    }
+
+    /// `null`: Go leaves the struct as it is.
+    fn visit_unit<E: serde::de::Error>(self) -> Result<StdoutResponse, E> {
+        Ok(StdoutResponse::default())
+    }
+}
+
+/// Whether the JSON object key `key` names the struct field `field` (ASCII
+/// lower case) for Go's `encoding/json`: an exact match, or the same under
+/// its case folding, where ASCII letters match either case and the only
+/// other runes that fold to an ASCII letter are U+017F (ſ, to `s`) and
+/// U+212A (the Kelvin sign, to `k`). So `Status`, `STATUS` and `ſtatus`
+/// name `status`, as a Go struct without `json` tags prints it.
+fn go_field_is(key: &str, field: &str) -> bool {
+    let mut expected = field.chars();
+    for c in key.chars() {
+        let folded = match c {
+            '\u{17f}' => 's',
+            '\u{212a}' => 'k',
+            c => c.to_ascii_lowercase(),
+        };
+        if expected.next() != Some(folded) {
+            return false;
+        }
+    }
+    expected.next().is_none()
+}
+
+/// A `status`: an integer, as Go decodes one into an `int` (no fraction,
+/// no exponent, within 64 bits); `null` is read as `Option::None`.
+struct Status(i64);
+
+impl<'de> Deserialize<'de> for Status {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_i64(StatusVisitor)
+    }
+}
+
+struct StatusVisitor;
+
+impl Visitor<'_> for StatusVisitor {
+    type Value = Status;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an integer status")
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Status, E> {
+        Ok(Status(v))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Status, E> {
+        i64::try_from(v)
+            .map(Status)
+            .map_err(|_| E::custom(format_args!("status {v} is out of range")))
+    }
 }
 
 /// The `headers` object of a response: each name with its values (a string
@@ -55,15 +193,23 @@ struct StdoutResponse {
 #[derive(Default)]
 struct Headers(BTreeMap<String, Vec<String>>);
 
-impl<'de> Deserialize<'de> for Headers {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(HeadersVisitor)
+/// The `headers` object, its values counted in `count`, added to `into`
+/// (as Go decodes an object into a map it already holds: a `headers` key
+/// given twice merges); `null` empties it (Go sets the map to nil).
+struct HeadersSeed<'c> {
+    count: &'c mut usize,
+    into: Headers,
+}
+
+impl<'de> DeserializeSeed<'de> for HeadersSeed<'_> {
+    type Value = Headers;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Headers, D::Error> {
+        deserializer.deserialize_any(self)
     }
 }
 
-struct HeadersVisitor;
-
-impl<'de> Visitor<'de> for HeadersVisitor {
+impl<'de> Visitor<'de> for HeadersSeed<'_> {
     type Value = Headers;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
@@ -71,13 +217,18 @@ impl<'de> Visitor<'de> for HeadersVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Headers, A::Error> {
-        let mut headers = BTreeMap::new();
-        let mut count = 0usize;
+        let mut headers = self.into.0;
         while let Some(name) = map.next_key::<String>()? {
-            let values = map.next_value_seed(ValuesSeed { count: &mut count })?;
+            let values = map.next_value_seed(ValuesSeed {
+                count: &mut *self.count,
+            })?;
             headers.insert(name, values);
         }
         Ok(Headers(headers))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Headers, E> {
+        Ok(Headers::default())
     }
 }
 
@@ -123,24 +274,33 @@ impl<'de> Visitor<'de> for ValuesSeed<'_> {
         Ok(vec![v])
     }
 
+    /// A list; a `null` in it is an empty value (Go's zero string).
     fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Vec<String>, A::Error> {
         let mut values = Vec::new();
-        while let Some(v) = seq.next_element::<String>()? {
+        while let Some(v) = seq.next_element::<Option<String>>()? {
             self.add()?;
-            values.push(v);
+            values.push(v.unwrap_or_default());
         }
         Ok(values)
     }
+
+    /// `null`: no values (Go's nil slice).
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Vec<String>, E> {
+        Ok(Vec::new())
+    }
 }
 
-/// Encodes the request as the stdin JSON. Header values and the body are
+/// Encodes the request as the stdin JSON. Header names are in Go's
+/// canonical form ([`canonical_header_key`]), as Gojinn passes Go's
+/// `http.Header`; the values of names that are the same in that form are
+/// one list, in the order received. Header values and the body are
 /// strings: bytes that are not UTF-8 become U+FFFD (use the native ABI for
 /// binary bodies).
 pub fn encode_request(request: &GuestRequest<'_>) -> Vec<u8> {
-    let mut headers: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut headers: BTreeMap<Cow<'_, str>, Vec<String>> = BTreeMap::new();
     for (name, value) in &request.headers {
         headers
-            .entry(name)
+            .entry(canonical_header_key(name))
             .or_default()
             .push(String::from_utf8_lossy(value).into_owned());
     }
@@ -154,19 +314,73 @@ pub fn encode_request(request: &GuestRequest<'_>) -> Vec<u8> {
     serde_json::to_vec(&stdin).unwrap_or_default()
 }
 
-/// Parses what the guest printed into a response.
+/// `name` as Go's `net/http` gives it to a handler, and Gojinn to its
+/// functions (`textproto.CanonicalMIMEHeaderKey`): the first letter and
+/// every letter after a `-` upper case, every other letter lower case
+/// (`x-request-id` → `X-Request-Id`, `www-authenticate` →
+/// `Www-Authenticate`, `content-md5` → `Content-Md5`). A name that is not
+/// an HTTP token (empty, a space or another byte outside `tchar`) is left
+/// as it is, as Go leaves it.
+pub fn canonical_header_key(name: &str) -> Cow<'_, str> {
+    if !crate::http::valid_name(name) {
+        return Cow::Borrowed(name);
+    }
+    let mut upper = true;
+    let canonical = name
+        .chars()
+        .map(|c| {
+            let c = if upper {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            };
+            upper = c == '-';
+            c
+        })
+        .collect::<String>();
+    if canonical == name {
+        Cow::Borrowed(name)
+    } else {
+        Cow::Owned(canonical)
+    }
+}
+
+/// Parses what the guest printed as a response object, strictly (as
+/// `plain_output = "refuse"` does): anything else is an error, and a
+/// missing, `null` or 0 status means 200 (as Gojinn did before it passed
+/// plain output through).
 pub fn decode_response(stdout: &[u8]) -> Result<GuestResponse, String> {
-    let text = stdout.trim_ascii();
-    let parsed: StdoutResponse = serde_json::from_slice(text)
-        .map_err(|e| format!("stdout is not one JSON response object: {e}"))?;
-    let status = match &parsed.status {
-        None | Some(serde_json::Value::Null) => 200,
-        Some(serde_json::Value::Number(n)) => match n.as_u64() {
-            Some(s) => super::check_status(s)?,
-            None => return Err(format!("status {n} is not an integer between 200 and 999")),
-        },
-        Some(other) => return Err(format!("status {other} is not an integer")),
-    };
+    match parse(stdout) {
+        Ok(parsed) if parsed.status == 0 => response(200, parsed),
+        Ok(parsed) => response(parsed.status, parsed),
+        Err(Unparsed::NotAResponse(why) | Unparsed::OverLimit(why)) => Err(why),
+    }
+}
+
+/// What the guest printed, as the response `plain_output` makes of it:
+/// a response object with a status is that response; anything else (not
+/// JSON, not an object, a field of the wrong type, no status, status
+/// `null` or 0) is refused ([`PlainOutput::Refuse`], see
+/// [`decode_response`]) or answered 200 with stdout as a text body
+/// ([`PlainOutput::Text`], as the newest Gojinn does). A response object
+/// over a limit, or with a status that is not a final HTTP status, is an
+/// error either way.
+pub fn decode_output(stdout: &[u8], plain: PlainOutput) -> Result<GuestResponse, String> {
+    if plain == PlainOutput::Refuse {
+        return decode_response(stdout);
+    }
+    match parse(stdout) {
+        Ok(parsed) if parsed.status != 0 => response(parsed.status, parsed),
+        Ok(_) | Err(Unparsed::NotAResponse(_)) => Ok(plain_text(stdout)),
+        Err(Unparsed::OverLimit(why)) => Err(why),
+    }
+}
+
+/// `parsed` with its status checked.
+fn response(status: i64, parsed: StdoutResponse) -> Result<GuestResponse, String> {
+    let status = u64::try_from(status)
+        .map_err(|_| format!("status {status} is not between 200 and 999"))
+        .and_then(super::check_status)?;
     let mut headers = Vec::new();
     for (name, values) in parsed.headers.0 {
         headers.extend(values.into_iter().map(|v| (name.clone(), v.into_bytes())));
@@ -174,8 +388,22 @@ pub fn decode_response(stdout: &[u8]) -> Result<GuestResponse, String> {
     Ok(GuestResponse {
         status,
         headers,
-        body: parsed.body.unwrap_or_default().into_bytes(),
+        body: parsed.body.into_bytes(),
     })
+}
+
+/// Stdout as a 200 `text/plain` response. An empty stdout has no content
+/// type, as Go's `net/http` sends an empty body.
+fn plain_text(stdout: &[u8]) -> GuestResponse {
+    let mut headers = Vec::new();
+    if !stdout.is_empty() {
+        headers.push((CONTENT_TYPE.to_owned(), PLAIN_TEXT.as_bytes().to_vec()));
+    }
+    GuestResponse {
+        status: 200,
+        headers,
+        body: stdout.to_vec(),
+    }
 }
 
 /// Runs one request through a wasi-json module: instantiate it with the
@@ -199,13 +427,13 @@ pub async fn run(
         with_stdio(function, request, state),
     ) {
         Ok(mut sandbox) => {
-            let result = call(&mut sandbox).await;
+            let result = call(&mut sandbox, function.limits.plain_output).await;
             (result, sandbox.fuel_used())
         }
         Err((error, fuel, mut state)) => {
             state.flush_stderr();
             match error {
-                CallError::ExitCode(0) => (respond(&state), fuel),
+                CallError::ExitCode(0) => (respond(&state, function.limits.plain_output), fuel),
                 error => (Err(error), fuel),
             }
         }
@@ -249,19 +477,19 @@ fn with_stdio(
 }
 
 /// Runs `_start` and parses stdout.
-async fn call(sandbox: &mut Sandbox) -> Result<GuestResponse, CallError> {
+async fn call(sandbox: &mut Sandbox, plain: PlainOutput) -> Result<GuestResponse, CallError> {
     let result = sandbox.call(START, &[], &mut []).await;
     sandbox.store_mut().data_mut().flush_stderr();
     match result {
-        Ok(()) | Err(CallError::ExitCode(0)) => respond(sandbox.store().data()),
+        Ok(()) | Err(CallError::ExitCode(0)) => respond(sandbox.store().data(), plain),
         Err(e) => Err(e),
     }
 }
 
 /// The response the guest wrote to stdout.
-fn respond(state: &HostState) -> Result<GuestResponse, CallError> {
+fn respond(state: &HostState, plain: PlainOutput) -> Result<GuestResponse, CallError> {
     let stdout = state.stdio.as_ref().map_or(&[][..], |w| w.stdout());
-    decode_response(stdout).map_err(|why| {
+    decode_output(stdout, plain).map_err(|why| {
         let shown = &stdout[..stdout.len().min(QUOTED_OUTPUT)];
         log::warn!(
             "wasi-json output rejected: {why}; it began with {:?}",
@@ -294,17 +522,50 @@ mod tests {
     }
 
     #[test]
+    fn header_names_are_canonical_as_go_writes_them() {
+        for (name, canonical) in [
+            ("authorization", "Authorization"),
+            ("content-type", "Content-Type"),
+            ("x-request-id", "X-Request-Id"),
+            ("www-authenticate", "Www-Authenticate"),
+            ("content-md5", "Content-Md5"),
+            ("te", "Te"),
+            ("a--b", "A--B"),
+            ("-x", "-X"),
+            ("x-", "X-"),
+            ("x-1a", "X-1a"),
+            ("x-a1b", "X-A1b"),
+            ("123", "123"),
+            ("sec-ch-ua-wow64", "Sec-Ch-Ua-Wow64"),
+            ("x_under_score", "X_under_score"),
+            ("a.b-c", "A.b-C"),
+            ("X-REQUEST-ID", "X-Request-Id"),
+            ("Content-Type", "Content-Type"),
+            // Not a token: left as it is.
+            ("x request-id", "x request-id"),
+            ("x:y", "x:y"),
+            ("caf\u{e9}", "caf\u{e9}"),
+            ("", ""),
+        ] {
+            assert_eq!(canonical_header_key(name), canonical, "{name:?}");
+        }
+    }
+
+    #[test]
     fn request_json_groups_headers_and_replaces_bad_utf8() {
         let req = GuestRequest {
             method: "POST",
             uri: "/t?x=1",
-            headers: vec![("a", b"1"), ("a", b"2"), ("b", b"\xff")],
+            headers: vec![("a", b"1"), ("x-id", b"2"), ("A", b"3"), ("b", b"\xff")],
             body: b"ok\xff",
             trace_id: "t",
         };
         let v: serde_json::Value = serde_json::from_slice(&encode_request(&req)).unwrap();
-        assert_eq!(v["headers"]["a"], serde_json::json!(["1", "2"]));
-        assert_eq!(v["headers"]["b"], serde_json::json!(["\u{fffd}"]));
+        // Names the same in canonical form are one list, in order.
+        assert_eq!(v["headers"]["A"], serde_json::json!(["1", "3"]));
+        assert_eq!(v["headers"]["X-Id"], serde_json::json!(["2"]));
+        assert_eq!(v["headers"]["B"], serde_json::json!(["\u{fffd}"]));
+        assert_eq!(v["headers"].as_object().unwrap().len(), 3);
         assert_eq!(v["body"], "ok\u{fffd}");
         assert_eq!(v["trace_id"], "t");
     }
@@ -336,5 +597,168 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
+    }
+
+    /// What `plain_output = "text"` makes of `stdout`: status, content
+    /// type, body.
+    fn text(stdout: &[u8]) -> (u16, Option<String>, Vec<u8>) {
+        let r = decode_output(stdout, PlainOutput::Text).unwrap();
+        let content_type = r
+            .headers
+            .iter()
+            .find(|(n, _)| n == CONTENT_TYPE)
+            .map(|(_, v)| String::from_utf8(v.clone()).unwrap());
+        (r.status, content_type, r.body)
+    }
+
+    #[test]
+    fn stdout_that_is_not_a_response_object_is_plain_text_by_default() {
+        let plain = Some(PLAIN_TEXT.to_owned());
+        // What Go's json.Unmarshal refuses into Gojinn's response struct,
+        // and objects whose status is absent, null or 0: Gojinn writes
+        // stdout as it is, with status 200.
+        for stdout in [
+            &b"hello\n"[..],
+            b"  [1, 2]",
+            b"\"a string\"",
+            b"{\"status\":200} trailing",
+            b"{\"status\":\"200\"}",
+            b"{\"status\":200.5}",
+            b"{\"status\":2e2}",
+            b"{\"status\":true}",
+            b"{\"status\":9223372036854775808}",
+            b"{\"status\":200,\"body\":{\"a\":1}}",
+            b"{\"status\":200,\"headers\":[\"a\"]}",
+            b"{\"status\":200,\"headers\":{\"a\":1}}",
+            b"{\"body\":\"no status\"}",
+            b"{\"status\":null,\"body\":\"x\"}",
+            b"{\"status\":0,\"body\":\"x\"}",
+            b"{\"message\":\"data, not a response\"}",
+            b"\xff\xfe not UTF-8",
+        ] {
+            let shown = String::from_utf8_lossy(stdout);
+            assert_eq!(
+                text(stdout),
+                (200, plain.clone(), stdout.to_vec()),
+                "{shown}"
+            );
+        }
+        // Empty stdout: an empty 200 without a content type, as Go's
+        // net/http sends an empty body.
+        assert_eq!(text(b""), (200, None, Vec::new()));
+        // A response object is still the response.
+        let r = decode_output(b"{\"status\":201,\"body\":\"x\"}", PlainOutput::Text).unwrap();
+        assert_eq!((r.status, r.body), (201, b"x".to_vec()));
+        // A response object with a status that cannot end a request, or
+        // over the header limit, is still refused.
+        for bad in [
+            "{\"status\":101}".to_owned(),
+            "{\"status\":-200}".to_owned(),
+            "{\"status\":1000}".to_owned(),
+            format!(
+                r#"{{"status":200,"headers":{{"a":[{}]}}}}"#,
+                vec![r#""x""#; 101].join(",")
+            ),
+        ] {
+            assert!(
+                decode_output(bad.as_bytes(), PlainOutput::Text).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn refuse_refuses_what_is_not_a_response_object() {
+        for stdout in [&b"hello"[..], b"", b"{\"status\":\"200\"}", b"[1]"] {
+            let e = decode_output(stdout, PlainOutput::Refuse).unwrap_err();
+            assert!(e.contains("not one JSON response object"), "{e}");
+        }
+        // A missing, null or 0 status means 200, as Gojinn before 2026-03.
+        for stdout in [
+            &b"{\"body\":\"x\"}"[..],
+            b"{\"status\":null,\"body\":\"x\"}",
+            b"{\"status\":0,\"body\":\"x\"}",
+        ] {
+            let r = decode_output(stdout, PlainOutput::Refuse).unwrap();
+            assert_eq!((r.status, r.body), (200, b"x".to_vec()));
+        }
+    }
+
+    /// `stdout` decoded strictly: status, headers (name, value), body.
+    fn strict(stdout: &str) -> (u16, Vec<(String, String)>, String) {
+        let r = decode_response(stdout.as_bytes()).unwrap_or_else(|e| panic!("{stdout}: {e}"));
+        let headers = r
+            .headers
+            .into_iter()
+            .map(|(n, v)| (n, String::from_utf8(v).unwrap()))
+            .collect();
+        (r.status, headers, String::from_utf8(r.body).unwrap())
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn response_json_is_decoded_as_gos_json_unmarshal_does() {
+        // A nil map and an empty string, as Go prints them on an error path.
+        assert_eq!(
+            strict(r#"{"status":401,"headers":null,"body":"denied"}"#),
+            (401, vec![], "denied".into())
+        );
+        assert_eq!(
+            strict(r#"{"status":204,"body":null}"#),
+            (204, vec![], String::new())
+        );
+        // A nil slice is no value; a null in a list is an empty value.
+        assert_eq!(
+            strict(r#"{"status":200,"headers":{"a":null,"b":["1",null]}}"#),
+            (200, pairs(&[("b", "1"), ("b", "")]), String::new())
+        );
+        // Field names match case-insensitively (a Go struct without json
+        // tags prints `Status`), with Go's folding of U+017F and U+212A.
+        for stdout in [
+            r#"{"Status":201,"Headers":{"X-A":["1"]},"Body":"b"}"#,
+            r#"{"STATUS":201,"hEaDeRs":{"X-A":"1"},"BODY":"b"}"#,
+            "{\"\u{17f}tatu\u{17f}\":201,\"Header\u{17f}\":{\"X-A\":\"1\"},\"body\":\"b\"}",
+        ] {
+            assert_eq!(
+                strict(stdout),
+                (201, pairs(&[("X-A", "1")]), "b".into()),
+                "{stdout}"
+            );
+        }
+        // Not a fold: these are other keys, skipped.
+        assert_eq!(
+            strict(r#"{"status":200,"bodyx":"no","bod":"no","b\u00f6dy":"no"}"#).2,
+            ""
+        );
+        // A field given twice is decoded twice: the last value wins, null
+        // leaves status and body as they were, and headers objects merge
+        // into one map (null empties it).
+        assert_eq!(
+            strict(r#"{"status":201,"body":"x","status":null,"body":null}"#),
+            (201, vec![], "x".into())
+        );
+        assert_eq!(strict(r#"{"status":200,"status":202}"#).0, 202);
+        assert_eq!(
+            strict(r#"{"status":200,"headers":{"a":"1","b":"2"},"Headers":{"b":"3"}}"#).1,
+            pairs(&[("a", "1"), ("b", "3")])
+        );
+        assert_eq!(
+            strict(r#"{"status":200,"headers":{"a":"1"},"headers":null,"headers":{"b":"2"}}"#).1,
+            pairs(&[("b", "2")])
+        );
+        // Bytes that are not UTF-8 inside a string become U+FFFD.
+        let r = decode_response(b"{\"status\":200,\"body\":\"a\xffb\"}").unwrap();
+        assert_eq!(r.body, "a\u{fffd}b".as_bytes());
+        // Top-level null decodes to nothing: no status.
+        assert_eq!(strict("null"), (200, vec![], String::new()));
+        assert_eq!(
+            text(b"null"),
+            (200, Some(PLAIN_TEXT.into()), b"null".to_vec())
+        );
     }
 }

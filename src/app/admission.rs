@@ -1,21 +1,57 @@
 //! Admission: in-flight slots and reservations of the memory budget, for
 //! guests, request bodies and responses being written.
+//!
+//! The counters ([`Admission`]) are shared by every executor thread, so
+//! they are atomics; each check-and-add is one `fetch_update` (a
+//! compare-exchange loop) that cannot take a counter past its limit however
+//! threads race. Where a decision needs two counters (a slot and memory; a
+//! body's share and the whole budget), the first is taken and given back
+//! if the second does not fit: neither overshoots, and a request racing
+//! with it may at worst be refused while the first is briefly held, as if
+//! it had come a moment earlier. Atomics rather than a `Mutex`: no request
+//! waits on a lock held by a thread the OS has descheduled, and on one
+//! thread an uncontended compare-exchange is what a `Mutex` costs anyway.
+//! The guards ([`Permit`], [`Reservation`], [`RequestGate`]) belong to one
+//! request on one thread.
 
 use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use super::trace::{TraceId, trace_id};
 use crate::http::Gate;
 use crate::limits::{BODY_SHARE_DIVISOR, FunctionLimits, ServerLimits};
 
-/// The counters admission decides on.
+/// The counters admission decides on, shared by every executor thread.
+/// `Relaxed` is enough: each counter is its own total order of
+/// read-modify-writes, and no other memory is published through them.
 pub struct Admission {
     memory_budget: u64,
     max_in_flight: usize,
-    in_flight: Cell<usize>,
+    in_flight: AtomicUsize,
     /// Bytes of `memory_budget` held by guests, bodies and responses.
-    reserved_memory: Cell<u64>,
+    reserved_memory: AtomicU64,
     /// The part of `reserved_memory` held by request bodies being read.
-    body_memory: Cell<u64>,
+    body_memory: AtomicU64,
+}
+
+/// Adds `more` to `counter` if the sum stays within `limit`, in one atomic
+/// step; false (and nothing added) otherwise.
+fn add_within(counter: &AtomicU64, more: u64, limit: u64) -> bool {
+    counter
+        .fetch_update(Relaxed, Relaxed, |now| {
+            now.checked_add(more).filter(|&total| total <= limit)
+        })
+        .is_ok()
+}
+
+/// Adds `more` to `counter`, saturating.
+fn add(counter: &AtomicU64, more: u64) {
+    let _ = counter.fetch_update(Relaxed, Relaxed, |now| Some(now.saturating_add(more)));
+}
+
+/// Takes `less` from `counter`, saturating at zero.
+fn sub(counter: &AtomicU64, less: u64) {
+    let _ = counter.fetch_update(Relaxed, Relaxed, |now| Some(now.saturating_sub(less)));
 }
 
 impl Admission {
@@ -24,9 +60,9 @@ impl Admission {
         Self {
             memory_budget: limits.memory_budget,
             max_in_flight: limits.max_in_flight,
-            in_flight: Cell::new(0),
-            reserved_memory: Cell::new(0),
-            body_memory: Cell::new(0),
+            in_flight: AtomicUsize::new(0),
+            reserved_memory: AtomicU64::new(0),
+            body_memory: AtomicU64::new(0),
         }
     }
 
@@ -34,35 +70,42 @@ impl Admission {
     /// function's `memory` and `max_response` (its output, buffered in the
     /// host), or says why not.
     pub fn admit(&self, limits: &FunctionLimits) -> Result<Permit<'_>, &'static str> {
-        if self.in_flight.get() >= self.max_in_flight {
+        // The slot is taken first and given back (by the permit's drop) if
+        // the memory does not fit: the check and the count are one step.
+        let slot = self.in_flight.fetch_update(Relaxed, Relaxed, |now| {
+            (now < self.max_in_flight).then(|| now.saturating_add(1))
+        });
+        if slot.is_err() {
             return Err("too many requests in flight (max_in_flight); retry later");
         }
-        let memory = Reservation::new(self);
-        if !memory.grow(limits.memory.saturating_add(limits.max_response)) {
+        let permit = Permit {
+            admission: self,
+            memory: Reservation::new(self),
+        };
+        if !permit
+            .memory
+            .grow(limits.memory.saturating_add(limits.max_response))
+        {
             return Err(
                 "the memory budget (memory_budget) is taken by requests in progress; retry later",
             );
         }
-        self.in_flight.set(self.in_flight.get().saturating_add(1));
-        Ok(Permit {
-            admission: self,
-            _memory: memory,
-        })
+        Ok(permit)
     }
 }
 
 /// An admitted request; releases its slot and memory when dropped.
 pub struct Permit<'a> {
     admission: &'a Admission,
-    _memory: Reservation<'a>,
+    memory: Reservation<'a>,
 }
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        let admission = self.admission;
-        admission
+        let _ = self
+            .admission
             .in_flight
-            .set(admission.in_flight.get().saturating_sub(1));
+            .fetch_update(Relaxed, Relaxed, |now| Some(now.saturating_sub(1)));
     }
 }
 
@@ -83,37 +126,25 @@ impl<'a> Reservation<'a> {
 
     /// Takes `more` bytes if they fit in `memory_budget`.
     fn grow(&self, more: u64) -> bool {
-        let reserved = self.admission.reserved_memory.get();
-        match reserved.checked_add(more) {
-            Some(total) if total <= self.admission.memory_budget => {
-                self.admission.reserved_memory.set(total);
-                self.bytes.set(self.bytes.get().saturating_add(more));
-                true
-            }
-            _ => false,
+        let admission = self.admission;
+        if !add_within(&admission.reserved_memory, more, admission.memory_budget) {
+            return false;
         }
+        self.bytes.set(self.bytes.get().saturating_add(more));
+        true
     }
 
     /// Counts `more` bytes whether or not they fit: memory already in use
     /// (a response being written) is counted, so that later requests wait.
     pub fn force(&self, more: u64) {
-        let admission = self.admission;
-        admission
-            .reserved_memory
-            .set(admission.reserved_memory.get().saturating_add(more));
+        add(&self.admission.reserved_memory, more);
         self.bytes.set(self.bytes.get().saturating_add(more));
     }
 }
 
 impl Drop for Reservation<'_> {
     fn drop(&mut self) {
-        let admission = self.admission;
-        admission.reserved_memory.set(
-            admission
-                .reserved_memory
-                .get()
-                .saturating_sub(self.bytes.get()),
-        );
+        sub(&self.admission.reserved_memory, self.bytes.get());
     }
 }
 
@@ -144,29 +175,66 @@ impl Gate for RequestGate<'_> {
     fn reserve_body(&self, bytes: u64) -> bool {
         let admission = self.body.admission;
         let share = admission.memory_budget / BODY_SHARE_DIVISOR;
-        let fits = admission
-            .body_memory
-            .get()
-            .checked_add(bytes)
-            .is_some_and(|total| total <= share);
-        if !fits || !self.body.grow(bytes) {
+        // Bodies' share first, then the whole budget; the share is given
+        // back if the budget is full, so neither counter overshoots (a
+        // racing thread may be refused while the share is briefly held).
+        if !add_within(&admission.body_memory, bytes, share) {
             return false;
         }
-        admission
-            .body_memory
-            .set(admission.body_memory.get().saturating_add(bytes));
+        if !self.body.grow(bytes) {
+            sub(&admission.body_memory, bytes);
+            return false;
+        }
         true
     }
 }
 
 impl Drop for RequestGate<'_> {
     fn drop(&mut self) {
-        let admission = self.body.admission;
-        admission.body_memory.set(
-            admission
-                .body_memory
-                .get()
-                .saturating_sub(self.body.bytes.get()),
-        );
+        sub(&self.body.admission.body_memory, self.body.bytes.get());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Threads racing for slots, memory and body shares never take a
+    /// counter past its limit, and give everything back.
+    #[test]
+    fn racing_threads_never_overshoot() {
+        let limits = ServerLimits {
+            memory_budget: 8 * BODY_SHARE_DIVISOR,
+            max_in_flight: 3,
+            ..ServerLimits::default()
+        };
+        let admission = Admission::new(&limits);
+        let function = FunctionLimits {
+            memory: 2,
+            max_response: 1,
+            ..FunctionLimits::default()
+        };
+        let within = |a: &Admission| {
+            assert!(a.in_flight.load(Relaxed) <= limits.max_in_flight);
+            assert!(a.reserved_memory.load(Relaxed) <= limits.memory_budget);
+            assert!(a.body_memory.load(Relaxed) <= limits.memory_budget / BODY_SHARE_DIVISOR);
+        };
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    for _ in 0..2000 {
+                        let gate = RequestGate::new(&admission);
+                        let _ = gate.reserve_body(3);
+                        within(&admission);
+                        let permit = admission.admit(&function);
+                        within(&admission);
+                        drop((gate, permit));
+                    }
+                });
+            }
+        });
+        assert_eq!(admission.in_flight.load(Relaxed), 0);
+        assert_eq!(admission.reserved_memory.load(Relaxed), 0);
+        assert_eq!(admission.body_memory.load(Relaxed), 0);
     }
 }

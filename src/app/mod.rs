@@ -1,4 +1,4 @@
-//! The application pipeline of DESIGN.md, as a [`server::Handler`]:
+//! The application pipeline (ARCHITECTURE.md, "A request's path"), as a [`server::Handler`]:
 //! route → module cache → admission → sandbox → guest-response checks →
 //! response. Every request ends here in one access line, and every error in
 //! one JSON error body (`error_response`).
@@ -9,7 +9,7 @@ mod trace;
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
-use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -25,7 +25,11 @@ use admission::{Admission, RequestGate, Reservation};
 use router::{Match, Router};
 use trace::trace_id;
 
-/// Everything the request pipeline shares. Lives on the executor's thread.
+/// Everything the request pipeline shares: config, routes, module cache
+/// and admission counters. `Send + Sync` (asserted below), so that one
+/// `App` can serve executors on several threads; what belongs to one
+/// request (its gate, permit, `Store` and host state) lives on the thread
+/// that serves it and borrows from here.
 pub struct App {
     config: Config,
     router: Router,
@@ -33,11 +37,21 @@ pub struct App {
     admission: Admission,
 }
 
+// Fails to compile if a thread-bound type (`Rc`, `Cell`, ...) gets into
+// the shared state (wasmi's and hyper's way of keeping a type `Send + Sync`).
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<App>();
+    assert_send_sync::<Config>();
+    assert_send_sync::<Router>();
+    assert_send_sync::<Admission>();
+};
+
 /// What the access log says about one request, filled in as the pipeline
 /// learns it.
 #[derive(Default)]
 struct Access {
-    function: Option<Rc<FunctionSpec>>,
+    function: Option<Arc<FunctionSpec>>,
     fuel: u64,
 }
 
@@ -92,13 +106,13 @@ impl App {
     ) -> Result<Response, Error> {
         let spec = self.route(req, access)?;
         let loaded = self.load(&spec, trace_id, access).await?;
-        access.function = Some(Rc::clone(&spec));
+        access.function = Some(Arc::clone(&spec));
         let _permit = self.admit(&spec)?;
         self.call(req, &spec, &loaded, trace_id, access).await
     }
 
     /// The function serving the request's path and method.
-    fn route(&self, req: &Request, access: &mut Access) -> Result<Rc<FunctionSpec>, Error> {
+    fn route(&self, req: &Request, access: &mut Access) -> Result<Arc<FunctionSpec>, Error> {
         match self.router.route(&req.method, req.path()) {
             Match::Found(spec) => Ok(spec),
             Match::NotFound => Err(Error::new(Kind::NotFound, "no function serves this path")),
@@ -116,10 +130,10 @@ impl App {
     /// The function's compiled module, from the cache.
     async fn load(
         &self,
-        spec: &Rc<FunctionSpec>,
+        spec: &Arc<FunctionSpec>,
         trace_id: &str,
         access: &mut Access,
-    ) -> Result<std::sync::Arc<cache::Loaded>, Error> {
+    ) -> Result<Arc<cache::Loaded>, Error> {
         match self.cache.get(&spec.module, spec.abi).await {
             Ok(loaded) => Ok(loaded),
             // `/NAME` with no `NAME.wasm`: there is no such function.
@@ -135,7 +149,7 @@ impl App {
                         spec.name
                     );
                 }
-                access.function = Some(Rc::clone(spec));
+                access.function = Some(Arc::clone(spec));
                 let message = "the function's module cannot be loaded; the server log says why";
                 Err(Error::new(Kind::ModuleUnavailable, message))
             }
@@ -287,7 +301,7 @@ impl server::Handler for App {
     }
 }
 
-/// The error response of DESIGN.md: the JSON body
+/// The error response (README "Limits and errors"): the JSON body
 /// `{"error","message","function","trace_id"}`, `x-wasmgate-error` and the
 /// error's own fields.
 fn error_response(e: &Error, function: Option<&str>, trace_id: &str) -> Response {

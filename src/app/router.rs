@@ -6,7 +6,7 @@
 //! module it holds (two `stat` calls per request were ~7% of the CPU).
 
 use std::path::PathBuf;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::config::{Config, FunctionSpec};
 use crate::limits::FunctionLimits;
@@ -15,20 +15,21 @@ use crate::limits::FunctionLimits;
 #[derive(Debug)]
 pub enum Match {
     /// This function serves it.
-    Found(Rc<FunctionSpec>),
+    Found(Arc<FunctionSpec>),
     /// A route matches the path but not the method: the function and the
     /// methods it allows.
-    MethodNotAllowed(Rc<FunctionSpec>, String),
+    MethodNotAllowed(Arc<FunctionSpec>, String),
     /// Nothing serves this path.
     NotFound,
 }
 
-/// Routes built once from the config.
+/// Routes built once from the config, shared by every executor thread (so
+/// the functions are `Arc`s).
 #[derive(Debug)]
 pub struct Router {
-    exact: Vec<Rc<FunctionSpec>>,
+    exact: Vec<Arc<FunctionSpec>>,
     /// Prefix routes, longest first.
-    prefix: Vec<Rc<FunctionSpec>>,
+    prefix: Vec<Arc<FunctionSpec>>,
     dir: Option<(PathBuf, FunctionLimits)>,
 }
 
@@ -39,7 +40,7 @@ impl Router {
             .functions
             .iter()
             .cloned()
-            .map(Rc::new)
+            .map(Arc::new)
             .partition(|f| f.prefix);
         let mut prefix = prefix;
         prefix.sort_by_key(|f| std::cmp::Reverse(f.route.len()));
@@ -77,7 +78,7 @@ impl Router {
         }
     }
 
-    fn in_dir(&self, path: &str) -> Option<Rc<FunctionSpec>> {
+    fn in_dir(&self, path: &str) -> Option<Arc<FunctionSpec>> {
         let (dir, limits) = self.dir.as_ref()?;
         let rest = path.strip_prefix('/')?;
         let name = rest.split('/').next()?;
@@ -89,7 +90,7 @@ impl Router {
         if !valid {
             return None;
         }
-        Some(Rc::new(FunctionSpec::from_dir(dir, name, limits)))
+        Some(Arc::new(FunctionSpec::from_dir(dir, name, limits)))
     }
 }
 

@@ -36,7 +36,7 @@ impl Config {
         validate::validate(&input, raw, base, defaults)
     }
 
-    /// The defaults of board profile `name` (see [`board`]), looked
+    /// The defaults of board profile `name` (see `config::board`), looked
     /// up in `dir/boards/` first, then among the built-in profiles.
     pub fn for_board(name: &str, dir: &Path) -> Result<Self, ConfigError> {
         let (file, text) = board::find(name, dir)?;

@@ -127,6 +127,10 @@ keys! {
         max_response: Size => max_response in F::MAX_RESPONSE_RANGE,
         max_log: Size => max_log in F::MAX_LOG_RANGE,
         }
+        after {
+            // "text" or "refuse": see `validate::plain_output`.
+            plain_output: Option<Spanned<String>>,
+        }
     }
 }
 

@@ -730,3 +730,25 @@ fn methods_are_tokens_normalised_to_upper_case() {
     let e = f("[]").unwrap_err();
     assert!(e.message.contains("`methods` is empty"), "{e}");
 }
+
+#[test]
+fn plain_output_is_text_by_default_and_set_globally_or_per_function() {
+    use crate::limits::PlainOutput;
+    let c = parse(
+        "[limits]\nplain_output = \"refuse\"\n\
+         [[function]]\nroute = \"/a\"\nmodule = \"a.wasm\"\n\
+         [[function]]\nroute = \"/b\"\nmodule = \"b.wasm\"\nlimits = { plain_output = \"text\" }\n",
+    )
+    .unwrap();
+    assert_eq!(c.defaults.plain_output, PlainOutput::Refuse);
+    assert_eq!(c.functions[0].limits.plain_output, PlainOutput::Refuse);
+    assert_eq!(c.functions[1].limits.plain_output, PlainOutput::Text);
+    assert_eq!(parse("").unwrap().defaults.plain_output, PlainOutput::Text);
+    let e = refused("\n[limits]\nplain_output = \"502\"\n");
+    assert_eq!(e.line, Some(3), "{e}");
+    assert!(
+        e.message
+            .contains(r#"`plain_output` must be "text" or "refuse", got "502""#),
+        "{e}"
+    );
+}

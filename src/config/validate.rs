@@ -12,7 +12,7 @@ use super::text::ConfigText;
 use super::units::{show_duration, show_size};
 use super::{AbiChoice, Config, FunctionSpec};
 use crate::error::ConfigError;
-use crate::limits::{BODY_SHARE_DIVISOR, FunctionLimits, MAX_FUEL, ServerLimits};
+use crate::limits::{BODY_SHARE_DIVISOR, FunctionLimits, MAX_FUEL, PlainOutput, ServerLimits};
 
 /// Function limits from `raw` over `base`. With `fuel_per_ms` known, a
 /// `timeout` given without a `fuel` at the same level also sets the fuel
@@ -27,6 +27,9 @@ pub(crate) fn function_limits(
 ) -> Result<FunctionLimits, ConfigError> {
     let mut limits = base.clone();
     raw.apply(input, &mut limits)?;
+    if let Some(value) = &raw.plain_output {
+        limits.plain_output = plain_output(input, value)?;
+    }
     if let (None, Some(_), Some(per_ms)) = (&raw.fuel, &raw.timeout, fuel_per_ms) {
         // At most 8.64e10 µs × 1e8 per ms (both ranges): no overflow,
         // and the result is within FUEL_RANGE; clamped all the same.
@@ -35,6 +38,23 @@ pub(crate) fn function_limits(
         limits.timeout = limits.timeout.saturating_mul(2);
     }
     Ok(limits)
+}
+
+/// `plain_output`: one of [`PlainOutput::NAMES`].
+fn plain_output(input: &ConfigText, value: &Spanned<String>) -> Result<PlainOutput, ConfigError> {
+    match PlainOutput::NAMES
+        .iter()
+        .find(|(name, _)| *name == value.get_ref().as_str())
+    {
+        Some((_, choice)) => Ok(*choice),
+        None => input.error(
+            value.span(),
+            format!(
+                "`plain_output` must be \"text\" or \"refuse\", got {:?}",
+                value.get_ref()
+            ),
+        ),
+    }
 }
 
 /// Server limits from `s` over `d`.

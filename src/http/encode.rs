@@ -8,7 +8,7 @@ use std::borrow::Cow;
 pub struct Response {
     /// Status code.
     pub status: u16,
-    /// Header fields (framing fields are added by [`encode`]).
+    /// Header fields (framing fields are added by `encode`).
     pub headers: Vec<(Cow<'static, str>, Vec<u8>)>,
     /// The body.
     pub body: Vec<u8>,

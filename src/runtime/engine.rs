@@ -1,13 +1,14 @@
 //! The wasmi engine and the linker holding every host function, built once
 //! and shared by every request of a module.
 
-use wasmi::{CompilationMode, Config, CustomFuelCosts, Engine, Linker};
+use wasmi::{CompilationMode, Config, CustomFuelCosts, Engine, Linker, Module};
 
 use crate::limits::{MAX_RECURSION_DEPTH, MAX_STACK_HEIGHT};
 use crate::runtime::imports;
 use crate::runtime::state::HostState;
 
 /// The engine and linker shared by every request. Built once at start-up.
+#[derive(Debug)]
 pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
@@ -60,6 +61,21 @@ impl Runtime {
     /// The linker holding every host function.
     pub fn linker(&self) -> &Linker<HostState> {
         &self.linker
+    }
+
+    /// This runtime with, in its linker, the stubs `module`'s imports need
+    /// ([`imports::gojinn::define_stubs`]); `None` when it needs none. The
+    /// module's own: each load logs its stubs' calls once.
+    pub fn with_stubs(&self, module: &Module) -> Result<Option<Self>, wasmi::Error> {
+        if imports::gojinn::stubs(module).is_empty() {
+            return Ok(None);
+        }
+        let mut linker = self.linker.clone();
+        imports::gojinn::define_stubs(&mut linker, module)?;
+        Ok(Some(Self {
+            engine: self.engine.clone(),
+            linker,
+        }))
     }
 }
 

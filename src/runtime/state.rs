@@ -217,6 +217,13 @@ impl GuestLog {
         }
     }
 
+    /// Logs a warning of the host's about this request's guest (not the
+    /// guest's own text: not counted against its budget), tagged like its
+    /// lines.
+    pub fn host_warning(&self, message: &str) {
+        log::warn!(target: "guest", "[{} {}] {message}", self.function, self.trace_id);
+    }
+
     /// Says once per request that the budget is spent and output is dropped.
     pub fn note_dropped(&mut self) {
         if self.budget == 0 && !self.exhausted {
@@ -306,14 +313,14 @@ pub mod cost {
         per_kib: 10_240,
     };
     /// `fd_read`: per byte copied from stdin, and per iovec (counted as
-    /// [`IOVEC_BYTES`](super::IOVEC_BYTES) bytes).
+    /// `IOVEC_BYTES` bytes).
     pub const FD_READ: Cost = Cost {
         per_call: 400,
         per_kib: 256,
     };
     /// `fd_write`: per byte taken (stdout grows a buffer; stderr is scanned
     /// for lines, each also paying [`LOG_LINE`]), and per iovec (counted as
-    /// [`IOVEC_BYTES`](super::IOVEC_BYTES) bytes).
+    /// `IOVEC_BYTES` bytes).
     pub const FD_WRITE: Cost = Cost {
         per_call: 300,
         per_kib: 3_072,
@@ -341,7 +348,15 @@ pub mod cost {
         per_call: 1_000,
         per_kib: 0,
     };
-    /// Every `ENOTCAPABLE` stub (`poll_oneoff`, `path_open`, `sock_*`…).
+    /// `poll_oneoff`: per byte of subscriptions read and events written
+    /// (48 + 32 per subscription), like [`FD_WRITE`]'s copying; each clock
+    /// read also pays [`CLOCK`].
+    pub const POLL_ONEOFF: Cost = Cost {
+        per_call: 400,
+        per_kib: 3_072,
+    };
+    /// Every function outside the subset (`path_open`, `sock_*`…): it
+    /// answers an errno (`EBADF`, `ENOTCAPABLE`…) without doing anything.
     pub const STUB: Cost = Cost {
         per_call: 400,
         per_kib: 0,
@@ -446,6 +461,12 @@ impl HostResult for () {
 impl HostResult for i32 {
     fn value(&self) -> Option<Val> {
         Some(Val::I32(*self))
+    }
+}
+
+impl HostResult for Option<Val> {
+    fn value(&self) -> Option<Val> {
+        self.clone()
     }
 }
 

@@ -131,8 +131,9 @@ impl<G: Gate> Gate for Busy<'_, G> {
 
 /// Reads the next request from `io`, answering `Expect: 100-continue`
 /// once the head has passed its checks (RFC 9110 §10.1.1): the client then
-/// sends a body the server has already agreed to take. Public for the load
-/// benchmark's native baseline, which must read exactly as the server does.
+/// sends a body the server has already agreed to take. Re-exported in
+/// [`crate::internals`] for the load benchmark's native baseline, which
+/// must read exactly as the server does, and for the request fuzz target.
 pub async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
     decoder: &mut Decoder,
     io: &mut S,
@@ -232,8 +233,9 @@ async fn peer_reset(stream: &TcpStream) {
 }
 
 /// Writes one response; a client that does not take it within
-/// `write_timeout` loses its connection. Public for the load benchmark's
-/// native baseline, which must write exactly as the server does.
+/// `write_timeout` loses its connection. Re-exported in
+/// [`crate::internals`] for the load benchmark's native baseline, which
+/// must write exactly as the server does.
 pub async fn write(
     stream: &mut TcpStream,
     response: &Response,

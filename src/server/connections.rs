@@ -3,11 +3,19 @@
 //! the one that has waited longest for a request head. A few clients that
 //! open connections and send nothing, or trickle their heads, must not deny
 //! service to everyone else.
+//!
+//! The limits are global, so the table is shared by every executor thread
+//! (`Send + Sync`): one `Mutex` over the map of connections and the
+//! per-client counts, so that a check and the insert that follows it are
+//! one step; a `Mutex` per connection for its state and waker, so that an
+//! eviction cannot slip between a task's look at its state and its
+//! waker's registration. No lock is held across an `.await`, and the
+//! table's lock is taken before a connection's, never after.
 
-use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
-use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Poll, Waker};
 use std::time::Instant;
 
@@ -41,40 +49,75 @@ impl std::fmt::Display for Refused {
 /// The open connections.
 #[derive(Default)]
 pub struct Table {
-    next_id: Cell<u64>,
-    open: RefCell<HashMap<u64, Rc<Slot>>>,
-    per_client: RefCell<HashMap<IpAddr, usize>>,
+    open: Mutex<Open>,
     /// Connections closing with a lingering close (see [`Table::linger`]).
     /// They are out of the table already, so they are counted here.
-    lingering: Rc<Cell<usize>>,
+    lingering: Arc<AtomicUsize>,
+}
+
+/// What [`Table::open`] checks and changes in one step.
+#[derive(Default)]
+struct Open {
+    next_id: u64,
+    slots: HashMap<u64, Arc<Slot>>,
+    per_client: HashMap<IpAddr, usize>,
+}
+
+// Fails to compile if a thread-bound type gets into the table.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Table>();
+};
+
+/// Locks `mutex`. A poisoned lock (a thread panicked holding it; release
+/// builds abort on panic instead) is used as it is: nothing under these
+/// locks panics between two changes that must go together, short of an
+/// allocation failure.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A connection's turn at a lingering close; gives it back when dropped.
-pub struct Lingering(Rc<Cell<usize>>);
+pub struct Lingering(Arc<AtomicUsize>);
 
 impl Drop for Lingering {
     fn drop(&mut self) {
-        self.0.set(self.0.get().saturating_sub(1));
+        let _ = self
+            .0
+            .fetch_update(Relaxed, Relaxed, |n| Some(n.saturating_sub(1)));
     }
 }
 
 /// One open connection, shared by the table and its task.
 struct Slot {
     client: IpAddr,
+    state: Mutex<State>,
+}
+
+/// A connection's state, as the table sees it.
+struct State {
     /// Since when the connection has waited for a request head (opened, or
     /// its last response written); `None` while a request is read after
     /// its head, or served.
-    waiting: Cell<Option<Instant>>,
+    waiting: Option<Instant>,
     /// Set when the table evicts the connection.
-    evicted: Cell<bool>,
+    evicted: bool,
     /// Wakes the connection's task when it is evicted.
-    waker: Cell<Option<Waker>>,
+    waker: Option<Waker>,
 }
 
 impl Slot {
+    fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
     fn evict(&self) {
-        self.evicted.set(true);
-        if let Some(waker) = self.waker.take() {
+        let waker = {
+            let mut state = self.state();
+            state.evicted = true;
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
             waker.wake();
         }
     }
@@ -84,7 +127,7 @@ impl Slot {
 pub struct Entry<'a> {
     table: &'a Table,
     id: u64,
-    slot: Rc<Slot>,
+    slot: Arc<Slot>,
 }
 
 /// The address connections are counted by: an IPv4 address, or the /64 an
@@ -98,8 +141,9 @@ fn client_of(ip: IpAddr) -> IpAddr {
 
 impl Table {
     /// Open connections.
+    #[cfg(test)]
     fn len(&self) -> usize {
-        self.open.borrow().len()
+        lock(&self.open).slots.len()
     }
 
     /// Admits a connection from `peer`. Over a limit, the longest-waiting
@@ -107,28 +151,21 @@ impl Table {
     /// evicted to make room; when none is waiting, the new one is refused.
     pub fn open(&self, peer: IpAddr, limits: &ServerLimits) -> Result<Entry<'_>, Refused> {
         let client = client_of(peer);
-        let per_client = self.per_client.borrow().get(&client).copied().unwrap_or(0);
-        if per_client >= limits.max_connections_per_ip && !self.evict_oldest(Some(client)) {
-            return Err(Refused::Client(limits.max_connections_per_ip));
+        let mut evicted = Vec::new();
+        let opened = {
+            let mut open = lock(&self.open);
+            open.admit(client, limits, &mut evicted)
+                .map(|(id, slot)| Entry {
+                    table: self,
+                    id,
+                    slot,
+                })
+        };
+        // Woken outside the table's lock.
+        for slot in evicted {
+            slot.evict();
         }
-        if self.len() >= limits.max_connections && !self.evict_oldest(None) {
-            return Err(Refused::Table(limits.max_connections));
-        }
-        let id = self.next_id.get();
-        self.next_id.set(id.wrapping_add(1));
-        let slot = Rc::new(Slot {
-            client,
-            waiting: Cell::new(Some(Instant::now())),
-            evicted: Cell::new(false),
-            waker: Cell::new(None),
-        });
-        self.open.borrow_mut().insert(id, Rc::clone(&slot));
-        *self.per_client.borrow_mut().entry(client).or_insert(0) += 1;
-        Ok(Entry {
-            table: self,
-            id,
-            slot,
-        })
+        opened
     }
 
     /// A turn at a lingering close for a connection that has left the
@@ -137,29 +174,61 @@ impl Table {
     /// slot in the table, so this bounds the sockets they keep open to
     /// `max_connections` more, each for at most its linger time.
     pub fn linger(&self, limits: &ServerLimits) -> Option<Lingering> {
-        let now = self.lingering.get();
-        if now >= limits.max_connections {
-            return None;
+        self.lingering
+            .fetch_update(Relaxed, Relaxed, |now| {
+                (now < limits.max_connections).then(|| now.saturating_add(1))
+            })
+            .ok()?;
+        Some(Lingering(Arc::clone(&self.lingering)))
+    }
+}
+
+impl Open {
+    /// [`Table::open`] under the table's lock: the new connection's id and
+    /// slot, with the connections evicted for it in `evicted`.
+    fn admit(
+        &mut self,
+        client: IpAddr,
+        limits: &ServerLimits,
+        evicted: &mut Vec<Arc<Slot>>,
+    ) -> Result<(u64, Arc<Slot>), Refused> {
+        let per_client = self.per_client.get(&client).copied().unwrap_or(0);
+        if per_client >= limits.max_connections_per_ip && !self.evict_oldest(Some(client), evicted)
+        {
+            return Err(Refused::Client(limits.max_connections_per_ip));
         }
-        self.lingering.set(now.saturating_add(1));
-        Some(Lingering(Rc::clone(&self.lingering)))
+        if self.slots.len() >= limits.max_connections && !self.evict_oldest(None, evicted) {
+            return Err(Refused::Table(limits.max_connections));
+        }
+        let id = self.next_id;
+        self.next_id = id.wrapping_add(1);
+        let slot = Arc::new(Slot {
+            client,
+            state: Mutex::new(State {
+                waiting: Some(Instant::now()),
+                evicted: false,
+                waker: None,
+            }),
+        });
+        self.slots.insert(id, Arc::clone(&slot));
+        let count = self.per_client.entry(client).or_insert(0);
+        *count = count.saturating_add(1);
+        Ok((id, slot))
     }
 
-    /// Closes the connection (of `client`, if given) that has waited
-    /// longest for a request head; false when none is waiting.
-    fn evict_oldest(&self, client: Option<IpAddr>) -> bool {
+    /// Takes out the connection (of `client`, if given) that has waited
+    /// longest for a request head, to be closed; false when none is
+    /// waiting.
+    fn evict_oldest(&mut self, client: Option<IpAddr>, evicted: &mut Vec<Arc<Slot>>) -> bool {
         let victim = self
-            .open
-            .borrow()
+            .slots
             .iter()
             .filter(|(_, s)| client.is_none_or(|c| s.client == c))
-            .filter_map(|(&id, s)| s.waiting.get().map(|since| (since, id)))
+            .filter_map(|(&id, s)| s.state().waiting.map(|since| (since, id)))
             .min();
         match victim {
             Some((_, id)) => {
-                if let Some(slot) = self.remove(id) {
-                    slot.evict();
-                }
+                evicted.extend(self.remove(id));
                 true
             }
             None => false,
@@ -167,13 +236,12 @@ impl Table {
     }
 
     /// Takes connection `id` out of the table, if it is still there.
-    fn remove(&self, id: u64) -> Option<Rc<Slot>> {
-        let slot = self.open.borrow_mut().remove(&id)?;
-        let mut per_client = self.per_client.borrow_mut();
-        if let Some(n) = per_client.get_mut(&slot.client) {
+    fn remove(&mut self, id: u64) -> Option<Arc<Slot>> {
+        let slot = self.slots.remove(&id)?;
+        if let Some(n) = self.per_client.get_mut(&slot.client) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                per_client.remove(&slot.client);
+                self.per_client.remove(&slot.client);
             }
         }
         Some(slot)
@@ -183,26 +251,26 @@ impl Table {
 impl Entry<'_> {
     /// Marks the connection as waiting for a request head (evictable).
     pub fn waiting(&self) {
-        self.slot.waiting.set(Some(Instant::now()));
+        self.slot.state().waiting = Some(Instant::now());
     }
 
     /// Marks the connection as busy with a request (not evictable).
     pub fn busy(&self) {
-        self.slot.waiting.set(None);
+        self.slot.state().waiting = None;
     }
 
     /// Resolves when the table evicts this connection.
     pub async fn evicted(&self) {
-        std::future::poll_fn(|cx| match self.slot.evicted.get() {
-            true => Poll::Ready(()),
-            false => {
-                let waker = match self.slot.waker.take() {
-                    Some(old) if old.will_wake(cx.waker()) => old,
-                    _ => cx.waker().clone(),
-                };
-                self.slot.waker.set(Some(waker));
-                Poll::Pending
+        std::future::poll_fn(|cx| {
+            let mut state = self.slot.state();
+            if state.evicted {
+                return Poll::Ready(());
             }
+            match &mut state.waker {
+                Some(old) if old.will_wake(cx.waker()) => {}
+                waker => *waker = Some(cx.waker().clone()),
+            }
+            Poll::Pending
         })
         .await
     }
@@ -210,7 +278,7 @@ impl Entry<'_> {
 
 impl Drop for Entry<'_> {
     fn drop(&mut self) {
-        self.table.remove(self.id);
+        lock(&self.table.open).remove(self.id);
     }
 }
 
@@ -239,8 +307,8 @@ mod tests {
         first.busy();
         // `second` waits for a head: it makes room.
         let third = table.open(ip("127.0.0.2"), &l).unwrap();
-        assert!(second.slot.evicted.get());
-        assert!(!first.slot.evicted.get());
+        assert!(second.slot.state().evicted);
+        assert!(!first.slot.state().evicted);
         assert_eq!(table.len(), 2);
         // Both busy: refused.
         third.busy();
@@ -252,7 +320,7 @@ mod tests {
         assert_eq!(table.len(), 2);
         drop((first, third));
         assert_eq!(table.len(), 0);
-        assert!(table.per_client.borrow().is_empty());
+        assert!(lock(&table.open).per_client.is_empty());
     }
 
     #[test]
@@ -264,8 +332,8 @@ mod tests {
         let b = table.open(ip("10.0.0.1"), &l).unwrap();
         b.busy();
         let _c = table.open(ip("10.0.0.1"), &l).unwrap();
-        assert!(a.slot.evicted.get());
-        assert!(!other.slot.evicted.get());
+        assert!(a.slot.state().evicted);
+        assert!(!other.slot.state().evicted);
         _c.busy();
         assert_eq!(
             table.open(ip("10.0.0.1"), &l).err(),
@@ -284,6 +352,31 @@ mod tests {
         let _open = table.open(ip("127.0.0.1"), &l).unwrap();
         drop(a);
         assert!(table.linger(&l).is_some());
+    }
+
+    /// Threads opening connections at once never take the table past its
+    /// limits, and leave it empty.
+    #[test]
+    fn racing_threads_stay_within_the_limits() {
+        let table = Table::default();
+        let l = limits(3, 2);
+        std::thread::scope(|scope| {
+            for client in ["10.0.0.1", "10.0.0.2", "10.0.0.1", "10.0.0.3"] {
+                let (table, l) = (&table, &l);
+                scope.spawn(move || {
+                    for _ in 0..2000 {
+                        if let Ok(entry) = table.open(ip(client), l) {
+                            entry.busy();
+                            let open = lock(&table.open);
+                            assert!(open.slots.len() <= 3);
+                            assert!(open.per_client.values().all(|&n| n <= 2));
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(table.len(), 0);
+        assert!(lock(&table.open).per_client.is_empty());
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod connections;
 
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use smol::net::TcpListener;
@@ -22,7 +23,15 @@ pub use connections::Refused;
 /// requests, keeps connections within their caps, writes responses within
 /// `write_timeout` and closes connections cleanly; a handler decides what
 /// each request gets, and owns the memory a request holds.
-pub trait Handler {
+///
+/// A handler is the state every connection shares (config, routes,
+/// caches, counters), so it is `Send + Sync`: one executor per core will
+/// hand the same handler to each executor's thread, and requiring it now
+/// keeps thread-bound types (`Rc`, `Cell`) out of it as it grows. What
+/// belongs to one request stays on the thread that serves it and need not
+/// be `Send`: its gate, what it holds, and the future of
+/// [`respond`](Handler::respond) (a guest's `Store` holds `Rc`s).
+pub trait Handler: Send + Sync {
     /// Lives while one request is read: hears of its head and grants (or
     /// refuses) memory for its body; dropped when the request is answered.
     type Gate<'a>: Gate
@@ -84,7 +93,7 @@ where
     run_local(move |executor| async move {
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
-        let server = Rc::new(Server {
+        let server = Arc::new(Server {
             handler: start(addr),
             connections: connections::Table::default(),
         });
@@ -93,8 +102,9 @@ where
 }
 
 /// Runs `main` (given the executor, to spawn tasks on) and every task it
-/// spawns on this thread until `main` ends. Public for the load benchmark's
-/// native baseline, which must schedule exactly as the server does.
+/// spawns on this thread until `main` ends. Re-exported in
+/// [`crate::internals`] for the load benchmark's native baseline, which
+/// must schedule exactly as the server does.
 pub fn run_local<F, Fut>(main: F) -> std::io::Result<()>
 where
     F: FnOnce(Rc<smol::LocalExecutor<'static>>) -> Fut,
@@ -124,17 +134,30 @@ async fn drive(executor: &smol::LocalExecutor<'_>) -> std::io::Result<()> {
 }
 
 /// What every connection task shares: the handler and the connection
-/// table.
+/// table. Held through an `Arc` and `Send + Sync` (asserted below), so
+/// that executors on other threads could share it; today one thread runs
+/// them all.
 struct Server<H> {
     handler: H,
     connections: connections::Table,
 }
 
+// Fails to compile if the shared state stops being `Send + Sync` for a
+// handler that is (wasmi's and hyper's way of keeping a type so). A generic
+// function's body is type-checked for every `H` though it is never called.
+#[allow(dead_code)]
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    const fn shared<H: Handler>() {
+        assert_send_sync::<Server<H>>();
+    }
+};
+
 async fn serve<H: Handler + 'static>(
     executor: Rc<smol::LocalExecutor<'_>>,
     listener: TcpListener,
     addr: SocketAddr,
-    server: Rc<Server<H>>,
+    server: Arc<Server<H>>,
 ) -> std::io::Result<()> {
     // Tests and scripts read the bound address (useful with port 0) here.
     {
@@ -153,7 +176,7 @@ async fn serve<H: Handler + 'static>(
                 continue;
             }
         };
-        let server = Rc::clone(&server);
+        let server = Arc::clone(&server);
         executor
             .spawn(async move {
                 if let Err(e) = connection(&server, stream, peer).await {
@@ -207,7 +230,7 @@ mod tests {
         let result = run_local(|executor| async move {
             let listener = TcpListener::bind("127.0.0.1:0").await?;
             let addr = listener.local_addr()?;
-            let server = Rc::new(Server {
+            let server = Arc::new(Server {
                 handler: Echo(ServerLimits::default()),
                 connections: connections::Table::default(),
             });

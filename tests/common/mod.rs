@@ -250,6 +250,16 @@ impl Server {
         self.log.lock().unwrap().clone()
     }
 
+    /// The fuel of the access line of `GET /{name}` for the function
+    /// `name` (waits for it).
+    pub fn logged_fuel(&self, name: &str) -> u64 {
+        let needle = format!("GET /{name} fn={name} ");
+        let log = self.wait_for_log(&needle);
+        let line = log.lines().find(|l| l.contains(&needle)).unwrap();
+        let fuel = line.split(" fuel=").nth(1).unwrap();
+        fuel.split(' ').next().unwrap().parse().unwrap()
+    }
+
     /// Waits (bounded) until stderr contains `needle`; panics with the log
     /// otherwise. Log lines reach us through a pipe and a reader thread, so
     /// a line written before a response may still be in transit.

@@ -3,6 +3,7 @@
 //! [`Runtime`](super::Runtime)) and ABI detection ([`check`], in
 //! `abi::inspect`) read: a new host module is one file and one row here.
 
+pub mod gojinn;
 mod host_module;
 pub mod wasi_snapshot_preview1;
 pub mod wasmgate;
@@ -13,11 +14,15 @@ use wasmi::{FuncType, Linker};
 use crate::runtime::state::HostState;
 
 /// Every host module, in the order the linker defines them.
-pub const HOST_MODULES: &[HostModule] = &[wasmgate::MODULE, wasi_snapshot_preview1::MODULE];
+pub const HOST_MODULES: &[HostModule] = &[
+    wasmgate::MODULE,
+    wasi_snapshot_preview1::MODULE,
+    gojinn::MODULE,
+];
 
 /// Why an import from a module not in [`HOST_MODULES`] is refused.
 pub const UNKNOWN_MODULE: &str =
-    "only `wasi_snapshot_preview1` and `wasmgate` imports are provided";
+    "only `wasi_snapshot_preview1`, `wasmgate` and `gojinn` imports are provided";
 
 /// Whether the function `name` of the import module `module`, of type
 /// `ty`, is provided; if not, why.

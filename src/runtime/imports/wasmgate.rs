@@ -38,45 +38,83 @@ fn check_import(name: &str, ty: &FuncType) -> Result<(), &'static str> {
 
 /// Defines the `wasmgate` host functions in `linker`.
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error> {
-    linker.func_wrap(
+    define_log(
+        linker,
         NAME,
         "log",
-        |mut caller: Caller<'_, HostState>,
-         level: i32,
-         ptr: i32,
-         len: i32|
-         -> Result<(), wasmi::Error> {
-            let level = match level {
-                1 => log::Level::Error,
-                2 => log::Level::Warn,
-                3 => log::Level::Info,
-                4 => log::Level::Debug,
-                _ => log::Level::Trace,
-            };
-            let (Ok(ptr), Ok(len)) = (u32::try_from(ptr), u32::try_from(len)) else {
-                return Err(out_of_bounds());
-            };
-            let (mem, state) = guest_memory::of(&mut caller).ok_or_else(out_of_bounds)?;
-            let bytes = usize::try_from(len)
-                .ok()
-                .and_then(|len| guest_memory::get(mem, ptr, len))
-                .ok_or_else(out_of_bounds)?;
-            // Copy only what can be logged: the rest is never looked at,
-            // and not paid for.
-            let keep = bytes.len().min(MAX_LOG_LINE).min(state.log.accepts(level));
-            let bytes = bytes[..keep].to_vec();
-            charge(&mut caller, cost::LOG, keep as u64)?;
-            let line = caller.data_mut().log.line(level, &bytes);
-            charge_fuel(&mut caller, line)?;
+        |level| match level {
+            1 => log::Level::Error,
+            2 => log::Level::Warn,
+            3 => log::Level::Info,
+            4 => log::Level::Debug,
+            _ => log::Level::Trace,
+        },
+        |_| {
+            Err(wasmi::Error::host(CallError::Trap(
+                "wasmgate.log: message is out of bounds".into(),
+            )))
+        },
+    )
+}
+
+/// Defines `module.name(level, ptr, len)`, a log function: the message
+/// goes through [`log_message`] at `level_of(level)`; a message outside
+/// the guest's memory is answered by `out_of_bounds` (a trap, or a charge
+/// and nothing).
+pub(super) fn define_log(
+    linker: &mut Linker<HostState>,
+    module: &'static str,
+    name: &'static str,
+    level_of: fn(i32) -> log::Level,
+    out_of_bounds: fn(&mut Caller<'_, HostState>) -> Result<(), wasmi::Error>,
+) -> Result<(), wasmi::Error> {
+    linker.func_wrap(
+        module,
+        name,
+        move |mut caller: Caller<'_, HostState>,
+              level: i32,
+              ptr: i32,
+              len: i32|
+              -> Result<(), wasmi::Error> {
+            if !log_message(&mut caller, level_of(level), ptr, len)? {
+                out_of_bounds(&mut caller)?;
+            }
             finish(&mut caller, ())
         },
     )?;
     Ok(())
 }
 
-/// The trap of a `log` call whose message lies outside the guest's memory.
-fn out_of_bounds() -> wasmi::Error {
-    wasmi::Error::host(CallError::Trap(
-        "wasmgate.log: message is out of bounds".into(),
-    ))
+/// Logs the `len` bytes at `ptr` in the guest's memory as one guest log
+/// line at `level` (escaped, at most [`MAX_LOG_LINE`] bytes and what is
+/// left of the request's `max_log`), charging [`cost::LOG`] per byte
+/// copied and [`cost::LOG_LINE`] per line written. `false`, with nothing
+/// charged, when the message lies outside the guest's memory. The caller
+/// ends the call ([`finish`]). `wasmgate.log` and `gojinn.host_log`.
+pub(super) fn log_message(
+    caller: &mut Caller<'_, HostState>,
+    level: log::Level,
+    ptr: i32,
+    len: i32,
+) -> Result<bool, wasmi::Error> {
+    let (Ok(ptr), Ok(len)) = (u32::try_from(ptr), u32::try_from(len)) else {
+        return Ok(false);
+    };
+    let Some((mem, state)) = guest_memory::of(caller) else {
+        return Ok(false);
+    };
+    let Some(bytes) = usize::try_from(len)
+        .ok()
+        .and_then(|len| guest_memory::get(mem, ptr, len))
+    else {
+        return Ok(false);
+    };
+    // Copy only what can be logged: the rest is never looked at, and not
+    // paid for.
+    let keep = bytes.len().min(MAX_LOG_LINE).min(state.log.accepts(level));
+    let bytes = bytes[..keep].to_vec();
+    charge(caller, cost::LOG, keep as u64)?;
+    let line = caller.data_mut().log.line(level, &bytes);
+    charge_fuel(caller, line)?;
+    Ok(true)
 }

@@ -1,4 +1,4 @@
-// Expected: 502 `bad-response` — stdout is not a JSON object.
+// Expected: 200 text/plain with this line; 502 with `plain_output = "refuse"`.
 fn main() {
     println!("this is not json");
 }

@@ -1,5 +1,5 @@
-// Expected: 502 `bad-response` — a valid response object followed by more
-// output: stdout must hold exactly one JSON object.
+// A response object followed by more output is not one response object:
+// 200 text/plain with all of stdout; 502 with `plain_output = "refuse"`.
 fn main() {
     println!(r#"{{"status":200,"body":"ok"}}"#);
     println!("garbage after");

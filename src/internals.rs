@@ -1,0 +1,79 @@
+//! The surface the benchmarks, fuzz targets, examples and integration tests
+//! reach the crate's internals through. **Not a stable API**: it changes
+//! with the code it re-exports, and nothing outside this repository should
+//! depend on it.
+//!
+//! The crate's modules are private so that their layering (see the crate
+//! docs) is the compiler's to check and unused code shows up as dead. This
+//! module re-exports exactly the items those callers use, grouped by the
+//! layer they come from, so each item here names who needs it:
+//!
+//! | caller | uses |
+//! |---|---|
+//! | `benches/micro.rs` (divan) | [`abi`], [`cache`], [`config`], [`limits`], [`runtime`] |
+//! | `benches/host.rs` (host function costs) | [`abi::wasi_json::sandbox`], [`calibrate`], [`runtime`] |
+//! | `benches/load/baseline.rs` (example: native server) | [`http`], [`server`], [`limits::ServerLimits`] |
+//! | `benches/load/probe.rs` (example: callgrind loop) | [`abi`], [`cache`], [`config`], [`runtime`] |
+//! | `fuzz/fuzz_targets/http_request.rs` | [`http`], [`server::read_request`] |
+//! | `fuzz/fuzz_targets/config.rs` | [`config::Config`] |
+//! | `fuzz/fuzz_targets/{native_response,wasi_stdout}.rs` | `abi::{native,wasi_json}::decode_response` |
+//! | `fuzz/fuzz_targets/module_load.rs` | [`abi`], [`cache`], [`config`], [`runtime`] |
+//! | `tests/differential.rs` (against hyper) | [`http`] |
+//! | `tests/host_work.rs` | [`runtime::cost`], [`runtime::MAX_IO_PER_CALL`] |
+
+/// Request framing: the decoder a client of the server would see, and the
+/// response type the baseline server writes.
+pub mod http {
+    pub use crate::http::{DecodeError, Decoder, Limits, Request, Response};
+}
+
+/// The server and function limits with their defaults.
+pub mod limits {
+    pub use crate::limits::{FunctionLimits, InstanceCost, PlainOutput, ServerLimits};
+}
+
+/// The configuration: `Config` for the config fuzz target, a function's
+/// spec and ABI choice for everything that loads a module by hand.
+pub mod config {
+    pub use crate::config::{AbiChoice, Config, FunctionSpec};
+}
+
+/// The executor driver and the connection loop's read and write steps, so
+/// the baseline server frames HTTP exactly as wasmgate does.
+pub mod server {
+    pub use crate::server::{read_request, run_local, write};
+}
+
+/// The interpreter set-up, the per-call store data and sandbox, the
+/// structural check of a module, and the host function costs.
+pub mod runtime {
+    pub use crate::runtime::imports::wasi_snapshot_preview1::MAX_IO_PER_CALL;
+    pub use crate::runtime::state::cost;
+    pub use crate::runtime::structure::Shape;
+    pub use crate::runtime::{HostState, Runtime, Sandbox};
+}
+
+/// One guest call through either ABI, and each ABI's encoding.
+pub mod abi {
+    pub use crate::abi::{Abi, GuestRequest, GuestResponse, call};
+
+    /// The native (postcard) ABI.
+    pub mod native {
+        pub use crate::abi::native::decode_response;
+    }
+
+    /// The WASI ABI: JSON on stdin and stdout.
+    pub mod wasi_json {
+        pub use crate::abi::wasi_json::{decode_output, decode_response, encode_request, sandbox};
+    }
+}
+
+/// Loading and compiling a module as the cache does.
+pub mod cache {
+    pub use crate::cache::{Compiled, load};
+}
+
+/// The fuel-per-millisecond measurement `wasmgate calibrate` prints.
+pub mod calibrate {
+    pub use crate::calibrate::measure;
+}
