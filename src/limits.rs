@@ -376,9 +376,10 @@ impl ModuleLimits {
     pub const DEFAULT_MAX_TABLE_ELEMENTS: u64 = 100_000;
     /// Defaults to 1,000: toolchains emit one or a few. Range: 1 to 1,000,000.
     pub const DEFAULT_MAX_ELEMENT_SEGMENTS: u32 = 1_000;
-    /// Defaults to 10,000: toolchains emit one per output section (a few);
-    /// some emit one per symbol. Range: 1 to 1,000,000.
-    pub const DEFAULT_MAX_DATA_SEGMENTS: u32 = 10_000;
+    /// Defaults to 100,000: most toolchains emit one per output section (a
+    /// few); Go's linker (`GOOS=wasip1`) emits one per run of non-zero data,
+    /// ~42,000 for a small `encoding/json` function. Range: 1 to 1,000,000.
+    pub const DEFAULT_MAX_DATA_SEGMENTS: u32 = 100_000;
     /// Defaults to 40 bytes, wasmi's own strict limit: compiled modules
     /// average 100–2,500 bytes per function; a module of many empty
     /// functions exists to make instantiation expensive. Range: 1 to 10,000.
