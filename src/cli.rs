@@ -6,25 +6,28 @@ use std::ffi::OsString;
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use lexopt::prelude::*;
 use wasmi::ExternType;
 
 use crate::abi;
 use crate::cache;
+use crate::config::units::{parse_duration, parse_size, show_duration};
 use crate::config::{AbiChoice, Config, FunctionSpec};
 use crate::error::ConfigError;
-use crate::limits::ServerLimits;
+use crate::limits::{FunctionLimits, show_size};
 use crate::runtime::Runtime;
+use crate::runtime::toolchain::{Toolchain, stack_advice};
 
 const USAGE: &str = "\
 wasmgate: run untrusted WebAssembly functions behind a small HTTP server
 
 Usage:
   wasmgate serve [DIR] [--config FILE] [--listen ADDR] [--board NAME]
-  wasmgate run MODULE [--method M] [--path P] [--header NAME:VALUE]... [--body TEXT|@FILE] [--fuel N]
-  wasmgate check MODULE|DIR
+  wasmgate run MODULE [--method M] [--path P] [--header NAME:VALUE]... [--body TEXT|@FILE]
+               [--config FILE] [--fuel N] [--memory SIZE] [--timeout DURATION]
+  wasmgate check MODULE|DIR [--config FILE] [--fuel N] [--memory SIZE] [--timeout DURATION]
   wasmgate calibrate
   wasmgate --help | --version
 
@@ -55,32 +58,60 @@ Usage: wasmgate serve [DIR] [--config FILE] [--listen ADDR] [--board NAME]
                   Built in: beaglebone-black, generic-aarch64, revpi-connect4,
                   rpi-zero-2w, rpi3b, rpi4b, rpi5";
 
-const RUN_USAGE: &str = "\
+/// The options `run` and `check` share: the limits in force. A macro so
+/// that both usage texts include it with `concat!`.
+macro_rules! limits_usage {
+    () => {
+        "  --config FILE         take the limits of wasmgate.toml FILE: its [server]
+                        limits, and its [limits] or, when MODULE is the
+                        module of one of its [[function]]s, that function's
+  --fuel N              instruction budget (default: 100000000)
+  --memory SIZE         memory limit, e.g. 16MiB (default: 8MiB)
+  --timeout DURATION    CPU-time backstop, e.g. 500ms (default: 5s)
+  Flags win over --config."
+    };
+}
+
+const RUN_USAGE: &str = concat!(
+    "\
 Usage: wasmgate run MODULE [OPTIONS]
 
   --method M            request method (default: GET)
   --path P              request target, path and query (default: /)
   --header NAME:VALUE   add a request header; repeatable
   --body TEXT|@FILE     request body, literally or read from FILE
-  --fuel N              instruction budget (default: 100000000)
-  --abi auto|native|wasi-json   force the ABI (default: auto)
+  --abi auto|native|wasi-json   force the ABI (default: auto, or the
+                        configured function's)
+",
+    limits_usage!(),
+    "
 
 Prints the status, headers and body on stdout; fuel and time on stderr.
-Exits 1 when the function fails (trap, deadline, bad response…).";
+Exits 1 when the function fails (trap, deadline, bad response…)."
+);
 
 const CALIBRATE_USAGE: &str = "\
 Usage: wasmgate calibrate
 
-Runs a fixed, bundled workload for about a second and prints how many
-instructions (fuel units) this machine executes per millisecond, as the
-`fuel_per_ms = N` line for a board profile. With fuel_per_ms known, a
+Runs a fixed, bundled workload 7 times for about a second in all, timed on
+the thread's CPU time, and prints how many instructions (fuel units) this
+machine executes per millisecond in the fastest run, as the
+`fuel_per_ms = N` line for a board profile, with the spread between the
+runs; warns when they differ by more than 10%. With fuel_per_ms known, a
 function's `timeout` also sets its instruction budget.";
 
-const CHECK_USAGE: &str = "\
-Usage: wasmgate check MODULE|DIR
+const CHECK_USAGE: &str = concat!(
+    "\
+Usage: wasmgate check MODULE|DIR [OPTIONS]
 
 Validates MODULE (or every .wasm file in DIR) as wasmgate would load it and
-prints its ABI, imports, exports and declared memory. Exits 1 if any fails.";
+prints its ABI, imports, exports and declared memory, with a warning when a
+request could never run under the limits in force (its initial memory over
+`memory`, its instantiation over `fuel`). Exits 1 if any fails to load.
+
+",
+    limits_usage!()
+);
 
 /// A parsed command line.
 #[derive(Debug, PartialEq)]
@@ -101,7 +132,7 @@ pub enum Command {
     /// Call a module once.
     Run(RunArgs),
     /// Validate modules.
-    Check(PathBuf),
+    Check(PathBuf, LimitArgs),
 }
 
 /// Arguments of `wasmgate run`.
@@ -112,8 +143,109 @@ pub struct RunArgs {
     path: String,
     headers: Vec<(String, String)>,
     body: Option<String>,
+    /// `None`: the configured function's, else detected.
+    abi: Option<AbiChoice>,
+    limits: LimitArgs,
+}
+
+/// The limits `run` and `check` apply: `--config`'s, then the flags.
+#[derive(Debug, Default, PartialEq)]
+pub struct LimitArgs {
+    config: Option<PathBuf>,
     fuel: Option<u64>,
-    abi: AbiChoice,
+    memory: Option<u64>,
+    timeout: Option<Duration>,
+}
+
+impl LimitArgs {
+    /// The flags it reads (`--config`, `--fuel`, `--memory`, `--timeout`).
+    const FLAGS: [&str; 4] = ["config", "fuel", "memory", "timeout"];
+
+    /// Sets flag `--{flag}` (one of [`LimitArgs::FLAGS`]) to `value`,
+    /// within the range the config key has.
+    fn set(&mut self, flag: &str, value: OsString) -> Result<(), CliError> {
+        if flag == "config" {
+            self.config = Some(PathBuf::from(value));
+            return Ok(());
+        }
+        let text = string(value, &format!("--{flag}"))?;
+        let bad = |why: String| CliError::Usage(format!("--{flag} {why}"));
+        match flag {
+            "fuel" => {
+                let fuel = text
+                    .replace('_', "")
+                    .parse()
+                    .map_err(|_| bad(format!("wants a positive integer, got `{text}`")))?;
+                let range = FunctionLimits::FUEL_RANGE;
+                self.fuel = Some(within(flag, fuel, &range, |n| n.to_string())?);
+            }
+            "memory" => {
+                let memory = parse_size(&text).map_err(bad)?;
+                let range = FunctionLimits::MEMORY_RANGE;
+                self.memory = Some(within(flag, memory, &range, show_size)?);
+            }
+            _ => {
+                let timeout = parse_duration(&text).map_err(bad)?;
+                let range = FunctionLimits::TIMEOUT_RANGE;
+                self.timeout = Some(within(flag, timeout, &range, show_duration)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// The config of `--config`, or the defaults.
+    fn config(&self) -> Result<Config, CliError> {
+        match &self.config {
+            Some(path) => Config::load(path, None).map_err(CliError::Config),
+            None => Ok(Config::default()),
+        }
+    }
+
+    /// The function `module` runs as under `config`: its `[[function]]`
+    /// whose module is `module`, else one with its `[limits]`; then the
+    /// flags.
+    fn function(&self, config: &Config, module: &Path) -> FunctionSpec {
+        let same = |a: &Path| match (std::fs::canonicalize(a), std::fs::canonicalize(module)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => a == module,
+        };
+        let mut function = match config.functions.iter().find(|f| same(&f.module)) {
+            Some(f) => f.clone(),
+            None => {
+                let name = module
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let mut f = FunctionSpec::from_dir(Path::new("."), &name, &config.defaults);
+                f.module = module.to_owned();
+                f
+            }
+        };
+        let limits = &mut function.limits;
+        limits.fuel = self.fuel.unwrap_or(limits.fuel);
+        limits.memory = self.memory.unwrap_or(limits.memory);
+        limits.timeout = self.timeout.unwrap_or(limits.timeout);
+        function
+    }
+}
+
+/// `value` of flag `--{flag}` if it is in `range`, else a usage error that
+/// names the range as a config would write it.
+fn within<T: PartialOrd + Copy>(
+    flag: &str,
+    value: T,
+    range: &std::ops::RangeInclusive<T>,
+    show: fn(T) -> String,
+) -> Result<T, CliError> {
+    if range.contains(&value) {
+        return Ok(value);
+    }
+    Err(CliError::Usage(format!(
+        "--{flag} must be between {} and {}, got {}",
+        show(*range.start()),
+        show(*range.end()),
+        show(value)
+    )))
 }
 
 /// A failure with its exit code.
@@ -179,17 +311,21 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliErr
             Some(other) => Err(other.unexpected().into()),
         },
         "check" => {
-            let mut target = None;
+            let (mut target, mut limits) = (None, LimitArgs::default());
             while let Some(arg) = p.next()? {
                 match arg {
                     Short('h') | Long("help") => return Ok(Command::Help(CHECK_USAGE)),
+                    Long(flag) if LimitArgs::FLAGS.contains(&flag) => {
+                        let flag = flag.to_owned();
+                        limits.set(&flag, p.value()?)?;
+                    }
                     Value(v) if target.is_none() => target = Some(PathBuf::from(v)),
                     other => return Err(other.unexpected().into()),
                 }
             }
-            target
-                .map(Command::Check)
-                .ok_or_else(|| CliError::Usage("check: give a MODULE or DIR".into()))
+            let target =
+                target.ok_or_else(|| CliError::Usage("check: give a MODULE or DIR".into()))?;
+            Ok(Command::Check(target, limits))
         }
         other => Err(CliError::Usage(format!("unknown command `{other}`"))),
     }
@@ -223,8 +359,8 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command, CliError> {
         path: "/".into(),
         headers: Vec::new(),
         body: None,
-        fuel: None,
-        abi: AbiChoice::Auto,
+        abi: None,
+        limits: LimitArgs::default(),
     };
     while let Some(arg) = p.next()? {
         match arg {
@@ -252,20 +388,12 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command, CliError> {
                     .push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
             }
             Short('d') | Long("body") => args.body = Some(string(p.value()?, "--body")?),
-            Long("fuel") => {
-                let v = string(p.value()?, "--fuel")?;
-                args.fuel = Some(
-                    v.replace('_', "")
-                        .parse()
-                        .ok()
-                        .filter(|&n: &u64| n > 0)
-                        .ok_or_else(|| {
-                            CliError::Usage(format!("--fuel wants a positive integer, got `{v}`"))
-                        })?,
-                );
+            Long(flag) if LimitArgs::FLAGS.contains(&flag) => {
+                let flag = flag.to_owned();
+                args.limits.set(&flag, p.value()?)?;
             }
             Long("abi") => {
-                args.abi = match string(p.value()?, "--abi")?.as_str() {
+                args.abi = Some(match string(p.value()?, "--abi")?.as_str() {
                     "auto" => AbiChoice::Auto,
                     "native" => AbiChoice::Native,
                     "wasi-json" => AbiChoice::WasiJson,
@@ -274,7 +402,7 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command, CliError> {
                             "--abi must be auto, native or wasi-json, got `{other}`"
                         )));
                     }
-                }
+                })
             }
             Value(v) if module.is_none() => module = Some(PathBuf::from(v)),
             other => return Err(other.unexpected().into()),
@@ -303,7 +431,7 @@ pub fn execute(command: Command) -> Result<(), CliError> {
         } => serve(dir, config, listen, board),
         Command::Calibrate => calibrate(),
         Command::Run(args) => run(args),
-        Command::Check(target) => check(&target),
+        Command::Check(target, limits) => check(&target, &limits),
     }
 }
 
@@ -347,30 +475,54 @@ fn serve(
 }
 
 fn calibrate() -> Result<(), CliError> {
+    use crate::calibrate::{MAX_SPREAD_PERCENT, RUNS, Summary, measure};
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "calibrating: {} runs of the bundled workload...", 5);
-    let samples = crate::calibrate::measure(&Runtime::new())
+    let _ = writeln!(
+        out,
+        "calibrating: {RUNS} runs of the bundled workload, timed on this thread's CPU time..."
+    );
+    let samples = measure(&Runtime::new())
         .map_err(|e| CliError::Runtime(format!("calibration failed: {e}")))?;
     for s in &samples {
         let _ = writeln!(
             out,
-            "  {} fuel in {:.1} ms: {} fuel/ms",
+            "  {} fuel in {:.1} ms of CPU ({:.1} ms wall): {} fuel/ms",
             s.fuel,
-            s.elapsed.as_secs_f64() * 1000.0,
+            s.cpu.as_secs_f64() * 1000.0,
+            s.wall.as_secs_f64() * 1000.0,
             s.fuel_per_ms()
         );
     }
-    let median = samples[samples.len() / 2].fuel_per_ms();
+    let summary = Summary::of(&samples)
+        .ok_or_else(|| CliError::Runtime("calibration failed: no runs".into()))?;
     let _ = writeln!(
         out,
-        "\nfuel_per_ms = {median}\n\nPut this line in the board's profile (boards/NAME.toml) or under [server]\nin wasmgate.toml. Measure on an otherwise idle board, with the binary\nbuilt for it (--release)."
+        "spread: {}% (slowest run {} fuel/ms, fastest {}); the thread was on a CPU {}% of the time",
+        summary.spread_percent, summary.worst, summary.best, summary.cpu_share_percent
     );
+    let _ = writeln!(
+        out,
+        "\nfuel_per_ms = {}\n\nThe fastest run: what this machine does undisturbed. Put this line in the\nboard's profile (boards/NAME.toml) or under [server] in wasmgate.toml.\nMeasure on an otherwise idle board, with the binary built for it (--release).",
+        summary.best
+    );
+    if !summary.trusted() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "warning: the runs differ by {}%, more than {MAX_SPREAD_PERCENT}%: the machine is busy (other processes, \
+             a changing clock speed), and fuel_per_ms = {} is not to be trusted; calibrate again on an idle board",
+            summary.spread_percent,
+            summary.best
+        );
+    }
     Ok(())
 }
 
 fn run(args: RunArgs) -> Result<(), CliError> {
     let runtime = Runtime::new();
-    let loaded = cache::load(&runtime, &args.module, args.abi, &ServerLimits::default())
+    let config = args.limits.config()?;
+    let mut function = args.limits.function(&config, &args.module);
+    function.abi = args.abi.unwrap_or(function.abi);
+    let loaded = cache::load(&runtime, &args.module, function.abi, &config.server)
         .map_err(|e| CliError::Runtime(e.to_string()))?;
     let body = match &args.body {
         None => Vec::new(),
@@ -381,16 +533,6 @@ fn run(args: RunArgs) -> Result<(), CliError> {
             None => b.clone().into_bytes(),
         },
     };
-    let name = args
-        .module
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut function = FunctionSpec::from_dir(Path::new("."), &name, &Default::default());
-    function.module = args.module.clone();
-    if let Some(fuel) = args.fuel {
-        function.limits.fuel = fuel;
-    }
     let headers = args
         .headers
         .iter()
@@ -446,9 +588,9 @@ fn run(args: RunArgs) -> Result<(), CliError> {
 /// zero-fills the whole initial memory at every instantiation.
 const LARGE_INITIAL_MEMORY_KIB: u64 = 256;
 
-fn check(target: &Path) -> Result<(), CliError> {
+fn check(target: &Path, limits: &LimitArgs) -> Result<(), CliError> {
     let runtime = Runtime::new();
-    let limits = ServerLimits::default();
+    let config = limits.config()?;
     let files = if target.is_dir() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(target)
             .map_err(|e| CliError::Runtime(format!("{}: {e}", target.display())))?
@@ -463,9 +605,10 @@ fn check(target: &Path) -> Result<(), CliError> {
     let mut failed = 0;
     let mut out = std::io::stdout().lock();
     for file in &files {
-        match cache::load(&runtime, file, AbiChoice::Auto, &limits) {
+        let function = limits.function(&config, file);
+        match cache::load(&runtime, file, function.abi, &config.server) {
             Ok(loaded) => {
-                let _ = writeln!(out, "{}", describe(file, &loaded));
+                let _ = writeln!(out, "{}", describe(file, &loaded, &function.limits));
             }
             Err(e) => {
                 failed += 1;
@@ -487,7 +630,7 @@ fn check(target: &Path) -> Result<(), CliError> {
 
 /// What `check` prints about a module that loads. Names come from the
 /// module, so they are escaped: a name cannot forge a line of output.
-fn describe(file: &Path, loaded: &cache::Compiled) -> String {
+fn describe(file: &Path, loaded: &cache::Compiled, limits: &FunctionLimits) -> String {
     use std::fmt::Write as _;
     let (m, shape) = (&loaded.module, &loaded.shape);
     let mut text = format!("{}: ok\n  abi: {}\n", file.display(), loaded.abi);
@@ -541,13 +684,34 @@ fn describe(file: &Path, loaded: &cache::Compiled) -> String {
                 ty.minimum(),
             );
             if kib > LARGE_INITIAL_MEMORY_KIB {
+                let toolchain = std::fs::read(file).ok().and_then(|b| Toolchain::of(&b));
                 let _ = write!(
                     text,
-                    "\n  note: the initial memory is zero-filled on every request; most of it is\n  \
-                     usually the 1 MiB default stack (Rust: -C link-arg=-zstack-size=65536)"
+                    "\n  note: the initial memory is zero-filled on every request; most of it is\n  {}",
+                    stack_advice(toolchain)
                 );
             }
         }
+    }
+    let _ = write!(
+        text,
+        "\n  limits in force: fuel {}, memory {}, timeout {}",
+        limits.fuel,
+        show_size(limits.memory),
+        show_duration(limits.timeout)
+    );
+    if let Err(e) = shape.fits(limits.memory) {
+        let _ = write!(
+            text,
+            "\n  warning: {e}: every request would be refused (503 module-unavailable)"
+        );
+    }
+    if loaded.cost.fuel > limits.fuel {
+        let _ = write!(
+            text,
+            "\n  warning: instantiating it costs {} fuel, more than the `fuel` budget ({}): every request would end in 504 deadline",
+            loaded.cost.fuel, limits.fuel
+        );
     }
     text
 }

@@ -12,7 +12,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::limits::ServerLimits;
+use crate::limits::{ServerLimits, show_size};
 
 /// The error kinds a client can see, in `x-wasmgate-error` and the JSON body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +34,7 @@ pub enum Kind {
     HeadersTooLarge,
     /// The function's module cannot be loaded (missing, invalid, bad import).
     ModuleUnavailable,
-    /// The function used its whole fuel budget or its wall-clock timeout.
+    /// The function used its whole fuel budget or its timeout (CPU time).
     Deadline,
     /// The function tried to grow its memory past its `memory` limit.
     MemoryLimit,
@@ -316,7 +316,8 @@ pub enum CallError {
     /// The module's start function used up its one fuel slice: it runs
     /// during instantiation, which is not sliced (`fuel_slice`).
     StartOutOfFuel { slice: u64 },
-    /// The wall-clock backstop fired.
+    /// The backstop fired: the request's own work (its fuel slices, host
+    /// calls and instantiation) took more CPU time than its `timeout`.
     Timeout { timeout_ms: u64 },
     /// The guest asked for more memory than its limit.
     MemoryLimit { limit: u64 },
@@ -327,6 +328,16 @@ pub enum CallError {
     /// A wasi-json guest exited with a non-zero status. WASI exit codes are
     /// `u32` (`proc_exit(-1)` is code 4294967295); wasmi passes them as `i32`.
     ExitCode(u32),
+    /// The module cannot be instantiated within the function's `memory`
+    /// limit: it declares more initial memory (`declared`, bytes), or that
+    /// with its instance and tables (`needed`) is more. Refused before
+    /// instantiating: the module's problem under this function's limits,
+    /// not the guest's growth.
+    InitialMemory {
+        declared: u64,
+        needed: u64,
+        limit: u64,
+    },
 }
 
 impl CallError {
@@ -340,6 +351,7 @@ impl CallError {
             CallError::Trap(_) => Kind::Trap,
             CallError::BadResponse(_) => Kind::BadResponse,
             CallError::ExitCode(_) => Kind::ExitCode,
+            CallError::InitialMemory { .. } => Kind::ModuleUnavailable,
         }
     }
 }
@@ -360,7 +372,7 @@ impl fmt::Display for CallError {
             CallError::Timeout { timeout_ms } => {
                 write!(
                     f,
-                    "function ran past its wall-clock timeout of {timeout_ms} ms"
+                    "function ran past its timeout of {timeout_ms} ms of CPU time"
                 )
             }
             CallError::MemoryLimit { limit } => {
@@ -372,6 +384,27 @@ impl fmt::Display for CallError {
             CallError::Trap(message) => write!(f, "function trapped: {message}"),
             CallError::BadResponse(message) => write!(f, "function gave a bad response: {message}"),
             CallError::ExitCode(code) => write!(f, "function exited with code {code}"),
+            CallError::InitialMemory {
+                declared,
+                needed,
+                limit,
+            } => {
+                let shown = show_size(*limit);
+                if declared > limit {
+                    write!(
+                        f,
+                        "the module declares {} of initial memory; the function's `memory` limit is {shown}",
+                        show_size(*declared)
+                    )
+                } else {
+                    write!(
+                        f,
+                        "the module needs {} to instantiate ({} of initial memory, the rest for its instance and tables); the function's `memory` limit is {shown}",
+                        show_size(*needed),
+                        show_size(*declared)
+                    )
+                }
+            }
         }
     }
 }

@@ -52,7 +52,9 @@ pub struct FunctionLimits {
     /// Fuel executed between two yields to the executor; smaller slices give
     /// fairer latency to other requests at a small cost in throughput.
     pub fuel_slice: u64,
-    /// Wall-clock backstop, checked between slices.
+    /// Backstop, checked between slices: CPU time of the request's own work
+    /// (instantiation, its fuel slices and the host calls in them), not the
+    /// time it waited while other requests ran.
     pub timeout: Duration,
     /// Most bytes of linear memory the guest may hold (all memories together).
     pub memory: u64,
@@ -96,7 +98,8 @@ impl FunctionLimits {
     /// so other requests wait at most about that long for the executor.
     pub const DEFAULT_FUEL_SLICE: u64 = 100_000;
     /// Defaults to 5 s: the fuel budget normally decides first; this only
-    /// catches time spent outside metered code.
+    /// catches time metering does not see (a host call or a slice that runs
+    /// long on its own).
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
     /// Defaults to 8 MiB: a Rust handler built with a 64 KiB stack starts at
     /// 128 KiB and rarely needs 1–2 MiB; 8 leaves room for real work while
@@ -110,7 +113,7 @@ impl FunctionLimits {
     /// `fuel`: 1..=`MAX_FUEL` (24 h at the fastest `fuel_per_ms`).
     pub const FUEL_RANGE: RangeInclusive<u64> = 1..=MAX_FUEL;
     /// `fuel_slice`: 1 000..=10 000 000. Below 1 000, yielding costs more
-    /// than the slice runs. The wall-clock backstop is checked between
+    /// than the slice runs. The `timeout` backstop is checked between
     /// slices, and a new request waits for one slice of every request in
     /// flight: a slice of days with `timeout = "1ms"` held the only thread
     /// for ever, and 100 million-fuel slices of four `table.fill` loops
@@ -499,6 +502,24 @@ pub const MAX_RESPONSE_HEADERS: usize = 100;
 /// requests without one, which always find the other half for their
 /// functions.
 pub const BODY_SHARE_DIVISOR: u64 = 2;
+
+/// A size the way a config writes it: `"16MiB"`, or bytes (`"1000B"`);
+/// errors that name a size limit show it so.
+pub fn show_size(bytes: u64) -> String {
+    const UNITS: [(u64, &str); 4] = [
+        (1 << 40, "TiB"),
+        (1 << 30, "GiB"),
+        (1 << 20, "MiB"),
+        (1 << 10, "KiB"),
+    ];
+    match UNITS
+        .iter()
+        .find(|(unit, _)| bytes >= *unit && bytes.is_multiple_of(*unit))
+    {
+        Some((unit, name)) => format!("{}{name}", bytes / unit),
+        None => format!("{bytes}B"),
+    }
+}
 
 /// Longest duration any timeout may be set to. Defaults to 24 h: longer is a
 /// typo, and `Instant + duration` must not overflow.

@@ -82,4 +82,29 @@ fn calibrate_prints_a_fuel_per_ms_line() {
         .unwrap_or_else(|| panic!("{}", out.stdout));
     let n: u64 = line["fuel_per_ms = ".len()..].parse().unwrap();
     assert!(n > 0, "{line}");
+    // The fastest of the runs, timed on CPU time, with their spread (a
+    // busy machine may add a warning on stderr; nothing else may appear).
+    assert!(
+        out.stdout.contains("timed on this thread's CPU time"),
+        "{out:?}"
+    );
+    let runs: Vec<u64> = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains(" ms of CPU ("))
+        .map(|l| {
+            l.rsplit(": ")
+                .next()
+                .unwrap()
+                .trim_end_matches(" fuel/ms")
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(runs.len(), 7, "{out:?}");
+    assert_eq!(runs.iter().max(), Some(&n), "{out:?}");
+    assert!(out.stdout.contains("\nspread: "), "{out:?}");
+    for line in out.stderr.lines() {
+        assert!(line.starts_with("warning: the runs differ by "), "{out:?}");
+    }
 }

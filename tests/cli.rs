@@ -53,7 +53,11 @@ fn version_and_help() {
     for (command, flag) in [
         ("serve", "--listen"),
         ("run", "--fuel"),
+        ("run", "--memory SIZE"),
+        ("run", "--timeout DURATION"),
+        ("run", "--config FILE"),
         ("check", "MODULE|DIR"),
+        ("check", "--memory SIZE"),
     ] {
         let out = wasmgate([command, "--help"]);
         assert_ok(&out);
@@ -482,4 +486,202 @@ fn serve_refuses_methods_that_could_never_match() {
         4,
     );
     assert!(line.contains("\"GET /\" is not an HTTP method"), "{line}");
+}
+
+/// A native module of 256 pages (16 MiB, Zig's default stack) answering
+/// 200 `ok`.
+fn sixteen_mib(dir: &TempDir) -> String {
+    let msg = [0xc8, 0x01, 0x00, 0x02, b'o', b'k'];
+    let big = dir.write("big.wasm", native_answering(&msg, 256));
+    big.to_str().unwrap().to_owned()
+}
+
+/// A `run` that failed at run time (exit 1): the stats line, then the
+/// error line, which is returned.
+fn run_fails(out: &Cli) -> String {
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_no_panic(out);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{out:?}");
+    assert!(lines[0].starts_with("fuel used: "), "{out:?}");
+    assert!(lines[1].starts_with("wasmgate: "), "{out:?}");
+    lines[1].to_owned()
+}
+
+const REFUSED: &str =
+    "the module declares 16MiB of initial memory; the function's `memory` limit is 8MiB";
+
+/// `run` applies the limits in force: the defaults, a config's (its
+/// `[limits]`, or the `[[function]]` serving the module), then the flags.
+#[test]
+fn run_takes_memory_timeout_and_config() {
+    let dir = TempDir::new("cli-run-limits");
+    let big = sixteen_mib(&dir);
+    let out = wasmgate(["run", &big]);
+    let line = run_fails(&out);
+    assert!(line.contains(REFUSED), "{line}");
+    assert!(out.stderr.starts_with("fuel used: 0,"), "{out:?}");
+    assert!(line.contains("(module-unavailable, HTTP 503)"), "{line}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+
+    let out = wasmgate(["run", &big, "--memory", "32MiB"]);
+    assert_ok(&out);
+    assert_eq!(out.stdout, "HTTP 200\n\nok", "{out:?}");
+
+    // A configured function's limits, and the config's [limits] for any
+    // other module; a flag wins over both.
+    let config = dir.write(
+        "wasmgate.toml",
+        "[limits]\nmemory = \"64MiB\"\nfuel = 1000\n\n\
+         [[function]]\nroute = \"/big\"\nmodule = \"big.wasm\"\n\
+         limits = { memory = \"32MiB\", fuel = 1_000_000 }\n",
+    );
+    let config = config.to_str().unwrap();
+    let out = wasmgate(["run", &big, "--config", config]);
+    assert_ok(&out);
+    assert_eq!(out.stdout, "HTTP 200\n\nok", "{out:?}");
+    let out = wasmgate(["run", &big, "--config", config, "--memory", "8MiB"]);
+    assert!(run_fails(&out).contains(REFUSED), "{out:?}");
+    let out = wasmgate(["run", &path("hello.wasm"), "--config", config]);
+    let line = run_fails(&out);
+    assert!(line.contains("its budget is 1000 instructions"), "{line}");
+
+    // The timeout: CPU time, 1 ms, with fuel out of reach.
+    let out = wasmgate([
+        "run",
+        &path("hostile/loop.wasm"),
+        "--fuel",
+        "1_000_000_000_000",
+        "--timeout",
+        "1ms",
+    ]);
+    let line = run_fails(&out);
+    assert!(line.contains("timeout of 1 ms of CPU time"), "{line}");
+
+    // Values outside a key's range are usage errors, as in a config.
+    for (flag, value, needle) in [
+        (
+            "--memory",
+            "1KiB",
+            "--memory must be between 64KiB and 4GiB, got 1KiB",
+        ),
+        ("--memory", "lots", "--memory must be a size"),
+        (
+            "--timeout",
+            "0ms",
+            "--timeout must be between 1ms and 24h, got 0s",
+        ),
+        ("--fuel", "0", "--fuel must be between 1 and"),
+    ] {
+        let out = wasmgate(["run", &big, flag, value]);
+        let line = assert_fails(&out, 2);
+        assert!(line.contains(needle), "{line}");
+    }
+}
+
+/// `check` warns about a module no request could run under the limits in
+/// force, and says which limits those are.
+#[test]
+fn check_warns_when_the_initial_memory_is_over_the_limit() {
+    let dir = TempDir::new("cli-check-limits");
+    let big = sixteen_mib(&dir);
+    let out = wasmgate(["check", &big]);
+    assert_ok(&out);
+    assert!(out.stdout.contains("big.wasm: ok"), "{out:?}");
+    assert!(
+        out.stdout
+            .contains("limits in force: fuel 100000000, memory 8MiB, timeout 5s"),
+        "{out:?}"
+    );
+    assert!(
+        out.stdout.contains(&format!(
+            "warning: {REFUSED}: every request would be refused (503 module-unavailable)"
+        )),
+        "{out:?}"
+    );
+
+    let out = wasmgate(["check", &big, "--memory", "32MiB"]);
+    assert_ok(&out);
+    assert!(!out.stdout.contains("warning"), "{out:?}");
+    let config = dir.write(
+        "wasmgate.toml",
+        "[limits]\nmemory = \"32MiB\"\nfuel = 100\n",
+    );
+    let out = wasmgate(["check", &big, "--config", config.to_str().unwrap()]);
+    assert_ok(&out);
+    assert!(!out.stdout.contains("warning: the module"), "{out:?}");
+    assert!(
+        out.stdout
+            .contains("more than the `fuel` budget (100): every request would end in 504 deadline"),
+        "{out:?}"
+    );
+}
+
+/// `check`'s advice for a large initial memory names the stack flag of the
+/// toolchain the module's `producers` section names, or every one's.
+#[test]
+fn check_names_the_stack_flag_of_the_modules_toolchain() {
+    let dir = TempDir::new("cli-check-toolchain");
+    let msg = [0xc8, 0x01, 0x00, 0x00];
+    let cases = [
+        (
+            "rust",
+            &[
+                ("language", &["C11", "Rust"][..]),
+                ("processed-by", &["clang", "rustc"]),
+            ][..],
+            "RUSTFLAGS=\"-C link-arg=-zstack-size=65536\"",
+        ),
+        (
+            "c",
+            &[("language", &["C11"][..]), ("processed-by", &["clang"])],
+            "link with `-Wl,-z,stack-size=65536`",
+        ),
+        ("go", &[("language", &["Go"][..])], "no flag makes it"),
+        (
+            "unknown",
+            &[],
+            "Rust: -C link-arg=-zstack-size=65536; Zig: --stack 65536;\n  \
+             C (clang, wasm-ld): -Wl,-z,stack-size=65536",
+        ),
+    ];
+    for (name, fields, advice) in cases {
+        // 32 pages (2 MiB): over the size the note is printed at.
+        let mut module = native_answering(&msg, 32);
+        if !fields.is_empty() {
+            module.extend(producers_section(fields));
+        }
+        let file = dir.write(&format!("{name}.wasm"), module);
+        let out = wasmgate(["check", file.to_str().unwrap()]);
+        assert_ok(&out);
+        assert!(
+            out.stdout.contains("the initial memory is zero-filled"),
+            "{out:?}"
+        );
+        assert!(out.stdout.contains(advice), "{name}: {out:?}");
+    }
+}
+
+/// A `producers` custom section (appended to a module, it is still valid)
+/// of `(field, [values])`.
+fn producers_section(fields: &[(&str, &[&str])]) -> Vec<u8> {
+    let string = |out: &mut Vec<u8>, s: &str| {
+        common::leb128(s.len() as u64, out);
+        out.extend_from_slice(s.as_bytes());
+    };
+    let mut payload = Vec::new();
+    string(&mut payload, "producers");
+    common::leb128(fields.len() as u64, &mut payload);
+    for (field, values) in fields {
+        string(&mut payload, field);
+        common::leb128(values.len() as u64, &mut payload);
+        for value in *values {
+            string(&mut payload, value);
+            string(&mut payload, "1.0");
+        }
+    }
+    let mut section = vec![0];
+    common::leb128(payload.len() as u64, &mut section);
+    section.extend(payload);
+    section
 }

@@ -246,3 +246,45 @@ fn malformed_requests_are_400() {
     s.wait_for_log("status=400 error=bad-request");
     s.assert_healthy();
 }
+
+#[test]
+fn initial_memory_over_the_memory_limit_is_refused_as_such() {
+    // 256 pages (16 MiB, Zig's default stack) and 128 pages (8 MiB: with
+    // the instance, more than an 8 MiB limit); the big one also served by
+    // a function allowed 32 MiB: the compiled module is shared, the
+    // check is per function.
+    let dir = common::TempDir::new("initial-memory");
+    let msg = [0xc8, 0x01, 0x00, 0x02, b'o', b'k'];
+    let big = dir.write("big.wasm", common::native_answering(&msg, 256));
+    let full = dir.write("full.wasm", common::native_answering(&msg, 128));
+    let s = Server::with_config(
+        "[server]\nfunctions_dir = \".\"\n\n\
+         [[function]]\nname = \"roomy\"\nroute = \"/roomy\"\nmodule = \"big.wasm\"\n\
+         limits = { memory = \"32MiB\" }\n",
+        &[
+            ("big.wasm", big),
+            ("full.wasm", full),
+            ("hello.wasm", function("hello.wasm")),
+        ],
+    );
+    let r = s.get("/big");
+    let json = r.assert_error(503, "module-unavailable");
+    assert_eq!(json["function"], "big");
+    assert_eq!(
+        r.message(),
+        "the module declares 16MiB of initial memory; the function's `memory` limit is 8MiB"
+    );
+    s.wait_for_log("GET /big fn=big status=503 error=module-unavailable fuel=0 ");
+    let r = s.get("/roomy");
+    assert_eq!((r.status, r.text()), (200, "ok".to_owned()), "{r:?}");
+    let r = s.get("/full");
+    r.assert_error(503, "module-unavailable");
+    let message = r.message();
+    assert!(
+        message.starts_with("the module needs 8")
+            && message.contains("(8MiB of initial memory, the rest for its instance and tables)")
+            && message.ends_with("limit is 8MiB"),
+        "{message}"
+    );
+    s.assert_healthy();
+}

@@ -166,6 +166,12 @@ pub async fn call(
     request: &GuestRequest<'_>,
 ) -> Outcome {
     let (module, abi, cost) = (&compiled.module, compiled.abi, compiled.cost);
+    if let Err(error) = compiled.shape.fits(function.limits.memory) {
+        return Outcome {
+            result: Err(error),
+            fuel: 0,
+        };
+    }
     let runtime = compiled.runtime(runtime);
     let state = HostState::new(
         Rc::from(function.name.as_str()),

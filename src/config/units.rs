@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub(crate) use crate::limits::show_size;
+
 /// An integer value. Its own `Deserialize` so that a type error says "must
 /// be an integer, got a boolean" rather than naming a Rust type; 128 bits
 /// so that a range error shows even a number past `u64` as written.
@@ -205,23 +207,6 @@ impl<U> Quantity<U> {
             amount,
             unit: PhantomData,
         }
-    }
-}
-
-/// A size the way a config writes it: `"16MiB"`, or bytes.
-pub(crate) fn show_size(bytes: u64) -> String {
-    const UNITS: [(u64, &str); 4] = [
-        (1 << 40, "TiB"),
-        (1 << 30, "GiB"),
-        (1 << 20, "MiB"),
-        (1 << 10, "KiB"),
-    ];
-    match UNITS
-        .iter()
-        .find(|(unit, _)| bytes >= *unit && bytes.is_multiple_of(*unit))
-    {
-        Some((unit, name)) => format!("{}{name}", bytes / unit),
-        None => format!("{bytes}B"),
     }
 }
 

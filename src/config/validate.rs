@@ -16,7 +16,7 @@ use crate::limits::{BODY_SHARE_DIVISOR, FunctionLimits, MAX_FUEL, PlainOutput, S
 
 /// Function limits from `raw` over `base`. With `fuel_per_ms` known, a
 /// `timeout` given without a `fuel` at the same level also sets the fuel
-/// budget to what the timeout is worth on this board, and the wall-clock
+/// budget to what the timeout is worth on this board, and the CPU-time
 /// backstop to twice the timeout: the budget decides, the clock only backs
 /// it up.
 pub(crate) fn function_limits(

@@ -1,15 +1,19 @@
-//! Running one guest call: the per-request host state at the bottom
-//! ([`state`]), the host modules a guest may import ([`imports`]), the
-//! engine and linker ([`engine`]), a module's structural limits
-//! ([`structure`]) and the sandbox of one request ([`sandbox`]). The ABIs
+//! Running one guest call: the thread's CPU clock ([`clock`]), the
+//! per-request host state at the bottom ([`state`]), the host modules a
+//! guest may import ([`imports`]), the engine and linker ([`engine`]), a
+//! module's structural limits ([`structure`]), the sandbox of one request
+//! ([`sandbox`]), and which toolchain built a module ([`toolchain`], for
+//! `wasmgate check`'s advice). The ABIs
 //! (`abi/`) sit on top and turn requests into guest input and guest
 //! output into responses; nothing here knows them.
 
+pub mod clock;
 pub mod engine;
 pub mod imports;
 pub mod sandbox;
 pub mod state;
 pub mod structure;
+pub mod toolchain;
 
 pub use engine::Runtime;
 pub use sandbox::Sandbox;

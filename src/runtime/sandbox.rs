@@ -1,13 +1,21 @@
 //! One request's sandbox: a fresh wasmi `Store` and instance, run in fuel
 //! slices so that a busy guest yields the thread between slices, and dropped
 //! when the request ends so nothing survives into the next one.
+//!
+//! The fuel budget is the deadline. The `timeout` is a backstop for work
+//! metering does not see (a host call or a slice that runs long on its
+//! own), so it counts the CPU time of this request's own work only —
+//! instantiation and its fuel slices with the host calls in them — never
+//! the time it waited while other requests' slices ran: under any
+//! concurrency, the same request stops at the same fuel figure.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use wasmi::{Instance, Memory, Module, ResumableCall, Store, TrapCode, Val};
 
 use crate::error::CallError;
 use crate::limits::{FunctionLimits, InstanceCost};
+use crate::runtime::clock::thread_cpu_time;
 use crate::runtime::engine::Runtime;
 use crate::runtime::state::{HostState, SliceSpent};
 
@@ -18,7 +26,8 @@ pub struct Sandbox {
     budget: u64,
     used: u64,
     slice: u64,
-    started: Instant,
+    /// CPU time of this request's own work so far (see the module doc).
+    ran: Duration,
     timeout: Duration,
 }
 
@@ -66,7 +75,9 @@ impl Sandbox {
         }
         // No reserve: host calls in a start function must fit its slice.
         store.data_mut().fuel.new_slice(limits.fuel, 0);
+        let mark = thread_cpu_time();
         let result = runtime.linker().instantiate_and_start(&mut store, module);
+        let ran = thread_cpu_time().saturating_sub(mark);
         let used = consumed(&mut store, given).saturating_add(cost.fuel);
         let instance = match result {
             Ok(instance) => instance,
@@ -87,7 +98,7 @@ impl Sandbox {
             budget: limits.fuel,
             used,
             slice: limits.fuel_slice,
-            started: Instant::now(),
+            ran,
             timeout: limits.timeout,
         })
     }
@@ -125,13 +136,15 @@ impl Sandbox {
             .get_func(&self.store, name)
             .ok_or_else(|| CallError::Trap(format!("export `{name}` is missing")))?;
         let mut given = self.refuel(1)?;
+        let mut mark = thread_cpu_time();
         let mut call = func.call_resumable(&mut self.store, params, results);
         loop {
-            self.account(given);
+            self.account(given, mark);
             match call {
                 Ok(ResumableCall::Finished) => return Ok(()),
                 Ok(ResumableCall::OutOfFuel(invocation)) => {
                     given = self.next_slice(invocation.required_fuel()).await?;
+                    mark = thread_cpu_time();
                     call = invocation.resume(&mut self.store, results);
                 }
                 Ok(ResumableCall::HostTrap(invocation)) => {
@@ -140,6 +153,7 @@ impl Sandbox {
                     if let Some(spent) = invocation.host_error().downcast_ref::<SliceSpent>() {
                         let inputs = spent.results().to_vec();
                         given = self.next_slice(1).await?;
+                        mark = thread_cpu_time();
                         call = invocation.resume(&mut self.store, &inputs, results);
                         continue;
                     }
@@ -155,14 +169,16 @@ impl Sandbox {
     }
 
     /// Refuels (see [`Sandbox::refuel`]) and yields to the executor before
-    /// the guest runs on; fails when the budget or the wall clock is spent.
+    /// the guest runs on; fails when the budget or the timeout is spent.
     async fn next_slice(&mut self, need: u64) -> Result<u64, CallError> {
         // The budget decides first, so a request that used it up gets the
         // same answer however slow the machine was.
         let given = self.refuel(need)?;
-        if self.started.elapsed() > self.timeout {
+        // Only this request's own CPU time counts: the time it waits below,
+        // while other requests' slices run, does not.
+        if self.ran > self.timeout {
             return Err(CallError::Timeout {
-                timeout_ms: self.timeout.as_millis() as u64,
+                timeout_ms: u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
             });
         }
         smol::future::yield_now().await;
@@ -190,9 +206,13 @@ impl Sandbox {
         Ok(given)
     }
 
-    /// Adds what the last slice consumed to `used`.
-    fn account(&mut self, given: u64) {
+    /// Adds what the last slice consumed to `used`, and the CPU time it
+    /// ran since `mark` to `ran`.
+    fn account(&mut self, given: u64, mark: Duration) {
         self.used += consumed(&mut self.store, given);
+        self.ran = self
+            .ran
+            .saturating_add(thread_cpu_time().saturating_sub(mark));
     }
 }
 

@@ -6,7 +6,7 @@
 //! builds them only as "none" or its fixed `strict()` set), so the counts are
 //! read here with the same `wasmparser` wasmi uses: no code is added.
 
-use crate::error::LimitExceeded;
+use crate::error::{CallError, LimitExceeded};
 
 use wasmparser::{ElementItems, FunctionBody, Operator, Parser, Payload, TypeRef};
 
@@ -233,6 +233,29 @@ impl Shape {
         InstanceCost { bytes, fuel }
     }
 
+    /// Bytes of initial linear memory the module declares.
+    pub fn initial_memory(&self) -> u64 {
+        self.memory_pages.saturating_mul(64 * 1024)
+    }
+
+    /// Whether one request can instantiate the module within a `memory`
+    /// limit ([`Shape::initial_bytes`]). A compiled module is shared by
+    /// every function serving it, whatever their limits, so this is
+    /// checked per function, before each instantiation: a Zig build's
+    /// 16 MiB stack under an 8 MiB limit is refused as such, not reported
+    /// as the guest growing its memory at fuel 0.
+    pub fn fits(&self, limit: u64) -> Result<(), CallError> {
+        let needed = self.initial_bytes();
+        if needed <= limit {
+            return Ok(());
+        }
+        Err(CallError::InitialMemory {
+            declared: self.initial_memory(),
+            needed,
+            limit,
+        })
+    }
+
     /// The least memory one request needs: the instance, its tables and
     /// its initial linear memory, all counted against the `memory` limit.
     pub fn initial_bytes(&self) -> u64 {
@@ -242,7 +265,7 @@ impl Shape {
                 self.table_elements
                     .saturating_mul(InstanceCost::TABLE_ELEMENT_BYTES),
             )
-            .saturating_add(self.memory_pages.saturating_mul(64 * 1024))
+            .saturating_add(self.initial_memory())
     }
 }
 

@@ -428,6 +428,14 @@ impl Conn {
         }
     }
 
+    /// Waits up to `timeout` for each read instead of [`IO_TIMEOUT`], for a
+    /// response that is slow by design (a guest spinning until its CPU-time
+    /// backstop, which a busy machine or an emulator stretches).
+    pub fn read_timeout(self, timeout: Duration) -> Self {
+        self.stream.set_read_timeout(Some(timeout)).unwrap();
+        self
+    }
+
     /// Shuts down the writing side: the server reads an end of stream.
     pub fn half_close(&self) {
         self.stream
