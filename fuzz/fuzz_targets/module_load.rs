@@ -52,6 +52,7 @@ fn limits() -> FunctionLimits {
         memory: 1 << 20,
         max_response: 64 << 10,
         max_log: 1 << 10,
+        ..FunctionLimits::default()
     }
 }
 
