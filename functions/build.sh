@@ -217,7 +217,7 @@ done
 # -buildvcs=false keep paths and VCS state out of the binary, -buildid=
 # empties the build ID, -s -w drop the symbol table and DWARF; GOTOOLCHAIN
 # and GOPROXY keep `go` from downloading anything. Go emits ~42,000 data
-# segments and ~47 pages of initial memory; it needs ~40 M fuel per request.
+# segments and ~47 pages of initial memory; it needs ~46 M fuel per request.
 go_build() {
     local src="$1" dest="$2"
     (cd "$here/$src" &&

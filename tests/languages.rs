@@ -4,7 +4,7 @@
 //! (functions/gojinn/README.md). Each answers with the status, headers and
 //! body it gives under Gojinn.
 //!
-//! Go functions spend ~35–40 M instructions per request in the Go runtime
+//! Go functions spend ~45 M instructions per request in the Go runtime
 //! (~10–25 ms here, far more under qemu), so these tests make few requests.
 //! Fuel and memory are the defaults (a Go function needs none raised); only
 //! the wall-clock `timeout` is raised, for emulated runs.
