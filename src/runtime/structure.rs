@@ -224,11 +224,19 @@ impl Shape {
             .saturating_add(
                 self.element_items
                     .saturating_mul(InstanceCost::TABLE_ELEMENT_BYTES),
+            )
+            .saturating_add(
+                self.data_segments
+                    .saturating_mul(InstanceCost::DATA_SEGMENT_BYTES),
             );
         let fuel = InstanceCost::BASE_FUEL
             .saturating_add(self.globals.saturating_mul(InstanceCost::GLOBAL_FUEL))
             .saturating_add(self.functions.saturating_mul(InstanceCost::FUNCTION_FUEL))
             .saturating_add(table_elements.saturating_mul(InstanceCost::TABLE_ELEMENT_FUEL))
+            .saturating_add(
+                self.data_segments
+                    .saturating_mul(InstanceCost::DATA_SEGMENT_FUEL),
+            )
             .saturating_add(self.data_bytes / InstanceCost::DATA_BYTES_PER_FUEL);
         InstanceCost { bytes, fuel }
     }
@@ -335,10 +343,13 @@ mod tests {
         let cost = s.cost();
         assert_eq!(
             cost.bytes,
-            InstanceCost::BASE_BYTES + 2 * 40 + 3 * 72 + 3 * 8
+            InstanceCost::BASE_BYTES + 2 * 40 + 3 * 72 + 3 * 8 + 32
         );
         assert_eq!(s.initial_bytes(), cost.bytes + 10 * 8 + 2 * 65536);
-        assert_eq!(cost.fuel, InstanceCost::BASE_FUEL + 2 * 140 + 3 * 420 + 13);
+        assert_eq!(
+            cost.fuel,
+            InstanceCost::BASE_FUEL + 2 * 140 + 3 * 420 + 13 + 100
+        );
     }
 
     #[test]

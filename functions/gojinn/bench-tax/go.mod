@@ -1,0 +1,3 @@
+module gojinn.example/bench-tax
+
+go 1.24

@@ -1,0 +1,3 @@
+module gojinn.example/hello
+
+go 1.24

@@ -1,0 +1,3 @@
+module gojinn.example/http-echo
+
+go 1.24

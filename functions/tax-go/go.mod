@@ -1,0 +1,3 @@
+module wasmgate.example/tax-go
+
+go 1.24
