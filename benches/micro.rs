@@ -267,10 +267,7 @@ mod abi {
         let dir = path.parent().unwrap();
         let name = path.file_stem().unwrap().to_str().unwrap();
         let spec = FunctionSpec::from_dir(dir, name, &limits);
-        // Go's linker writes one data segment per symbol (~40,000).
-        let mut server = ServerLimits::default();
-        server.module.max_data_segments = u32::MAX;
-        let loaded = wcache::load(&rt, &spec.module, AbiChoice::Auto, &server)
+        let loaded = wcache::load(&rt, &spec.module, AbiChoice::Auto, &ServerLimits::default())
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         let req = tax_request();
         let run = || smol::future::block_on(wabi::call(&rt, &loaded, &spec, &req));
