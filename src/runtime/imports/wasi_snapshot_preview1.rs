@@ -48,18 +48,15 @@ mod errno {
 const MAX_IOVS: u32 = 1024;
 /// A partial stderr line is logged once it reaches this many bytes.
 const MAX_STDERR_LINE: usize = 1024;
-/// Most bytes one `fd_read` or `fd_write` call processes, so that no
-/// single host call holds the thread for long: they take at most this much
-/// and return the count (a short read or write, which callers repeat).
-///
-/// `random_get` has no such bound: preview1 has no short fill, and a guest
-/// asking for more than a cap would get an error no other host gives.
-/// Instead it is paid for in full before any byte is filled (10 fuel per
-/// byte, `cost::RANDOM_GET`), so one call holds the thread at most as long
-/// as the fuel it paid would run guest code (the measured ratio is ~1.2),
-/// and never beyond the request's budget or its memory: at the default
-/// limits (8 MiB of memory, 100 M fuel) one call fills at most 8 MiB, ~25
-/// ms on the development machine.
+/// Most bytes one `fd_read`, `fd_write` or `random_get` call processes, so
+/// that no single host call holds the thread for long: a host call cannot
+/// yield to other requests as guest code does between fuel slices, and
+/// 1 MiB is ~3 ms of `random_get` on the development machine. `fd_read`
+/// and `fd_write` take at most this much and return the count (a short
+/// read or write, which callers repeat); `random_get` of a larger buffer
+/// fails with `EINVAL` (28), as `getentropy` does past its maximum
+/// (README, "WASI": a deliberate difference from preview1, which sets no
+/// maximum).
 pub const MAX_IO_PER_CALL: usize = 1 << 20;
 /// Most stderr lines one `fd_write` call writes to the log (a line is a
 /// write to the server's stderr); the rest is left for the next call (a
@@ -370,14 +367,16 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
         "random_get",
         |mut c: Ctx<'_>, buf: i32, len: i32| -> HostResult {
             let len = len.cast_unsigned();
-            // Paid in full before the work: a call the budget cannot cover
-            // ends the request before any byte is filled. Any length is
-            // filled (preview1 sets no maximum); the work is bounded by
-            // the guest's memory and the budget (see `MAX_IO_PER_CALL`).
-            state::charge(&mut c, cost::RANDOM_GET, u64::from(len))?;
-            let Ok(len) = usize::try_from(len) else {
-                return state::finish(&mut c, errno::FAULT);
+            let Some(len) = usize::try_from(len).ok().filter(|&n| n <= MAX_IO_PER_CALL) else {
+                return small(&mut c, cost::RANDOM_GET, |_| errno::INVAL);
             };
+            // Paid before the work: the one host call that takes
+            // milliseconds is refused when the budget cannot cover it.
+            state::charge(
+                &mut c,
+                cost::RANDOM_GET,
+                u64::try_from(len).unwrap_or(u64::MAX),
+            )?;
             let code = with_wasi(&mut c, |mem, _, _| {
                 let Some(target) = get_mut(mem, buf.cast_unsigned(), len) else {
                     return errno::FAULT;
@@ -867,18 +866,24 @@ mod tests {
     }
 
     #[test]
-    fn random_get_fills_any_length_the_memory_holds() {
-        // 2 MiB (over MAX_IO_PER_CALL), then exit with its errno, or 99 if
-        // the last 8 bytes are still zero.
+    fn random_get_fills_up_to_the_per_call_cap_and_refuses_more() {
+        // MAX_IO_PER_CALL bytes, then exit with its errno, or 99 if the
+        // last 8 bytes are still zero.
         let body = format!(
             "(if (i32.ne (call $random_get (i32.const 65536) (i32.const {len})) (i32.const 0))
                (then (call $exit (i32.const 28))))
              (if (i64.eqz (i64.load (i32.const {last}))) (then (call $exit (i32.const 99))))
              (call $exit (i32.const 0))",
-            len = 2 * MAX_IO_PER_CALL,
-            last = 65536 + 2 * MAX_IO_PER_CALL - 8,
+            len = MAX_IO_PER_CALL,
+            last = 65536 + MAX_IO_PER_CALL - 8,
         );
         assert_eq!(exit_code(&import("random_get"), &body), 0);
+        // One byte more is EINVAL, as getentropy past its maximum.
+        let body = format!(
+            "(call $exit (call $random_get (i32.const 0) (i32.const {})))",
+            MAX_IO_PER_CALL + 1
+        );
+        assert_eq!(exit_code(&import("random_get"), &body), errno::INVAL);
         // A zero-length buffer at the end of memory is fine; past it, not.
         let body = "(call $exit (call $random_get (i32.const 3145728) (i32.const 0)))";
         assert_eq!(exit_code(&import("random_get"), body), errno::SUCCESS);
