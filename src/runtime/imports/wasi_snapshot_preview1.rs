@@ -554,13 +554,17 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
         NAME,
         "poll_oneoff",
         |mut c: Ctx<'_>, subs: i32, events: i32, n: i32, nevents: i32| -> HostResult {
-            let mut work = PollWork::default();
-            let code = with_wasi(&mut c, |mem, w, _| {
-                poll_oneoff(mem, w, [subs, events, n, nevents], &mut work)
-            });
-            let bytes = work.subscriptions.saturating_mul(SUBSCRIPTION + EVENT);
+            // Paid before the work, as if every subscription were a clock
+            // (read once each) and had its event written: a poll the
+            // budget cannot cover ends the request before it runs, and
+            // `MAX_SUBSCRIPTIONS` bounds what one call does.
+            let count = u64::from(n.cast_unsigned()).min(MAX_SUBSCRIPTIONS as u64);
+            let bytes = count.saturating_mul(SUBSCRIPTION + EVENT);
             state::charge(&mut c, cost::POLL_ONEOFF, bytes)?;
-            state::charge_fuel(&mut c, cost::CLOCK.fuel(0).saturating_mul(work.clocks))?;
+            state::charge_fuel(&mut c, cost::CLOCK.fuel(0).saturating_mul(count))?;
+            let code = with_wasi(&mut c, |mem, w, _| {
+                poll_oneoff(mem, w, [subs, events, n, nevents])
+            });
             state::finish(&mut c, code)
         },
     )?;
@@ -594,13 +598,13 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
 const SUBSCRIPTION: u64 = 48;
 const EVENT: u64 = 32;
 
-/// What one `poll_oneoff` did, to charge: subscriptions read (and as many
-/// events at most written), clocks read.
-#[derive(Default)]
-struct PollWork {
-    subscriptions: u64,
-    clocks: u64,
-}
+/// Most subscriptions one `poll_oneoff` takes: 4,096, ~330 KiB of
+/// subscriptions and events, a fraction of a millisecond of host work. A
+/// host call cannot yield to other requests mid-way as guest code does
+/// between fuel slices, so one call is bounded; more is `EINVAL` (28), as
+/// no subscription (preview1 sets no maximum; Go's and wasi-libc's polls
+/// hold a few).
+const MAX_SUBSCRIPTIONS: usize = 4096;
 
 /// `poll_oneoff(subscriptions, events, n, nevents)`. Nothing here ever has
 /// to be waited for: stdin is all in memory (readable, or at its end),
@@ -609,13 +613,8 @@ struct PollWork {
 /// direction), and a clock fires when it is already due (a relative timeout
 /// of 0, an absolute time passed). A poll that would have to wait for a
 /// clock (a sleep) answers `ENOTCAPABLE`: a request does not sleep, its
-/// deadline is an instruction budget. Counts its work in `work`.
-fn poll_oneoff(
-    mem: &mut [u8],
-    w: &Stdio,
-    [subs, events, n, nevents]: [i32; 4],
-    work: &mut PollWork,
-) -> i32 {
+/// deadline is an instruction budget. At most [`MAX_SUBSCRIPTIONS`].
+fn poll_oneoff(mem: &mut [u8], w: &Stdio, [subs, events, n, nevents]: [i32; 4]) -> i32 {
     const CLOCK: u8 = 0;
     const FD_READ: u8 = 1;
     const FD_WRITE: u8 = 2;
@@ -639,7 +638,9 @@ fn poll_oneoff(
     let (Some(subs), Some(events)) = (span(subs, SUBSCRIPTION), span(events, EVENT)) else {
         return errno::FAULT;
     };
-    work.subscriptions = n as u64;
+    if n > MAX_SUBSCRIPTIONS {
+        return errno::INVAL;
+    }
     let (mut ready_count, mut waits) = (0usize, false);
     for i in 0..n {
         let mut sub = [0u8; SUBSCRIPTION as usize];
@@ -652,7 +653,6 @@ fn poll_oneoff(
         // (error, nbytes, flags) of a ready subscription
         let ready = match tag {
             CLOCK => {
-                work.clocks += 1;
                 let id = u32_at(16).cast_signed();
                 let (timeout, flags) = (u64_at(24), u16::from_le_bytes([sub[40], sub[41]]));
                 match clock_now(id) {
@@ -920,6 +920,22 @@ mod tests {
             timeout_at = at + 24,
             flags_at = at + 40,
         )
+    }
+
+    #[test]
+    fn poll_oneoff_takes_at_most_max_subscriptions_per_call() {
+        // Zeroed subscriptions are due clocks: all of them fire.
+        let n = u32::try_from(MAX_SUBSCRIPTIONS).unwrap();
+        let body = format!(
+            "(call $exit (call $poll_oneoff (i32.const 0) (i32.const 0) (i32.const {n}) (i32.const 262144)))"
+        );
+        assert_eq!(exit_code(&import("poll_oneoff"), &body), errno::SUCCESS);
+        // One more (in memory) is refused before any subscription is read.
+        let body = format!(
+            "(call $exit (call $poll_oneoff (i32.const 0) (i32.const 0) (i32.const {}) (i32.const 262144)))",
+            n + 1
+        );
+        assert_eq!(exit_code(&import("poll_oneoff"), &body), errno::INVAL);
     }
 
     #[test]
