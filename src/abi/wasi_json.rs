@@ -222,6 +222,15 @@ impl<'de> Visitor<'de> for HeadersSeed<'_> {
             let values = map.next_value_seed(ValuesSeed {
                 count: &mut *self.count,
             })?;
+            // A name with no values (`null`, `[]`) is not sent, but it was
+            // parsed and is held: it counts as a field too, so that a flood
+            // of names is refused like a flood of values.
+            if values.is_empty() {
+                ValuesSeed {
+                    count: &mut *self.count,
+                }
+                .add::<A::Error>()?;
+            }
             headers.insert(name, values);
         }
         Ok(Headers(headers))
@@ -488,15 +497,37 @@ async fn call(sandbox: &mut Sandbox, plain: PlainOutput) -> Result<GuestResponse
 
 /// The response the guest wrote to stdout.
 fn respond(state: &HostState, plain: PlainOutput) -> Result<GuestResponse, CallError> {
-    let stdout = state.stdio.as_ref().map_or(&[][..], |w| w.stdout());
-    decode_output(stdout, plain).map_err(|why| {
-        let shown = &stdout[..stdout.len().min(QUOTED_OUTPUT)];
-        log::warn!(
-            "wasi-json output rejected: {why}; it began with {:?}",
-            String::from_utf8_lossy(shown)
-        );
-        CallError::BadResponse(why)
-    })
+    let stdio = state.stdio.as_ref();
+    let stdout = stdio.map_or(&[][..], |w| w.stdout());
+    let max = stdio.map_or(0, Stdio::max_stdout);
+    decode_output(stdout, plain)
+        .and_then(|response| within(response, max))
+        .map_err(|why| {
+            let shown = &stdout[..stdout.len().min(QUOTED_OUTPUT)];
+            log::warn!(
+                "wasi-json output rejected: {why}; it began with {:?}",
+                String::from_utf8_lossy(shown)
+            );
+            CallError::BadResponse(why)
+        })
+}
+
+/// `response` if its decoded size is still within `max_response` (`max`):
+/// stdout is, but each byte that is not UTF-8 inside a JSON string becomes
+/// U+FFFD, three bytes, so a decoded response can be up to three times
+/// larger than the stdout it came from.
+fn within(response: GuestResponse, max: u64) -> Result<GuestResponse, String> {
+    let size = response
+        .headers
+        .iter()
+        .map(|(name, value)| name.len().saturating_add(value.len()))
+        .fold(response.body.len(), usize::saturating_add);
+    match u64::try_from(size) {
+        Ok(size) if size <= max => Ok(response),
+        _ => Err(format!(
+            "the response is {size} bytes once invalid UTF-8 in it is replaced (U+FFFD), more than max_response ({max} bytes)"
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -699,6 +730,35 @@ mod tests {
         list.iter()
             .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn names_without_values_count_against_the_header_limit() {
+        for empty in ["null", "[]"] {
+            let names: Vec<String> = (0..=MAX_RESPONSE_HEADERS)
+                .map(|i| format!("\"h{i}\":{empty}"))
+                .collect();
+            let stdout = format!("{{\"status\":200,\"headers\":{{{}}}}}", names.join(","));
+            for plain in [PlainOutput::Text, PlainOutput::Refuse] {
+                let e = decode_output(stdout.as_bytes(), plain).unwrap_err();
+                assert!(e.contains("header fields allowed"), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_response_grown_past_max_response_by_replacement_characters_is_refused() {
+        // 1,000 bytes that are not UTF-8 become 3,000 bytes of U+FFFD.
+        let mut stdout = b"{\"status\":200,\"body\":\"".to_vec();
+        stdout.extend([0xFF; 1000]);
+        stdout.extend(b"\"}");
+        let max = u64::try_from(stdout.len()).unwrap();
+        let response = decode_output(&stdout, PlainOutput::Text).unwrap();
+        assert_eq!(response.body.len(), 3000);
+        let e = within(response, max).unwrap_err();
+        assert!(e.contains("more than max_response"), "{e}");
+        let response = decode_output(&stdout, PlainOutput::Text).unwrap();
+        assert_eq!(within(response, 3000).unwrap().body.len(), 3000);
     }
 
     #[test]

@@ -89,6 +89,11 @@ impl Stdio {
     pub fn stdout(&self) -> &[u8] {
         &self.stdout
     }
+
+    /// The most bytes stdout may hold (the function's `max_response`).
+    pub fn max_stdout(&self) -> u64 {
+        self.max_stdout
+    }
 }
 
 /// Caps the linear memory (one per store), tables and instances of
