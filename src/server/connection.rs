@@ -201,16 +201,24 @@ async fn linger<H: Handler>(server: &Server<H>, mut stream: TcpStream) {
 
 /// Closes a connection with a FIN, not a reset: bytes the client sent that
 /// were not read yet (which would make the kernel reset it) are discarded
-/// first.
+/// first, up to [`CLOSE_DISCARD`] without waiting.
 async fn close_cleanly(stream: &mut TcpStream) {
     let _ = stream.shutdown(std::net::Shutdown::Write);
     let mut sink = [0u8; 1024];
+    let mut left = CLOSE_DISCARD;
     while let Some(Ok(n)) = smol::future::poll_once(stream.read(&mut sink)).await {
-        if n == 0 {
+        left = left.saturating_sub(n);
+        if n == 0 || left == 0 {
             break;
         }
     }
 }
+
+/// Most bytes [`close_cleanly`] discards: 256 KiB, what a socket's receive
+/// buffer holds by default. Its reads never wait, so without a bound a
+/// client sending as fast as they drain (on a fast link) would hold the
+/// thread; past it, the close may be a reset.
+const CLOSE_DISCARD: usize = 256 << 10;
 
 /// Resolves when the peer resets the connection (or it fails). An end of
 /// stream is a half-close, not an end: the client may still read its
