@@ -366,17 +366,16 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
         NAME,
         "random_get",
         |mut c: Ctx<'_>, buf: i32, len: i32| -> HostResult {
-            let len = len.cast_unsigned();
-            let Some(len) = usize::try_from(len).ok().filter(|&n| n <= MAX_IO_PER_CALL) else {
+            let bytes = len.cast_unsigned();
+            let Some(len) = usize::try_from(bytes)
+                .ok()
+                .filter(|&n| n <= MAX_IO_PER_CALL)
+            else {
                 return small(&mut c, cost::RANDOM_GET, |_| errno::INVAL);
             };
             // Paid before the work: the one host call that takes
             // milliseconds is refused when the budget cannot cover it.
-            state::charge(
-                &mut c,
-                cost::RANDOM_GET,
-                u64::try_from(len).unwrap_or(u64::MAX),
-            )?;
+            state::charge(&mut c, cost::RANDOM_GET, u64::from(bytes))?;
             let code = with_wasi(&mut c, |mem, _, _| {
                 let Some(target) = get_mut(mem, buf.cast_unsigned(), len) else {
                     return errno::FAULT;
