@@ -85,6 +85,9 @@ pub struct Request {
     pub body: Vec<u8>,
     /// Whether the connection may serve another request after this one.
     pub keep_alive: bool,
+    /// The client's address, when the request came over a socket (the
+    /// server sets it; `X-Forwarded-For`, http-wasm's `get_source_addr`).
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 impl Request {
@@ -96,6 +99,7 @@ impl Request {
             headers: head.headers,
             body,
             keep_alive: head.keep_alive,
+            peer: None,
         }
     }
 

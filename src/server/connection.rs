@@ -58,7 +58,10 @@ pub(super) async fn connection<H: Handler>(
         // before) from when the request was in.
         let reading = Instant::now();
         let req = match read.await {
-            Some(Ok(req)) => req,
+            Some(Ok(req)) => Request {
+                peer: Some(peer),
+                ..req
+            },
             Some(Err(DecodeError::Closed)) => return Ok(()),
             Some(Err(DecodeError::Io(e))) => return Err(e),
             Some(Err(e)) => {
