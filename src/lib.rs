@@ -41,3 +41,4 @@ mod http;
 mod limits;
 mod runtime;
 mod server;
+mod store;

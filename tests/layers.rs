@@ -17,6 +17,7 @@ const LAYERS: &[&str] = &[
     "config",
     "http",
     "server",
+    "store",
     "runtime",
     "abi",
     "cache",

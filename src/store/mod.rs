@@ -1,0 +1,607 @@
+//! The key-value store behind the `kv_*` host functions: namespaces of
+//! keys, each namespace with its quotas, kept in memory and made durable
+//! by an append-only log on local disk (`[state] dir`). It knows nothing
+//! of guests: `runtime` gives each request a [`Txn`] on its namespace.
+//!
+//! - [`record`]: the log's bytes (length, CRC-32, length-prefixed
+//!   namespace and key per operation) and its replay, which keeps the
+//!   intact records and drops a damaged tail.
+//! - [`writer`]: the thread that appends and fsyncs, so that executor
+//!   threads never wait on the disk.
+//! - [`txn`]: one request's writes, buffered, read back by the request,
+//!   committed as one record or dropped.
+//!
+//! The [`Store`] handle is `Send + Sync`: one in-memory index behind a
+//! mutex (held for map operations only, never across I/O) and a channel
+//! to the writer. Every commit's record is sent while the lock is held, so
+//! the log's order is the order in which commits were applied.
+
+pub mod record;
+mod txn;
+pub mod writer;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use txn::{KvResult, Txn};
+pub use writer::Durability;
+
+use record::Op;
+use writer::Msg;
+
+/// The longest key: longer ones are refused ([`KvError::KeyTooLong`]).
+pub const MAX_KEY: usize = 1024;
+
+/// The lock file in the store's directory, holding the owner's pid.
+pub const LOCK: &str = "lock";
+
+/// A namespace's limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// Keys it may hold.
+    pub max_keys: u64,
+    /// Bytes of keys and values it may hold.
+    pub max_bytes: u64,
+    /// The largest value.
+    pub max_value: u64,
+}
+
+/// Why a store operation failed. Each is an error value to the guest,
+/// never a trap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KvError {
+    /// The key is longer than [`MAX_KEY`].
+    KeyTooLong,
+    /// The value is larger than the namespace's `max_value`.
+    ValueTooLarge { limit: u64 },
+    /// The namespace would hold more than `max_keys` keys.
+    TooManyKeys { limit: u64 },
+    /// The namespace would hold more than `max_bytes` bytes.
+    TooManyBytes { limit: u64 },
+    /// `incr` on a value that is not a decimal integer.
+    NotANumber,
+    /// `incr` past the range of an `i64`.
+    Overflow,
+    /// The store cannot be opened or written.
+    Unavailable(String),
+}
+
+impl std::fmt::Display for KvError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KvError::KeyTooLong => write!(f, "key longer than {MAX_KEY} bytes"),
+            KvError::ValueTooLarge { limit } => {
+                write!(f, "value larger than kv_max_value ({limit} bytes)")
+            }
+            KvError::TooManyKeys { limit } => {
+                write!(
+                    f,
+                    "namespace would hold more than kv_max_keys ({limit}) keys"
+                )
+            }
+            KvError::TooManyBytes { limit } => {
+                write!(
+                    f,
+                    "namespace would hold more than kv_max_bytes ({limit} bytes)"
+                )
+            }
+            KvError::NotANumber => f.write_str("incr on a value that is not a decimal integer"),
+            KvError::Overflow => f.write_str("incr overflows a 64-bit integer"),
+            KvError::Unavailable(why) => write!(f, "store unavailable: {why}"),
+        }
+    }
+}
+
+/// One stored value.
+#[derive(Debug, Clone)]
+struct Entry {
+    value: Vec<u8>,
+    /// Unix milliseconds after which the entry is gone; 0: never.
+    expires: u64,
+}
+
+impl Entry {
+    fn live(&self, now: u64) -> bool {
+        self.expires == 0 || self.expires > now
+    }
+}
+
+/// One namespace: its entries and what they weigh.
+#[derive(Debug, Default)]
+struct Space {
+    entries: BTreeMap<Vec<u8>, Entry>,
+    /// Sum of key and value lengths.
+    bytes: u64,
+}
+
+impl Space {
+    fn put(&mut self, key: Vec<u8>, entry: Entry) {
+        self.bytes = self.bytes.saturating_add(weight(&key, &entry.value));
+        if let Some(old) = self.entries.insert(key, entry) {
+            self.bytes = self.bytes.saturating_sub(old.value.len() as u64);
+        }
+    }
+
+    fn remove(&mut self, key: &[u8]) {
+        if let Some(old) = self.entries.remove(key) {
+            self.bytes = self.bytes.saturating_sub(weight(key, &old.value));
+        }
+    }
+
+    /// Drops expired entries (their deletion needs no record: replayed, they
+    /// are expired still).
+    fn purge(&mut self, now: u64) {
+        let dead: Vec<Vec<u8>> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| !e.live(now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in dead {
+            self.remove(&key);
+        }
+    }
+
+    fn get(&self, key: &[u8], now: u64) -> Option<&Entry> {
+        self.entries.get(key).filter(|e| e.live(now))
+    }
+}
+
+fn weight(key: &[u8], value: &[u8]) -> u64 {
+    (key.len() as u64).saturating_add(value.len() as u64)
+}
+
+/// The index and the channel to the writer, behind the store's mutex.
+struct Inner {
+    spaces: BTreeMap<Vec<u8>, Space>,
+    /// Bytes in the log file (after the last compaction).
+    log_bytes: u64,
+    /// `None` once the store is closed.
+    tx: Option<Sender<Msg>>,
+}
+
+/// A compaction rewrites the log once it is this large and more than twice
+/// what the live entries take.
+const COMPACT_MIN: u64 = 1 << 20;
+
+/// The store: see the module doc.
+pub struct Store {
+    inner: Mutex<Inner>,
+    durability: Durability,
+    dir: PathBuf,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Held (flock) for the store's life; holds the owner's pid.
+    _lock: File,
+}
+
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Store>();
+};
+
+/// The current time in unix milliseconds.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// What [`Store::open`] found in the log.
+#[derive(Debug, Default)]
+pub struct Recovery {
+    /// Intact records replayed.
+    pub records: usize,
+    /// Bytes of the log kept.
+    pub bytes: u64,
+    /// The damaged tail dropped, if any, and why.
+    pub damage: Option<String>,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`: takes its lock (refusing, with
+    /// the owner's pid, if another process holds it), replays the log,
+    /// cuts a damaged tail off (logged) and starts the writer.
+    pub fn open(dir: &Path, durability: Durability) -> Result<(Arc<Store>, Recovery), String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let lock = lock(dir)?;
+        let path = dir.join(writer::LOG);
+        let _ = std::fs::remove_file(dir.join(writer::NEXT));
+        let mut bytes = Vec::new();
+        match File::open(&path) {
+            Ok(mut f) => {
+                f.read_to_end(&mut bytes)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        }
+        let replay = record::replay(&bytes);
+        drop(bytes);
+        let recovery = Recovery {
+            records: replay.batches.len(),
+            bytes: replay.good_len,
+            damage: replay.damage.clone(),
+        };
+        if let Some(damage) = &replay.damage {
+            log::warn!("state: {}: {damage}", path.display());
+        }
+        if replay.good_len < record::MAGIC.len() as u64 {
+            // New, or not even the header survived: start afresh.
+            let mut f = File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            std::io::Write::write_all(&mut f, record::MAGIC)
+                .and_then(|()| f.sync_all())
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            writer::sync_dir(dir)?;
+        } else if replay.damage.is_some() {
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            f.set_len(replay.good_len)
+                .and_then(|()| f.sync_all())
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        let mut spaces: BTreeMap<Vec<u8>, Space> = BTreeMap::new();
+        for ops in replay.batches {
+            for op in ops {
+                apply(&mut spaces, op);
+            }
+        }
+        let file = writer::open_append(&path)?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let writer_dir = dir.to_path_buf();
+        let handle = std::thread::Builder::new()
+            .name("wasmgate-kv".into())
+            .spawn(move || writer::run(writer_dir, file, durability, rx))
+            .map_err(|e| format!("cannot start the store's writer: {e}"))?;
+        let store = Store {
+            inner: Mutex::new(Inner {
+                spaces,
+                log_bytes: recovery.bytes.max(record::MAGIC.len() as u64),
+                tx: Some(tx),
+            }),
+            durability,
+            dir: dir.to_path_buf(),
+            writer: Mutex::new(Some(handle)),
+            _lock: lock,
+        };
+        Ok((Arc::new(store), recovery))
+    }
+
+    /// The store's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while the lock was held left the index as consistent as
+        // each map operation is: go on with it.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The committed, live value of `key` in `ns`.
+    pub fn get(&self, ns: &[u8], key: &[u8]) -> Option<Vec<u8>> {
+        let inner = self.lock();
+        let entry = inner.spaces.get(ns)?.get(key, now_ms())?;
+        Some(entry.value.clone())
+    }
+
+    /// The committed live value and expiry of `key` in `ns`.
+    fn get_entry(&self, ns: &[u8], key: &[u8]) -> Option<(Vec<u8>, u64)> {
+        let inner = self.lock();
+        let entry = inner.spaces.get(ns)?.get(key, now_ms())?;
+        Some((entry.value.clone(), entry.expires))
+    }
+
+    /// Live keys of `ns` with `prefix`, after `after` (exclusive), in
+    /// order, at most `limit`.
+    pub fn keys(&self, ns: &[u8], prefix: &[u8], after: &[u8], limit: usize) -> Vec<Vec<u8>> {
+        let inner = self.lock();
+        let Some(space) = inner.spaces.get(ns) else {
+            return Vec::new();
+        };
+        let now = now_ms();
+        let start = if after.is_empty() || after < prefix {
+            std::ops::Bound::Included(prefix.to_vec())
+        } else {
+            std::ops::Bound::Excluded(after.to_vec())
+        };
+        space
+            .entries
+            .range((start, std::ops::Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .filter(|(_, e)| e.live(now))
+            .take(limit)
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// Every namespace that holds a live key.
+    pub fn namespaces(&self) -> Vec<Vec<u8>> {
+        let inner = self.lock();
+        let now = now_ms();
+        inner
+            .spaces
+            .iter()
+            .filter(|(_, s)| s.entries.values().any(|e| e.live(now)))
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    /// Every live entry of `ns`: key, value, expiry (unix ms, 0: never).
+    pub fn entries(&self, ns: &[u8]) -> Vec<(Vec<u8>, Vec<u8>, u64)> {
+        let inner = self.lock();
+        let now = now_ms();
+        inner.spaces.get(ns).map_or_else(Vec::new, |s| {
+            s.entries
+                .iter()
+                .filter(|(_, e)| e.live(now))
+                .map(|(k, e)| (k.clone(), e.value.clone(), e.expires))
+                .collect()
+        })
+    }
+
+    /// Keys and bytes `ns` holds (expired entries not yet purged included).
+    pub fn usage(&self, ns: &[u8]) -> (u64, u64) {
+        let inner = self.lock();
+        inner
+            .spaces
+            .get(ns)
+            .map_or((0, 0), |s| (s.entries.len() as u64, s.bytes))
+    }
+
+    /// Applies `ops` of namespace `ns` (already resolved: no increments
+    /// left) within `quota`, as one record. Nothing is applied if any
+    /// limit would be passed. The returned [`Ack`] resolves once the record
+    /// is durable under `sync = "always"`, at once otherwise.
+    pub fn commit(
+        &self,
+        ns: &[u8],
+        quota: &Quota,
+        writes: Vec<txn::Resolved>,
+    ) -> Result<Ack, KvError> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let now = now_ms();
+        let space = inner.spaces.entry(ns.to_vec()).or_default();
+        let mut ops = Vec::new();
+        for write in writes {
+            ops.push(match write {
+                txn::Resolved::Set {
+                    key,
+                    value,
+                    expires,
+                } => Op::Set {
+                    ns: ns.to_vec(),
+                    key,
+                    value,
+                    expires,
+                },
+                txn::Resolved::Delete { key } => {
+                    if !space.entries.contains_key(&key) {
+                        continue;
+                    }
+                    Op::Delete {
+                        ns: ns.to_vec(),
+                        key,
+                    }
+                }
+                txn::Resolved::Add { key, delta, ttl } => {
+                    let (current, expires) = match space.get(&key, now) {
+                        Some(e) => (parse_int(&e.value)?, e.expires),
+                        None => (0, ttl.map_or(0, |t| now.saturating_add(t))),
+                    };
+                    let value = current.checked_add(delta).ok_or(KvError::Overflow)?;
+                    Op::Set {
+                        ns: ns.to_vec(),
+                        key,
+                        value: value.to_string().into_bytes(),
+                        expires,
+                    }
+                }
+            });
+        }
+        if ops.is_empty() {
+            return Ok(Ack(None));
+        }
+        if let Err(e) = fits(space, &ops, quota) {
+            space.purge(now);
+            fits(space, &ops, quota).inspect_err(|_| log::debug!("state: quota: {e}"))?;
+        }
+        let mut payload = Vec::new();
+        for op in &ops {
+            record::encode_op(&mut payload, op);
+        }
+        for op in ops {
+            apply(&mut inner.spaces, op);
+        }
+        let bytes = record::frame(&payload);
+        inner.log_bytes = inner.log_bytes.saturating_add(bytes.len() as u64);
+        let (ack, rx) = match self.durability {
+            Durability::Always => {
+                let (tx, rx) = smol::channel::bounded(1);
+                (Some(tx), Some(rx))
+            }
+            Durability::Every(_) => (None, None),
+        };
+        let sent = inner
+            .tx
+            .as_ref()
+            .is_some_and(|tx| tx.send(Msg::Append(bytes, ack)).is_ok());
+        if !sent {
+            return Err(KvError::Unavailable("the store is closed".into()));
+        }
+        self.maybe_compact(inner, now);
+        Ok(Ack(rx))
+    }
+
+    /// Rewrites the log with only the live entries when it has grown past
+    /// [`COMPACT_MIN`] and twice their size.
+    fn maybe_compact(&self, inner: &mut Inner, now: u64) {
+        let live: u64 = inner.spaces.values().map(|s| s.bytes).sum();
+        if inner.log_bytes < COMPACT_MIN || inner.log_bytes / 2 < live {
+            return;
+        }
+        let bytes = snapshot(&mut inner.spaces, now);
+        inner.log_bytes = bytes.len() as u64;
+        if let Some(tx) = &inner.tx {
+            let _ = tx.send(Msg::Rewrite(bytes));
+        }
+    }
+
+    /// Stops the writer after it has written everything committed.
+    pub fn close(&self) {
+        self.lock().tx = None;
+        let handle = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Whether `ops` keep `space` within `quota`. A limit already passed (a
+/// quota lowered in the config) refuses only what would grow further.
+fn fits(space: &Space, ops: &[Op], quota: &Quota) -> Result<(), KvError> {
+    let (mut keys, mut bytes) = (space.entries.len() as u64, space.bytes);
+    let (keys0, bytes0) = (keys, bytes);
+    for op in ops {
+        let (key, new) = match op {
+            Op::Set { key, value, .. } => {
+                if value.len() as u64 > quota.max_value {
+                    return Err(KvError::ValueTooLarge {
+                        limit: quota.max_value,
+                    });
+                }
+                (key, Some(value))
+            }
+            Op::Delete { key, .. } => (key, None),
+        };
+        if let Some(old) = space.entries.get(key) {
+            keys = keys.saturating_sub(1);
+            bytes = bytes.saturating_sub(weight(key, &old.value));
+        }
+        if let Some(value) = new {
+            keys = keys.saturating_add(1);
+            bytes = bytes.saturating_add(weight(key, value));
+        }
+    }
+    if keys > quota.max_keys && keys > keys0 {
+        return Err(KvError::TooManyKeys {
+            limit: quota.max_keys,
+        });
+    }
+    if bytes > quota.max_bytes && bytes > bytes0 {
+        return Err(KvError::TooManyBytes {
+            limit: quota.max_bytes,
+        });
+    }
+    Ok(())
+}
+
+/// An `incr` operand: a decimal `i64`, surrounding whitespace allowed.
+pub fn parse_int(value: &[u8]) -> Result<i64, KvError> {
+    std::str::from_utf8(value)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or(KvError::NotANumber)
+}
+
+fn apply(spaces: &mut BTreeMap<Vec<u8>, Space>, op: Op) {
+    match op {
+        Op::Set {
+            ns,
+            key,
+            value,
+            expires,
+        } => spaces
+            .entry(ns)
+            .or_default()
+            .put(key, Entry { value, expires }),
+        Op::Delete { ns, key } => {
+            if let Some(space) = spaces.get_mut(&ns) {
+                space.remove(&key);
+            }
+        }
+    }
+}
+
+/// The log holding exactly the live entries: the header and one record
+/// per namespace.
+fn snapshot(spaces: &mut BTreeMap<Vec<u8>, Space>, now: u64) -> Vec<u8> {
+    let mut out = record::MAGIC.to_vec();
+    spaces.retain(|_, space| {
+        space.purge(now);
+        !space.entries.is_empty()
+    });
+    for (ns, space) in spaces.iter() {
+        let mut payload = Vec::new();
+        for (key, e) in &space.entries {
+            let op = Op::Set {
+                ns: ns.clone(),
+                key: key.clone(),
+                value: e.value.clone(),
+                expires: e.expires,
+            };
+            record::encode_op(&mut payload, &op);
+        }
+        out.extend(record::frame(&payload));
+    }
+    out
+}
+
+/// Takes the store's lock file (flock, exclusive, not waiting) and writes
+/// our pid into it; refuses with the holder's pid.
+fn lock(dir: &Path) -> Result<File, String> {
+    use std::io::{Seek, Write};
+    let path = dir.join(LOCK);
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
+        let mut pid = String::new();
+        let _ = f.read_to_string(&mut pid);
+        return Err(format!(
+            "the store in {} is in use by another process (pid {}): stop it first",
+            dir.display(),
+            pid.trim()
+        ));
+    }
+    f.set_len(0)
+        .and_then(|()| f.rewind())
+        .and_then(|()| writeln!(f, "{}", std::process::id()))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(f)
+}
+
+/// A commit's acknowledgement (see [`Store::commit`]).
+#[must_use]
+pub struct Ack(Option<smol::channel::Receiver<Result<(), String>>>);
+
+impl Ack {
+    /// Waits until the commit is durable (under `sync = "always"`).
+    pub async fn durable(self) -> Result<(), KvError> {
+        let Some(rx) = self.0 else { return Ok(()) };
+        match rx.recv().await {
+            Ok(result) => result.map_err(KvError::Unavailable),
+            Err(_) => Err(KvError::Unavailable("the store's writer stopped".into())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,263 @@
+use super::*;
+
+const QUOTA: Quota = Quota {
+    max_keys: 100,
+    max_bytes: 10_000,
+    max_value: 1_000,
+};
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wasmgate-store-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn open(dir: &Path) -> Arc<Store> {
+    Store::open(dir, Durability::Always).expect("opens").0
+}
+
+fn txn(store: &Arc<Store>, ns: &str) -> Txn {
+    Txn::new(Arc::clone(store), Arc::from(ns.as_bytes()), QUOTA)
+}
+
+fn commit(t: Txn) {
+    smol::block_on(t.commit().expect("commits").durable()).expect("durable");
+}
+
+#[test]
+fn writes_survive_a_reopen_and_reads_see_own_writes() {
+    let dir = tmp("reopen");
+    {
+        let store = open(&dir);
+        let mut t = txn(&store, "a");
+        t.set(b"k", b"v1", 0).expect("set");
+        assert_eq!(t.get(b"k").expect("get"), Some(b"v1".to_vec()));
+        assert_eq!(store.get(b"a", b"k"), None, "not visible before commit");
+        commit(t);
+        let mut t = txn(&store, "a");
+        assert!(t.delete(b"k").expect("delete"));
+        t.set(b"j", b"w", 0).expect("set");
+        commit(t);
+        let mut dropped = txn(&store, "a");
+        dropped.set(b"never", b"x", 0).expect("set");
+        drop(dropped);
+    }
+    let store = open(&dir);
+    assert_eq!(store.get(b"a", b"k"), None);
+    assert_eq!(store.get(b"a", b"j"), Some(b"w".to_vec()));
+    assert_eq!(store.get(b"a", b"never"), None);
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_second_open_is_refused_with_the_owners_pid() {
+    let dir = tmp("lock");
+    let store = open(&dir);
+    let Err(e) = Store::open(&dir, Durability::Always) else {
+        panic!("second open succeeded")
+    };
+    assert!(e.contains(&format!("pid {}", std::process::id())), "{e}");
+    drop(store);
+    assert!(Store::open(&dir, Durability::Always).is_ok());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn namespaces_are_isolated_whatever_the_key_bytes() {
+    let dir = tmp("isolation");
+    let store = open(&dir);
+    let mut t = txn(&store, "a");
+    for key in [&b"k"[..], b"", b"..", b"../b/k", b"\0", b"b\0k", b"a/k"] {
+        t.set(key, b"secret", 0).expect("set");
+    }
+    commit(t);
+    let other = txn(&store, "b");
+    for key in [&b"k"[..], b"", b"..", b"\0k", b"a\0k", b"/k", b"a/k"] {
+        assert_eq!(other.get(key).expect("get"), None, "{key:?}");
+    }
+    assert!(other.keys(b"", b"", 100).is_empty());
+    // "a" and "ab" share a prefix; neither sees the other.
+    let ab = txn(&store, "ab");
+    assert!(ab.keys(b"", b"", 100).is_empty());
+    let long = vec![b'x'; MAX_KEY + 1];
+    assert_eq!(other.get(&long), Err(KvError::KeyTooLong));
+    drop((other, ab, store));
+    let store = open(&dir);
+    assert!(txn(&store, "b").keys(b"", b"", 100).is_empty());
+    assert_eq!(txn(&store, "a").keys(b"", b"", 100).len(), 7);
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn quotas_refuse_without_applying() {
+    let dir = tmp("quota");
+    let store = open(&dir);
+    let small = Quota {
+        max_keys: 2,
+        max_bytes: 16,
+        max_value: 8,
+    };
+    let mut t = Txn::new(Arc::clone(&store), Arc::from(&b"q"[..]), small);
+    assert_eq!(
+        t.set(b"k", b"123456789", 0),
+        Err(KvError::ValueTooLarge { limit: 8 })
+    );
+    t.set(b"a", b"1", 0).expect("set");
+    t.set(b"b", b"1", 0).expect("set");
+    assert_eq!(t.set(b"c", b"1", 0), Err(KvError::TooManyKeys { limit: 2 }));
+    t.set(b"a", b"12345678", 0).expect("replace fits");
+    assert_eq!(
+        t.set(b"b", b"12345678", 0),
+        Err(KvError::TooManyBytes { limit: 16 })
+    );
+    commit(t);
+    assert_eq!(store.usage(b"q"), (2, 11));
+    // A commit over quota (another request filled it meanwhile) applies
+    // nothing.
+    let mut t1 = Txn::new(Arc::clone(&store), Arc::from(&b"q"[..]), small);
+    t1.delete(b"b").expect("delete");
+    t1.set(b"c", b"1", 0).expect("fits after the delete");
+    let mut t2 = Txn::new(Arc::clone(&store), Arc::from(&b"q"[..]), small);
+    t2.set(b"d", b"1", 0).expect_err("full");
+    commit(t1);
+    assert_eq!(store.get(b"q", b"c"), Some(b"1".to_vec()));
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn ttl_expires_entries_and_incr_keeps_the_window() {
+    let dir = tmp("ttl");
+    let store = open(&dir);
+    let mut t = txn(&store, "t");
+    t.set(b"short", b"v", 1).expect("set");
+    t.set(b"long", b"v", 60_000).expect("set");
+    assert_eq!(t.incr(b"n", 1, 1).expect("incr"), 1);
+    commit(t);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    assert_eq!(store.get(b"t", b"short"), None);
+    assert_eq!(store.get(b"t", b"n"), None, "the window ended");
+    assert_eq!(store.get(b"t", b"long"), Some(b"v".to_vec()));
+    let mut t = txn(&store, "t");
+    assert_eq!(t.incr(b"n", 5, 0).expect("incr"), 5, "a new window");
+    commit(t);
+    drop(store);
+    let store = open(&dir);
+    assert_eq!(
+        store.get(b"t", b"short"),
+        None,
+        "still expired after replay"
+    );
+    assert_eq!(store.get(b"t", b"n"), Some(b"5".to_vec()));
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn concurrent_increments_from_threads_are_exact() {
+    let dir = tmp("incr");
+    let store = open(&dir);
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                for _ in 0..50 {
+                    let mut t = txn(&store, "c");
+                    t.incr(b"n", 1, 0).expect("incr");
+                    commit(t);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("joins");
+    }
+    assert_eq!(store.get(b"c", b"n"), Some(b"200".to_vec()));
+    let mut t = txn(&store, "c");
+    t.set(b"s", b"text", 0).expect("set");
+    assert_eq!(t.incr(b"s", 1, 0), Err(KvError::NotANumber));
+    assert_eq!(t.incr(b"n", i64::MAX, 0), Err(KvError::Overflow));
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn compaction_keeps_exactly_the_live_entries() {
+    let dir = tmp("compact");
+    let durability = Durability::Every(std::time::Duration::from_millis(5));
+    let store = Store::open(&dir, durability).expect("opens").0;
+    let value = vec![b'v'; 900];
+    for i in 0..3000u32 {
+        let mut t = txn(&store, "c");
+        t.set(format!("k{}", i % 10).as_bytes(), &value, 0)
+            .expect("set");
+        commit(t);
+    }
+    drop(store);
+    let size = std::fs::metadata(dir.join(writer::LOG)).expect("log").len();
+    assert!(size < 2 << 20, "compacted: {size} bytes");
+    let store = open(&dir);
+    assert_eq!(store.keys(b"c", b"", b"", 100).len(), 10);
+    assert_eq!(store.get(b"c", b"k3"), Some(value));
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn torn_and_corrupted_logs_open_keeping_the_intact_records() {
+    let dir = tmp("torn");
+    {
+        let store = open(&dir);
+        for i in 0..50u32 {
+            let mut t = txn(&store, "t");
+            t.set(format!("k{i:02}").as_bytes(), b"value", 0)
+                .expect("set");
+            commit(t);
+        }
+    }
+    let path = dir.join(writer::LOG);
+    let original = std::fs::read(&path).expect("log");
+    let mut rng = fastrand::Rng::with_seed(14);
+    for round in 0..40 {
+        let mut bytes = original.clone();
+        let at = rng.usize(1..bytes.len());
+        if round % 2 == 0 {
+            bytes.truncate(at);
+        } else {
+            bytes[at] ^= 1 << rng.u32(..8);
+        }
+        std::fs::write(&path, &bytes).expect("write");
+        let (store, recovery) = Store::open(&dir, Durability::Always).expect("opens");
+        let keys = store.keys(b"t", b"", b"", 100);
+        // Records are applied in order and only a tail is dropped: the
+        // keys kept are a prefix of k00..k49.
+        for (i, key) in keys.iter().enumerate() {
+            assert_eq!(key, format!("k{i:02}").as_bytes(), "round {round}");
+        }
+        assert_eq!(recovery.records, keys.len(), "round {round}");
+        if round % 2 == 0 {
+            // A cut between two records is indistinguishable from a clean end.
+            assert_eq!(recovery.damage.is_some(), recovery.bytes != at as u64);
+        } else {
+            assert!(
+                recovery.damage.is_some(),
+                "round {round}: a flipped bit is found"
+            );
+        }
+        // The cut file takes new writes.
+        let mut t = txn(&store, "t");
+        t.set(b"after", b"x", 0).expect("set");
+        commit(t);
+        drop(store);
+        let store = open(&dir);
+        assert_eq!(
+            store.get(b"t", b"after"),
+            Some(b"x".to_vec()),
+            "round {round}"
+        );
+        drop(store);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
