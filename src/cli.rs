@@ -1,4 +1,4 @@
-//! The command line: `serve`, `run`, `check`. Parses arguments into a
+//! The command line: `serve`, `run`, `check`, `calibrate`, `kv`. Parses arguments into a
 //! [`Command`], runs it, and reports failures as one line with an exit code
 //! (0 success, 1 runtime failure, 2 usage or configuration error).
 
@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use lexopt::prelude::*;
 use wasmi::ExternType;
+
+mod kv;
 
 use crate::abi;
 use crate::cache;
@@ -29,6 +31,7 @@ Usage:
                [--config FILE] [--fuel N] [--memory SIZE] [--timeout DURATION]
   wasmgate check MODULE|DIR [--config FILE] [--fuel N] [--memory SIZE] [--timeout DURATION]
   wasmgate calibrate
+  wasmgate kv list|get|set|delete|export|import NAMESPACE [ARGS] [--config FILE | --dir DIR]
   wasmgate --help | --version
 
 Commands:
@@ -40,6 +43,8 @@ Commands:
           ABI, imports, exports and declared memory.
   calibrate  Measure instructions per millisecond on this machine, for a
           board profile's fuel_per_ms.
+  kv      Read and write the functions' KV store while the server is stopped;
+          export and import it as JSON lines.
 
 Environment:
   RUST_LOG  log filter (default: info), e.g. RUST_LOG=warn or RUST_LOG=access=off
@@ -133,6 +138,8 @@ pub enum Command {
     Run(RunArgs),
     /// Validate modules.
     Check(PathBuf, LimitArgs),
+    /// Operate on the KV store.
+    Kv(kv::KvArgs),
 }
 
 /// Arguments of `wasmgate run`.
@@ -304,6 +311,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliErr
     match command.as_str() {
         "help" => Ok(Command::Help(USAGE)),
         "serve" => parse_serve(&mut p),
+        "kv" => Ok(match kv::parse(&mut p)? {
+            Ok(args) => Command::Kv(args),
+            Err(usage) => Command::Help(usage),
+        }),
         "run" => parse_run(&mut p),
         "calibrate" => match p.next()? {
             None => Ok(Command::Calibrate),
@@ -432,6 +443,7 @@ pub fn execute(command: Command) -> Result<(), CliError> {
         Command::Calibrate => calibrate(),
         Command::Run(args) => run(args),
         Command::Check(target, limits) => check(&target, &limits),
+        Command::Kv(args) => kv::execute(args),
     }
 }
 

@@ -50,6 +50,10 @@ pub enum Kind {
     Overloaded,
     /// The server has too many open connections.
     TooManyConnections,
+    /// The function's KV writes could not be committed: the store cannot
+    /// be written, or a quota filled up while the request ran. The writes
+    /// are discarded.
+    StateUnavailable,
 }
 
 /// Who an error is about: what an operator looks at first.
@@ -87,6 +91,7 @@ impl Kind {
             Kind::ExitCode => ("exit-code", 502, Guest),
             Kind::Overloaded => ("overloaded", 503, Internal),
             Kind::TooManyConnections => ("too-many-connections", 503, Internal),
+            Kind::StateUnavailable => ("state-unavailable", 503, Internal),
         }
     }
 

@@ -330,6 +330,47 @@ impl Default for ServerLimits {
     }
 }
 
+/// Quotas of one KV namespace (`[state]`): every function sharing a
+/// namespace shares them. Going over is an error value to the guest and a
+/// log line, never a trap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateLimits {
+    /// Keys a namespace may hold.
+    pub max_keys: u64,
+    /// Bytes of keys and values a namespace may hold. The store keeps every
+    /// namespace in memory: this, times the namespaces, is its RAM.
+    pub max_bytes: u64,
+    /// The largest value.
+    pub max_value: u64,
+}
+
+impl StateLimits {
+    /// Defaults to 10,000 keys: counters and sessions of a small site.
+    pub const DEFAULT_MAX_KEYS: u64 = 10_000;
+    /// Defaults to 1 MiB: a board with 512 MiB holds hundreds of
+    /// namespaces.
+    pub const DEFAULT_MAX_BYTES: u64 = MIB;
+    /// Defaults to 64 KiB: state, not blobs.
+    pub const DEFAULT_MAX_VALUE: u64 = 64 * KIB;
+    /// `max_keys`: 1..=10 million.
+    pub const MAX_KEYS_RANGE: RangeInclusive<u64> = 1..=10_000_000;
+    /// `max_bytes`: 1 KiB..=4 GiB (the store is in memory).
+    pub const MAX_BYTES_RANGE: RangeInclusive<u64> = KIB..=4 * GIB;
+    /// `max_value`: 1 byte..=16 MiB (a value is copied through guest
+    /// memory in one call).
+    pub const MAX_VALUE_RANGE: RangeInclusive<u64> = 1..=16 * MIB;
+}
+
+impl Default for StateLimits {
+    fn default() -> Self {
+        Self {
+            max_keys: Self::DEFAULT_MAX_KEYS,
+            max_bytes: Self::DEFAULT_MAX_BYTES,
+            max_value: Self::DEFAULT_MAX_VALUE,
+        }
+    }
+}
+
 /// The structure a module may have, checked once when it loads (a module
 /// over a limit is refused: 503 `module-unavailable`, and the log and
 /// `wasmgate check` name the limit). Every request instantiates the module

@@ -241,12 +241,13 @@ fn host_log_writes_escaped_lines_to_the_log() {
     s.assert_healthy();
 }
 
-/// Imports Gojinn's KV and AI functions with the types its Rust SDK
-/// declares (`host_ask_ai` returns a u64 there), calls each, and prints
-/// `miss` when every result is the error value, else `hit!`.
+/// Imports Gojinn functions wasmgate does not provide (the KV ones are
+/// provided: tests/kv.rs), one without a result, one returning an i32 and
+/// `host_ask_ai` with the type its Rust SDK declares (a u64), calls each,
+/// and prints `miss` when every result is the error value, else `hit!`.
 const KV: &str = r#"
-  (import "gojinn" "host_kv_set" (func $set (param i32 i32 i32 i32)))
-  (import "gojinn" "host_kv_get" (func $get (param i32 i32 i32 i32) (result i32)))
+  (import "gojinn" "host_ws_write" (func $set (param i32 i32 i32 i32)))
+  (import "gojinn" "host_mutex_lock" (func $get (param i32 i32 i32 i32) (result i32)))
   (import "gojinn" "host_ask_ai" (func $ai (param i32 i32 i32 i32) (result i64)))"#;
 
 const KV_BODY: &str = "
@@ -269,9 +270,9 @@ fn other_gojinn_imports_link_to_stubs_that_return_errors_and_log_once() {
     let log = s.wait_for_log("gojinn.host_ask_ai is not provided");
     // Once per module load, not per call.
     for (name, value) in [
-        ("host_kv_get", "-1"),
+        ("host_mutex_lock", "-1"),
         ("host_ask_ai", "-1"),
-        ("host_kv_set", "nothing"),
+        ("host_ws_write", "nothing"),
     ] {
         let needle =
             format!("gojinn.{name} is not provided by wasmgate; the call returned {value}");
@@ -283,8 +284,8 @@ fn other_gojinn_imports_link_to_stubs_that_return_errors_and_log_once() {
     let out = wasmgate(["check", d.path().join("kv.wasm").to_str().unwrap()]);
     assert_eq!(out.code, Some(0), "{out:?}");
     for line in [
-        "stubbed: gojinn.host_kv_set is not provided; a call returns nothing",
-        "stubbed: gojinn.host_kv_get is not provided; a call returns -1",
+        "stubbed: gojinn.host_ws_write is not provided; a call returns nothing",
+        "stubbed: gojinn.host_mutex_lock is not provided; a call returns -1",
         "stubbed: gojinn.host_ask_ai is not provided; a call returns -1",
     ] {
         assert!(out.stdout.contains(line), "{line}\n{}", out.stdout);
@@ -310,7 +311,7 @@ fn gojinn_host_calls_are_charged_fuel() {
         )
     };
     let stub = command(
-        r#"(import "gojinn" "host_kv_get" (func $get (param i32 i32 i32 i32) (result i32)))"#,
+        r#"(import "gojinn" "host_mutex_lock" (func $get (param i32 i32 i32 i32) (result i32)))"#,
         &calls("(drop (call $get (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)))"),
         &[(1024, b"ok")],
     );

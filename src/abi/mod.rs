@@ -5,6 +5,7 @@
 pub mod native;
 pub mod wasi_json;
 
+use std::cell::RefCell;
 use std::fmt;
 use std::path::Path;
 use std::rc::Rc;
@@ -18,8 +19,10 @@ use crate::config::{AbiChoice, FunctionSpec};
 use crate::error::{CallError, LoadError};
 use crate::limits::InstanceCost;
 use crate::runtime::imports::{self, signature_is};
+use crate::runtime::state::KvSlot;
 use crate::runtime::structure::Shape;
 use crate::runtime::{HostState, Runtime, Sandbox};
+use crate::store::Txn;
 
 /// A compiled, inspected module.
 #[derive(Debug)]
@@ -156,45 +159,72 @@ pub struct Outcome {
     pub result: Result<GuestResponse, CallError>,
     /// Fuel consumed, instantiation included.
     pub fuel: u64,
+    /// The request's KV writes, for the caller to commit if the response
+    /// is good (dropping them discards them).
+    pub kv: Option<Txn>,
 }
 
-/// Runs `request` through `function` in a fresh sandbox of `compiled`.
+/// Runs `request` through `function` in a fresh sandbox of `compiled`,
+/// without a KV store (`wasmgate run`, the benchmarks): a KV call answers
+/// "unavailable".
 pub async fn call(
     runtime: &Runtime,
     compiled: &Compiled,
     function: &FunctionSpec,
     request: &GuestRequest<'_>,
 ) -> Outcome {
+    let no_store = Err("no KV store here (only `wasmgate serve` opens one)".to_owned());
+    call_with_state(runtime, compiled, function, request, no_store).await
+}
+
+/// [`call`] with `kv` as the request's KV transaction (`Err`: why there is
+/// none); the writes come back in [`Outcome::kv`] for the caller to
+/// commit.
+pub async fn call_with_state(
+    runtime: &Runtime,
+    compiled: &Compiled,
+    function: &FunctionSpec,
+    request: &GuestRequest<'_>,
+    kv: Result<Txn, String>,
+) -> Outcome {
     let (module, abi, cost) = (&compiled.module, compiled.abi, compiled.cost);
     if let Err(error) = compiled.shape.fits(function.limits.memory) {
         return Outcome {
             result: Err(error),
             fuel: 0,
+            kv: None,
         };
     }
     let runtime = compiled.runtime(runtime);
-    let state = HostState::new(
+    let mut state = HostState::new(
         Rc::from(function.name.as_str()),
         Rc::from(request.trace_id),
         function.limits.memory,
         function.limits.max_log,
     );
-    if abi == Abi::WasiJson {
-        let (result, fuel) = wasi_json::run(runtime, module, cost, function, request, state).await;
-        return Outcome { result, fuel };
-    }
-    let mut sandbox = match Sandbox::new(runtime, module, cost, &function.limits, state) {
-        Ok(sandbox) => sandbox,
-        Err((error, fuel)) => {
-            return Outcome {
-                result: Err(error),
-                fuel,
-            };
+    let slot = Rc::new(RefCell::new(match kv {
+        Ok(txn) => KvSlot {
+            txn: Some(txn),
+            ..KvSlot::default()
+        },
+        Err(why) => KvSlot {
+            unavailable: Some(why),
+            ..KvSlot::default()
+        },
+    }));
+    state.kv = Rc::clone(&slot);
+    let (result, fuel) = if abi == Abi::WasiJson {
+        wasi_json::run(runtime, module, cost, function, request, state).await
+    } else {
+        match Sandbox::new(runtime, module, cost, &function.limits, state) {
+            Ok(mut sandbox) => {
+                let result =
+                    native::call(&mut sandbox, request, function.limits.max_response).await;
+                (result, sandbox.fuel_used())
+            }
+            Err((error, fuel)) => (Err(error), fuel),
         }
     };
-    let result = native::call(&mut sandbox, request, function.limits.max_response).await;
-    Outcome {
-        result,
-        fuel: sandbox.fuel_used(),
-    }
+    let kv = slot.borrow_mut().txn.take();
+    Outcome { result, fuel, kv }
 }

@@ -5,6 +5,7 @@
 
 pub mod admission;
 pub mod router;
+mod state;
 mod trace;
 
 use std::borrow::Cow;
@@ -35,6 +36,7 @@ pub struct App {
     router: Router,
     cache: ModuleCache,
     admission: Admission,
+    state: state::State,
 }
 
 // Fails to compile if a thread-bound type (`Rc`, `Cell`, ...) gets into
@@ -62,6 +64,7 @@ impl App {
             router: Router::new(&config),
             cache: ModuleCache::new(&config.server),
             admission: Admission::new(&config.server),
+            state: state::State::new(&config.state),
             config,
         }
     }
@@ -185,12 +188,18 @@ impl App {
             body: &req.body,
             trace_id,
         };
-        let outcome = abi::call(&loaded.runtime, &loaded.compiled, spec, &request).await;
+        let txn = self.state.txn(&loaded.compiled.module, spec);
+        let (runtime, compiled) = (&loaded.runtime, &loaded.compiled);
+        let outcome = abi::call_with_state(runtime, compiled, spec, &request, txn).await;
         access.fuel = outcome.fuel;
-        outcome.result.and_then(into_http).map_err(|e| {
+        let response = outcome.result.and_then(into_http).map_err(|e| {
             log::warn!("function {} [{trace_id}]: {e}", spec.name);
             Error::from(e)
-        })
+        })?;
+        // Only a good response commits the request's writes; on any error
+        // above, `outcome.kv` is dropped here and they are discarded.
+        state::commit(outcome.kv, &spec.name, trace_id).await?;
+        Ok(response)
     }
 
     /// The one way out of a request, answered or not: the error body if it

@@ -30,8 +30,9 @@ pub(crate) mod validate;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use crate::limits::{FunctionLimits, ServerLimits};
+use crate::limits::{FunctionLimits, ServerLimits, StateLimits};
 
 /// The default listen address: loopback only, exposing the server is a choice.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -85,6 +86,9 @@ pub struct FunctionSpec {
     pub args: Vec<String>,
     /// Its limits.
     pub limits: FunctionLimits,
+    /// Its KV namespace when not its own name (`kv = "..."`: functions
+    /// naming the same one share it on purpose).
+    pub kv: Option<String>,
     /// Whether it was made from a request path (`/NAME` in `functions_dir`)
     /// rather than configured: then a missing module file means there is no
     /// such function (404), not a broken one (503).
@@ -104,7 +108,40 @@ impl FunctionSpec {
             env: Vec::new(),
             args: Vec::new(),
             limits: limits.clone(),
+            kv: None,
             from_functions_dir: true,
+        }
+    }
+
+    /// Its KV namespace: `kv`, else its name.
+    pub fn namespace(&self) -> &str {
+        self.kv.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// The KV store (`[state]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateConfig {
+    /// Its directory; relative: under the working directory.
+    pub dir: PathBuf,
+    /// `None`: fsync before a write is acknowledged (`sync = "always"`);
+    /// else at most this long after it (group commit).
+    pub sync: Option<Duration>,
+    /// The quotas of each namespace.
+    pub limits: StateLimits,
+}
+
+impl StateConfig {
+    /// Defaults to `wasmgate-state` under the working directory.
+    pub const DEFAULT_DIR: &str = "wasmgate-state";
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from(Self::DEFAULT_DIR),
+            sync: None,
+            limits: StateLimits::default(),
         }
     }
 }
@@ -127,6 +164,8 @@ pub struct Config {
     /// Instructions per millisecond on this machine (from the board profile
     /// or `[server] fuel_per_ms`); turns a `timeout` into a fuel budget.
     pub fuel_per_ms: Option<u64>,
+    /// The KV store.
+    pub state: StateConfig,
 }
 
 impl Default for Config {
@@ -141,6 +180,7 @@ impl Default for Config {
             functions_dir: None,
             board: None,
             fuel_per_ms: None,
+            state: StateConfig::default(),
         }
     }
 }

@@ -16,7 +16,7 @@ use toml::Spanned;
 use super::text::ConfigText;
 use super::units::{Int, Size, Time};
 use crate::error::ConfigError;
-use crate::limits::{FunctionLimits, ModuleLimits, ServerLimits};
+use crate::limits::{FunctionLimits, ModuleLimits, ServerLimits, StateLimits};
 
 /// A raw table whose numeric keys are rows `key: Type => field in RANGE`.
 /// Each row is an optional input field of that value type (`Int`, `Size`,
@@ -63,6 +63,7 @@ pub(crate) struct RawConfig {
     pub(crate) board: Option<Spanned<String>>,
     pub(crate) server: Option<RawServer>,
     pub(crate) limits: Option<RawLimits>,
+    pub(crate) state: Option<RawState>,
     #[serde(default, rename = "function")]
     pub(crate) functions: Vec<RawFunction>,
 }
@@ -134,6 +135,24 @@ keys! {
     }
 }
 
+keys! {
+    /// `[state]`: the KV store and the quotas of each namespace.
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct RawState into StateLimits {
+        before {
+            dir: Option<Spanned<String>>,
+            // "always" or an interval: see `validate::state`.
+            sync: Option<Spanned<String>>,
+        }
+        keys {
+        max_keys: Int => max_keys in StateLimits::MAX_KEYS_RANGE,
+        max_bytes: Size => max_bytes in StateLimits::MAX_BYTES_RANGE,
+        max_value: Size => max_value in StateLimits::MAX_VALUE_RANGE,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawFunction {
@@ -145,4 +164,5 @@ pub(crate) struct RawFunction {
     pub(crate) env: Option<Spanned<BTreeMap<String, String>>>,
     pub(crate) args: Option<Spanned<Vec<String>>>,
     pub(crate) limits: Option<RawLimits>,
+    pub(crate) kv: Option<Spanned<String>>,
 }

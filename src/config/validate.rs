@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::raw::{RawConfig, RawFunction, RawLimits, RawServer};
+use super::raw::{RawConfig, RawFunction, RawLimits, RawServer, RawState};
 use super::text::ConfigText;
-use super::units::{show_duration, show_size};
-use super::{AbiChoice, Config, FunctionSpec};
+use super::units::{parse_duration, show_duration, show_size};
+use super::{AbiChoice, Config, FunctionSpec, StateConfig};
 use crate::error::ConfigError;
 use crate::limits::{BODY_SHARE_DIVISOR, FunctionLimits, MAX_FUEL, PlainOutput, ServerLimits};
 
@@ -134,6 +134,9 @@ pub(crate) fn validate(
             config.fuel_per_ms = Some(per_ms);
         }
         config.server = server_limits(input, &s, &config.server)?;
+    }
+    if let Some(st) = &raw.state {
+        state(input, st, base, &mut config.state)?;
     }
     if let Some(l) = &raw.limits {
         config.defaults = function_limits(input, l, &config.defaults, config.fuel_per_ms)?;
@@ -325,8 +328,63 @@ fn function(
         env: env.into_iter().collect(),
         args,
         limits,
+        kv: match &f.kv {
+            Some(ns) => Some(namespace(input, ns)?),
+            None => None,
+        },
         from_functions_dir: false,
     })
+}
+
+/// The `[state]` table over `state`'s defaults.
+fn state(
+    input: &ConfigText,
+    raw: &RawState,
+    base: &Path,
+    state: &mut StateConfig,
+) -> Result<(), ConfigError> {
+    if let Some(dir) = &raw.dir {
+        state.dir = base.join(dir.get_ref());
+    }
+    if let Some(sync) = &raw.sync {
+        state.sync = match sync.get_ref().as_str() {
+            "always" => None,
+            text => match parse_duration(text) {
+                Ok(d) if STATE_SYNC_RANGE.contains(&d) => Some(d),
+                _ => {
+                    return input.error(
+                        sync.span(),
+                        format!(
+                            "`sync` must be \"always\" or an interval from 1ms to 10s such as \"100ms\", got {text:?}"
+                        ),
+                    );
+                }
+            },
+        };
+    }
+    raw.apply(input, &mut state.limits)
+}
+
+/// Group-commit intervals: 1 ms..=10 s. Longer loses more than a board's
+/// operator expects from "a power cut loses the last moment".
+const STATE_SYNC_RANGE: std::ops::RangeInclusive<Duration> =
+    Duration::from_millis(1)..=Duration::from_secs(10);
+
+/// A `kv` namespace name: 1 to 128 bytes of `A-Z a-z 0-9 . _ -` (it is
+/// shown in logs and typed on the `wasmgate kv` command line).
+fn namespace(input: &ConfigText, ns: &Spanned<String>) -> Result<String, ConfigError> {
+    let name = ns.get_ref();
+    let ok = (1..=128).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if !ok {
+        return input.error(
+            ns.span(),
+            format!("`kv` must be 1 to 128 letters, digits, `.`, `_` or `-`, got {name:?}"),
+        );
+    }
+    Ok(name.clone())
 }
 
 /// Whether `b` may appear in an HTTP token (RFC 9110 §5.6.2 `tchar`).

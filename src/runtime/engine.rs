@@ -64,10 +64,11 @@ impl Runtime {
     }
 
     /// This runtime with, in its linker, the stubs `module`'s imports need
-    /// ([`imports::gojinn::define_stubs`]); `None` when it needs none. The
+    /// and its `gojinn.host_kv_get` of the type it declares
+    /// ([`imports::gojinn::define_stubs`]); `None` when it needs neither. The
     /// module's own: each load logs its stubs' calls once.
     pub fn with_stubs(&self, module: &Module) -> Result<Option<Self>, wasmi::Error> {
-        if imports::gojinn::stubs(module).is_empty() {
+        if imports::gojinn::stubs(module).is_empty() && imports::gojinn::kv_get(module).is_none() {
             return Ok(None);
         }
         let mut linker = self.linker.clone();

@@ -2,12 +2,14 @@
 //! what host work costs in fuel ([`Cost`], [`charge`]). Nothing here touches files, sockets or the
 //! environment; the only way out of the sandbox is the response and the log.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use wasmi::{Caller, ResourceLimiter, Val};
 use wasmi_core::LimiterError;
 
 use crate::error::CallError;
+use crate::store::Txn;
 
 /// Longest single guest log line kept; longer ones are cut.
 pub(crate) const MAX_LOG_LINE: usize = 1024;
@@ -26,6 +28,28 @@ pub struct HostState {
     pub stdio: Option<Stdio>,
     /// What host functions may charge beyond the store's current slice.
     pub fuel: HostFuel,
+    /// The request's KV transaction, shared with the ABI that commits it
+    /// after the call (`imports::kv`).
+    pub kv: Rc<RefCell<KvSlot>>,
+}
+
+/// The request's KV transaction, or why there is none.
+#[derive(Default)]
+pub struct KvSlot {
+    /// The transaction on the function's namespace.
+    pub txn: Option<Txn>,
+    /// Why there is no store, when it failed to open.
+    pub unavailable: Option<String>,
+    /// Whether a refusal was logged in this request already.
+    pub warned: bool,
+}
+
+impl std::fmt::Debug for KvSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KvSlot")
+            .field("txn", &self.txn.is_some())
+            .finish()
+    }
 }
 
 impl HostState {
@@ -41,6 +65,7 @@ impl HostState {
             },
             stdio: None,
             fuel: HostFuel::default(),
+            kv: Rc::default(),
         }
     }
 
@@ -359,6 +384,20 @@ pub mod cost {
     pub const POLL_ONEOFF: Cost = Cost {
         per_call: 400,
         per_kib: 3_072,
+    };
+    /// `kv_get`, `kv_list`, `host_kv_get`: per byte of key read and of
+    /// value or keys copied back (a map lookup under the store's lock and
+    /// a copy).
+    pub const KV_READ: Cost = Cost {
+        per_call: 1_500,
+        per_kib: 1_024,
+    };
+    /// `kv_set`, `kv_delete`, `kv_incr`, `host_kv_set`: per byte of key and
+    /// value; the call also pays for its share of the commit (encoding,
+    /// the write and the fsync happen after the request, off the thread).
+    pub const KV_WRITE: Cost = Cost {
+        per_call: 3_000,
+        per_kib: 2_048,
     };
     /// Every function outside the subset (`path_open`, `sock_*`…): it
     /// answers an errno (`EBADF`, `ENOTCAPABLE`…) without doing anything.

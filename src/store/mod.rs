@@ -28,7 +28,7 @@ use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use txn::{KvResult, Txn};
+pub use txn::Txn;
 pub use writer::Durability;
 
 use record::Op;
@@ -289,13 +289,6 @@ impl Store {
         let inner = self.lock();
         let entry = inner.spaces.get(ns)?.get(key, now_ms())?;
         Some(entry.value.clone())
-    }
-
-    /// The committed live value and expiry of `key` in `ns`.
-    fn get_entry(&self, ns: &[u8], key: &[u8]) -> Option<(Vec<u8>, u64)> {
-        let inner = self.lock();
-        let entry = inner.spaces.get(ns)?.get(key, now_ms())?;
-        Some((entry.value.clone(), entry.expires))
     }
 
     /// Live keys of `ns` with `prefix`, after `after` (exclusive), in

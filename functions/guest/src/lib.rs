@@ -93,6 +93,196 @@ pub mod log {
     }
 }
 
+/// The function's key-value state: its own namespace in the server's
+/// store (README "State"). Writes are the request's until it answers
+/// successfully, then committed together; a trap discards them.
+///
+/// Outside `wasm32` every call answers [`Error::Unavailable`].
+pub mod kv {
+    use alloc::vec::Vec;
+
+    /// Why a KV call failed: the host's negative result codes.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Error {
+        /// The key is longer than 1024 bytes.
+        KeyTooLong,
+        /// The value is larger than the server's `[state] max_value`.
+        ValueTooLarge,
+        /// The namespace is full (`max_keys` or `max_bytes`).
+        Quota,
+        /// `incr` on a value that is not a decimal integer.
+        NotANumber,
+        /// `incr` past the range of an `i64`.
+        Overflow,
+        /// The server's store is unavailable (its log says why).
+        Unavailable,
+        /// A result code this crate does not know.
+        Other(i32),
+    }
+
+    fn error(code: i32) -> Error {
+        match code {
+            -2 => Error::KeyTooLong,
+            -3 => Error::ValueTooLarge,
+            -4 => Error::Quota,
+            -5 => Error::NotANumber,
+            -6 => Error::Overflow,
+            -7 => Error::Unavailable,
+            other => Error::Other(other),
+        }
+    }
+
+    /// `kv_get` and `kv_delete` answer -1 for a missing key.
+    const NOT_FOUND: i32 = -1;
+
+    #[cfg(target_arch = "wasm32")]
+    mod host {
+        #[link(wasm_import_module = "wasmgate")]
+        unsafe extern "C" {
+            pub fn kv_get(key: i32, key_len: i32, out: i32, out_max: i32) -> i32;
+            pub fn kv_set(key: i32, key_len: i32, val: i32, val_len: i32, ttl_ms: i64) -> i32;
+            pub fn kv_delete(key: i32, key_len: i32) -> i32;
+            pub fn kv_incr(key: i32, key_len: i32, delta: i64, ttl_ms: i64, out: i32) -> i32;
+            pub fn kv_list(
+                prefix: i32,
+                prefix_len: i32,
+                after: i32,
+                after_len: i32,
+                out: i32,
+                out_max: i32,
+            ) -> i32;
+        }
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    mod host {
+        const UNAVAILABLE: i32 = -7;
+        pub unsafe fn kv_get(_: i32, _: i32, _: i32, _: i32) -> i32 {
+            UNAVAILABLE
+        }
+        pub unsafe fn kv_set(_: i32, _: i32, _: i32, _: i32, _: i64) -> i32 {
+            UNAVAILABLE
+        }
+        pub unsafe fn kv_delete(_: i32, _: i32) -> i32 {
+            UNAVAILABLE
+        }
+        pub unsafe fn kv_incr(_: i32, _: i32, _: i64, _: i64, _: i32) -> i32 {
+            UNAVAILABLE
+        }
+        pub unsafe fn kv_list(_: i32, _: i32, _: i32, _: i32, _: i32, _: i32) -> i32 {
+            UNAVAILABLE
+        }
+    }
+
+    /// A pointer and length as the host reads them (32-bit on wasm32).
+    fn raw(bytes: &[u8]) -> (i32, i32) {
+        (bytes.as_ptr() as usize as i32, bytes.len() as i32)
+    }
+
+    /// The value of `key`, or `None` if there is none.
+    pub fn get(key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        let (k, kl) = raw(key);
+        let mut buf: Vec<u8> = Vec::new();
+        let mut cap = 256usize;
+        loop {
+            buf.resize(cap, 0);
+            // SAFETY: the host reads `kl` bytes at `k` (a live slice) and
+            // writes at most `cap` bytes at `buf`'s start, which holds `cap`.
+            let n = unsafe { host::kv_get(k, kl, buf.as_mut_ptr() as usize as i32, cap as i32) };
+            if n == NOT_FOUND {
+                return Ok(None);
+            }
+            if n < 0 {
+                return Err(error(n));
+            }
+            let n = n as usize;
+            if n <= cap {
+                buf.truncate(n);
+                return Ok(Some(buf));
+            }
+            // The value is `n` bytes: nothing was copied; ask again.
+            cap = n;
+        }
+    }
+
+    /// Sets `key` to `value`.
+    pub fn set(key: &[u8], value: &[u8]) -> Result<(), Error> {
+        set_with_ttl(key, value, 0)
+    }
+
+    /// Sets `key` to `value`, gone `ttl_ms` milliseconds from now (0: never).
+    pub fn set_with_ttl(key: &[u8], value: &[u8], ttl_ms: u64) -> Result<(), Error> {
+        let ((k, kl), (v, vl)) = (raw(key), raw(value));
+        // SAFETY: the host only reads the two live slices.
+        match unsafe { host::kv_set(k, kl, v, vl, ttl_ms as i64) } {
+            0 => Ok(()),
+            code => Err(error(code)),
+        }
+    }
+
+    /// Deletes `key`; whether it was there.
+    pub fn delete(key: &[u8]) -> Result<bool, Error> {
+        let (k, kl) = raw(key);
+        // SAFETY: the host only reads the live slice.
+        match unsafe { host::kv_delete(k, kl) } {
+            0 => Ok(true),
+            NOT_FOUND => Ok(false),
+            code => Err(error(code)),
+        }
+    }
+
+    /// Adds `delta` to the integer at `key` (absent: 0) and returns the new
+    /// value. Concurrent requests' increments all count.
+    pub fn incr(key: &[u8], delta: i64) -> Result<i64, Error> {
+        incr_with_ttl(key, delta, 0)
+    }
+
+    /// [`incr`]; a key it creates is gone `ttl_ms` from now (a window for a
+    /// rate limit), an existing key keeps its expiry.
+    pub fn incr_with_ttl(key: &[u8], delta: i64, ttl_ms: u64) -> Result<i64, Error> {
+        let (k, kl) = raw(key);
+        let mut out = [0u8; 8];
+        // SAFETY: the host reads the live key slice and writes 8 bytes at
+        // `out`, which holds 8.
+        let code = unsafe {
+            host::kv_incr(k, kl, delta, ttl_ms as i64, out.as_mut_ptr() as usize as i32)
+        };
+        match code {
+            0 => Ok(i64::from_le_bytes(out)),
+            code => Err(error(code)),
+        }
+    }
+
+    /// Every key starting with `prefix`, in order.
+    pub fn list(prefix: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
+        let (p, pl) = raw(prefix);
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        let mut buf = alloc::vec![0u8; 16 * 1024];
+        loop {
+            let after = keys.last().map_or(&[][..], |k| &k[..]);
+            let (a, al) = raw(after);
+            // SAFETY: the host reads the live prefix and after slices and
+            // writes at most `buf.len()` bytes at `buf`'s start.
+            let n = unsafe {
+                host::kv_list(p, pl, a, al, buf.as_mut_ptr() as usize as i32, buf.len() as i32)
+            };
+            if n < 0 {
+                return Err(error(n));
+            }
+            if n == 0 {
+                return Ok(keys);
+            }
+            let mut rest = &buf[..n as usize];
+            while rest.len() >= 4 {
+                let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+                let Some(key) = rest.get(4..4 + len) else { break };
+                keys.push(key.to_vec());
+                rest = &rest[4 + len..];
+            }
+        }
+    }
+}
+
 /// The raw value of the first `key=value` pair named `key` in the query
 /// string of `uri` (the part after `?`), not percent-decoded. `Some("")` for
 /// `?key` or `?key=`.

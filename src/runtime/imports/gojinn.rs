@@ -1,7 +1,10 @@
 //! The `gojinn` import module: the host functions of Gojinn's SDKs, so
 //! that modules built against them instantiate. `host_log` writes to the
-//! guest log. Every other `gojinn` function (`host_kv_get`, `host_db_query`,
-//! `host_ask_ai`…: state, databases and AI are not provided here yet) links
+//! guest log; `host_kv_set` and `host_kv_get` use the function's KV
+//! namespace ([`kv`](super::kv)), `host_kv_get` with whichever result type
+//! (`i32` or `i64`) the module declares, defined in the module's own linker
+//! ([`define_stubs`]). Every other `gojinn` function (`host_db_query`,
+//! `host_ask_ai`…: databases and AI are not provided here) links
 //! to a stub of the type the module declares, which returns an error value
 //! and says so in the log once per module load.
 
@@ -24,12 +27,27 @@ pub const MODULE: HostModule = HostModule {
     define: add_to_linker,
 };
 
-/// `gojinn` functions provided here and their signatures (params, results):
-/// `host_log(level, ptr, len)`, as Gojinn's host defines it.
+/// `gojinn` functions provided here and their signatures (params, results),
+/// as Gojinn's host defines them: `host_log(level, ptr, len)`,
+/// `host_kv_set(key_ptr, key_len, val_ptr, val_len)`.
 pub const FUNCTIONS: &[(&str, &[ValType], &[ValType])] = {
     use ValType::I32;
-    &[("host_log", &[I32, I32, I32], &[])]
+    &[
+        ("host_log", &[I32, I32, I32], &[]),
+        ("host_kv_set", &[I32, I32, I32, I32], &[]),
+    ]
 };
+
+/// `host_kv_get`: defined per module, with the result type it declares.
+pub const KV_GET: &str = "host_kv_get";
+
+/// Whether `ty` is a `host_kv_get` wasmgate provides: four `i32`s to one
+/// `i32` (Gojinn's host, its Go SDK) or one `i64` (its Rust SDK,
+/// `functions/kv`).
+fn is_kv_get(ty: &FuncType) -> bool {
+    ty.params() == super::kv::GOJINN_KV_GET_PARAMS
+        && matches!(ty.results(), [ValType::I32] | [ValType::I64])
+}
 
 /// Gojinn's `host_log` level for errors (its Rust SDK's `logger::error`);
 /// Gojinn logs every other level as info (the SDK's `logger::info` is 1).
@@ -39,6 +57,12 @@ const LEVEL_ERROR: i32 = 3;
 /// with its signature, or any other name, stubbed, if its result is at
 /// most one number (a stub must have an error value to return).
 fn check_import(name: &str, ty: &FuncType) -> Result<(), &'static str> {
+    if name == KV_GET {
+        return match is_kv_get(ty) {
+            true => Ok(()),
+            false => Err("host_kv_get must take four i32 and return one i32 or i64"),
+        };
+    }
     match FUNCTIONS.iter().find(|(n, ..)| *n == name) {
         Some((_, params, results)) if signature_is(ty, params, results) => Ok(()),
         Some(_) => Err("wrong signature for this gojinn host function"),
@@ -52,6 +76,7 @@ fn check_import(name: &str, ty: &FuncType) -> Result<(), &'static str> {
 /// Defines `gojinn.host_log` in `linker`. Like Gojinn, a message outside
 /// the guest's memory is not logged and does not trap.
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error> {
+    super::kv::add_gojinn_set(linker)?;
     define_log(
         linker,
         NAME,
@@ -73,7 +98,10 @@ pub fn stubs(module: &Module) -> Vec<(String, FuncType)> {
             continue;
         };
         let name = import.name();
-        if FUNCTIONS.iter().all(|(n, ..)| *n != name) && stubs.iter().all(|(n, _)| n != name) {
+        if name != KV_GET
+            && FUNCTIONS.iter().all(|(n, ..)| *n != name)
+            && stubs.iter().all(|(n, _)| n != name)
+        {
             stubs.push((name.to_owned(), ty.clone()));
         }
     }
@@ -93,8 +121,19 @@ pub fn error_value(ty: &FuncType) -> Option<Val> {
     })
 }
 
-/// Defines a stub in `linker` for every import of `module` that
-/// [`stubs`] lists. Each charges [`cost::STUB`] per call, returns its
+/// The type `module` imports `host_kv_get` with, if it does: it is
+/// defined in the module's own linker, like the stubs.
+pub fn kv_get(module: &Module) -> Option<FuncType> {
+    module.imports().find_map(|import| match import.ty() {
+        ExternType::Func(ty) if import.module() == NAME && import.name() == KV_GET => {
+            Some(ty.clone())
+        }
+        _ => None,
+    })
+}
+
+/// Defines `module`'s `host_kv_get` ([`kv_get`]) and a stub in `linker`
+/// for every import of `module` that [`stubs`] lists. Each charges [`cost::STUB`] per call, returns its
 /// [`error_value`], and logs a warning the first time it is called after
 /// this definition (once per module load: the linker is the module's).
 /// Returns how many it defined.
@@ -102,6 +141,9 @@ pub fn define_stubs(
     linker: &mut Linker<HostState>,
     module: &Module,
 ) -> Result<usize, wasmi::Error> {
+    if let Some(ty) = kv_get(module) {
+        super::kv::define_gojinn_get(linker, &ty)?;
+    }
     let stubs = stubs(module);
     for (name, ty) in &stubs {
         let value = error_value(ty);
@@ -162,12 +204,16 @@ mod tests {
         assert!(error_value(&ty(&[])).is_none());
         assert_eq!(show(error_value(&ty(&[F])).as_ref()), "NaN");
         for ok in [&[][..], &[I], &[L], &[F], &[D]] {
-            assert!(check_import("host_kv_get", &ty(ok)).is_ok(), "{ok:?}");
+            assert!(check_import("host_db_query", &ty(ok)).is_ok(), "{ok:?}");
         }
         for bad in [&[I, I][..], &[FuncRef]] {
-            assert!(check_import("host_kv_get", &ty(bad)).is_err(), "{bad:?}");
+            assert!(check_import("host_db_query", &ty(bad)).is_err(), "{bad:?}");
         }
         assert!(check_import("host_log", &FuncType::new([I, I, I], [])).is_ok());
+        assert!(check_import("host_kv_get", &FuncType::new([I, I, I, I], [I])).is_ok());
+        assert!(check_import("host_kv_get", &FuncType::new([I, I, I, I], [L])).is_ok());
+        assert!(check_import("host_kv_get", &FuncType::new([I, I, I], [L])).is_err());
+        assert!(check_import("host_kv_get", &FuncType::new([I, I, I, I], [F])).is_err());
         assert!(check_import("host_log", &FuncType::new([I, I], [])).is_err());
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod gojinn;
 mod host_module;
+pub mod kv;
 pub mod wasi_snapshot_preview1;
 pub mod wasmgate;
 

@@ -1,4 +1,5 @@
-//! The `wasmgate` import module: the native ABI's host functions (`log`).
+//! The `wasmgate` import module: the native ABI's host functions (`log`,
+//! and the KV functions of [`kv`](super::kv)).
 
 use wasmi::{Caller, FuncType, Linker};
 
@@ -25,9 +26,20 @@ pub const FUNCTIONS: &[(&str, &[wasmi::ValType], &[wasmi::ValType])] = {
     &[("log", &[I32, I32, I32], &[])]
 };
 
+/// Every function of [`NAME`]: [`FUNCTIONS`] and the KV ones.
+fn all() -> impl Iterator<
+    Item = &'static (
+        &'static str,
+        &'static [wasmi::ValType],
+        &'static [wasmi::ValType],
+    ),
+> {
+    FUNCTIONS.iter().chain(super::kv::WASMGATE_FUNCTIONS)
+}
+
 /// Whether a `wasmgate` import can be provided.
 fn check_import(name: &str, ty: &FuncType) -> Result<(), &'static str> {
-    let Some((_, params, results)) = FUNCTIONS.iter().find(|(n, ..)| *n == name) else {
+    let Some((_, params, results)) = all().find(|(n, ..)| *n == name) else {
         return Err("no such wasmgate host function");
     };
     if !signature_is(ty, params, results) {
@@ -38,6 +50,7 @@ fn check_import(name: &str, ty: &FuncType) -> Result<(), &'static str> {
 
 /// Defines the `wasmgate` host functions in `linker`.
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error> {
+    super::kv::add_wasmgate(linker)?;
     define_log(
         linker,
         NAME,

@@ -1,0 +1,3 @@
+module gojinn.example/kv
+
+go 1.24

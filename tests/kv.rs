@@ -1,0 +1,542 @@
+//! Per-tenant state (README "State"): the KV host functions through the
+//! real server, with a real store on disk, killed with SIGKILL and
+//! restarted on the same store.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Server, TempDir, function};
+
+/// Whether the server runs under an emulator (CI's qemu-user runs, ~10x
+/// slower), or `WASMGATE_SLOW` asks for fewer rounds.
+fn slow() -> bool {
+    let runner = std::env::var("WASMGATE_TEST_RUNNER").unwrap_or_default();
+    !runner.trim().is_empty() || std::env::var_os("WASMGATE_SLOW").is_some()
+}
+
+/// A config serving `counter.wasm` at `/counter` (and `/hello`), its
+/// state in `state` with `extra` in `[state]`.
+fn counter_config(state: &Path, extra: &str) -> String {
+    format!(
+        r#"
+[state]
+dir = "{}"
+{extra}
+
+[[function]]
+route = "/counter"
+module = "counter.wasm"
+
+[[function]]
+route = "/hello"
+module = "hello.wasm"
+"#,
+        state.display()
+    )
+}
+
+fn counter_files() -> Vec<(&'static str, PathBuf)> {
+    vec![
+        ("counter.wasm", function("counter.wasm")),
+        ("hello.wasm", function("hello.wasm")),
+    ]
+}
+
+/// `GET /counter?key=KEY`: the count it answers.
+fn count(s: &Server, key: &str) -> i64 {
+    let r = s.get(&format!("/counter?key={key}"));
+    assert_eq!(r.status, 200, "{r:?}\nlog:\n{}", s.log());
+    let text = r.text();
+    let n = text
+        .trim()
+        .strip_prefix(&format!("{key}: "))
+        .unwrap_or_else(|| panic!("unexpected body {text:?}"));
+    n.parse().expect("a number")
+}
+
+#[test]
+fn counter_counts_its_calls_across_a_kill() {
+    let state = TempDir::new("kv-counter");
+    let config = counter_config(state.path(), "");
+    let s = Server::with_config(&config, &counter_files());
+    for i in 1..=3 {
+        assert_eq!(count(&s, "calls"), i);
+    }
+    s.wait_for_log("state: opened");
+    drop(s); // SIGKILL
+    let s = Server::with_config(&config, &counter_files());
+    assert_eq!(count(&s, "calls"), 4);
+    s.assert_healthy();
+}
+
+#[test]
+fn two_hundred_concurrent_increments_count_exactly() {
+    let state = TempDir::new("kv-concurrent");
+    let s = Server::with_config(&counter_config(state.path(), ""), &counter_files());
+    let addr = s.addr;
+    let threads: Vec<_> = (0..20)
+        .map(|_| {
+            std::thread::spawn(move || {
+                for _ in 0..10 {
+                    let r = common::Conn::open(addr).request("GET", "/counter?key=c", &[], b"");
+                    assert_eq!(r.status, 200, "{r:?}");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("client thread");
+    }
+    assert_eq!(count(&s, "c"), 201);
+}
+
+/// Streams writes (`GET /counter?key=wN`, each answering `wN: 1`) until the
+/// connection fails; returns each acknowledged key with when it was
+/// acknowledged.
+fn stream_writes(
+    addr: std::net::SocketAddr,
+    round: usize,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Vec<(String, Instant)>> {
+    std::thread::spawn(move || {
+        let mut acked = Vec::new();
+        for i in 0.. {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let key = format!("r{round}w{i}");
+            let target = format!("/counter?key={key}");
+            let Some((status, body)) = try_get(addr, &target) else {
+                break;
+            };
+            if status != 200 {
+                break;
+            }
+            assert_eq!(body, format!("{key}: 1\n"));
+            acked.push((key, Instant::now()));
+        }
+        acked
+    })
+}
+
+/// `GET target` on a new connection: status and body, or `None` if the
+/// connection fails or closes before a whole response (the server died).
+fn try_get(addr: std::net::SocketAddr, target: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(addr).ok()?;
+    conn.set_read_timeout(Some(common::PROCESS_TIMEOUT)).ok()?;
+    let request = format!("GET {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    conn.write_all(request.as_bytes()).ok()?;
+    let mut bytes = Vec::new();
+    conn.read_to_end(&mut bytes).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length: ")
+                .map(str::to_owned)
+        })?
+        .trim()
+        .parse()
+        .ok()?;
+    (body.len() == length).then(|| (status, body.to_owned()))
+}
+
+/// Kills the server during a stream of acknowledged writes, `rounds`
+/// times, restarting it on the same store each time; `check` gets the
+/// restarted server, the acknowledged writes and when the kill was.
+fn kill_during_writes(
+    extra: &str,
+    rounds: usize,
+    check: impl Fn(&Server, &[(String, Instant)], Instant),
+) {
+    let state = TempDir::new("kv-kill");
+    let config = counter_config(state.path(), extra);
+    let mut rng = fastrand::Rng::with_seed(14);
+    let mut s = Server::with_config(&config, &counter_files());
+    for round in 0..rounds {
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = stream_writes(s.addr, round, Arc::clone(&stop));
+        std::thread::sleep(Duration::from_millis(rng.u64(5..40)));
+        let killed = Instant::now();
+        drop(s); // SIGKILL, while writes are in flight
+        stop.store(true, Ordering::Relaxed);
+        let acked = writer.join().expect("writer");
+        s = Server::with_config(&config, &counter_files());
+        check(&s, &acked, killed);
+    }
+}
+
+#[test]
+fn every_acknowledged_write_survives_kill_9_with_sync_always() {
+    // 100 kills natively; 10 under an emulator, where each start takes
+    // seconds.
+    let rounds = if slow() { 10 } else { 100 };
+    let total = Mutex::new(0usize);
+    kill_during_writes("sync = \"always\"", rounds, |s, acked, _| {
+        for (key, _) in acked {
+            assert_eq!(count(s, key), 2, "acknowledged write {key} lost");
+        }
+        *total.lock().expect("lock") += acked.len();
+    });
+    assert!(
+        *total.lock().expect("lock") > 0,
+        "no write was acknowledged"
+    );
+}
+
+#[test]
+fn group_commit_loses_nothing_older_than_its_interval() {
+    let rounds = if slow() { 3 } else { 10 };
+    let interval = Duration::from_millis(50);
+    kill_during_writes("sync = \"50ms\"", rounds, |s, acked, killed| {
+        // The writer thread writes a commit at most one interval after it;
+        // one more interval of slack for scheduling on a busy machine.
+        for (key, at) in acked {
+            if *at + 2 * interval < killed {
+                assert_eq!(count(s, key), 2, "write {key} older than the interval lost");
+            }
+        }
+    });
+}
+
+#[test]
+fn a_damaged_log_opens_dropping_only_its_tail() {
+    let state = TempDir::new("kv-torn");
+    let config = counter_config(state.path(), "");
+    let s = Server::with_config(&config, &counter_files());
+    for i in 0..20 {
+        assert_eq!(count(&s, &format!("k{i}")), 1);
+    }
+    drop(s);
+    let log = state.path().join("kv.log");
+    let mut bytes = std::fs::read(&log).expect("log");
+    let len = bytes.len();
+    // Cut the last record short and add garbage.
+    bytes.truncate(len - 3);
+    bytes.extend_from_slice(b"\xff\xff\xff\x7fgarbage");
+    std::fs::write(&log, &bytes).expect("write");
+    let s = Server::with_config(&config, &counter_files());
+    for i in 0..19 {
+        assert_eq!(count(&s, &format!("k{i}")), 2, "k{i}");
+    }
+    assert_eq!(count(&s, "k19"), 1, "the damaged last record is dropped");
+    let log = s.wait_for_log("dropped the last");
+    assert!(log.contains("a record"), "{log}");
+    s.assert_healthy();
+}
+
+#[test]
+fn quotas_answer_an_error_value_not_a_trap() {
+    let state = TempDir::new("kv-quota");
+    let s = Server::with_config(
+        &counter_config(state.path(), "max_keys = 2"),
+        &counter_files(),
+    );
+    assert_eq!(count(&s, "a"), 1);
+    assert_eq!(count(&s, "b"), 1);
+    let r = s.get("/counter?key=c");
+    assert_eq!(r.status, 503, "{r:?}");
+    assert_eq!(r.text(), "kv error: Quota\n");
+    assert!(
+        r.header("x-wasmgate-error").is_none(),
+        "the guest's own answer"
+    );
+    s.wait_for_log("namespace would hold more than kv_max_keys (2) keys");
+    assert_eq!(count(&s, "a"), 2, "existing keys still count");
+    s.assert_healthy();
+}
+
+#[test]
+fn ttl_expires_keys() {
+    let state = TempDir::new("kv-ttl");
+    let s = Server::with_config(&counter_config(state.path(), ""), &counter_files());
+    let get = |q: &str| s.get(&format!("/counter?{q}")).text();
+    assert_eq!(get("key=w&ttl=1"), "w: 1\n");
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(get("key=w&ttl=1"), "w: 1\n", "the first window ended");
+    assert_eq!(get("key=long&ttl=600000"), "long: 1\n");
+    assert_eq!(get("key=long&ttl=600000"), "long: 2\n");
+}
+
+/// A wasi-json module in the Gojinn style: `host_kv_set(KEY, VALUE)` when
+/// `set`, then `host_kv_get(KEY)` with result type `result`, answering
+/// `{"status":200,"body":"VALUE"}` or `{"status":404,"body":"missing"}`;
+/// traps at the end when `trap`.
+fn gojinn_module(result: &str, key: &str, value: Option<&str>, trap: bool) -> Vec<u8> {
+    let is_missing = format!("({result}.eq (local.get $r) ({result}.const -1))");
+    let len = if result == "i64" {
+        "(i32.wrap_i64 (local.get $r))"
+    } else {
+        "(local.get $r)"
+    };
+    let set = match value {
+        Some(v) => format!(
+            "(call $set (i32.const 300) (i32.const {}) (i32.const 400) (i32.const {}))",
+            key.len(),
+            v.len()
+        ),
+        None => String::new(),
+    };
+    let wat = format!(
+        r#"(module
+  (import "gojinn" "host_kv_set" (func $set (param i32 i32 i32 i32)))
+  (import "gojinn" "host_kv_get" (func $get (param i32 i32 i32 i32) (result {result})))
+  (import "wasi_snapshot_preview1" "fd_write"
+    (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 100) "{{\"status\":200,\"body\":\"")
+  (data (i32.const 200) "\"}}")
+  (data (i32.const 210) "{{\"status\":404,\"body\":\"missing\"}}")
+  (data (i32.const 300) "{key}")
+  (data (i32.const 400) "{value}")
+  (func (export "_start") (local $r {result})
+    {set}
+    (local.set $r (call $get (i32.const 300) (i32.const {klen}) (i32.const 122) (i32.const 64)))
+    (if {is_missing}
+      (then
+        (i32.store (i32.const 0) (i32.const 210))
+        (i32.store (i32.const 4) (i32.const 31))
+        (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 20))))
+      (else
+        (i32.store (i32.const 0) (i32.const 100))
+        (i32.store (i32.const 4) (i32.add (i32.const 22) {len}))
+        (i32.store (i32.const 8) (i32.const 200))
+        (i32.store (i32.const 12) (i32.const 2))
+        (drop (call $write (i32.const 1) (i32.const 0) (i32.const 2) (i32.const 20)))))
+    {trap})
+)"#,
+        key = key,
+        value = value.unwrap_or(""),
+        klen = key.len(),
+        trap = if trap { "unreachable" } else { "" },
+    );
+    wat::parse_str(&wat).unwrap_or_else(|e| panic!("{e}\n{wat}"))
+}
+
+#[test]
+fn gojinn_host_kv_get_links_with_either_result_type() {
+    let state = TempDir::new("kv-gojinn");
+    let dir = TempDir::new("kv-gojinn-mods");
+    for result in ["i32", "i64"] {
+        dir.write(
+            &format!("set-{result}.wasm"),
+            gojinn_module(result, "k", Some("hello"), false),
+        );
+        dir.write(
+            &format!("get-{result}.wasm"),
+            gojinn_module(result, "k", None, false),
+        );
+        dir.write(
+            &format!("none-{result}.wasm"),
+            gojinn_module(result, "nokey", None, false),
+        );
+    }
+    let mut config = format!("[state]\ndir = \"{}\"\n", state.path().display());
+    let mut files = Vec::new();
+    for name in [
+        "set-i32", "get-i32", "none-i32", "set-i64", "get-i64", "none-i64",
+    ] {
+        config.push_str(&format!(
+            "[[function]]\nroute = \"/{name}\"\nmodule = \"{name}.wasm\"\nkv = \"shared\"\n"
+        ));
+        files.push((name, dir.path().join(format!("{name}.wasm"))));
+    }
+    let files: Vec<(&str, PathBuf)> = files
+        .iter()
+        .map(|(n, p)| {
+            (
+                Box::leak(format!("{n}.wasm").into_boxed_str()) as &str,
+                p.clone(),
+            )
+        })
+        .collect();
+    let s = Server::with_config(&config, &files);
+    for result in ["i32", "i64"] {
+        let r = s.get(&format!("/none-{result}"));
+        assert_eq!((r.status, r.text()), (404, "missing".into()), "{result}");
+        let r = s.get(&format!("/set-{result}"));
+        assert_eq!(
+            (r.status, r.text()),
+            (200, "hello".into()),
+            "{result}: reads its own write"
+        );
+        let r = s.get(&format!("/get-{result}"));
+        assert_eq!(
+            (r.status, r.text()),
+            (200, "hello".into()),
+            "{result}: committed"
+        );
+    }
+}
+
+#[test]
+fn a_trapping_requests_writes_are_never_visible() {
+    let state = TempDir::new("kv-trap");
+    let dir = TempDir::new("kv-trap-mods");
+    let trap = dir.write("trap.wasm", gojinn_module("i64", "t", Some("x"), true));
+    let get = dir.write("get.wasm", gojinn_module("i64", "t", None, false));
+    let config = format!(
+        r#"[state]
+dir = "{}"
+[[function]]
+route = "/trap"
+module = "trap.wasm"
+kv = "shared"
+[[function]]
+route = "/get"
+module = "get.wasm"
+kv = "shared"
+"#,
+        state.path().display()
+    );
+    let s = Server::with_config(&config, &[("trap.wasm", trap), ("get.wasm", get)]);
+    s.get("/trap").assert_error(502, "trap");
+    let r = s.get("/get");
+    assert_eq!((r.status, r.text()), (404, "missing".into()));
+}
+
+#[test]
+fn functions_cannot_reach_each_others_namespaces() {
+    let state = TempDir::new("kv-isolation");
+    let config = format!(
+        r#"[state]
+dir = "{}"
+[[function]]
+name = "a"
+route = "/a"
+module = "counter.wasm"
+[[function]]
+name = "b"
+route = "/b"
+module = "counter.wasm"
+[[function]]
+name = "a-too"
+route = "/a-too"
+module = "counter.wasm"
+kv = "a"
+"#,
+        state.path().display()
+    );
+    let s = Server::with_config(&config, &[("counter.wasm", function("counter.wasm"))]);
+    let get = |path: &str| s.get(path).text();
+    assert_eq!(get("/a?key=k"), "k: 1\n");
+    assert_eq!(get("/a?key=k"), "k: 2\n");
+    // b sees nothing of a's, whatever the key bytes.
+    for key in ["k", "../a/k", "a/k", "%00k", "a%00k", ".."] {
+        let text = get(&format!("/b?key={key}"));
+        assert!(text.ends_with(": 1\n"), "{key}: {text}");
+    }
+    // a-too shares a's namespace on purpose.
+    assert_eq!(get("/a-too?key=k"), "k: 3\n");
+}
+
+#[test]
+fn gojinns_own_kv_example_sets_gets_and_keeps_its_data() {
+    let state = TempDir::new("kv-gojinn-example");
+    let config = format!(
+        r#"[state]
+dir = "{}"
+[[function]]
+route = "/kv"
+module = "kv.wasm"
+[[function]]
+route = "/other"
+module = "other.wasm"
+"#,
+        state.path().display()
+    );
+    let files = [
+        ("kv.wasm", function("gojinn/kv.wasm")),
+        ("other.wasm", function("gojinn/kv.wasm")),
+    ];
+    let s = Server::with_config(&config, &files);
+    let r = s.request("POST", "/kv", &[], b"SET color blue");
+    assert_eq!(r.status, 200, "{r:?}\n{}", s.log());
+    assert!(r.text().contains("SET OK: color = blue"), "{}", r.text());
+    let r = s.request("POST", "/kv", &[], b"GET color");
+    assert_eq!((r.status, r.text()), (200, "Found: blue".into()));
+    let r = s.request("POST", "/other", &[], b"GET color");
+    assert_eq!(
+        r.status,
+        404,
+        "another function cannot see it: {}",
+        r.text()
+    );
+    drop(s); // SIGKILL
+    let s = Server::with_config(&config, &files);
+    let r = s.request("POST", "/kv", &[], b"GET color");
+    assert_eq!((r.status, r.text()), (200, "Found: blue".into()));
+}
+
+#[test]
+fn the_kv_command_works_on_a_stopped_store_and_refuses_a_running_one() {
+    let state = TempDir::new("kv-cli");
+    let dir = state.path().to_str().expect("utf-8").to_owned();
+    let kv = |args: &[&str]| {
+        let mut all = vec!["kv"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--dir", &dir]);
+        common::wasmgate(all)
+    };
+    let ok = |args: &[&str]| {
+        let r = kv(args);
+        assert_eq!(r.code, Some(0), "{args:?}: {r:?}");
+        r.stdout
+    };
+    ok(&["set", "counter", "calls", "41"]);
+    ok(&["set", "counter", "other", "x"]);
+    ok(&["set", "elsewhere", "calls", "7"]);
+    assert_eq!(ok(&["get", "counter", "calls"]), "41\n");
+    assert_eq!(ok(&["list", "counter"]), "calls\nother\n");
+    assert_eq!(ok(&["list", "counter", "ot"]), "other\n");
+    ok(&["delete", "counter", "other"]);
+    assert_eq!(kv(&["get", "counter", "other"]).code, Some(1));
+    let export = ok(&["export", "counter"]);
+    assert_eq!(
+        export,
+        "{\"expires\":0,\"key\":\"calls\",\"value\":\"41\"}\n"
+    );
+
+    // The server counts on from what the CLI set.
+    let config = counter_config(state.path(), "");
+    let s = Server::with_config(&config, &counter_files());
+    assert_eq!(count(&s, "calls"), 42);
+    // While it runs, the store is locked: a clear refusal with its pid.
+    let r = kv(&["get", "counter", "calls"]);
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert!(
+        r.stderr.contains("in use by another process (pid"),
+        "{}",
+        r.stderr
+    );
+    drop(s);
+
+    // Import into a fresh store restores the export.
+    let other = TempDir::new("kv-cli-import");
+    let file = other.write("backup.jsonl", &export);
+    let mut cmd = common::wasmgate_command();
+    let status = cmd
+        .args(["kv", "import", "counter", "--dir"])
+        .arg(other.path().join("store"))
+        .stdin(std::fs::File::open(&file).expect("backup"))
+        .status()
+        .expect("runs");
+    assert!(status.success());
+    let r = common::wasmgate([
+        "kv",
+        "get",
+        "counter",
+        "calls",
+        "--dir",
+        other.path().join("store").to_str().expect("utf-8"),
+    ]);
+    assert_eq!(r.stdout, "41\n", "{r:?}");
+}
