@@ -76,7 +76,11 @@ fn counter_counts_its_calls_across_a_kill() {
 #[test]
 fn two_hundred_concurrent_increments_count_exactly() {
     let state = TempDir::new("kv-concurrent");
-    let s = Server::with_config(&counter_config(state.path(), ""), &counter_files());
+    // The smallest fuel slice: each request yields ~50 times, so requests
+    // interleave between their `kv_incr` and their commit.
+    let config = counter_config(state.path(), "")
+        .replace("[state]", "[limits]\nfuel_slice = 1000\n\n[state]");
+    let s = Server::with_config(&config, &counter_files());
     let addr = s.addr;
     let threads: Vec<_> = (0..20)
         .map(|_| {
