@@ -24,6 +24,7 @@
 //! Guest log lines go through `env_logger` (as in the server) into
 //! `/dev/null`, one write per line.
 
+use std::cell::RefCell;
 use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -31,7 +32,8 @@ use std::time::{Duration, Instant};
 use wasmgate::internals::abi::{GuestRequest, wasi_json};
 use wasmgate::internals::config::FunctionSpec;
 use wasmgate::internals::limits::{FunctionLimits, InstanceCost};
-use wasmgate::internals::runtime::{HostState, Runtime};
+use wasmgate::internals::runtime::{HostState, KvSlot, Runtime};
+use wasmgate::internals::store::{Durability, Quota, Store, Txn};
 
 /// Runs per case; the fastest counts.
 const RUNS: usize = 5;
@@ -206,6 +208,31 @@ const CASES: &[Case] = &[
         calls: 200_000,
     },
     Case {
+        name: "kv_get, 16 B value (hit)",
+        call: "(drop (call $kv_get (i32.const 2048) (i32.const 3) (i32.const 4096) (i32.const 64)))",
+        calls: 100_000,
+    },
+    Case {
+        name: "kv_get, missing key",
+        call: "(drop (call $kv_get (i32.const 2049) (i32.const 3) (i32.const 4096) (i32.const 64)))",
+        calls: 100_000,
+    },
+    Case {
+        name: "kv_set, 3 B key, 16 B value",
+        call: "(drop (call $kv_set (i32.const 2052) (i32.const 3) (i32.const 2048) (i32.const 16) (i64.const 0)))",
+        calls: 100_000,
+    },
+    Case {
+        name: "kv_incr",
+        call: "(drop (call $kv_incr (i32.const 2056) (i32.const 3) (i64.const 1) (i64.const 0) (i32.const 64)))",
+        calls: 100_000,
+    },
+    Case {
+        name: "kv_list, 10 keys",
+        call: "(drop (call $kv_list (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 4096) (i32.const 1024)))",
+        calls: 20_000,
+    },
+    Case {
         name: "path_open on descriptor 3 (EBADF)",
         call: "(drop (call $path_open (i32.const 3) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i64.const 0) (i64.const 0) (i32.const 0) (i32.const 64)))",
         calls: 200_000,
@@ -217,6 +244,10 @@ const CASES: &[Case] = &[
 /// 32 (1 KiB of newlines at 3072); 1024 empty iovecs at 8192.
 const IMPORTS: &str = r#"
   (import "wasmgate" "log" (func $log (param i32 i32 i32)))
+  (import "wasmgate" "kv_get" (func $kv_get (param i32 i32 i32 i32) (result i32)))
+  (import "wasmgate" "kv_set" (func $kv_set (param i32 i32 i32 i32 i64) (result i32)))
+  (import "wasmgate" "kv_incr" (func $kv_incr (param i32 i32 i64 i64 i32) (result i32)))
+  (import "wasmgate" "kv_list" (func $kv_list (param i32 i32 i32 i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "random_get" (func $random_get (param i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
@@ -263,6 +294,27 @@ struct Bench {
     runtime: Runtime,
     spec: FunctionSpec,
     body: Vec<u8>,
+    /// The KV store the `kv_*` cases use: keys `012` (the 16 B value at
+    /// 2048) and `k0`..`k9` committed in namespace `bench`.
+    store: std::sync::Arc<Store>,
+}
+
+/// A request's KV slot on `bench`'s store.
+fn kv_slot(bench: &Bench) -> Rc<RefCell<KvSlot>> {
+    let quota = Quota {
+        max_keys: u64::MAX,
+        max_bytes: u64::MAX,
+        max_value: u64::MAX,
+    };
+    let txn = Txn::new(
+        std::sync::Arc::clone(&bench.store),
+        std::sync::Arc::from(&b"bench"[..]),
+        quota,
+    );
+    Rc::new(RefCell::new(KvSlot {
+        txn: Some(txn),
+        ..KvSlot::default()
+    }))
 }
 
 /// One measured run: wall time and fuel of `_start` alone.
@@ -274,12 +326,13 @@ fn run(bench: &Bench, module: &wasmi::Module, calls: u32) -> (Duration, u64) {
         body: &bench.body,
         trace_id: "bench",
     };
-    let state = HostState::new(
+    let mut state = HostState::new(
         Rc::from("bench"),
         Rc::from("bench"),
         bench.spec.limits.memory,
         bench.spec.limits.max_log,
     );
+    state.kv = kv_slot(bench);
     // Instantiation is not measured: no instance cost.
     let cost = InstanceCost { bytes: 0, fuel: 0 };
     let mut sandbox =
@@ -347,6 +400,29 @@ fn best(
 /// Fewest iterations of a baseline run, so that it is long enough to time.
 const BASE_CALLS: u32 = 200_000;
 
+/// A fresh store in a temp dir with the keys the `kv_*` cases read.
+fn kv_store() -> std::sync::Arc<Store> {
+    let dir = std::env::temp_dir().join(format!("wasmgate-bench-kv-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (store, _) = Store::open(&dir, Durability::Always).unwrap();
+    let quota = Quota {
+        max_keys: u64::MAX,
+        max_bytes: u64::MAX,
+        max_value: u64::MAX,
+    };
+    let mut txn = Txn::new(
+        std::sync::Arc::clone(&store),
+        std::sync::Arc::from(&b"bench"[..]),
+        quota,
+    );
+    txn.set(b"012", b"0123456789abcde\n", 0).unwrap();
+    for i in 0..10 {
+        txn.set(format!("k{i}").as_bytes(), b"v", 0).unwrap();
+    }
+    smol::future::block_on(txn.commit().unwrap().durable()).unwrap();
+    store
+}
+
 fn main() {
     let sink = std::fs::OpenOptions::new()
         .write(true)
@@ -382,6 +458,7 @@ fn main() {
         spec,
         // stdin for "fd_read 64 KiB": ~10 MiB of JSON.
         body: vec![b'x'; 10 << 20],
+        store: kv_store(),
     };
 
     let samples = wasmgate::internals::calibrate::measure(&bench.runtime).unwrap();

@@ -11,7 +11,7 @@
 //! | caller | uses |
 //! |---|---|
 //! | `benches/micro.rs` (divan) | [`abi`], [`cache`], [`config`], [`limits`], [`runtime`] |
-//! | `benches/host.rs` (host function costs) | [`abi::wasi_json::sandbox`], [`calibrate`], [`runtime`] |
+//! | `benches/host.rs` (host function costs) | [`abi::wasi_json::sandbox`], [`calibrate`], [`runtime`], [`store`] |
 //! | `benches/load/baseline.rs` (example: native server) | [`http`], [`server`], [`limits::ServerLimits`] |
 //! | `benches/load/probe.rs` (example: callgrind loop) | [`abi`], [`cache`], [`config`], [`runtime`] |
 //! | `fuzz/fuzz_targets/http_request.rs` | [`http`], [`server::read_request`] |
@@ -48,7 +48,7 @@ pub mod server {
 /// structural check of a module, and the host function costs.
 pub mod runtime {
     pub use crate::runtime::imports::wasi_snapshot_preview1::MAX_IO_PER_CALL;
-    pub use crate::runtime::state::cost;
+    pub use crate::runtime::state::{KvSlot, cost};
     pub use crate::runtime::structure::Shape;
     pub use crate::runtime::{HostState, Runtime, Sandbox};
 }
@@ -66,6 +66,11 @@ pub mod abi {
     pub mod wasi_json {
         pub use crate::abi::wasi_json::{decode_output, decode_response, encode_request, sandbox};
     }
+}
+
+/// The KV store, for the KV host functions' cost (`benches/host.rs`).
+pub mod store {
+    pub use crate::store::{Durability, Quota, Store, Txn};
 }
 
 /// Loading and compiling a module as the cache does.

@@ -261,3 +261,109 @@ fn torn_and_corrupted_logs_open_keeping_the_intact_records() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The numbers of the README's "Why hand-written": bytes per KV write in
+/// each durability mode and replay time. `cargo test --release --lib
+/// measure_store -- --ignored --nocapture`; not a test (timing).
+#[test]
+#[ignore]
+fn measure_store() {
+    fn dirtied() -> u64 {
+        // Bytes this process caused to be written to storage: pages
+        // dirtied, counted again after each fsync cleans them.
+        let io = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
+        io.lines()
+            .find_map(|l| l.strip_prefix("write_bytes: "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    }
+    for (name, durability) in [
+        ("always", Durability::Always),
+        (
+            "100ms",
+            Durability::Every(std::time::Duration::from_millis(100)),
+        ),
+    ] {
+        let dir = tmp(&format!("measure-{name}"));
+        let store = Store::open(&dir, durability).expect("opens").0;
+        let before = dirtied();
+        const N: u32 = 1000;
+        for i in 0..N {
+            // A counter at ~1,000 requests a second.
+            let mut t = txn(&store, "counter");
+            t.incr(b"calls", 1, 0).expect("incr");
+            commit(t);
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            let _ = i;
+        }
+        store.close();
+        let log = std::fs::metadata(dir.join(writer::LOG)).expect("log").len();
+        println!(
+            "sync = {name}: {:.1} B of log and {:.0} B of pages written per KV write",
+            (log - record::MAGIC.len() as u64) as f64 / f64::from(N),
+            (dirtied() - before) as f64 / f64::from(N)
+        );
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let dir = tmp("measure-replay");
+    {
+        let store = Store::open(
+            &dir,
+            Durability::Every(std::time::Duration::from_millis(100)),
+        )
+        .expect("opens")
+        .0;
+        let unlimited = Quota {
+            max_keys: u64::MAX,
+            max_bytes: u64::MAX,
+            max_value: u64::MAX,
+        };
+        // Distinct keys: nothing to compact away.
+        for i in 0..100_000u32 {
+            let mut t = Txn::new(Arc::clone(&store), Arc::from(&b"counter"[..]), unlimited);
+            t.set(format!("key{i}").as_bytes(), b"0123456789", 0)
+                .expect("set");
+            let _ = t.commit().expect("commit");
+        }
+    }
+    let started = std::time::Instant::now();
+    let (store, recovery) = Store::open(&dir, Durability::Always).expect("opens");
+    println!(
+        "replay: {} records, {} bytes in {:?}",
+        recovery.records,
+        recovery.bytes,
+        started.elapsed()
+    );
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_log_of_live_entries_is_not_compacted_again_and_again() {
+    // Every entry distinct and live: the log is about what a compaction
+    // would write, so none runs (each would rewrite everything).
+    let dir = tmp("no-compact");
+    let durability = Durability::Every(std::time::Duration::from_millis(5));
+    let store = Store::open(&dir, durability).expect("opens").0;
+    let unlimited = Quota {
+        max_keys: u64::MAX,
+        max_bytes: u64::MAX,
+        max_value: u64::MAX,
+    };
+    let mut written = 0u64;
+    for i in 0..40_000u32 {
+        let mut t = Txn::new(Arc::clone(&store), Arc::from(&b"c"[..]), unlimited);
+        t.set(format!("key{i}").as_bytes(), b"0123456789", 0)
+            .expect("set");
+        let _ = t.commit().expect("commit");
+        written += 1;
+    }
+    store.close();
+    let size = std::fs::metadata(dir.join(writer::LOG)).expect("log").len();
+    // Every record is still there: nothing was rewritten.
+    let r = record::replay(&std::fs::read(dir.join(writer::LOG)).expect("log"));
+    assert_eq!(r.batches.len() as u64, written, "log of {size} bytes");
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
