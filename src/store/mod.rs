@@ -24,7 +24,6 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -162,7 +161,7 @@ struct Inner {
     /// Bytes in the log file (after the last compaction).
     log_bytes: u64,
     /// `None` once the store is closed.
-    tx: Option<Sender<Msg>>,
+    tx: Option<smol::channel::Sender<Msg>>,
 }
 
 /// A compaction rewrites the log once it is this large and more than twice
@@ -253,7 +252,7 @@ impl Store {
             }
         }
         let file = writer::open_append(&path)?;
-        let (tx, rx) = std::sync::mpsc::channel();
+        let (tx, rx) = smol::channel::unbounded();
         let writer_dir = dir.to_path_buf();
         let handle = std::thread::Builder::new()
             .name("wasmgate-kv".into())
@@ -425,7 +424,7 @@ impl Store {
         let sent = inner
             .tx
             .as_ref()
-            .is_some_and(|tx| tx.send(Msg::Append(bytes, ack)).is_ok());
+            .is_some_and(|tx| tx.try_send(Msg::Append(bytes, ack)).is_ok());
         if !sent {
             return Err(KvError::Unavailable("the store is closed".into()));
         }
@@ -458,7 +457,7 @@ impl Store {
         let bytes = snapshot(&mut inner.spaces, now);
         inner.log_bytes = bytes.len() as u64;
         if let Some(tx) = &inner.tx {
-            let _ = tx.send(Msg::Rewrite(bytes));
+            let _ = tx.try_send(Msg::Rewrite(bytes));
         }
     }
 

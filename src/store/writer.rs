@@ -8,8 +8,9 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
+
+use smol::channel::Receiver;
 
 /// A commit's acknowledgement: `Ok` once its record is on disk (fsynced),
 /// or why it is not.
@@ -43,25 +44,22 @@ pub const NEXT: &str = "kv.log.next";
 pub fn run(dir: PathBuf, mut file: File, durability: Durability, rx: Receiver<Msg>) {
     let mut last_sync = Instant::now();
     loop {
-        let Ok(first) = rx.recv() else { return };
+        // Closed and drained: the store is closed.
+        let Ok(first) = rx.recv_blocking() else {
+            return;
+        };
         let mut msgs = vec![first];
         if let Durability::Every(interval) = durability {
             // Gather what the interval brings, so that one write and one
             // fsync carry all of it (SD cards wear per write).
-            let until = last_sync + interval;
-            loop {
-                let left = until.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                match rx.recv_timeout(left) {
-                    Ok(msg) => msgs.push(msg),
-                    Err(RecvTimeoutError::Timeout) => break,
-                    Err(RecvTimeoutError::Disconnected) => break,
-                }
+            let left = (last_sync + interval).saturating_duration_since(Instant::now());
+            if !left.is_zero() {
+                std::thread::sleep(left);
             }
         }
-        msgs.extend(rx.try_iter());
+        while let Ok(msg) = rx.try_recv() {
+            msgs.push(msg);
+        }
         let mut buf = Vec::new();
         let mut acks = Vec::new();
         let mut result = Ok(());
