@@ -544,3 +544,29 @@ fn the_kv_command_works_on_a_stopped_store_and_refuses_a_running_one() {
     ]);
     assert_eq!(r.stdout, "41\n", "{r:?}");
 }
+
+#[test]
+fn waiting_for_fsync_holds_no_admission_slot() {
+    // One request at a time may run a guest. A request that wrote waits
+    // for its fsync (`sync = "always"`) after its guest is gone: the slot
+    // is free by then, so concurrent requests are not refused.
+    let state = TempDir::new("kv-admission");
+    let config = counter_config(state.path(), "")
+        .replace("[state]", "[server]\nmax_in_flight = 1\n\n[state]");
+    let s = Server::with_config(&config, &counter_files());
+    let addr = s.addr;
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            std::thread::spawn(move || {
+                for _ in 0..10 {
+                    let r = common::Conn::open(addr).request("GET", "/counter?key=n", &[], b"");
+                    assert_eq!(r.status, 200, "{r:?}");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("client thread");
+    }
+    assert_eq!(count(&s, "n"), 81);
+}

@@ -110,8 +110,13 @@ impl App {
         let spec = self.route(req, access)?;
         let loaded = self.load(&spec, trace_id, access).await?;
         access.function = Some(Arc::clone(&spec));
-        let _permit = self.admit(&spec)?;
-        self.call(req, &spec, &loaded, trace_id, access).await
+        let permit = self.admit(&spec)?;
+        let (response, writes) = self.call(req, &spec, &loaded, trace_id, access).await?;
+        // The guest is gone: its slot and memory go back before the
+        // request waits for its writes to be durable (`sync = "always"`).
+        drop(permit);
+        state::commit(writes, &spec.name, trace_id).await?;
+        Ok(response)
     }
 
     /// The function serving the request's path and method.
@@ -167,7 +172,8 @@ impl App {
         })
     }
 
-    /// Runs the guest and checks its response ([`into_http`]).
+    /// Runs the guest and checks its response ([`into_http`]); with the
+    /// request's KV writes, to commit.
     async fn call(
         &self,
         req: &Request,
@@ -175,7 +181,7 @@ impl App {
         loaded: &cache::Loaded,
         trace_id: &str,
         access: &mut Access,
-    ) -> Result<Response, Error> {
+    ) -> Result<(Response, Option<crate::store::Txn>), Error> {
         let headers = req
             .headers
             .iter()
@@ -198,8 +204,7 @@ impl App {
         })?;
         // Only a good response commits the request's writes; on any error
         // above, `outcome.kv` is dropped here and they are discarded.
-        state::commit(outcome.kv, &spec.name, trace_id).await?;
-        Ok(response)
+        Ok((response, outcome.kv))
     }
 
     /// The one way out of a request, answered or not: the error body if it

@@ -126,11 +126,13 @@ pub fn execute(args: KvArgs) -> Result<(), CliError> {
         }
         "export" => {
             for (key, value, expires) in store.entries(&ns) {
-                let line = serde_json::json!({
-                    "key": text(&key)?,
-                    "value": text(&value)?,
-                    "expires": expires,
-                });
+                let entry = Line {
+                    expires,
+                    key: text(&key)?.to_owned(),
+                    value: text(&value)?.to_owned(),
+                };
+                let line = serde_json::to_string(&entry)
+                    .map_err(|e| CliError::Runtime(format!("export: {e}")))?;
                 let _ = writeln!(out, "{line}");
             }
         }
@@ -168,6 +170,17 @@ pub fn execute(args: KvArgs) -> Result<(), CliError> {
     }
     store.close();
     Ok(())
+}
+
+/// One line of `export` and `import`.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Line {
+    /// Unix milliseconds after which the entry is gone; 0: never.
+    #[serde(default)]
+    expires: u64,
+    key: String,
+    value: String,
 }
 
 /// Stored bytes as JSON text: export only holds UTF-8 (what JSON can).
