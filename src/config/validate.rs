@@ -170,15 +170,23 @@ pub(crate) fn check_budget(input: &ConfigText, config: &Config) -> Result<(), Co
         .iter()
         .map(|f| (f.name.as_str(), &f.limits));
     for (name, limits) in dir_default.into_iter().chain(named) {
-        let reserved = limits.memory.saturating_add(limits.max_response);
-        if reserved > budget {
-            return Err(input.file_error(format!(
-                "`memory` plus `max_response` of {name} ({} + {} bytes) is larger than `memory_budget` ({budget} bytes): it could never run",
-                limits.memory, limits.max_response
-            )));
+        if let Some(message) = over_budget(name, limits, budget) {
+            return Err(input.file_error(message));
         }
     }
     Ok(())
+}
+
+/// Why function `name` with `limits` could never be admitted under
+/// `budget` (`memory_budget`), if it could not: its `memory` plus its
+/// `max_response` are what admission reserves. `wasmgate run` and `check`
+/// apply it after their `--memory` flag too.
+pub(crate) fn over_budget(name: &str, limits: &FunctionLimits, budget: u64) -> Option<String> {
+    let reserved = limits.memory.saturating_add(limits.max_response);
+    (reserved > budget).then(|| format!(
+        "`memory` plus `max_response` of {name} ({} + {} bytes) is larger than `memory_budget` ({budget} bytes): it could never run",
+        limits.memory, limits.max_response
+    ))
 }
 
 /// `methods`: HTTP tokens (RFC 9110 §5.6.2), matched case-insensitively
