@@ -250,10 +250,10 @@ impl Server {
         self.log.lock().unwrap().clone()
     }
 
-    /// The fuel of the access line of `GET /{name}` for the function
-    /// `name` (waits for it).
+    /// The fuel of the first access line of a request for `/{name}` (any
+    /// method) served by the function `name` (waits for it).
     pub fn logged_fuel(&self, name: &str) -> u64 {
-        let needle = format!("GET /{name} fn={name} ");
+        let needle = format!(" /{name} fn={name} ");
         let log = self.wait_for_log(&needle);
         let line = log.lines().find(|l| l.contains(&needle)).unwrap();
         let fuel = line.split(" fuel=").nth(1).unwrap();
