@@ -37,8 +37,8 @@ const CONTENT_TYPE: &str = "content-type";
 struct StdinRequest<'a> {
     method: &'a str,
     uri: &'a str,
-    headers: BTreeMap<Cow<'a, str>, Vec<String>>,
-    body: String,
+    headers: BTreeMap<Cow<'a, str>, Vec<Cow<'a, str>>>,
+    body: Cow<'a, str>,
     trace_id: &'a str,
 }
 
@@ -383,21 +383,45 @@ impl<'de> Visitor<'de> for ValuesSeed<'_> {
 /// strings: bytes that are not UTF-8 become U+FFFD (use the native ABI for
 /// binary bodies).
 pub fn encode_request(request: &GuestRequest<'_>) -> Vec<u8> {
-    let mut headers: BTreeMap<Cow<'_, str>, Vec<String>> = BTreeMap::new();
-    for (name, value) in &request.headers {
+    serde_json::to_vec(&stdin_request(request)).unwrap_or_default()
+}
+
+/// The length of what [`encode_request`] writes, counted without writing
+/// it: JSON escaping can make stdin ~6 times the body (a control byte is
+/// `\u00XX`), and it is held in host memory for the whole call, so the
+/// server counts it in `memory_budget` before the call.
+pub fn stdin_len(request: &GuestRequest<'_>) -> u64 {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+            self.0 = self.0.saturating_add(len);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    let _ = serde_json::to_writer(&mut count, &stdin_request(request));
+    count.0
+}
+
+fn stdin_request<'a>(request: &GuestRequest<'a>) -> StdinRequest<'a> {
+    let mut headers: BTreeMap<Cow<'a, str>, Vec<Cow<'a, str>>> = BTreeMap::new();
+    for &(name, value) in &request.headers {
         headers
             .entry(canonical_header_key(name))
             .or_default()
-            .push(String::from_utf8_lossy(value).into_owned());
+            .push(String::from_utf8_lossy(value));
     }
-    let stdin = StdinRequest {
+    StdinRequest {
         method: request.method,
         uri: request.uri,
         headers,
-        body: String::from_utf8_lossy(request.body).into_owned(),
+        body: String::from_utf8_lossy(request.body),
         trace_id: request.trace_id,
-    };
-    serde_json::to_vec(&stdin).unwrap_or_default()
+    }
 }
 
 /// `name` as Go's `net/http` gives it to a handler, and Gojinn to its

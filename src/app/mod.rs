@@ -107,8 +107,9 @@ impl App {
         let spec = self.route(req, access)?;
         let loaded = self.load(&spec, trace_id, access).await?;
         access.function = Some(Arc::clone(&spec));
-        let _permit = self.admit(&spec)?;
-        self.call(req, &spec, &loaded, trace_id, access).await
+        let permit = self.admit(&spec)?;
+        self.call(req, &spec, &loaded, &permit, trace_id, access)
+            .await
     }
 
     /// The function serving the request's path and method.
@@ -170,6 +171,7 @@ impl App {
         req: &Request,
         spec: &FunctionSpec,
         loaded: &cache::Loaded,
+        permit: &admission::Permit<'_>,
         trace_id: &str,
         access: &mut Access,
     ) -> Result<Response, Error> {
@@ -185,11 +187,44 @@ impl App {
             body: &req.body,
             trace_id,
         };
+        self.hold_stdin(loaded, permit, &request)?;
         let outcome = abi::call(&loaded.runtime, &loaded.compiled, spec, &request).await;
         access.fuel = outcome.fuel;
         outcome.result.and_then(into_http).map_err(|e| {
             log::warn!("function {} [{trace_id}]: {e}", spec.name);
             Error::from(e)
+        })
+    }
+
+    /// Counts a wasi-json request's stdin in `memory_budget` before the
+    /// call writes it: JSON escaping can make it ~6 times the body, held in
+    /// host memory for the whole call. A stdin that could never fit beside
+    /// the function's reservation is 413; one that does not fit now, 503.
+    fn hold_stdin(
+        &self,
+        loaded: &cache::Loaded,
+        permit: &admission::Permit<'_>,
+        request: &abi::GuestRequest<'_>,
+    ) -> Result<(), Error> {
+        if loaded.compiled.abi != abi::Abi::WasiJson {
+            return Ok(());
+        }
+        let bytes = abi::wasi_json::stdin_len(request);
+        let body = u64::try_from(request.body.len()).unwrap_or(u64::MAX);
+        permit.hold(bytes, body).map_err(|could_fit| {
+            if could_fit {
+                let retry = self.config.server.retry_after_secs.to_string();
+                let message = "the memory budget (memory_budget) is taken by requests in progress; retry later";
+                Error::new(Kind::Overloaded, message).with_header("retry-after", retry)
+            } else {
+                Error::new(
+                    Kind::BodyTooLarge,
+                    format!(
+                        "the request as the function's JSON stdin is {bytes} bytes: with the function's memory and max_response it does not fit memory_budget ({} bytes)",
+                        self.config.server.memory_budget
+                    ),
+                )
+            }
         })
     }
 
