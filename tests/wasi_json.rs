@@ -504,7 +504,10 @@ fn a_wasi_json_stdin_is_counted_in_the_memory_budget() {
     );
     let s = Server::with_config(
         "[server]\nfunctions_dir = \".\"\nmemory_budget = \"4MiB\"\nmax_body = \"2MiB\"\n\n[limits]\nmemory = \"128KiB\"\nmax_response = \"64KiB\"\n",
-        &[("quiet.wasm", quiet), ("hello.wasm", function("hello.wasm"))],
+        &[
+            ("quiet.wasm", quiet),
+            ("hello.wasm", function("hello.wasm")),
+        ],
     );
     // 600 KiB of text: ~600 KiB of stdin.
     let r = s.request("POST", "/quiet", &[], &vec![b'a'; 600 << 10]);
@@ -513,10 +516,10 @@ fn a_wasi_json_stdin_is_counted_in_the_memory_budget() {
     // reserved for the function and the 600 KiB body: over 4 MiB.
     let r = s.request("POST", "/quiet", &[], &vec![1u8; 600 << 10]);
     r.assert_error(413, "body-too-large");
+    let message = r.message();
     assert!(
-        r.message().contains("as the function's JSON stdin is 3686"),
-        "{}",
-        r.message()
+        message.contains("as the function's JSON stdin is 3686"),
+        "{message}"
     );
     s.assert_healthy();
 }
