@@ -576,4 +576,85 @@ mod tests {
         let made = String::from_utf8(traceparent(None, "req-1")).unwrap();
         assert_eq!(made.len(), 55);
     }
+
+    /// A proxy to an upstream on a std thread that answers every request
+    /// on its connection with `response`.
+    fn proxy_to(response: &'static [u8], max_response: u64) -> Proxy {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for mut s in listener.incoming().flatten() {
+                let mut buf = [0u8; 4096];
+                while matches!(s.read(&mut buf), Ok(1..)) {
+                    if s.write_all(response).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let spec = ProxySpec {
+            name: "t".into(),
+            route: "/".into(),
+            prefix: true,
+            upstreams: vec![Upstream {
+                url: format!("http://{addr}"),
+                host: addr.ip().to_string(),
+                port: addr.port(),
+                authority: addr.to_string(),
+            }],
+            middleware: Vec::new(),
+            limits: crate::limits::ProxyLimits {
+                max_response,
+                ..Default::default()
+            },
+        };
+        Proxy::new(spec, &ServerLimits::default())
+    }
+
+    fn get() -> ProxyRequest<'static> {
+        ProxyRequest {
+            method: "GET",
+            uri: "/x",
+            headers: &[],
+            body: b"",
+            peer: None,
+            trace_id: "0af7651916cd43dd8448eb211c80319c",
+        }
+    }
+
+    #[test]
+    fn a_buffered_response_is_read_whole_within_max_response() {
+        let proxy = proxy_to(
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nx-a: 1\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+            5,
+        );
+        let mut used = None;
+        for _ in 0..2 {
+            let r = smol::block_on(proxy.forward(&get(), true, &mut used)).unwrap();
+            assert_eq!((r.status, r.body.as_slice()), (200, &b"abcde"[..]));
+            assert!(r.stream.is_none());
+            assert_eq!(r.headers, [(Cow::Borrowed("x-a"), b"1".to_vec())]);
+        }
+        assert_eq!(used, Some(0));
+        let proxy = proxy_to(
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n",
+            5,
+        );
+        let e = smol::block_on(proxy.forward(&get(), true, &mut used)).unwrap_err();
+        assert_eq!(e.kind, crate::error::Kind::UpstreamBadResponse);
+        assert!(
+            e.message.contains("max_response (5 bytes)"),
+            "{}",
+            e.message
+        );
+        // A declared length over the limit is refused before it is read.
+        let proxy = proxy_to(b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nabcdef", 5);
+        let e = smol::block_on(proxy.forward(&get(), true, &mut used)).unwrap_err();
+        assert!(
+            e.message.contains("6 bytes is larger than max_response"),
+            "{}",
+            e.message
+        );
+    }
 }
