@@ -597,3 +597,34 @@ fn a_client_leaving_mid_stream_closes_the_upstream_connection() {
     }
     server.assert_healthy();
 }
+
+#[test]
+fn a_bad_chunk_or_a_body_over_max_upstream_body_aborts_the_response() {
+    for (response, keys) in [
+        (
+            &b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\nxx\r\n0\r\n\r\n"[..],
+            "",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndefXX\r\n0\r\n\r\n",
+            "",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n",
+            "max_upstream_body = 10",
+        ),
+    ] {
+        let up = Upstream::start(move |_, s| {
+            let _ = s.write_all(response);
+            true
+        });
+        let server = gateway(&[up.url()], keys);
+        let (bytes, closed) = raw_exchange(&server, GET_CLOSE);
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        assert!(closed, "{text}");
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+        let body = &bytes[text.find("\r\n\r\n").unwrap() + 4..];
+        assert_eq!(dechunk(body), None, "{text}");
+        server.assert_healthy();
+    }
+}

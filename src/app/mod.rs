@@ -87,6 +87,16 @@ impl App {
                     .map_or("unknown".into(), |f| f.to_string()),
             );
         }
+        for p in &config.proxies {
+            let urls: Vec<&str> = p.upstreams.iter().map(|u| u.url.as_str()).collect();
+            log::info!(
+                "proxy {}: {}{} -> {}",
+                p.name,
+                p.route,
+                if p.prefix { "/*" } else { "" },
+                urls.join(", ")
+            );
+        }
         let app = App::new(config);
         log::info!(
             "serving {} configured function(s){} on http://{addr}",
