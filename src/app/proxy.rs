@@ -125,7 +125,11 @@ impl Proxy {
             Err(_) => {}
             Ok(_) => self.succeeded(state),
         }
-        let (conn, response) = exchanged.map_err(|e| {
+        let response = match exchanged {
+            Ok((conn, head)) => self.respond(conn, head, state, buffer).await,
+            Err(e) => Err(e),
+        };
+        response.map_err(|e| {
             log::warn!(
                 "proxy {} [{}]: upstream {}: {e}",
                 self.spec.name,
@@ -133,18 +137,7 @@ impl Proxy {
                 upstream.url
             );
             Error::from(e)
-        })?;
-        self.respond(conn, response, state, buffer)
-            .await
-            .map_err(|e| {
-                log::warn!(
-                    "proxy {} [{}]: upstream {}: {e}",
-                    self.spec.name,
-                    req.trace_id,
-                    upstream.url
-                );
-                Error::from(e)
-            })
+        })
     }
 
     /// Upstream selection: the next one in turn that is not being
