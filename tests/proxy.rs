@@ -628,3 +628,28 @@ fn a_bad_chunk_or_a_body_over_max_upstream_body_aborts_the_response() {
         server.assert_healthy();
     }
 }
+
+#[test]
+fn an_upstream_not_accepting_connections_is_504_after_connect_timeout() {
+    use rustix::net::{AddressFamily, SocketType, bind, listen, socket};
+    // A listener that never accepts, with a backlog of 0: once its queue
+    // holds a connection, the kernel drops further SYNs and a connect hangs.
+    let fd = socket(AddressFamily::INET, SocketType::STREAM, None).unwrap();
+    bind(&fd, &"127.0.0.1:0".parse::<SocketAddr>().unwrap()).unwrap();
+    listen(&fd, 0).unwrap();
+    let listener = TcpListener::from(fd);
+    let addr = listener.local_addr().unwrap();
+    let mut queued = Vec::new();
+    for _ in 0..4 {
+        // Fill the queue; these connects may themselves hang: bounded.
+        if let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            queued.push(s);
+        }
+    }
+    let server = gateway(&[format!("http://{addr}")], "connect_timeout = \"300ms\"");
+    let r = server.get("/api/x");
+    r.assert_error(504, "upstream-timeout");
+    assert!(r.message().contains("connect_timeout (300 ms)"), "{r:?}");
+    drop(queued);
+    server.assert_healthy();
+}
