@@ -653,3 +653,15 @@ fn an_upstream_not_accepting_connections_is_504_after_connect_timeout() {
     drop(queued);
     server.assert_healthy();
 }
+
+#[test]
+fn a_config_with_only_proxies_is_served() {
+    let up = Upstream::answering(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    let server = Server::with_config(
+        &format!("[[proxy]]\nroute = \"/*\"\nupstream = \"{}\"\n", up.url()),
+        &[],
+    );
+    let r = server.get("/anything");
+    assert_eq!((r.status, r.text().as_str()), (200, "ok"), "{r:?}");
+    server.wait_for_log("proxy /*: /* -> http://127.0.0.1:");
+}

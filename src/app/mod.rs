@@ -89,13 +89,12 @@ impl App {
         }
         for p in &config.proxies {
             let urls: Vec<&str> = p.upstreams.iter().map(|u| u.url.as_str()).collect();
-            log::info!(
-                "proxy {}: {}{} -> {}",
-                p.name,
-                p.route,
-                if p.prefix { "/*" } else { "" },
-                urls.join(", ")
-            );
+            let star = match (p.prefix, p.route.as_str()) {
+                (true, "/") => "*",
+                (true, _) => "/*",
+                (false, _) => "",
+            };
+            log::info!("proxy {}: {}{star} -> {}", p.name, p.route, urls.join(", "));
         }
         let app = App::new(config);
         log::info!(
