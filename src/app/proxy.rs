@@ -220,7 +220,7 @@ impl Proxy {
         head: &[u8],
     ) -> Result<(ClientConn, ResponseHead), UpstreamError> {
         let limits = self.client_limits();
-        if let Some(mut conn) = state.pool.take().await {
+        if let Some(mut conn) = state.pool.take() {
             match self.send(&mut conn, req, head, &limits).await {
                 Ok(response) => return Ok((conn, response)),
                 Err(UpstreamError::Closed | UpstreamError::Io(_)) if idempotent(req.method) => {}

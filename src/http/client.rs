@@ -105,19 +105,14 @@ impl Pool {
     /// An idle connection that is still open, if there is one. Expired
     /// ones, and ones the upstream closed or sent bytes on unasked, are
     /// dropped.
-    pub async fn take(&self) -> Option<ClientConn> {
+    pub fn take(&self) -> Option<ClientConn> {
         loop {
             let (mut conn, since) = {
                 let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
                 idle.retain(|(_, since)| since.elapsed() < self.idle_timeout);
                 idle.pop()?
             };
-            let mut byte = [0u8; 1];
-            // Ready means an end of stream, a reset or unasked bytes: all
-            // unusable. Pending means open and quiet.
-            let quiet = smol::future::poll_once(conn.stream.peek(&mut byte))
-                .await
-                .is_none();
+            let quiet = quiet(&conn.stream);
             if quiet && since.elapsed() < self.idle_timeout {
                 conn.reused = true;
                 return Some(conn);
@@ -132,6 +127,18 @@ impl Pool {
             idle.push((conn, Instant::now()));
         }
     }
+}
+
+/// Whether an idle connection is still open and quiet: a non-blocking
+/// peek finds nothing to read. An end of stream, a reset or bytes the
+/// upstream sent unasked all make it unusable.
+fn quiet(stream: &TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    let peek = rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT;
+    matches!(
+        rustix::net::recv(stream, &mut byte, peek),
+        Err(rustix::io::Errno::AGAIN)
+    )
 }
 
 /// Writes a request: `head` (request line, fields and blank line, as

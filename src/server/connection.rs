@@ -169,40 +169,40 @@ async fn write_streamed<H: Handler>(
     drop(response);
     let buffers = STREAM_CHUNK.saturating_mul(2).saturating_add(out.len());
     let _held = handler.hold(u64::try_from(buffers).unwrap_or(u64::MAX));
-    write_bytes(stream, &out, timeout).await?;
+    // The head waits for the first chunk, and the last chunk of a body of
+    // known length carries nothing after it: a small response leaves in
+    // one write, as an encoded one does.
     let mut chunk = Vec::new();
     let mut sent = 0u64;
     loop {
         chunk.clear();
         let n = body.read(&mut chunk, STREAM_CHUNK).await?;
-        if n == 0 {
-            break;
-        }
         sent = sent.saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
-        if let Framing::Length(length) = framing
-            && sent > length
-        {
-            return Err(cut("the body ran past its declared length"));
-        }
-        out.clear();
-        if framing == Framing::Chunked {
+        let done = match framing {
+            Framing::Length(length) if sent > length => {
+                return Err(cut("the body ran past its declared length"));
+            }
+            Framing::Length(length) if n == 0 && sent < length => {
+                return Err(cut("the body ended before its declared length"));
+            }
+            Framing::Length(length) => sent == length,
+            _ => n == 0,
+        };
+        if framing == Framing::Chunked && n > 0 {
             out.extend_from_slice(format!("{n:x}\r\n").as_bytes());
             out.extend_from_slice(&chunk);
             out.extend_from_slice(b"\r\n");
-            write_bytes(stream, &out, timeout).await?;
         } else {
-            write_bytes(stream, &chunk, timeout).await?;
+            out.extend_from_slice(&chunk);
         }
-    }
-    match framing {
-        Framing::Length(length) if sent != length => {
-            Err(cut("the body ended before its declared length"))
+        if done && framing == Framing::Chunked {
+            out.extend_from_slice(b"0\r\n\r\n");
         }
-        Framing::Chunked => {
-            write_bytes(stream, b"0\r\n\r\n", timeout).await?;
-            Ok(keep_alive)
+        write_bytes(stream, &out, timeout).await?;
+        out.clear();
+        if done {
+            return Ok(keep_alive);
         }
-        _ => Ok(keep_alive),
     }
 }
 
