@@ -468,9 +468,9 @@ fn serve(
         }
         config.functions_dir = Some(dir);
     }
-    if config.functions_dir.is_none() && config.functions.is_empty() {
+    if config.functions_dir.is_none() && config.functions.is_empty() && config.proxies.is_empty() {
         return Err(CliError::Usage(
-            "nothing to serve: give a functions DIR, or --config FILE with [[function]] entries or server.functions_dir"
+            "nothing to serve: give a functions DIR, or --config FILE with [[function]] or [[proxy]] entries or server.functions_dir"
                 .into(),
         ));
     }

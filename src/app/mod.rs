@@ -4,6 +4,7 @@
 //! one JSON error body (`error_response`).
 
 pub mod admission;
+pub mod proxy;
 pub mod router;
 mod trace;
 
@@ -22,6 +23,7 @@ use crate::http::{FRAMING_HEADERS, Request, Response, valid_name, valid_value};
 use crate::limits::{MAX_RESPONSE_HEADERS, ServerLimits};
 use crate::server::{self, Refused};
 use admission::{Admission, RequestGate, Reservation};
+use proxy::{Proxy, ProxyRequest};
 use router::{Match, Router};
 use trace::trace_id;
 
@@ -52,6 +54,8 @@ const _: () = {
 #[derive(Default)]
 struct Access {
     function: Option<Arc<FunctionSpec>>,
+    /// The proxy serving the request, and the upstream it tried.
+    proxy: Option<(Arc<Proxy>, Option<usize>)>,
     fuel: u64,
 }
 
@@ -83,6 +87,15 @@ impl App {
                     .map_or("unknown".into(), |f| f.to_string()),
             );
         }
+        for p in &config.proxies {
+            let urls: Vec<&str> = p.upstreams.iter().map(|u| u.url.as_str()).collect();
+            let star = match (p.prefix, p.route.as_str()) {
+                (true, "/") => "*",
+                (true, _) => "/*",
+                (false, _) => "",
+            };
+            log::info!("proxy {}: {}{star} -> {}", p.name, p.route, urls.join(", "));
+        }
         let app = App::new(config);
         log::info!(
             "serving {} configured function(s){} on http://{addr}",
@@ -104,7 +117,10 @@ impl App {
         trace_id: &str,
         access: &mut Access,
     ) -> Result<Response, Error> {
-        let spec = self.route(req, access)?;
+        let spec = match self.route(req, access)? {
+            Routed::Function(spec) => spec,
+            Routed::Proxy(proxy) => return self.forward(req, proxy, trace_id, access).await,
+        };
         let loaded = self.load(&spec, trace_id, access).await?;
         access.function = Some(Arc::clone(&spec));
         let permit = self.admit(&spec)?;
@@ -112,10 +128,34 @@ impl App {
             .await
     }
 
-    /// The function serving the request's path and method.
-    fn route(&self, req: &Request, access: &mut Access) -> Result<Arc<FunctionSpec>, Error> {
+    /// Forwards the request to the proxy's upstream (no middleware yet:
+    /// its response is streamed).
+    async fn forward(
+        &self,
+        req: &Request,
+        proxy: Arc<Proxy>,
+        trace_id: &str,
+        access: &mut Access,
+    ) -> Result<Response, Error> {
+        let request = ProxyRequest {
+            method: &req.method,
+            uri: &req.uri,
+            headers: &req.headers,
+            body: &req.body,
+            peer: req.peer,
+            trace_id,
+        };
+        let mut used = None;
+        let result = proxy.forward(&request, false, &mut used).await;
+        access.proxy = Some((proxy, used));
+        result
+    }
+
+    /// The function or proxy serving the request's path and method.
+    fn route(&self, req: &Request, access: &mut Access) -> Result<Routed, Error> {
         match self.router.route(&req.method, req.path()) {
-            Match::Found(spec) => Ok(spec),
+            Match::Found(spec) => Ok(Routed::Function(spec)),
+            Match::Proxy(proxy) => Ok(Routed::Proxy(proxy)),
             Match::NotFound => Err(Error::new(Kind::NotFound, "no function serves this path")),
             Match::MethodNotAllowed(spec, allow) => {
                 access.function = Some(spec);
@@ -237,19 +277,24 @@ impl App {
         access: &Access,
         started: Instant,
     ) -> Response {
-        let function = access.function.as_deref().map(|f| f.name.as_str());
+        let proxy = access.proxy.as_ref();
+        let function = access
+            .function
+            .as_deref()
+            .map(|f| f.name.as_str())
+            .or(proxy.map(|(p, _)| p.spec.name.as_str()));
         let (response, kind) = match result {
             Ok(response) => (response, None),
             Err(e) => (error_response(&e, function, trace_id), Some(e.kind)),
         };
+        let served = Served { proxy, function };
         log::info!(
             target: "access",
-            "{} {} fn={} status={} error={} fuel={} us={} trace={trace_id}",
+            "{} {} {served} status={} error={} fuel={} us={} trace={trace_id}",
             // Method and target are client text: escaped like guest text, so
             // that no line break or bidi control reaches the log raw.
             crate::runtime::escape(method),
             crate::runtime::escape(uri),
-            function.unwrap_or("-"),
             response.status,
             kind.map_or("-", Kind::as_str),
             access.fuel,
@@ -336,6 +381,34 @@ impl server::Handler for App {
     }
 }
 
+/// The access line's `fn=NAME`, or for a proxied request
+/// `proxy=NAME upstream=URL`.
+struct Served<'a> {
+    proxy: Option<&'a (Arc<Proxy>, Option<usize>)>,
+    function: Option<&'a str>,
+}
+
+impl std::fmt::Display for Served<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.proxy {
+            Some((p, used)) => write!(
+                f,
+                "proxy={} upstream={}",
+                p.spec.name,
+                used.and_then(|i| p.upstream(i))
+                    .map_or("-", |u| u.url.as_str())
+            ),
+            None => write!(f, "fn={}", self.function.unwrap_or("-")),
+        }
+    }
+}
+
+/// What routing led to.
+enum Routed {
+    Function(Arc<FunctionSpec>),
+    Proxy(Arc<Proxy>),
+}
+
 /// The error response (README "Limits and errors"): the JSON body
 /// `{"error","message","function","trace_id"}`, `x-wasmgate-error` and the
 /// error's own fields.
@@ -368,6 +441,7 @@ fn error_response(e: &Error, function: Option<&str>, trace_id: &str) -> Response
         status: e.kind.status(),
         headers,
         body,
+        stream: None,
     }
 }
 
@@ -408,6 +482,7 @@ pub(crate) fn into_http(guest: abi::GuestResponse) -> Result<Response, CallError
         status: guest.status,
         headers,
         body: guest.body,
+        stream: None,
     })
 }
 
