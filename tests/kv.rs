@@ -570,3 +570,34 @@ fn waiting_for_fsync_holds_no_admission_slot() {
     }
     assert_eq!(count(&s, "n"), 81);
 }
+
+#[test]
+fn kv_calls_are_charged_fuel() {
+    // 1,000 `host_kv_get` of a missing key: 1,500 fuel each (`cost::KV_READ`).
+    let state = TempDir::new("kv-fuel");
+    let dir = TempDir::new("kv-fuel-mods");
+    let wat = r#"(module
+  (import "gojinn" "host_kv_get" (func $get (param i32 i32 i32 i32) (result i64)))
+  (import "wasi_snapshot_preview1" "fd_write"
+    (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 100) "ok")
+  (func (export "_start") (local $i i32)
+    (loop $again
+      (drop (call $get (i32.const 200) (i32.const 1) (i32.const 300) (i32.const 8)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $again (i32.lt_u (local.get $i) (i32.const 1000))))
+    (i32.store (i32.const 0) (i32.const 100))
+    (i32.store (i32.const 4) (i32.const 2))
+    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 20)))))"#;
+    let module = dir.write("gets.wasm", wat::parse_str(wat).expect("wat"));
+    let config = format!(
+        "[state]\ndir = \"{}\"\n[[function]]\nroute = \"/gets\"\nmodule = \"gets.wasm\"\n",
+        state.path().display()
+    );
+    let s = Server::with_config(&config, &[("gets.wasm", module)]);
+    let r = s.get("/gets");
+    assert_eq!((r.status, r.text()), (200, "ok".into()), "{r:?}");
+    let fuel = s.logged_fuel("gets");
+    assert!((1_500_000..1_700_000).contains(&fuel), "{fuel}");
+}

@@ -390,12 +390,18 @@ pub mod cost {
         per_call: 400,
         per_kib: 3_072,
     };
-    /// `kv_get`, `kv_list`, `host_kv_get`: per byte of key read and of
-    /// value or keys copied back (a map lookup under the store's lock and
-    /// a copy).
+    /// `kv_get`, `host_kv_get`: per byte of key read and of value copied
+    /// back (a map lookup under the store's lock and a copy).
     pub const KV_READ: Cost = Cost {
         per_call: 1_500,
         per_kib: 1_024,
+    };
+    /// `kv_list`: per byte of prefix and cursor read and of keys copied
+    /// back (a range of the store's map, the request's own writes merged
+    /// in, sorted: 1.6 µs for 10 keys, `benches/host.rs`).
+    pub const KV_LIST: Cost = Cost {
+        per_call: 5_000,
+        per_kib: 4_096,
     };
     /// `kv_set`, `kv_delete`, `kv_incr`, `host_kv_set`: per byte of key and
     /// value; the call also pays for its share of the commit (encoding,

@@ -11,7 +11,7 @@
 use wasmi::{Caller, FuncType, Linker, Val, ValType};
 
 use crate::error::CallError;
-use crate::runtime::state::{HostState, charge, cost, finish, guest_memory};
+use crate::runtime::state::{Cost, HostState, charge, cost, finish, guest_memory};
 use crate::store::{KvError, MAX_KEY};
 
 /// `wasmgate.kv_*` results below zero (the guest crate's `kv::Error`).
@@ -60,6 +60,15 @@ fn kv_code(e: &KvError) -> i32 {
         KvError::NotANumber => code::NOT_A_NUMBER,
         KvError::Overflow => code::OVERFLOW,
         KvError::Unavailable(_) => code::UNAVAILABLE,
+    }
+}
+
+/// `cost` without its per-call part: the second charge of a call, for
+/// the bytes it copies back once it knows how many.
+fn per_byte(cost: Cost) -> Cost {
+    Cost {
+        per_call: 0,
+        ..cost
     }
 }
 
@@ -238,7 +247,7 @@ fn get(
     } else {
         &value[..value.len().min(max)]
     };
-    charge(caller, cost::KV_READ, copy.len() as u64)?;
+    charge(caller, per_byte(cost::KV_READ), copy.len() as u64)?;
     let Some((mem, _)) = guest_memory::of(caller) else {
         return if whole { Err(oob("kv_get")) } else { Ok(0) };
     };
@@ -295,7 +304,7 @@ fn list(
     om: i32,
 ) -> Result<i32, wasmi::Error> {
     let bytes = u64::from(pl.cast_unsigned()).saturating_add(u64::from(al.cast_unsigned()));
-    charge(caller, cost::KV_READ, bytes)?;
+    charge(caller, cost::KV_LIST, bytes)?;
     let prefix = match read_key(caller, pp, pl) {
         Err(None) => return Err(oob("kv_list")),
         Err(Some(code)) => return Ok(code),
@@ -319,7 +328,7 @@ fn list(
         out.extend_from_slice(&u32::try_from(key.len()).unwrap_or(u32::MAX).to_le_bytes());
         out.extend_from_slice(&key);
     }
-    charge(caller, cost::KV_READ, out.len() as u64)?;
+    charge(caller, per_byte(cost::KV_LIST), out.len() as u64)?;
     let (mem, _) = guest_memory::of(caller).ok_or_else(|| oob("kv_list"))?;
     guest_memory::put(mem, op.cast_unsigned(), &out).ok_or_else(|| oob("kv_list"))?;
     Ok(i32::try_from(out.len()).unwrap_or(i32::MAX))
