@@ -73,20 +73,15 @@ fn counter_counts_its_calls_across_a_kill() {
     s.assert_healthy();
 }
 
-#[test]
-fn two_hundred_concurrent_increments_count_exactly() {
-    let state = TempDir::new("kv-concurrent");
-    // The smallest fuel slice: each request yields ~50 times, so requests
-    // interleave between their `kv_incr` and their commit.
-    let config = counter_config(state.path(), "")
-        .replace("[state]", "[limits]\nfuel_slice = 1000\n\n[state]");
-    let s = Server::with_config(&config, &counter_files());
+/// `GET target` from `clients` threads, `each` times in a row on each,
+/// every answer a 200.
+fn concurrently(s: &Server, clients: usize, each: usize, target: &'static str) {
     let addr = s.addr;
-    let threads: Vec<_> = (0..20)
+    let threads: Vec<_> = (0..clients)
         .map(|_| {
             std::thread::spawn(move || {
-                for _ in 0..10 {
-                    let r = common::Conn::open(addr).request("GET", "/counter?key=c", &[], b"");
+                for _ in 0..each {
+                    let r = common::Conn::open(addr).request("GET", target, &[], b"");
                     assert_eq!(r.status, 200, "{r:?}");
                 }
             })
@@ -95,6 +90,17 @@ fn two_hundred_concurrent_increments_count_exactly() {
     for t in threads {
         t.join().expect("client thread");
     }
+}
+
+#[test]
+fn two_hundred_concurrent_increments_count_exactly() {
+    let state = TempDir::new("kv-concurrent");
+    // The smallest fuel slice: each request yields ~50 times, so requests
+    // interleave between their `kv_incr` and their commit.
+    let config = counter_config(state.path(), "")
+        .replace("[state]", "[limits]\nfuel_slice = 1000\n\n[state]");
+    let s = Server::with_config(&config, &counter_files());
+    concurrently(&s, 20, 10, "/counter?key=c");
     assert_eq!(count(&s, "c"), 201);
 }
 
@@ -554,20 +560,7 @@ fn waiting_for_fsync_holds_no_admission_slot() {
     let config = counter_config(state.path(), "")
         .replace("[state]", "[server]\nmax_in_flight = 1\n\n[state]");
     let s = Server::with_config(&config, &counter_files());
-    let addr = s.addr;
-    let threads: Vec<_> = (0..8)
-        .map(|_| {
-            std::thread::spawn(move || {
-                for _ in 0..10 {
-                    let r = common::Conn::open(addr).request("GET", "/counter?key=n", &[], b"");
-                    assert_eq!(r.status, 200, "{r:?}");
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().expect("client thread");
-    }
+    concurrently(&s, 8, 10, "/counter?key=n");
     assert_eq!(count(&s, "n"), 81);
 }
 

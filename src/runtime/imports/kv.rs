@@ -305,15 +305,10 @@ fn list(
 ) -> Result<i32, wasmi::Error> {
     let bytes = u64::from(pl.cast_unsigned()).saturating_add(u64::from(al.cast_unsigned()));
     charge(caller, cost::KV_LIST, bytes)?;
-    let prefix = match read_key(caller, pp, pl) {
-        Err(None) => return Err(oob("kv_list")),
-        Err(Some(code)) => return Ok(code),
-        Ok(k) => k,
-    };
-    let after = match read_key(caller, ap, al) {
-        Err(None) => return Err(oob("kv_list")),
-        Err(Some(code)) => return Ok(code),
-        Ok(k) => k,
+    let (prefix, after) = match (read_key(caller, pp, pl), read_key(caller, ap, al)) {
+        (Ok(prefix), Ok(after)) => (prefix, after),
+        (Err(None), _) | (_, Err(None)) => return Err(oob("kv_list")),
+        (Err(Some(code)), _) | (_, Err(Some(code))) => return Ok(code),
     };
     let max = usize::try_from(om.cast_unsigned()).unwrap_or(usize::MAX);
     let keys = match with_txn(caller, |t| Ok(t.keys(&prefix, &after, MAX_LIST))) {
