@@ -819,3 +819,54 @@ fn proxy_tables_are_checked() {
     // An empty middleware list is no middleware.
     assert!(proxy("upstream = \"http://x\"\nmiddleware = []").is_ok());
 }
+
+#[test]
+fn state_keys_and_namespaces_parse_and_bad_ones_are_refused() {
+    let c = parse("").unwrap();
+    assert_eq!(c.state, StateConfig::default());
+    let c = parse(
+        "[state]\ndir = \"kv\"\nsync = \"100ms\"\nmax_keys = 5\nmax_bytes = \"2KiB\"\nmax_value = 10\n\
+         [[function]]\nroute = \"/a\"\nmodule = \"a.wasm\"\nkv = \"tenant-42\"\n\
+         [[function]]\nroute = \"/b\"\nmodule = \"b.wasm\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.state.dir, Path::new("/base/kv"));
+    assert_eq!(c.state.sync, Some(Duration::from_millis(100)));
+    assert_eq!(
+        (
+            c.state.limits.max_keys,
+            c.state.limits.max_bytes,
+            c.state.limits.max_value
+        ),
+        (5, 2048, 10)
+    );
+    assert_eq!(c.functions[0].namespace(), "tenant-42");
+    assert_eq!(c.functions[1].namespace(), "b");
+    assert_eq!(
+        parse("[state]\nsync = \"always\"\n").unwrap().state.sync,
+        None
+    );
+    for (text, needle) in [
+        (
+            "[state]\nsync = \"sometimes\"\n",
+            "`sync` must be \"always\" or an interval",
+        ),
+        (
+            "[state]\nsync = \"1h\"\n",
+            "`sync` must be \"always\" or an interval",
+        ),
+        ("[state]\nmax_keys = 0\n", "`max_keys` must be between"),
+        ("[state]\nunknown = 1\n", "unknown"),
+        (
+            "[[function]]\nroute = \"/a\"\nmodule = \"a.wasm\"\nkv = \"../b\"\n",
+            "`kv` must be 1 to 128 letters",
+        ),
+        (
+            "[[function]]\nroute = \"/a\"\nmodule = \"a.wasm\"\nkv = \"\"\n",
+            "`kv` must be 1 to 128 letters",
+        ),
+    ] {
+        let e = parse(text).unwrap_err().to_string();
+        assert!(e.contains(needle), "{text}: {e}");
+    }
+}
