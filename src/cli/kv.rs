@@ -144,21 +144,12 @@ pub fn execute(args: KvArgs) -> Result<(), CliError> {
                     continue;
                 }
                 let bad = |why: &str| CliError::Runtime(format!("line {}: {why}", i + 1));
-                let entry: serde_json::Value =
-                    serde_json::from_str(&line).map_err(|e| bad(&e.to_string()))?;
-                let field = |name: &str| {
-                    entry
-                        .get(name)
-                        .and_then(|v| v.as_str())
-                        .ok_or_else(|| bad(&format!("`{name}` must be a string")))
-                };
-                let (key, value) = (field("key")?, field("value")?);
-                let expires = entry.get("expires").and_then(|v| v.as_u64()).unwrap_or(0);
-                if expires != 0 && expires <= now {
+                let entry: Line = serde_json::from_str(&line).map_err(|e| bad(&e.to_string()))?;
+                if entry.expires != 0 && entry.expires <= now {
                     continue;
                 }
-                let ttl = if expires == 0 { 0 } else { expires - now };
-                txn.set(key.as_bytes(), value.as_bytes(), ttl)
+                let ttl = entry.expires.saturating_sub(now);
+                txn.set(entry.key.as_bytes(), entry.value.as_bytes(), ttl)
                     .map_err(kv_error)?;
             }
         }
