@@ -18,7 +18,7 @@ use crate::abi;
 use crate::cache::{self, ModuleCache};
 use crate::config::{Config, FunctionSpec};
 use crate::error::{CallError, DecodeError, Error, Kind};
-use crate::http::{FRAMING_HEADERS, Request, Response, valid_name, valid_value};
+use crate::http::{FRAMING_HEADERS, HOST_HEADERS, Request, Response, valid_name, valid_value};
 use crate::limits::{MAX_RESPONSE_HEADERS, ServerLimits};
 use crate::server::{self, Refused};
 use admission::{Admission, RequestGate, Reservation};
@@ -335,11 +335,6 @@ fn error_response(e: &Error, function: Option<&str>, trace_id: &str) -> Response
         body,
     }
 }
-
-/// Header names the host sets on every response or error; a guest's field
-/// with one of these names makes its response a bad response, so a guest
-/// cannot pose as the host (a fake error kind, another request's trace id).
-pub const HOST_HEADERS: &[&str] = &["x-wasmgate-error", "x-trace-id"];
 
 /// Checks a guest's response and turns it into HTTP: header count, names,
 /// values, no host-owned fields (framing fields are dropped). `wasmgate run`
