@@ -62,7 +62,10 @@ impl Layer {
         compiled: &Compiled,
         guest: Guest<'_>,
     ) -> Result<Self, (CallError, u64)> {
-        compiled.shape.fits(guest.limits.memory).map_err(|e| (e, 0))?;
+        compiled
+            .shape
+            .fits(guest.limits.memory)
+            .map_err(|e| (e, 0))?;
         let mut state = HostState::new(
             Rc::from(guest.name),
             Rc::from(guest.trace_id),
@@ -71,7 +74,13 @@ impl Layer {
         );
         state.http = Some(Box::new(Exchange::new(guest.config, guest.exchange)));
         let runtime = compiled.runtime(runtime);
-        let sandbox = Sandbox::new(runtime, &compiled.module, compiled.cost, guest.limits, state)?;
+        let sandbox = Sandbox::new(
+            runtime,
+            &compiled.module,
+            compiled.cost,
+            guest.limits,
+            state,
+        )?;
         let mut layer = Self { sandbox, ctx: 0 };
         if compiled.module.get_export(START).is_some() {
             match layer.sandbox.call(START, &[], &mut []).await {

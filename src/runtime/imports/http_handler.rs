@@ -146,7 +146,11 @@ fn read(
     let (mem, _) = guest_memory::of(caller).ok_or_else(|| trap("the guest exports no memory"))?;
     guest_memory::get(mem, ptr, len)
         .map(<[u8]>::to_vec)
-        .ok_or_else(|| trap(format!("{what} at {ptr:#x}+{len} lies outside the guest's memory")))
+        .ok_or_else(|| {
+            trap(format!(
+                "{what} at {ptr:#x}+{len} lies outside the guest's memory"
+            ))
+        })
 }
 
 /// Copies what `what` takes from the exchange into the guest's buffer
@@ -171,8 +175,11 @@ fn give(
             .http
             .as_deref()
             .ok_or_else(|| trap("called outside an http-wasm exchange"))?;
-        guest_memory::put(mem, buf, &what(ex))
-            .ok_or_else(|| trap(format!("buf at {buf:#x}+{len} lies outside the guest's memory")))?;
+        guest_memory::put(mem, buf, &what(ex)).ok_or_else(|| {
+            trap(format!(
+                "buf at {buf:#x}+{len} lies outside the guest's memory"
+            ))
+        })?;
     }
     finish(caller, len32.cast_signed())
 }
@@ -209,8 +216,11 @@ fn give_list(
         let (mem, _) =
             guest_memory::of(caller).ok_or_else(|| trap("the guest exports no memory"))?;
         let len = usize::try_from(len).map_err(|_| trap("list too long"))?;
-        let out = guest_memory::get_mut(mem, buf, len)
-            .ok_or_else(|| trap(format!("buf at {buf:#x}+{len} lies outside the guest's memory")))?;
+        let out = guest_memory::get_mut(mem, buf, len).ok_or_else(|| {
+            trap(format!(
+                "buf at {buf:#x}+{len} lies outside the guest's memory"
+            ))
+        })?;
         let mut at = 0;
         for item in items {
             out[at..at + item.len()].copy_from_slice(item);
@@ -300,7 +310,9 @@ fn edit_header(
         kind,
         HeaderKind::RequestTrailers | HeaderKind::ResponseTrailers
     ) {
-        return Err(trap("trailers are not supported (enable_features never grants them)"));
+        return Err(trap(
+            "trailers are not supported (enable_features never grants them)",
+        ));
     }
     if name_len == 0 {
         return Err(trap("HTTP header name cannot be empty"));
@@ -348,9 +360,11 @@ fn edit_header(
     match kind {
         HeaderKind::Request => {
             let headers = &ex.message.request_headers;
-            let bytes: u64 = headers.iter().map(|(n, v)| (n.len() + v.len()) as u64).sum();
-            if headers.len() > limits.max_request_headers
-                || bytes > limits.max_request_header_bytes
+            let bytes: u64 = headers
+                .iter()
+                .map(|(n, v)| (n.len() + v.len()) as u64)
+                .sum();
+            if headers.len() > limits.max_request_headers || bytes > limits.max_request_header_bytes
             {
                 return Err(trap(format!(
                     "the request headers would exceed the server's max_headers ({}) or max_header_bytes ({} bytes)",
@@ -373,12 +387,7 @@ fn edit_header(
 }
 
 /// Applies `edit` of `name` (lower case) to `list`.
-fn apply_edit(
-    list: &mut Vec<(String, Vec<u8>)>,
-    edit: Edit,
-    name: &str,
-    value: Vec<u8>,
-) {
+fn apply_edit(list: &mut Vec<(String, Vec<u8>)>, edit: Edit, name: &str, value: Vec<u8>) {
     if edit != Edit::Add {
         list.retain(|(n, _)| n != name);
     }
@@ -405,7 +414,13 @@ fn get_header_names(
         }
     }
     let looked_at = all.len() as u64;
-    give_list(caller, buf, limit, &names, looked_at.saturating_mul(looked_at))
+    give_list(
+        caller,
+        buf,
+        limit,
+        &names,
+        looked_at.saturating_mul(looked_at),
+    )
 }
 
 /// `get_header_values(kind, name, name_len, buf, buf_limit) -> count_len`.
@@ -464,7 +479,8 @@ fn read_body(
     let n = end - start;
     charge(caller, cost::HTTP_COPY, n as u64)?;
     let buf = unsigned(buf, "buf")?;
-    let (mem, state) = guest_memory::of(caller).ok_or_else(|| trap("the guest exports no memory"))?;
+    let (mem, state) =
+        guest_memory::of(caller).ok_or_else(|| trap("the guest exports no memory"))?;
     let ex = state
         .http
         .as_deref_mut()
@@ -474,8 +490,11 @@ fn read_body(
     } else {
         (&ex.message.response_body, &mut ex.response_read)
     };
-    guest_memory::put(mem, buf, &body[start..end])
-        .ok_or_else(|| trap(format!("buf at {buf:#x}+{n} lies outside the guest's memory")))?;
+    guest_memory::put(mem, buf, &body[start..end]).ok_or_else(|| {
+        trap(format!(
+            "buf at {buf:#x}+{n} lies outside the guest's memory"
+        ))
+    })?;
     *at = end;
     let eof = i64::from(end == body.len()) << 32;
     let n = i64::try_from(n).map_err(|_| trap("read too long"))?;
@@ -659,9 +678,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
          name: i32,
          name_len: i32,
          buf: i32,
-         limit: i32| {
-            get_header_values(&mut caller, (kind, name, name_len), buf, limit)
-        },
+         limit: i32| { get_header_values(&mut caller, (kind, name, name_len), buf, limit) },
     )?;
     linker.func_wrap(
         NAME,
@@ -737,9 +754,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
             ex.message.status = match u16::try_from(code) {
                 Ok(status @ 200..=999) => status,
                 _ => {
-                    return Err(trap(format!(
-                        "status {code} is not between 200 and 999"
-                    )));
+                    return Err(trap(format!("status {code} is not between 200 and 999")));
                 }
             };
             finish(&mut caller, ())
@@ -750,7 +765,13 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
         "get_source_addr",
         |mut caller: Caller<'_, HostState>, buf: i32, limit: i32| {
             give(&mut caller, buf, limit, |ex| {
-                Cow::Owned(ex.message.peer.map(|p| p.to_string()).unwrap_or_default().into_bytes())
+                Cow::Owned(
+                    ex.message
+                        .peer
+                        .map(|p| p.to_string())
+                        .unwrap_or_default()
+                        .into_bytes(),
+                )
             })
         },
     )?;
@@ -777,7 +798,9 @@ mod tests {
         for ok in ["/", "/a/b?x=1", "/a?q=/../", "/%2e%2e/x"] {
             assert!(valid_uri(ok.as_bytes()), "{ok}");
         }
-        for bad in ["", "a", "/a b", "/a\r\nx", "/../etc", "/a/./b", "/a/..", "/a#f", "/\u{e9}"] {
+        for bad in [
+            "", "a", "/a b", "/a\r\nx", "/../etc", "/a/./b", "/a/..", "/a#f", "/\u{e9}",
+        ] {
             assert!(!valid_uri(bad.as_bytes()), "{bad:?}");
         }
     }
