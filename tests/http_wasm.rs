@@ -464,3 +464,24 @@ fn a_failing_middleware_fails_closed_by_error_kind() {
     assert!(fuel >= 1_000_000, "{line}");
     s.wait_for_log("speaks the native ABI, not http-wasm");
 }
+
+#[test]
+fn each_middleware_instance_is_counted_in_the_memory_budget() {
+    // The function alone (1 MiB + 512 KiB) fits the 3 MiB budget; with
+    // its middleware's 2 MiB it does not.
+    let s = server(
+        &[("mw.wasm", guest(ADD_X_MW, ""))],
+        "[server]\nmemory_budget = \"3MiB\"\n[limits]\nmemory = \"1MiB\"\nmax_response = \"512KiB\"\n\
+         [[middleware]]\nname = \"big\"\nmodule = \"mw.wasm\"\nlimits = { memory = \"2MiB\" }\n\
+         [[middleware]]\nname = \"small\"\nmodule = \"mw.wasm\"\nlimits = { memory = \"512KiB\" }\n\
+         [[function]]\nroute = \"/big\"\nmodule = \"echo.wasm\"\nmiddleware = [\"big\"]\n\
+         [[function]]\nroute = \"/small\"\nmodule = \"echo.wasm\"\nmiddleware = [\"small\"]\n",
+    );
+    let r = s.get("/big");
+    r.assert_error(503, "overloaded");
+    assert!(r.header("retry-after").is_some());
+    let r = s.get("/small");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(echoed_headers(&r).contains(&("x-mw".into(), "yes".into())));
+    s.assert_healthy();
+}
