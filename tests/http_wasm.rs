@@ -636,3 +636,37 @@ fn check_and_run_know_http_wasm_modules() {
     assert!(out.stdout.starts_with("HTTP 403\n"), "{}", out.stdout);
     assert!(out.stderr.contains("abi: http-wasm"), "{}", out.stderr);
 }
+
+#[test]
+fn header_values_come_nul_terminated_with_their_count() {
+    // `x-mw: a` and `x-mw: bb`: "a\0bb\0", count 2, length 5. A buffer
+    // too small gets nothing and the length it needs; an absent header, 0.
+    let values = guest(
+        "(if (i64.ne (call $get_values (i32.const 0) (i32.const 0) (i32.const 4) (i32.const 4096) (i32.const 4))
+                     (i64.const 0x200000005))
+           (then unreachable))
+         (if (i32.ne (i32.load8_u (i32.const 4096)) (i32.const 0)) (then unreachable))
+         (if (i64.ne (call $get_values (i32.const 0) (i32.const 0) (i32.const 4) (i32.const 4096) (i32.const 5))
+                     (i64.const 0x200000005))
+           (then unreachable))
+         (if (i32.ne (i32.load (i32.const 4096)) (i32.const 0x62620061)) (then unreachable))
+         (if (i32.ne (i32.load8_u (i32.const 4100)) (i32.const 0)) (then unreachable))
+         (if (i64.ne (call $get_values (i32.const 0) (i32.const 96) (i32.const 5) (i32.const 4096) (i32.const 100))
+                     (i64.const 0))
+           (then unreachable))
+         (call $write_body (i32.const 1) (i32.const 16) (i32.const 3))
+         (i64.const 0)",
+        "",
+    );
+    let s = server(
+        &[("values.wasm", values)],
+        "[[function]]\nroute = \"/values\"\nmodule = \"values.wasm\"\n",
+    );
+    let r = s.get_with("/values", &[("X-Mw", "a"), ("x-mw", "bb")]);
+    assert_eq!(r.status, 200, "{r:?} {}", r.text());
+    assert_eq!(r.text(), "yes");
+    // With one value only, the guest's expectations fail: a trap.
+    s.get_with("/values", &[("x-mw", "a")])
+        .assert_error(502, "trap");
+    s.assert_healthy();
+}
