@@ -26,7 +26,7 @@
 
 use std::borrow::Cow;
 
-use wasmi::{Caller, FuncType, Linker, ValType};
+use wasmi::{Caller, FuncType, Linker, Val, ValType};
 
 use super::wasmgate::define_log;
 use crate::error::CallError;
@@ -564,222 +564,177 @@ fn valid_uri(uri: &[u8]) -> bool {
             .any(|segment| segment == b"." || segment == b"..")
 }
 
-/// Defines the `http_handler` host functions in `linker`.
+/// Defines the `http_handler` host functions in `linker`. `log` is the
+/// log function the other modules share; the others are one dynamic host
+/// function type dispatching on the name ([`call`]): one wasmi trampoline
+/// for all of them, not one per closure (11 KB less code on aarch64 than a
+/// `func_wrap` per function).
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error> {
     define_log(linker, NAME, "log", level_of, |_| {
         Err(trap("log: message is out of bounds"))
     })?;
-    linker.func_wrap(
-        NAME,
-        "log_enabled",
-        |mut caller: Caller<'_, HostState>, level: i32| -> Result<i32, wasmi::Error> {
-            charge(&mut caller, cost::SMALL, 0)?;
-            let on = level <= 2 && log::log_enabled!(target: "guest", level_of(level));
-            finish(&mut caller, i32::from(on))
-        },
-    )?;
-    linker.func_wrap(
-        NAME,
-        "get_config",
-        |mut caller: Caller<'_, HostState>, buf: i32, limit: i32| {
-            give(&mut caller, buf, limit, |ex| Cow::Borrowed(&ex.config))
-        },
-    )?;
-    linker.func_wrap(
-        NAME,
-        "enable_features",
-        |mut caller: Caller<'_, HostState>, features: i32| -> Result<i32, wasmi::Error> {
-            charge(&mut caller, cost::SMALL, 0)?;
-            let ex = exchange(&mut caller)?;
-            let mut granted = features.cast_unsigned() & SUPPORTED;
-            // The next handler's response is not held back once it ran.
-            if ex.after_next {
-                granted &= !BUFFER_RESPONSE;
-            }
-            ex.features |= granted;
-            let features = ex.features.cast_signed();
-            finish(&mut caller, features)
-        },
-    )?;
-    linker.func_wrap(
-        NAME,
-        "get_method",
-        |mut caller: Caller<'_, HostState>, buf: i32, limit: i32| {
-            give(&mut caller, buf, limit, |ex| {
-                Cow::Borrowed(ex.message.method.as_bytes())
-            })
-        },
-    )?;
-    linker.func_wrap(
-        NAME,
-        "set_method",
-        |mut caller: Caller<'_, HostState>, ptr: i32, len: i32| -> Result<(), wasmi::Error> {
-            before_next(exchange(&mut caller)?, "set the method")?;
-            if len == 0 {
-                return Err(trap("HTTP method cannot be empty"));
-            }
-            let method = read(&mut caller, ptr, len, "method")?;
-            charge(&mut caller, cost::HTTP_COPY, method.len() as u64)?;
-            let method = String::from_utf8(method)
-                .ok()
-                .filter(|m| valid_name(m))
-                .ok_or_else(|| trap("a method must be a token (RFC 9110 §9.1)"))?;
-            exchange(&mut caller)?.message.method = method;
-            finish(&mut caller, ())
-        },
-    )?;
-    linker.func_wrap(
-        NAME,
-        "get_uri",
-        |mut caller: Caller<'_, HostState>, buf: i32, limit: i32| {
-            give(&mut caller, buf, limit, |ex| {
-                Cow::Borrowed(ex.message.uri.as_bytes())
-            })
-        },
-    )?;
-    linker.func_wrap(
-        NAME,
-        "set_uri",
-        |mut caller: Caller<'_, HostState>, ptr: i32, len: i32| -> Result<(), wasmi::Error> {
-            before_next(exchange(&mut caller)?, "set the URI")?;
-            let mut uri = read(&mut caller, ptr, len, "uri")?;
-            charge(&mut caller, cost::HTTP_COPY, uri.len() as u64)?;
-            // As the reference host: an empty URI is `/`.
-            if uri.is_empty() {
-                uri = b"/".to_vec();
-            }
-            if !valid_uri(&uri) {
-                return Err(trap(
-                    "a URI must be a path starting with `/` and an optional query: visible ASCII, no fragment, no `.` or `..` segment",
-                ));
-            }
-            let uri = String::from_utf8(uri).map_err(|_| trap("URI is not ASCII"))?;
-            exchange(&mut caller)?.message.uri = uri;
-            finish(&mut caller, ())
-        },
-    )?;
-    linker.func_wrap(
-        NAME,
-        "get_protocol_version",
-        |mut caller: Caller<'_, HostState>, buf: i32, limit: i32| {
-            give(&mut caller, buf, limit, |_| {
-                Cow::Borrowed(PROTOCOL_VERSION.as_bytes())
-            })
-        },
-    )?;
-    linker.func_wrap(
-        NAME,
-        "get_header_names",
-        |mut caller: Caller<'_, HostState>, kind: i32, buf: i32, limit: i32| {
-            get_header_names(&mut caller, kind, buf, limit)
-        },
-    )?;
-    linker.func_wrap(
-        NAME,
-        "get_header_values",
-        |mut caller: Caller<'_, HostState>,
-         kind: i32,
-         name: i32,
-         name_len: i32,
-         buf: i32,
-         limit: i32| { get_header_values(&mut caller, (kind, name, name_len), buf, limit) },
-    )?;
-    linker.func_wrap(
-        NAME,
-        "set_header_value",
-        |mut caller: Caller<'_, HostState>,
-         kind: i32,
-         name: i32,
-         name_len: i32,
-         value: i32,
-         value_len: i32| {
-            edit_header(
-                &mut caller,
-                Edit::Set,
-                (kind, name, name_len),
-                (value, value_len),
-            )
-        },
-    )?;
-    linker.func_wrap(
-        NAME,
-        "add_header_value",
-        |mut caller: Caller<'_, HostState>,
-         kind: i32,
-         name: i32,
-         name_len: i32,
-         value: i32,
-         value_len: i32| {
-            edit_header(
-                &mut caller,
-                Edit::Add,
-                (kind, name, name_len),
-                (value, value_len),
-            )
-        },
-    )?;
-    linker.func_wrap(
-        NAME,
-        "remove_header",
-        |mut caller: Caller<'_, HostState>, kind: i32, name: i32, name_len: i32| {
-            edit_header(&mut caller, Edit::Remove, (kind, name, name_len), (0, 0))
-        },
-    )?;
-    linker.func_wrap(
-        NAME,
-        "read_body",
-        |mut caller: Caller<'_, HostState>, kind: i32, buf: i32, limit: i32| {
-            read_body(&mut caller, kind, buf, limit)
-        },
-    )?;
-    linker.func_wrap(
-        NAME,
-        "write_body",
-        |mut caller: Caller<'_, HostState>, kind: i32, ptr: i32, len: i32| {
-            write_body(&mut caller, kind, ptr, len)
-        },
-    )?;
-    linker.func_wrap(
-        NAME,
-        "get_status_code",
-        |mut caller: Caller<'_, HostState>| -> Result<i32, wasmi::Error> {
-            charge(&mut caller, cost::SMALL, 0)?;
-            let status = i32::from(exchange(&mut caller)?.message.status);
-            finish(&mut caller, status)
-        },
-    )?;
-    linker.func_wrap(
-        NAME,
-        "set_status_code",
-        |mut caller: Caller<'_, HostState>, code: i32| -> Result<(), wasmi::Error> {
-            charge(&mut caller, cost::SMALL, 0)?;
-            let ex = exchange(&mut caller)?;
-            before_next_or(ex, BUFFER_RESPONSE, "set the status code")?;
-            ex.message.status = match u16::try_from(code) {
-                Ok(status @ 200..=999) => status,
-                _ => {
-                    return Err(trap(format!("status {code} is not between 200 and 999")));
+    for &(name, params, results) in FUNCTIONS {
+        if name == "log" {
+            continue;
+        }
+        let ty = FuncType::new(params.iter().copied(), results.iter().copied());
+        linker.func_new(
+            NAME,
+            name,
+            ty,
+            move |mut caller: Caller<'_, HostState>, args: &[Val], out: &mut [Val]| {
+                let value = call(&mut caller, name, args)?;
+                if let (Some(slot), Some(value)) = (out.first_mut(), value) {
+                    *slot = value;
                 }
-            };
-            finish(&mut caller, ())
-        },
-    )?;
-    linker.func_wrap(
-        NAME,
-        "get_source_addr",
-        |mut caller: Caller<'_, HostState>, buf: i32, limit: i32| {
-            give(&mut caller, buf, limit, |ex| {
-                Cow::Owned(
-                    ex.message
-                        .peer
-                        .map(|p| p.to_string())
-                        .unwrap_or_default()
-                        .into_bytes(),
-                )
-            })
-        },
-    )?;
+                Ok(())
+            },
+        )?;
+    }
     Ok(())
+}
+
+/// Runs the host function `name` with `args` (their types checked by the
+/// linker against [`FUNCTIONS`]): its result, if it has one.
+fn call(
+    caller: &mut Caller<'_, HostState>,
+    name: &str,
+    args: &[Val],
+) -> Result<Option<Val>, wasmi::Error> {
+    let a = |n: usize| match args.get(n) {
+        Some(Val::I32(v)) => *v,
+        _ => 0,
+    };
+    let i32 = |r: Result<i32, wasmi::Error>| r.map(|v| Some(Val::I32(v)));
+    let i64 = |r: Result<i64, wasmi::Error>| r.map(|v| Some(Val::I64(v)));
+    let unit = |r: Result<(), wasmi::Error>| r.map(|()| None);
+    match name {
+        "log_enabled" => i32(log_enabled(caller, a(0))),
+        "get_config" => i32(give(caller, a(0), a(1), |ex| Cow::Borrowed(&ex.config))),
+        "enable_features" => i32(enable_features(caller, a(0))),
+        "get_method" => i32(give(caller, a(0), a(1), |ex| {
+            Cow::Borrowed(ex.message.method.as_bytes())
+        })),
+        "set_method" => unit(set_method(caller, a(0), a(1))),
+        "get_uri" => i32(give(caller, a(0), a(1), |ex| {
+            Cow::Borrowed(ex.message.uri.as_bytes())
+        })),
+        "set_uri" => unit(set_uri(caller, a(0), a(1))),
+        "get_protocol_version" => i32(give(caller, a(0), a(1), |_| {
+            Cow::Borrowed(PROTOCOL_VERSION.as_bytes())
+        })),
+        "get_header_names" => i64(get_header_names(caller, a(0), a(1), a(2))),
+        "get_header_values" => i64(get_header_values(caller, (a(0), a(1), a(2)), a(3), a(4))),
+        "set_header_value" => unit(edit_header(
+            caller,
+            Edit::Set,
+            (a(0), a(1), a(2)),
+            (a(3), a(4)),
+        )),
+        "add_header_value" => unit(edit_header(
+            caller,
+            Edit::Add,
+            (a(0), a(1), a(2)),
+            (a(3), a(4)),
+        )),
+        "remove_header" => unit(edit_header(
+            caller,
+            Edit::Remove,
+            (a(0), a(1), a(2)),
+            (0, 0),
+        )),
+        "read_body" => i64(read_body(caller, a(0), a(1), a(2))),
+        "write_body" => unit(write_body(caller, a(0), a(1), a(2))),
+        "get_status_code" => i32(get_status_code(caller)),
+        "set_status_code" => unit(set_status_code(caller, a(0))),
+        "get_source_addr" => i32(give(caller, a(0), a(1), |ex| {
+            Cow::Owned(
+                ex.message
+                    .peer
+                    .map(|p| p.to_string())
+                    .unwrap_or_default()
+                    .into_bytes(),
+            )
+        })),
+        _ => Err(trap(format!("no host function `{name}`"))),
+    }
+}
+
+/// `log_enabled(level) -> 0 | 1`.
+fn log_enabled(caller: &mut Caller<'_, HostState>, level: i32) -> Result<i32, wasmi::Error> {
+    charge(caller, cost::SMALL, 0)?;
+    let on = level <= 2 && log::log_enabled!(target: "guest", level_of(level));
+    finish(caller, i32::from(on))
+}
+
+/// `enable_features(features) -> enabled`.
+fn enable_features(caller: &mut Caller<'_, HostState>, features: i32) -> Result<i32, wasmi::Error> {
+    charge(caller, cost::SMALL, 0)?;
+    let ex = exchange(caller)?;
+    let mut granted = features.cast_unsigned() & SUPPORTED;
+    // The next handler's response is not held back once it ran.
+    if ex.after_next {
+        granted &= !BUFFER_RESPONSE;
+    }
+    ex.features |= granted;
+    let features = ex.features.cast_signed();
+    finish(caller, features)
+}
+
+/// `set_method(method, method_len)`.
+fn set_method(caller: &mut Caller<'_, HostState>, ptr: i32, len: i32) -> Result<(), wasmi::Error> {
+    before_next(exchange(caller)?, "set the method")?;
+    if len == 0 {
+        return Err(trap("HTTP method cannot be empty"));
+    }
+    let method = read(caller, ptr, len, "method")?;
+    charge(caller, cost::HTTP_COPY, method.len() as u64)?;
+    let method = String::from_utf8(method)
+        .ok()
+        .filter(|m| valid_name(m))
+        .ok_or_else(|| trap("a method must be a token (RFC 9110 §9.1)"))?;
+    exchange(caller)?.message.method = method;
+    finish(caller, ())
+}
+
+/// `set_uri(uri, uri_len)`.
+fn set_uri(caller: &mut Caller<'_, HostState>, ptr: i32, len: i32) -> Result<(), wasmi::Error> {
+    before_next(exchange(caller)?, "set the URI")?;
+    let mut uri = read(caller, ptr, len, "uri")?;
+    charge(caller, cost::HTTP_COPY, uri.len() as u64)?;
+    // As the reference host: an empty URI is `/`.
+    if uri.is_empty() {
+        uri = b"/".to_vec();
+    }
+    if !valid_uri(&uri) {
+        return Err(trap(
+            "a URI must be a path starting with `/` and an optional query: visible ASCII, no fragment, no `.` or `..` segment",
+        ));
+    }
+    let uri = String::from_utf8(uri).map_err(|_| trap("URI is not ASCII"))?;
+    exchange(caller)?.message.uri = uri;
+    finish(caller, ())
+}
+
+/// `get_status_code() -> status`.
+fn get_status_code(caller: &mut Caller<'_, HostState>) -> Result<i32, wasmi::Error> {
+    charge(caller, cost::SMALL, 0)?;
+    let status = i32::from(exchange(caller)?.message.status);
+    finish(caller, status)
+}
+
+/// `set_status_code(status)`.
+fn set_status_code(caller: &mut Caller<'_, HostState>, code: i32) -> Result<(), wasmi::Error> {
+    charge(caller, cost::SMALL, 0)?;
+    let ex = exchange(caller)?;
+    before_next_or(ex, BUFFER_RESPONSE, "set the status code")?;
+    ex.message.status = match u16::try_from(code) {
+        Ok(status @ 200..=999) => status,
+        _ => {
+            return Err(trap(format!("status {code} is not between 200 and 999")));
+        }
+    };
+    finish(caller, ())
 }
 
 /// The ABI's log levels: -1 debug, 0 info, 1 warn, 2 error, 3 none.
