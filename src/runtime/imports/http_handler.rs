@@ -32,7 +32,7 @@ use super::wasmgate::define_log;
 use crate::error::CallError;
 use crate::http::{FRAMING_HEADERS, HOST_HEADERS, valid_name, valid_value};
 use crate::runtime::exchange::{BUFFER_REQUEST, BUFFER_RESPONSE, Exchange, SUPPORTED};
-use crate::runtime::imports::host_module::{HostModule, signature_is};
+use crate::runtime::imports::host_module::{HostModule, Mismatch, check_in};
 use crate::runtime::state::{HEADER_FIELD_BYTES, HostState, charge, cost, finish, guest_memory};
 
 /// The import module's name.
@@ -77,13 +77,10 @@ pub const FUNCTIONS: &[(&str, &[ValType], &[ValType])] = {
 
 /// Whether an `http_handler` import can be provided.
 fn check_import(name: &str, ty: &FuncType) -> Result<(), &'static str> {
-    let Some((_, params, results)) = FUNCTIONS.iter().find(|(n, ..)| *n == name) else {
-        return Err("no such http_handler host function");
-    };
-    if !signature_is(ty, params, results) {
-        return Err("wrong signature for this http_handler host function");
-    }
-    Ok(())
+    check_in(FUNCTIONS, name, ty).map_err(|mismatch| match mismatch {
+        Mismatch::Unknown => "no such http_handler host function",
+        Mismatch::Signature => "wrong signature for this http_handler host function",
+    })
 }
 
 /// Header kinds (`kind` parameter of the header functions).
@@ -124,6 +121,19 @@ fn exchange<'a>(caller: &'a mut Caller<'_, HostState>) -> Result<&'a mut Exchang
         .http
         .as_deref_mut()
         .ok_or_else(|| trap("called outside an http-wasm exchange"))
+}
+
+/// The guest's memory and the caller's exchange, borrowed together.
+fn memory_and_exchange<'a>(
+    caller: &'a mut Caller<'_, HostState>,
+) -> Result<(&'a mut [u8], &'a mut Exchange), wasmi::Error> {
+    let (mem, state) =
+        guest_memory::of(caller).ok_or_else(|| trap("the guest exports no memory"))?;
+    let ex = state
+        .http
+        .as_deref_mut()
+        .ok_or_else(|| trap("called outside an http-wasm exchange"))?;
+    Ok((mem, ex))
 }
 
 /// A non-negative guest `i32` (a pointer, length or limit) as `u32`.
@@ -169,12 +179,7 @@ fn give(
     charge(caller, cost::HTTP_COPY, if fits { len as u64 } else { 0 })?;
     if fits && len > 0 {
         let buf = unsigned(buf, "buf")?;
-        let (mem, state) =
-            guest_memory::of(caller).ok_or_else(|| trap("the guest exports no memory"))?;
-        let ex = state
-            .http
-            .as_deref()
-            .ok_or_else(|| trap("called outside an http-wasm exchange"))?;
+        let (mem, ex) = memory_and_exchange(caller)?;
         guest_memory::put(mem, buf, &what(ex)).ok_or_else(|| {
             trap(format!(
                 "buf at {buf:#x}+{len} lies outside the guest's memory"
@@ -483,12 +488,7 @@ fn read_body(
     let n = end - start;
     charge(caller, cost::HTTP_COPY, n as u64)?;
     let buf = unsigned(buf, "buf")?;
-    let (mem, state) =
-        guest_memory::of(caller).ok_or_else(|| trap("the guest exports no memory"))?;
-    let ex = state
-        .http
-        .as_deref_mut()
-        .ok_or_else(|| trap("called outside an http-wasm exchange"))?;
+    let (mem, ex) = memory_and_exchange(caller)?;
     let (body, at) = if kind == 0 {
         (&ex.message.request_body, &mut ex.request_read)
     } else {
