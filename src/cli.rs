@@ -14,6 +14,7 @@ use wasmi::ExternType;
 use crate::abi;
 use crate::cache;
 use crate::config::units::{parse_duration, parse_size, show_duration};
+use crate::config::validate::over_budget;
 use crate::config::{AbiChoice, Config, FunctionSpec};
 use crate::error::ConfigError;
 use crate::limits::{FunctionLimits, show_size};
@@ -203,8 +204,9 @@ impl LimitArgs {
 
     /// The function `module` runs as under `config`: its `[[function]]`
     /// whose module is `module`, else one with its `[limits]`; then the
-    /// flags.
-    fn function(&self, config: &Config, module: &Path) -> FunctionSpec {
+    /// flags, which must leave it within `memory_budget` as the config's
+    /// own limits must.
+    fn function(&self, config: &Config, module: &Path) -> Result<FunctionSpec, CliError> {
         let same = |a: &Path| match (std::fs::canonicalize(a), std::fs::canonicalize(module)) {
             (Ok(a), Ok(b)) => a == b,
             _ => a == module,
@@ -225,7 +227,14 @@ impl LimitArgs {
         limits.fuel = self.fuel.unwrap_or(limits.fuel);
         limits.memory = self.memory.unwrap_or(limits.memory);
         limits.timeout = self.timeout.unwrap_or(limits.timeout);
-        function
+        match over_budget(
+            &function.name,
+            &function.limits,
+            config.server.memory_budget,
+        ) {
+            Some(message) => Err(CliError::Usage(message)),
+            None => Ok(function),
+        }
     }
 }
 
@@ -459,9 +468,9 @@ fn serve(
         }
         config.functions_dir = Some(dir);
     }
-    if config.functions_dir.is_none() && config.functions.is_empty() {
+    if config.functions_dir.is_none() && config.functions.is_empty() && config.proxies.is_empty() {
         return Err(CliError::Usage(
-            "nothing to serve: give a functions DIR, or --config FILE with [[function]] entries or server.functions_dir"
+            "nothing to serve: give a functions DIR, or --config FILE with [[function]] or [[proxy]] entries or server.functions_dir"
                 .into(),
         ));
     }
@@ -520,7 +529,7 @@ fn calibrate() -> Result<(), CliError> {
 fn run(args: RunArgs) -> Result<(), CliError> {
     let runtime = Runtime::new();
     let config = args.limits.config()?;
-    let mut function = args.limits.function(&config, &args.module);
+    let mut function = args.limits.function(&config, &args.module)?;
     function.abi = args.abi.unwrap_or(function.abi);
     let loaded = cache::load(&runtime, &args.module, function.abi, &config.server)
         .map_err(|e| CliError::Runtime(e.to_string()))?;
@@ -605,7 +614,7 @@ fn check(target: &Path, limits: &LimitArgs) -> Result<(), CliError> {
     let mut failed = 0;
     let mut out = std::io::stdout().lock();
     for file in &files {
-        let function = limits.function(&config, file);
+        let function = limits.function(&config, file)?;
         match cache::load(&runtime, file, function.abi, &config.server) {
             Ok(loaded) => {
                 let _ = writeln!(out, "{}", describe(file, &loaded, &function.limits));

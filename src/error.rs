@@ -50,6 +50,14 @@ pub enum Kind {
     Overloaded,
     /// The server has too many open connections.
     TooManyConnections,
+    /// No upstream could be reached, or one failed or closed the
+    /// connection before its response was complete.
+    UpstreamUnavailable,
+    /// An upstream did not connect, answer or send its body in time.
+    UpstreamTimeout,
+    /// An upstream's response broke HTTP framing or a limit (a malformed
+    /// or oversized head, a lying length, a protocol switch).
+    UpstreamBadResponse,
 }
 
 /// Who an error is about: what an operator looks at first.
@@ -60,8 +68,7 @@ pub enum Origin {
     /// The guest: it ran out of fuel or memory, trapped, exited or answered
     /// badly.
     Guest,
-    /// An upstream behind the gateway (no kinds yet: the gateway issue adds
-    /// them).
+    /// An upstream behind the gateway: down, slow, or answering badly.
     Upstream,
     /// The host: a module it cannot load, or no capacity left.
     Internal,
@@ -70,7 +77,7 @@ pub enum Origin {
 impl Kind {
     /// Name, HTTP status and origin of every kind: the one table.
     fn row(self) -> (&'static str, u16, Origin) {
-        use Origin::{Client, Guest, Internal};
+        use Origin::{Client, Guest, Internal, Upstream};
         match self {
             Kind::NotFound => ("not-found", 404, Client),
             Kind::MethodNotAllowed => ("method-not-allowed", 405, Client),
@@ -87,6 +94,9 @@ impl Kind {
             Kind::ExitCode => ("exit-code", 502, Guest),
             Kind::Overloaded => ("overloaded", 503, Internal),
             Kind::TooManyConnections => ("too-many-connections", 503, Internal),
+            Kind::UpstreamUnavailable => ("upstream-unavailable", 502, Upstream),
+            Kind::UpstreamTimeout => ("upstream-timeout", 504, Upstream),
+            Kind::UpstreamBadResponse => ("upstream-bad-response", 502, Upstream),
         }
     }
 
@@ -411,6 +421,113 @@ impl fmt::Display for CallError {
 
 impl std::error::Error for CallError {}
 
+/// Why an upstream gave no usable response: the reverse proxy's boundary.
+#[derive(Debug)]
+pub enum UpstreamError {
+    /// Connecting failed (refused, unreachable).
+    Connect(std::io::Error),
+    /// Connecting took longer than `connect_timeout`.
+    ConnectTimeout(std::time::Duration),
+    /// The connection failed while the request was sent or the response
+    /// read (a reset).
+    Io(std::io::Error),
+    /// The upstream closed the connection before its response was complete.
+    Closed,
+    /// The response head did not arrive within `response_timeout`.
+    HeadTimeout(std::time::Duration),
+    /// The response body stopped arriving for `upstream_body_timeout`.
+    BodyTimeout(std::time::Duration),
+    /// The response head is larger than `max_header_bytes` or has more
+    /// than `max_headers` fields.
+    HeadTooLarge,
+    /// The response breaks HTTP/1.1 framing; the text says which rule.
+    Malformed(&'static str),
+    /// The response body is larger than the limit named.
+    BodyTooLarge {
+        length: u64,
+        limit: u64,
+        key: &'static str,
+    },
+    /// The upstream answered `101 Switching Protocols`: no upgrade is
+    /// passed through.
+    Upgrade,
+}
+
+impl UpstreamError {
+    /// The client-visible kind of this error.
+    pub fn kind(&self) -> Kind {
+        match self {
+            UpstreamError::ConnectTimeout(_)
+            | UpstreamError::HeadTimeout(_)
+            | UpstreamError::BodyTimeout(_) => Kind::UpstreamTimeout,
+            UpstreamError::Connect(_) | UpstreamError::Io(_) | UpstreamError::Closed => {
+                Kind::UpstreamUnavailable
+            }
+            UpstreamError::HeadTooLarge
+            | UpstreamError::Malformed(_)
+            | UpstreamError::BodyTooLarge { .. }
+            | UpstreamError::Upgrade => Kind::UpstreamBadResponse,
+        }
+    }
+
+    /// Whether the upstream itself is failing (passive health counts it):
+    /// it cannot be reached or does not answer, as opposed to a response
+    /// it gave.
+    pub fn is_failure(&self) -> bool {
+        matches!(
+            self,
+            UpstreamError::Connect(_)
+                | UpstreamError::ConnectTimeout(_)
+                | UpstreamError::HeadTimeout(_)
+        )
+    }
+}
+
+impl fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = |d: &std::time::Duration| d.as_millis();
+        match self {
+            UpstreamError::Connect(e) => write!(f, "cannot connect to the upstream: {e}"),
+            UpstreamError::ConnectTimeout(d) => write!(
+                f,
+                "the upstream did not accept a connection within connect_timeout ({} ms)",
+                ms(d)
+            ),
+            UpstreamError::Io(e) => write!(f, "the upstream connection failed: {e}"),
+            UpstreamError::Closed => f.write_str(
+                "the upstream closed the connection before its response was complete",
+            ),
+            UpstreamError::HeadTimeout(d) => write!(
+                f,
+                "the upstream did not answer within response_timeout ({} ms)",
+                ms(d)
+            ),
+            UpstreamError::BodyTimeout(d) => write!(
+                f,
+                "the upstream's response body stopped for upstream_body_timeout ({} ms)",
+                ms(d)
+            ),
+            UpstreamError::HeadTooLarge => f.write_str(
+                "the upstream's response head is larger than max_header_bytes or has more than max_headers fields",
+            ),
+            UpstreamError::Malformed(why) => write!(f, "the upstream's response is malformed: {why}"),
+            UpstreamError::BodyTooLarge { length, limit, key } => write!(
+                f,
+                "the upstream's response body of {length} bytes is larger than {key} ({limit} bytes)"
+            ),
+            UpstreamError::Upgrade => f.write_str(
+                "the upstream switched protocols (101): upgrades are not passed through",
+            ),
+        }
+    }
+}
+
+impl From<UpstreamError> for Error {
+    fn from(e: UpstreamError) -> Self {
+        Self::new(e.kind(), e.to_string())
+    }
+}
+
 /// A configuration problem: names the file, the line when known, and the key.
 #[derive(Debug)]
 pub struct ConfigError {
@@ -506,6 +623,10 @@ mod tests {
         assert_eq!(Kind::BodyTooLarge.origin(), Origin::Client);
         assert_eq!(Kind::Trap.origin(), Origin::Guest);
         assert_eq!(Kind::Overloaded.origin(), Origin::Internal);
+        assert_eq!(Kind::UpstreamTimeout.origin(), Origin::Upstream);
+        assert_eq!(Kind::UpstreamTimeout.status(), 504);
+        assert_eq!(Kind::UpstreamUnavailable.status(), 502);
+        assert_eq!(UpstreamError::Closed.kind(), Kind::UpstreamUnavailable);
         assert_eq!(DecodeError::HeadTimeout.kind(), Kind::RequestTimeout);
         assert_eq!(DecodeError::TooManyHeaders.kind(), Kind::HeadersTooLarge);
     }

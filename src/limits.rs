@@ -330,6 +330,87 @@ impl Default for ServerLimits {
     }
 }
 
+/// Limits of one `[[proxy]]` route and its upstreams: the `[gateway]`
+/// table sets the defaults, each `[[proxy]]` may override any of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyLimits {
+    /// How long opening a connection to an upstream may take.
+    pub connect_timeout: Duration,
+    /// How long the upstream may take, after the request was sent, to
+    /// send its response head.
+    pub response_timeout: Duration,
+    /// Most time between two reads of the upstream's response body: a
+    /// body may take as long as it keeps arriving.
+    pub upstream_body_timeout: Duration,
+    /// Idle keep-alive connections kept per upstream.
+    pub pool_size: usize,
+    /// How long an idle pooled connection is kept before it is closed.
+    pub pool_idle_timeout: Duration,
+    /// Connect failures or timeouts in a row after which an upstream is
+    /// skipped.
+    pub fail_threshold: u32,
+    /// How long a failing upstream is skipped.
+    pub fail_skip: Duration,
+    /// Largest upstream response body passed on, streamed or buffered.
+    pub max_upstream_body: u64,
+    /// Largest upstream response body buffered whole (when middleware
+    /// reads the response).
+    pub max_response: u64,
+}
+
+impl ProxyLimits {
+    /// Defaults to 5 s: a loopback or LAN upstream connects in
+    /// milliseconds; seconds mean it is down.
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+    /// Defaults to 30 s, nginx's `proxy_read_timeout` is 60 s: a legacy
+    /// backend may be slow, a client should not wait a minute.
+    pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+    /// Defaults to 30 s between two reads, like the response head.
+    pub const DEFAULT_UPSTREAM_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+    /// Defaults to 8 idle connections per upstream: a board serves tens of
+    /// requests at once, and an idle connection costs a socket on both sides.
+    pub const DEFAULT_POOL_SIZE: usize = 8;
+    /// Defaults to 4 s, under the 5 s keep-alive timeout of Node.js and
+    /// the 60–75 s of nginx and Apache: a connection the upstream is about
+    /// to close is rarely reused.
+    pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+    /// Defaults to 3 failures in a row: one is bad luck, three a pattern.
+    pub const DEFAULT_FAIL_THRESHOLD: u32 = 3;
+    /// Defaults to 10 s, long enough that a down upstream costs few
+    /// connect attempts, short enough that a restarted one is soon used.
+    pub const DEFAULT_FAIL_SKIP: Duration = Duration::from_secs(10);
+    /// Defaults to 1 GiB: streamed bodies use a fixed buffer whatever
+    /// their size, but a length beyond what a gateway on a board passes on
+    /// is an upstream lying (or a download that belongs elsewhere).
+    pub const DEFAULT_MAX_UPSTREAM_BODY: u64 = GIB;
+
+    /// `connect_timeout`, `response_timeout`, `upstream_body_timeout`,
+    /// `pool_idle_timeout`, `fail_skip`: 1 ms..=24 h.
+    pub const TIMEOUT_RANGE: RangeInclusive<Duration> = MS..=MAX_DURATION;
+    /// `pool_size`: 0 (no reuse)..=1024 idle connections per upstream.
+    pub const POOL_SIZE_RANGE: RangeInclusive<u64> = 0..=1024;
+    /// `fail_threshold`: 1..=1000 failures in a row.
+    pub const FAIL_THRESHOLD_RANGE: RangeInclusive<u64> = 1..=1000;
+    /// `max_upstream_body`: 0..=1 TiB (a streamed body is never held whole).
+    pub const MAX_UPSTREAM_BODY_RANGE: RangeInclusive<u64> = 0..=1024 * GIB;
+}
+
+impl Default for ProxyLimits {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
+            response_timeout: Self::DEFAULT_RESPONSE_TIMEOUT,
+            upstream_body_timeout: Self::DEFAULT_UPSTREAM_BODY_TIMEOUT,
+            pool_size: Self::DEFAULT_POOL_SIZE,
+            pool_idle_timeout: Self::DEFAULT_POOL_IDLE_TIMEOUT,
+            fail_threshold: Self::DEFAULT_FAIL_THRESHOLD,
+            fail_skip: Self::DEFAULT_FAIL_SKIP,
+            max_upstream_body: Self::DEFAULT_MAX_UPSTREAM_BODY,
+            max_response: FunctionLimits::DEFAULT_MAX_RESPONSE,
+        }
+    }
+}
+
 /// The structure a module may have, checked once when it loads (a module
 /// over a limit is refused: 503 `module-unavailable`, and the log and
 /// `wasmgate check` name the limit). Every request instantiates the module
@@ -582,6 +663,8 @@ const _: () = {
     assert!(*ServerLimits::MAX_MODULE_SIZE_RANGE.end() <= U32);
     assert!(*FunctionLimits::MAX_RESPONSE_RANGE.end() <= U32);
     assert!(*FunctionLimits::MAX_LOG_RANGE.end() <= U32);
+    assert!(*ProxyLimits::POOL_SIZE_RANGE.end() <= U32);
+    assert!(*ProxyLimits::FAIL_THRESHOLD_RANGE.end() <= U32);
     // `Retry-After` is a u32 of seconds.
     assert!(ServerLimits::RETRY_AFTER_RANGE.end().as_secs() <= U32);
 };

@@ -685,3 +685,58 @@ fn producers_section(fields: &[(&str, &[&str])]) -> Vec<u8> {
     section.extend(payload);
     section
 }
+
+/// A config file is read up to 1 MiB: `/dev/zero` (which grew memory
+/// without bound) or a larger file is refused by every command that reads
+/// one, naming the file and the cap; a file of exactly 1 MiB is read.
+#[test]
+fn a_config_file_over_1_mib_is_refused_naming_the_file_and_the_cap() {
+    let dir = TempDir::new("cli-bigconfig");
+    let sized = |name: &str, len: usize| {
+        let mut text = "[limits]\nfuel = 1000\n#".to_owned();
+        text.push_str(&"x".repeat(len - text.len() - 1));
+        text.push('\n');
+        dir.write(name, text).to_str().unwrap().to_owned()
+    };
+    let exact = sized("exact.toml", 1 << 20);
+    let out = wasmgate(["check", &path("hello.wasm"), "--config", &exact]);
+    assert_ok(&out);
+    assert!(out.stdout.contains("fuel 1000,"), "{out:?}");
+
+    let over = sized("over.toml", (1 << 20) + 1);
+    for config in [over.as_str(), "/dev/zero"] {
+        for args in [
+            &["serve", "--config", config][..],
+            &["run", &path("hello.wasm"), "--config", config],
+            &["check", &path("hello.wasm"), "--config", config],
+        ] {
+            let line = assert_fails(&wasmgate(args), 2);
+            assert!(
+                line.contains(&format!(
+                    "{config}: the config file is larger than 1MiB, the most a config file may be"
+                )),
+                "{args:?}: {line}"
+            );
+        }
+    }
+}
+
+/// `--memory` is held to the rule the config's own `memory` is: with
+/// `max_response` it must fit `memory_budget`, or the function could never
+/// be admitted; the error is the config's.
+#[test]
+fn run_and_check_memory_must_fit_the_memory_budget_with_max_response() {
+    for command in ["run", "check"] {
+        let out = wasmgate([command, &path("hello.wasm"), "--memory", "4GiB"]);
+        let line = assert_fails(&out, 2);
+        assert!(
+            line.contains(
+                "`memory` plus `max_response` of hello (4294967296 + 1048576 bytes) is larger than `memory_budget` (268435456 bytes): it could never run"
+            ),
+            "{command}: {line}"
+        );
+        // 255 MiB + 1 MiB is the whole default budget: allowed.
+        let out = wasmgate([command, &path("hello.wasm"), "--memory", "255MiB"]);
+        assert_ok(&out);
+    }
+}

@@ -212,3 +212,36 @@ fn host_work_in_a_start_function_must_fit_its_slice() {
     r.assert_error(504, "deadline");
     s.assert_healthy();
 }
+
+/// `fd_read` pays its own cost row (`cost::FD_READ`), not `fd_write`'s: a
+/// read of a 512 KiB request (the body, JSON-escaped on stdin) into one
+/// iovec costs what `FD_READ` charges for it, plus instantiation and a
+/// few instructions (at `FD_WRITE`'s rate it cost ~4.8 times as much).
+#[test]
+fn one_fd_read_is_charged_at_its_own_cost() {
+    let wasm = wat::parse_str(
+        r#"(module
+  (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 32)
+  (func (export "_start")
+    ;; one iovec at 0: 1 MiB at 1024; the count lands at 16.
+    (i32.store (i32.const 0) (i32.const 1024))
+    (i32.store (i32.const 4) (i32.const 1048576))
+    (drop (call $read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 16)))))"#,
+    )
+    .unwrap();
+    let (_dir, s) = serve("read1", wasm, "");
+    let body = vec![b'a'; 512 << 10];
+    let r = s.request("POST", "/read1", &[], &body);
+    assert_eq!((r.status, r.body.len()), (200, 0), "{r:?}");
+    let fuel = s.logged_fuel("read1");
+    // stdin is the body plus the request's method, uri, headers and trace
+    // id: under 2 KiB more.
+    let least = cost::FD_READ.fuel(64 + (512 << 10));
+    let most = cost::FD_READ.fuel(64 + (514 << 10)) + 20_000;
+    assert!(
+        (least..most).contains(&fuel),
+        "fuel {fuel}, expected {least}..{most}: fd_read's cost plus instantiation and a few instructions"
+    );
+    s.assert_healthy();
+}

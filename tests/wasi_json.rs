@@ -488,3 +488,38 @@ fn plain_output_refuse_is_a_global_switch_a_function_may_override() {
     s.get("/strict-flood").assert_error(502, "bad-response");
     s.assert_healthy();
 }
+
+/// A wasi-json request's stdin is counted in `memory_budget` before the
+/// call: JSON escaping makes a body of control bytes ~6 times larger
+/// (`\u0001` for each byte), held in host memory for the whole call. One
+/// that could never fit beside the function's memory, `max_response` and
+/// the body is 413; the same size of plain text fits and runs.
+#[test]
+fn a_wasi_json_stdin_is_counted_in_the_memory_budget() {
+    let dir = TempDir::new("stdin-budget");
+    let quiet = dir.write(
+        "quiet.wasm",
+        wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "_start")))"#)
+            .unwrap(),
+    );
+    let s = Server::with_config(
+        "[server]\nfunctions_dir = \".\"\nmemory_budget = \"4MiB\"\nmax_body = \"2MiB\"\n\n[limits]\nmemory = \"128KiB\"\nmax_response = \"64KiB\"\n",
+        &[
+            ("quiet.wasm", quiet),
+            ("hello.wasm", function("hello.wasm")),
+        ],
+    );
+    // 600 KiB of text: ~600 KiB of stdin.
+    let r = s.request("POST", "/quiet", &[], &vec![b'a'; 600 << 10]);
+    assert_eq!((r.status, r.body.len()), (200, 0), "{r:?}");
+    // 600 KiB of control bytes: ~3.6 MiB of stdin, beside 192 KiB
+    // reserved for the function and the 600 KiB body: over 4 MiB.
+    let r = s.request("POST", "/quiet", &[], &vec![1u8; 600 << 10]);
+    r.assert_error(413, "body-too-large");
+    let message = r.message();
+    assert!(
+        message.contains("as the function's JSON stdin is 3686"),
+        "{message}"
+    );
+    s.assert_healthy();
+}

@@ -162,6 +162,7 @@ fn text(status: u16, body: String) -> Response {
         status,
         headers: vec![("content-type".into(), b"text/plain; charset=utf-8".to_vec())],
         body: body.into_bytes(),
+        stream: None,
     }
 }
 
@@ -170,6 +171,7 @@ fn json(status: u16, body: Vec<u8>) -> Response {
         status,
         headers: vec![("content-type".into(), b"application/json".to_vec())],
         body,
+        stream: None,
     }
 }
 

@@ -37,8 +37,8 @@ const CONTENT_TYPE: &str = "content-type";
 struct StdinRequest<'a> {
     method: &'a str,
     uri: &'a str,
-    headers: BTreeMap<Cow<'a, str>, Vec<String>>,
-    body: String,
+    headers: BTreeMap<Cow<'a, str>, Vec<Cow<'a, str>>>,
+    body: Cow<'a, str>,
     trace_id: &'a str,
 }
 
@@ -67,6 +67,9 @@ fn parse(stdout: &[u8]) -> Result<StdoutResponse, Unparsed> {
     // Go replaces bytes that are not UTF-8 in a JSON string with U+FFFD;
     // outside a string they are a syntax error either way.
     let text = String::from_utf8_lossy(stdout);
+    let text = as_go_reads(&text).map_err(|e| {
+        Unparsed::NotAResponse(format!("stdout is not one JSON response object: {e}"))
+    })?;
     let mut count = 0;
     let mut de = serde_json::Deserializer::from_str(&text);
     let parsed = ResponseSeed { count: &mut count }
@@ -78,6 +81,80 @@ fn parse(stdout: &[u8]) -> Result<StdoutResponse, Unparsed> {
         } else {
             Unparsed::NotAResponse(format!("stdout is not one JSON response object: {e}"))
         }
+    })
+}
+
+/// The deepest nesting of arrays and objects Go's `encoding/json` accepts
+/// (`maxNestingDepth` in its scanner, checked over the whole text before
+/// decoding): deeper stdout is not a response object.
+const MAX_NESTING: usize = 10_000;
+
+/// stdout's text made ready for serde_json to read as Go's decoder reads
+/// it, or why Go would refuse it:
+/// - an escaped UTF-16 surrogate that is not half of a pair (`"\ud800"`,
+///   `"\udc00"`, `"\ud800\u0041"`) is U+FFFD for Go, where serde_json
+///   refuses the whole text: it is rewritten `\ufffd` (the same length, so
+///   error positions stay right). As in Go, the escape after a high
+///   surrogate that does not pair with it is read on its own.
+/// - nesting deeper than [`MAX_NESTING`] is refused, as Go refuses it.
+///   serde_json alone skips an unknown field's value at any depth (without
+///   recursion) and refuses a typed value past 128 levels (where Go has a
+///   type error anyway), so neither overflows the stack.
+fn as_go_reads(text: &str) -> Result<Cow<'_, str>, String> {
+    let bytes = text.as_bytes();
+    // The number of brackets bounds the depth: most stdout is done here.
+    let brackets = bytes.iter().filter(|&&b| b == b'[' || b == b'{').count();
+    if brackets <= MAX_NESTING && !text.contains("\\u") {
+        return Ok(Cow::Borrowed(text));
+    }
+    let hex4 = |at: usize| {
+        let digits = std::str::from_utf8(bytes.get(at..at.saturating_add(4))?).ok()?;
+        u16::from_str_radix(digits, 16).ok()
+    };
+    let mut fixed: Option<Vec<u8>> = None;
+    let (mut depth, mut in_string, mut i) = (0usize, false, 0usize);
+    while let Some(&b) = bytes.get(i) {
+        match (in_string, b) {
+            (false, b'"') | (true, b'"') => in_string = !in_string,
+            (false, b'[' | b'{') => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(format!(
+                        "arrays and objects nested deeper than {MAX_NESTING} (Go's limit)"
+                    ));
+                }
+            }
+            (false, b']' | b'}') => depth = depth.saturating_sub(1),
+            (true, b'\\') if bytes.get(i + 1) == Some(&b'u') => {
+                let unit = hex4(i + 2);
+                if let Some(unit @ 0xD800..=0xDFFF) = unit {
+                    let low = (bytes.get(i + 6..i + 8) == Some(b"\\u"))
+                        .then(|| hex4(i + 8))
+                        .flatten();
+                    if unit < 0xDC00 && matches!(low, Some(0xDC00..=0xDFFF)) {
+                        i += 12;
+                        continue;
+                    }
+                    let replaced = fixed.get_or_insert_with(|| bytes.to_vec());
+                    if let Some(escape) = replaced.get_mut(i..i + 6) {
+                        escape.copy_from_slice(b"\\ufffd");
+                    }
+                }
+                i += if unit.is_some() { 6 } else { 2 };
+                continue;
+            }
+            (true, b'\\') => {
+                i += 2;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(match fixed {
+        // ASCII replaced ASCII: still UTF-8.
+        Some(fixed) => Cow::Owned(String::from_utf8_lossy(&fixed).into_owned()),
+        None => Cow::Borrowed(text),
     })
 }
 
@@ -306,21 +383,45 @@ impl<'de> Visitor<'de> for ValuesSeed<'_> {
 /// strings: bytes that are not UTF-8 become U+FFFD (use the native ABI for
 /// binary bodies).
 pub fn encode_request(request: &GuestRequest<'_>) -> Vec<u8> {
-    let mut headers: BTreeMap<Cow<'_, str>, Vec<String>> = BTreeMap::new();
-    for (name, value) in &request.headers {
+    serde_json::to_vec(&stdin_request(request)).unwrap_or_default()
+}
+
+/// The length of what [`encode_request`] writes, counted without writing
+/// it: JSON escaping can make stdin ~6 times the body (a control byte is
+/// `\u00XX`), and it is held in host memory for the whole call, so the
+/// server counts it in `memory_budget` before the call.
+pub fn stdin_len(request: &GuestRequest<'_>) -> u64 {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+            self.0 = self.0.saturating_add(len);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    let _ = serde_json::to_writer(&mut count, &stdin_request(request));
+    count.0
+}
+
+fn stdin_request<'a>(request: &GuestRequest<'a>) -> StdinRequest<'a> {
+    let mut headers: BTreeMap<Cow<'a, str>, Vec<Cow<'a, str>>> = BTreeMap::new();
+    for &(name, value) in &request.headers {
         headers
             .entry(canonical_header_key(name))
             .or_default()
-            .push(String::from_utf8_lossy(value).into_owned());
+            .push(String::from_utf8_lossy(value));
     }
-    let stdin = StdinRequest {
+    StdinRequest {
         method: request.method,
         uri: request.uri,
         headers,
-        body: String::from_utf8_lossy(request.body).into_owned(),
+        body: String::from_utf8_lossy(request.body),
         trace_id: request.trace_id,
-    };
-    serde_json::to_vec(&stdin).unwrap_or_default()
+    }
 }
 
 /// `name` as Go's `net/http` gives it to a handler, and Gojinn to its
@@ -814,6 +915,64 @@ mod tests {
         // Bytes that are not UTF-8 inside a string become U+FFFD.
         let r = decode_response(b"{\"status\":200,\"body\":\"a\xffb\"}").unwrap();
         assert_eq!(r.body, "a\u{fffd}b".as_bytes());
+        // An escaped surrogate that is not half of a pair is U+FFFD, as
+        // Go decodes it; the escape after it is read on its own; pairs
+        // stay pairs, in strings, header names and values and keys alike.
+        for (escaped, decoded) in [
+            (r"\ud800", "\u{fffd}"),
+            (r"\udc00", "\u{fffd}"),
+            (r"a\udbffb", "a\u{fffd}b"),
+            (r"\ud800\u0041", "\u{fffd}A"),
+            (r"\ud800\ud83d\ude00", "\u{fffd}\u{1f600}"),
+            (r"\udc00\ud800", "\u{fffd}\u{fffd}"),
+            (r"\ud83d\ude00", "\u{1f600}"),
+            (r"\ud800\n", "\u{fffd}\n"),
+            (r"\\ud800", r"\ud800"),
+        ] {
+            let stdout = format!(
+                r#"{{"status":200,"headers":{{"x-{escaped}":["{escaped}"]}},"bo{escaped}dy":1,"body":"{escaped}"}}"#
+            );
+            assert_eq!(
+                strict(&stdout),
+                (
+                    200,
+                    pairs(&[(&format!("x-{decoded}"), decoded)]),
+                    decoded.to_owned()
+                ),
+                "{stdout}"
+            );
+        }
+        // Arrays and objects nest at most 10,000 deep, as in Go, however
+        // deep (an unknown field's value is skipped without recursion, a
+        // typed one refused at 128 levels): deeper is not a response.
+        // `depth` levels, the response object's own included.
+        let nested = |depth: usize| {
+            let depth = depth - 1;
+            format!(
+                r#"{{"status":201,"x":{}0{}}}"#,
+                "[{\"a\":".repeat(depth / 2) + &"[".repeat(depth % 2),
+                "]".repeat(depth % 2) + &"}]".repeat(depth / 2)
+            )
+        };
+        assert_eq!(
+            decode_response(nested(9_999).as_bytes()).unwrap().status,
+            201
+        );
+        assert_eq!(
+            decode_response(nested(10_000).as_bytes()).unwrap().status,
+            201
+        );
+        for depth in [10_001, 100_000] {
+            let e = decode_response(nested(depth).as_bytes()).unwrap_err();
+            assert!(e.contains("nested deeper than 10000"), "{e}");
+            let stdout = "[".repeat(depth);
+            let e = decode_response(stdout.as_bytes()).unwrap_err();
+            assert!(e.contains("not one JSON response object"), "{e}");
+            let r = decode_output(stdout.as_bytes(), PlainOutput::Text).unwrap();
+            assert_eq!(r.body, stdout.as_bytes());
+        }
+        let typed = format!(r#"{{"status":200,"body":{}}}"#, "[".repeat(100_000));
+        assert!(decode_response(typed.as_bytes()).is_err());
         // Top-level null decodes to nothing: no status.
         assert_eq!(strict("null"), (200, vec![], String::new()));
         assert_eq!(

@@ -115,6 +115,20 @@ pub struct Permit<'a> {
     memory: Reservation<'a>,
 }
 
+impl Permit<'_> {
+    /// Adds `bytes` the call will hold in host memory (a wasi-json
+    /// request's stdin) to the request's reservation if they fit in
+    /// `memory_budget` now; otherwise whether they could fit it at all,
+    /// beside this request's own reservation and `besides` (its body).
+    pub fn hold(&self, bytes: u64, besides: u64) -> Result<(), bool> {
+        if self.memory.grow(bytes) {
+            return Ok(());
+        }
+        let own = self.memory.bytes.get().saturating_add(besides);
+        Err(own.saturating_add(bytes) <= self.admission.memory_budget)
+    }
+}
+
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
         let _ = self

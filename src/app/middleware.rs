@@ -211,6 +211,7 @@ impl<'a> Chain<'a> {
                 .map(|(n, v)| (Cow::Owned(n), v))
                 .collect(),
             body: std::mem::take(&mut message.response_body),
+            stream: None,
         }
     }
 
@@ -218,8 +219,9 @@ impl<'a> Chain<'a> {
     /// order, on `next` (the next handler's response, or its error:
     /// `is_error` is then 1, and the error stays the answer). Header
     /// fields a middleware set on the response before the next handler
-    /// come first, the next handler's after them. A middleware that fails
-    /// here fails the request.
+    /// come first, the next handler's after them. A streamed body
+    /// (`Response::stream`) is passed through untouched. A middleware that
+    /// fails here fails the request.
     pub async fn handle_response(
         &mut self,
         next: Result<Response, Error>,
@@ -227,8 +229,13 @@ impl<'a> Chain<'a> {
         if self.held.is_empty() {
             return next;
         }
+        let mut stream = None;
         let (is_error, failure) = match next {
-            Ok(response) => {
+            Ok(mut response) => {
+                // A streamed body (the proxy's, when no middleware enabled
+                // `buffer_response`) passes through: without that feature
+                // no guest can read or replace it.
+                stream = response.stream.take();
                 let message = &mut self.message;
                 message.status = response.status;
                 message.response_headers.extend(
@@ -257,7 +264,11 @@ impl<'a> Chain<'a> {
         }
         match failure {
             Some(e) => Err(e),
-            None => Ok(self.written()),
+            None => {
+                let mut response = self.written();
+                response.stream = stream;
+                Ok(response)
+            }
         }
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod admission;
 pub mod middleware;
+pub mod proxy;
 pub mod router;
 mod trace;
 
@@ -24,6 +25,7 @@ use crate::limits::{MAX_RESPONSE_HEADERS, ServerLimits};
 use crate::server::{self, Refused};
 use admission::{Admission, RequestGate, Reservation};
 use middleware::{Chain, Flow};
+use proxy::{Proxy, ProxyRequest};
 use router::{Match, Router};
 use trace::trace_id;
 
@@ -54,6 +56,8 @@ const _: () = {
 #[derive(Default)]
 struct Access {
     function: Option<Arc<FunctionSpec>>,
+    /// The proxy serving the request, and the upstream it tried.
+    proxy: Option<(Arc<Proxy>, Option<usize>)>,
     fuel: u64,
 }
 
@@ -85,6 +89,15 @@ impl App {
                     .map_or("unknown".into(), |f| f.to_string()),
             );
         }
+        for p in &config.proxies {
+            let urls: Vec<&str> = p.upstreams.iter().map(|u| u.url.as_str()).collect();
+            let star = match (p.prefix, p.route.as_str()) {
+                (true, "/") => "*",
+                (true, _) => "/*",
+                (false, _) => "",
+            };
+            log::info!("proxy {}: {}{star} -> {}", p.name, p.route, urls.join(", "));
+        }
         let app = App::new(config);
         log::info!(
             "serving {} configured function(s){} on http://{addr}",
@@ -106,12 +119,17 @@ impl App {
         trace_id: &str,
         access: &mut Access,
     ) -> Result<Response, Error> {
-        let spec = self.route(req, access)?;
+        let spec = match self.route(req, access)? {
+            Routed::Function(spec) => spec,
+            Routed::Proxy(proxy) => return self.forward(req, proxy, trace_id, access).await,
+        };
         let loaded = self.load(&spec, trace_id, access).await?;
         access.function = Some(Arc::clone(&spec));
-        let _permit = self.admit(&spec)?;
+        let permit = self.admit(&spec)?;
         if spec.middleware.is_empty() {
-            return self.call(req, &spec, &loaded, trace_id, access).await;
+            return self
+                .call(req, &spec, &loaded, &permit, trace_id, access)
+                .await;
         }
         let mut chain = Chain::new(middleware::Env {
             cache: &self.cache,
@@ -120,7 +138,7 @@ impl App {
             trace_id,
         });
         let result = self
-            .chained(&mut chain, req, &spec, &loaded, trace_id, access)
+            .chained(&mut chain, req, (&spec, &loaded, &permit), trace_id, access)
             .await;
         access.fuel = access.fuel.saturating_add(chain.fuel());
         result
@@ -132,8 +150,7 @@ impl App {
         &self,
         chain: &mut Chain<'_>,
         req: &Request,
-        spec: &FunctionSpec,
-        loaded: &cache::Loaded,
+        (spec, loaded, permit): (&FunctionSpec, &cache::Loaded, &admission::Permit<'_>),
         trace_id: &str,
         access: &mut Access,
     ) -> Result<Response, Error> {
@@ -144,14 +161,40 @@ impl App {
         if let Flow::Respond(response) = chain.handle_request(&spec.middleware, &mut req).await? {
             return Ok(response);
         }
-        let next = self.call(&req, spec, loaded, trace_id, access).await;
+        let next = self
+            .call(&req, spec, loaded, permit, trace_id, access)
+            .await;
         chain.handle_response(next).await
     }
 
-    /// The function serving the request's path and method.
-    fn route(&self, req: &Request, access: &mut Access) -> Result<Arc<FunctionSpec>, Error> {
+    /// Forwards the request to the proxy's upstream (no middleware yet:
+    /// its response is streamed).
+    async fn forward(
+        &self,
+        req: &Request,
+        proxy: Arc<Proxy>,
+        trace_id: &str,
+        access: &mut Access,
+    ) -> Result<Response, Error> {
+        let request = ProxyRequest {
+            method: &req.method,
+            uri: &req.uri,
+            headers: &req.headers,
+            body: &req.body,
+            peer: req.peer,
+            trace_id,
+        };
+        let mut used = None;
+        let result = proxy.forward(&request, false, &mut used).await;
+        access.proxy = Some((proxy, used));
+        result
+    }
+
+    /// The function or proxy serving the request's path and method.
+    fn route(&self, req: &Request, access: &mut Access) -> Result<Routed, Error> {
         match self.router.route(&req.method, req.path()) {
-            Match::Found(spec) => Ok(spec),
+            Match::Found(spec) => Ok(Routed::Function(spec)),
+            Match::Proxy(proxy) => Ok(Routed::Proxy(proxy)),
             Match::NotFound => Err(Error::new(Kind::NotFound, "no function serves this path")),
             Match::MethodNotAllowed(spec, allow) => {
                 access.function = Some(spec);
@@ -207,6 +250,7 @@ impl App {
         req: &Request,
         spec: &FunctionSpec,
         loaded: &cache::Loaded,
+        permit: &admission::Permit<'_>,
         trace_id: &str,
         access: &mut Access,
     ) -> Result<Response, Error> {
@@ -222,6 +266,7 @@ impl App {
             body: &req.body,
             trace_id,
         };
+        self.hold_stdin(loaded, permit, &request)?;
         let outcome = match loaded.compiled.abi {
             abi::Abi::HttpWasm => {
                 middleware::terminal(&self.config.server, loaded, spec, req, trace_id).await
@@ -235,6 +280,38 @@ impl App {
         })
     }
 
+    /// Counts a wasi-json request's stdin in `memory_budget` before the
+    /// call writes it: JSON escaping can make it ~6 times the body, held in
+    /// host memory for the whole call. A stdin that could never fit beside
+    /// the function's reservation is 413; one that does not fit now, 503.
+    fn hold_stdin(
+        &self,
+        loaded: &cache::Loaded,
+        permit: &admission::Permit<'_>,
+        request: &abi::GuestRequest<'_>,
+    ) -> Result<(), Error> {
+        if loaded.compiled.abi != abi::Abi::WasiJson {
+            return Ok(());
+        }
+        let bytes = abi::wasi_json::stdin_len(request);
+        let body = u64::try_from(request.body.len()).unwrap_or(u64::MAX);
+        permit.hold(bytes, body).map_err(|could_fit| {
+            if could_fit {
+                let retry = self.config.server.retry_after_secs.to_string();
+                let message = "the memory budget (memory_budget) is taken by requests in progress; retry later";
+                Error::new(Kind::Overloaded, message).with_header("retry-after", retry)
+            } else {
+                Error::new(
+                    Kind::BodyTooLarge,
+                    format!(
+                        "the request as the function's JSON stdin is {bytes} bytes: with the function's memory and max_response it does not fit memory_budget ({} bytes)",
+                        self.config.server.memory_budget
+                    ),
+                )
+            }
+        })
+    }
+
     /// The one way out of a request, answered or not: the error body if it
     /// failed, `x-trace-id`, and the access line.
     fn finish(
@@ -244,19 +321,24 @@ impl App {
         access: &Access,
         started: Instant,
     ) -> Response {
-        let function = access.function.as_deref().map(|f| f.name.as_str());
+        let proxy = access.proxy.as_ref();
+        let function = access
+            .function
+            .as_deref()
+            .map(|f| f.name.as_str())
+            .or(proxy.map(|(p, _)| p.spec.name.as_str()));
         let (response, kind) = match result {
             Ok(response) => (response, None),
             Err(e) => (error_response(&e, function, trace_id), Some(e.kind)),
         };
+        let served = Served { proxy, function };
         log::info!(
             target: "access",
-            "{} {} fn={} status={} error={} fuel={} us={} trace={trace_id}",
+            "{} {} {served} status={} error={} fuel={} us={} trace={trace_id}",
             // Method and target are client text: escaped like guest text, so
             // that no line break or bidi control reaches the log raw.
             crate::runtime::escape(method),
             crate::runtime::escape(uri),
-            function.unwrap_or("-"),
             response.status,
             kind.map_or("-", Kind::as_str),
             access.fuel,
@@ -343,6 +425,34 @@ impl server::Handler for App {
     }
 }
 
+/// The access line's `fn=NAME`, or for a proxied request
+/// `proxy=NAME upstream=URL`.
+struct Served<'a> {
+    proxy: Option<&'a (Arc<Proxy>, Option<usize>)>,
+    function: Option<&'a str>,
+}
+
+impl std::fmt::Display for Served<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.proxy {
+            Some((p, used)) => write!(
+                f,
+                "proxy={} upstream={}",
+                p.spec.name,
+                used.and_then(|i| p.upstream(i))
+                    .map_or("-", |u| u.url.as_str())
+            ),
+            None => write!(f, "fn={}", self.function.unwrap_or("-")),
+        }
+    }
+}
+
+/// What routing led to.
+enum Routed {
+    Function(Arc<FunctionSpec>),
+    Proxy(Arc<Proxy>),
+}
+
 /// The error response (README "Limits and errors"): the JSON body
 /// `{"error","message","function","trace_id"}`, `x-wasmgate-error` and the
 /// error's own fields.
@@ -375,6 +485,7 @@ fn error_response(e: &Error, function: Option<&str>, trace_id: &str) -> Response
         status: e.kind.status(),
         headers,
         body,
+        stream: None,
     }
 }
 
@@ -410,6 +521,7 @@ pub(crate) fn into_http(guest: abi::GuestResponse) -> Result<Response, CallError
         status: guest.status,
         headers,
         body: guest.body,
+        stream: None,
     })
 }
 

@@ -1,5 +1,6 @@
-//! Which function serves a request: exact routes first, then the longest
-//! prefix route, then `functions_dir/NAME.wasm` for `/NAME` and `/NAME/...`.
+//! Which function or reverse proxy serves a request: exact routes first,
+//! then the longest prefix route (`[[function]]` and `[[proxy]]` routes
+//! alike), then `functions_dir/NAME.wasm` for `/NAME` and `/NAME/...`.
 //!
 //! Routing never touches the filesystem: whether `NAME.wasm` exists is the
 //! module cache's question, asked once per `module_check_interval` for a
@@ -8,14 +9,16 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::proxy::Proxy;
 use crate::config::{Config, FunctionSpec};
 use crate::limits::FunctionLimits;
 
 /// The outcome of routing one request.
-#[derive(Debug)]
 pub enum Match {
     /// This function serves it.
     Found(Arc<FunctionSpec>),
+    /// This reverse proxy serves it (every method).
+    Proxy(Arc<Proxy>),
     /// A route matches the path but not the method: the function and the
     /// methods it allows.
     MethodNotAllowed(Arc<FunctionSpec>, String),
@@ -25,25 +28,57 @@ pub enum Match {
 
 /// Routes built once from the config, shared by every executor thread (so
 /// the functions are `Arc`s).
-#[derive(Debug)]
 pub struct Router {
-    exact: Vec<Arc<FunctionSpec>>,
+    exact: Vec<Target>,
     /// Prefix routes, longest first.
-    prefix: Vec<Arc<FunctionSpec>>,
+    prefix: Vec<Target>,
     dir: Option<(PathBuf, FunctionLimits)>,
+}
+
+/// What a configured route leads to.
+#[derive(Clone)]
+enum Target {
+    Function(Arc<FunctionSpec>),
+    Proxy(Arc<Proxy>),
+}
+
+impl Target {
+    /// The route, without a trailing `/*`, and whether it is a prefix.
+    fn route(&self) -> (&str, bool) {
+        match self {
+            Target::Function(f) => (&f.route, f.prefix),
+            Target::Proxy(p) => (&p.spec.route, p.spec.prefix),
+        }
+    }
+}
+
+impl std::fmt::Debug for Match {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Match::Found(spec) => write!(f, "Found({})", spec.name),
+            Match::Proxy(p) => write!(f, "Proxy({})", p.spec.name),
+            Match::MethodNotAllowed(spec, allow) => {
+                write!(f, "MethodNotAllowed({}, {allow})", spec.name)
+            }
+            Match::NotFound => f.write_str("NotFound"),
+        }
+    }
 }
 
 impl Router {
     /// Builds the routing table.
     pub fn new(config: &Config) -> Self {
-        let (prefix, exact): (Vec<_>, Vec<_>) = config
+        let functions = config
             .functions
             .iter()
-            .cloned()
-            .map(Arc::new)
-            .partition(|f| f.prefix);
+            .map(|f| Target::Function(Arc::new(f.clone())));
+        let proxies = config
+            .proxies
+            .iter()
+            .map(|p| Target::Proxy(Arc::new(Proxy::new(p.clone(), &config.server))));
+        let (prefix, exact): (Vec<_>, Vec<_>) = functions.chain(proxies).partition(|t| t.route().1);
         let mut prefix = prefix;
-        prefix.sort_by_key(|f| std::cmp::Reverse(f.route.len()));
+        prefix.sort_by_key(|t| std::cmp::Reverse(t.route().0.len()));
         Self {
             exact,
             prefix,
@@ -59,13 +94,21 @@ impl Router {
     /// absolute-form into origin-form, so `path` routes as it reads and is
     /// the path the guest receives.
     pub fn route(&self, method: &str, path: &str) -> Match {
-        let found = self
+        let configured = self
             .exact
             .iter()
-            .find(|f| f.route == path)
-            .or_else(|| self.prefix.iter().find(|f| prefix_matches(&f.route, path)))
-            .cloned()
-            .or_else(|| self.in_dir(path));
+            .find(|t| t.route().0 == path)
+            .or_else(|| {
+                self.prefix
+                    .iter()
+                    .find(|t| prefix_matches(t.route().0, path))
+            })
+            .cloned();
+        let found = match configured {
+            Some(Target::Proxy(p)) => return Match::Proxy(p),
+            Some(Target::Function(f)) => Some(f),
+            None => self.in_dir(path),
+        };
         match found {
             None => Match::NotFound,
             Some(f) => match &f.methods {

@@ -38,7 +38,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::limits::{FunctionLimits, ServerLimits};
+use crate::limits::{FunctionLimits, ProxyLimits, ServerLimits};
 
 /// The default listen address: loopback only, exposing the server is a choice.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -135,6 +135,37 @@ pub struct MiddlewareSpec {
     pub limits: FunctionLimits,
 }
 
+/// One upstream of a `[[proxy]]`: an `http://host:port` origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    /// The URL as configured, for logs and the access line.
+    pub url: String,
+    /// The host to connect to: an IP address or a name resolved when a
+    /// connection is opened.
+    pub host: String,
+    /// The port (80 when the URL names none).
+    pub port: u16,
+    /// `host:port` as the `Host` field sends it (IPv6 in brackets).
+    pub authority: String,
+}
+
+/// One reverse-proxy route: where it is served, where it forwards to.
+#[derive(Debug, Clone)]
+pub struct ProxySpec {
+    /// The name in logs and error bodies (defaults to the route).
+    pub name: String,
+    /// The path it is served at, without a trailing `/*`.
+    pub route: String,
+    /// Whether `route` also matches every path below it.
+    pub prefix: bool,
+    /// Its upstreams, taken in turn (round robin).
+    pub upstreams: Vec<Upstream>,
+    /// The names of the middleware to run, in request order.
+    pub middleware: Vec<String>,
+    /// Its timeouts, pool and health settings, response bounds.
+    pub limits: ProxyLimits,
+}
+
 /// The validated configuration the server runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -150,6 +181,10 @@ pub struct Config {
     pub middleware: Vec<Arc<MiddlewareSpec>>,
     /// Directory whose `NAME.wasm` files are served at `/NAME`.
     pub functions_dir: Option<PathBuf>,
+    /// Reverse-proxy routes (`[[proxy]]`).
+    pub proxies: Vec<ProxySpec>,
+    /// Defaults for every `[[proxy]]` (`[gateway]`).
+    pub gateway: ProxyLimits,
     /// The board profile the defaults came from, if any.
     pub board: Option<Board>,
     /// Instructions per millisecond on this machine (from the board profile
@@ -168,6 +203,8 @@ impl Default for Config {
             functions: Vec::new(),
             middleware: Vec::new(),
             functions_dir: None,
+            proxies: Vec::new(),
+            gateway: ProxyLimits::default(),
             board: None,
             fuel_per_ms: None,
         }

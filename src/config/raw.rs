@@ -16,7 +16,7 @@ use toml::Spanned;
 use super::text::ConfigText;
 use super::units::{Int, Size, Time};
 use crate::error::ConfigError;
-use crate::limits::{FunctionLimits, ModuleLimits, ServerLimits};
+use crate::limits::{FunctionLimits, ModuleLimits, ProxyLimits, ServerLimits};
 
 /// A raw table whose numeric keys are rows `key: Type => field in RANGE`.
 /// Each row is an optional input field of that value type (`Int`, `Size`,
@@ -67,11 +67,16 @@ pub(crate) struct RawConfig {
     pub(crate) functions: Vec<RawFunction>,
     #[serde(default)]
     pub(crate) middleware: Vec<RawMiddleware>,
+    /// The defaults of every `[[proxy]]`'s keys (its route keys refused).
+    pub(crate) gateway: Option<RawProxy>,
+    #[serde(default, rename = "proxy")]
+    pub(crate) proxies: Vec<RawProxy>,
 }
 
 type S = ServerLimits;
 type M = ModuleLimits;
 type F = FunctionLimits;
+type P = ProxyLimits;
 
 keys! {
     /// `[server]`, in wasmgate.toml and in a board profile.
@@ -158,4 +163,38 @@ pub(crate) struct RawMiddleware {
     pub(crate) module: Spanned<String>,
     pub(crate) config: Option<Spanned<toml::Value>>,
     pub(crate) limits: Option<RawLimits>,
+}
+
+keys! {
+    /// `[[proxy]]`, and `[gateway]` (the defaults of the numeric keys; the
+    /// others belong to a route and are refused there).
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct RawProxy into ProxyLimits {
+        before {
+            name: Option<Spanned<String>>,
+            route: Option<Spanned<String>>,
+            upstream: Option<Spanned<Upstreams>>,
+            middleware: Option<Spanned<Vec<Spanned<String>>>>,
+        }
+        keys {
+        connect_timeout: Time => connect_timeout in P::TIMEOUT_RANGE,
+        response_timeout: Time => response_timeout in P::TIMEOUT_RANGE,
+        upstream_body_timeout: Time => upstream_body_timeout in P::TIMEOUT_RANGE,
+        pool_size: Int => pool_size in P::POOL_SIZE_RANGE,
+        pool_idle_timeout: Time => pool_idle_timeout in P::TIMEOUT_RANGE,
+        fail_threshold: Int => fail_threshold in P::FAIL_THRESHOLD_RANGE,
+        fail_skip: Time => fail_skip in P::TIMEOUT_RANGE,
+        max_upstream_body: Size => max_upstream_body in P::MAX_UPSTREAM_BODY_RANGE,
+        max_response: Size => max_response in F::MAX_RESPONSE_RANGE,
+        }
+    }
+}
+
+/// `upstream`: one URL or a list of them.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Upstreams {
+    One(String),
+    Many(Vec<String>),
 }

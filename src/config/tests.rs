@@ -822,3 +822,70 @@ fn middleware_errors_name_the_line_and_key() {
         assert!(e.message.contains(message), "{text}: {e}");
     }
 }
+
+#[test]
+fn proxy_tables_parse_with_gateway_defaults() {
+    let c = parse(
+        "[gateway]\nconnect_timeout = \"2s\"\npool_size = 3\n\n[[proxy]]\nroute = \"/api/*\"\nupstream = [\"http://127.0.0.1:9000\", \"http://[::1]:81/\", \"http://backend.local\"]\nfail_threshold = 5\n",
+    )
+    .unwrap();
+    let p = &c.proxies[0];
+    assert_eq!(
+        (p.route.as_str(), p.prefix, p.name.as_str()),
+        ("/api", true, "/api/*")
+    );
+    assert_eq!(p.limits.connect_timeout, Duration::from_secs(2));
+    assert_eq!(p.limits.pool_size, 3);
+    assert_eq!(p.limits.fail_threshold, 5);
+    let hosts: Vec<(&str, u16, &str)> = p
+        .upstreams
+        .iter()
+        .map(|u| (u.host.as_str(), u.port, u.authority.as_str()))
+        .collect();
+    assert_eq!(
+        hosts,
+        [
+            ("127.0.0.1", 9000, "127.0.0.1:9000"),
+            ("::1", 81, "[::1]:81"),
+            ("backend.local", 80, "backend.local")
+        ]
+    );
+}
+
+#[test]
+fn proxy_tables_are_checked() {
+    let proxy = |keys: &str| parse(&format!("[[proxy]]\nroute = \"/api/*\"\n{keys}\n"));
+    for (keys, says) in [
+        ("upstream = \"https://x\"", "only http://"),
+        ("upstream = \"http://x/path\"", "no path"),
+        ("upstream = \"http://x:99999\"", "invalid port"),
+        ("upstream = []", "empty list"),
+        ("", "needs an `upstream`"),
+        (
+            "upstream = \"http://x\"\nmiddleware = [\"verify\"]",
+            "middleware is not available yet",
+        ),
+        (
+            "upstream = \"http://x\"\nfail_threshold = 0",
+            "fail_threshold",
+        ),
+    ] {
+        let e = proxy(keys).unwrap_err().to_string();
+        assert!(e.contains(says), "{keys}: {e}");
+    }
+    let e = parse("[gateway]\nroute = \"/x\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("belongs in a `[[proxy]]`"), "{e}");
+    let e = parse(
+        "[[function]]\nroute = \"/api/*\"\nmodule = \"a.wasm\"\n[[proxy]]\nroute = \"/api/*\"\nupstream = \"http://x\"\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("route `/api` is given to both `a` and proxy `/api/*`"),
+        "{e}"
+    );
+    // An empty middleware list is no middleware.
+    assert!(proxy("upstream = \"http://x\"\nmiddleware = []").is_ok());
+}

@@ -1,6 +1,7 @@
 //! The config text being read: TOML into the raw structs, and errors that
 //! name the file, the line and the key.
 
+use std::io::Read;
 use std::ops::{Range, RangeInclusive};
 use std::path::Path;
 
@@ -98,16 +99,34 @@ impl ConfigText<'_> {
     }
 }
 
-/// Reads a config or board profile file as UTF-8 text; invalid UTF-8 is an
-/// error naming its line and the offending byte.
+/// The largest config or board profile file read: a config is a few KiB,
+/// and a path such as `/dev/zero` or a file that keeps growing must not
+/// grow the server's memory without bound while it starts.
+pub(crate) const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// Reads a config or board profile file as UTF-8 text, at most
+/// [`MAX_CONFIG_BYTES`]; invalid UTF-8 is an error naming its line and the
+/// offending byte.
 pub(crate) fn read_text(path: &Path) -> Result<String, ConfigError> {
     let error = |line, message| ConfigError {
         file: path.display().to_string(),
         line,
         message,
     };
-    let bytes =
-        std::fs::read(path).map_err(|e| error(None, format!("cannot read config file: {e}")))?;
+    let unreadable = |e: std::io::Error| error(None, format!("cannot read config file: {e}"));
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(unreadable)?;
+    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_CONFIG_BYTES {
+        return Err(error(
+            None,
+            format!(
+                "the config file is larger than {}, the most a config file may be",
+                crate::limits::show_size(MAX_CONFIG_BYTES)
+            ),
+        ));
+    }
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let bytes = e.as_bytes();

@@ -8,12 +8,16 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::raw::{RawConfig, RawFunction, RawLimits, RawMiddleware, RawServer};
+use super::raw::{
+    RawConfig, RawFunction, RawLimits, RawMiddleware, RawProxy, RawServer, Upstreams,
+};
 use super::text::ConfigText;
 use super::units::{show_duration, show_size};
-use super::{AbiChoice, Config, FunctionSpec, MiddlewareSpec};
+use super::{AbiChoice, Config, FunctionSpec, MiddlewareSpec, ProxySpec, Upstream};
 use crate::error::ConfigError;
-use crate::limits::{BODY_SHARE_DIVISOR, FunctionLimits, MAX_FUEL, PlainOutput, ServerLimits};
+use crate::limits::{
+    BODY_SHARE_DIVISOR, FunctionLimits, MAX_FUEL, PlainOutput, ProxyLimits, ServerLimits,
+};
 
 /// Function limits from `raw` over `base`. With `fuel_per_ms` known, a
 /// `timeout` given without a `fuel` at the same level also sets the fuel
@@ -172,6 +176,44 @@ pub(crate) fn validate(
         }
         config.functions.push(spec);
     }
+    if let Some(g) = &raw.gateway {
+        let route_key = [
+            ("name", g.name.as_ref().map(Spanned::span)),
+            ("route", g.route.as_ref().map(Spanned::span)),
+            ("upstream", g.upstream.as_ref().map(Spanned::span)),
+            ("middleware", g.middleware.as_ref().map(Spanned::span)),
+        ];
+        if let Some((key, Some(span))) = route_key.into_iter().find(|(_, s)| s.is_some()) {
+            return input.error(
+                span,
+                format!("`{key}` belongs in a `[[proxy]]` table; `[gateway]` only sets the defaults of their other keys"),
+            );
+        }
+        g.apply(input, &mut config.gateway)?;
+    }
+    for p in raw.proxies {
+        let spec = proxy(input, p, &config.gateway)?;
+        let same = |route: &str, prefix: bool| route == spec.route && prefix == spec.prefix;
+        let other = config
+            .functions
+            .iter()
+            .find(|f| same(&f.route, f.prefix))
+            .map(|f| &f.name)
+            .or_else(|| {
+                config
+                    .proxies
+                    .iter()
+                    .find(|o| same(&o.route, o.prefix))
+                    .map(|o| &o.name)
+            });
+        if let Some(other) = other {
+            return Err(input.file_error(format!(
+                "route `{}` is given to both `{other}` and proxy `{}`",
+                spec.route, spec.name
+            )));
+        }
+        config.proxies.push(spec);
+    }
     check_budget(input, &config)?;
     Ok(config)
 }
@@ -194,15 +236,23 @@ pub(crate) fn check_budget(input: &ConfigText, config: &Config) -> Result<(), Co
         .iter()
         .map(|m| (m.name.as_str(), &m.limits));
     for (name, limits) in dir_default.into_iter().chain(named).chain(middleware) {
-        let reserved = limits.memory.saturating_add(limits.max_response);
-        if reserved > budget {
-            return Err(input.file_error(format!(
-                "`memory` plus `max_response` of {name} ({} + {} bytes) is larger than `memory_budget` ({budget} bytes): it could never run",
-                limits.memory, limits.max_response
-            )));
+        if let Some(message) = over_budget(name, limits, budget) {
+            return Err(input.file_error(message));
         }
     }
     Ok(())
+}
+
+/// Why function `name` with `limits` could never be admitted under
+/// `budget` (`memory_budget`), if it could not: its `memory` plus its
+/// `max_response` are what admission reserves. `wasmgate run` and `check`
+/// apply it after their `--memory` flag too.
+pub(crate) fn over_budget(name: &str, limits: &FunctionLimits, budget: u64) -> Option<String> {
+    let reserved = limits.memory.saturating_add(limits.max_response);
+    (reserved > budget).then(|| format!(
+        "`memory` plus `max_response` of {name} ({} + {} bytes) is larger than `memory_budget` ({budget} bytes): it could never run",
+        limits.memory, limits.max_response
+    ))
 }
 
 /// `methods`: HTTP tokens (RFC 9110 §5.6.2), matched case-insensitively
@@ -245,20 +295,7 @@ fn function(
     defaults: &FunctionLimits,
     fuel_per_ms: Option<u64>,
 ) -> Result<FunctionSpec, ConfigError> {
-    let route_text = f.route.get_ref();
-    let (route, prefix) = match route_text.strip_suffix("/*") {
-        Some(r) => (if r.is_empty() { "/" } else { r }, true),
-        None => (route_text.as_str(), false),
-    };
-    if !route.starts_with('/')
-        || route.contains(['?', '#', '*'])
-        || route.contains(|c: char| c.is_control() || c.is_whitespace())
-    {
-        return input.error(
-            f.route.span(),
-            format!("`route` must be a path starting with `/` (optionally ending in `/*`), got {route_text:?}"),
-        );
-    }
+    let (route, prefix) = route(input, &f.route)?;
     let module = base.join(f.module.get_ref());
     let name = match &f.name {
         Some(n) => n.get_ref().clone(),
@@ -341,7 +378,7 @@ fn function(
     }
     Ok(FunctionSpec {
         name,
-        route: route.to_owned(),
+        route,
         prefix,
         module,
         methods,
@@ -394,6 +431,94 @@ fn middleware(
     })
 }
 
+/// `route`: a path starting with `/`, a trailing `/*` making it a prefix
+/// route; the same syntax for `[[function]]` and `[[proxy]]`.
+fn route(input: &ConfigText, text: &Spanned<String>) -> Result<(String, bool), ConfigError> {
+    let route_text = text.get_ref();
+    let (route, prefix) = match route_text.strip_suffix("/*") {
+        Some(r) => (if r.is_empty() { "/" } else { r }, true),
+        None => (route_text.as_str(), false),
+    };
+    if !route.starts_with('/')
+        || route.contains(['?', '#', '*'])
+        || route.contains(|c: char| c.is_control() || c.is_whitespace())
+    {
+        return input.error(
+            text.span(),
+            format!("`route` must be a path starting with `/` (optionally ending in `/*`), got {route_text:?}"),
+        );
+    }
+    Ok((route.to_owned(), prefix))
+}
+
+/// One `[[proxy]]` table over the `[gateway]` defaults.
+fn proxy(
+    input: &ConfigText,
+    p: RawProxy,
+    defaults: &ProxyLimits,
+) -> Result<ProxySpec, ConfigError> {
+    let Some(route_text) = &p.route else {
+        return Err(input.file_error("a `[[proxy]]` table needs a `route`".to_owned()));
+    };
+    let (route, prefix) = route(input, route_text)?;
+    let Some(list) = &p.upstream else {
+        return input.error(
+            route_text.span(),
+            format!(
+                "proxy `{}` needs an `upstream` (\"http://host:port\" or a list of them)",
+                route_text.get_ref()
+            ),
+        );
+    };
+    let urls = match list.get_ref() {
+        Upstreams::One(url) => std::slice::from_ref(url),
+        Upstreams::Many(urls) => urls.as_slice(),
+    };
+    if urls.is_empty() {
+        return input.error(list.span(), "`upstream` is an empty list".to_owned());
+    }
+    let mut upstreams = Vec::new();
+    for url in urls {
+        match upstream(url) {
+            Ok(u) => upstreams.push(u),
+            Err(why) => return input.error(list.span(), format!("`upstream` {url:?}: {why}")),
+        }
+    }
+    let name = match &p.name {
+        Some(n) => n.get_ref().clone(),
+        None => route_text.get_ref().clone(),
+    };
+    if name.contains(char::is_control) {
+        let span = p.name.as_ref().map_or(0..0, Spanned::span);
+        return input.error(
+            span,
+            format!("`name` {name:?} contains a control character (it is written to logs)"),
+        );
+    }
+    let mut middleware = Vec::new();
+    if let Some(list) = &p.middleware {
+        middleware = list.get_ref().iter().map(|m| m.get_ref().clone()).collect();
+        // Part of the gateway still to be merged: until then a proxy runs
+        // no middleware, and saying so beats forwarding unchecked requests.
+        if !middleware.is_empty() {
+            return input.error(
+                list.span(),
+                format!("proxy `{name}`: middleware is not available yet"),
+            );
+        }
+    }
+    let mut limits = defaults.clone();
+    p.apply(input, &mut limits)?;
+    Ok(ProxySpec {
+        name,
+        route,
+        prefix,
+        upstreams,
+        middleware,
+        limits,
+    })
+}
+
 /// A `middleware` list: every name a `[[middleware]]` defined before it
 /// is used. A name may appear once.
 pub(crate) fn middleware_list(
@@ -421,6 +546,57 @@ pub(crate) fn middleware_list(
         chain.push(Arc::clone(spec));
     }
     Ok(chain)
+}
+
+/// Parses an upstream URL: `http://HOST[:PORT][/]`, HOST an IPv4 address,
+/// an IPv6 address in brackets or a DNS name. No other scheme, no
+/// credentials, no path, query or fragment: the request's own target is
+/// what is sent.
+fn upstream(url: &str) -> Result<Upstream, String> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or("only http:// upstreams are supported")?;
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    if authority.is_empty() || authority.contains(['/', '?', '#', '@']) || !authority.is_ascii() {
+        return Err("must be http://HOST[:PORT], with no path, query or credentials".to_owned());
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.starts_with('[') || h.ends_with(']') => (
+            h,
+            p.parse::<u16>()
+                .map_err(|_| format!("invalid port {p:?}"))?,
+        ),
+        _ => (authority, 80),
+    };
+    let bare = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => {
+            v6.parse::<std::net::Ipv6Addr>()
+                .map_err(|_| format!("{host:?} is not an IPv6 address"))?;
+            v6
+        }
+        None => {
+            let valid = !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            if !valid {
+                return Err(format!("{host:?} is not a host name or address"));
+            }
+            host
+        }
+    };
+    if port == 0 {
+        return Err("port 0 is not a port to connect to".to_owned());
+    }
+    Ok(Upstream {
+        url: url.to_owned(),
+        host: bare.to_owned(),
+        port,
+        authority: match port {
+            80 => host.to_owned(),
+            _ => format!("{host}:{port}"),
+        },
+    })
 }
 
 /// Whether `b` may appear in an HTTP token (RFC 9110 §5.6.2 `tchar`).

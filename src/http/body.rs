@@ -14,6 +14,9 @@ use crate::error::DecodeError;
 /// one trailer field). Defaults to 1 KiB: a size is at most 16 digits, and
 /// extensions carry no meaning here.
 const MAX_CHUNK_LINE: usize = 1024;
+
+/// Why a body read failed when the peer closed before its end.
+pub(super) const CLOSED_IN_BODY: &str = "connection closed inside the message body";
 impl Decoder {
     /// Reads the next request, head and body, or says why none can be
     /// read. `gate` hears of the head and grants memory for the body. No
@@ -68,9 +71,7 @@ impl Decoder {
         deadline: Instant,
     ) -> Result<(), DecodeError> {
         match self.fill(io, deadline).await {
-            Ok(0) => Err(DecodeError::Malformed(
-                "connection closed inside the request body",
-            )),
+            Ok(0) => Err(DecodeError::Malformed(CLOSED_IN_BODY)),
             Ok(_) => Ok(()),
             Err(None) => Err(DecodeError::BodyTimeout),
             Err(Some(e)) => Err(DecodeError::Io(e)),
@@ -104,7 +105,7 @@ impl Decoder {
 
     /// Reads one line of a chunked body, without its CRLF. A bare LF is
     /// refused, as in the head.
-    async fn read_line<S: AsyncRead + Unpin>(
+    pub(super) async fn read_line<S: AsyncRead + Unpin>(
         &mut self,
         io: &mut S,
         deadline: Instant,
@@ -149,22 +150,7 @@ impl Decoder {
             let line = self.read_line(io, deadline).await?;
             let size = chunk_size(&line).map_err(DecodeError::Malformed)?;
             if size == 0 {
-                // Trailer fields, ignored, up to the empty line; bounded like
-                // a head.
-                let mut trailers = 0;
-                loop {
-                    let line = self.read_line(io, deadline).await?;
-                    if line.is_empty() {
-                        return Ok(());
-                    }
-                    if !valid_field_line(&line) {
-                        return Err(DecodeError::Malformed("invalid trailer field"));
-                    }
-                    trailers += line.len() + 2;
-                    if trailers > max_trailers {
-                        return Err(DecodeError::HeadTooLarge);
-                    }
-                }
+                return self.read_trailers(io, deadline, max_trailers).await;
             }
             let total = len_u64(out.len()).saturating_add(size);
             if total > max_body {
@@ -177,6 +163,31 @@ impl Decoder {
             self.read_exactly(io, out, size, deadline).await?;
             if !self.read_line(io, deadline).await?.is_empty() {
                 return Err(DecodeError::Malformed("chunk data not followed by CRLF"));
+            }
+        }
+    }
+
+    /// Reads the trailer fields after a chunked body's last chunk, up to
+    /// the empty line: checked, then dropped, bounded like a head
+    /// (`max_trailers` bytes).
+    pub(super) async fn read_trailers<S: AsyncRead + Unpin>(
+        &mut self,
+        io: &mut S,
+        deadline: Instant,
+        max_trailers: usize,
+    ) -> Result<(), DecodeError> {
+        let mut trailers = 0usize;
+        loop {
+            let line = self.read_line(io, deadline).await?;
+            if line.is_empty() {
+                return Ok(());
+            }
+            if !valid_field_line(&line) {
+                return Err(DecodeError::Malformed("invalid trailer field"));
+            }
+            trailers = trailers.saturating_add(line.len() + 2);
+            if trailers > max_trailers {
+                return Err(DecodeError::HeadTooLarge);
             }
         }
     }

@@ -85,6 +85,9 @@ pub struct Request {
     pub body: Vec<u8>,
     /// Whether the connection may serve another request after this one.
     pub keep_alive: bool,
+    /// Whether the request is HTTP/1.1 (else 1.0): whether a response of
+    /// unknown length may be sent chunked.
+    pub http11: bool,
     /// The client's address, when the request came over a socket (the
     /// server sets it; `X-Forwarded-For`, http-wasm's `get_source_addr`).
     pub peer: Option<std::net::SocketAddr>,
@@ -99,6 +102,7 @@ impl Request {
             headers: head.headers,
             body,
             keep_alive: head.keep_alive,
+            http11: head.http11,
             peer: None,
         }
     }

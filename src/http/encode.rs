@@ -1,7 +1,10 @@
 //! Writing HTTP/1.1 responses: head and body in one buffer, so a response
-//! leaves in as few packets as possible.
+//! leaves in as few packets as possible; or the head, then a
+//! [`BodyStream`]'s chunks as they come.
 
 use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
 
 /// A response about to be written.
 #[derive(Debug)]
@@ -12,6 +15,57 @@ pub struct Response {
     pub headers: Vec<(Cow<'static, str>, Vec<u8>)>,
     /// The body.
     pub body: Vec<u8>,
+    /// A body pulled chunk by chunk while it is written, instead of `body`.
+    pub stream: Option<Streamed>,
+}
+
+/// A body produced while it is written (a reverse proxy's upstream
+/// response): the writer pulls it a bounded chunk at a time, so a large
+/// body never sits in memory and a slow client slows the producer down.
+pub trait BodyStream {
+    /// The body's length when known in advance (sent as `content-length`;
+    /// else the body is sent chunked, or until the close to HTTP/1.0).
+    fn length(&self) -> Option<u64>;
+    /// Appends the next at most `max` bytes to `out`: their count, 0 at
+    /// the end. An error aborts the response (the connection is closed:
+    /// a client must not take a cut body for a whole one).
+    fn read<'a>(
+        &'a mut self,
+        out: &'a mut Vec<u8>,
+        max: usize,
+    ) -> Pin<Box<dyn Future<Output = std::io::Result<usize>> + 'a>>;
+}
+
+/// A boxed [`BodyStream`] in a [`Response`].
+pub struct Streamed(pub Box<dyn BodyStream>);
+
+impl std::fmt::Debug for Streamed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Streamed(length {:?})", self.0.length())
+    }
+}
+
+/// How a response's body is delimited on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// `content-length` (omitted for 204 and 304).
+    Length(u64),
+    /// `transfer-encoding: chunked` (an HTTP/1.1 client).
+    Chunked,
+    /// The body ends with the connection (an HTTP/1.0 client).
+    Close,
+}
+
+impl Framing {
+    /// How a body of `length` (unknown: `None`) goes to a client that
+    /// speaks HTTP/1.1 or not.
+    pub fn of(length: Option<u64>, http11: bool) -> Self {
+        match (length, http11) {
+            (Some(n), _) => Framing::Length(n),
+            (None, true) => Framing::Chunked,
+            (None, false) => Framing::Close,
+        }
+    }
 }
 
 impl Response {
@@ -54,6 +108,22 @@ pub fn valid_value(value: &[u8]) -> bool {
 /// Serialises `response` into `out`. `head_only` omits the body (HEAD).
 pub fn encode(response: &Response, keep_alive: bool, head_only: bool, out: &mut Vec<u8>) {
     out.reserve(response.body.len().saturating_add(128));
+    let length = u64::try_from(response.body.len()).unwrap_or(u64::MAX);
+    encode_head(response, Framing::Length(length), keep_alive, out);
+    if !head_only && !bodiless(response.status) {
+        out.extend_from_slice(&response.body);
+    }
+}
+
+/// Whether a response with `status` has no body: 204 and 304 (and 1xx,
+/// which are never written as responses here).
+pub fn bodiless(status: u16) -> bool {
+    matches!(status, 204 | 304)
+}
+
+/// Serialises the head of `response`, its body delimited by `framing`.
+/// `Framing::Close` implies `connection: close`.
+pub fn encode_head(response: &Response, framing: Framing, keep_alive: bool, out: &mut Vec<u8>) {
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(response.status.to_string().as_bytes());
     out.push(b' ');
@@ -66,19 +136,20 @@ pub fn encode(response: &Response, keep_alive: bool, head_only: bool, out: &mut 
         out.extend_from_slice(b"\r\n");
     }
     // 204 and 304 responses have no body and (204) no content-length.
-    let bodiless = matches!(response.status, 204 | 304);
-    if !bodiless {
-        out.extend_from_slice(b"content-length: ");
-        out.extend_from_slice(response.body.len().to_string().as_bytes());
-        out.extend_from_slice(b"\r\n");
+    match framing {
+        _ if bodiless(response.status) => {}
+        Framing::Length(n) => {
+            out.extend_from_slice(b"content-length: ");
+            out.extend_from_slice(n.to_string().as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        Framing::Close => {}
     }
-    if !keep_alive {
+    if !keep_alive || framing == Framing::Close {
         out.extend_from_slice(b"connection: close\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    if !head_only && !bodiless {
-        out.extend_from_slice(&response.body);
-    }
 }
 
 /// The reason phrase for common codes ("" for others, which HTTP allows).
@@ -122,6 +193,7 @@ mod tests {
             status: 200,
             headers: vec![("x-a".into(), b"1".to_vec())],
             body: b"hi".to_vec(),
+            stream: None,
         };
         let mut out = Vec::new();
         encode(&r, true, false, &mut out);
@@ -143,6 +215,7 @@ mod tests {
             status: 204,
             headers: Vec::new(),
             body: b"ignored".to_vec(),
+            stream: None,
         };
         let mut out = Vec::new();
         encode(&r, true, false, &mut out);

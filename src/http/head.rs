@@ -66,6 +66,8 @@ pub struct ParsedMessage<L> {
     /// Whether the client waits for `100 Continue` before it sends the
     /// body (a request only; the reader never writes the interim response).
     pub expect_continue: bool,
+    /// Whether the message is HTTP/1.1 (else 1.0).
+    pub http11: bool,
 }
 
 /// A parsed request head.
@@ -213,6 +215,7 @@ fn parse_request_with<'h>(
         body,
         keep_alive,
         expect_continue,
+        http11,
     })
 }
 
@@ -337,6 +340,7 @@ fn parse_response_with<'h>(
         body,
         keep_alive,
         expect_continue: false,
+        http11,
     })
 }
 

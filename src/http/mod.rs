@@ -8,10 +8,14 @@
 //!   never writes (the server answers `100 Continue`);
 //! - `body.rs`: reading a body (length, chunked, until close), and a whole
 //!   request, head and body;
-//! - `encode.rs`: writing a [`Response`], header field validation;
+//! - `encode.rs`: writing a [`Response`] (whole, or its head and then a
+//!   [`BodyStream`]), header field validation;
+//! - `client.rs`: the upstream side: connections, a keep-alive pool,
+//!   writing a request, reading a response head and body;
 //! - `syntax.rs`: the grammar pieces the others share.
 
 mod body;
+pub mod client;
 mod decode;
 mod encode;
 mod head;
@@ -20,9 +24,11 @@ mod syntax;
 #[cfg(test)]
 pub(crate) use decode::wire;
 pub use decode::{DecodeError, Decoder, Gate, Limits, Request};
-pub use encode::{FRAMING_HEADERS, HOST_HEADERS, Response, encode, valid_name, valid_value};
-// The layer's interface (linked above); the response half is for the
-// gateway's upstream client, which is not written yet.
+pub use encode::{
+    BodyStream, FRAMING_HEADERS, Framing, HOST_HEADERS, Response, Streamed, bodiless, encode,
+    encode_head, valid_name, valid_value,
+};
+// The layer's interface (linked above).
 #[allow(unused_imports)]
 pub use head::{
     BodyLength, ParsedMessage, RequestHead, RequestLine, ResponseHead, StatusLine, parse_request,

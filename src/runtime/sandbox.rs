@@ -7,15 +7,14 @@
 //! own), so it counts the CPU time of this request's own work only —
 //! instantiation and its fuel slices with the host calls in them — never
 //! the time it waited while other requests' slices ran: under any
-//! concurrency, the same request stops at the same fuel figure.
-
-use std::time::Duration;
+//! concurrency, the same request stops at the same fuel figure. How it is
+//! counted cheaply: [`OwnTime`].
 
 use wasmi::{Instance, Memory, Module, ResumableCall, Store, TrapCode, Val};
 
 use crate::error::CallError;
 use crate::limits::{FunctionLimits, InstanceCost};
-use crate::runtime::clock::thread_cpu_time;
+use crate::runtime::clock::{Mark, OwnTime};
 use crate::runtime::engine::Runtime;
 use crate::runtime::state::{HostState, SliceSpent};
 
@@ -26,16 +25,14 @@ pub struct Sandbox {
     budget: u64,
     used: u64,
     slice: u64,
-    /// CPU time of this request's own work so far (see the module doc).
-    ran: Duration,
-    /// The CPU-time reading taken when this request's guest code last
-    /// stopped, while nothing else has run on the thread since (it is
-    /// cleared before each yield): the next call starts its count there
-    /// instead of reading the clock again. Each reading is a system call
-    /// (~1.7 µs on the development VM), and a native request makes three
-    /// guest runs (instantiation, `wasmgate_alloc`, `wasmgate_handle`).
-    last: Option<Duration>,
-    timeout: Duration,
+    /// The time of this request's own work so far (see the module doc).
+    time: OwnTime,
+    /// The reading taken when this request's guest code last stopped,
+    /// while nothing else has run on the thread since (it is cleared before
+    /// each yield): the next call starts its count there instead of reading
+    /// the clock again. A native request makes three guest runs
+    /// (instantiation, `wasmgate_alloc`, `wasmgate_handle`).
+    last: Option<Mark>,
 }
 
 impl Sandbox {
@@ -82,10 +79,10 @@ impl Sandbox {
         }
         // No reserve: host calls in a start function must fit its slice.
         store.data_mut().fuel.new_slice(limits.fuel, 0);
-        let mark = thread_cpu_time();
+        let mut time = OwnTime::new(limits.timeout);
+        let mark = time.mark();
         let result = runtime.linker().instantiate_and_start(&mut store, module);
-        let end = thread_cpu_time();
-        let ran = end.saturating_sub(mark);
+        let end = time.count(mark);
         let used = consumed(&mut store, given).saturating_add(cost.fuel);
         let instance = match result {
             Ok(instance) => instance,
@@ -106,9 +103,8 @@ impl Sandbox {
             budget: limits.fuel,
             used,
             slice: limits.fuel_slice,
-            ran,
+            time,
             last: Some(end),
-            timeout: limits.timeout,
         })
     }
 
@@ -145,7 +141,7 @@ impl Sandbox {
             .get_func(&self.store, name)
             .ok_or_else(|| CallError::Trap(format!("export `{name}` is missing")))?;
         let mut given = self.refuel(1)?;
-        let mut mark = self.last.take().unwrap_or_else(thread_cpu_time);
+        let mut mark = self.last.take().unwrap_or_else(|| self.time.mark());
         let mut call = func.call_resumable(&mut self.store, params, results);
         loop {
             self.account(given, mark);
@@ -153,7 +149,7 @@ impl Sandbox {
                 Ok(ResumableCall::Finished) => return Ok(()),
                 Ok(ResumableCall::OutOfFuel(invocation)) => {
                     given = self.next_slice(invocation.required_fuel()).await?;
-                    mark = thread_cpu_time();
+                    mark = self.time.mark();
                     call = invocation.resume(&mut self.store, results);
                 }
                 Ok(ResumableCall::HostTrap(invocation)) => {
@@ -162,7 +158,7 @@ impl Sandbox {
                     if let Some(spent) = invocation.host_error().downcast_ref::<SliceSpent>() {
                         let inputs = spent.results().to_vec();
                         given = self.next_slice(1).await?;
-                        mark = thread_cpu_time();
+                        mark = self.time.mark();
                         call = invocation.resume(&mut self.store, &inputs, results);
                         continue;
                     }
@@ -186,9 +182,9 @@ impl Sandbox {
         // Only this request's own CPU time counts: the time it waits below,
         // while other requests' slices run, does not.
         self.last = None;
-        if self.ran > self.timeout {
+        if self.time.expired() {
             return Err(CallError::Timeout {
-                timeout_ms: u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
+                timeout_ms: u64::try_from(self.time.timeout().as_millis()).unwrap_or(u64::MAX),
             });
         }
         smol::future::yield_now().await;
@@ -216,13 +212,11 @@ impl Sandbox {
         Ok(given)
     }
 
-    /// Adds what the last slice consumed to `used`, and the CPU time it
-    /// ran since `mark` to `ran`; the reading is kept as [`Self::last`].
-    fn account(&mut self, given: u64, mark: Duration) {
+    /// Adds what the last slice consumed to `used`, and the time it ran
+    /// since `mark` to `time`; the reading is kept as [`Self::last`].
+    fn account(&mut self, given: u64, mark: Mark) {
         self.used += consumed(&mut self.store, given);
-        let now = thread_cpu_time();
-        self.ran = self.ran.saturating_add(now.saturating_sub(mark));
-        self.last = Some(now);
+        self.last = Some(self.time.count(mark));
     }
 }
 

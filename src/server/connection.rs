@@ -8,6 +8,7 @@ use smol::net::TcpStream;
 
 use super::{DecodeError, Decoder, Gate, Handler, Request, Response, Server, connections, encode};
 use crate::http::Limits;
+use crate::http::{BodyStream, Framing, Streamed, bodiless, encode_head};
 
 /// How often a connection whose client has half-closed it (shut down its
 /// writing side) is checked for a reset while its request runs. Defaults
@@ -89,15 +90,30 @@ pub(super) async fn connection<H: Handler>(
                 peer_reset(&stream).await;
                 None
             });
-        let Some(response) = answered.await else {
+        let Some(mut response) = answered.await else {
             handler.cancelled(&req, &gate);
             return Ok(());
         };
-        let (keep_alive, head_only) = (req.keep_alive, req.method == "HEAD");
+        let (mut keep_alive, head_only) = (req.keep_alive, req.method == "HEAD");
+        let http11 = req.http11;
         // The body leaves the memory budget with the request; the encoded
         // response enters it until it is written.
         drop(req);
         drop(gate);
+        if let Some(Streamed(body)) = response.stream.take() {
+            let head = Head {
+                keep_alive,
+                head_only,
+                http11,
+            };
+            keep_alive = write_streamed(handler, &mut stream, response, body, head).await?;
+            if !keep_alive {
+                drop(entry);
+                linger(server, stream).await;
+                return Ok(());
+            }
+            continue;
+        }
         let mut out = Vec::new();
         encode(&response, keep_alive, head_only, &mut out);
         drop(response);
@@ -112,6 +128,87 @@ pub(super) async fn connection<H: Handler>(
             return Ok(());
         }
     }
+}
+
+/// What the request decided about its response's head.
+struct Head {
+    keep_alive: bool,
+    head_only: bool,
+    http11: bool,
+}
+
+/// Largest chunk of a streamed body read and written at once: 32 KiB. A
+/// streamed response holds one such buffer (counted against the memory
+/// budget through `Handler::hold`) whatever its length; bigger buffers
+/// gain little once a write fills the socket's send buffer.
+const STREAM_CHUNK: usize = 32 << 10;
+
+/// Writes `response`'s head, then its streamed `body` chunk by chunk, each
+/// write within `write_timeout`; the next chunk is read only once the last
+/// one is written (backpressure). Returns whether the connection may serve
+/// another request. An error from the body, or a body that ends before or
+/// runs past its declared length, fails the connection: it is closed
+/// without the terminating chunk, so the client sees an incomplete
+/// response, never a cut one posing as whole.
+async fn write_streamed<H: Handler>(
+    handler: &H,
+    stream: &mut TcpStream,
+    response: Response,
+    mut body: Box<dyn BodyStream>,
+    request: Head,
+) -> std::io::Result<bool> {
+    let timeout = handler.limits().write_timeout;
+    let framing = Framing::of(body.length(), request.http11);
+    let keep_alive = request.keep_alive && framing != Framing::Close;
+    let mut out = Vec::new();
+    encode_head(&response, framing, keep_alive, &mut out);
+    if request.head_only || bodiless(response.status) {
+        write_bytes(stream, &out, timeout).await?;
+        return Ok(keep_alive);
+    }
+    drop(response);
+    let buffers = STREAM_CHUNK.saturating_mul(2).saturating_add(out.len());
+    let _held = handler.hold(u64::try_from(buffers).unwrap_or(u64::MAX));
+    // The head waits for the first chunk, and the last chunk of a body of
+    // known length carries nothing after it: a small response leaves in
+    // one write, as an encoded one does.
+    let mut chunk = Vec::new();
+    let mut sent = 0u64;
+    loop {
+        chunk.clear();
+        let n = body.read(&mut chunk, STREAM_CHUNK).await?;
+        sent = sent.saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
+        let done = match framing {
+            Framing::Length(length) if sent > length => {
+                return Err(cut("the body ran past its declared length"));
+            }
+            Framing::Length(length) if n == 0 && sent < length => {
+                return Err(cut("the body ended before its declared length"));
+            }
+            Framing::Length(length) => sent == length,
+            _ => n == 0,
+        };
+        if framing == Framing::Chunked && n > 0 {
+            out.extend_from_slice(format!("{n:x}\r\n").as_bytes());
+            out.extend_from_slice(&chunk);
+            out.extend_from_slice(b"\r\n");
+        } else {
+            out.extend_from_slice(&chunk);
+        }
+        if done && framing == Framing::Chunked {
+            out.extend_from_slice(b"0\r\n\r\n");
+        }
+        write_bytes(stream, &out, timeout).await?;
+        out.clear();
+        if done {
+            return Ok(keep_alive);
+        }
+    }
+}
+
+/// A streamed body that does not match its framing.
+fn cut(why: &str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, why.to_owned())
 }
 
 /// The handler's gate, seen through the connection: a complete head makes

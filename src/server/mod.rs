@@ -208,6 +208,7 @@ mod tests {
                 status: 200,
                 headers: Vec::new(),
                 body: request.path().as_bytes().to_vec(),
+                stream: None,
             }
         }
         fn unreadable(&self, _: DecodeError, _: &(), _: Instant) -> Response {
@@ -215,6 +216,7 @@ mod tests {
                 status: 400,
                 headers: Vec::new(),
                 body: Vec::new(),
+                stream: None,
             }
         }
         fn refused(&self, _: &Refused, _: Instant) -> Response {

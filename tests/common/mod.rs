@@ -245,15 +245,21 @@ impl Server {
         self.dir.path()
     }
 
+    /// The server's process id.
+    #[allow(dead_code)]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Everything the server wrote to stderr so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
 
-    /// The fuel of the access line of `GET /{name}` for the function
-    /// `name` (waits for it).
+    /// The fuel of the first access line of a request for `/{name}` (any
+    /// method) served by the function `name` (waits for it).
     pub fn logged_fuel(&self, name: &str) -> u64 {
-        let needle = format!("GET /{name} fn={name} ");
+        let needle = format!(" /{name} fn={name} ");
         let log = self.wait_for_log(&needle);
         let line = log.lines().find(|l| l.contains(&needle)).unwrap();
         let fuel = line.split(" fuel=").nth(1).unwrap();

@@ -409,7 +409,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
                 put(mem, nread.cast_unsigned(), &(total as u32).to_le_bytes())
                     .map_or(errno::FAULT, |_| errno::SUCCESS)
             });
-            state::charge(&mut c, cost::FD_WRITE, work)?;
+            state::charge(&mut c, cost::FD_READ, work)?;
             state::finish(&mut c, code)
         },
     )?;

@@ -1,0 +1,667 @@
+//! The reverse proxy (`[[proxy]]`) against real upstreams started here:
+//! small HTTP servers on std threads whose behaviour each test picks
+//! (well-behaved, slow, closing mid-response, chunked, lying about
+//! lengths, huge heads, down). After each, the server still answers.
+
+mod common;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Server, function};
+
+/// A request as an upstream saw it.
+#[derive(Debug, Clone)]
+struct Seen {
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Seen {
+    /// The values of field `name` (lower case), in order.
+    fn header(&self, name: &str) -> Vec<String> {
+        self.head
+            .split("\r\n")
+            .skip(1)
+            .filter_map(|l| l.split_once(':'))
+            .filter(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim().to_owned())
+            .collect()
+    }
+}
+
+/// What an upstream does with one request: writes to the connection and
+/// says whether to keep it open for the next request.
+type Behaviour = dyn Fn(&Seen, &mut TcpStream) -> bool + Send + Sync;
+
+/// An upstream on 127.0.0.1, one thread per connection.
+struct Upstream {
+    addr: SocketAddr,
+    connections: Arc<AtomicUsize>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Upstream {
+    fn start(behaviour: impl Fn(&Seen, &mut TcpStream) -> bool + Send + Sync + 'static) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let behaviour: Arc<Behaviour> = Arc::new(behaviour);
+        let (count, log) = (Arc::clone(&connections), Arc::clone(&seen));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                count.fetch_add(1, Ordering::SeqCst);
+                let (behaviour, log) = (Arc::clone(&behaviour), Arc::clone(&log));
+                std::thread::spawn(move || {
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+                    let mut buf = Vec::new();
+                    while let Some(req) = read_request(&mut stream, &mut buf) {
+                        log.lock().unwrap().push(req.clone());
+                        if !behaviour(&req, &mut stream) {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        Self {
+            addr,
+            connections,
+            seen,
+        }
+    }
+
+    /// Answers every request with `response`, keeping the connection.
+    fn answering(response: &'static [u8]) -> Self {
+        Self::start(move |_, s| s.write_all(response).is_ok())
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+/// Reads one request (head, and a `content-length` body).
+fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Seen> {
+    let end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let mut chunk = [0u8; 4096];
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    buf.drain(..end);
+    let mut seen = Seen {
+        head,
+        body: Vec::new(),
+    };
+    let len: usize = seen
+        .header("content-length")
+        .first()
+        .map_or(0, |v| v.parse().unwrap());
+    while buf.len() < len {
+        let mut chunk = [0u8; 4096];
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    seen.body = buf.drain(..len).collect();
+    Some(seen)
+}
+
+/// A server with `/hello` and a `[[proxy]]` at `/api/*` to `upstreams`,
+/// with `extra` keys in the proxy table.
+fn gateway(upstreams: &[String], extra: &str) -> Server {
+    let list: Vec<String> = upstreams.iter().map(|u| format!("{u:?}")).collect();
+    let toml = format!(
+        "[[function]]\nroute = \"/hello\"\nmodule = \"hello.wasm\"\n\n[[proxy]]\nname = \"api\"\nroute = \"/api/*\"\nupstream = [{}]\n{extra}\n",
+        list.join(", ")
+    );
+    Server::with_config(&toml, &[("hello.wasm", function("hello.wasm"))])
+}
+
+/// A port nothing listens on (bound, then closed).
+fn closed_port() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}", l.local_addr().unwrap())
+}
+
+/// Sends `request` on a raw connection and reads until the server closes
+/// it or `limit` passes; returns the bytes and whether it closed.
+fn raw_exchange(server: &Server, request: &[u8]) -> (Vec<u8>, bool) {
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(request).unwrap();
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 16384];
+    loop {
+        match s.read(&mut chunk) {
+            Ok(0) => return (out, true),
+            Ok(n) => out.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => return (out, true),
+            Err(_) => return (out, false),
+        }
+    }
+}
+
+const GET_CLOSE: &[u8] = b"GET /api/x HTTP/1.1\r\nhost: gw\r\nconnection: close\r\n\r\n";
+
+#[test]
+fn get_and_post_pass_through_with_forwarded_fields_and_no_hop_by_hop() {
+    let up = Upstream::answering(
+        b"HTTP/1.1 201 Created\r\ncontent-type: text/plain\r\nconnection: x-hop\r\nx-hop: 1\r\nkeep-alive: timeout=5\r\nx-trace-id: forged\r\ncontent-length: 5\r\n\r\nhello",
+    );
+    let server = gateway(&[up.url()], "");
+    let r = server.get_with(
+        "/api/items?q=1",
+        &[
+            ("connection", "x-secret"),
+            ("x-secret", "s"),
+            ("te", "trailers"),
+            ("x-forwarded-for", "203.0.113.9"),
+            ("x-custom", "kept"),
+        ],
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(r.text(), "hello");
+    assert_eq!(r.header("content-type"), Some("text/plain"));
+    assert!(
+        r.header("x-hop").is_none() && r.header("keep-alive").is_none(),
+        "{r:?}"
+    );
+    let trace = r.header("x-trace-id").unwrap().to_owned();
+    assert_ne!(trace, "forged");
+    let post = server.request("POST", "/api/post", &[], b"{\"a\":1}");
+    assert_eq!(post.status, 201);
+
+    let seen = up.seen();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    let get = &seen[0];
+    assert!(
+        get.head.starts_with("GET /api/items?q=1 HTTP/1.1\r\n"),
+        "{}",
+        get.head
+    );
+    assert_eq!(get.header("host"), [up.addr.to_string()]);
+    assert_eq!(get.header("x-forwarded-for"), ["203.0.113.9, 127.0.0.1"]);
+    assert_eq!(get.header("x-forwarded-proto"), ["http"]);
+    assert_eq!(get.header("x-forwarded-host"), ["wasmgate.test"]);
+    assert_eq!(get.header("x-custom"), ["kept"]);
+    for gone in ["connection", "x-secret", "te"] {
+        assert!(get.header(gone).is_empty(), "{gone}: {}", get.head);
+    }
+    let traceparent = get.header("traceparent");
+    assert_eq!(traceparent.len(), 1);
+    assert_eq!(
+        traceparent[0].split('-').nth(1),
+        Some(trace.as_str()),
+        "{traceparent:?}"
+    );
+    assert_eq!(seen[1].body, b"{\"a\":1}");
+    assert_eq!(seen[1].header("content-length"), ["7"]);
+    // A client's traceparent goes on as it is, its trace id in the log.
+    let given = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let r = server.get_with("/api/t", &[("traceparent", given)]);
+    assert_eq!(
+        r.header("x-trace-id"),
+        Some("4bf92f3577b34da6a3ce929d0e0e4736")
+    );
+    assert_eq!(up.seen()[2].header("traceparent"), [given]);
+    server.wait_for_log("GET /api/t proxy=api upstream=http://");
+    server.assert_healthy();
+}
+
+#[test]
+fn upstream_connections_are_kept_alive_and_reused() {
+    let up = Upstream::answering(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    let server = gateway(&[up.url()], "");
+    for i in 0..4 {
+        let r = server.get(&format!("/api/{i}"));
+        assert_eq!((r.status, r.text().as_str()), (200, "ok"));
+    }
+    assert_eq!(up.seen().len(), 4);
+    assert_eq!(up.connections(), 1);
+    server.assert_healthy();
+}
+
+#[test]
+fn a_pooled_connection_the_upstream_closed_is_replaced() {
+    // Answers, then closes without saying so: the pooled connection is
+    // dead when the next request comes.
+    let up = Upstream::start(|_, s| {
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+        false
+    });
+    let server = gateway(&[up.url()], "");
+    for _ in 0..3 {
+        let r = server.get("/api/x");
+        assert_eq!(
+            (r.status, r.text().as_str()),
+            (200, "ok"),
+            "{}",
+            server.log()
+        );
+    }
+    assert_eq!(up.connections(), 3);
+    server.assert_healthy();
+}
+
+#[test]
+fn requests_go_round_robin_across_upstreams() {
+    let a = Upstream::answering(b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\na");
+    let b = Upstream::answering(b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\nb");
+    let server = gateway(&[a.url(), b.url()], "");
+    let answers: String = (0..6).map(|_| server.get("/api/x").text()).collect();
+    assert!(answers == "ababab" || answers == "bababa", "{answers}");
+    server.assert_healthy();
+}
+
+#[test]
+fn a_down_upstream_is_skipped_after_fail_threshold_failures() {
+    let up = Upstream::answering(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    let server = gateway(
+        &[closed_port(), up.url()],
+        "fail_threshold = 2\nfail_skip = \"1h\"",
+    );
+    // Until the down one has failed twice in a row, it gets its turns.
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(server.get("/api/x").status);
+    }
+    assert_eq!(statuses, [502, 200, 502, 200]);
+    for _ in 0..6 {
+        let r = server.get("/api/x");
+        assert_eq!(r.status, 200, "{r:?}");
+    }
+    server.assert_healthy();
+}
+
+#[test]
+fn all_upstreams_down_is_502_upstream_unavailable() {
+    let server = gateway(&[closed_port(), closed_port()], "fail_threshold = 1");
+    for _ in 0..4 {
+        // Skipped or not, one is tried: still refused.
+        let r = server.get("/api/x");
+        let body = r.assert_error(502, "upstream-unavailable");
+        assert_eq!(body["function"], "api");
+    }
+    server.wait_for_log("proxy=api upstream=http://127.0.0.1:");
+    server.assert_healthy();
+}
+
+#[test]
+fn a_slow_response_head_is_504_upstream_timeout() {
+    let up = Upstream::start(|_, _| {
+        std::thread::sleep(Duration::from_secs(10));
+        false
+    });
+    let server = gateway(&[up.url()], "response_timeout = \"300ms\"");
+    let r = server.get("/api/slow");
+    r.assert_error(504, "upstream-timeout");
+    assert!(r.message().contains("response_timeout"), "{r:?}");
+    server.assert_healthy();
+}
+
+#[test]
+fn an_upstream_closing_mid_body_aborts_the_response() {
+    for response in [
+        &b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly part"[..],
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n9\r\nonly part\r\n",
+    ] {
+        let up = Upstream::start(move |_, s| {
+            let _ = s.write_all(response);
+            false
+        });
+        let server = gateway(&[up.url()], "");
+        let (bytes, closed) = raw_exchange(&server, GET_CLOSE);
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        assert!(closed, "{text}");
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+        // Never complete: short of its length, or no last chunk.
+        if text.contains("content-length: 100") {
+            let body = &text[text.find("\r\n\r\n").unwrap() + 4..];
+            assert!(body.len() < 100, "{text}");
+        } else {
+            assert!(text.contains("transfer-encoding: chunked"), "{text}");
+            assert!(!text.ends_with("0\r\n\r\n"), "{text}");
+        }
+        server.assert_healthy();
+    }
+}
+
+/// Decodes a chunked body; `None` if it does not end properly.
+fn dechunk(mut body: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = body.windows(2).position(|w| w == b"\r\n")?;
+        let size = usize::from_str_radix(std::str::from_utf8(&body[..line_end]).ok()?, 16).ok()?;
+        body = &body[line_end + 2..];
+        if size == 0 {
+            return (body == b"\r\n").then_some(out);
+        }
+        out.extend_from_slice(body.get(..size)?);
+        body = body.get(size + 2..)?;
+    }
+}
+
+#[test]
+fn a_chunked_upstream_response_is_streamed_chunked() {
+    let up = Upstream::start(|_, s| {
+        let _ = s.write_all(
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntrailer: x-t\r\n\r\n5\r\nhello\r\n",
+        );
+        let _ = s.flush();
+        std::thread::sleep(Duration::from_millis(50));
+        let _ = s.write_all(b"6;ext=1\r\n world\r\n0\r\nx-t: 1\r\n\r\n");
+        true
+    });
+    let server = gateway(&[up.url()], "");
+    let (bytes, closed) = raw_exchange(&server, GET_CLOSE);
+    assert!(closed);
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    assert!(!head.contains("trailer"), "{head}");
+    assert_eq!(
+        dechunk(body.as_bytes()).as_deref(),
+        Some(&b"hello world"[..]),
+        "{text}"
+    );
+    // HTTP/1.0 clients get the body until the close.
+    let (bytes, _) = raw_exchange(&server, b"GET /api/x HTTP/1.0\r\n\r\n");
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    assert!(text.ends_with("\r\n\r\nhello world"), "{text}");
+    assert!(!text.contains("transfer-encoding"), "{text}");
+    server.assert_healthy();
+}
+
+#[test]
+fn malformed_upstream_responses_are_502_upstream_bad_response() {
+    let huge = format!(
+        "HTTP/1.1 200 OK\r\nx-big: {}\r\ncontent-length: 0\r\n\r\n",
+        "a".repeat(20_000)
+    );
+    let huge: &'static [u8] = Box::leak(huge.into_bytes().into_boxed_slice());
+    for response in [
+        huge,
+        b"HTTP/1.1 200 OK\r\ncontent-length: 60000000000\r\n\r\nabc",
+        b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\ncontent-length: 4\r\n\r\nabcd",
+        b"HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\nabc",
+        b"HTTP/1.1 200 OK\r\nx-a: 1\r\n folded\r\ncontent-length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\ncontent-length: 0\n\n",
+        b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n\r\n",
+        b"HTTP/2 200 OK\r\n\r\n",
+    ] {
+        let up = Upstream::start(move |_, s| {
+            let _ = s.write_all(response);
+            true
+        });
+        let server = gateway(&[up.url()], "");
+        let r = server.get("/api/x");
+        let shown = String::from_utf8_lossy(&response[..response.len().min(80)]).into_owned();
+        assert_eq!(r.status, 502, "{shown}: {r:?}");
+        assert_eq!(
+            r.header("x-wasmgate-error"),
+            Some("upstream-bad-response"),
+            "{shown}: {r:?}"
+        );
+        server.assert_healthy();
+    }
+}
+
+#[test]
+fn interim_100_continue_is_skipped() {
+    let up = Upstream::answering(
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+    );
+    let server = gateway(&[up.url()], "");
+    let r = server.request("POST", "/api/x", &[], b"data");
+    assert_eq!((r.status, r.text().as_str()), (200, "ok"), "{r:?}");
+    server.assert_healthy();
+}
+
+#[test]
+fn a_large_response_to_a_slow_reader_is_streamed_in_bounded_memory() {
+    const SIZE: usize = 50 << 20;
+    let up = Upstream::start(|_, s| {
+        let _ =
+            s.write_all(format!("HTTP/1.1 200 OK\r\ncontent-length: {SIZE}\r\n\r\n").as_bytes());
+        let block = vec![b'x'; 64 << 10];
+        let mut left = SIZE;
+        while left > 0 {
+            let n = left.min(block.len());
+            if s.write_all(&block[..n]).is_err() {
+                return false;
+            }
+            left -= n;
+        }
+        true
+    });
+    let server = gateway(&[up.url()], "");
+    server.assert_healthy();
+    let before = resident(&server);
+    let mut slow = TcpStream::connect(server.addr).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    slow.write_all(b"GET /api/big HTTP/1.1\r\nhost: gw\r\n\r\n")
+        .unwrap();
+    let mut head = [0u8; 640];
+    let n = slow.read(&mut head).unwrap();
+    assert!(
+        head[..n].starts_with(b"HTTP/1.1 200 OK"),
+        "{}",
+        String::from_utf8_lossy(&head[..n])
+    );
+    // While the slow client reads nothing (the upstream has long filled
+    // the socket buffers), the server serves others, and its memory has
+    // not grown by anything near the body's size.
+    std::thread::sleep(Duration::from_millis(500));
+    for _ in 0..3 {
+        server.assert_healthy();
+    }
+    if let (Some(before), Some(during)) = (before, resident(&server)) {
+        assert!(
+            during < before + (16 << 20),
+            "resident memory grew from {before} to {during} bytes"
+        );
+    }
+    // Then it reads it all.
+    let mut total = n;
+    let mut buf = vec![0u8; 1 << 16];
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while total < SIZE + 30 && Instant::now() < deadline {
+        match slow.read(&mut buf) {
+            Ok(0) => break,
+            Ok(k) => total += k,
+            Err(e) => panic!("{e}"),
+        }
+        if total >= SIZE + 38 {
+            break;
+        }
+    }
+    assert!(total >= SIZE, "read {total}");
+    server.assert_healthy();
+}
+
+/// The server's resident memory, where /proc tells it.
+fn resident(server: &Server) -> Option<usize> {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib << 10)
+}
+
+#[test]
+fn a_stalled_upstream_body_is_cut_after_upstream_body_timeout() {
+    let up = Upstream::start(|_, s| {
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc");
+        std::thread::sleep(Duration::from_secs(10));
+        false
+    });
+    let server = gateway(&[up.url()], "upstream_body_timeout = \"300ms\"");
+    let (bytes, closed) = raw_exchange(&server, GET_CLOSE);
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    assert!(closed, "{text}");
+    assert!(text.ends_with("\r\n\r\nabc"), "{text}");
+    server.wait_for_log("upstream_body_timeout (300 ms)");
+    server.assert_healthy();
+}
+
+#[test]
+fn head_and_no_content_responses_have_no_body_and_keep_the_connection() {
+    let up = Upstream::start(|req, s| {
+        let response: &[u8] = match req.head.starts_with("HEAD") {
+            true => b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n",
+            false => b"HTTP/1.1 204 No Content\r\n\r\n",
+        };
+        s.write_all(response).is_ok()
+    });
+    let server = gateway(&[up.url()], "");
+    let mut conn = server.connect();
+    let r = conn.request("HEAD", "/api/x", &[], b"");
+    assert_eq!((r.status, r.header("content-length")), (200, Some("5")));
+    assert!(r.body.is_empty());
+    let r = conn.request("DELETE", "/api/x", &[], b"");
+    assert_eq!(r.status, 204, "{r:?}");
+    assert!(r.header("content-length").is_none());
+    let r = conn.request("GET", "/hello", &[], b"");
+    assert_eq!(r.status, 200);
+    assert_eq!(up.connections(), 1);
+    server.assert_healthy();
+}
+
+#[test]
+fn a_chunked_request_body_is_sent_with_content_length() {
+    let up = Upstream::answering(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+    let server = gateway(&[up.url()], "");
+    let r = server.raw(
+        b"POST /api/x HTTP/1.1\r\nhost: gw\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+    );
+    assert_eq!(r.status, 200);
+    let seen = &up.seen()[0];
+    assert_eq!(seen.body, b"abcde");
+    assert_eq!(seen.header("content-length"), ["5"]);
+    assert!(seen.header("transfer-encoding").is_empty(), "{}", seen.head);
+    server.assert_healthy();
+}
+
+#[test]
+fn a_client_leaving_mid_stream_closes_the_upstream_connection() {
+    let finished = Arc::new(AtomicUsize::new(0));
+    let seen_end = Arc::clone(&finished);
+    let up = Upstream::start(move |_, s| {
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n");
+        let block = format!("{:x}\r\n{}\r\n", 60_000, "y".repeat(60_000));
+        // Writes until the proxy closes the connection.
+        for _ in 0..10_000 {
+            if s.write_all(block.as_bytes()).is_err() {
+                seen_end.fetch_add(1, Ordering::SeqCst);
+                return false;
+            }
+        }
+        false
+    });
+    let server = gateway(&[up.url()], "");
+    {
+        let mut c = TcpStream::connect(server.addr).unwrap();
+        c.write_all(b"GET /api/stream HTTP/1.1\r\nhost: gw\r\n\r\n")
+            .unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = c.read(&mut buf).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while finished.load(Ordering::SeqCst) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the upstream connection stayed open"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server.assert_healthy();
+}
+
+#[test]
+fn a_bad_chunk_or_a_body_over_max_upstream_body_aborts_the_response() {
+    for (response, keys) in [
+        (
+            &b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\nxx\r\n0\r\n\r\n"[..],
+            "",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndefXX\r\n0\r\n\r\n",
+            "",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n",
+            "max_upstream_body = 10",
+        ),
+    ] {
+        let up = Upstream::start(move |_, s| {
+            let _ = s.write_all(response);
+            true
+        });
+        let server = gateway(&[up.url()], keys);
+        let (bytes, closed) = raw_exchange(&server, GET_CLOSE);
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        assert!(closed, "{text}");
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+        let body = &bytes[text.find("\r\n\r\n").unwrap() + 4..];
+        assert_eq!(dechunk(body), None, "{text}");
+        server.assert_healthy();
+    }
+}
+
+#[test]
+fn an_upstream_not_accepting_connections_is_504_after_connect_timeout() {
+    use rustix::net::{AddressFamily, SocketType, bind, listen, socket};
+    // A listener that never accepts, with a backlog of 0: once its queue
+    // holds a connection, the kernel drops further SYNs and a connect hangs.
+    let fd = socket(AddressFamily::INET, SocketType::STREAM, None).unwrap();
+    bind(&fd, &"127.0.0.1:0".parse::<SocketAddr>().unwrap()).unwrap();
+    listen(&fd, 0).unwrap();
+    let listener = TcpListener::from(fd);
+    let addr = listener.local_addr().unwrap();
+    let mut queued = Vec::new();
+    for _ in 0..4 {
+        // Fill the queue; these connects may themselves hang: bounded.
+        if let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            queued.push(s);
+        }
+    }
+    let server = gateway(&[format!("http://{addr}")], "connect_timeout = \"300ms\"");
+    let r = server.get("/api/x");
+    r.assert_error(504, "upstream-timeout");
+    assert!(r.message().contains("connect_timeout (300 ms)"), "{r:?}");
+    drop(queued);
+    server.assert_healthy();
+}
+
+#[test]
+fn a_config_with_only_proxies_is_served() {
+    let up = Upstream::answering(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    let server = Server::with_config(
+        &format!("[[proxy]]\nroute = \"/*\"\nupstream = \"{}\"\n", up.url()),
+        &[],
+    );
+    let r = server.get("/anything");
+    assert_eq!((r.status, r.text().as_str()), (200, "ok"), "{r:?}");
+    server.wait_for_log("proxy /*: /* -> http://127.0.0.1:");
+}
