@@ -404,7 +404,7 @@ fn apply_edit(list: &mut Vec<(String, Vec<u8>)>, edit: Edit, name: &str, value: 
 }
 
 /// `get_header_names(kind, buf, buf_limit) -> count_len`: each name once,
-/// lower case, in first-seen order.
+/// lower case, sorted.
 fn get_header_names(
     caller: &mut Caller<'_, HostState>,
     kind: i32,
