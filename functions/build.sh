@@ -4,6 +4,8 @@
 #   functions/{hello,echo,sieve}.wasm   example functions, native ABI (Rust)
 #   functions/{tax,headers,env}.wasm    example functions, wasi-json ABI (Rust,
 #                                       plain `fn main` WASI commands)
+#   functions/hwg-example.wasm          http-wasm middleware built with the
+#                                       public http-wasm-guest crate (Rust)
 #   functions/tax-{go,zig,c}.wasm       the tax example in Go, Zig and C
 #                                       (wasi-json; Go toolchain, Zig, zig cc)
 #   functions/gojinn/*.wasm             held-out functions from Gojinn's own
@@ -207,6 +209,34 @@ for name in "${wasi_examples[@]}"; do
 done
 for name in "${wasi_hostile[@]}"; do
     install_wasi "$name" "hostile/wasi-$name.wasm"
+done
+
+# --- http-wasm middleware ----------------------------------------------------
+# Guests of the http-wasm handler ABI (they import `http_handler`), WASI
+# commands whose `_start` registers the handler. hwg-example is written with
+# the public http-wasm-guest crate from crates.io, unmodified.
+http_wasm_examples=(hwg-example)
+http_wasm_exports="_start handle_request handle_response memory"
+package_args=()
+for name in "${http_wasm_examples[@]}"; do package_args+=(-p "$name"); done
+cargo build --quiet --locked --release --target wasm32-wasip1 \
+    --target-dir "$target_dir" "${package_args[@]}"
+for name in "${http_wasm_examples[@]}"; do
+    cp "$target_dir/wasm32-wasip1/release/$name.wasm" "$tmp/$name.wasm"
+    shrink "$tmp/$name.wasm"
+    keep_exports "$tmp/$name.wasm" "$http_wasm_exports"
+    exports="$(exports_of "$tmp/$name.wasm")"
+    if [[ "$exports" != "$http_wasm_exports" ]]; then
+        echo "build.sh: $name.wasm exports [$exports], expected [$http_wasm_exports]" >&2
+        exit 1
+    fi
+    imports="$(import_modules_of "$tmp/$name.wasm" | grep -vx -e http_handler -e wasi_snapshot_preview1 || true)"
+    if [[ -n "$imports" ]]; then
+        echo "build.sh: $name.wasm imports from [$imports]; only http_handler and wasi_snapshot_preview1 are allowed" >&2
+        exit 1
+    fi
+    install -m 644 "$tmp/$name.wasm" "$here/$name.wasm"
+    echo "build.sh: $name.wasm ($(wc -c <"$here/$name.wasm") bytes)"
 done
 
 # --- Go, Zig and C examples (wasi-json) ---------------------------------------
