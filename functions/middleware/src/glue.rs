@@ -1,0 +1,33 @@
+//! The thin http-wasm side shared by the middleware binaries (wasm32 only):
+//! reading the config once, answering with a [`Reject`], logging.
+
+use crate::Reject;
+use http_wasm_guest::host::{Response, admin, log};
+
+/// http-wasm log levels.
+const LOG_ERROR: i32 = 2;
+
+/// The `get_config` payload.
+pub fn config() -> Vec<u8> {
+    admin::config().to_vec()
+}
+
+/// Logs a configuration error at error level.
+pub fn log_error(message: &str) {
+    log::write(LOG_ERROR, message.as_bytes());
+}
+
+/// Writes `reject` as the response: status, headers and JSON body.
+pub fn respond(response: &Response, reject: &Reject) {
+    response.set_status(i32::from(reject.status));
+    response.header.set(b"content-type", b"application/json");
+    for (name, value) in &reject.headers {
+        response.header.set(name.as_bytes(), value.as_bytes());
+    }
+    response.body.write(&reject.body_bytes());
+}
+
+/// Values of a request or response header, as byte vectors.
+pub fn header_values(header: &http_wasm_guest::host::Header, name: &[u8]) -> Vec<Vec<u8>> {
+    header.values(name).iter().map(|v| v.to_vec()).collect()
+}
