@@ -4,6 +4,10 @@
 #   functions/{hello,echo,sieve}.wasm   example functions, native ABI (Rust)
 #   functions/{tax,headers,env}.wasm    example functions, wasi-json ABI (Rust,
 #                                       plain `fn main` WASI commands)
+#   functions/{hmac-verify,jwt-verify,json-schema,xml-to-json,waf,cors}.wasm
+#                                       example middleware, http-wasm handler
+#                                       ABI (Rust, http-wasm-guest crate,
+#                                       from middleware/src/bin/*.rs)
 #   functions/tax-{go,zig,c}.wasm       the tax example in Go, Zig and C
 #                                       (wasi-json; Go toolchain, Zig, zig cc)
 #   functions/gojinn/*.wasm             held-out functions from Gojinn's own
@@ -49,6 +53,14 @@ for src in "$here"/wasi-hostile/src/bin/*.rs; do
 done
 # The exports a WASI command keeps, no more and no fewer.
 wasi_exports="_start memory"
+# http-wasm middleware: the binaries of the middleware crate, `fn main`
+# programs for wasm32-wasip1 (the http-wasm-guest crate registers the
+# handler in `_start`), with the handler ABI's exports.
+middleware=()
+for src in "$here"/middleware/src/bin/*.rs; do
+    middleware+=("$(basename "$src" .rs)")
+done
+middleware_exports="_start handle_request handle_response memory"
 
 for tool in cargo wat2wasm wasm2wat wasm-objdump go; do
     command -v "$tool" >/dev/null || { echo "build.sh: $tool not found on PATH" >&2; exit 1; }
@@ -109,6 +121,22 @@ check_wasi() {
     imports="$(import_modules_of "$wasm" | grep -vx wasi_snapshot_preview1 || true)"
     if [[ -n "$imports" ]]; then
         echo "build.sh: $wasm imports from [$imports]; only wasi_snapshot_preview1 is allowed" >&2
+        exit 1
+    fi
+}
+
+# Fails unless $1 has exactly the http-wasm middleware exports and imports
+# only from `http_handler` and `wasi_snapshot_preview1`.
+check_http_wasm() {
+    local wasm="$1" exports imports
+    exports="$(exports_of "$wasm")"
+    if [[ "$exports" != "$middleware_exports" ]]; then
+        echo "build.sh: $wasm exports [$exports], expected [$middleware_exports]" >&2
+        exit 1
+    fi
+    imports="$(import_modules_of "$wasm" | grep -vx -e http_handler -e wasi_snapshot_preview1 || true)"
+    if [[ -n "$imports" ]]; then
+        echo "build.sh: $wasm imports from [$imports]; only http_handler and wasi_snapshot_preview1 are allowed" >&2
         exit 1
     fi
 }
@@ -207,6 +235,20 @@ for name in "${wasi_examples[@]}"; do
 done
 for name in "${wasi_hostile[@]}"; do
     install_wasi "$name" "hostile/wasi-$name.wasm"
+done
+
+# --- http-wasm middleware ----------------------------------------------------
+# A cargo invocation of its own, so that the middleware's dependencies cannot
+# change the features (and so the bytes) of the examples above.
+cargo build --quiet --locked --release --target wasm32-wasip1 \
+    --target-dir "$target_dir" -p middleware
+for name in "${middleware[@]}"; do
+    cp "$target_dir/wasm32-wasip1/release/$name.wasm" "$tmp/$name.wasm"
+    shrink "$tmp/$name.wasm"
+    keep_exports "$tmp/$name.wasm" "$middleware_exports"
+    check_http_wasm "$tmp/$name.wasm"
+    install -m 644 "$tmp/$name.wasm" "$here/$name.wasm"
+    echo "build.sh: $name.wasm ($(wc -c <"$here/$name.wasm") bytes)"
 done
 
 # --- Go, Zig and C examples (wasi-json) ---------------------------------------

@@ -17,14 +17,24 @@ pub fn log_error(message: &str) {
     log::write(LOG_ERROR, message.as_bytes());
 }
 
-/// Writes `reject` as the response: status, headers and JSON body.
+/// Writes `reject` as the response: status, headers and JSON body (no
+/// body and no content type when the body is `null`, as for a 204).
 pub fn respond(response: &Response, reject: &Reject) {
     response.set_status(i32::from(reject.status));
-    response.header.set(b"content-type", b"application/json");
     for (name, value) in &reject.headers {
         response.header.set(name.as_bytes(), value.as_bytes());
     }
-    response.body.write(&reject.body_bytes());
+    if !reject.body.is_null() {
+        response.header.set(b"content-type", b"application/json");
+        response.body.write(&reject.body_bytes());
+    }
+}
+
+/// The first value of a header, as text (lossy).
+pub fn first_value(header: &http_wasm_guest::host::Header, name: &[u8]) -> Option<String> {
+    header
+        .get(name)
+        .map(|v| String::from_utf8_lossy(&v).into_owned())
 }
 
 /// Values of a request or response header, as byte vectors.
