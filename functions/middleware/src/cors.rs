@@ -142,7 +142,8 @@ impl Cors {
     /// The headers every allowed CORS response carries.
     fn allow_origin_headers(&self, origin: &str) -> Vec<(&'static str, String)> {
         let mut h = Vec::new();
-        if self.any_origin && !self.credentials {
+        // (allow_credentials with "*" is refused at config load.)
+        if self.any_origin {
             h.push(("access-control-allow-origin", "*".to_string()));
         } else {
             h.push(("access-control-allow-origin", origin.to_string()));
@@ -200,7 +201,7 @@ impl Cors {
                 if !self.exposed.is_empty() {
                     headers.push(("access-control-expose-headers", self.exposed.join(", ")));
                 }
-                if !(self.any_origin && !self.credentials) {
+                if !self.any_origin {
                     headers.push(("vary", "Origin".to_string()));
                 }
                 Decision::PassOn(headers)

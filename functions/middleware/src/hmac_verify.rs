@@ -102,7 +102,7 @@ pub(crate) fn is_token_char(b: u8) -> bool {
 
 /// Decodes an even-length string of hex digits (either case).
 fn decode_hex(hex: &[u8]) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
     hex.chunks(2)

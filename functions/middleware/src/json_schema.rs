@@ -270,29 +270,29 @@ fn validate(schema: &Schema, v: &Value, path: &mut String, out: &mut Vec<Violati
         Schema::Bool(false) => return fail(out, path, "not allowed here".into()),
         Schema::Object(k) => k,
     };
-    if let Some(types) = &k.types {
-        if !types.iter().any(|t| has_type(v, t)) {
-            let wanted = types.join(" or ");
-            return fail(
-                out,
-                path,
-                format!("expected {wanted}, got {}", type_name(v)),
-            );
-        }
+    if let Some(types) = &k.types
+        && !types.iter().any(|t| has_type(v, t))
+    {
+        let wanted = types.join(" or ");
+        return fail(
+            out,
+            path,
+            format!("expected {wanted}, got {}", type_name(v)),
+        );
     }
-    if let Some(values) = &k.enumeration {
-        if !values.iter().any(|e| json_equal(e, v)) {
-            fail(
-                out,
-                path,
-                format!("must be one of {}", Value::from(values.clone())),
-            );
-        }
+    if let Some(values) = &k.enumeration
+        && !values.iter().any(|e| json_equal(e, v))
+    {
+        fail(
+            out,
+            path,
+            format!("must be one of {}", Value::from(values.clone())),
+        );
     }
-    if let Some(c) = &k.constant {
-        if !json_equal(c, v) {
-            fail(out, path, format!("must be {c}"));
-        }
+    if let Some(c) = &k.constant
+        && !json_equal(c, v)
+    {
+        fail(out, path, format!("must be {c}"));
     }
     match v {
         Value::Number(n) => {
@@ -318,10 +318,10 @@ fn validate(schema: &Schema, v: &Value, path: &mut String, out: &mut Vec<Violati
             if let Some(m) = k.max_length.filter(|m| chars > *m) {
                 fail(out, path, format!("must be at most {m} characters long"));
             }
-            if let Some((source, regex)) = &k.pattern {
-                if !regex.is_match(s) {
-                    fail(out, path, format!("must match the pattern {source}"));
-                }
+            if let Some((source, regex)) = &k.pattern
+                && !regex.is_match(s)
+            {
+                fail(out, path, format!("must match the pattern {source}"));
             }
         }
         Value::Array(items) => {

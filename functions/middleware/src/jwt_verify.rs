@@ -175,10 +175,10 @@ impl JwtVerify {
             None if self.require_exp => return Err("token has no exp claim".into()),
             _ => {}
         }
-        if let Some(nbf) = numeric_date(&claims, "nbf")? {
-            if now.saturating_add(self.leeway) < nbf {
-                return Err("token not yet valid (nbf)".into());
-            }
+        if let Some(nbf) = numeric_date(&claims, "nbf")?
+            && now.saturating_add(self.leeway) < nbf
+        {
+            return Err("token not yet valid (nbf)".into());
         }
         let sub = match claims.get("sub") {
             None => None,

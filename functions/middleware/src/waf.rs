@@ -197,7 +197,7 @@ impl Waf {
             for _ in 0..2 {
                 let last = out.last().map(String::as_str).unwrap_or("");
                 let next = percent_decode(last, plus_is_space);
-                if &next == last {
+                if next == last {
                     break;
                 }
                 out.push(next);
