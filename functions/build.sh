@@ -4,6 +4,8 @@
 #   functions/{hello,echo,sieve}.wasm   example functions, native ABI (Rust)
 #   functions/{tax,headers,env}.wasm    example functions, wasi-json ABI (Rust,
 #                                       plain `fn main` WASI commands)
+#   functions/hwg-example.wasm          http-wasm middleware built with the
+#                                       public http-wasm-guest crate (Rust)
 #   functions/{hmac-verify,jwt-verify,json-schema,xml-to-json,waf,cors}.wasm
 #                                       example middleware, http-wasm handler
 #                                       ABI (Rust, http-wasm-guest crate,
@@ -60,7 +62,7 @@ middleware=()
 for src in "$here"/middleware/src/bin/*.rs; do
     middleware+=("$(basename "$src" .rs)")
 done
-middleware_exports="_start handle_request handle_response memory"
+http_wasm_exports="_start handle_request handle_response memory"
 
 for tool in cargo wat2wasm wasm2wat wasm-objdump go; do
     command -v "$tool" >/dev/null || { echo "build.sh: $tool not found on PATH" >&2; exit 1; }
@@ -130,8 +132,8 @@ check_wasi() {
 check_http_wasm() {
     local wasm="$1" exports imports
     exports="$(exports_of "$wasm")"
-    if [[ "$exports" != "$middleware_exports" ]]; then
-        echo "build.sh: $wasm exports [$exports], expected [$middleware_exports]" >&2
+    if [[ "$exports" != "$http_wasm_exports" ]]; then
+        echo "build.sh: $wasm exports [$exports], expected [$http_wasm_exports]" >&2
         exit 1
     fi
     imports="$(import_modules_of "$wasm" | grep -vx -e http_handler -e wasi_snapshot_preview1 || true)"
@@ -238,14 +240,21 @@ for name in "${wasi_hostile[@]}"; do
 done
 
 # --- http-wasm middleware ----------------------------------------------------
-# A cargo invocation of its own, so that the middleware's dependencies cannot
-# change the features (and so the bytes) of the examples above.
+# Guests of the http-wasm handler ABI (they import `http_handler`), WASI
+# commands whose `_start` registers the handler. hwg-example is written with
+# the public http-wasm-guest crate from crates.io, unmodified; the example
+# middleware (middleware/src/bin/*.rs) use it too, in a cargo invocation of
+# their own, so that their dependencies cannot change the features (and so
+# the bytes) of hwg-example.
+http_wasm_examples=(hwg-example)
+cargo build --quiet --locked --release --target wasm32-wasip1 \
+    --target-dir "$target_dir" -p hwg-example
 cargo build --quiet --locked --release --target wasm32-wasip1 \
     --target-dir "$target_dir" -p middleware
-for name in "${middleware[@]}"; do
+for name in "${http_wasm_examples[@]}" "${middleware[@]}"; do
     cp "$target_dir/wasm32-wasip1/release/$name.wasm" "$tmp/$name.wasm"
     shrink "$tmp/$name.wasm"
-    keep_exports "$tmp/$name.wasm" "$middleware_exports"
+    keep_exports "$tmp/$name.wasm" "$http_wasm_exports"
     check_http_wasm "$tmp/$name.wasm"
     install -m 644 "$tmp/$name.wasm" "$here/$name.wasm"
     echo "build.sh: $name.wasm ($(wc -c <"$here/$name.wasm") bytes)"

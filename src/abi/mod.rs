@@ -2,12 +2,14 @@
 //! module, which ABI a module speaks and refuses imports the host does not
 //! provide; [`call`] runs one request through the right adapter.
 
+pub mod http_wasm;
 pub mod native;
 pub mod wasi_json;
 
 use std::fmt;
 use std::path::Path;
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// What a guest is given and what it answers (the guest crate's wire
 /// types), named apart from the host's HTTP `http::{Request, Response}`.
@@ -16,7 +18,8 @@ use wasmi::{ExternType, Module, ValType};
 
 use crate::config::{AbiChoice, FunctionSpec};
 use crate::error::{CallError, LoadError};
-use crate::limits::InstanceCost;
+use crate::limits::{InstanceCost, ServerLimits};
+use crate::runtime::exchange::{ExchangeLimits, Message};
 use crate::runtime::imports::{self, signature_is};
 use crate::runtime::structure::Shape;
 use crate::runtime::{HostState, Runtime, Sandbox};
@@ -55,6 +58,9 @@ pub enum Abi {
     Native,
     /// WASI command with JSON on stdin/stdout (the Gojinn contract).
     WasiJson,
+    /// The http-wasm handler ABI: imports `http_handler`, exports
+    /// `handle_request` and `handle_response` (middleware, or a function).
+    HttpWasm,
 }
 
 impl fmt::Display for Abi {
@@ -62,6 +68,7 @@ impl fmt::Display for Abi {
         f.write_str(match self {
             Abi::Native => "native",
             Abi::WasiJson => "wasi-json",
+            Abi::HttpWasm => "http-wasm",
         })
     }
 }
@@ -101,9 +108,13 @@ pub fn inspect(module: &Module, path: &Path, choice: AbiChoice) -> Result<Abi, L
         )));
     }
     let has = |name: &str| module.get_export(name).is_some();
+    let http_handler = module
+        .imports()
+        .any(|i| i.module() == imports::http_handler::NAME);
     let abi = match choice {
         AbiChoice::Native => Abi::Native,
         AbiChoice::WasiJson => Abi::WasiJson,
+        AbiChoice::Auto if http_handler => Abi::HttpWasm,
         AbiChoice::Auto if has(native::HANDLE) => Abi::Native,
         AbiChoice::Auto if has(wasi_json::START) => Abi::WasiJson,
         AbiChoice::Auto => {
@@ -117,6 +128,7 @@ pub fn inspect(module: &Module, path: &Path, choice: AbiChoice) -> Result<Abi, L
     let required: &[(&str, &[ValType], &[ValType])] = match abi {
         Abi::Native => native::EXPORTS,
         Abi::WasiJson => wasi_json::EXPORTS,
+        Abi::HttpWasm => http_wasm::EXPORTS,
     };
     for (name, params, results) in required {
         match module.get_export(name) {
@@ -133,10 +145,12 @@ pub fn inspect(module: &Module, path: &Path, choice: AbiChoice) -> Result<Abi, L
             }
         }
     }
-    if abi == Abi::Native && !matches!(module.get_export("memory"), Some(ExternType::Memory(_))) {
-        return Err(abi_error(
-            "native ABI: missing memory export `memory`".into(),
-        ));
+    if matches!(abi, Abi::Native | Abi::HttpWasm)
+        && !matches!(module.get_export("memory"), Some(ExternType::Memory(_)))
+    {
+        return Err(abi_error(format!(
+            "{abi} ABI: missing memory export `memory`"
+        )));
     }
     Ok(abi)
 }
@@ -182,6 +196,31 @@ pub async fn call(
     if abi == Abi::WasiJson {
         let (result, fuel) = wasi_json::run(runtime, module, cost, function, request, state).await;
         return Outcome { result, fuel };
+    }
+    if abi == Abi::HttpWasm {
+        let message = Message {
+            method: request.method.to_owned(),
+            uri: request.uri.to_owned(),
+            request_headers: request
+                .headers
+                .iter()
+                .map(|(n, v)| (n.to_ascii_lowercase(), v.to_vec()))
+                .collect(),
+            request_body: request.body.to_vec(),
+            ..Message::default()
+        };
+        let guest = http_wasm::Guest {
+            name: &function.name,
+            trace_id: request.trace_id,
+            limits: &function.limits,
+            config: Arc::from(&b""[..]),
+            exchange: ExchangeLimits::new(&ServerLimits::default(), &function.limits),
+        };
+        let (result, fuel) = http_wasm::terminal(runtime, compiled, guest, message).await;
+        return Outcome {
+            result: result.map(http_wasm::response),
+            fuel,
+        };
     }
     let mut sandbox = match Sandbox::new(runtime, module, cost, &function.limits, state) {
         Ok(sandbox) => sandbox,

@@ -4,6 +4,7 @@
 //! one JSON error body (`error_response`).
 
 pub mod admission;
+pub mod middleware;
 pub mod router;
 mod trace;
 
@@ -18,10 +19,11 @@ use crate::abi;
 use crate::cache::{self, ModuleCache};
 use crate::config::{Config, FunctionSpec};
 use crate::error::{CallError, DecodeError, Error, Kind};
-use crate::http::{FRAMING_HEADERS, Request, Response, valid_name, valid_value};
+use crate::http::{FRAMING_HEADERS, HOST_HEADERS, Request, Response, valid_name, valid_value};
 use crate::limits::{MAX_RESPONSE_HEADERS, ServerLimits};
 use crate::server::{self, Refused};
 use admission::{Admission, RequestGate, Reservation};
+use middleware::{Chain, Flow};
 use router::{Match, Router};
 use trace::trace_id;
 
@@ -108,7 +110,42 @@ impl App {
         let loaded = self.load(&spec, trace_id, access).await?;
         access.function = Some(Arc::clone(&spec));
         let _permit = self.admit(&spec)?;
-        self.call(req, &spec, &loaded, trace_id, access).await
+        if spec.middleware.is_empty() {
+            return self.call(req, &spec, &loaded, trace_id, access).await;
+        }
+        let mut chain = Chain::new(middleware::Env {
+            cache: &self.cache,
+            admission: &self.admission,
+            server: &self.config.server,
+            trace_id,
+        });
+        let result = self
+            .chained(&mut chain, req, &spec, &loaded, trace_id, access)
+            .await;
+        access.fuel = access.fuel.saturating_add(chain.fuel());
+        result
+    }
+
+    /// The function behind its middleware: request phase, the function,
+    /// response phase ([`middleware::Chain`]).
+    async fn chained(
+        &self,
+        chain: &mut Chain<'_>,
+        req: &Request,
+        spec: &FunctionSpec,
+        loaded: &cache::Loaded,
+        trace_id: &str,
+        access: &mut Access,
+    ) -> Result<Response, Error> {
+        // The middleware change a copy; its body is counted in the budget.
+        let copy = Reservation::new(&self.admission);
+        copy.force(req.body.len() as u64);
+        let mut req = req.clone();
+        if let Flow::Respond(response) = chain.handle_request(&spec.middleware, &mut req).await? {
+            return Ok(response);
+        }
+        let next = self.call(&req, spec, loaded, trace_id, access).await;
+        chain.handle_response(next).await
     }
 
     /// The function serving the request's path and method.
@@ -185,7 +222,12 @@ impl App {
             body: &req.body,
             trace_id,
         };
-        let outcome = abi::call(&loaded.runtime, &loaded.compiled, spec, &request).await;
+        let outcome = match loaded.compiled.abi {
+            abi::Abi::HttpWasm => {
+                middleware::terminal(&self.config.server, loaded, spec, req, trace_id).await
+            }
+            _ => abi::call(&loaded.runtime, &loaded.compiled, spec, &request).await,
+        };
         access.fuel = outcome.fuel;
         outcome.result.and_then(into_http).map_err(|e| {
             log::warn!("function {} [{trace_id}]: {e}", spec.name);
@@ -335,11 +377,6 @@ fn error_response(e: &Error, function: Option<&str>, trace_id: &str) -> Response
         body,
     }
 }
-
-/// Header names the host sets on every response or error; a guest's field
-/// with one of these names makes its response a bad response, so a guest
-/// cannot pose as the host (a fake error kind, another request's trace id).
-pub const HOST_HEADERS: &[&str] = &["x-wasmgate-error", "x-trace-id"];
 
 /// Checks a guest's response and turns it into HTTP: header count, names,
 /// values, no host-owned fields (framing fields are dropped). `wasmgate run`

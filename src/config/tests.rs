@@ -752,3 +752,73 @@ fn plain_output_is_text_by_default_and_set_globally_or_per_function() {
         "{e}"
     );
 }
+
+#[test]
+fn middleware_tables_and_lists_parse() {
+    let c = parse(
+        "[[middleware]]\nname = \"verify\"\nmodule = \"m/verify.wasm\"\n\
+         config = { header = \"x-signature\", n = 3, list = [1, \"a\"] }\nlimits = { fuel = 5000 }\n\
+         [[middleware]]\nname = \"plain\"\nmodule = \"plain.wasm\"\n\
+         [[function]]\nroute = \"/f\"\nmodule = \"f.wasm\"\nmiddleware = [\"verify\", \"plain\"]\n\
+         [[function]]\nroute = \"/g\"\nmodule = \"g.wasm\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.middleware.len(), 2);
+    let verify = &c.middleware[0];
+    assert_eq!(verify.module, Path::new("/base/m/verify.wasm"));
+    assert_eq!(
+        &*verify.config,
+        br#"{"header":"x-signature","list":[1,"a"],"n":3}"#
+    );
+    assert_eq!(verify.limits.fuel, 5000);
+    assert!(c.middleware[1].config.is_empty());
+    let names: Vec<&str> = c.functions[0]
+        .middleware
+        .iter()
+        .map(|m| m.name.as_str())
+        .collect();
+    assert_eq!(names, ["verify", "plain"]);
+    assert!(c.functions[1].middleware.is_empty());
+}
+
+#[test]
+fn middleware_errors_name_the_line_and_key() {
+    let cases = [
+        (
+            "[[function]]\nroute = \"/f\"\nmodule = \"f.wasm\"\nmiddleware = [\"nope\"]\n",
+            4,
+            "`middleware`: no [[middleware]] is named \"nope\"",
+        ),
+        (
+            "[[middleware]]\nname = \"a\"\nmodule = \"a.wasm\"\n[[function]]\nroute = \"/f\"\n\
+             module = \"f.wasm\"\nmiddleware = [\"a\", \"a\"]\n",
+            7,
+            "listed twice",
+        ),
+        (
+            "[[middleware]]\nname = \"a\"\nmodule = \"a.wasm\"\n[[middleware]]\nname = \"a\"\nmodule = \"b.wasm\"\n",
+            5,
+            "used twice",
+        ),
+        (
+            "[[middleware]]\nname = \"a\"\nmodule = \"a.wasm\"\nsecret = 1\n",
+            4,
+            "unknown field `secret`",
+        ),
+        (
+            "[[middleware]]\nname = \"a\\n\"\nmodule = \"a.wasm\"\n",
+            2,
+            "control characters",
+        ),
+        (
+            "[[middleware]]\nname = \"a\"\nmodule = \"a.wasm\"\nlimits = { fuel = 0 }\n",
+            4,
+            "fuel",
+        ),
+    ];
+    for (text, line, message) in cases {
+        let e = parse(text).unwrap_err();
+        assert_eq!(e.line, Some(line), "{text}: {e}");
+        assert!(e.message.contains(message), "{text}: {e}");
+    }
+}

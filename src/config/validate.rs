@@ -3,14 +3,15 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use toml::Spanned;
 
-use super::raw::{RawConfig, RawFunction, RawLimits, RawServer};
+use super::raw::{RawConfig, RawFunction, RawLimits, RawMiddleware, RawServer};
 use super::text::ConfigText;
 use super::units::{show_duration, show_size};
-use super::{AbiChoice, Config, FunctionSpec};
+use super::{AbiChoice, Config, FunctionSpec, MiddlewareSpec};
 use crate::error::ConfigError;
 use crate::limits::{BODY_SHARE_DIVISOR, FunctionLimits, MAX_FUEL, PlainOutput, ServerLimits};
 
@@ -138,8 +139,27 @@ pub(crate) fn validate(
     if let Some(l) = &raw.limits {
         config.defaults = function_limits(input, l, &config.defaults, config.fuel_per_ms)?;
     }
+    for m in raw.middleware {
+        if config
+            .middleware
+            .iter()
+            .any(|o| o.name == *m.name.get_ref())
+        {
+            return input.error(
+                m.name.span(),
+                format!("[[middleware]] name {:?} is used twice", m.name.get_ref()),
+            );
+        }
+        let spec = middleware(input, m, base, &config.defaults, config.fuel_per_ms)?;
+        config.middleware.push(Arc::new(spec));
+    }
     for f in raw.functions {
-        let spec = function(input, f, base, &config.defaults, config.fuel_per_ms)?;
+        let chain = match &f.middleware {
+            Some(names) => middleware_list(input, names, &config.middleware)?,
+            None => Vec::new(),
+        };
+        let mut spec = function(input, f, base, &config.defaults, config.fuel_per_ms)?;
+        spec.middleware = chain;
         if let Some(other) = config
             .functions
             .iter()
@@ -169,7 +189,11 @@ pub(crate) fn check_budget(input: &ConfigText, config: &Config) -> Result<(), Co
         .functions
         .iter()
         .map(|f| (f.name.as_str(), &f.limits));
-    for (name, limits) in dir_default.into_iter().chain(named) {
+    let middleware = config
+        .middleware
+        .iter()
+        .map(|m| (m.name.as_str(), &m.limits));
+    for (name, limits) in dir_default.into_iter().chain(named).chain(middleware) {
         let reserved = limits.memory.saturating_add(limits.max_response);
         if reserved > budget {
             return Err(input.file_error(format!(
@@ -325,8 +349,78 @@ fn function(
         env: env.into_iter().collect(),
         args,
         limits,
+        middleware: Vec::new(),
         from_functions_dir: false,
     })
+}
+
+/// One `[[middleware]]`: a unique, printable name, the module, its
+/// `config` turned into the JSON the guest reads, its limits.
+fn middleware(
+    input: &ConfigText,
+    m: RawMiddleware,
+    base: &Path,
+    defaults: &FunctionLimits,
+    fuel_per_ms: Option<u64>,
+) -> Result<MiddlewareSpec, ConfigError> {
+    let name = m.name.get_ref();
+    if name.is_empty() || name.contains(char::is_control) {
+        return input.error(
+            m.name.span(),
+            format!("middleware `name` {name:?} must be non-empty, without control characters (it is written to logs)"),
+        );
+    }
+    let config: Arc<[u8]> = match &m.config {
+        None => Arc::from(&b""[..]),
+        Some(value) => match serde_json::to_vec(value.get_ref()) {
+            Ok(json) => Arc::from(json),
+            Err(e) => {
+                return input.error(
+                    value.span(),
+                    format!("middleware `config` cannot be handed to the guest as JSON: {e}"),
+                );
+            }
+        },
+    };
+    let limits = match &m.limits {
+        Some(l) => function_limits(input, l, defaults, fuel_per_ms)?,
+        None => defaults.clone(),
+    };
+    Ok(MiddlewareSpec {
+        name: name.clone(),
+        module: base.join(m.module.get_ref()),
+        config,
+        limits,
+    })
+}
+
+/// A `middleware` list: every name a `[[middleware]]` defined before it
+/// is used. A name may appear once.
+pub(crate) fn middleware_list(
+    input: &ConfigText,
+    names: &Spanned<Vec<Spanned<String>>>,
+    defined: &[Arc<MiddlewareSpec>],
+) -> Result<Vec<Arc<MiddlewareSpec>>, ConfigError> {
+    let mut chain: Vec<Arc<MiddlewareSpec>> = Vec::new();
+    for name in names.get_ref() {
+        let Some(spec) = defined.iter().find(|m| m.name == *name.get_ref()) else {
+            return input.error(
+                name.span(),
+                format!(
+                    "`middleware`: no [[middleware]] is named {:?}",
+                    name.get_ref()
+                ),
+            );
+        };
+        if chain.iter().any(|m| m.name == spec.name) {
+            return input.error(
+                name.span(),
+                format!("`middleware`: {:?} is listed twice", name.get_ref()),
+            );
+        }
+        chain.push(Arc::clone(spec));
+    }
+    Ok(chain)
 }
 
 /// Whether `b` may appear in an HTTP token (RFC 9110 §5.6.2 `tchar`).

@@ -20,7 +20,7 @@ mod syntax;
 #[cfg(test)]
 pub(crate) use decode::wire;
 pub use decode::{DecodeError, Decoder, Gate, Limits, Request};
-pub use encode::{FRAMING_HEADERS, Response, encode, valid_name, valid_value};
+pub use encode::{FRAMING_HEADERS, HOST_HEADERS, Response, encode, valid_name, valid_value};
 // The layer's interface (linked above); the response half is for the
 // gateway's upstream client, which is not written yet.
 #[allow(unused_imports)]
