@@ -6,8 +6,20 @@ mod plugin {
     use http_wasm_guest::{Guest, register};
     use middleware::cors::{Cors, CorsRequest, Decision};
     use middleware::{Reject, glue};
+    use std::cell::RefCell;
 
     struct Plugin(Result<Cors, Reject>);
+
+    /// Response headers decided in handle_request for handle_response,
+    /// with the context value that identifies the request. An instance
+    /// serves one request at a time (wasmgate even starts one per request);
+    /// a host that does not keep it gets the decision recomputed from the
+    /// request instead.
+    type Pending = Option<(i32, Vec<(&'static str, String)>)>;
+    thread_local! {
+        static PENDING: RefCell<Pending> = const { RefCell::new(None) };
+        static NEXT_CTX: RefCell<i32> = const { RefCell::new(1) };
+    }
 
     /// The decision for `request` (read again in handle_response: the
     /// module keeps no state between the two calls).
@@ -35,11 +47,17 @@ mod plugin {
             };
             match decide(cors, request) {
                 Decision::PassThrough => (true, 0),
-                Decision::PassOn(_) => {
+                Decision::PassOn(headers) => {
                     // Response headers after the next handler need
                     // buffer_response; only CORS requests pay for it.
                     admin::enable(feature::BufferResponse);
-                    (true, 1)
+                    let ctx = NEXT_CTX.with_borrow_mut(|next| {
+                        let ctx = *next;
+                        *next = if ctx == i32::MAX { 1 } else { ctx + 1 };
+                        ctx
+                    });
+                    PENDING.set(Some((ctx, headers)));
+                    (true, ctx)
                 }
                 Decision::Answer(answer) => {
                     glue::respond(response, &answer);
@@ -56,16 +74,22 @@ mod plugin {
             is_error: bool,
         ) {
             let Ok(cors) = &self.0 else { return };
-            if ctx != 1 || is_error {
+            let pending = PENDING.take();
+            if ctx == 0 || is_error {
                 return;
             }
-            if let Decision::PassOn(headers) = decide(cors, request) {
-                for (name, value) in headers {
-                    if name == "vary" {
-                        response.header.add(name.as_bytes(), value.as_bytes());
-                    } else {
-                        response.header.set(name.as_bytes(), value.as_bytes());
-                    }
+            let headers = match pending {
+                Some((id, headers)) if id == ctx => headers,
+                _ => match decide(cors, request) {
+                    Decision::PassOn(headers) => headers,
+                    _ => return,
+                },
+            };
+            for (name, value) in headers {
+                if name == "vary" {
+                    response.header.add(name.as_bytes(), value.as_bytes());
+                } else {
+                    response.header.set(name.as_bytes(), value.as_bytes());
                 }
             }
         }
