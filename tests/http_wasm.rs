@@ -9,7 +9,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{Server, TempDir, function};
+use common::{Server, TempDir, function, wasmgate_in};
 
 /// Every `http_handler` import the WAT guests use, and the strings they
 /// write, at fixed offsets.
@@ -27,6 +27,8 @@ const PRELUDE: &str = r#"
   (import "http_handler" "get_source_addr" (func $get_source_addr (param i32 i32) (result i32)))
   (import "http_handler" "get_uri" (func $get_uri (param i32 i32) (result i32)))
   (import "http_handler" "set_uri" (func $set_uri (param i32 i32)))
+  (import "http_handler" "log" (func $log (param i32 i32 i32)))
+  (import "http_handler" "get_header_names" (func $get_names (param i32 i32 i32) (result i64)))
   (memory (export "memory") 1)
   ;; 0: "x-mw" (4)  16: "yes" (3)  32: "x-trace-id" (10)  48: "bad\r\nx: y" (10)
   ;; 64: "pre-" (4)  80: "wrapped:" (8)  96: "x-src" (5)  112: "x-cfg" (5)
@@ -463,4 +465,208 @@ fn a_failing_middleware_fails_closed_by_error_kind() {
         .unwrap();
     assert!(fuel >= 1_000_000, "{line}");
     s.wait_for_log("speaks the native ABI, not http-wasm");
+}
+
+#[test]
+fn each_middleware_instance_is_counted_in_the_memory_budget() {
+    // The function alone (1 MiB + 512 KiB) fits the 3 MiB budget; with
+    // its middleware's 2 MiB it does not.
+    let s = server(
+        &[("mw.wasm", guest(ADD_X_MW, ""))],
+        "[server]\nmemory_budget = \"3MiB\"\n[limits]\nmemory = \"1MiB\"\nmax_response = \"512KiB\"\n\
+         [[middleware]]\nname = \"big\"\nmodule = \"mw.wasm\"\nlimits = { memory = \"2MiB\" }\n\
+         [[middleware]]\nname = \"small\"\nmodule = \"mw.wasm\"\nlimits = { memory = \"512KiB\" }\n\
+         [[function]]\nroute = \"/big\"\nmodule = \"echo.wasm\"\nmiddleware = [\"big\"]\n\
+         [[function]]\nroute = \"/small\"\nmodule = \"echo.wasm\"\nmiddleware = [\"small\"]\n",
+    );
+    let r = s.get("/big");
+    r.assert_error(503, "overloaded");
+    assert!(r.header("retry-after").is_some());
+    let r = s.get("/small");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(echoed_headers(&r).contains(&("x-mw".into(), "yes".into())));
+    s.assert_healthy();
+}
+
+#[test]
+fn handle_response_learns_that_the_function_failed() {
+    // Traps in handle_response only when told the next handler failed.
+    let iserr = guest(
+        "(i64.const 1)",
+        "(if (local.get $is_error) (then unreachable))",
+    );
+    let s = server(
+        &[("iserr.wasm", iserr)],
+        "[[middleware]]\nname = \"iserr\"\nmodule = \"iserr.wasm\"\n\
+         [[function]]\nroute = \"/ok\"\nmodule = \"echo.wasm\"\nmiddleware = [\"iserr\"]\n\
+         [[function]]\nroute = \"/fails\"\nmodule = \"never.wasm\"\nmiddleware = [\"iserr\"]\n",
+    );
+    assert_eq!(s.get("/ok").status, 200);
+    let json = s.get("/fails").assert_error(502, "trap");
+    assert!(
+        json["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("middleware `iserr`: "),
+        "{json}"
+    );
+    s.assert_healthy();
+}
+
+#[test]
+fn host_work_is_charged_in_fuel() {
+    // 2,000 calls of get_config on a 32 KiB config: ~100 k fuel each for
+    // the copy, ~10 for the loop around it. Within 20 M fuel only if the
+    // copies are free.
+    let copy = guest(
+        "(local $i i32)
+         (loop $l
+           (drop (call $get_config (i32.const 4096) (i32.const 40000)))
+           (local.set $i (i32.add (local.get $i) (i32.const 1)))
+           (br_if $l (i32.lt_u (local.get $i) (i32.const 2000))))
+         (i64.const 1)",
+        "",
+    );
+    let big = "a".repeat(32 * 1024);
+    let s = server(
+        &[("copy.wasm", copy)],
+        &format!(
+            "[[middleware]]\nname = \"copy\"\nmodule = \"copy.wasm\"\nconfig = \"{big}\"\n\
+             limits = {{ fuel = 20_000_000 }}\n\
+             [[middleware]]\nname = \"small\"\nmodule = \"copy.wasm\"\nconfig = \"a\"\n\
+             limits = {{ fuel = 20_000_000 }}\n\
+             [[function]]\nroute = \"/copy\"\nmodule = \"echo.wasm\"\nmiddleware = [\"copy\"]\n\
+             [[function]]\nroute = \"/small\"\nmodule = \"echo.wasm\"\nmiddleware = [\"small\"]\n"
+        ),
+    );
+    assert_eq!(s.get("/small").status, 200);
+    s.get("/copy").assert_error(504, "deadline");
+    s.assert_healthy();
+}
+
+#[test]
+fn guest_log_lines_and_trailers() {
+    // Logs "x-mw" at info; trailer kinds list nothing.
+    let probe = guest(
+        "(call $log (i32.const 0) (i32.const 0) (i32.const 4))
+         (if (i64.ne (call $get_names (i32.const 2) (i32.const 4096) (i32.const 100)) (i64.const 0))
+           (then unreachable))
+         (i64.const 1)",
+        "",
+    );
+    let trailer = guest(
+        "(call $set_header (i32.const 3) (i32.const 0) (i32.const 4) (i32.const 16) (i32.const 3)) (i64.const 1)",
+        "",
+    );
+    let s = server(
+        &[("probe.wasm", probe), ("trailer.wasm", trailer)],
+        "[[middleware]]\nname = \"probe\"\nmodule = \"probe.wasm\"\n\
+         [[middleware]]\nname = \"trailer\"\nmodule = \"trailer.wasm\"\n\
+         [[function]]\nroute = \"/echo\"\nmodule = \"echo.wasm\"\nmiddleware = [\"probe\"]\n\
+         [[function]]\nroute = \"/trailer\"\nmodule = \"echo.wasm\"\nmiddleware = [\"trailer\"]\n",
+    );
+    let r = s.get("/echo");
+    assert_eq!(r.status, 200, "{r:?}");
+    let trace = r.header("x-trace-id").unwrap();
+    s.wait_for_log(&format!("[probe {trace}] x-mw"));
+    let json = s.get("/trailer").assert_error(502, "trap");
+    assert!(
+        json["message"]
+            .as_str()
+            .unwrap()
+            .contains("trailers are not supported")
+    );
+    s.assert_healthy();
+}
+
+#[test]
+fn check_and_run_know_http_wasm_modules() {
+    let dir = function("");
+    let out = wasmgate_in(&dir, ["check", "hwg-example.wasm"]);
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+    for line in [
+        "abi: http-wasm",
+        "http_handler.enable_features",
+        "http-wasm: imports enable_features: it may enable buffer_request, buffer_response, trailers (never granted)",
+        "writes headers",
+    ] {
+        assert!(out.stdout.contains(line), "{line}: {}", out.stdout);
+    }
+    // Without enable_features, it says so.
+    let tmp = TempDir::new("check-http-wasm");
+    let plain = wat::parse_str(
+        r#"(module (import "http_handler" "get_method" (func (param i32 i32) (result i32)))
+          (memory (export "memory") 1)
+          (func (export "handle_request") (result i64) (i64.const 0))
+          (func (export "handle_response") (param i32 i32)))"#,
+    )
+    .unwrap();
+    tmp.write("plain.wasm", plain);
+    let out = wasmgate_in(tmp.path(), ["check", "plain.wasm"]);
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains(
+            "http-wasm: does not import enable_features: it runs with no feature enabled"
+        ),
+        "{}",
+        out.stdout
+    );
+    // Missing handle_response: refused, naming it.
+    let half = wat::parse_str(
+        r#"(module (import "http_handler" "get_method" (func (param i32 i32) (result i32)))
+          (memory (export "memory") 1)
+          (func (export "handle_request") (result i64) (i64.const 0)))"#,
+    )
+    .unwrap();
+    tmp.write("half.wasm", half);
+    let out = wasmgate_in(tmp.path(), ["check", "half.wasm"]);
+    assert_ne!(out.code, Some(0));
+    assert!(
+        out.stdout
+            .contains("http-wasm ABI: missing function export `handle_response`"),
+        "{}",
+        out.stdout
+    );
+    // `run` runs one as a function.
+    let out = wasmgate_in(&dir, ["run", "hwg-example.wasm", "-H", "x-hwg-token:t"]);
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.starts_with("HTTP 200\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("x-hwg-ctx: 42\n"), "{}", out.stdout);
+    let out = wasmgate_in(&dir, ["run", "hwg-example.wasm"]);
+    assert!(out.stdout.starts_with("HTTP 403\n"), "{}", out.stdout);
+    assert!(out.stderr.contains("abi: http-wasm"), "{}", out.stderr);
+}
+
+#[test]
+fn header_values_come_nul_terminated_with_their_count() {
+    // `x-mw: a` and `x-mw: bb`: "a\0bb\0", count 2, length 5. A buffer
+    // too small gets nothing and the length it needs; an absent header, 0.
+    let values = guest(
+        "(if (i64.ne (call $get_values (i32.const 0) (i32.const 0) (i32.const 4) (i32.const 4096) (i32.const 4))
+                     (i64.const 0x200000005))
+           (then unreachable))
+         (if (i32.ne (i32.load8_u (i32.const 4096)) (i32.const 0)) (then unreachable))
+         (if (i64.ne (call $get_values (i32.const 0) (i32.const 0) (i32.const 4) (i32.const 4096) (i32.const 5))
+                     (i64.const 0x200000005))
+           (then unreachable))
+         (if (i32.ne (i32.load (i32.const 4096)) (i32.const 0x62620061)) (then unreachable))
+         (if (i32.ne (i32.load8_u (i32.const 4100)) (i32.const 0)) (then unreachable))
+         (if (i64.ne (call $get_values (i32.const 0) (i32.const 96) (i32.const 5) (i32.const 4096) (i32.const 100))
+                     (i64.const 0))
+           (then unreachable))
+         (call $write_body (i32.const 1) (i32.const 16) (i32.const 3))
+         (i64.const 0)",
+        "",
+    );
+    let s = server(
+        &[("values.wasm", values)],
+        "[[function]]\nroute = \"/values\"\nmodule = \"values.wasm\"\n",
+    );
+    let r = s.get_with("/values", &[("X-Mw", "a"), ("x-mw", "bb")]);
+    assert_eq!(r.status, 200, "{r:?} {}", r.text());
+    assert_eq!(r.text(), "yes");
+    // With one value only, the guest's expectations fail: a trap.
+    s.get_with("/values", &[("x-mw", "a")])
+        .assert_error(502, "trap");
+    s.assert_healthy();
 }

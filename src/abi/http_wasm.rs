@@ -13,9 +13,10 @@ use std::sync::Arc;
 
 use wasmi::{Val, ValType};
 
-use super::Compiled;
+use super::{Compiled, Outcome};
+use crate::config::FunctionSpec;
 use crate::error::CallError;
-use crate::limits::FunctionLimits;
+use crate::limits::{FunctionLimits, ServerLimits};
 use crate::runtime::exchange::{BUFFER_RESPONSE, Exchange, ExchangeLimits, Message};
 use crate::runtime::{HostState, Runtime, Sandbox};
 
@@ -188,6 +189,31 @@ pub async fn terminal(
     }
     .await;
     (result, layer.fuel_used())
+}
+
+/// Runs `function`, an http-wasm module, as a request's handler on
+/// `message` (the request), with `server`'s request limits and no config:
+/// [`terminal`], as an [`Outcome`].
+pub async fn call(
+    runtime: &Runtime,
+    compiled: &Compiled,
+    function: &FunctionSpec,
+    server: &ServerLimits,
+    trace_id: &str,
+    message: Message,
+) -> Outcome {
+    let guest = Guest {
+        name: &function.name,
+        trace_id,
+        limits: &function.limits,
+        config: Arc::from(&b""[..]),
+        exchange: ExchangeLimits::new(server, &function.limits),
+    };
+    let (result, fuel) = terminal(runtime, compiled, guest, message).await;
+    Outcome {
+        result: result.map(response),
+        fuel,
+    }
 }
 
 /// The response in `message`, as a guest response.

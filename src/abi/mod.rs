@@ -9,7 +9,6 @@ pub mod wasi_json;
 use std::fmt;
 use std::path::Path;
 use std::rc::Rc;
-use std::sync::Arc;
 
 /// What a guest is given and what it answers (the guest crate's wire
 /// types), named apart from the host's HTTP `http::{Request, Response}`.
@@ -19,7 +18,7 @@ use wasmi::{ExternType, Module, ValType};
 use crate::config::{AbiChoice, FunctionSpec};
 use crate::error::{CallError, LoadError};
 use crate::limits::{InstanceCost, ServerLimits};
-use crate::runtime::exchange::{ExchangeLimits, Message};
+use crate::runtime::exchange::Message;
 use crate::runtime::imports::{self, signature_is};
 use crate::runtime::structure::Shape;
 use crate::runtime::{HostState, Runtime, Sandbox};
@@ -209,18 +208,16 @@ pub async fn call(
             request_body: request.body.to_vec(),
             ..Message::default()
         };
-        let guest = http_wasm::Guest {
-            name: &function.name,
-            trace_id: request.trace_id,
-            limits: &function.limits,
-            config: Arc::from(&b""[..]),
-            exchange: ExchangeLimits::new(&ServerLimits::default(), &function.limits),
-        };
-        let (result, fuel) = http_wasm::terminal(runtime, compiled, guest, message).await;
-        return Outcome {
-            result: result.map(http_wasm::response),
-            fuel,
-        };
+        let server = ServerLimits::default();
+        return http_wasm::call(
+            runtime,
+            compiled,
+            function,
+            &server,
+            request.trace_id,
+            message,
+        )
+        .await;
     }
     let mut sandbox = match Sandbox::new(runtime, module, cost, &function.limits, state) {
         Ok(sandbox) => sandbox,

@@ -281,17 +281,13 @@ pub async fn terminal(
         peer: req.peer,
         ..Message::default()
     };
-    let guest = Guest {
-        name: &function.name,
+    crate::abi::http_wasm::call(
+        &loaded.runtime,
+        &loaded.compiled,
+        function,
+        server,
         trace_id,
-        limits: &function.limits,
-        config: Arc::from(&b""[..]),
-        exchange: ExchangeLimits::new(server, &function.limits),
-    };
-    let (result, fuel) =
-        crate::abi::http_wasm::terminal(&loaded.runtime, &loaded.compiled, guest, message).await;
-    Outcome {
-        result: result.map(crate::abi::http_wasm::response),
-        fuel,
-    }
+        message,
+    )
+    .await
 }

@@ -407,20 +407,14 @@ fn get_header_names(
     let kind = HeaderKind::of(kind)?;
     let ex = exchange(caller)?;
     let all = fields(ex, kind);
-    let mut names: Vec<Vec<u8>> = Vec::new();
-    for (name, _) in all {
-        if !names.iter().any(|n| n == name.as_bytes()) {
-            names.push(name.as_bytes().to_vec());
-        }
-    }
+    let mut seen = std::collections::BTreeSet::new();
+    let names: Vec<Vec<u8>> = all
+        .iter()
+        .filter(|(name, _)| seen.insert(name.as_str()))
+        .map(|(name, _)| name.as_bytes().to_vec())
+        .collect();
     let looked_at = all.len() as u64;
-    give_list(
-        caller,
-        buf,
-        limit,
-        &names,
-        looked_at.saturating_mul(looked_at),
-    )
+    give_list(caller, buf, limit, &names, looked_at)
 }
 
 /// `get_header_values(kind, name, name_len, buf, buf_limit) -> count_len`.
