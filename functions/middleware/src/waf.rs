@@ -540,6 +540,21 @@ mod tests {
     }
 
     #[test]
+    fn an_ordinary_request_compiles_no_default_regex() {
+        let waf = defaults();
+        assert_eq!(blocked(&waf, "/api/items/17?page=2", "{}"), None);
+        let compiled: Vec<&str> = waf
+            .rules
+            .iter()
+            .filter(|r| r.regex.get().is_some())
+            .map(|r| r.id.as_str())
+            .collect();
+        assert!(compiled.is_empty(), "{compiled:?}");
+        assert!(blocked(&waf, "/x?q=1+union+select+2", "").is_some());
+        assert!(waf.rules.iter().any(|r| r.regex.get().is_some()));
+    }
+
+    #[test]
     fn every_default_rule_compiles_and_has_lowercase_needles() {
         for (_, rules) in DEFAULT_SETS {
             for (id, needles, pattern) in rules.iter() {
