@@ -4,6 +4,8 @@
 --   WRK_METHOD        request method (default GET)
 --   WRK_BODY          request body (sent with content-type WRK_CTYPE)
 --   WRK_CTYPE         default application/json
+--   WRK_HEADER        one more request header, "Name: value" (the proxy
+--                     benchmark's X-Signature)
 --   WRK_COUNT_STATUS  1: count responses by status (503s by x-wasmgate-error);
 --                     slower, only for the overload scenario
 --
@@ -15,6 +17,14 @@ local body = os.getenv("WRK_BODY")
 if body ~= nil and body ~= "" then
   wrk.body = body
   wrk.headers["Content-Type"] = os.getenv("WRK_CTYPE") or "application/json"
+end
+
+local extra = os.getenv("WRK_HEADER")
+if extra ~= nil and extra ~= "" then
+  local name, value = extra:match("^([^:]+):%s*(.*)$")
+  if name then
+    wrk.headers[name] = value
+  end
 end
 
 local count_status = os.getenv("WRK_COUNT_STATUS") == "1"
