@@ -96,51 +96,35 @@ import_modules_of() {
         sed -n 's/^ - .* <- \([^.]*\)\..*$/\1/p' | LC_ALL=C sort -u
 }
 
-# Fails unless $1 has exactly the native exports and imports only `wasmgate`.
-check_native() {
-    local wasm="$1" exports imports
+# Fails unless $1 exports exactly $2 (a sorted, space-separated list) and
+# imports only from the modules named in the other arguments.
+check_module() {
+    local wasm="$1" expected="$2" exports imports allowed=()
+    shift 2
+    for module in "$@"; do allowed+=(-e "$module"); done
     exports="$(exports_of "$wasm")"
-    if [[ "$exports" != "$native_exports" ]]; then
-        echo "build.sh: $wasm exports [$exports], expected [$native_exports]" >&2
+    if [[ "$exports" != "$expected" ]]; then
+        echo "build.sh: $wasm exports [$exports], expected [$expected]" >&2
         exit 1
     fi
-    imports="$(import_modules_of "$wasm" | grep -vx wasmgate || true)"
+    imports="$(import_modules_of "$wasm" | grep -vx "${allowed[@]}" || true)"
     if [[ -n "$imports" ]]; then
-        echo "build.sh: $wasm imports from [$imports]; only wasmgate is allowed" >&2
+        echo "build.sh: $wasm imports from [$imports]; only [$*] allowed" >&2
         exit 1
     fi
 }
 
-# Fails unless $1 exports exactly `_start` and `memory` and imports only
-# from `wasi_snapshot_preview1`.
-check_wasi() {
-    local wasm="$1" exports imports
-    exports="$(exports_of "$wasm")"
-    if [[ "$exports" != "$wasi_exports" ]]; then
-        echo "build.sh: $wasm exports [$exports], expected [$wasi_exports]" >&2
-        exit 1
-    fi
-    imports="$(import_modules_of "$wasm" | grep -vx wasi_snapshot_preview1 || true)"
-    if [[ -n "$imports" ]]; then
-        echo "build.sh: $wasm imports from [$imports]; only wasi_snapshot_preview1 is allowed" >&2
-        exit 1
-    fi
-}
+# Native modules: exactly the native exports, imports only from `wasmgate`.
+check_native() { check_module "$1" "$native_exports" wasmgate; }
 
-# Fails unless $1 has exactly the http-wasm middleware exports and imports
-# only from `http_handler` and `wasi_snapshot_preview1`.
+# WASI commands: exactly `_start` and `memory`, imports only from
+# `wasi_snapshot_preview1`.
+check_wasi() { check_module "$1" "$wasi_exports" wasi_snapshot_preview1; }
+
+# http-wasm middleware: exactly the http-wasm exports, imports only from
+# `http_handler` and `wasi_snapshot_preview1`.
 check_http_wasm() {
-    local wasm="$1" exports imports
-    exports="$(exports_of "$wasm")"
-    if [[ "$exports" != "$http_wasm_exports" ]]; then
-        echo "build.sh: $wasm exports [$exports], expected [$http_wasm_exports]" >&2
-        exit 1
-    fi
-    imports="$(import_modules_of "$wasm" | grep -vx -e http_handler -e wasi_snapshot_preview1 || true)"
-    if [[ -n "$imports" ]]; then
-        echo "build.sh: $wasm imports from [$imports]; only http_handler and wasi_snapshot_preview1 are allowed" >&2
-        exit 1
-    fi
+    check_module "$1" "$http_wasm_exports" http_handler wasi_snapshot_preview1
 }
 
 # Runs `wasm-opt -Oz` on $1 in place, if WASMGATE_WASM_OPT=1.

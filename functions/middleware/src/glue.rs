@@ -41,3 +41,30 @@ pub fn first_value(header: &http_wasm_guest::host::Header, name: &[u8]) -> Optio
 pub fn header_values(header: &http_wasm_guest::host::Header, name: &[u8]) -> Vec<Vec<u8>> {
     header.values(name).iter().map(|v| v.to_vec()).collect()
 }
+
+/// The middleware's parsed config, from `parse` on the `get_config`
+/// payload; an error is logged (the middleware then refuses every request
+/// with it).
+pub fn load<T>(parse: impl FnOnce(&[u8]) -> Result<T, Reject>) -> Result<T, Reject> {
+    let loaded = parse(&config());
+    if let Err(reject) = &loaded {
+        log_error(&reject.body.to_string());
+    }
+    loaded
+}
+
+/// `handle_request`'s answer: `check` on the loaded middleware; continue
+/// when it passes, else write its refusal (or the config error) and stop.
+pub fn verdict<T>(
+    loaded: &Result<T, Reject>,
+    response: &Response,
+    check: impl FnOnce(&T) -> Result<(), Reject>,
+) -> (bool, i32) {
+    match loaded.as_ref().map_err(Clone::clone).and_then(check) {
+        Ok(()) => (true, 0),
+        Err(reject) => {
+            respond(response, &reject);
+            (false, 0)
+        }
+    }
+}

@@ -96,11 +96,7 @@ mod plugin {
     }
 
     pub fn main() {
-        let m = Cors::from_config(&glue::config());
-        if let Err(reject) = &m {
-            glue::log_error(&reject.body.to_string());
-        }
-        register(Plugin(m));
+        register(Plugin(glue::load(Cors::from_config)));
     }
 }
 

@@ -11,26 +11,17 @@ mod plugin {
 
     impl Guest for Plugin {
         fn handle_request(&self, request: &Request, response: &Response) -> (bool, i32) {
-            let verdict = self.0.as_ref().map_err(Clone::clone).and_then(|m| {
+            glue::verdict(&self.0, response, |m| {
                 let values = glue::header_values(&request.header, m.header.as_bytes());
                 let values: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
                 m.verify(&values, &request.body.read())
-            });
-            match verdict {
-                Ok(()) => (true, 0),
-                Err(reject) => {
-                    glue::respond(response, &reject);
-                    (false, 0)
-                }
-            }
+            })
         }
     }
 
     pub fn main() {
-        let m = HmacVerify::from_config(&glue::config());
-        if let Err(reject) = &m {
-            glue::log_error(&reject.body.to_string());
-        } else {
+        let m = glue::load(HmacVerify::from_config);
+        if m.is_ok() {
             // The body is read here and must still reach the next handler.
             admin::enable(feature::BufferRequest);
         }

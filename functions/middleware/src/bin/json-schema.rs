@@ -11,26 +11,13 @@ mod plugin {
 
     impl Guest for Plugin {
         fn handle_request(&self, request: &Request, response: &Response) -> (bool, i32) {
-            let verdict = self
-                .0
-                .as_ref()
-                .map_err(Clone::clone)
-                .and_then(|m| m.check(&request.body.read()));
-            match verdict {
-                Ok(()) => (true, 0),
-                Err(reject) => {
-                    glue::respond(response, &reject);
-                    (false, 0)
-                }
-            }
+            glue::verdict(&self.0, response, |m| m.check(&request.body.read()))
         }
     }
 
     pub fn main() {
-        let m = JsonSchema::from_config(&glue::config());
-        if let Err(reject) = &m {
-            glue::log_error(&reject.body.to_string());
-        } else {
+        let m = glue::load(JsonSchema::from_config);
+        if m.is_ok() {
             // The body is read here and must still reach the next handler.
             admin::enable(feature::BufferRequest);
         }

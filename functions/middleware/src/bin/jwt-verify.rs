@@ -12,7 +12,7 @@ mod plugin {
 
     impl Guest for Plugin {
         fn handle_request(&self, request: &Request, response: &Response) -> (bool, i32) {
-            let verdict = self.0.as_ref().map_err(Clone::clone).and_then(|m| {
+            glue::verdict(&self.0, response, |m| {
                 // The client's own value is never passed on.
                 request.header.remove(m.sub_header.as_bytes());
                 let values = glue::header_values(&request.header, b"authorization");
@@ -26,23 +26,12 @@ mod plugin {
                     request.header.set(m.sub_header.as_bytes(), sub.as_bytes());
                 }
                 Ok(())
-            });
-            match verdict {
-                Ok(()) => (true, 0),
-                Err(reject) => {
-                    glue::respond(response, &reject);
-                    (false, 0)
-                }
-            }
+            })
         }
     }
 
     pub fn main() {
-        let m = JwtVerify::from_config(&glue::config());
-        if let Err(reject) = &m {
-            glue::log_error(&reject.body.to_string());
-        }
-        register(Plugin(m));
+        register(Plugin(glue::load(JwtVerify::from_config)));
     }
 }
 

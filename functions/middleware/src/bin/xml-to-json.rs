@@ -11,13 +11,7 @@ mod plugin {
 
     impl Guest for Plugin {
         fn handle_request(&self, _request: &Request, response: &Response) -> (bool, i32) {
-            match &self.0 {
-                Ok(_) => (true, 0),
-                Err(reject) => {
-                    glue::respond(response, reject);
-                    (false, 0)
-                }
-            }
+            glue::verdict(&self.0, response, |_| Ok(()))
         }
 
         fn handle_response(&self, _ctx: i32, _req: &Request, response: &Response, is_error: bool) {
@@ -43,10 +37,8 @@ mod plugin {
     }
 
     pub fn main() {
-        let m = XmlToJson::from_config(&glue::config());
-        if let Err(reject) = &m {
-            glue::log_error(&reject.body.to_string());
-        } else {
+        let m = glue::load(XmlToJson::from_config);
+        if m.is_ok() {
             admin::enable(feature::BufferResponse);
         }
         register(Plugin(m));
