@@ -2,7 +2,7 @@
 //! reading the config once, answering with a [`Reject`], logging.
 
 use crate::Reject;
-use http_wasm_guest::host::{Response, admin, log};
+use http_wasm_guest::host::{Response, admin, feature, log};
 
 /// http-wasm log levels.
 const LOG_ERROR: i32 = 2;
@@ -49,6 +49,19 @@ pub fn load<T>(parse: impl FnOnce(&[u8]) -> Result<T, Reject>) -> Result<T, Reje
     let loaded = parse(&config());
     if let Err(reject) = &loaded {
         log_error(&reject.body.to_string());
+    }
+    loaded
+}
+
+/// [`load`], then enables `features` if the config is usable (not
+/// otherwise: a middleware that refuses everything reads no body).
+pub fn load_enabling<T>(
+    parse: impl FnOnce(&[u8]) -> Result<T, Reject>,
+    features: feature::Feature,
+) -> Result<T, Reject> {
+    let loaded = load(parse);
+    if loaded.is_ok() {
+        admin::enable(features);
     }
     loaded
 }

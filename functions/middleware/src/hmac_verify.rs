@@ -192,11 +192,11 @@ mod tests {
             (r#"{"secret":"x","header":"bad header"}"#, "`header`"),
             (r#"{"secret":"x","hedaer":"x"}"#, "unknown config key"),
         ] {
-            let r = HmacVerify::from_config(config.as_bytes()).unwrap_err();
-            assert_eq!(r.status, 500);
-            let reason = r.body["reason"].as_str().unwrap();
-            assert!(reason.starts_with("hmac-verify: "), "{reason}");
-            assert!(reason.contains(needle), "{config}: {reason}");
+            crate::assert_misconfigured(
+                HmacVerify::from_config(config.as_bytes()),
+                "hmac-verify",
+                needle,
+            );
         }
     }
 }

@@ -555,10 +555,11 @@ mod tests {
             (json!(3), "object or a boolean"),
         ] {
             let config = json!({ "schema": schema }).to_string();
-            let r = JsonSchema::from_config(config.as_bytes()).unwrap_err();
-            assert_eq!(r.status, 500);
-            let reason = r.body["reason"].as_str().unwrap();
-            assert!(reason.contains(needle), "{config}: {reason}");
+            crate::assert_misconfigured(
+                JsonSchema::from_config(config.as_bytes()),
+                "json-schema",
+                needle,
+            );
         }
         assert!(JsonSchema::from_config(b"{}").is_err());
     }

@@ -469,10 +469,11 @@ mod tests {
             ),
             (r#"{"hs256_secret":"k","leeway":100000}"#, "`leeway`"),
         ] {
-            let r = JwtVerify::from_config(config.as_bytes()).unwrap_err();
-            assert_eq!(r.status, 500);
-            let reason = r.body["reason"].as_str().unwrap();
-            assert!(reason.contains(needle), "{config}: {reason}");
+            crate::assert_misconfigured(
+                JwtVerify::from_config(config.as_bytes()),
+                "jwt-verify",
+                needle,
+            );
         }
     }
 }

@@ -59,3 +59,19 @@ impl Reject {
         self.body.to_string().into_bytes()
     }
 }
+
+/// Asserts that `result` (a `from_config`) is the 500 misconfiguration
+/// answer of middleware `name`, its reason containing `needle`.
+#[cfg(test)]
+pub(crate) fn assert_misconfigured<T: std::fmt::Debug>(
+    result: Result<T, Reject>,
+    name: &str,
+    needle: &str,
+) {
+    let r = result.unwrap_err();
+    assert_eq!(r.status, 500);
+    assert_eq!(r.body["error"], "middleware-misconfigured");
+    let reason = r.body["reason"].as_str().unwrap();
+    assert!(reason.starts_with(&format!("{name}: ")), "{reason}");
+    assert!(reason.contains(needle), "{needle}: {reason}");
+}

@@ -532,10 +532,7 @@ mod tests {
             ),
             (r#"{"rules":{}}"#, "list of rules"),
         ] {
-            let r = Waf::from_config(config.as_bytes()).unwrap_err();
-            assert_eq!(r.status, 500);
-            let reason = r.body["reason"].as_str().unwrap();
-            assert!(reason.contains(needle), "{config}: {reason}");
+            crate::assert_misconfigured(Waf::from_config(config.as_bytes()), "waf", needle);
         }
     }
 

@@ -2,7 +2,7 @@
 
 #[cfg(target_arch = "wasm32")]
 mod plugin {
-    use http_wasm_guest::host::{Request, Response, admin, feature};
+    use http_wasm_guest::host::{Request, Response, feature};
     use http_wasm_guest::{Guest, register};
     use middleware::hmac_verify::HmacVerify;
     use middleware::{Reject, glue};
@@ -20,12 +20,11 @@ mod plugin {
     }
 
     pub fn main() {
-        let m = glue::load(HmacVerify::from_config);
-        if m.is_ok() {
-            // The body is read here and must still reach the next handler.
-            admin::enable(feature::BufferRequest);
-        }
-        register(Plugin(m));
+        // The body is read here and must still reach the next handler.
+        register(Plugin(glue::load_enabling(
+            HmacVerify::from_config,
+            feature::BufferRequest,
+        )));
     }
 }
 

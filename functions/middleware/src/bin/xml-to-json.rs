@@ -2,7 +2,7 @@
 
 #[cfg(target_arch = "wasm32")]
 mod plugin {
-    use http_wasm_guest::host::{Request, Response, admin, feature};
+    use http_wasm_guest::host::{Request, Response, feature};
     use http_wasm_guest::{Guest, register};
     use middleware::xml_to_json::{XmlToJson, convert, is_xml};
     use middleware::{Reject, glue};
@@ -37,11 +37,10 @@ mod plugin {
     }
 
     pub fn main() {
-        let m = glue::load(XmlToJson::from_config);
-        if m.is_ok() {
-            admin::enable(feature::BufferResponse);
-        }
-        register(Plugin(m));
+        register(Plugin(glue::load_enabling(
+            XmlToJson::from_config,
+            feature::BufferResponse,
+        )));
     }
 }
 
