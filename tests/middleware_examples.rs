@@ -330,6 +330,22 @@ fn json_schema_passes_valid_bodies_and_lists_violations_with_400() {
         .map(|(p, m)| (p.to_string(), m.to_string()))
     );
 
+    // Nesting: 64 levels are validated inside the guest's 32 KiB stack;
+    // deeper bodies are refused with the reason before parsing.
+    let nested = |d: usize| format!("{}{}", "[".repeat(d), "]".repeat(d));
+    let r = s.request("POST", "/never", &[], nested(64).as_bytes());
+    let json = assert_refused(&r, 400, "invalid-body");
+    assert_eq!(
+        json["violations"][0]["message"],
+        "expected object, got array"
+    );
+    let r = s.request("POST", "/never", &[], nested(5000).as_bytes());
+    let json = assert_refused(&r, 400, "invalid-body");
+    assert_eq!(
+        json["violations"][0]["message"],
+        "body nests deeper than 64 levels"
+    );
+
     let r = s.request("POST", "/never", &[], b"{\"id\":");
     let json = assert_refused(&r, 400, "invalid-body");
     assert_eq!(json["violations"][0]["path"], "");
@@ -525,6 +541,19 @@ fn xml_to_json_converts_xml_responses_and_answers_502_for_broken_xml() {
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.header("content-type"), Some("text/plain"));
     assert_eq!(r.text(), xml);
+
+    // 128 levels convert inside the guest's 32 KiB stack; deeper is 502.
+    let nested = |d: usize| format!("{}{}", "<a>".repeat(d), "</a>".repeat(d));
+    let xml = ("x-ct", "application/xml");
+    let r = s.request("POST", "/mirror", &[xml], nested(128).as_bytes());
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.text().starts_with(r#"{"a":{"a":{"#), "{}", r.text());
+    let r = s.request("POST", "/mirror", &[xml], nested(5000).as_bytes());
+    let json = assert_refused(&r, 502, "bad-upstream-xml");
+    assert_eq!(
+        json["reason"],
+        "upstream XML nests elements deeper than 128 levels"
+    );
 
     let r = s.request(
         "POST",

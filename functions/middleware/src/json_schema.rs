@@ -98,6 +98,9 @@ impl JsonSchema {
     }
 
     fn parse(bytes: &[u8]) -> Result<JsonSchema, String> {
+        if nesting(bytes) > MAX_DEPTH {
+            return Err(format!("config nests deeper than {MAX_DEPTH} levels"));
+        }
         let value = config::parse(bytes)?;
         let c = Config::new(&value, &["schema", "max_violations"])?;
         let schema = c.get("schema").ok_or("`schema` is required")?;
@@ -126,6 +129,12 @@ impl JsonSchema {
 
     /// The violations of `body` (at most `max_violations`).
     pub fn validate(&self, body: &[u8]) -> Vec<Violation> {
+        if nesting(body) > MAX_DEPTH {
+            return vec![Violation {
+                path: String::new(),
+                message: format!("body nests deeper than {MAX_DEPTH} levels"),
+            }];
+        }
         let instance: Value = match serde_json::from_slice(body) {
             Ok(v) => v,
             Err(e) => {
@@ -146,6 +155,39 @@ impl JsonSchema {
         );
         out
     }
+}
+
+/// Deepest array/object nesting of a body that is validated. Parsing and
+/// validating recurse once per level on the guest's 32 KiB stack, which
+/// holds about 80 (a deeper body would trap: still refused, 502, but
+/// without the reason); real payloads stay far below 64.
+pub const MAX_DEPTH: usize = 64;
+
+/// The deepest `[`/`{` nesting of `json`, strings skipped (no parsing, no
+/// recursion; on malformed input the parser reports the error after).
+fn nesting(json: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0, false, false);
+    for &b in json {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 fn compile(value: &Value, at: &str) -> Result<Schema, String> {
@@ -538,6 +580,21 @@ mod tests {
     }
 
     #[test]
+    fn bodies_nested_deeper_than_max_depth_are_refused_without_parsing() {
+        let m = mw(json!(true));
+        let nested = |d: usize| format!("{}{}", "[".repeat(d), "]".repeat(d));
+        assert!(violations(&m, &nested(MAX_DEPTH)).is_empty());
+        assert_eq!(
+            violations(&m, &nested(MAX_DEPTH + 1)),
+            vec![("".into(), "body nests deeper than 64 levels".into())]
+        );
+        // Brackets inside strings do not count.
+        let quoted = format!(r#"["{}\"{}"]"#, "[".repeat(100), "{".repeat(100));
+        assert!(violations(&m, &quoted).is_empty(), "{quoted}");
+        assert_eq!(nesting(br#"{"a":[1,{"b":"]]]"}]}"#), 3);
+    }
+
+    #[test]
     fn unsupported_keywords_and_bad_schemas_are_refused_at_load() {
         for (schema, needle) in [
             (
@@ -553,6 +610,10 @@ mod tests {
             (json!({ "pattern": "(" }), "invalid regex"),
             (json!({ "minLength": -1 }), "non-negative integer"),
             (json!(3), "object or a boolean"),
+            (
+                serde_json::from_str(&format!("{}{}", "[".repeat(70), "]".repeat(70))).unwrap(),
+                "config nests deeper than 64 levels",
+            ),
         ] {
             let config = json!({ "schema": schema }).to_string();
             crate::assert_misconfigured(

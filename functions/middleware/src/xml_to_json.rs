@@ -60,11 +60,21 @@ pub fn is_xml(content_type: &[u8]) -> bool {
         || (media.starts_with("application/") && media.ends_with("+xml"))
 }
 
+/// Deepest element nesting converted. The conversion recurses once per
+/// level on the guest's 32 KiB stack (a deeper document would trap, still
+/// a 502 but without the reason); 128 levels leave a wide margin.
+pub const MAX_DEPTH: usize = 128;
+
 /// Converts an XML document to compact JSON; `Err` is the 502 answer.
 pub fn convert(xml: &[u8]) -> Result<String, Reject> {
     let bad = |reason: String| Reject::new(502, "bad-upstream-xml", reason);
     let text = std::str::from_utf8(xml).map_err(|_| bad("upstream XML is not UTF-8".into()))?;
     let doc = Document::parse(text).map_err(|e| bad(format!("malformed upstream XML: {e}")))?;
+    if depth(&doc) > MAX_DEPTH {
+        return Err(bad(format!(
+            "upstream XML nests elements deeper than {MAX_DEPTH} levels"
+        )));
+    }
     let root = doc.root_element();
     let mut out = String::from("{");
     push_string(&mut out, &qualified_name(root));
@@ -72,6 +82,20 @@ pub fn convert(xml: &[u8]) -> Result<String, Reject> {
     push_element(&mut out, root);
     out.push('}');
     Ok(out)
+}
+
+/// The deepest element nesting of `doc` (the root element is 1), without
+/// recursion: each node's depth is its parent's plus one, in document order.
+fn depth(doc: &Document) -> usize {
+    let mut depths = vec![0usize; doc.descendants().count()];
+    let mut deepest = 0;
+    for node in doc.descendants() {
+        let parent = node.parent().map_or(0, |p| depths[p.id().get_usize()]);
+        let d = parent + usize::from(node.is_element());
+        depths[node.id().get_usize()] = d;
+        deepest = deepest.max(d);
+    }
+    deepest
 }
 
 fn qualified_name(node: Node) -> String {
@@ -216,6 +240,18 @@ mod tests {
             assert_eq!(r.body["error"], "bad-upstream-xml");
             assert!(r.body["reason"].as_str().unwrap().contains("XML"));
         }
+    }
+
+    #[test]
+    fn nesting_deeper_than_max_depth_is_502() {
+        let nested = |d: usize| format!("{}{}", "<a>".repeat(d), "</a>".repeat(d));
+        assert!(convert(nested(MAX_DEPTH).as_bytes()).is_ok());
+        let r = convert(nested(MAX_DEPTH + 1).as_bytes()).unwrap_err();
+        assert_eq!(r.status, 502);
+        assert_eq!(
+            r.body["reason"],
+            "upstream XML nests elements deeper than 128 levels"
+        );
     }
 
     #[test]
