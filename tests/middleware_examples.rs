@@ -427,6 +427,16 @@ fn waf_refuses_attacks_in_path_query_and_body_with_the_rule_id() {
         // The rule, never the matched text, is named.
         assert!(!r.text().contains("script>") && !r.text().contains("passwd"));
     }
+    // A body over max_body_inspect (default 8 KiB) is refused, not let
+    // through unread.
+    let r = s.request("POST", "/never", &[], &[b'x'; 8193]);
+    let json = assert_refused(&r, 413, "body-too-large-to-inspect");
+    assert_eq!(
+        json["reason"],
+        "the body is over max_body_inspect (8192 bytes)"
+    );
+    let r = s.request("POST", "/echo", &[], &[b'x'; 8192]);
+    assert_eq!(r.status, 200, "{r:?}");
     s.assert_healthy();
 }
 
