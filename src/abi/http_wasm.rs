@@ -74,6 +74,12 @@ impl Layer {
             guest.limits.max_log,
         );
         state.http = Some(Box::new(Exchange::new(guest.config, guest.exchange)));
+        state.stdio = Some(crate::runtime::state::Stdio::new(
+            Vec::new(),
+            0,
+            Vec::new(),
+            Vec::new(),
+        ));
         let runtime = compiled.runtime(runtime);
         let sandbox = Sandbox::new(
             runtime,
