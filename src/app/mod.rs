@@ -167,8 +167,10 @@ impl App {
         chain.handle_response(next).await
     }
 
-    /// Forwards the request to the proxy's upstream (no middleware yet:
-    /// its response is streamed).
+    /// Forwards the request to the proxy's upstream behind its middleware
+    /// (request phase, upstream, response phase). The upstream's response
+    /// is streamed unless a middleware enabled `buffer_response`; then it
+    /// is read whole, its `max_response` reserved in the memory budget.
     async fn forward(
         &self,
         req: &Request,
@@ -176,18 +178,61 @@ impl App {
         trace_id: &str,
         access: &mut Access,
     ) -> Result<Response, Error> {
-        let request = ProxyRequest {
-            method: &req.method,
-            uri: &req.uri,
-            headers: &req.headers,
-            body: &req.body,
-            peer: req.peer,
-            trace_id,
-        };
         let mut used = None;
-        let result = proxy.forward(&request, false, &mut used).await;
+        let result = if proxy.spec.middleware.is_empty() {
+            proxy
+                .forward(&proxy_request(req, trace_id), false, &mut used)
+                .await
+        } else {
+            let mut chain = Chain::new(middleware::Env {
+                cache: &self.cache,
+                admission: &self.admission,
+                server: &self.config.server,
+                trace_id,
+            });
+            let result = self
+                .forward_chained(&mut chain, req, &proxy, trace_id, &mut used)
+                .await;
+            access.fuel = access.fuel.saturating_add(chain.fuel());
+            result
+        };
         access.proxy = Some((proxy, used));
         result
+    }
+
+    /// The upstream behind the proxy's middleware.
+    async fn forward_chained(
+        &self,
+        chain: &mut Chain<'_>,
+        req: &Request,
+        proxy: &Proxy,
+        trace_id: &str,
+        used: &mut Option<usize>,
+    ) -> Result<Response, Error> {
+        // The middleware change a copy; its body is counted in the budget.
+        let copy = Reservation::new(&self.admission);
+        copy.force(req.body.len() as u64);
+        let mut req = req.clone();
+        if let Flow::Respond(response) = chain
+            .handle_request(&proxy.spec.middleware, &mut req)
+            .await?
+        {
+            return Ok(response);
+        }
+        let buffer = chain.buffers_response();
+        // A buffered response is held whole until the middleware are done.
+        let _held = match buffer.then(|| self.admission.reserve(proxy.spec.limits.max_response)) {
+            Some(Err(message)) => {
+                let retry = self.config.server.retry_after_secs.to_string();
+                let error = Error::new(Kind::Overloaded, message).with_header("retry-after", retry);
+                return chain.handle_response(Err(error)).await;
+            }
+            held => held,
+        };
+        let next = proxy
+            .forward(&proxy_request(&req, trace_id), buffer, used)
+            .await;
+        chain.handle_response(next).await
     }
 
     /// The function or proxy serving the request's path and method.
@@ -451,6 +496,18 @@ impl std::fmt::Display for Served<'_> {
 enum Routed {
     Function(Arc<FunctionSpec>),
     Proxy(Arc<Proxy>),
+}
+
+/// What the proxy sends upstream: the request as the middleware left it.
+fn proxy_request<'a>(req: &'a Request, trace_id: &'a str) -> ProxyRequest<'a> {
+    ProxyRequest {
+        method: &req.method,
+        uri: &req.uri,
+        headers: &req.headers,
+        body: &req.body,
+        peer: req.peer,
+        trace_id,
+    }
 }
 
 /// The error response (README "Limits and errors"): the JSON body

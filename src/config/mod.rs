@@ -160,8 +160,8 @@ pub struct ProxySpec {
     pub prefix: bool,
     /// Its upstreams, taken in turn (round robin).
     pub upstreams: Vec<Upstream>,
-    /// The names of the middleware to run, in request order.
-    pub middleware: Vec<String>,
+    /// The middleware to run, in request order.
+    pub middleware: Vec<Arc<MiddlewareSpec>>,
     /// Its timeouts, pool and health settings, response bounds.
     pub limits: ProxyLimits,
 }

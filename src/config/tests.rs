@@ -863,7 +863,7 @@ fn proxy_tables_are_checked() {
         ("", "needs an `upstream`"),
         (
             "upstream = \"http://x\"\nmiddleware = [\"verify\"]",
-            "middleware is not available yet",
+            "no [[middleware]] is named \"verify\"",
         ),
         (
             "upstream = \"http://x\"\nfail_threshold = 0",

@@ -192,7 +192,7 @@ pub(crate) fn validate(
         g.apply(input, &mut config.gateway)?;
     }
     for p in raw.proxies {
-        let spec = proxy(input, p, &config.gateway)?;
+        let spec = proxy(input, p, &config.gateway, &config.middleware)?;
         let same = |route: &str, prefix: bool| route == spec.route && prefix == spec.prefix;
         let other = config
             .functions
@@ -456,6 +456,7 @@ fn proxy(
     input: &ConfigText,
     p: RawProxy,
     defaults: &ProxyLimits,
+    defined: &[Arc<MiddlewareSpec>],
 ) -> Result<ProxySpec, ConfigError> {
     let Some(route_text) = &p.route else {
         return Err(input.file_error("a `[[proxy]]` table needs a `route`".to_owned()));
@@ -495,18 +496,10 @@ fn proxy(
             format!("`name` {name:?} contains a control character (it is written to logs)"),
         );
     }
-    let mut middleware = Vec::new();
-    if let Some(list) = &p.middleware {
-        middleware = list.get_ref().iter().map(|m| m.get_ref().clone()).collect();
-        // Part of the gateway still to be merged: until then a proxy runs
-        // no middleware, and saying so beats forwarding unchecked requests.
-        if !middleware.is_empty() {
-            return input.error(
-                list.span(),
-                format!("proxy `{name}`: middleware is not available yet"),
-            );
-        }
-    }
+    let middleware = match &p.middleware {
+        Some(list) => middleware_list(input, list, defined)?,
+        None => Vec::new(),
+    };
     let mut limits = defaults.clone();
     p.apply(input, &mut limits)?;
     Ok(ProxySpec {
