@@ -889,3 +889,37 @@ fn proxy_tables_are_checked() {
     // An empty middleware list is no middleware.
     assert!(proxy("upstream = \"http://x\"\nmiddleware = []").is_ok());
 }
+
+#[test]
+fn middleware_config_env_keys_are_resolved_by_the_host() {
+    // PATH is set wherever tests run.
+    let path = std::env::var("PATH").unwrap();
+    let c = parse(
+        "[[middleware]]\nname = \"verify\"\nmodule = \"v.wasm\"\n\
+         config = { secret_env = \"PATH\", header = \"x-signature\", nested = { a_env = \"PATH\" } }\n",
+    )
+    .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&c.middleware[0].config).unwrap();
+    assert_eq!(json["secret"], path.as_str());
+    assert!(json.get("secret_env").is_none(), "{json}");
+    // Only top-level keys are resolved.
+    assert_eq!(json["nested"]["a_env"], "PATH");
+    for (config, says) in [
+        (
+            "{ secret_env = \"WASMGATE_TEST_SURELY_UNSET_VARIABLE\" }",
+            "`secret_env`: the environment variable \"WASMGATE_TEST_SURELY_UNSET_VARIABLE\" is not set",
+        ),
+        (
+            "{ secret = \"s\", secret_env = \"PATH\" }",
+            "sets both `secret` and `secret_env`",
+        ),
+    ] {
+        let e = parse(&format!(
+            "[[middleware]]\nname = \"v\"\nmodule = \"v.wasm\"\nconfig = {config}\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains(says), "{config}: {e}");
+        assert!(e.contains("test.toml:4"), "{e}");
+    }
+}

@@ -409,7 +409,7 @@ fn middleware(
     }
     let config: Arc<[u8]> = match &m.config {
         None => Arc::from(&b""[..]),
-        Some(value) => match serde_json::to_vec(value.get_ref()) {
+        Some(value) => match serde_json::to_vec(&with_env(input, value)?) {
             Ok(json) => Arc::from(json),
             Err(e) => {
                 return input.error(
@@ -429,6 +429,50 @@ fn middleware(
         config,
         limits,
     })
+}
+
+/// A middleware's `config` with each top-level `NAME_env = "VAR"` replaced
+/// by `NAME = "<value of $VAR>"`: a guest has no environment of its own,
+/// and a secret belongs in the environment, not in the config file. An
+/// unset or non-UTF-8 variable, or both `NAME` and `NAME_env`, is an error.
+fn with_env(input: &ConfigText, value: &Spanned<toml::Value>) -> Result<toml::Value, ConfigError> {
+    let Some(table) = value.get_ref().as_table() else {
+        return Ok(value.get_ref().clone());
+    };
+    let mut out = table.clone();
+    for (key, v) in table {
+        let (Some(name), toml::Value::String(var)) = (key.strip_suffix("_env"), v) else {
+            continue;
+        };
+        if name.is_empty() {
+            continue;
+        }
+        if table.contains_key(name) {
+            return input.error(
+                value.span(),
+                format!("middleware `config` sets both `{name}` and `{key}`: keep one"),
+            );
+        }
+        let Some(resolved) = std::env::var_os(var) else {
+            return input.error(
+                value.span(),
+                format!(
+                    "middleware `config` key `{key}`: the environment variable {var:?} is not set"
+                ),
+            );
+        };
+        let Ok(resolved) = resolved.into_string() else {
+            return input.error(
+                value.span(),
+                format!(
+                    "middleware `config` key `{key}`: the environment variable {var:?} is not UTF-8"
+                ),
+            );
+        };
+        out.remove(key);
+        out.insert(name.to_owned(), toml::Value::String(resolved));
+    }
+    Ok(toml::Value::Table(out))
 }
 
 /// `route`: a path starting with `/`, a trailing `/*` making it a prefix
