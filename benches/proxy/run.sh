@@ -127,6 +127,10 @@ nginx_conf proxy "    upstream backend { server 127.0.0.1:$up_port; keepalive 32
 
 export WEBHOOK_SECRET="bench-secret"
 has() { [[ " $ROWS " == *" $1 "* ]]; }
+# Each middleware instance reserves its `memory` limit in memory_budget
+# while its request runs: with the default (8 MiB), three middleware on
+# CONNECTIONS requests in flight would not fit the default 256 MiB budget.
+mw_limits='limits = { memory = "4MiB" }'
 wants_wasmgate=0
 for row in passthrough hmac three; do has "$row" && wants_wasmgate=1; done
 {
@@ -135,13 +139,13 @@ for row in passthrough hmac three; do has "$row" && wants_wasmgate=1; done
     if has hmac || has three; then
         printf '[[proxy]]\nroute = "/hmac/*"\nupstream = "http://127.0.0.1:%s"\nmiddleware = ["verify"]\n\n' "$up_port"
         printf '[[middleware]]\nname = "verify"\nmodule = "%s/functions/hmac-verify.wasm"\n' "$root"
-        printf 'config = { header = "x-signature", secret_env = "WEBHOOK_SECRET" }\n\n'
+        printf 'config = { header = "x-signature", secret_env = "WEBHOOK_SECRET" }\n%s\n\n' "$mw_limits"
     fi
     if has three; then
         printf '[[proxy]]\nroute = "/three/*"\nupstream = "http://127.0.0.1:%s"\nmiddleware = ["verify", "waf", "cors"]\n\n' "$up_port"
-        printf '[[middleware]]\nname = "waf"\nmodule = "%s/functions/waf.wasm"\n\n' "$root"
+        printf '[[middleware]]\nname = "waf"\nmodule = "%s/functions/waf.wasm"\n%s\n\n' "$root" "$mw_limits"
         printf '[[middleware]]\nname = "cors"\nmodule = "%s/functions/cors.wasm"\n' "$root"
-        printf 'config = { allow_origins = ["https://example.com"] }\n'
+        printf 'config = { allowed_origins = ["https://example.com"] }\n%s\n' "$mw_limits"
     fi
 } >"$work/wasmgate.toml"
 

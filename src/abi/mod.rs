@@ -2,6 +2,7 @@
 //! module, which ABI a module speaks and refuses imports the host does not
 //! provide; [`call`] runs one request through the right adapter.
 
+pub mod http_wasm;
 pub mod native;
 pub mod wasi_json;
 
@@ -17,7 +18,8 @@ use wasmi::{ExternType, Module, ValType};
 
 use crate::config::{AbiChoice, FunctionSpec};
 use crate::error::{CallError, LoadError};
-use crate::limits::InstanceCost;
+use crate::limits::{InstanceCost, ServerLimits};
+use crate::runtime::exchange::Message;
 use crate::runtime::imports::{self, signature_is};
 use crate::runtime::state::KvSlot;
 use crate::runtime::structure::Shape;
@@ -58,6 +60,9 @@ pub enum Abi {
     Native,
     /// WASI command with JSON on stdin/stdout (the Gojinn contract).
     WasiJson,
+    /// The http-wasm handler ABI: imports `http_handler`, exports
+    /// `handle_request` and `handle_response` (middleware, or a function).
+    HttpWasm,
 }
 
 impl fmt::Display for Abi {
@@ -65,6 +70,7 @@ impl fmt::Display for Abi {
         f.write_str(match self {
             Abi::Native => "native",
             Abi::WasiJson => "wasi-json",
+            Abi::HttpWasm => "http-wasm",
         })
     }
 }
@@ -104,9 +110,13 @@ pub fn inspect(module: &Module, path: &Path, choice: AbiChoice) -> Result<Abi, L
         )));
     }
     let has = |name: &str| module.get_export(name).is_some();
+    let http_handler = module
+        .imports()
+        .any(|i| i.module() == imports::http_handler::NAME);
     let abi = match choice {
         AbiChoice::Native => Abi::Native,
         AbiChoice::WasiJson => Abi::WasiJson,
+        AbiChoice::Auto if http_handler => Abi::HttpWasm,
         AbiChoice::Auto if has(native::HANDLE) => Abi::Native,
         AbiChoice::Auto if has(wasi_json::START) => Abi::WasiJson,
         AbiChoice::Auto => {
@@ -120,6 +130,7 @@ pub fn inspect(module: &Module, path: &Path, choice: AbiChoice) -> Result<Abi, L
     let required: &[(&str, &[ValType], &[ValType])] = match abi {
         Abi::Native => native::EXPORTS,
         Abi::WasiJson => wasi_json::EXPORTS,
+        Abi::HttpWasm => http_wasm::EXPORTS,
     };
     for (name, params, results) in required {
         match module.get_export(name) {
@@ -136,10 +147,12 @@ pub fn inspect(module: &Module, path: &Path, choice: AbiChoice) -> Result<Abi, L
             }
         }
     }
-    if abi == Abi::Native && !matches!(module.get_export("memory"), Some(ExternType::Memory(_))) {
-        return Err(abi_error(
-            "native ABI: missing memory export `memory`".into(),
-        ));
+    if matches!(abi, Abi::Native | Abi::HttpWasm)
+        && !matches!(module.get_export("memory"), Some(ExternType::Memory(_)))
+    {
+        return Err(abi_error(format!(
+            "{abi} ABI: missing memory export `memory`"
+        )));
     }
     Ok(abi)
 }
@@ -202,6 +215,32 @@ pub async fn call_with_state(
         function.limits.memory,
         function.limits.max_log,
     );
+    if abi == Abi::HttpWasm {
+        // An http-wasm module run as a function gets a state of its own
+        // (`http_wasm::call`), without the request's KV transaction: its
+        // `kv_*` calls answer "unavailable" and nothing is committed.
+        let message = Message {
+            method: request.method.to_owned(),
+            uri: request.uri.to_owned(),
+            request_headers: request
+                .headers
+                .iter()
+                .map(|(n, v)| (n.to_ascii_lowercase(), v.to_vec()))
+                .collect(),
+            request_body: request.body.to_vec(),
+            ..Message::default()
+        };
+        let server = ServerLimits::default();
+        return http_wasm::call(
+            runtime,
+            compiled,
+            function,
+            &server,
+            request.trace_id,
+            message,
+        )
+        .await;
+    }
     let slot = Rc::new(RefCell::new(match kv {
         Ok(txn) => KvSlot {
             txn: Some(txn),

@@ -66,6 +66,8 @@ pub(crate) struct RawConfig {
     pub(crate) state: Option<RawState>,
     #[serde(default, rename = "function")]
     pub(crate) functions: Vec<RawFunction>,
+    #[serde(default)]
+    pub(crate) middleware: Vec<RawMiddleware>,
     /// The defaults of every `[[proxy]]`'s keys (its route keys refused).
     pub(crate) gateway: Option<RawProxy>,
     #[serde(default, rename = "proxy")]
@@ -170,6 +172,17 @@ pub(crate) struct RawFunction {
     pub(crate) args: Option<Spanned<Vec<String>>>,
     pub(crate) limits: Option<RawLimits>,
     pub(crate) kv: Option<Spanned<String>>,
+    pub(crate) middleware: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+/// `[[middleware]]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMiddleware {
+    pub(crate) name: Spanned<String>,
+    pub(crate) module: Spanned<String>,
+    pub(crate) config: Option<Spanned<toml::Value>>,
+    pub(crate) limits: Option<RawLimits>,
 }
 
 keys! {

@@ -8,6 +8,7 @@ use std::rc::Rc;
 use wasmi::{Caller, ResourceLimiter, Val};
 use wasmi_core::LimiterError;
 
+use super::exchange::Exchange;
 use crate::error::CallError;
 use crate::store::Txn;
 
@@ -28,6 +29,9 @@ pub struct HostState {
     pub stdio: Option<Stdio>,
     /// What host functions may charge beyond the store's current slice.
     pub fuel: HostFuel,
+    /// The HTTP exchange, when the guest runs as http-wasm middleware
+    /// (the ABI adapter fills it in).
+    pub http: Option<Box<Exchange>>,
     /// The request's KV transaction, shared with the ABI that commits it
     /// after the call (`imports::kv`).
     pub kv: Rc<RefCell<KvSlot>>,
@@ -66,6 +70,7 @@ impl HostState {
             stdio: None,
             fuel: HostFuel::default(),
             kv: Rc::default(),
+            http: None,
         }
     }
 
@@ -390,6 +395,14 @@ pub mod cost {
         per_call: 400,
         per_kib: 3_072,
     };
+    /// The `http_handler` functions that copy bytes between the exchange
+    /// and guest memory (methods, URIs, header names and values, bodies,
+    /// config): per byte copied, like [`FD_WRITE`]; header functions also
+    /// count every field they look at as [`HEADER_FIELD_BYTES`](super::HEADER_FIELD_BYTES).
+    pub const HTTP_COPY: Cost = Cost {
+        per_call: 300,
+        per_kib: 3_072,
+    };
     /// `kv_get`, `host_kv_get`: per byte of key read and of value copied
     /// back (a map lookup under the store's lock and a copy).
     pub const KV_READ: Cost = Cost {
@@ -421,6 +434,11 @@ pub mod cost {
 /// Weight of one iovec of `fd_read`/`fd_write` in bytes of [`cost::FD_READ`] and [`cost::FD_WRITE`]:
 /// reading and checking it costs about as much as copying this many bytes.
 pub const IOVEC_BYTES: u64 = 64;
+
+/// Weight of one header field looked at by an `http_handler` header
+/// function, in bytes of [`cost::HTTP_COPY`]: comparing its name and
+/// stepping over it.
+pub const HEADER_FIELD_BYTES: u64 = 32;
 
 /// The fuel host functions may draw on beyond what the store holds, kept by
 /// the sandbox: whenever it gives the store a slice, it says how much of the
@@ -516,6 +534,12 @@ impl HostResult for () {
 impl HostResult for i32 {
     fn value(&self) -> Option<Val> {
         Some(Val::I32(*self))
+    }
+}
+
+impl HostResult for i64 {
+    fn value(&self) -> Option<Val> {
+        Some(Val::I64(*self))
     }
 }
 

@@ -4,7 +4,7 @@
 use wasmi::{Caller, FuncType, Linker};
 
 use crate::error::CallError;
-use crate::runtime::imports::host_module::{HostModule, signature_is};
+use crate::runtime::imports::host_module::{HostModule, Mismatch, check_in};
 use crate::runtime::state::{
     HostState, MAX_LOG_LINE, charge, charge_fuel, cost, finish, guest_memory,
 };
@@ -26,26 +26,17 @@ pub const FUNCTIONS: &[(&str, &[wasmi::ValType], &[wasmi::ValType])] = {
     &[("log", &[I32, I32, I32], &[])]
 };
 
-/// Every function of [`NAME`]: [`FUNCTIONS`] and the KV ones.
-fn all() -> impl Iterator<
-    Item = &'static (
-        &'static str,
-        &'static [wasmi::ValType],
-        &'static [wasmi::ValType],
-    ),
-> {
-    FUNCTIONS.iter().chain(super::kv::WASMGATE_FUNCTIONS)
-}
-
 /// Whether a `wasmgate` import can be provided.
 fn check_import(name: &str, ty: &FuncType) -> Result<(), &'static str> {
-    let Some((_, params, results)) = all().find(|(n, ..)| *n == name) else {
-        return Err("no such wasmgate host function");
+    // `log`, then the KV functions (`kv`).
+    let found = match check_in(FUNCTIONS, name, ty) {
+        Err(Mismatch::Unknown) => check_in(super::kv::WASMGATE_FUNCTIONS, name, ty),
+        other => other,
     };
-    if !signature_is(ty, params, results) {
-        return Err("wrong signature for this wasmgate host function");
-    }
-    Ok(())
+    found.map_err(|mismatch| match mismatch {
+        Mismatch::Unknown => "no such wasmgate host function",
+        Mismatch::Signature => "wrong signature for this wasmgate host function",
+    })
 }
 
 /// Defines the `wasmgate` host functions in `linker`.
