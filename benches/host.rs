@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use wasmgate::internals::abi::{GuestRequest, wasi_json};
 use wasmgate::internals::config::FunctionSpec;
 use wasmgate::internals::limits::{FunctionLimits, InstanceCost};
+use wasmgate::internals::runtime::exchange::{Exchange, ExchangeLimits, Message};
 use wasmgate::internals::runtime::{HostState, Runtime};
 
 /// Runs per case; the fastest counts.
@@ -45,6 +46,41 @@ struct Case {
 }
 
 const CASES: &[Case] = &[
+    Case {
+        name: "http_handler.get_config, 64 KiB",
+        call: "(drop (call $get_config (i32.const 65536) (i32.const 65536)))",
+        calls: 20_000,
+    },
+    Case {
+        name: "http_handler.get_config, buffer too small",
+        call: "(drop (call $get_config (i32.const 65536) (i32.const 0)))",
+        calls: 200_000,
+    },
+    Case {
+        name: "http_handler.get_header_names, 20 fields",
+        call: "(drop (call $get_header_names (i32.const 0) (i32.const 65536) (i32.const 4096)))",
+        calls: 100_000,
+    },
+    Case {
+        name: "http_handler.get_header_values, 1 of 20 fields",
+        call: "(drop (call $get_header_values (i32.const 0) (i32.const 2048) (i32.const 4) (i32.const 65536) (i32.const 4096)))",
+        calls: 100_000,
+    },
+    Case {
+        name: "http_handler.set_header_value, 15 B, 20 fields",
+        call: "(call $set_header_value (i32.const 0) (i32.const 2048) (i32.const 4) (i32.const 2048) (i32.const 15))",
+        calls: 100_000,
+    },
+    Case {
+        name: "http_handler.write_body, 16 B",
+        call: "(call $write_body (i32.const 1) (i32.const 2048) (i32.const 16))",
+        calls: 200_000,
+    },
+    Case {
+        name: "http_handler.get_status_code",
+        call: "(drop (call $get_status_code))",
+        calls: 200_000,
+    },
     Case {
         name: "log, level off, 0 B",
         call: "(call $log (i32.const 5) (i32.const 1024) (i32.const 0))",
@@ -235,6 +271,12 @@ const IMPORTS: &str = r#"
   (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
   (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll_oneoff (param i32 i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "path_open" (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "http_handler" "get_config" (func $get_config (param i32 i32) (result i32)))
+  (import "http_handler" "get_header_names" (func $get_header_names (param i32 i32 i32) (result i64)))
+  (import "http_handler" "get_header_values" (func $get_header_values (param i32 i32 i32 i32 i32) (result i64)))
+  (import "http_handler" "set_header_value" (func $set_header_value (param i32 i32 i32 i32 i32)))
+  (import "http_handler" "write_body" (func $write_body (param i32 i32 i32)))
+  (import "http_handler" "get_status_code" (func $get_status_code (result i32)))
   (memory (export "memory") 33)
   (data (i32.const 0) "\00\04\00\00\10\00\00\00" "\00\00\00\00\00\00\00\00" "\00\00\01\00\00\00\01\00" "\00\08\00\00\10\00\00\00" "\00\0c\00\00\00\04\00\00")
   (data (i32.const 2048) "0123456789abcde\0a")
@@ -285,12 +327,40 @@ fn run(bench: &Bench, module: &wasmi::Module, calls: u32) -> (Duration, u64) {
     let mut sandbox =
         wasi_json::sandbox(&bench.runtime, module, cost, &bench.spec, &request, state)
             .unwrap_or_else(|(e, _)| panic!("{e}"));
+    sandbox.store_mut().data_mut().http = Some(Box::new(exchange()));
     smol::future::block_on(sandbox.call("set_n", &[wasmi::Val::I32(calls as i32)], &mut []))
         .unwrap();
     let before = sandbox.fuel_used();
     let started = Instant::now();
     smol::future::block_on(sandbox.call("_start", &[], &mut [])).unwrap();
     (started.elapsed(), sandbox.fuel_used() - before)
+}
+
+/// The exchange of the `http_handler` cases: 20 request header fields
+/// (the 10th named `0123`, as the string at 2048 starts), a 64 KiB
+/// config, and no limits that the cases reach.
+fn exchange() -> Exchange {
+    let mut message = Message::default();
+    for i in 0..20 {
+        let name = if i == 10 {
+            "0123".to_owned()
+        } else {
+            format!("x-header-{i}")
+        };
+        message
+            .request_headers
+            .push((name, b"a value of some length".to_vec()));
+    }
+    let limits = ExchangeLimits {
+        max_body: u64::MAX,
+        max_request_headers: 1000,
+        max_request_header_bytes: u64::MAX,
+        max_response_headers: 1000,
+        max_response: u64::MAX,
+    };
+    let mut exchange = Exchange::new(vec![b'c'; 64 << 10].into(), limits);
+    exchange.message = message;
+    exchange
 }
 
 /// Mean ns and fuel of one call of `_start` (looping once), over many

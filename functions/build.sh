@@ -4,6 +4,12 @@
 #   functions/{hello,echo,sieve}.wasm   example functions, native ABI (Rust)
 #   functions/{tax,headers,env}.wasm    example functions, wasi-json ABI (Rust,
 #                                       plain `fn main` WASI commands)
+#   functions/hwg-example.wasm          http-wasm middleware built with the
+#                                       public http-wasm-guest crate (Rust)
+#   functions/{hmac-verify,jwt-verify,json-schema,xml-to-json,waf,cors}.wasm
+#                                       example middleware, http-wasm handler
+#                                       ABI (Rust, http-wasm-guest crate,
+#                                       from middleware/src/bin/*.rs)
 #   functions/tax-{go,zig,c}.wasm       the tax example in Go, Zig and C
 #                                       (wasi-json; Go toolchain, Zig, zig cc)
 #   functions/gojinn/*.wasm             held-out functions from Gojinn's own
@@ -49,6 +55,14 @@ for src in "$here"/wasi-hostile/src/bin/*.rs; do
 done
 # The exports a WASI command keeps, no more and no fewer.
 wasi_exports="_start memory"
+# http-wasm middleware: the binaries of the middleware crate, `fn main`
+# programs for wasm32-wasip1 (the http-wasm-guest crate registers the
+# handler in `_start`), with the handler ABI's exports.
+middleware=()
+for src in "$here"/middleware/src/bin/*.rs; do
+    middleware+=("$(basename "$src" .rs)")
+done
+http_wasm_exports="_start handle_request handle_response memory"
 
 for tool in cargo wat2wasm wasm2wat wasm-objdump go; do
     command -v "$tool" >/dev/null || { echo "build.sh: $tool not found on PATH" >&2; exit 1; }
@@ -82,35 +96,35 @@ import_modules_of() {
         sed -n 's/^ - .* <- \([^.]*\)\..*$/\1/p' | LC_ALL=C sort -u
 }
 
-# Fails unless $1 has exactly the native exports and imports only `wasmgate`.
-check_native() {
-    local wasm="$1" exports imports
+# Fails unless $1 exports exactly $2 (a sorted, space-separated list) and
+# imports only from the modules named in the other arguments.
+check_module() {
+    local wasm="$1" expected="$2" exports imports allowed=()
+    shift 2
+    for module in "$@"; do allowed+=(-e "$module"); done
     exports="$(exports_of "$wasm")"
-    if [[ "$exports" != "$native_exports" ]]; then
-        echo "build.sh: $wasm exports [$exports], expected [$native_exports]" >&2
+    if [[ "$exports" != "$expected" ]]; then
+        echo "build.sh: $wasm exports [$exports], expected [$expected]" >&2
         exit 1
     fi
-    imports="$(import_modules_of "$wasm" | grep -vx wasmgate || true)"
+    imports="$(import_modules_of "$wasm" | grep -vx "${allowed[@]}" || true)"
     if [[ -n "$imports" ]]; then
-        echo "build.sh: $wasm imports from [$imports]; only wasmgate is allowed" >&2
+        echo "build.sh: $wasm imports from [$imports]; only [$*] allowed" >&2
         exit 1
     fi
 }
 
-# Fails unless $1 exports exactly `_start` and `memory` and imports only
-# from `wasi_snapshot_preview1`.
-check_wasi() {
-    local wasm="$1" exports imports
-    exports="$(exports_of "$wasm")"
-    if [[ "$exports" != "$wasi_exports" ]]; then
-        echo "build.sh: $wasm exports [$exports], expected [$wasi_exports]" >&2
-        exit 1
-    fi
-    imports="$(import_modules_of "$wasm" | grep -vx wasi_snapshot_preview1 || true)"
-    if [[ -n "$imports" ]]; then
-        echo "build.sh: $wasm imports from [$imports]; only wasi_snapshot_preview1 is allowed" >&2
-        exit 1
-    fi
+# Native modules: exactly the native exports, imports only from `wasmgate`.
+check_native() { check_module "$1" "$native_exports" wasmgate; }
+
+# WASI commands: exactly `_start` and `memory`, imports only from
+# `wasi_snapshot_preview1`.
+check_wasi() { check_module "$1" "$wasi_exports" wasi_snapshot_preview1; }
+
+# http-wasm middleware: exactly the http-wasm exports, imports only from
+# `http_handler` and `wasi_snapshot_preview1`.
+check_http_wasm() {
+    check_module "$1" "$http_wasm_exports" http_handler wasi_snapshot_preview1
 }
 
 # Runs `wasm-opt -Oz` on $1 in place, if WASMGATE_WASM_OPT=1.
@@ -207,6 +221,27 @@ for name in "${wasi_examples[@]}"; do
 done
 for name in "${wasi_hostile[@]}"; do
     install_wasi "$name" "hostile/wasi-$name.wasm"
+done
+
+# --- http-wasm middleware ----------------------------------------------------
+# Guests of the http-wasm handler ABI (they import `http_handler`), WASI
+# commands whose `_start` registers the handler. hwg-example is written with
+# the public http-wasm-guest crate from crates.io, unmodified; the example
+# middleware (middleware/src/bin/*.rs) use it too, in a cargo invocation of
+# their own, so that their dependencies cannot change the features (and so
+# the bytes) of hwg-example.
+http_wasm_examples=(hwg-example)
+cargo build --quiet --locked --release --target wasm32-wasip1 \
+    --target-dir "$target_dir" -p hwg-example
+cargo build --quiet --locked --release --target wasm32-wasip1 \
+    --target-dir "$target_dir" -p middleware
+for name in "${http_wasm_examples[@]}" "${middleware[@]}"; do
+    cp "$target_dir/wasm32-wasip1/release/$name.wasm" "$tmp/$name.wasm"
+    shrink "$tmp/$name.wasm"
+    keep_exports "$tmp/$name.wasm" "$http_wasm_exports"
+    check_http_wasm "$tmp/$name.wasm"
+    install -m 644 "$tmp/$name.wasm" "$here/$name.wasm"
+    echo "build.sh: $name.wasm ($(wc -c <"$here/$name.wasm") bytes)"
 done
 
 # --- Go, Zig and C examples (wasi-json) ---------------------------------------

@@ -637,6 +637,55 @@ fn check(target: &Path, limits: &LimitArgs) -> Result<(), CliError> {
     }
 }
 
+/// What `check` can say statically about an http-wasm module's features:
+/// a guest enables them at run time (`enable_features`), so only whether
+/// it can, and what its imports let it touch.
+fn http_wasm_features(m: &wasmi::Module) -> String {
+    use crate::runtime::exchange::{BUFFER_REQUEST, BUFFER_RESPONSE, SUPPORTED, TRAILERS};
+    let imported = |name: &str| {
+        m.imports()
+            .any(|i| i.module() == crate::runtime::imports::http_handler::NAME && i.name() == name)
+    };
+    let features = if imported("enable_features") {
+        let granted = |bit: u32| {
+            if SUPPORTED & bit != 0 {
+                ""
+            } else {
+                " (never granted)"
+            }
+        };
+        format!(
+            "imports enable_features: it may enable buffer_request, buffer_response, trailers{} at run time (buffer_request{} and buffer_response{} are granted)",
+            granted(TRAILERS),
+            granted(BUFFER_REQUEST),
+            granted(BUFFER_RESPONSE),
+        )
+    } else {
+        "does not import enable_features: it runs with no feature enabled".to_owned()
+    };
+    let mut touches = Vec::new();
+    if imported("read_body") || imported("write_body") {
+        touches.push("bodies");
+    }
+    if ["set_header_value", "add_header_value", "remove_header"]
+        .iter()
+        .any(|f| imported(f))
+    {
+        touches.push("writes headers");
+    }
+    if imported("set_status_code") {
+        touches.push("sets the status");
+    }
+    if imported("get_config") {
+        touches.push("reads its config");
+    }
+    let touches = match touches.is_empty() {
+        true => String::new(),
+        false => format!("; {}", touches.join(", ")),
+    };
+    format!("http-wasm: {features}{touches}")
+}
+
 /// What `check` prints about a module that loads. Names come from the
 /// module, so they are escaped: a name cannot forge a line of output.
 fn describe(file: &Path, loaded: &cache::Compiled, limits: &FunctionLimits) -> String {
@@ -660,6 +709,9 @@ fn describe(file: &Path, loaded: &cache::Compiled, limits: &FunctionLimits) -> S
         "  imports: {imports}\n  exports: {}",
         exports.join(", ")
     );
+    if loaded.abi == crate::abi::Abi::HttpWasm {
+        let _ = writeln!(text, "  {}", http_wasm_features(m));
+    }
     for (name, ty) in crate::runtime::imports::gojinn::stubs(m) {
         let value = crate::runtime::imports::gojinn::error_value(&ty);
         let _ = writeln!(

@@ -11,7 +11,7 @@
 //! | caller | uses |
 //! |---|---|
 //! | `benches/micro.rs` (divan) | [`abi`], [`cache`], [`config`], [`limits`], [`runtime`] |
-//! | `benches/host.rs` (host function costs) | [`abi::wasi_json::sandbox`], [`calibrate`], [`runtime`] |
+//! | `benches/host.rs` (host function costs) | [`abi::wasi_json::sandbox`], [`calibrate`], [`runtime`], [`runtime::exchange`] |
 //! | `benches/load/baseline.rs` (example: native server) | [`http`], [`server`], [`limits::ServerLimits`] |
 //! | `benches/load/probe.rs` (example: callgrind loop) | [`abi`], [`cache`], [`config`], [`runtime`] |
 //! | `fuzz/fuzz_targets/http_request.rs` | [`http`], [`server::read_request`] |
@@ -51,6 +51,12 @@ pub mod runtime {
     pub use crate::runtime::state::cost;
     pub use crate::runtime::structure::Shape;
     pub use crate::runtime::{HostState, Runtime, Sandbox};
+
+    /// The exchange an http-wasm guest works on (`benches/host.rs` gives
+    /// its sandboxes one for the `http_handler` cases).
+    pub mod exchange {
+        pub use crate::runtime::exchange::{Exchange, ExchangeLimits, Message};
+    }
 }
 
 /// One guest call through either ABI, and each ABI's encoding.

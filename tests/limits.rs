@@ -132,7 +132,7 @@ fn in_flight_cap_answers_503_with_retry_after() {
     let s = std::sync::Arc::new(server(
         "[server]\nfunctions_dir = \".\"\nmax_in_flight = 1\nretry_after = \"7s\"\n\n\
          [[function]]\nroute = \"/spin\"\nmodule = \"loop.wasm\"\n\
-         limits = { fuel = 1_000_000_000_000, timeout = \"3s\" }\n",
+         limits = { fuel = 1_000_000_000_000, timeout = \"1s\" }\n",
     ));
     let spinner = {
         let s = std::sync::Arc::clone(&s);
@@ -162,7 +162,7 @@ fn memory_budget_is_shared_by_requests_in_flight() {
         "[server]\nfunctions_dir = \".\"\nmemory_budget = \"5MiB\"\n\n\
          [limits]\nmemory = \"2MiB\"\n\n\
          [[function]]\nroute = \"/spin\"\nmodule = \"loop.wasm\"\n\
-         limits = { memory = \"4MiB\", fuel = 1_000_000_000_000, timeout = \"3s\" }\n",
+         limits = { memory = \"4MiB\", fuel = 1_000_000_000_000, timeout = \"1s\" }\n",
     ));
     let spinner = {
         let s = std::sync::Arc::clone(&s);

@@ -665,3 +665,103 @@ fn a_config_with_only_proxies_is_served() {
     assert_eq!((r.status, r.text().as_str()), (200, "ok"), "{r:?}");
     server.wait_for_log("proxy /*: /* -> http://127.0.0.1:");
 }
+
+/// A gateway whose `[[proxy]]` at `/api/*` runs `middleware` (names of the
+/// `[[middleware]]` tables in `tables`) in front of `upstream`.
+fn gateway_with_middleware(upstream: &Upstream, middleware: &str, tables: &str) -> Server {
+    let toml = format!(
+        "[[function]]\nroute = \"/hello\"\nmodule = \"hello.wasm\"\n\n\
+         [[proxy]]\nname = \"api\"\nroute = \"/api/*\"\nupstream = {:?}\nmiddleware = [{middleware}]\n\n{tables}",
+        upstream.url()
+    );
+    Server::with_config(
+        &toml,
+        &[
+            ("hello.wasm", function("hello.wasm")),
+            ("hwg.wasm", function("hwg-example.wasm")),
+            ("hmac-verify.wasm", function("hmac-verify.wasm")),
+            ("xml-to-json.wasm", function("xml-to-json.wasm")),
+        ],
+    )
+}
+
+#[test]
+fn the_http_wasm_guest_crate_runs_in_front_of_a_real_upstream() {
+    let up = Upstream::answering(
+        b"HTTP/1.1 201 Created\r\ncontent-type: text/plain\r\ncontent-length: 5\r\n\r\nmade!",
+    );
+    let server = gateway_with_middleware(
+        &up,
+        "\"hwg\"",
+        "[[middleware]]\nname = \"hwg\"\nmodule = \"hwg.wasm\"\n",
+    );
+    // Headers added by the guest reach the upstream; in handle_response it
+    // sees the upstream's status (it enabled buffer_response).
+    let r = server.get_with("/api/orders", &[("x-hwg-token", "t0k")]);
+    assert_eq!((r.status, r.text().as_str()), (201, "made!"), "{r:?}");
+    assert_eq!(r.header("x-hwg-status"), Some("201"), "{r:?}");
+    assert_eq!(r.header("x-hwg-ctx"), Some("42"), "{r:?}");
+    let seen = up.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].header("x-hwg-seen"), ["t0k"]);
+    assert_eq!(seen[0].header("x-hwg-method"), ["GET"]);
+
+    // Refused before the upstream: it sees no second request.
+    let r = server.get("/api/orders");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (403, "missing x-hwg-token\n")
+    );
+    assert!(r.header("x-wasmgate-error").is_none(), "{r:?}");
+    assert_eq!(up.seen().len(), 1);
+    server.assert_healthy();
+}
+
+#[test]
+fn example_middleware_guard_and_transform_a_real_upstream() {
+    let up = Upstream::answering(
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/xml\r\ncontent-length: 39\r\n\r\n<order id=\"A1\"><total>9</total></order>",
+    );
+    let server = gateway_with_middleware(
+        &up,
+        "\"verify\", \"xml\"",
+        "[[middleware]]\nname = \"verify\"\nmodule = \"hmac-verify.wasm\"\nconfig = { secret = \"webhook-secret\" }\n\n\
+         [[middleware]]\nname = \"xml\"\nmodule = \"xml-to-json.wasm\"\n",
+    );
+    let body = br#"{"event":"push","ref":"main"}"#;
+    let signature = "sha256=519dba301674e3c276c84529c876e8555a9ca5c9d4eb8f21e3690b1730a9a1e9";
+    let r = server.request("POST", "/api/hook", &[("x-signature", signature)], body);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.text(), r#"{"order":{"@id":"A1","total":"9"}}"#);
+    let seen = up.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].body, body);
+
+    // A wrong signature never reaches the upstream.
+    let r = server.request("POST", "/api/hook", &[("x-signature", signature)], b"{}");
+    assert_eq!(r.status, 401, "{r:?}");
+    assert!(r.text().contains("signature mismatch"), "{r:?}");
+    assert_eq!(up.seen().len(), 1);
+    server.assert_healthy();
+}
+
+#[test]
+fn middleware_see_an_upstream_failure_and_it_stays_the_answer() {
+    let toml = format!(
+        "[[function]]\nroute = \"/hello\"\nmodule = \"hello.wasm\"\n\n\
+         [[proxy]]\nname = \"api\"\nroute = \"/api/*\"\nupstream = {:?}\nmiddleware = [\"hwg\"]\n\n\
+         [[middleware]]\nname = \"hwg\"\nmodule = \"hwg.wasm\"\n",
+        closed_port()
+    );
+    let server = Server::with_config(
+        &toml,
+        &[
+            ("hello.wasm", function("hello.wasm")),
+            ("hwg.wasm", function("hwg-example.wasm")),
+        ],
+    );
+    let r = server.get_with("/api/x", &[("x-hwg-token", "t")]);
+    r.assert_error(502, "upstream-unavailable");
+    server.assert_healthy();
+}

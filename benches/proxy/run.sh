@@ -141,7 +141,7 @@ for row in passthrough hmac three; do has "$row" && wants_wasmgate=1; done
         printf '[[proxy]]\nroute = "/three/*"\nupstream = "http://127.0.0.1:%s"\nmiddleware = ["verify", "waf", "cors"]\n\n' "$up_port"
         printf '[[middleware]]\nname = "waf"\nmodule = "%s/functions/waf.wasm"\n\n' "$root"
         printf '[[middleware]]\nname = "cors"\nmodule = "%s/functions/cors.wasm"\n' "$root"
-        printf 'config = { allow_origins = ["https://example.com"] }\n'
+        printf 'config = { allowed_origins = ["https://example.com"] }\n'
     fi
 } >"$work/wasmgate.toml"
 

@@ -2,6 +2,7 @@
 //! module, which ABI a module speaks and refuses imports the host does not
 //! provide; [`call`] runs one request through the right adapter.
 
+pub mod http_wasm;
 pub mod native;
 pub mod wasi_json;
 
@@ -16,7 +17,8 @@ use wasmi::{ExternType, Module, ValType};
 
 use crate::config::{AbiChoice, FunctionSpec};
 use crate::error::{CallError, LoadError};
-use crate::limits::InstanceCost;
+use crate::limits::{InstanceCost, ServerLimits};
+use crate::runtime::exchange::Message;
 use crate::runtime::imports::{self, signature_is};
 use crate::runtime::structure::Shape;
 use crate::runtime::{HostState, Runtime, Sandbox};
@@ -55,6 +57,9 @@ pub enum Abi {
     Native,
     /// WASI command with JSON on stdin/stdout (the Gojinn contract).
     WasiJson,
+    /// The http-wasm handler ABI: imports `http_handler`, exports
+    /// `handle_request` and `handle_response` (middleware, or a function).
+    HttpWasm,
 }
 
 impl fmt::Display for Abi {
@@ -62,6 +67,7 @@ impl fmt::Display for Abi {
         f.write_str(match self {
             Abi::Native => "native",
             Abi::WasiJson => "wasi-json",
+            Abi::HttpWasm => "http-wasm",
         })
     }
 }
@@ -101,9 +107,13 @@ pub fn inspect(module: &Module, path: &Path, choice: AbiChoice) -> Result<Abi, L
         )));
     }
     let has = |name: &str| module.get_export(name).is_some();
+    let http_handler = module
+        .imports()
+        .any(|i| i.module() == imports::http_handler::NAME);
     let abi = match choice {
         AbiChoice::Native => Abi::Native,
         AbiChoice::WasiJson => Abi::WasiJson,
+        AbiChoice::Auto if http_handler => Abi::HttpWasm,
         AbiChoice::Auto if has(native::HANDLE) => Abi::Native,
         AbiChoice::Auto if has(wasi_json::START) => Abi::WasiJson,
         AbiChoice::Auto => {
@@ -117,6 +127,7 @@ pub fn inspect(module: &Module, path: &Path, choice: AbiChoice) -> Result<Abi, L
     let required: &[(&str, &[ValType], &[ValType])] = match abi {
         Abi::Native => native::EXPORTS,
         Abi::WasiJson => wasi_json::EXPORTS,
+        Abi::HttpWasm => http_wasm::EXPORTS,
     };
     for (name, params, results) in required {
         match module.get_export(name) {
@@ -133,10 +144,12 @@ pub fn inspect(module: &Module, path: &Path, choice: AbiChoice) -> Result<Abi, L
             }
         }
     }
-    if abi == Abi::Native && !matches!(module.get_export("memory"), Some(ExternType::Memory(_))) {
-        return Err(abi_error(
-            "native ABI: missing memory export `memory`".into(),
-        ));
+    if matches!(abi, Abi::Native | Abi::HttpWasm)
+        && !matches!(module.get_export("memory"), Some(ExternType::Memory(_)))
+    {
+        return Err(abi_error(format!(
+            "{abi} ABI: missing memory export `memory`"
+        )));
     }
     Ok(abi)
 }
@@ -182,6 +195,29 @@ pub async fn call(
     if abi == Abi::WasiJson {
         let (result, fuel) = wasi_json::run(runtime, module, cost, function, request, state).await;
         return Outcome { result, fuel };
+    }
+    if abi == Abi::HttpWasm {
+        let message = Message {
+            method: request.method.to_owned(),
+            uri: request.uri.to_owned(),
+            request_headers: request
+                .headers
+                .iter()
+                .map(|(n, v)| (n.to_ascii_lowercase(), v.to_vec()))
+                .collect(),
+            request_body: request.body.to_vec(),
+            ..Message::default()
+        };
+        let server = ServerLimits::default();
+        return http_wasm::call(
+            runtime,
+            compiled,
+            function,
+            &server,
+            request.trace_id,
+            message,
+        )
+        .await;
     }
     let mut sandbox = match Sandbox::new(runtime, module, cost, &function.limits, state) {
         Ok(sandbox) => sandbox,

@@ -94,6 +94,21 @@ impl Admission {
     }
 }
 
+impl Admission {
+    /// Reserves `bytes` of the memory budget without a slot: an
+    /// admitted request's middleware instance (its `memory`) while it
+    /// lives.
+    pub fn reserve(&self, bytes: u64) -> Result<Reservation<'_>, &'static str> {
+        let held = Reservation::new(self);
+        if !held.grow(bytes) {
+            return Err(
+                "the memory budget (memory_budget) is taken by requests in progress; retry later",
+            );
+        }
+        Ok(held)
+    }
+}
+
 /// An admitted request; releases its slot and memory when dropped.
 pub struct Permit<'a> {
     admission: &'a Admission,

@@ -4,6 +4,7 @@
 //! one JSON error body (`error_response`).
 
 pub mod admission;
+pub mod middleware;
 pub mod proxy;
 pub mod router;
 mod trace;
@@ -19,10 +20,11 @@ use crate::abi;
 use crate::cache::{self, ModuleCache};
 use crate::config::{Config, FunctionSpec};
 use crate::error::{CallError, DecodeError, Error, Kind};
-use crate::http::{FRAMING_HEADERS, Request, Response, valid_name, valid_value};
+use crate::http::{FRAMING_HEADERS, HOST_HEADERS, Request, Response, valid_name, valid_value};
 use crate::limits::{MAX_RESPONSE_HEADERS, ServerLimits};
 use crate::server::{self, Refused};
 use admission::{Admission, RequestGate, Reservation};
+use middleware::{Chain, Flow};
 use proxy::{Proxy, ProxyRequest};
 use router::{Match, Router};
 use trace::trace_id;
@@ -124,12 +126,51 @@ impl App {
         let loaded = self.load(&spec, trace_id, access).await?;
         access.function = Some(Arc::clone(&spec));
         let permit = self.admit(&spec)?;
-        self.call(req, &spec, &loaded, &permit, trace_id, access)
-            .await
+        if spec.middleware.is_empty() {
+            return self
+                .call(req, &spec, &loaded, &permit, trace_id, access)
+                .await;
+        }
+        let mut chain = Chain::new(middleware::Env {
+            cache: &self.cache,
+            admission: &self.admission,
+            server: &self.config.server,
+            trace_id,
+        });
+        let result = self
+            .chained(&mut chain, req, (&spec, &loaded, &permit), trace_id, access)
+            .await;
+        access.fuel = access.fuel.saturating_add(chain.fuel());
+        result
     }
 
-    /// Forwards the request to the proxy's upstream (no middleware yet:
-    /// its response is streamed).
+    /// The function behind its middleware: request phase, the function,
+    /// response phase ([`middleware::Chain`]).
+    async fn chained(
+        &self,
+        chain: &mut Chain<'_>,
+        req: &Request,
+        (spec, loaded, permit): (&FunctionSpec, &cache::Loaded, &admission::Permit<'_>),
+        trace_id: &str,
+        access: &mut Access,
+    ) -> Result<Response, Error> {
+        // The middleware change a copy; its body is counted in the budget.
+        let copy = Reservation::new(&self.admission);
+        copy.force(req.body.len() as u64);
+        let mut req = req.clone();
+        if let Flow::Respond(response) = chain.handle_request(&spec.middleware, &mut req).await? {
+            return Ok(response);
+        }
+        let next = self
+            .call(&req, spec, loaded, permit, trace_id, access)
+            .await;
+        chain.handle_response(next).await
+    }
+
+    /// Forwards the request to the proxy's upstream behind its middleware
+    /// (request phase, upstream, response phase). The upstream's response
+    /// is streamed unless a middleware enabled `buffer_response`; then it
+    /// is read whole, its `max_response` reserved in the memory budget.
     async fn forward(
         &self,
         req: &Request,
@@ -137,18 +178,61 @@ impl App {
         trace_id: &str,
         access: &mut Access,
     ) -> Result<Response, Error> {
-        let request = ProxyRequest {
-            method: &req.method,
-            uri: &req.uri,
-            headers: &req.headers,
-            body: &req.body,
-            peer: req.peer,
-            trace_id,
-        };
         let mut used = None;
-        let result = proxy.forward(&request, false, &mut used).await;
+        let result = if proxy.spec.middleware.is_empty() {
+            proxy
+                .forward(&proxy_request(req, trace_id), false, &mut used)
+                .await
+        } else {
+            let mut chain = Chain::new(middleware::Env {
+                cache: &self.cache,
+                admission: &self.admission,
+                server: &self.config.server,
+                trace_id,
+            });
+            let result = self
+                .forward_chained(&mut chain, req, &proxy, trace_id, &mut used)
+                .await;
+            access.fuel = access.fuel.saturating_add(chain.fuel());
+            result
+        };
         access.proxy = Some((proxy, used));
         result
+    }
+
+    /// The upstream behind the proxy's middleware.
+    async fn forward_chained(
+        &self,
+        chain: &mut Chain<'_>,
+        req: &Request,
+        proxy: &Proxy,
+        trace_id: &str,
+        used: &mut Option<usize>,
+    ) -> Result<Response, Error> {
+        // The middleware change a copy; its body is counted in the budget.
+        let copy = Reservation::new(&self.admission);
+        copy.force(req.body.len() as u64);
+        let mut req = req.clone();
+        if let Flow::Respond(response) = chain
+            .handle_request(&proxy.spec.middleware, &mut req)
+            .await?
+        {
+            return Ok(response);
+        }
+        let buffer = chain.buffers_response();
+        // A buffered response is held whole until the middleware are done.
+        let _held = match buffer.then(|| self.admission.reserve(proxy.spec.limits.max_response)) {
+            Some(Err(message)) => {
+                let retry = self.config.server.retry_after_secs.to_string();
+                let error = Error::new(Kind::Overloaded, message).with_header("retry-after", retry);
+                return chain.handle_response(Err(error)).await;
+            }
+            held => held,
+        };
+        let next = proxy
+            .forward(&proxy_request(&req, trace_id), buffer, used)
+            .await;
+        chain.handle_response(next).await
     }
 
     /// The function or proxy serving the request's path and method.
@@ -228,7 +312,12 @@ impl App {
             trace_id,
         };
         self.hold_stdin(loaded, permit, &request)?;
-        let outcome = abi::call(&loaded.runtime, &loaded.compiled, spec, &request).await;
+        let outcome = match loaded.compiled.abi {
+            abi::Abi::HttpWasm => {
+                middleware::terminal(&self.config.server, loaded, spec, req, trace_id).await
+            }
+            _ => abi::call(&loaded.runtime, &loaded.compiled, spec, &request).await,
+        };
         access.fuel = outcome.fuel;
         outcome.result.and_then(into_http).map_err(|e| {
             log::warn!("function {} [{trace_id}]: {e}", spec.name);
@@ -409,6 +498,18 @@ enum Routed {
     Proxy(Arc<Proxy>),
 }
 
+/// What the proxy sends upstream: the request as the middleware left it.
+fn proxy_request<'a>(req: &'a Request, trace_id: &'a str) -> ProxyRequest<'a> {
+    ProxyRequest {
+        method: &req.method,
+        uri: &req.uri,
+        headers: &req.headers,
+        body: &req.body,
+        peer: req.peer,
+        trace_id,
+    }
+}
+
 /// The error response (README "Limits and errors"): the JSON body
 /// `{"error","message","function","trace_id"}`, `x-wasmgate-error` and the
 /// error's own fields.
@@ -444,11 +545,6 @@ fn error_response(e: &Error, function: Option<&str>, trace_id: &str) -> Response
         stream: None,
     }
 }
-
-/// Header names the host sets on every response or error; a guest's field
-/// with one of these names makes its response a bad response, so a guest
-/// cannot pose as the host (a fake error kind, another request's trace id).
-pub const HOST_HEADERS: &[&str] = &["x-wasmgate-error", "x-trace-id"];
 
 /// Checks a guest's response and turns it into HTTP: header count, names,
 /// values, no host-owned fields (framing fields are dropped). `wasmgate run`

@@ -17,6 +17,12 @@
 //! module = "functions/echo.wasm"
 //! methods = ["GET", "POST"]
 //! limits = { fuel = 5_000_000 }
+//! middleware = ["verify"]       # http-wasm middleware, run in order
+//!
+//! [[middleware]]
+//! name = "verify"
+//! module = "functions/hmac-verify.wasm"
+//! config = { header = "x-signature" }   # handed to the guest as JSON
 //! ```
 
 pub mod board;
@@ -30,6 +36,7 @@ pub(crate) mod validate;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::limits::{FunctionLimits, ProxyLimits, ServerLimits};
 
@@ -85,6 +92,9 @@ pub struct FunctionSpec {
     pub args: Vec<String>,
     /// Its limits.
     pub limits: FunctionLimits,
+    /// The http-wasm middleware run before it, in order (and after it in
+    /// reverse order).
+    pub middleware: Vec<Arc<MiddlewareSpec>>,
     /// Whether it was made from a request path (`/NAME` in `functions_dir`)
     /// rather than configured: then a missing module file means there is no
     /// such function (404), not a broken one (503).
@@ -104,9 +114,25 @@ impl FunctionSpec {
             env: Vec::new(),
             args: Vec::new(),
             limits: limits.clone(),
+            middleware: Vec::new(),
             from_functions_dir: true,
         }
     }
+}
+
+/// One `[[middleware]]`: an http-wasm module that `[[function]]` routes
+/// name in their `middleware` list.
+#[derive(Debug, Clone)]
+pub struct MiddlewareSpec {
+    /// The name routes refer to it by, also in logs and error messages.
+    pub name: String,
+    /// The module file.
+    pub module: PathBuf,
+    /// Its `config` as JSON, handed to the guest as-is (`get_config`);
+    /// empty when there is none.
+    pub config: Arc<[u8]>,
+    /// Its limits, for each call.
+    pub limits: FunctionLimits,
 }
 
 /// One upstream of a `[[proxy]]`: an `http://host:port` origin.
@@ -134,8 +160,8 @@ pub struct ProxySpec {
     pub prefix: bool,
     /// Its upstreams, taken in turn (round robin).
     pub upstreams: Vec<Upstream>,
-    /// The names of the middleware to run, in request order.
-    pub middleware: Vec<String>,
+    /// The middleware to run, in request order.
+    pub middleware: Vec<Arc<MiddlewareSpec>>,
     /// Its timeouts, pool and health settings, response bounds.
     pub limits: ProxyLimits,
 }
@@ -151,6 +177,8 @@ pub struct Config {
     pub defaults: FunctionLimits,
     /// Explicitly configured functions, matched before `functions_dir`.
     pub functions: Vec<FunctionSpec>,
+    /// The `[[middleware]]` tables.
+    pub middleware: Vec<Arc<MiddlewareSpec>>,
     /// Directory whose `NAME.wasm` files are served at `/NAME`.
     pub functions_dir: Option<PathBuf>,
     /// Reverse-proxy routes (`[[proxy]]`).
@@ -173,6 +201,7 @@ impl Default for Config {
             server: ServerLimits::default(),
             defaults: FunctionLimits::default(),
             functions: Vec::new(),
+            middleware: Vec::new(),
             functions_dir: None,
             proxies: Vec::new(),
             gateway: ProxyLimits::default(),

@@ -65,6 +65,8 @@ pub(crate) struct RawConfig {
     pub(crate) limits: Option<RawLimits>,
     #[serde(default, rename = "function")]
     pub(crate) functions: Vec<RawFunction>,
+    #[serde(default)]
+    pub(crate) middleware: Vec<RawMiddleware>,
     /// The defaults of every `[[proxy]]`'s keys (its route keys refused).
     pub(crate) gateway: Option<RawProxy>,
     #[serde(default, rename = "proxy")]
@@ -149,6 +151,17 @@ pub(crate) struct RawFunction {
     pub(crate) abi: Option<Spanned<String>>,
     pub(crate) env: Option<Spanned<BTreeMap<String, String>>>,
     pub(crate) args: Option<Spanned<Vec<String>>>,
+    pub(crate) limits: Option<RawLimits>,
+    pub(crate) middleware: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+/// `[[middleware]]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMiddleware {
+    pub(crate) name: Spanned<String>,
+    pub(crate) module: Spanned<String>,
+    pub(crate) config: Option<Spanned<toml::Value>>,
     pub(crate) limits: Option<RawLimits>,
 }
 

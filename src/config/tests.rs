@@ -754,6 +754,76 @@ fn plain_output_is_text_by_default_and_set_globally_or_per_function() {
 }
 
 #[test]
+fn middleware_tables_and_lists_parse() {
+    let c = parse(
+        "[[middleware]]\nname = \"verify\"\nmodule = \"m/verify.wasm\"\n\
+         config = { header = \"x-signature\", n = 3, list = [1, \"a\"] }\nlimits = { fuel = 5000 }\n\
+         [[middleware]]\nname = \"plain\"\nmodule = \"plain.wasm\"\n\
+         [[function]]\nroute = \"/f\"\nmodule = \"f.wasm\"\nmiddleware = [\"verify\", \"plain\"]\n\
+         [[function]]\nroute = \"/g\"\nmodule = \"g.wasm\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.middleware.len(), 2);
+    let verify = &c.middleware[0];
+    assert_eq!(verify.module, Path::new("/base/m/verify.wasm"));
+    assert_eq!(
+        &*verify.config,
+        br#"{"header":"x-signature","list":[1,"a"],"n":3}"#
+    );
+    assert_eq!(verify.limits.fuel, 5000);
+    assert!(c.middleware[1].config.is_empty());
+    let names: Vec<&str> = c.functions[0]
+        .middleware
+        .iter()
+        .map(|m| m.name.as_str())
+        .collect();
+    assert_eq!(names, ["verify", "plain"]);
+    assert!(c.functions[1].middleware.is_empty());
+}
+
+#[test]
+fn middleware_errors_name_the_line_and_key() {
+    let cases = [
+        (
+            "[[function]]\nroute = \"/f\"\nmodule = \"f.wasm\"\nmiddleware = [\"nope\"]\n",
+            4,
+            "`middleware`: no [[middleware]] is named \"nope\"",
+        ),
+        (
+            "[[middleware]]\nname = \"a\"\nmodule = \"a.wasm\"\n[[function]]\nroute = \"/f\"\n\
+             module = \"f.wasm\"\nmiddleware = [\"a\", \"a\"]\n",
+            7,
+            "listed twice",
+        ),
+        (
+            "[[middleware]]\nname = \"a\"\nmodule = \"a.wasm\"\n[[middleware]]\nname = \"a\"\nmodule = \"b.wasm\"\n",
+            5,
+            "used twice",
+        ),
+        (
+            "[[middleware]]\nname = \"a\"\nmodule = \"a.wasm\"\nsecret = 1\n",
+            4,
+            "unknown field `secret`",
+        ),
+        (
+            "[[middleware]]\nname = \"a\\n\"\nmodule = \"a.wasm\"\n",
+            2,
+            "control characters",
+        ),
+        (
+            "[[middleware]]\nname = \"a\"\nmodule = \"a.wasm\"\nlimits = { fuel = 0 }\n",
+            4,
+            "fuel",
+        ),
+    ];
+    for (text, line, message) in cases {
+        let e = parse(text).unwrap_err();
+        assert_eq!(e.line, Some(line), "{text}: {e}");
+        assert!(e.message.contains(message), "{text}: {e}");
+    }
+}
+
+#[test]
 fn proxy_tables_parse_with_gateway_defaults() {
     let c = parse(
         "[gateway]\nconnect_timeout = \"2s\"\npool_size = 3\n\n[[proxy]]\nroute = \"/api/*\"\nupstream = [\"http://127.0.0.1:9000\", \"http://[::1]:81/\", \"http://backend.local\"]\nfail_threshold = 5\n",
@@ -793,7 +863,7 @@ fn proxy_tables_are_checked() {
         ("", "needs an `upstream`"),
         (
             "upstream = \"http://x\"\nmiddleware = [\"verify\"]",
-            "middleware is not available yet",
+            "no [[middleware]] is named \"verify\"",
         ),
         (
             "upstream = \"http://x\"\nfail_threshold = 0",
@@ -818,4 +888,38 @@ fn proxy_tables_are_checked() {
     );
     // An empty middleware list is no middleware.
     assert!(proxy("upstream = \"http://x\"\nmiddleware = []").is_ok());
+}
+
+#[test]
+fn middleware_config_env_keys_are_resolved_by_the_host() {
+    // PATH is set wherever tests run.
+    let path = std::env::var("PATH").unwrap();
+    let c = parse(
+        "[[middleware]]\nname = \"verify\"\nmodule = \"v.wasm\"\n\
+         config = { secret_env = \"PATH\", header = \"x-signature\", nested = { a_env = \"PATH\" } }\n",
+    )
+    .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&c.middleware[0].config).unwrap();
+    assert_eq!(json["secret"], path.as_str());
+    assert!(json.get("secret_env").is_none(), "{json}");
+    // Only top-level keys are resolved.
+    assert_eq!(json["nested"]["a_env"], "PATH");
+    for (config, says) in [
+        (
+            "{ secret_env = \"WASMGATE_TEST_SURELY_UNSET_VARIABLE\" }",
+            "`secret_env`: the environment variable \"WASMGATE_TEST_SURELY_UNSET_VARIABLE\" is not set",
+        ),
+        (
+            "{ secret = \"s\", secret_env = \"PATH\" }",
+            "sets both `secret` and `secret_env`",
+        ),
+    ] {
+        let e = parse(&format!(
+            "[[middleware]]\nname = \"v\"\nmodule = \"v.wasm\"\nconfig = {config}\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains(says), "{config}: {e}");
+        assert!(e.contains("test.toml:4"), "{e}");
+    }
 }

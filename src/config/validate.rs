@@ -3,14 +3,17 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use toml::Spanned;
 
-use super::raw::{RawConfig, RawFunction, RawLimits, RawProxy, RawServer, Upstreams};
+use super::raw::{
+    RawConfig, RawFunction, RawLimits, RawMiddleware, RawProxy, RawServer, Upstreams,
+};
 use super::text::ConfigText;
 use super::units::{show_duration, show_size};
-use super::{AbiChoice, Config, FunctionSpec, ProxySpec, Upstream};
+use super::{AbiChoice, Config, FunctionSpec, MiddlewareSpec, ProxySpec, Upstream};
 use crate::error::ConfigError;
 use crate::limits::{
     BODY_SHARE_DIVISOR, FunctionLimits, MAX_FUEL, PlainOutput, ProxyLimits, ServerLimits,
@@ -140,8 +143,27 @@ pub(crate) fn validate(
     if let Some(l) = &raw.limits {
         config.defaults = function_limits(input, l, &config.defaults, config.fuel_per_ms)?;
     }
+    for m in raw.middleware {
+        if config
+            .middleware
+            .iter()
+            .any(|o| o.name == *m.name.get_ref())
+        {
+            return input.error(
+                m.name.span(),
+                format!("[[middleware]] name {:?} is used twice", m.name.get_ref()),
+            );
+        }
+        let spec = middleware(input, m, base, &config.defaults, config.fuel_per_ms)?;
+        config.middleware.push(Arc::new(spec));
+    }
     for f in raw.functions {
-        let spec = function(input, f, base, &config.defaults, config.fuel_per_ms)?;
+        let chain = match &f.middleware {
+            Some(names) => middleware_list(input, names, &config.middleware)?,
+            None => Vec::new(),
+        };
+        let mut spec = function(input, f, base, &config.defaults, config.fuel_per_ms)?;
+        spec.middleware = chain;
         if let Some(other) = config
             .functions
             .iter()
@@ -170,7 +192,7 @@ pub(crate) fn validate(
         g.apply(input, &mut config.gateway)?;
     }
     for p in raw.proxies {
-        let spec = proxy(input, p, &config.gateway)?;
+        let spec = proxy(input, p, &config.gateway, &config.middleware)?;
         let same = |route: &str, prefix: bool| route == spec.route && prefix == spec.prefix;
         let other = config
             .functions
@@ -209,7 +231,11 @@ pub(crate) fn check_budget(input: &ConfigText, config: &Config) -> Result<(), Co
         .functions
         .iter()
         .map(|f| (f.name.as_str(), &f.limits));
-    for (name, limits) in dir_default.into_iter().chain(named) {
+    let middleware = config
+        .middleware
+        .iter()
+        .map(|m| (m.name.as_str(), &m.limits));
+    for (name, limits) in dir_default.into_iter().chain(named).chain(middleware) {
         if let Some(message) = over_budget(name, limits, budget) {
             return Err(input.file_error(message));
         }
@@ -360,8 +386,93 @@ fn function(
         env: env.into_iter().collect(),
         args,
         limits,
+        middleware: Vec::new(),
         from_functions_dir: false,
     })
+}
+
+/// One `[[middleware]]`: a unique, printable name, the module, its
+/// `config` turned into the JSON the guest reads, its limits.
+fn middleware(
+    input: &ConfigText,
+    m: RawMiddleware,
+    base: &Path,
+    defaults: &FunctionLimits,
+    fuel_per_ms: Option<u64>,
+) -> Result<MiddlewareSpec, ConfigError> {
+    let name = m.name.get_ref();
+    if name.is_empty() || name.contains(char::is_control) {
+        return input.error(
+            m.name.span(),
+            format!("middleware `name` {name:?} must be non-empty, without control characters (it is written to logs)"),
+        );
+    }
+    let config: Arc<[u8]> = match &m.config {
+        None => Arc::from(&b""[..]),
+        Some(value) => match serde_json::to_vec(&with_env(input, value)?) {
+            Ok(json) => Arc::from(json),
+            Err(e) => {
+                return input.error(
+                    value.span(),
+                    format!("middleware `config` cannot be handed to the guest as JSON: {e}"),
+                );
+            }
+        },
+    };
+    let limits = match &m.limits {
+        Some(l) => function_limits(input, l, defaults, fuel_per_ms)?,
+        None => defaults.clone(),
+    };
+    Ok(MiddlewareSpec {
+        name: name.clone(),
+        module: base.join(m.module.get_ref()),
+        config,
+        limits,
+    })
+}
+
+/// A middleware's `config` with each top-level `NAME_env = "VAR"` replaced
+/// by `NAME = "<value of $VAR>"`: a guest has no environment of its own,
+/// and a secret belongs in the environment, not in the config file. An
+/// unset or non-UTF-8 variable, or both `NAME` and `NAME_env`, is an error.
+fn with_env(input: &ConfigText, value: &Spanned<toml::Value>) -> Result<toml::Value, ConfigError> {
+    let Some(table) = value.get_ref().as_table() else {
+        return Ok(value.get_ref().clone());
+    };
+    let mut out = table.clone();
+    for (key, v) in table {
+        let (Some(name), toml::Value::String(var)) = (key.strip_suffix("_env"), v) else {
+            continue;
+        };
+        if name.is_empty() {
+            continue;
+        }
+        if table.contains_key(name) {
+            return input.error(
+                value.span(),
+                format!("middleware `config` sets both `{name}` and `{key}`: keep one"),
+            );
+        }
+        let Some(resolved) = std::env::var_os(var) else {
+            return input.error(
+                value.span(),
+                format!(
+                    "middleware `config` key `{key}`: the environment variable {var:?} is not set"
+                ),
+            );
+        };
+        let Ok(resolved) = resolved.into_string() else {
+            return input.error(
+                value.span(),
+                format!(
+                    "middleware `config` key `{key}`: the environment variable {var:?} is not UTF-8"
+                ),
+            );
+        };
+        out.remove(key);
+        out.insert(name.to_owned(), toml::Value::String(resolved));
+    }
+    Ok(toml::Value::Table(out))
 }
 
 /// `route`: a path starting with `/`, a trailing `/*` making it a prefix
@@ -389,6 +500,7 @@ fn proxy(
     input: &ConfigText,
     p: RawProxy,
     defaults: &ProxyLimits,
+    defined: &[Arc<MiddlewareSpec>],
 ) -> Result<ProxySpec, ConfigError> {
     let Some(route_text) = &p.route else {
         return Err(input.file_error("a `[[proxy]]` table needs a `route`".to_owned()));
@@ -428,18 +540,10 @@ fn proxy(
             format!("`name` {name:?} contains a control character (it is written to logs)"),
         );
     }
-    let mut middleware = Vec::new();
-    if let Some(list) = &p.middleware {
-        middleware = list.get_ref().iter().map(|m| m.get_ref().clone()).collect();
-        // Part of the gateway still to be merged: until then a proxy runs
-        // no middleware, and saying so beats forwarding unchecked requests.
-        if !middleware.is_empty() {
-            return input.error(
-                list.span(),
-                format!("proxy `{name}`: middleware is not available yet"),
-            );
-        }
-    }
+    let middleware = match &p.middleware {
+        Some(list) => middleware_list(input, list, defined)?,
+        None => Vec::new(),
+    };
     let mut limits = defaults.clone();
     p.apply(input, &mut limits)?;
     Ok(ProxySpec {
@@ -450,6 +554,35 @@ fn proxy(
         middleware,
         limits,
     })
+}
+
+/// A `middleware` list: every name a `[[middleware]]` defined before it
+/// is used. A name may appear once.
+pub(crate) fn middleware_list(
+    input: &ConfigText,
+    names: &Spanned<Vec<Spanned<String>>>,
+    defined: &[Arc<MiddlewareSpec>],
+) -> Result<Vec<Arc<MiddlewareSpec>>, ConfigError> {
+    let mut chain: Vec<Arc<MiddlewareSpec>> = Vec::new();
+    for name in names.get_ref() {
+        let Some(spec) = defined.iter().find(|m| m.name == *name.get_ref()) else {
+            return input.error(
+                name.span(),
+                format!(
+                    "`middleware`: no [[middleware]] is named {:?}",
+                    name.get_ref()
+                ),
+            );
+        };
+        if chain.iter().any(|m| m.name == spec.name) {
+            return input.error(
+                name.span(),
+                format!("`middleware`: {:?} is listed twice", name.get_ref()),
+            );
+        }
+        chain.push(Arc::clone(spec));
+    }
+    Ok(chain)
 }
 
 /// Parses an upstream URL: `http://HOST[:PORT][/]`, HOST an IPv4 address,

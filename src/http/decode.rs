@@ -71,7 +71,7 @@ impl Default for Limits {
 }
 
 /// A request as read from the wire, body included.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Request {
     /// The method, e.g. `GET`.
     pub method: String,

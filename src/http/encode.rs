@@ -84,6 +84,11 @@ pub const FRAMING_HEADERS: &[&str] = &[
     "keep-alive",
 ];
 
+/// Header names the host sets on every response or error; a guest's field
+/// with one of these names makes its response a bad response, so a guest
+/// cannot pose as the host (a fake error kind, another request's trace id).
+pub const HOST_HEADERS: &[&str] = &["x-wasmgate-error", "x-trace-id"];
+
 /// Whether `name` is a valid header field name (an RFC 9110 token).
 pub fn valid_name(name: &str) -> bool {
     !name.is_empty()

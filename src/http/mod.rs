@@ -25,8 +25,8 @@ mod syntax;
 pub(crate) use decode::wire;
 pub use decode::{DecodeError, Decoder, Gate, Limits, Request};
 pub use encode::{
-    BodyStream, FRAMING_HEADERS, Framing, Response, Streamed, bodiless, encode, encode_head,
-    valid_name, valid_value,
+    BodyStream, FRAMING_HEADERS, Framing, HOST_HEADERS, Response, Streamed, bodiless, encode,
+    encode_head, valid_name, valid_value,
 };
 // The layer's interface (linked above).
 #[allow(unused_imports)]

@@ -9,6 +9,7 @@
 
 pub mod clock;
 pub mod engine;
+pub mod exchange;
 pub mod imports;
 pub mod sandbox;
 pub mod state;

@@ -7,6 +7,7 @@ use std::rc::Rc;
 use wasmi::{Caller, ResourceLimiter, Val};
 use wasmi_core::LimiterError;
 
+use super::exchange::Exchange;
 use crate::error::CallError;
 
 /// Longest single guest log line kept; longer ones are cut.
@@ -26,6 +27,9 @@ pub struct HostState {
     pub stdio: Option<Stdio>,
     /// What host functions may charge beyond the store's current slice.
     pub fuel: HostFuel,
+    /// The HTTP exchange, when the guest runs as http-wasm middleware
+    /// (the ABI adapter fills it in).
+    pub http: Option<Box<Exchange>>,
 }
 
 impl HostState {
@@ -41,6 +45,7 @@ impl HostState {
             },
             stdio: None,
             fuel: HostFuel::default(),
+            http: None,
         }
     }
 
@@ -365,6 +370,14 @@ pub mod cost {
         per_call: 400,
         per_kib: 3_072,
     };
+    /// The `http_handler` functions that copy bytes between the exchange
+    /// and guest memory (methods, URIs, header names and values, bodies,
+    /// config): per byte copied, like [`FD_WRITE`]; header functions also
+    /// count every field they look at as [`HEADER_FIELD_BYTES`](super::HEADER_FIELD_BYTES).
+    pub const HTTP_COPY: Cost = Cost {
+        per_call: 300,
+        per_kib: 3_072,
+    };
     /// Every function outside the subset (`path_open`, `sock_*`…): it
     /// answers an errno (`EBADF`, `ENOTCAPABLE`…) without doing anything.
     pub const STUB: Cost = Cost {
@@ -376,6 +389,11 @@ pub mod cost {
 /// Weight of one iovec of `fd_read`/`fd_write` in bytes of [`cost::FD_READ`] and [`cost::FD_WRITE`]:
 /// reading and checking it costs about as much as copying this many bytes.
 pub const IOVEC_BYTES: u64 = 64;
+
+/// Weight of one header field looked at by an `http_handler` header
+/// function, in bytes of [`cost::HTTP_COPY`]: comparing its name and
+/// stepping over it.
+pub const HEADER_FIELD_BYTES: u64 = 32;
 
 /// The fuel host functions may draw on beyond what the store holds, kept by
 /// the sandbox: whenever it gives the store a slice, it says how much of the
@@ -471,6 +489,12 @@ impl HostResult for () {
 impl HostResult for i32 {
     fn value(&self) -> Option<Val> {
         Some(Val::I32(*self))
+    }
+}
+
+impl HostResult for i64 {
+    fn value(&self) -> Option<Val> {
+        Some(Val::I64(*self))
     }
 }
 

@@ -21,3 +21,28 @@ pub struct HostModule {
 pub fn signature_is(ty: &FuncType, params: &[ValType], results: &[ValType]) -> bool {
     ty.params() == params && ty.results() == results
 }
+
+/// Why an import does not match a host function table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mismatch {
+    /// No function of that name.
+    Unknown,
+    /// The name is there, with another signature.
+    Signature,
+}
+
+/// Whether the import `name` of type `ty` is one of `functions`
+/// (name, params, results).
+pub fn check_in(
+    functions: &[(&str, &[ValType], &[ValType])],
+    name: &str,
+    ty: &FuncType,
+) -> Result<(), Mismatch> {
+    let Some((_, params, results)) = functions.iter().find(|(n, ..)| *n == name) else {
+        return Err(Mismatch::Unknown);
+    };
+    if !signature_is(ty, params, results) {
+        return Err(Mismatch::Signature);
+    }
+    Ok(())
+}

@@ -5,6 +5,7 @@
 
 pub mod gojinn;
 mod host_module;
+pub mod http_handler;
 pub mod wasi_snapshot_preview1;
 pub mod wasmgate;
 
@@ -18,11 +19,12 @@ pub const HOST_MODULES: &[HostModule] = &[
     wasmgate::MODULE,
     wasi_snapshot_preview1::MODULE,
     gojinn::MODULE,
+    http_handler::MODULE,
 ];
 
 /// Why an import from a module not in [`HOST_MODULES`] is refused.
 pub const UNKNOWN_MODULE: &str =
-    "only `wasi_snapshot_preview1`, `wasmgate` and `gojinn` imports are provided";
+    "only `wasi_snapshot_preview1`, `wasmgate`, `gojinn` and `http_handler` imports are provided";
 
 /// Whether the function `name` of the import module `module`, of type
 /// `ty`, is provided; if not, why.

@@ -3,7 +3,7 @@
 use wasmi::{Caller, FuncType, Linker};
 
 use crate::error::CallError;
-use crate::runtime::imports::host_module::{HostModule, signature_is};
+use crate::runtime::imports::host_module::{HostModule, Mismatch, check_in};
 use crate::runtime::state::{
     HostState, MAX_LOG_LINE, charge, charge_fuel, cost, finish, guest_memory,
 };
@@ -27,13 +27,10 @@ pub const FUNCTIONS: &[(&str, &[wasmi::ValType], &[wasmi::ValType])] = {
 
 /// Whether a `wasmgate` import can be provided.
 fn check_import(name: &str, ty: &FuncType) -> Result<(), &'static str> {
-    let Some((_, params, results)) = FUNCTIONS.iter().find(|(n, ..)| *n == name) else {
-        return Err("no such wasmgate host function");
-    };
-    if !signature_is(ty, params, results) {
-        return Err("wrong signature for this wasmgate host function");
-    }
-    Ok(())
+    check_in(FUNCTIONS, name, ty).map_err(|mismatch| match mismatch {
+        Mismatch::Unknown => "no such wasmgate host function",
+        Mismatch::Signature => "wrong signature for this wasmgate host function",
+    })
 }
 
 /// Defines the `wasmgate` host functions in `linker`.
