@@ -134,12 +134,7 @@ impl App {
             self.call(req, &spec, &loaded, &permit, trace_id, access)
                 .await?
         } else {
-            let mut chain = Chain::new(middleware::Env {
-                cache: &self.cache,
-                admission: &self.admission,
-                server: &self.config.server,
-                trace_id,
-            });
+            let mut chain = self.chain(trace_id);
             let result = self
                 .chained(&mut chain, req, (&spec, &loaded, &permit), trace_id, access)
                 .await;
@@ -152,6 +147,16 @@ impl App {
         drop(permit);
         state::commit(writes, &spec.name, trace_id).await?;
         Ok(response)
+    }
+
+    /// An empty middleware chain for one request.
+    fn chain<'a>(&'a self, trace_id: &'a str) -> Chain<'a> {
+        Chain::new(middleware::Env {
+            cache: &self.cache,
+            admission: &self.admission,
+            server: &self.config.server,
+            trace_id,
+        })
     }
 
     /// The function behind its middleware: request phase, the function,
@@ -200,12 +205,7 @@ impl App {
                 .forward(&proxy_request(req, trace_id), false, &mut used)
                 .await
         } else {
-            let mut chain = Chain::new(middleware::Env {
-                cache: &self.cache,
-                admission: &self.admission,
-                server: &self.config.server,
-                trace_id,
-            });
+            let mut chain = self.chain(trace_id);
             let result = self
                 .forward_chained(&mut chain, req, &proxy, trace_id, &mut used)
                 .await;
