@@ -594,3 +594,69 @@ fn kv_calls_are_charged_fuel() {
     let fuel = s.logged_fuel("gets");
     assert!((1_500_000..1_700_000).contains(&fuel), "{fuel}");
 }
+
+/// An http-wasm middleware that lets every request through, and traps in
+/// `handle_response` if `fail`.
+fn middleware_module(fail: bool) -> Vec<u8> {
+    let response = if fail { "unreachable" } else { "" };
+    wat::parse_str(format!(
+        r#"(module
+          (import "http_handler" "log_enabled" (func (param i32) (result i32)))
+          (memory (export "memory") 1)
+          (func (export "handle_request") (result i64) (i64.const 1))
+          (func (export "handle_response") (param i32 i32) {response}))"#
+    ))
+    .unwrap()
+}
+
+#[test]
+fn a_function_behind_middleware_commits_only_if_the_response_phase_succeeds() {
+    let state = TempDir::new("kv-middleware");
+    let dir = TempDir::new("kv-middleware-mods");
+    let pass = dir.write("pass.wasm", middleware_module(false));
+    let fail = dir.write("fail.wasm", middleware_module(true));
+    let config = format!(
+        r#"[state]
+dir = "{}"
+[[middleware]]
+name = "pass"
+module = "pass.wasm"
+[[middleware]]
+name = "fail"
+module = "fail.wasm"
+[[function]]
+name = "a"
+route = "/a"
+module = "counter.wasm"
+middleware = ["pass"]
+[[function]]
+name = "a-failing"
+route = "/a-failing"
+module = "counter.wasm"
+kv = "a"
+middleware = ["fail"]
+[[function]]
+route = "/hello"
+module = "hello.wasm"
+"#,
+        state.path().display()
+    );
+    let files = [
+        ("counter.wasm", function("counter.wasm")),
+        ("pass.wasm", pass),
+        ("fail.wasm", fail),
+        ("hello.wasm", function("hello.wasm")),
+    ];
+    let s = Server::with_config(&config, &files);
+    let get = |path: &str| {
+        let r = s.get(path);
+        assert_eq!(r.status, 200, "{r:?}\nlog:\n{}", s.log());
+        r.text()
+    };
+    assert_eq!(get("/a?key=k"), "k: 1\n");
+    assert_eq!(get("/a?key=k"), "k: 2\n");
+    // The function ran and wrote, then its middleware trapped: discarded.
+    s.get("/a-failing?key=k").assert_error(502, "trap");
+    assert_eq!(get("/a?key=k"), "k: 3\n");
+    s.assert_healthy();
+}
