@@ -145,7 +145,7 @@ keep_exports() {
     local wasm="$1" keep=" $2 " wat="${1%.wasm}.wat"
     wasm2wat "$wasm" -o "$wat"
     awk -v keep="$keep" '
-        match($0, /^[[:space:]]*\(export "[^"]*" \((func|global|memory|table) [0-9]+\)\)$/) {
+        match($0, /^[[:space:]]*\(export "[^"]*" \((func|global|memory|table) (\$[^ ()]+|[0-9]+)\)\)$/) {
             name = $0; sub(/^[^"]*"/, "", name); sub(/".*$/, "", name)
             if (index(keep, " " name " ") == 0) next
         }
