@@ -245,7 +245,13 @@ pub mod kv {
         // SAFETY: the host reads the live key slice and writes 8 bytes at
         // `out`, which holds 8.
         let code = unsafe {
-            host::kv_incr(k, kl, delta, ttl_ms as i64, out.as_mut_ptr() as usize as i32)
+            host::kv_incr(
+                k,
+                kl,
+                delta,
+                ttl_ms as i64,
+                out.as_mut_ptr() as usize as i32,
+            )
         };
         match code {
             0 => Ok(i64::from_le_bytes(out)),
@@ -264,7 +270,14 @@ pub mod kv {
             // SAFETY: the host reads the live prefix and after slices and
             // writes at most `buf.len()` bytes at `buf`'s start.
             let n = unsafe {
-                host::kv_list(p, pl, a, al, buf.as_mut_ptr() as usize as i32, buf.len() as i32)
+                host::kv_list(
+                    p,
+                    pl,
+                    a,
+                    al,
+                    buf.as_mut_ptr() as usize as i32,
+                    buf.len() as i32,
+                )
             };
             if n < 0 {
                 return Err(error(n));
@@ -275,7 +288,9 @@ pub mod kv {
             let mut rest = &buf[..n as usize];
             while rest.len() >= 4 {
                 let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-                let Some(key) = rest.get(4..4 + len) else { break };
+                let Some(key) = rest.get(4..4 + len) else {
+                    break;
+                };
                 keys.push(key.to_vec());
                 rest = &rest[4 + len..];
             }
