@@ -546,6 +546,43 @@ fn host_work_is_charged_in_fuel() {
 }
 
 #[test]
+fn a_header_name_asked_for_is_paid_by_its_length() {
+    // 2,000 lookups of a 64 KiB header name (the whole page): ~190 k fuel
+    // each for the copy out of the guest's memory. Within 20 M fuel only
+    // if the name is free (it was: a free 7 MiB copy per call held the
+    // thread until the timeout).
+    let lookup = guest(
+        "(local $i i32)
+         (loop $l
+           (drop (call $get_values (i32.const 0) (i32.const 0) (i32.const 65536) (i32.const 0) (i32.const 0)))
+           (local.set $i (i32.add (local.get $i) (i32.const 1)))
+           (br_if $l (i32.lt_u (local.get $i) (i32.const 2000))))
+         (i64.const 1)",
+        "",
+    );
+    let small = guest(
+        "(local $i i32)
+         (loop $l
+           (drop (call $get_values (i32.const 0) (i32.const 0) (i32.const 4) (i32.const 0) (i32.const 0)))
+           (local.set $i (i32.add (local.get $i) (i32.const 1)))
+           (br_if $l (i32.lt_u (local.get $i) (i32.const 2000))))
+         (i64.const 1)",
+        "",
+    );
+    let s = server(
+        &[("lookup.wasm", lookup), ("small.wasm", small)],
+        "[[middleware]]\nname = \"lookup\"\nmodule = \"lookup.wasm\"\nlimits = { fuel = 20_000_000 }\n\
+         [[middleware]]\nname = \"small\"\nmodule = \"small.wasm\"\nlimits = { fuel = 20_000_000 }\n\
+         [[function]]\nroute = \"/lookup\"\nmodule = \"echo.wasm\"\nmiddleware = [\"lookup\"]\n\
+         [[function]]\nroute = \"/small\"\nmodule = \"echo.wasm\"\nmiddleware = [\"small\"]\n",
+    );
+    assert_eq!(s.get("/small").status, 200);
+    let json = s.get("/lookup").assert_error(504, "deadline");
+    assert!(json["message"].as_str().unwrap().contains("fuel"), "{json}");
+    s.assert_healthy();
+}
+
+#[test]
 fn guest_log_lines_and_trailers() {
     // Logs "x-mw" at info; trailer kinds list nothing.
     let probe = guest(

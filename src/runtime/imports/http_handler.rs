@@ -204,9 +204,15 @@ fn give_list(
         return Err(trap("list longer than 4 GiB"));
     };
     let fits = len <= limit;
+    // The list was joined whether or not it fits: its bytes are paid
+    // either way, so that asking again and again with a small buffer is
+    // not free work.
     let weight = looked_at.saturating_mul(HEADER_FIELD_BYTES);
-    let copied = if fits { joined.len() as u64 } else { 0 };
-    charge(caller, cost::HTTP_COPY, weight.saturating_add(copied))?;
+    charge(
+        caller,
+        cost::HTTP_COPY,
+        weight.saturating_add(joined.len() as u64),
+    )?;
     if count == 0 {
         return finish(caller, 0i64);
     }
@@ -440,6 +446,10 @@ fn get_header_values(
     if name_len == 0 {
         return Err(trap("HTTP header name cannot be empty"));
     }
+    // The name is copied out of the guest's memory: paid by its bytes
+    // before the copy (a 7 MiB name was a free 7 MiB copy per call).
+    let bytes = unsigned(name_len, "header name")?;
+    charge(caller, cost::HTTP_COPY, u64::from(bytes))?;
     let name = read(caller, name, name_len, "header name")?;
     let ex = exchange(caller)?;
     let all = fields(ex, kind);
