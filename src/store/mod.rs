@@ -120,10 +120,15 @@ struct Space {
 
 impl Space {
     fn put(&mut self, key: Vec<u8>, entry: Entry) {
-        self.bytes = self.bytes.saturating_add(weight(&key, &entry.value));
-        if let Some(old) = self.entries.insert(key, entry) {
-            self.bytes = self.bytes.saturating_sub(old.value.len() as u64);
-        }
+        let added = weight(&key, &entry.value);
+        // An overwritten entry gives back its key's bytes too: the key is
+        // counted once, whatever how often it is written.
+        let given_back = match self.entries.get(&key) {
+            Some(old) => weight(&key, &old.value),
+            None => 0,
+        };
+        self.entries.insert(key, entry);
+        self.bytes = self.bytes.saturating_add(added).saturating_sub(given_back);
     }
 
     fn remove(&mut self, key: &[u8]) {

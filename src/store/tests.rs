@@ -367,3 +367,26 @@ fn a_log_of_live_entries_is_not_compacted_again_and_again() {
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn overwriting_a_key_counts_it_once() {
+    // Each overwrite used to add the key's length again: 200 writes of
+    // one 10-byte key weighed 2,001 bytes and refused new keys.
+    let dir = tmp("overwrite");
+    {
+        let store = open(&dir);
+        for _ in 0..200 {
+            let mut t = txn(&store, "a");
+            t.set(b"visits-key", b"x", 0).expect("set");
+            commit(t);
+        }
+        assert_eq!(store.usage(b"a"), (1, 11));
+        let mut t = txn(&store, "a");
+        t.set(b"visits-key", b"longer", 0).expect("set");
+        commit(t);
+        assert_eq!(store.usage(b"a"), (1, 16));
+    }
+    // Replaying the log weighs the same.
+    assert_eq!(open(&dir).usage(b"a"), (1, 16));
+    let _ = std::fs::remove_dir_all(&dir);
+}
