@@ -17,6 +17,7 @@ const PRELUDE: &str = r#"
   (import "http_handler" "set_header_value" (func $set_header (param i32 i32 i32 i32 i32)))
   (import "http_handler" "add_header_value" (func $add_header (param i32 i32 i32 i32 i32)))
   (import "http_handler" "remove_header" (func $remove_header (param i32 i32 i32)))
+  (import "http_handler" "set_method" (func $set_method (param i32 i32)))
   (import "http_handler" "get_header_values" (func $get_values (param i32 i32 i32 i32 i32) (result i64)))
   (import "http_handler" "set_status_code" (func $set_status (param i32)))
   (import "http_handler" "get_status_code" (func $get_status (result i32)))
@@ -44,6 +45,7 @@ const PRELUDE: &str = r#"
   (data (i32.const 128) "created")
   (data (i32.const 144) "x-uri")
   (data (i32.const 160) "/echo?rewritten")
+  (data (i32.const 192) "CONNECT")
 "#;
 
 /// An http-wasm module: the prelude, `handle_request` returning what
@@ -365,6 +367,12 @@ fn a_guest_cannot_inject_header_lines_or_pose_as_the_host() {
             "uri",
             "(call $set_uri (i32.const 48) (i32.const 10)) (i64.const 1)",
             "a URI must be a path",
+        ),
+        // A tunnel, which the request parser refuses too.
+        (
+            "connect",
+            "(call $set_method (i32.const 192) (i32.const 7)) (i64.const 1)",
+            "CONNECT is not forwarded",
         ),
         // A status that cannot end a request.
         (

@@ -703,6 +703,12 @@ fn set_method(caller: &mut Caller<'_, HostState>, ptr: i32, len: i32) -> Result<
         .ok()
         .filter(|m| valid_name(m))
         .ok_or_else(|| trap("a method must be a token (RFC 9110 §9.1)"))?;
+    // The request parser refuses CONNECT (no tunnels): a middleware may
+    // not turn a request into one, whose 2xx would make the upstream
+    // connection a tunnel.
+    if method.eq_ignore_ascii_case("CONNECT") {
+        return Err(trap("CONNECT is not forwarded (wasmgate opens no tunnels)"));
+    }
     exchange(caller)?.message.method = method;
     finish(caller, ())
 }
