@@ -106,11 +106,12 @@ fn two_hundred_concurrent_increments_count_exactly() {
 
 /// Streams writes (`GET /counter?key=wN`, each answering `wN: 1`) until the
 /// connection fails; returns each acknowledged key with when it was
-/// acknowledged.
+/// acknowledged. `started` is set at the first acknowledgement.
 fn stream_writes(
     addr: std::net::SocketAddr,
     round: usize,
     stop: Arc<AtomicBool>,
+    started: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<Vec<(String, Instant)>> {
     std::thread::spawn(move || {
         let mut acked = Vec::new();
@@ -128,6 +129,7 @@ fn stream_writes(
             }
             assert_eq!(body, format!("{key}: 1\n"));
             acked.push((key, Instant::now()));
+            started.store(true, Ordering::Relaxed);
         }
         acked
     })
@@ -173,7 +175,16 @@ fn kill_during_writes(
     let mut s = Server::with_config(&config, &counter_files());
     for round in 0..rounds {
         let stop = Arc::new(AtomicBool::new(false));
-        let writer = stream_writes(s.addr, round, Arc::clone(&stop));
+        let started = Arc::new(AtomicBool::new(false));
+        let writer = stream_writes(s.addr, round, Arc::clone(&stop), Arc::clone(&started));
+        // The stream is under way (the first request of a server compiles
+        // the module and opens the store: seconds under an emulator)
+        // before the kill comes, at a random point of it.
+        let deadline = Instant::now() + common::PROCESS_TIMEOUT;
+        while !started.load(Ordering::Relaxed) && !writer.is_finished() && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         std::thread::sleep(Duration::from_millis(rng.u64(5..40)));
         let killed = Instant::now();
         drop(s); // SIGKILL, while writes are in flight
