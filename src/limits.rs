@@ -202,6 +202,9 @@ pub struct ServerLimits {
     pub module: ModuleLimits,
     /// Seconds a client is told to wait (`Retry-After`) when overloaded.
     pub retry_after_secs: u32,
+    /// How long SIGTERM or SIGINT waits for requests in flight to finish
+    /// before the process exits anyway.
+    pub drain_timeout: Duration,
 }
 
 impl ServerLimits {
@@ -257,6 +260,13 @@ impl ServerLimits {
     pub const DEFAULT_MAX_MODULE_SIZE: u64 = 16 * MIB;
     /// Defaults to 1 s.
     pub const DEFAULT_RETRY_AFTER_SECS: u32 = 1;
+    /// Defaults to 10 s: systemd's default `TimeoutStopSec` is 90 s, and the
+    /// unit in `cross/` gives 15 s.
+    pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+    /// `drain_timeout`: 0 (cut requests in flight at once)..=1 h: a stop
+    /// that waits longer is a hang to whoever stops it.
+    pub const DRAIN_TIMEOUT_RANGE: RangeInclusive<Duration> =
+        Duration::ZERO..=Duration::from_secs(3600);
 
     /// `max_connections`: 1..=65 536. Each connection is a file descriptor
     /// and a read buffer; past the process's open-file limit (`ulimit -n`,
@@ -326,6 +336,7 @@ impl Default for ServerLimits {
             max_module_size: Self::DEFAULT_MAX_MODULE_SIZE,
             module: ModuleLimits::default(),
             retry_after_secs: Self::DEFAULT_RETRY_AFTER_SECS,
+            drain_timeout: Self::DEFAULT_DRAIN_TIMEOUT,
         }
     }
 }

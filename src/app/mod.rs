@@ -76,6 +76,17 @@ impl App {
         }
     }
 
+    /// The application for a reloaded `config`, which serves the next
+    /// requests while this one finishes those in flight. The KV store, if
+    /// this one has opened it and the new config keeps its directory, is
+    /// carried over (it is locked against a second opening); the module
+    /// cache and the admission counters start afresh.
+    pub fn reloaded(&self, config: Config) -> Self {
+        let app = App::new(config);
+        app.state.carry(&self.state);
+        app
+    }
+
     /// Builds the application for a server bound to `addr`, saying what it
     /// serves in the log.
     pub fn start(config: Config, addr: SocketAddr) -> Self {

@@ -27,6 +27,14 @@ impl State {
         }
     }
 
+    /// Takes over `old`'s opened store if it is in the same directory (a
+    /// reload: the store's lock refuses a second opening).
+    pub fn carry(&self, old: &State) {
+        if let (true, Some(Ok(store))) = (self.config.dir == old.config.dir, old.store.get()) {
+            let _ = self.store.set(Ok(Arc::clone(store)));
+        }
+    }
+
     /// The store, opening it on first use (a failure is logged once and
     /// kept: every KV call then answers "unavailable").
     fn store(&self) -> Result<&Arc<Store>, &String> {

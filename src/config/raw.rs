@@ -114,6 +114,7 @@ keys! {
         max_module_imports: Int => module.max_imports in M::MAX_IMPORTS_RANGE,
         max_module_function_size: Size => module.max_function_bytes in M::MAX_FUNCTION_BYTES_RANGE,
         max_module_nesting: Int => module.max_nesting in M::MAX_NESTING_RANGE,
+        drain_timeout: Time => drain_timeout in S::DRAIN_TIMEOUT_RANGE,
         }
         after {
             // Whole seconds, into `retry_after_secs`: see `validate::retry_after`.

@@ -146,6 +146,27 @@ impl Table {
         lock(&self.open).slots.len()
     }
 
+    /// Evicts every connection waiting for a request head (idle
+    /// keep-alive connections, and new ones that have not sent a whole
+    /// head): a drain closes them. Returns how many.
+    pub fn evict_waiting(&self) -> usize {
+        let evicted: Vec<Arc<Slot>> = {
+            let mut open = lock(&self.open);
+            let ids: Vec<u64> = open
+                .slots
+                .iter()
+                .filter(|(_, s)| s.state().waiting.is_some())
+                .map(|(&id, _)| id)
+                .collect();
+            ids.into_iter().filter_map(|id| open.remove(id)).collect()
+        };
+        // Woken outside the table's lock.
+        for slot in &evicted {
+            slot.evict();
+        }
+        evicted.len()
+    }
+
     /// Admits a connection from `peer`. Over a limit, the longest-waiting
     /// connection (of the same client, for the per-client limit) is
     /// evicted to make room; when none is waiting, the new one is refused.

@@ -159,11 +159,31 @@ impl Server {
         )
     }
 
+    /// [`Server::with_config`] with extra environment variables.
+    #[allow(dead_code)]
+    pub fn with_config_env(toml: &str, files: &[(&str, PathBuf)], env: &[(&str, &str)]) -> Self {
+        let tmp = TempDir::new("config");
+        for (name, src) in files {
+            tmp.copy(src, name);
+        }
+        let config = tmp.write("wasmgate.toml", toml);
+        let args = [
+            OsStr::new("serve"),
+            OsStr::new("--config"),
+            config.as_os_str(),
+        ];
+        Self::spawn_env(&args, tmp, env)
+    }
+
     fn spawn(args: &[&OsStr], dir: TempDir) -> Self {
+        Self::spawn_env(args, dir, &[])
+    }
+
+    fn spawn_env(args: &[&OsStr], dir: TempDir, env: &[(&str, &str)]) -> Self {
         let mut dir = dir;
         let mut attempt = 1;
         loop {
-            match Self::try_spawn(args, dir) {
+            match Self::try_spawn(args, dir, env) {
                 Ok(server) => return server,
                 Err(failed) if failed.silent && attempt < start_attempts() => {
                     note_retry("wasmgate serve");
@@ -176,12 +196,13 @@ impl Server {
     }
 
     /// Starts the server and waits for its address.
-    fn try_spawn(args: &[&OsStr], dir: TempDir) -> Result<Self, FailedStart> {
+    fn try_spawn(args: &[&OsStr], dir: TempDir, env: &[(&str, &str)]) -> Result<Self, FailedStart> {
         let mut child = wasmgate_command()
             .args(args)
             .args(["--listen", "127.0.0.1:0"])
             .current_dir(dir.path())
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .env_remove("RUST_BACKTRACE")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -249,6 +270,33 @@ impl Server {
     #[allow(dead_code)]
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Sends signal `name` (`TERM`, `HUP`, ...) to the server.
+    #[allow(dead_code)]
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args(["-s", name, &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -s {name} failed: {status}");
+    }
+
+    /// Waits (bounded by [`PROCESS_TIMEOUT`]) for the server to exit.
+    #[allow(dead_code)]
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + PROCESS_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not exit; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Everything the server wrote to stderr so far.

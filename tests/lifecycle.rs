@@ -1,0 +1,268 @@
+//! The process's lifecycle, as an operator drives it: SIGTERM drains
+//! (requests in flight finish, idle connections close, new ones are
+//! refused, exit 0), SIGHUP reloads the config without closing the
+//! listening socket, and systemd hears of both through `NOTIFY_SOCKET`.
+
+mod common;
+
+use std::net::TcpStream;
+use std::os::unix::net::UnixDatagram;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{HELLO, PROCESS_TIMEOUT, Server, TempDir, function};
+
+/// A native-ABI module that counts `iterations` down, then answers 200
+/// `done`, whatever the request.
+fn counting(iterations: u64) -> Vec<u8> {
+    // postcard Response: status 200 (varint c8 01), no header, body "done".
+    wat::parse_str(format!(
+        r#"(module
+  (memory (export "memory") 1)
+  (data (i32.const 4096) "\c8\01\00\04done")
+  (func (export "wasmgate_alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "wasmgate_handle") (param i32 i32) (result i64)
+    (local $i i64)
+    (local.set $i (i64.const {iterations}))
+    (loop $l
+      (local.set $i (i64.sub (local.get $i) (i64.const 1)))
+      (br_if $l (i64.ne (local.get $i) (i64.const 0))))
+    (i64.or (i64.shl (i64.const 4096) (i64.const 32)) (i64.const 8))))"#
+    ))
+    .unwrap()
+}
+
+#[test]
+fn sigterm_finishes_the_request_in_flight_closes_idle_connections_and_exits_0() {
+    let wasm = TempDir::new("drain");
+    let module = wasm.write("count.wasm", counting(1_000_000));
+    let mut s = Server::with_config(
+        "[server]\ndrain_timeout = \"60s\"\n\n\
+         [[function]]\nroute = \"/count\"\nmodule = \"count.wasm\"\n",
+        &[("count.wasm", module)],
+    );
+    // An idle keep-alive connection.
+    let mut idle = s.connect();
+    let r = idle.request("GET", "/count", &[], b"");
+    assert_eq!((r.status, r.text().as_str()), (200, "done"));
+    // A request in flight: its head is in (the server agreed to take its
+    // body), its body is not.
+    let mut busy = s.connect();
+    busy.send(
+        b"POST /count HTTP/1.1\r\nhost: t\r\nexpect: 100-continue\r\ncontent-length: 4\r\n\r\n",
+    );
+    assert_eq!(busy.read_one(false).status, 100);
+
+    s.signal("TERM");
+    s.wait_for_log("stopped accepting");
+    idle.assert_clean_close();
+    let refused = TcpStream::connect_timeout(&s.addr, Duration::from_secs(5));
+    assert!(
+        refused.is_err(),
+        "a new connection was accepted while draining"
+    );
+    // The request in flight finishes, the guest runs, and the response
+    // says the connection closes.
+    busy.send(b"body");
+    let r = busy.read_response(false);
+    assert_eq!((r.status, r.text().as_str()), (200, "done"), "{r:?}");
+    assert_eq!(r.header("connection"), Some("close"), "{r:?}");
+    busy.assert_clean_close();
+
+    let status = s.wait_exit();
+    assert!(status.success(), "exit {status:?}; log:\n{}", s.log());
+    let log = s.log();
+    assert!(log.contains("POST /count fn=count status=200"), "{log}");
+    assert!(log.contains("drained in"), "{log}");
+}
+
+#[test]
+fn sigint_with_nothing_in_flight_exits_0() {
+    let mut s = Server::with_config(
+        "[[function]]\nroute = \"/hello\"\nmodule = \"hello.wasm\"\n",
+        &[("hello.wasm", function("hello.wasm"))],
+    );
+    assert_eq!(s.get("/hello").text(), HELLO);
+    s.signal("INT");
+    let status = s.wait_exit();
+    assert!(status.success(), "exit {status:?}; log:\n{}", s.log());
+}
+
+#[test]
+fn drain_timeout_cuts_what_is_still_running_and_exits_0() {
+    let mut s = Server::with_config(
+        "[server]\ndrain_timeout = \"0s\"\n\n\
+         [[function]]\nroute = \"/hello\"\nmodule = \"hello.wasm\"\n",
+        &[("hello.wasm", function("hello.wasm"))],
+    );
+    // A request whose body never comes.
+    let mut busy = s.connect();
+    busy.send(
+        b"POST /hello HTTP/1.1\r\nhost: t\r\nexpect: 100-continue\r\ncontent-length: 4\r\n\r\n",
+    );
+    assert_eq!(busy.read_one(false).status, 100);
+    s.signal("TERM");
+    let status = s.wait_exit();
+    assert!(status.success(), "exit {status:?}; log:\n{}", s.log());
+    assert!(
+        s.log()
+            .contains("drain_timeout reached: cutting 1 connection(s)"),
+        "{}",
+        s.log()
+    );
+}
+
+/// Requests on new connections, one after the other, until `stop`: how
+/// many were answered 200, and every failure (refused connection, error,
+/// other status).
+fn client_loop(
+    addr: std::net::SocketAddr,
+    target: &'static str,
+    stop: Arc<AtomicBool>,
+    done: Arc<AtomicUsize>,
+) -> std::thread::JoinHandle<Vec<String>> {
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let mut failures = Vec::new();
+        while !stop.load(Ordering::SeqCst) && failures.len() < 10 {
+            let mut answer = Vec::new();
+            let result = TcpStream::connect_timeout(&addr, PROCESS_TIMEOUT).and_then(|mut c| {
+                c.set_read_timeout(Some(PROCESS_TIMEOUT))?;
+                let request =
+                    format!("GET {target} HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n");
+                c.write_all(request.as_bytes())?;
+                c.read_to_end(&mut answer)
+            });
+            match result {
+                Ok(_) if answer.starts_with(b"HTTP/1.1 200 ") => {
+                    done.fetch_add(1, Ordering::SeqCst);
+                }
+                Ok(_) => failures.push(String::from_utf8_lossy(&answer).into_owned()),
+                Err(e) => failures.push(e.to_string()),
+            }
+        }
+        failures
+    })
+}
+
+#[test]
+fn sighup_reloads_a_valid_config_without_refusing_a_connection_and_keeps_it_when_invalid() {
+    let config = "[[function]]\nroute = \"/hello\"\nmodule = \"hello.wasm\"\n";
+    let files = [("hello.wasm", function("hello.wasm"))];
+    let s = Server::with_config(config, &files);
+    let path = s.dir().join("wasmgate.toml");
+    assert_eq!(s.get("/again").status, 404);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicUsize::new(0));
+    let clients = client_loop(s.addr, "/hello", Arc::clone(&stop), Arc::clone(&done));
+    let wait_for_more = |n: usize| {
+        let deadline = Instant::now() + PROCESS_TIMEOUT;
+        let start = done.load(Ordering::SeqCst);
+        while done.load(Ordering::SeqCst) < start + n {
+            assert!(Instant::now() < deadline, "the client loop stalled");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    wait_for_more(3);
+    // A new route, added while the client loop runs.
+    std::fs::write(
+        &path,
+        format!("{config}\n[[function]]\nroute = \"/again\"\nmodule = \"hello.wasm\"\n"),
+    )
+    .unwrap();
+    s.signal("HUP");
+    s.wait_for_log("reloaded ");
+    wait_for_more(3);
+    let r = s.get("/again");
+    assert_eq!((r.status, r.text().as_str()), (200, HELLO));
+
+    // An invalid file: the error names file, line and key; the running
+    // config stays.
+    std::fs::write(&path, format!("[server]\nmax_connections = 0\n\n{config}")).unwrap();
+    s.signal("HUP");
+    let log = s.wait_for_log("reload failed");
+    let line = log.lines().find(|l| l.contains("reload failed")).unwrap();
+    assert!(
+        line.contains("wasmgate.toml") && line.contains("max_connections") && line.contains(":2"),
+        "{line}"
+    );
+    wait_for_more(3);
+    assert_eq!(s.get("/again").text(), HELLO);
+
+    stop.store(true, Ordering::SeqCst);
+    let failures = clients.join().unwrap();
+    assert!(
+        failures.is_empty(),
+        "failures during the reloads: {failures:?}"
+    );
+    s.assert_healthy();
+}
+
+/// Every datagram received on `socket` until one equals `last`.
+fn messages_until(socket: &UnixDatagram, last: &str) -> Vec<String> {
+    let mut messages = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = socket
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("no `{last}` after {messages:?}: {e}"));
+        let message = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let end = message == last;
+        messages.push(message);
+        if end {
+            return messages;
+        }
+    }
+}
+
+#[test]
+fn systemd_hears_ready_reloading_stopping_and_the_watchdog() {
+    let dir = TempDir::new("notify");
+    let path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&path).unwrap();
+    socket.set_read_timeout(Some(PROCESS_TIMEOUT)).unwrap();
+    let mut s = Server::with_config_env(
+        "[[function]]\nroute = \"/hello\"\nmodule = \"hello.wasm\"\n",
+        &[("hello.wasm", function("hello.wasm"))],
+        &[
+            ("NOTIFY_SOCKET", path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "200000"),
+        ],
+    );
+    let seen = messages_until(&socket, "READY=1");
+    assert_eq!(seen, ["READY=1"]);
+    assert_eq!(
+        messages_until(&socket, "WATCHDOG=1").last().unwrap(),
+        "WATCHDOG=1"
+    );
+
+    s.signal("HUP");
+    let seen = messages_until(&socket, "READY=1");
+    let seen: Vec<&String> = seen.iter().filter(|m| *m != "WATCHDOG=1").collect();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    let usec = seen[0]
+        .strip_prefix("RELOADING=1\nMONOTONIC_USEC=")
+        .unwrap_or_else(|| panic!("{seen:?}"));
+    assert!(usec.parse::<u64>().unwrap() > 0, "{seen:?}");
+
+    s.signal("TERM");
+    messages_until(&socket, "STOPPING=1");
+    assert!(s.wait_exit().success(), "{}", s.log());
+}
+
+#[test]
+fn sd_notify_reaches_an_abstract_socket() {
+    use std::os::linux::net::SocketAddrExt;
+    let name = format!("wasmgate-test-{}", std::process::id());
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+    let socket = UnixDatagram::bind_addr(&addr).unwrap();
+    socket.set_read_timeout(Some(PROCESS_TIMEOUT)).unwrap();
+    let _s = Server::with_config_env(
+        "[[function]]\nroute = \"/hello\"\nmodule = \"hello.wasm\"\n",
+        &[("hello.wasm", function("hello.wasm"))],
+        &[("NOTIFY_SOCKET", &format!("@{name}"))],
+    );
+    assert_eq!(messages_until(&socket, "READY=1"), ["READY=1"]);
+}
