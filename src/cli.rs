@@ -12,6 +12,9 @@ use lexopt::prelude::*;
 use wasmi::ExternType;
 
 mod kv;
+mod logs;
+
+pub use logs::init as init_logging;
 
 use crate::abi;
 use crate::cache;
@@ -472,6 +475,7 @@ fn serve(
         board,
     };
     let config = source.config()?;
+    logs::set_json(config.server.log_json);
     let listen = config.listen;
     let reload = move |app: &crate::app::App| {
         let Some(path) = &source.config_path else {
@@ -487,6 +491,7 @@ fn serve(
                     );
                     config.listen = listen;
                 }
+                logs::set_json(config.server.log_json);
                 log::info!("reloaded {}", path.display());
                 Some(app.reloaded(config))
             }

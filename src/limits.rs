@@ -205,6 +205,8 @@ pub struct ServerLimits {
     /// How long SIGTERM or SIGINT waits for requests in flight to finish
     /// before the process exits anyway.
     pub drain_timeout: Duration,
+    /// `log_format = "json"`: one JSON object per log line.
+    pub log_json: bool,
 }
 
 impl ServerLimits {
@@ -337,6 +339,7 @@ impl Default for ServerLimits {
             module: ModuleLimits::default(),
             retry_after_secs: Self::DEFAULT_RETRY_AFTER_SECS,
             drain_timeout: Self::DEFAULT_DRAIN_TIMEOUT,
+            log_json: false,
         }
     }
 }

@@ -266,3 +266,93 @@ fn sd_notify_reaches_an_abstract_socket() {
     );
     assert_eq!(messages_until(&socket, "READY=1"), ["READY=1"]);
 }
+
+#[test]
+fn log_format_json_writes_one_object_per_line_with_the_access_fields() {
+    let s = Server::with_config(
+        "[server]\nlog_format = \"json\"\n\n\
+         [[function]]\nroute = \"/hello\"\nmodule = \"hello.wasm\"\n",
+        &[("hello.wasm", function("hello.wasm"))],
+    );
+    assert_eq!(s.get("/hello?x=1").text(), HELLO);
+    let log = s.wait_for_log("\"target\":\"access\"");
+    for line in log.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+        assert!(
+            v["ts"].as_f64().is_some() && v["level"].is_string(),
+            "{line}"
+        );
+        if v["target"] == "access" {
+            assert_eq!(v["method"], "GET", "{line}");
+            assert_eq!(v["uri"], "/hello?x=1", "{line}");
+            assert_eq!(v["fn"], "hello", "{line}");
+            assert_eq!(v["status"], 200, "{line}");
+            assert!(v["fuel"].as_u64().unwrap() > 0, "{line}");
+        }
+    }
+}
+
+#[test]
+fn log_lines_carry_syslog_priorities_when_stderr_is_the_journal() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::fs::MetadataExt;
+    let dir = TempDir::new("journal");
+    let path = dir.path().join("stderr");
+    let stderr = std::fs::File::create(&path).unwrap();
+    let meta = stderr.metadata().unwrap();
+    dir.copy(&function("hello.wasm"), "hello.wasm");
+    // stderr stands for the journal's socket: JOURNAL_STREAM names it.
+    let mut child = common::wasmgate_command()
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(dir.write(
+            "wasmgate.toml",
+            "[[function]]\nroute = \"/hello\"\nmodule = \"hello.wasm\"\n",
+        ))
+        .current_dir(dir.path())
+        .env("RUST_LOG", "info")
+        .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("wasmgate listening on"), "{line:?}");
+    let addr: std::net::SocketAddr = line.trim().rsplit('/').next().unwrap().parse().unwrap();
+    assert_eq!(
+        common::Conn::open(addr)
+            .request("GET", "/hello", &[], b"")
+            .status,
+        200
+    );
+    let _ = std::process::Command::new("kill")
+        .args(["-s", "TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + PROCESS_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("no exit after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let log = std::fs::read_to_string(&path).unwrap();
+    assert!(status.success(), "{status:?}: {log}");
+    assert!(
+        log.contains("<6>[INFO  access] GET /hello fn=hello status=200"),
+        "{log}"
+    );
+    for line in log.lines() {
+        assert!(
+            line.starts_with("<6>[INFO ") || line.starts_with("<4>[WARN "),
+            "{line}"
+        );
+    }
+}

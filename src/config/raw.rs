@@ -119,6 +119,8 @@ keys! {
         after {
             // Whole seconds, into `retry_after_secs`: see `validate::retry_after`.
             retry_after: Option<Spanned<Time>>,
+            // "text" or "json", into `log_json`: see `validate::log_format`.
+            log_format: Option<Spanned<String>>,
         }
     }
 }

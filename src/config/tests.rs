@@ -465,6 +465,16 @@ fn every_numeric_key_is_refused_outside_its_range() {
             "between 1s and 1h",
         ),
         (
+            "[server]\ndrain_timeout = \"2h\"",
+            "drain_timeout",
+            "between 0s and 1h",
+        ),
+        (
+            "[server]\nlog_format = \"xml\"",
+            "log_format",
+            "\"text\" or \"json\", got \"xml\"",
+        ),
+        (
             "[server]\nfuel_per_ms = 1_000_000_000",
             "fuel_per_ms",
             "between 1 and 100000000",
