@@ -356,3 +356,24 @@ fn log_lines_carry_syslog_priorities_when_stderr_is_the_journal() {
         );
     }
 }
+
+#[test]
+fn a_second_sigterm_exits_without_waiting_for_the_drain() {
+    let mut s = Server::with_config(
+        "[server]\ndrain_timeout = \"1h\"\n\n\
+         [[function]]\nroute = \"/hello\"\nmodule = \"hello.wasm\"\n",
+        &[("hello.wasm", function("hello.wasm"))],
+    );
+    // A request whose body never comes holds the drain for an hour.
+    let mut busy = s.connect();
+    busy.send(
+        b"POST /hello HTTP/1.1\r\nhost: t\r\nexpect: 100-continue\r\ncontent-length: 4\r\n\r\n",
+    );
+    assert_eq!(busy.read_one(false).status, 100);
+    s.signal("TERM");
+    s.wait_for_log("stopped accepting");
+    s.signal("TERM");
+    let status = s.wait_exit();
+    assert!(status.success(), "exit {status:?}; log:\n{}", s.log());
+    assert!(s.log().contains("exiting without waiting"), "{}", s.log());
+}

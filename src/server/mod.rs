@@ -264,9 +264,18 @@ async fn serve<H: Handler + 'static>(
                 continue;
             }
             Event::Signal(signal) => {
-                log::info!("{signal:?} received: draining");
+                log::info!("{signal:?} received: draining (again to exit at once)");
                 drop(listener);
-                return drain(&server).await;
+                let again = async {
+                    while let Some(control) = &mut control {
+                        if let Some(Ok(Signal::Term | Signal::Int)) = control.signals.next().await {
+                            log::warn!("second SIGTERM or SIGINT: exiting without waiting");
+                            return Ok(());
+                        }
+                    }
+                    smol::future::pending().await
+                };
+                return smol::future::or(drain(&server), again).await;
             }
         };
         let server = Arc::clone(&server);
