@@ -237,7 +237,7 @@ impl<'a> Chain<'a> {
     ///
     /// `req` is the request as the middleware left it (what the next
     /// handler got): the guests read it here too, as with the reference
-    /// host, and changes they make to it now go nowhere.
+    /// host (the host functions refuse to change it now).
     pub async fn handle_response(
         &mut self,
         req: &mut Request,
