@@ -44,12 +44,10 @@ pub(super) async fn connection<H: Handler>(
     let mut decoder = Decoder::new();
     loop {
         entry.waiting();
-        // After `waiting`: a drain that starts now either is seen here or
-        // sees this connection waiting, and evicts it.
-        if server.draining() {
-            close_cleanly(&mut stream).await;
-            return Ok(());
-        }
+        // After `waiting`: a drain that starts now either is seen here
+        // (then the connection closes as an evicted one does) or sees this
+        // connection waiting, and evicts it.
+        let draining = server.draining();
         // Each request is served by the handler of the moment: a reload
         // applies from the next request on, while this one finishes on
         // the handler it started with.
@@ -71,7 +69,14 @@ pub(super) async fn connection<H: Handler>(
         // Error responses count from when reading began, others (as
         // before) from when the request was in.
         let reading = Instant::now();
-        let req = match read.await {
+        let outcome = match draining {
+            true => {
+                drop(read);
+                None
+            }
+            false => read.await,
+        };
+        let req = match outcome {
             Some(Ok(req)) => Request {
                 peer: Some(peer),
                 ..req
@@ -90,7 +95,7 @@ pub(super) async fn connection<H: Handler>(
                 return Ok(());
             }
             None => {
-                log::debug!("connection from {peer} closed to make room for a new one");
+                log::debug!("connection from {peer} closed (draining, or to make room)");
                 close_cleanly(&mut stream).await;
                 return Ok(());
             }
