@@ -11,26 +11,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{HELLO, PROCESS_TIMEOUT, Server, TempDir, function};
+use common::{HELLO, PROCESS_TIMEOUT, Server, TempDir, counting, function};
 
-/// A native-ABI module that counts `iterations` down, then answers 200
-/// `done`, whatever the request.
-fn counting(iterations: u64) -> Vec<u8> {
-    // postcard Response: status 200 (varint c8 01), no header, body "done".
-    wat::parse_str(format!(
-        r#"(module
-  (memory (export "memory") 1)
-  (data (i32.const 4096) "\c8\01\00\04done")
-  (func (export "wasmgate_alloc") (param i32) (result i32) (i32.const 1024))
-  (func (export "wasmgate_handle") (param i32 i32) (result i64)
-    (local $i i64)
-    (local.set $i (i64.const {iterations}))
-    (loop $l
-      (local.set $i (i64.sub (local.get $i) (i64.const 1)))
-      (br_if $l (i64.ne (local.get $i) (i64.const 0))))
-    (i64.or (i64.shl (i64.const 4096) (i64.const 32)) (i64.const 8))))"#
-    ))
-    .unwrap()
+/// Sends a request whose head is in (the server agreed to take its body,
+/// so the connection is busy) and whose body is not: 4 bytes are due.
+fn request_in_flight(s: &Server, target: &str) -> common::Conn {
+    let mut busy = s.connect();
+    busy.send(
+        format!(
+            "POST {target} HTTP/1.1\r\nhost: t\r\nexpect: 100-continue\r\ncontent-length: 4\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    assert_eq!(busy.read_one(false).status, 100);
+    busy
 }
 
 #[test]
@@ -48,11 +42,7 @@ fn sigterm_finishes_the_request_in_flight_closes_idle_connections_and_exits_0() 
     assert_eq!((r.status, r.text().as_str()), (200, "done"));
     // A request in flight: its head is in (the server agreed to take its
     // body), its body is not.
-    let mut busy = s.connect();
-    busy.send(
-        b"POST /count HTTP/1.1\r\nhost: t\r\nexpect: 100-continue\r\ncontent-length: 4\r\n\r\n",
-    );
-    assert_eq!(busy.read_one(false).status, 100);
+    let mut busy = request_in_flight(&s, "/count");
 
     s.signal("TERM");
     s.wait_for_log("stopped accepting");
@@ -97,11 +87,7 @@ fn drain_timeout_cuts_what_is_still_running_and_exits_0() {
         &[("hello.wasm", function("hello.wasm"))],
     );
     // A request whose body never comes.
-    let mut busy = s.connect();
-    busy.send(
-        b"POST /hello HTTP/1.1\r\nhost: t\r\nexpect: 100-continue\r\ncontent-length: 4\r\n\r\n",
-    );
-    assert_eq!(busy.read_one(false).status, 100);
+    let _busy = request_in_flight(&s, "/hello");
     s.signal("TERM");
     let status = s.wait_exit();
     assert!(status.success(), "exit {status:?}; log:\n{}", s.log());
@@ -365,11 +351,7 @@ fn a_second_sigterm_exits_without_waiting_for_the_drain() {
         &[("hello.wasm", function("hello.wasm"))],
     );
     // A request whose body never comes holds the drain for an hour.
-    let mut busy = s.connect();
-    busy.send(
-        b"POST /hello HTTP/1.1\r\nhost: t\r\nexpect: 100-continue\r\ncontent-length: 4\r\n\r\n",
-    );
-    assert_eq!(busy.read_one(false).status, 100);
+    let _busy = request_in_flight(&s, "/hello");
     s.signal("TERM");
     s.wait_for_log("stopped accepting");
     s.signal("TERM");

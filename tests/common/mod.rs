@@ -785,6 +785,28 @@ pub fn leb128(mut v: u64, out: &mut Vec<u8>) {
     }
 }
 
+/// A native-ABI module whose handler counts `iterations` down, then answers
+/// 200 `done`. With `u64::MAX` iterations it spins until its budget ends.
+#[allow(dead_code)]
+pub fn counting(iterations: u64) -> Vec<u8> {
+    // postcard Response: status 200 (varint c8 01), no header, body "done".
+    wat::parse_str(format!(
+        r#"(module
+  (memory (export "memory") 1)
+  (data (i32.const 4096) "\c8\01\00\04done")
+  (func (export "wasmgate_alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "wasmgate_handle") (param i32 i32) (result i64)
+    (local $i i64)
+    (local.set $i (i64.const {iterations}))
+    (loop $l
+      (local.set $i (i64.sub (local.get $i) (i64.const 1)))
+      (br_if $l (i64.ne (local.get $i) (i64.const 0))))
+    (i64.or (i64.shl (i64.const 4096) (i64.const 32)) (i64.const 8))))"#,
+        iterations = iterations as i64
+    ))
+    .unwrap()
+}
+
 /// A native-ABI module of `pages` memory pages whose handler answers the
 /// postcard-encoded response `msg`, whatever the request.
 pub fn native_answering(msg: &[u8], pages: u32) -> Vec<u8> {
