@@ -207,6 +207,11 @@ pub struct ServerLimits {
     pub drain_timeout: Duration,
     /// `log_format = "json"`: one JSON object per log line.
     pub log_json: bool,
+    /// Requests that may wait for a `max_in_flight` slot or memory from
+    /// `memory_budget` instead of getting 503 at once.
+    pub admission_queue: usize,
+    /// How long a request waits in the admission queue before its 503.
+    pub admission_timeout: Duration,
 }
 
 impl ServerLimits {
@@ -265,6 +270,16 @@ impl ServerLimits {
     /// Defaults to 10 s: systemd's default `TimeoutStopSec` is 90 s, and the
     /// unit in `cross/` gives 15 s.
     pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Defaults to 0: no queue, a request over `max_in_flight` or
+    /// `memory_budget` gets 503 `overloaded` at once, as before the queue.
+    pub const DEFAULT_ADMISSION_QUEUE: usize = 0;
+    /// `admission_queue`: 0..=4096 waiting requests, each holding its
+    /// connection and request body meanwhile.
+    pub const ADMISSION_QUEUE_RANGE: RangeInclusive<u64> = 0..=4096;
+    /// Defaults to 1 s: a burst's wait, not a backlog's.
+    pub const DEFAULT_ADMISSION_TIMEOUT: Duration = Duration::from_secs(1);
+    /// `admission_timeout`: 1 ms..=1 min.
+    pub const ADMISSION_TIMEOUT_RANGE: RangeInclusive<Duration> = MS..=Duration::from_secs(60);
     /// `drain_timeout`: 0 (cut requests in flight at once)..=1 h: a stop
     /// that waits longer is a hang to whoever stops it.
     pub const DRAIN_TIMEOUT_RANGE: RangeInclusive<Duration> =
@@ -340,6 +355,8 @@ impl Default for ServerLimits {
             retry_after_secs: Self::DEFAULT_RETRY_AFTER_SECS,
             drain_timeout: Self::DEFAULT_DRAIN_TIMEOUT,
             log_json: false,
+            admission_queue: Self::DEFAULT_ADMISSION_QUEUE,
+            admission_timeout: Self::DEFAULT_ADMISSION_TIMEOUT,
         }
     }
 }

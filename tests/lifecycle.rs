@@ -359,3 +359,35 @@ fn a_second_sigterm_exits_without_waiting_for_the_drain() {
     assert!(status.success(), "exit {status:?}; log:\n{}", s.log());
     assert!(s.log().contains("exiting without waiting"), "{}", s.log());
 }
+
+#[test]
+fn a_request_over_max_in_flight_waits_in_the_bounded_admission_queue() {
+    let wasm = TempDir::new("queue");
+    let spin = wasm.write("spin.wasm", counting(u64::MAX));
+    let s = Server::with_config(
+        "[server]\nmax_in_flight = 1\nadmission_queue = 1\nadmission_timeout = \"60s\"\n\n\
+         [[function]]\nroute = \"/spin\"\nmodule = \"spin.wasm\"\n\
+         limits = { fuel = 1_000_000_000_000, timeout = \"2s\" }\n\n\
+         [[function]]\nroute = \"/hello\"\nmodule = \"hello.wasm\"\n",
+        &[("spin.wasm", spin), ("hello.wasm", function("hello.wasm"))],
+    );
+    // Loaded first, so that its compile does not hold the thread later.
+    assert_eq!(s.get("/hello").text(), HELLO);
+    // The one slot, held for its 2 s of CPU time.
+    let mut spinning = s.connect().read_timeout(PROCESS_TIMEOUT * 3);
+    spinning.send(b"GET /spin HTTP/1.1\r\nhost: t\r\n\r\n");
+    s.wait_for_log("spin.wasm (native ABI)");
+    // Two more while it spins: one waits in the queue and is served once
+    // the slot is free, the other finds the queue full and gets 503 at once.
+    let mut first = s.connect().read_timeout(PROCESS_TIMEOUT * 3);
+    let mut second = s.connect().read_timeout(PROCESS_TIMEOUT * 3);
+    first.send(b"GET /hello HTTP/1.1\r\nhost: t\r\n\r\n");
+    second.send(b"GET /hello HTTP/1.1\r\nhost: t\r\n\r\n");
+    let mut statuses = [first.read_response(false), second.read_response(false)];
+    statuses.sort_by_key(|r| r.status);
+    assert_eq!(statuses[0].status, 200, "{statuses:?}");
+    assert_eq!(statuses[0].text(), HELLO);
+    statuses[1].assert_error(503, "overloaded");
+    assert_eq!(spinning.read_response(false).status, 504);
+    s.assert_healthy();
+}
