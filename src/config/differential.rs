@@ -45,9 +45,19 @@ fn agree(text: &str) -> Result<(), String> {
         (Ok(mine), Ok(theirs)) if same_table(&mine, &theirs) => Ok(()),
         (Ok(mine), Ok(theirs)) => Err(format!("different values:\n{mine:?}\n{theirs:?}")),
         (Err(_), Err(_)) => Ok(()),
+        // No key takes a date: wasmgate refuses them.
+        (Err(e), Ok(_)) if e.message.starts_with("dates and times") => Ok(()),
+        // A table a header made, even as the parent of another (`b` of
+        // `[a.b.c]`), takes no dotted keys. The crate refuses `[a.b.c]`
+        // `[a]` `b.d = 1` but takes `b.x.y = 1`; wasmgate refuses both.
+        (Err(e), Ok(_)) if e.message.ends_with("a dotted key cannot add to it") => Ok(()),
         // Its integers are `i64`; wasmgate reads 128 bits so that a range
         // error can show the number written.
-        (Ok(_), Err(e)) if e.message().contains("value was too large") => Ok(()),
+        (Ok(_), Err(e))
+            if e.message().contains("value was too large") || e.message().contains("as i128") =>
+        {
+            Ok(())
+        }
         // Floats are kept as written, not read into an `f64`.
         (Ok(_), Err(e)) if e.message().contains("floating-point number overflowed") => Ok(()),
         (Ok(_), Err(e)) => Err(format!("only the toml crate refuses it: {e}")),
@@ -199,6 +209,7 @@ const EITHER: &[&str] = &[
     "[[a]]\nb = { c = 1 }\n[a.b.d]\n",
     "[a]\n[a.b]\n[a]\n",
     "[a.b]\n[a.b.c]\n[a]\nb.d = 1\n",
+    "[a.b.c]\n[a]\nb.x.y = 1\n",
     "x = [[1], [{}]]\n",
     "a = { b.c = 1, b.d = 2 }\n",
     "a = { b.c = 1, b = 2 }\n",
@@ -356,4 +367,37 @@ fn middleware_config_json_escapes_like_serde_json() {
     let s = serde_json::to_string(&theirs_table_s(text)).unwrap();
     assert!(mine.contains(&format!("\"s\":{s}")), "{mine}");
     assert!(mine.contains(r#""k\n":1"#), "{mine}");
+}
+
+/// Small changes to the documents above (a byte deleted, doubled or
+/// replaced by one of TOML's delimiters), from a fixed seed: both parsers
+/// must still agree. A bounded, deterministic taste of the `toml` fuzz
+/// target, run with every `cargo test` (60,000 rounds each of nine other
+/// seeds agreed when it was written).
+#[test]
+fn the_parser_agrees_with_the_toml_crate_on_mutated_documents() {
+    const DELIMITERS: &[u8] = b"[]{}=.,\"'#\\\n\r \t_+-0xe:";
+    let mut rng = fastrand::Rng::with_seed(15);
+    let seeds: Vec<&str> = VALID.iter().chain(INVALID).chain(EITHER).copied().collect();
+    let mut wrong = Vec::new();
+    for _ in 0..4000 {
+        let mut bytes = seeds[rng.usize(..seeds.len())].as_bytes().to_vec();
+        for _ in 0..rng.usize(1..=3) {
+            let at = rng.usize(..=bytes.len());
+            match rng.u8(..3) {
+                0 if at < bytes.len() => {
+                    bytes.remove(at);
+                }
+                1 if at < bytes.len() => bytes.insert(at, bytes[at]),
+                _ => bytes.insert(at, DELIMITERS[rng.usize(..DELIMITERS.len())]),
+            }
+        }
+        let Ok(text) = String::from_utf8(bytes) else {
+            continue;
+        };
+        if let Err(e) = agree(&text) {
+            wrong.push(format!("{text:?}: {e}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

@@ -558,8 +558,8 @@ impl<'a> Parser<'a> {
     }
 
     /// After `{`: `key = value` pairs separated by commas (TOML 1.1: on
-    /// several lines, with comments and a trailing comma, as the `toml`
-    /// crate reads them).
+    /// several lines, with comments and a trailing comma; the `toml` crate
+    /// also takes newlines around `=` there, so this does too).
     fn inline_table(&mut self, depth: usize) -> Parsed<Value> {
         let mut table = Table::new(Kind::Dotted);
         loop {
@@ -568,10 +568,11 @@ impl<'a> Parser<'a> {
                 break;
             }
             let keys = self.key(depth)?;
+            self.skip_blank_lines()?;
             if !self.eat(b'=') {
                 return fail(self.pos, "expected `=` after the key");
             }
-            self.skip_ws();
+            self.skip_blank_lines()?;
             let value = self.value(depth.saturating_add(keys.len()))?;
             insert_dotted(&mut table, &keys, value)?;
             self.skip_blank_lines()?;

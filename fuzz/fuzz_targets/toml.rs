@@ -1,0 +1,32 @@
+//! The config's TOML parser against the `toml` crate: for any text, both
+//! refuse it or both read the same values (compared as JSON, which is what
+//! a middleware's `config` becomes). Allowed differences: integers past
+//! `i64` (wasmgate reads 128 bits so that a range error shows the number
+//! written), dates and times (wasmgate refuses them: no key takes one),
+//! and floats past `f64` (kept as written).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use wasmgate::internals::config::toml_to_json;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let mine = toml_to_json(text);
+    let theirs = text.parse::<toml::Table>();
+    match (mine, theirs) {
+        (Ok(mine), Ok(theirs)) => {
+            // A float past f64 is written as is; serde_json refuses it.
+            let Ok(mine) = serde_json::from_str::<serde_json::Value>(&mine) else {
+                return;
+            };
+            let theirs = serde_json::to_value(&theirs).expect("a TOML table as JSON");
+            assert_eq!(mine, theirs, "{text:?}");
+        }
+        (Err(_), Err(_)) => {}
+        (Ok(_), Err(e)) if e.message().contains("too large") || e.message().contains("overflowed") => {}
+        (Err(e), Ok(_)) if e.contains("dates and times") => {}
+        (mine, theirs) => panic!("{text:?}: wasmgate {mine:?}, toml {theirs:?}"),
+    }
+});
