@@ -275,22 +275,29 @@ fn requests_go_round_robin_across_upstreams() {
 }
 
 #[test]
-fn a_down_upstream_is_skipped_after_fail_threshold_failures() {
+fn a_down_upstream_is_retried_on_another_and_skipped_after_fail_threshold_failures() {
     let up = Upstream::answering(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
     let server = gateway(
         &[closed_port(), up.url()],
         "fail_threshold = 2\nfail_skip = \"1h\"",
     );
-    // Until the down one has failed twice in a row, it gets its turns.
-    let mut statuses = Vec::new();
-    for _ in 0..4 {
-        statuses.push(server.get("/api/x").status);
+    let retries = |server: &Server| server.log().matches("trying another upstream").count();
+    // A connection refused sent nothing: the request goes to the next
+    // upstream, whatever its method. Until the down one has failed twice
+    // in a row, it gets its turns (and each costs a retry).
+    for method in ["GET", "POST", "GET", "POST"] {
+        let r = server.request(method, "/api/x", &[], b"x");
+        assert_eq!(r.status, 200, "{method}: {r:?}");
+        assert_eq!(r.text(), "ok");
     }
-    assert_eq!(statuses, [502, 200, 502, 200]);
+    server.wait_for_log("failed 2 times in a row; skipped for 3600000 ms");
+    assert_eq!(retries(&server), 2, "{}", server.log());
+    // Then it is skipped: no more attempts on it.
     for _ in 0..6 {
         let r = server.get("/api/x");
         assert_eq!(r.status, 200, "{r:?}");
     }
+    assert_eq!(retries(&server), 2, "{}", server.log());
     server.assert_healthy();
 }
 
@@ -298,7 +305,7 @@ fn a_down_upstream_is_skipped_after_fail_threshold_failures() {
 fn all_upstreams_down_is_502_upstream_unavailable() {
     let server = gateway(&[closed_port(), closed_port()], "fail_threshold = 1");
     for _ in 0..4 {
-        // Skipped or not, one is tried: still refused.
+        // Skipped or not, each is tried once: still refused.
         let r = server.get("/api/x");
         let body = r.assert_error(502, "upstream-unavailable");
         assert_eq!(body["function"], "api");

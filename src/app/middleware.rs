@@ -101,16 +101,9 @@ impl<'a> Chain<'a> {
         middleware: &[Arc<MiddlewareSpec>],
         req: &mut Request,
     ) -> Result<Flow, Error> {
-        self.message.method = std::mem::take(&mut req.method);
-        self.message.uri = std::mem::take(&mut req.uri);
-        self.message.request_headers = std::mem::take(&mut req.headers);
-        self.message.request_body = std::mem::take(&mut req.body);
-        self.message.peer = req.peer;
+        self.lend(req);
         let result = self.run_requests(middleware).await;
-        req.method = std::mem::take(&mut self.message.method);
-        req.uri = std::mem::take(&mut self.message.uri);
-        req.headers = std::mem::take(&mut self.message.request_headers);
-        req.body = std::mem::take(&mut self.message.request_body);
+        self.give_back(req);
         let stopped = result?;
         if !stopped {
             return Ok(Flow::Next);
@@ -118,7 +111,26 @@ impl<'a> Chain<'a> {
         // The middleware that answered is the next handler of those
         // before it: they see its response.
         let written = self.written();
-        self.handle_response(Ok(written)).await.map(Flow::Respond)
+        self.handle_response(req, Ok(written))
+            .await
+            .map(Flow::Respond)
+    }
+
+    /// Moves the request into the message the guests work on.
+    fn lend(&mut self, req: &mut Request) {
+        self.message.method = std::mem::take(&mut req.method);
+        self.message.uri = std::mem::take(&mut req.uri);
+        self.message.request_headers = std::mem::take(&mut req.headers);
+        self.message.request_body = std::mem::take(&mut req.body);
+        self.message.peer = req.peer;
+    }
+
+    /// Moves the request, with the guests' changes, back out of the message.
+    fn give_back(&mut self, req: &mut Request) {
+        req.method = std::mem::take(&mut self.message.method);
+        req.uri = std::mem::take(&mut self.message.uri);
+        req.headers = std::mem::take(&mut self.message.request_headers);
+        req.body = std::mem::take(&mut self.message.request_body);
     }
 
     /// `handle_request` of each middleware; whether one answered (its
@@ -222,13 +234,26 @@ impl<'a> Chain<'a> {
     /// come first, the next handler's after them. A streamed body
     /// (`Response::stream`) is passed through untouched. A middleware that
     /// fails here fails the request.
+    ///
+    /// `req` is the request as the middleware left it (what the next
+    /// handler got): the guests read it here too, as with the reference
+    /// host (the host functions refuse to change it now).
     pub async fn handle_response(
         &mut self,
+        req: &mut Request,
         next: Result<Response, Error>,
     ) -> Result<Response, Error> {
         if self.held.is_empty() {
             return next;
         }
+        self.lend(req);
+        let result = self.run_responses(next).await;
+        self.give_back(req);
+        result
+    }
+
+    /// [`Chain::handle_response`] with the request lent to the message.
+    async fn run_responses(&mut self, next: Result<Response, Error>) -> Result<Response, Error> {
         let mut stream = None;
         let (is_error, failure) = match next {
             Ok(mut response) => {

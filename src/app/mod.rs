@@ -184,7 +184,7 @@ impl App {
             Err(error) => (Err(error), None),
         };
         // A response middleware that fails drops the writes (discarded).
-        let response = chain.handle_response(next).await?;
+        let response = chain.handle_response(&mut req, next).await?;
         Ok((response, writes))
     }
 
@@ -241,14 +241,14 @@ impl App {
             Some(Err(message)) => {
                 let retry = self.config.server.retry_after_secs.to_string();
                 let error = Error::new(Kind::Overloaded, message).with_header("retry-after", retry);
-                return chain.handle_response(Err(error)).await;
+                return chain.handle_response(&mut req, Err(error)).await;
             }
             held => held,
         };
         let next = proxy
             .forward(&proxy_request(&req, trace_id), buffer, used)
             .await;
-        chain.handle_response(next).await
+        chain.handle_response(&mut req, next).await
     }
 
     /// The function or proxy serving the request's path and method.
