@@ -12,11 +12,10 @@
 use std::borrow::Cow;
 use std::path::Path;
 
-use serde::Deserialize;
-use toml::Spanned;
-
+use super::extract::table;
 use super::raw::{RawLimits, RawServer};
 use super::text::{ConfigText, read_text};
+use super::toml::Spanned;
 use super::units::{Int, Size};
 use super::{Board, Config, validate};
 use crate::error::ConfigError;
@@ -82,18 +81,18 @@ pub fn find(name: &str, dir: &Path) -> Result<(String, Cow<'static, str>), Confi
     }
 }
 
-/// A board profile file.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawBoard {
-    name: String,
-    target: String,
-    cpu: String,
-    cores: Spanned<Int>,
-    ram: Spanned<Size>,
-    fuel_per_ms: Option<Spanned<Int>>,
-    server: Option<RawServer>,
-    limits: Option<RawLimits>,
+table! {
+    /// A board profile file.
+    struct RawBoard {
+        name: String,
+        target: String,
+        cpu: String,
+        cores: Spanned<Int>,
+        ram: Spanned<Size>,
+        fuel_per_ms: Option<Spanned<Int>>,
+        server: Option<RawServer>,
+        limits: Option<RawLimits>,
+    }
 }
 
 /// A board profile: its description, then its defaults over the

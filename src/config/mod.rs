@@ -26,11 +26,15 @@
 //! ```
 
 pub mod board;
+#[cfg(test)]
+mod differential;
+pub(crate) mod extract;
 mod load;
 pub(crate) mod raw;
 #[cfg(test)]
 mod tests;
 pub(crate) mod text;
+pub(crate) mod toml;
 pub(crate) mod units;
 pub(crate) mod validate;
 

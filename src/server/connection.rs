@@ -77,6 +77,10 @@ pub(super) async fn connection<H: Handler>(
             false => read.await,
         };
         let req = match outcome {
+            // Evicted while its head came in (another executor's new
+            // connection took its place): it is out of the table, so it
+            // closes, as it would have a moment earlier.
+            Some(Ok(_)) if entry.is_evicted() => return Ok(()),
             Some(Ok(req)) => Request {
                 peer: Some(peer),
                 ..req
