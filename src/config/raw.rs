@@ -183,6 +183,7 @@ pub(crate) struct RawMiddleware {
     pub(crate) module: Spanned<String>,
     pub(crate) config: Option<Spanned<toml::Value>>,
     pub(crate) limits: Option<RawLimits>,
+    pub(crate) kv: Option<Spanned<String>>,
 }
 
 keys! {

@@ -897,9 +897,13 @@ fn state_keys_and_namespaces_parse_and_bad_ones_are_refused() {
     let c = parse(
         "[state]\ndir = \"kv\"\nsync = \"100ms\"\nmax_keys = 5\nmax_bytes = \"2KiB\"\nmax_value = 10\n\
          [[function]]\nroute = \"/a\"\nmodule = \"a.wasm\"\nkv = \"tenant-42\"\n\
-         [[function]]\nroute = \"/b\"\nmodule = \"b.wasm\"\n",
+         [[function]]\nroute = \"/b\"\nmodule = \"b.wasm\"\n\
+         [[middleware]]\nname = \"m\"\nmodule = \"m.wasm\"\n\
+         [[middleware]]\nname = \"n\"\nmodule = \"n.wasm\"\nkv = \"shared\"\n",
     )
     .unwrap();
+    assert_eq!(c.middleware[0].namespace(), "m");
+    assert_eq!(c.middleware[1].namespace(), "shared");
     assert_eq!(c.state.dir, Path::new("/base/kv"));
     assert_eq!(c.state.sync, Some(Duration::from_millis(100)));
     assert_eq!(
@@ -933,6 +937,10 @@ fn state_keys_and_namespaces_parse_and_bad_ones_are_refused() {
         ),
         (
             "[[function]]\nroute = \"/a\"\nmodule = \"a.wasm\"\nkv = \"\"\n",
+            "`kv` must be 1 to 128 letters",
+        ),
+        (
+            "[[middleware]]\nname = \"m\"\nmodule = \"m.wasm\"\nkv = \"a/b\"\n",
             "`kv` must be 1 to 128 letters",
         ),
     ] {

@@ -389,10 +389,7 @@ fn function(
         env: env.into_iter().collect(),
         args,
         limits,
-        kv: match &f.kv {
-            Some(ns) => Some(namespace(input, ns)?),
-            None => None,
-        },
+        kv: f.kv.as_ref().map(|ns| namespace(input, ns)).transpose()?,
         middleware: Vec::new(),
         from_functions_dir: false,
     })
@@ -486,6 +483,7 @@ fn middleware(
         module: base.join(m.module.get_ref()),
         config,
         limits,
+        kv: m.kv.as_ref().map(|ns| namespace(input, ns)).transpose()?,
     })
 }
 
