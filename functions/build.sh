@@ -6,8 +6,8 @@
 #                                       plain `fn main` WASI commands)
 #   functions/hwg-example.wasm          http-wasm middleware built with the
 #                                       public http-wasm-guest crate (Rust)
-#   functions/{hmac-verify,jwt-verify,json-schema,xml-to-json,waf,cors}.wasm
-#                                       example middleware, http-wasm handler
+#   functions/{hmac-verify,jwt-verify,json-schema,xml-to-json,waf,cors,
+#             rate-limit}.wasm          example middleware, http-wasm handler
 #                                       ABI (Rust, http-wasm-guest crate,
 #                                       from middleware/src/bin/*.rs)
 #   functions/tax-{go,zig,c}.wasm       the tax example in Go, Zig and C
@@ -122,9 +122,10 @@ check_native() { check_module "$1" "$native_exports" wasmgate; }
 check_wasi() { check_module "$1" "$wasi_exports" wasi_snapshot_preview1 ${2:+"$2"}; }
 
 # http-wasm middleware: exactly the http-wasm exports, imports only from
-# `http_handler` and `wasi_snapshot_preview1`.
+# `http_handler` and `wasi_snapshot_preview1` (and `wasmgate`, whose KV
+# functions rate-limit uses).
 check_http_wasm() {
-    check_module "$1" "$http_wasm_exports" http_handler wasi_snapshot_preview1
+    check_module "$1" "$http_wasm_exports" http_handler wasi_snapshot_preview1 wasmgate
 }
 
 # Runs `wasm-opt -Oz` on $1 in place, if WASMGATE_WASM_OPT=1.
