@@ -395,8 +395,9 @@ fn function(
     })
 }
 
-/// The `[state]` table over `state`'s defaults.
-fn state(
+/// The `[state]` table over `state`'s defaults (the built-in ones or a
+/// board's).
+pub(crate) fn state(
     input: &ConfigText,
     raw: &RawState,
     base: &Path,
