@@ -2,6 +2,8 @@
 # Builds every guest module in functions/ from source:
 #
 #   functions/{hello,echo,sieve,counter}.wasm   example functions, native ABI (Rust)
+#   functions/kvprobe.wasm              test fixture: the guest crate's kv
+#                                       wrappers, one per request (native)
 #   functions/{tax,headers,env}.wasm    example functions, wasi-json ABI (Rust,
 #                                       plain `fn main` WASI commands)
 #   functions/hwg-example.wasm          http-wasm middleware built with the
@@ -43,7 +45,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here"
 
 # Native-ABI examples, built for wasm32-unknown-unknown.
-native_examples=(hello echo sieve counter)
+native_examples=(hello echo sieve counter kvprobe)
 # The exports a native example must have, no more and no fewer.
 native_exports="memory wasmgate_abi_v1 wasmgate_alloc wasmgate_handle"
 # wasi-json (Gojinn) examples, WASI commands built for wasm32-wasip1.

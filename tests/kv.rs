@@ -839,3 +839,116 @@ fn wait_for_count(s: &Server, needle: &str, n: usize) {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+#[test]
+fn the_guest_crates_kv_wrappers_work_compiled_for_wasm() {
+    // functions/kvprobe: one `kv` wrapper of the guest crate per request.
+    let state = TempDir::new("kv-probe");
+    let config = format!(
+        "[state]\ndir = \"{}\"\n[[function]]\nroute = \"/kv\"\nmodule = \"kvprobe.wasm\"\n\
+         [[function]]\nroute = \"/hello\"\nmodule = \"hello.wasm\"\n",
+        state.path().display()
+    );
+    let files = [
+        ("kvprobe.wasm", function("kvprobe.wasm")),
+        ("hello.wasm", function("hello.wasm")),
+    ];
+    let s = Server::with_config(&config, &files);
+    let call = |method: &str, query: &str, body: &[u8]| {
+        let r = s.request(method, &format!("/kv?{query}"), &[], body);
+        (r.status, r.body)
+    };
+    assert_eq!(call("GET", "op=get&key=a", b""), (404, b"missing".to_vec()));
+    // A value longer than `get`'s first 256-byte buffer: asked again.
+    let long: Vec<u8> = (0..5000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    assert_eq!(call("POST", "op=set&key=a", &long), (200, b"ok".to_vec()));
+    assert_eq!(call("GET", "op=get&key=a", b""), (200, long.clone()));
+    assert_eq!(call("POST", "op=set&key=ab", b"x"), (200, b"ok".to_vec()));
+    assert_eq!(call("GET", "op=incr&key=n&by=5", b""), (200, b"5".to_vec()));
+    assert_eq!(
+        call("GET", "op=incr&key=n&by=-7", b""),
+        (200, b"-2".to_vec())
+    );
+    assert_eq!(
+        call("GET", "op=list&prefix=a", b""),
+        (200, b"a\nab".to_vec())
+    );
+    assert_eq!(
+        call("GET", "op=list&prefix=", b""),
+        (200, b"a\nab\nn".to_vec())
+    );
+    assert_eq!(call("GET", "op=delete&key=a", b""), (200, b"true".to_vec()));
+    assert_eq!(
+        call("GET", "op=delete&key=a", b""),
+        (200, b"false".to_vec())
+    );
+    assert_eq!(call("GET", "op=list&prefix=a", b""), (200, b"ab".to_vec()));
+    // An error value comes back as the crate's error.
+    assert_eq!(
+        call("GET", "op=incr&key=ab&by=1", b""),
+        (507, b"NotANumber".to_vec())
+    );
+    // `kv::list` pages through more keys than one call returns (16 KiB of
+    // records): 1,100 keys of 20 bytes.
+    for i in 0..1100 {
+        let r = s.request("POST", &format!("/kv?op=set&key=page-{i:015}"), &[], b"");
+        assert_eq!(r.status, 200, "{r:?}");
+    }
+    let (status, body) = call("GET", "op=list&prefix=page-", b"");
+    assert_eq!(status, 200);
+    assert_eq!(body.split(|&b| b == b'\n').count(), 1100);
+    s.assert_healthy();
+}
+
+#[test]
+fn a_function_whose_client_disconnects_mid_request_has_its_writes_discarded() {
+    let state = TempDir::new("kv-gone");
+    let dir = TempDir::new("kv-gone-mods");
+    // Sets `t`, logs, then spins until the request is dropped.
+    let spin = wat::parse_str(
+        r#"(module
+  (import "gojinn" "host_kv_set" (func $set (param i32 i32 i32 i32)))
+  (import "wasi_snapshot_preview1" "fd_write"
+    (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 100) "t")
+  (data (i32.const 200) "written\n")
+  (func (export "_start")
+    (call $set (i32.const 100) (i32.const 1) (i32.const 100) (i32.const 1))
+    (i32.store (i32.const 0) (i32.const 200))
+    (i32.store (i32.const 4) (i32.const 8))
+    (drop (call $write (i32.const 2) (i32.const 0) (i32.const 1) (i32.const 20)))
+    (loop $l (br $l))))"#,
+    )
+    .expect("wat");
+    let spin = dir.write("spin.wasm", spin);
+    let get = dir.write("get.wasm", gojinn_module("i64", "t", None, false));
+    let config = format!(
+        "[state]\ndir = \"{}\"\n\
+         [[function]]\nroute = \"/spin\"\nmodule = \"spin.wasm\"\nkv = \"shared\"\n\
+         limits = {{ fuel = 1_000_000_000_000, timeout = \"60s\" }}\n\
+         [[function]]\nroute = \"/get\"\nmodule = \"get.wasm\"\nkv = \"shared\"\n\
+         [[function]]\nroute = \"/hello\"\nmodule = \"hello.wasm\"\n",
+        state.path().display()
+    );
+    let s = Server::with_config(
+        &config,
+        &[
+            ("spin.wasm", spin),
+            ("get.wasm", get),
+            ("hello.wasm", function("hello.wasm")),
+        ],
+    );
+    let mut conn = s.connect();
+    conn.send(b"GET /spin HTTP/1.1\r\nhost: t\r\n\r\n");
+    wait_for_count(&s, "written", 1);
+    conn.reset();
+    wait_for_count(
+        &s,
+        "GET /spin cancelled: the client closed the connection",
+        1,
+    );
+    let r = s.get("/get");
+    assert_eq!((r.status, r.text()), (404, "missing".into()));
+    s.assert_healthy();
+}
