@@ -814,17 +814,21 @@ fn a_client_that_disconnects_mid_request_has_its_writes_discarded() {
     assert_eq!(kv_header(&s, "/mw"), "1");
     // The middleware increments, then the function behind it spins until
     // the client resets the connection.
-    let mut conn = s.connect();
-    conn.send(b"GET /spin HTTP/1.1\r\nhost: t\r\n\r\n");
-    wait_for_count(&s, "incremented", 2);
-    conn.reset();
-    wait_for_count(
-        &s,
-        "GET /spin cancelled: the client closed the connection",
-        1,
-    );
+    reset_mid_request(&s, "incremented", 2);
     assert_eq!(kv_header(&s, "/mw"), "2");
     s.assert_healthy();
+}
+
+/// Sends `GET /spin`, waits until the log holds `marker` `n` times (the
+/// request wrote), resets the connection and waits until the server says
+/// it cancelled the request.
+fn reset_mid_request(s: &Server, marker: &str, n: usize) {
+    let mut conn = s.connect();
+    conn.send(b"GET /spin HTTP/1.1\r\nhost: t\r\n\r\n");
+    wait_for_count(s, marker, n);
+    conn.reset();
+    let cancelled = "GET /spin cancelled: the client closed the connection";
+    wait_for_count(s, cancelled, 1);
 }
 
 /// Waits until the server's log holds `needle` `n` times.
@@ -939,15 +943,7 @@ fn a_function_whose_client_disconnects_mid_request_has_its_writes_discarded() {
             ("hello.wasm", function("hello.wasm")),
         ],
     );
-    let mut conn = s.connect();
-    conn.send(b"GET /spin HTTP/1.1\r\nhost: t\r\n\r\n");
-    wait_for_count(&s, "written", 1);
-    conn.reset();
-    wait_for_count(
-        &s,
-        "GET /spin cancelled: the client closed the connection",
-        1,
-    );
+    reset_mid_request(&s, "written", 1);
     let r = s.get("/get");
     assert_eq!((r.status, r.text()), (404, "missing".into()));
     s.assert_healthy();

@@ -96,27 +96,19 @@ fn uses_kv(module: &Module) -> bool {
 /// after. A refusal discards that transaction and answers 503
 /// `state-unavailable`; `route` (the function or proxy) names it in the log.
 pub async fn commit(txns: Vec<Txn>, route: &str, trace_id: &str) -> Result<(), Error> {
-    let mut acks = Vec::new();
-    let mut failed = false;
+    let mut saved = Ok(());
     for txn in txns.into_iter().filter(|t| !t.is_empty()) {
-        let ns = String::from_utf8_lossy(txn.namespace()).into_owned();
-        acks.push((ns, txn.commit()));
-    }
-    for (ns, ack) in acks {
-        let result = match ack {
+        let result = match txn.commit() {
             Ok(ack) => ack.durable().await,
             Err(e) => Err(e),
         };
         if let Err(e) = result {
-            log::warn!("{route} [{trace_id}]: KV writes to namespace {ns:?} not committed: {e}");
-            failed = true;
+            log::warn!("{route} [{trace_id}]: KV writes not committed: {e}");
+            saved = Err(Error::new(
+                Kind::StateUnavailable,
+                "the request's state could not be saved; the server log says why",
+            ));
         }
     }
-    if failed {
-        return Err(Error::new(
-            Kind::StateUnavailable,
-            "the request's state could not be saved; the server log says why",
-        ));
-    }
-    Ok(())
+    saved
 }
