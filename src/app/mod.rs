@@ -145,23 +145,31 @@ impl App {
         let loaded = self.load(&spec, trace_id, access).await?;
         access.function = Some(Arc::clone(&spec));
         let permit = self.admit(&spec).await?;
-        let (response, writes) = if spec.middleware.is_empty() {
-            self.call(req, &spec, &loaded, &permit, trace_id, access)
-                .await?
+        let (result, mut writes) = if spec.middleware.is_empty() {
+            let result = self
+                .call(req, &spec, &loaded, &permit, trace_id, access)
+                .await;
+            (result, Vec::new())
         } else {
             let mut chain = self.chain(trace_id);
             let result = self
                 .chained(&mut chain, req, (&spec, &loaded, &permit), trace_id, access)
                 .await;
             access.fuel = access.fuel.saturating_add(chain.fuel());
-            result?
+            (result, chain.take_writes())
         };
         // The guest and its middleware are gone: its slot and memory go
         // back before the request waits for its writes to be durable
         // (`sync = "always"`).
         drop(permit);
-        state::commit(writes, &spec.name, trace_id).await?;
-        Ok(response)
+        // The function's writes only with a good response; the middleware's
+        // ones whenever they all completed (`middleware`'s doc).
+        let result = result.map(|(response, txn)| {
+            writes.extend(txn);
+            response
+        });
+        let saved = state::commit(writes, &spec.name, trace_id).await;
+        result.and_then(|response| saved.map(|()| response))
     }
 
     /// An empty middleware chain for one request.
@@ -171,6 +179,7 @@ impl App {
             admission: &self.admission,
             server: &self.config.server,
             trace_id,
+            state: &self.state,
         })
     }
 
@@ -225,7 +234,8 @@ impl App {
                 .forward_chained(&mut chain, req, &proxy, trace_id, &mut used)
                 .await;
             access.fuel = access.fuel.saturating_add(chain.fuel());
-            result
+            let saved = state::commit(chain.take_writes(), &proxy.spec.name, trace_id).await;
+            result.and_then(|response| saved.map(|()| response))
         };
         access.proxy = Some((proxy, used));
         result
@@ -354,13 +364,12 @@ impl App {
             trace_id,
         };
         self.hold_stdin(loaded, permit, &request)?;
+        let txn = self.state.txn(&loaded.compiled.module, spec.namespace());
         let outcome = match loaded.compiled.abi {
-            // An http-wasm module as a function has no KV transaction.
             abi::Abi::HttpWasm => {
-                middleware::terminal(&self.config.server, loaded, spec, req, trace_id).await
+                middleware::terminal(&self.config.server, loaded, spec, req, trace_id, txn).await
             }
             _ => {
-                let txn = self.state.txn(&loaded.compiled.module, spec);
                 let (runtime, compiled) = (&loaded.runtime, &loaded.compiled);
                 abi::call_with_state(runtime, compiled, spec, &request, txn).await
             }

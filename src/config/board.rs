@@ -1,6 +1,7 @@
 //! Board profiles: `boards/NAME.toml` files that describe a board (CPU,
 //! cores, RAM, Rust target) and set the defaults sized for it: memory
-//! budget, requests in flight, module cache, per-function memory, and
+//! budget, requests in flight, module cache, per-function memory, the KV
+//! store's `sync` (group commit: an SD card wears with every fsync), and
 //! `fuel_per_ms`, the instructions per millisecond measured there by
 //! `wasmgate calibrate`.
 //!
@@ -13,7 +14,7 @@ use std::borrow::Cow;
 use std::path::Path;
 
 use super::extract::table;
-use super::raw::{RawLimits, RawServer};
+use super::raw::{RawLimits, RawServer, RawState};
 use super::text::{ConfigText, read_text};
 use super::toml::Spanned;
 use super::units::{Int, Size};
@@ -92,6 +93,7 @@ table! {
         fuel_per_ms: Option<Spanned<Int>>,
         server: Option<RawServer>,
         limits: Option<RawLimits>,
+        state: Option<RawState>,
     }
 }
 
@@ -117,6 +119,15 @@ pub(crate) fn validate_board(
             }
         }
         config.server = validate::server_limits(input, s, &config.server)?;
+    }
+    if let Some(st) = &raw.state {
+        if let Some(dir) = &st.dir {
+            return input.error(
+                dir.span(),
+                "`dir` belongs in wasmgate.toml, not in a board profile".into(),
+            );
+        }
+        validate::state(input, st, Path::new(""), &mut config.state)?;
     }
     config.fuel_per_ms = input.fuel_per_ms(&raw.fuel_per_ms)?;
     if let Some(l) = &raw.limits {

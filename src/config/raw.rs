@@ -181,6 +181,7 @@ table! {
         module: Spanned<String>,
         config: Option<Spanned<Value>>,
         limits: Option<RawLimits>,
+        kv: Option<Spanned<String>>,
     }
 }
 

@@ -400,17 +400,15 @@ fn function(
         env: env.into_iter().collect(),
         args,
         limits,
-        kv: match &f.kv {
-            Some(ns) => Some(namespace(input, ns)?),
-            None => None,
-        },
+        kv: f.kv.as_ref().map(|ns| namespace(input, ns)).transpose()?,
         middleware: Vec::new(),
         from_functions_dir: false,
     })
 }
 
-/// The `[state]` table over `state`'s defaults.
-fn state(
+/// The `[state]` table over `state`'s defaults (the built-in ones or a
+/// board's).
+pub(crate) fn state(
     input: &ConfigText,
     raw: &RawState,
     base: &Path,
@@ -493,6 +491,7 @@ fn middleware(
         module: base.join(m.module.get_ref()),
         config,
         limits,
+        kv: m.kv.as_ref().map(|ns| namespace(input, ns)).transpose()?,
     })
 }
 
