@@ -391,3 +391,26 @@ fn a_request_over_max_in_flight_waits_in_the_bounded_admission_queue() {
     assert_eq!(spinning.read_response(false).status, 504);
     s.assert_healthy();
 }
+
+#[test]
+fn a_queued_request_gets_503_when_admission_timeout_passes() {
+    let wasm = TempDir::new("queue-timeout");
+    let spin = wasm.write("spin.wasm", counting(u64::MAX));
+    let s = Server::with_config(
+        "[server]\nmax_in_flight = 1\nadmission_queue = 4\nadmission_timeout = \"300ms\"\n\n\
+         [[function]]\nroute = \"/spin\"\nmodule = \"spin.wasm\"\n\
+         limits = { fuel = 1_000_000_000_000, timeout = \"3s\" }\n\n\
+         [[function]]\nroute = \"/hello\"\nmodule = \"hello.wasm\"\n",
+        &[("spin.wasm", spin), ("hello.wasm", function("hello.wasm"))],
+    );
+    assert_eq!(s.get("/hello").text(), HELLO);
+    let mut spinning = s.connect().read_timeout(PROCESS_TIMEOUT * 3);
+    spinning.send(b"GET /spin HTTP/1.1\r\nhost: t\r\n\r\n");
+    s.wait_for_log("spin.wasm (native ABI)");
+    // Queued (there is room), nothing is given back within 300 ms of its
+    // CPU-independent wait: 503, while the spinner still runs.
+    let r = s.get("/hello");
+    r.assert_error(503, "overloaded");
+    assert_eq!(spinning.read_response(false).status, 504);
+    s.assert_healthy();
+}

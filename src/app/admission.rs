@@ -35,6 +35,9 @@ pub struct Admission {
     /// `admission_queue`, and the requests waiting in it.
     queue: usize,
     queued: AtomicUsize,
+    /// Notified (one waiter) each time a slot or memory is given back:
+    /// what a queued request waits for.
+    freed: event_listener::Event,
 }
 
 /// A place in the admission queue, given back when dropped.
@@ -79,6 +82,22 @@ impl Admission {
             body_memory: AtomicU64::new(0),
             queue: limits.admission_queue,
             queued: AtomicUsize::new(0),
+            freed: event_listener::Event::new(),
+        }
+    }
+
+    /// Something to wait on until a slot or memory is given back (one
+    /// waiter is woken per release, in the order they started waiting).
+    /// Listen, then try [`Admission::admit`] again, then wait: a release
+    /// in between is not missed.
+    pub fn listen(&self) -> event_listener::EventListener {
+        self.freed.listen()
+    }
+
+    /// Wakes one queued request, if any waits, after a release.
+    fn released(&self) {
+        if self.queue > 0 {
+            self.freed.notify(1);
         }
     }
 
@@ -162,6 +181,7 @@ impl Drop for Permit<'_> {
             .admission
             .in_flight
             .fetch_update(Relaxed, Relaxed, |now| Some(now.saturating_sub(1)));
+        self.admission.released();
     }
 }
 
@@ -201,6 +221,7 @@ impl<'a> Reservation<'a> {
 impl Drop for Reservation<'_> {
     fn drop(&mut self) {
         sub(&self.admission.reserved_memory, self.bytes.get());
+        self.admission.released();
     }
 }
 

@@ -54,10 +54,6 @@ const _: () = {
     assert_send_sync::<Admission>();
 };
 
-/// How often a request in the admission queue tries again: 1 ms. Not a
-/// FIFO: a freed slot goes to whichever request asks first.
-const QUEUE_POLL: std::time::Duration = std::time::Duration::from_millis(1);
-
 /// What the access log says about one request, filled in as the pipeline
 /// learns it.
 #[derive(Default)]
@@ -326,11 +322,33 @@ impl App {
     async fn admit(&self, spec: &FunctionSpec) -> Result<admission::Permit<'_>, Error> {
         let mut refused = self.admission.admit(&spec.limits);
         // Refused: wait in the admission queue, if it has room, for up to
-        // `admission_timeout`, trying again every QUEUE_POLL.
+        // `admission_timeout`, trying again each time a slot or memory is
+        // given back.
         if let (Err(_), Some(_place)) = (&refused, self.admission.queue()) {
-            let started = Instant::now();
-            while refused.is_err() && started.elapsed() < self.config.server.admission_timeout {
-                smol::Timer::after(QUEUE_POLL).await;
+            let deadline = Instant::now() + self.config.server.admission_timeout;
+            let expired = async {
+                smol::Timer::at(deadline).await;
+            };
+            let mut expired = std::pin::pin!(expired);
+            while refused.is_err() {
+                let freed = self.admission.listen();
+                refused = self.admission.admit(&spec.limits);
+                if refused.is_ok() {
+                    break;
+                }
+                let woken = smol::future::or(
+                    async {
+                        freed.await;
+                        true
+                    },
+                    async {
+                        expired.as_mut().await;
+                        false
+                    },
+                );
+                if !woken.await {
+                    break;
+                }
                 refused = self.admission.admit(&spec.limits);
             }
         }
