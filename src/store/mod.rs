@@ -15,6 +15,13 @@
 //! mutex (held for map operations only, never across I/O) and a channel
 //! to the writer. Every commit's record is sent while the lock is held, so
 //! the log's order is the order in which commits were applied.
+//!
+//! A commit is applied to the index at once (a later commit, `incr`
+//! above all, builds on it) but the value it replaced is kept aside until
+//! the writer says the record is on disk. Under `sync = "always"` readers
+//! see that kept value, so nothing is visible before it is durable; if the
+//! write fails, the index is rolled back to the kept values, which is what
+//! the disk holds.
 
 pub mod record;
 mod txn;
@@ -31,7 +38,7 @@ pub use txn::Txn;
 pub use writer::Durability;
 
 use record::Op;
-use writer::Msg;
+use writer::{Msg, Outcome};
 
 /// The longest key: longer ones are refused ([`KvError::KeyTooLong`]).
 pub const MAX_KEY: usize = 1024;
@@ -167,6 +174,70 @@ struct Inner {
     log_bytes: u64,
     /// `None` once the store is closed.
     tx: Option<smol::channel::Sender<Msg>>,
+    /// The last commit's number.
+    seq: u64,
+    /// Per namespace and key written by a commit not yet on disk: the
+    /// entry on disk (`None`: absent) and the last such commit.
+    kept: BTreeMap<Vec<u8>, BTreeMap<Vec<u8>, Kept>>,
+    /// Why the store takes no more writes, once a failed write could not
+    /// be cut off the log.
+    failed: Option<String>,
+}
+
+/// A key's entry as on disk, while commits of it are not.
+struct Kept {
+    entry: Option<Entry>,
+    seq: u64,
+}
+
+impl Inner {
+    /// What the writer found: forgets the kept entries of durable commits,
+    /// or rolls the index back to them all. Returns the commit up to which
+    /// queued commits are to be discarded.
+    fn written(&mut self, outcome: Outcome) -> u64 {
+        match outcome {
+            Outcome::Durable(through) => {
+                self.kept.retain(|_, keys| {
+                    keys.retain(|_, k| k.seq > through);
+                    !keys.is_empty()
+                });
+                0
+            }
+            Outcome::Failed { why, broken, .. } => {
+                // Commits after the failed one were resolved against it:
+                // they go too, and the index is what the disk holds.
+                for (ns, keys) in std::mem::take(&mut self.kept) {
+                    for (key, kept) in keys {
+                        let space = self.spaces.entry(ns.clone()).or_default();
+                        match kept.entry {
+                            Some(entry) => space.put(key, entry),
+                            None => space.remove(&key),
+                        }
+                    }
+                }
+                if broken {
+                    self.failed = Some(why);
+                }
+                self.seq
+            }
+        }
+    }
+
+    /// Keeps the entry `op` replaces, as on disk, until commit `seq` is.
+    fn keep(&mut self, op: &Op, seq: u64) {
+        let (Op::Set { ns, key, .. } | Op::Delete { ns, key }) = op;
+        let keys = self.kept.entry(ns.clone()).or_default();
+        if let Some(kept) = keys.get_mut(key) {
+            kept.seq = seq;
+            return;
+        }
+        let entry = self
+            .spaces
+            .get(ns)
+            .and_then(|s| s.entries.get(key))
+            .cloned();
+        keys.insert(key.clone(), Kept { entry, seq });
+    }
 }
 
 /// A compaction rewrites the log once it is this large and more than twice
@@ -175,7 +246,7 @@ const COMPACT_MIN: u64 = 1 << 20;
 
 /// The store: see the module doc.
 pub struct Store {
-    inner: Mutex<Inner>,
+    inner: Arc<Mutex<Inner>>,
     durability: Durability,
     dir: PathBuf,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -258,17 +329,27 @@ impl Store {
         }
         let file = writer::open_append(&path)?;
         let (tx, rx) = smol::channel::unbounded();
+        let log_bytes = recovery.bytes.max(record::MAGIC.len() as u64);
+        let inner = Arc::new(Mutex::new(Inner {
+            spaces,
+            log_bytes,
+            tx: Some(tx),
+            seq: 0,
+            kept: BTreeMap::new(),
+            failed: None,
+        }));
+        let shared = Arc::clone(&inner);
+        let report = move |outcome| {
+            let mut inner = shared.lock().unwrap_or_else(|p| p.into_inner());
+            inner.written(outcome)
+        };
         let writer_dir = dir.to_path_buf();
         let handle = std::thread::Builder::new()
             .name("wasmgate-kv".into())
-            .spawn(move || writer::run(writer_dir, file, durability, rx))
+            .spawn(move || writer::run(writer_dir, file, log_bytes, durability, rx, report))
             .map_err(|e| format!("cannot start the store's writer: {e}"))?;
         let store = Store {
-            inner: Mutex::new(Inner {
-                spaces,
-                log_bytes: recovery.bytes.max(record::MAGIC.len() as u64),
-                tx: Some(tx),
-            }),
+            inner,
             durability,
             dir: dir.to_path_buf(),
             writer: Mutex::new(Some(handle)),
@@ -288,10 +369,22 @@ impl Store {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The entries on disk of `ns` that readers see in place of the
+    /// index's (under `sync = "always"`: nothing before it is durable).
+    fn kept<'a>(&self, inner: &'a Inner, ns: &[u8]) -> Option<&'a BTreeMap<Vec<u8>, Kept>> {
+        (self.durability == Durability::Always)
+            .then(|| inner.kept.get(ns))
+            .flatten()
+    }
+
     /// The committed, live value of `key` in `ns`.
     pub fn get(&self, ns: &[u8], key: &[u8]) -> Option<Vec<u8>> {
         let inner = self.lock();
-        let entry = inner.spaces.get(ns)?.get(key, now_ms())?;
+        let now = now_ms();
+        let entry = match self.kept(&inner, ns).and_then(|k| k.get(key)) {
+            Some(kept) => kept.entry.as_ref().filter(|e| e.live(now))?,
+            None => inner.spaces.get(ns)?.get(key, now)?,
+        };
         Some(entry.value.clone())
     }
 
@@ -299,23 +392,36 @@ impl Store {
     /// order, at most `limit`.
     pub fn keys(&self, ns: &[u8], prefix: &[u8], after: &[u8], limit: usize) -> Vec<Vec<u8>> {
         let inner = self.lock();
-        let Some(space) = inner.spaces.get(ns) else {
-            return Vec::new();
-        };
         let now = now_ms();
         let start = if after.is_empty() || after < prefix {
-            std::ops::Bound::Included(prefix.to_vec())
+            std::ops::Bound::Included(prefix)
         } else {
-            std::ops::Bound::Excluded(after.to_vec())
+            std::ops::Bound::Excluded(after)
         };
-        space
-            .entries
-            .range((start, std::ops::Bound::Unbounded))
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .filter(|(_, e)| e.live(now))
-            .take(limit)
-            .map(|(k, _)| k.clone())
-            .collect()
+        let range = (start, std::ops::Bound::Unbounded);
+        let kept = self.kept(&inner, ns);
+        let mut keys: Vec<Vec<u8>> = inner.spaces.get(ns).map_or_else(Vec::new, |space| {
+            space
+                .entries
+                .range::<[u8], _>(range)
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .filter(|(k, e)| e.live(now) && !kept.is_some_and(|m| m.contains_key(*k)))
+                .take(limit)
+                .map(|(k, _)| k.clone())
+                .collect()
+        });
+        if let Some(kept) = kept {
+            keys.extend(
+                kept.range::<[u8], _>(range)
+                    .take_while(|(k, _)| k.starts_with(prefix))
+                    .filter(|(_, k)| k.entry.as_ref().is_some_and(|e| e.live(now)))
+                    .take(limit)
+                    .map(|(k, _)| k.clone()),
+            );
+            keys.sort();
+            keys.truncate(limit);
+        }
+        keys
     }
 
     /// Every namespace that holds a live key.
@@ -364,6 +470,9 @@ impl Store {
     ) -> Result<Ack, KvError> {
         let mut guard = self.lock();
         let inner = &mut *guard;
+        if let Some(why) = &inner.failed {
+            return Err(KvError::Unavailable(why.clone()));
+        }
         let now = now_ms();
         let space = inner.spaces.entry(ns.to_vec()).or_default();
         let mut ops = Vec::new();
@@ -414,7 +523,10 @@ impl Store {
         for op in &ops {
             record::encode_op(&mut payload, op);
         }
+        inner.seq = inner.seq.saturating_add(1);
+        let seq = inner.seq;
         for op in ops {
+            inner.keep(&op, seq);
             apply(&mut inner.spaces, op);
         }
         let bytes = record::frame(&payload);
@@ -429,7 +541,7 @@ impl Store {
         let sent = inner
             .tx
             .as_ref()
-            .is_some_and(|tx| tx.try_send(Msg::Append(bytes, ack)).is_ok());
+            .is_some_and(|tx| tx.try_send(Msg::Append(seq, bytes, ack)).is_ok());
         if !sent {
             return Err(KvError::Unavailable("the store is closed".into()));
         }
@@ -462,7 +574,7 @@ impl Store {
         let bytes = snapshot(&mut inner.spaces, now);
         inner.log_bytes = bytes.len() as u64;
         if let Some(tx) = &inner.tx {
-            let _ = tx.try_send(Msg::Rewrite(bytes));
+            let _ = tx.try_send(Msg::Rewrite(inner.seq, bytes));
         }
     }
 

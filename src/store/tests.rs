@@ -390,3 +390,94 @@ fn overwriting_a_key_counts_it_once() {
     assert_eq!(open(&dir).usage(b"a"), (1, 16));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn set(store: &Arc<Store>, ns: &str, key: &[u8], value: &[u8]) -> Result<(), KvError> {
+    let mut t = txn(store, ns);
+    t.set(key, value, 0)?;
+    smol::block_on(t.commit()?.durable())
+}
+
+#[test]
+fn a_failed_write_is_answered_failed_and_loses_no_later_write() {
+    use writer::fault::{Fault, inject};
+    for fault in [Fault::Torn, Fault::Sync] {
+        let dir = tmp(&format!("fail-{fault:?}"));
+        {
+            let store = open(&dir);
+            set(&store, "a", b"before", b"1").expect("first write");
+            inject(&dir, vec![fault]);
+            let e =
+                set(&store, "a", b"lost", b"2").expect_err("the failed write is answered failed");
+            assert!(matches!(e, KvError::Unavailable(_)), "{e}");
+            assert_eq!(store.get(b"a", b"lost"), None, "rolled back");
+            set(&store, "a", b"after", b"3").expect("a later write");
+            set(&store, "a", b"before", b"4").expect("an overwrite");
+        }
+        let (store, recovery) = Store::open(&dir, Durability::Always).expect("reopens");
+        assert_eq!(recovery.damage, None, "no torn record in the log");
+        assert_eq!(store.get(b"a", b"before"), Some(b"4".to_vec()));
+        assert_eq!(store.get(b"a", b"after"), Some(b"3".to_vec()));
+        assert_eq!(store.get(b"a", b"lost"), None);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[test]
+fn a_log_that_cannot_be_cut_back_fails_the_store() {
+    use writer::fault::{Fault, inject};
+    let dir = tmp("broken");
+    let store = open(&dir);
+    set(&store, "a", b"k", b"1").expect("first write");
+    // The write fails, then so does the cut.
+    inject(&dir, vec![Fault::Torn, Fault::Torn]);
+    set(&store, "a", b"k", b"2").expect_err("failed");
+    let Err(KvError::Unavailable(why)) = set(&store, "a", b"j", b"3") else {
+        panic!("a failed store took a write")
+    };
+    assert!(why.contains("read-only"), "{why}");
+    assert_eq!(store.get(b"a", b"k"), Some(b"1".to_vec()));
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn under_sync_always_nothing_is_visible_before_it_is_durable() {
+    use writer::fault::{Fault, inject};
+    let dir = tmp("visible");
+    let store = open(&dir);
+    set(&store, "a", b"k", b"old").expect("first write");
+    set(&store, "a", b"gone", b"x").expect("first write");
+    let (go, wait) = std::sync::mpsc::channel();
+    inject(&dir, vec![Fault::Pause(wait)]);
+    let mut t = txn(&store, "a");
+    t.set(b"k", b"new", 0).expect("set");
+    t.set(b"added", b"y", 0).expect("set");
+    assert!(t.delete(b"gone").expect("delete"));
+    t.incr(b"n", 5, 0).expect("incr");
+    let ack = t.commit().expect("commits");
+    // Not on disk yet: every reader sees what is.
+    assert_eq!(store.get(b"a", b"k"), Some(b"old".to_vec()));
+    assert_eq!(store.get(b"a", b"added"), None);
+    assert_eq!(store.get(b"a", b"gone"), Some(b"x".to_vec()));
+    assert_eq!(
+        store.keys(b"a", b"", b"", 10),
+        vec![b"gone".to_vec(), b"k".to_vec()]
+    );
+    // A concurrent increment builds on the pending one all the same.
+    let mut t = txn(&store, "a");
+    t.incr(b"n", 1, 0).expect("incr");
+    let ack2 = t.commit().expect("commits");
+    go.send(()).expect("writer waits");
+    smol::block_on(ack.durable()).expect("durable");
+    smol::block_on(ack2.durable()).expect("durable");
+    assert_eq!(store.get(b"a", b"k"), Some(b"new".to_vec()));
+    assert_eq!(store.get(b"a", b"gone"), None);
+    assert_eq!(store.get(b"a", b"n"), Some(b"6".to_vec()));
+    assert_eq!(
+        store.keys(b"a", b"", b"", 10),
+        vec![b"added".to_vec(), b"k".to_vec(), b"n".to_vec()]
+    );
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
