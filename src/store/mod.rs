@@ -295,7 +295,16 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(format!("{}: {e}", path.display())),
         }
-        let replay = record::replay(&bytes);
+        let mut replay = record::replay(&bytes);
+        if !bytes.is_empty() && replay.good_len < record::MAGIC.len() as u64 {
+            // Not even the header is intact: this may be another file, or
+            // one an operator can still recover by hand. Never destroy it.
+            let aside = set_aside(&path)?;
+            replay.damage = Some(format!(
+                "the file does not start with the store's header; moved it to {} and started an empty store",
+                aside.display()
+            ));
+        }
         drop(bytes);
         let recovery = Recovery {
             records: replay.batches.len(),
@@ -682,6 +691,21 @@ fn snapshot(spaces: &mut BTreeMap<Vec<u8>, Space>, now: u64) -> Vec<u8> {
         out.extend(record::frame(&payload));
     }
     out
+}
+
+/// Renames `path` to `PATH.damaged-UNIXTIME` (`.N` added if that exists).
+fn set_aside(path: &Path) -> Result<PathBuf, String> {
+    let stem = format!("{}.damaged-{}", path.display(), now_ms() / 1000);
+    let mut aside = PathBuf::from(&stem);
+    for n in 1..1000 {
+        if !aside.exists() {
+            break;
+        }
+        aside = PathBuf::from(format!("{stem}.{n}"));
+    }
+    std::fs::rename(path, &aside)
+        .map_err(|e| format!("{}: cannot move the damaged log aside: {e}", path.display()))?;
+    Ok(aside)
 }
 
 /// Takes the store's lock file (flock, exclusive, not waiting) and writes

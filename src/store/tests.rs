@@ -481,3 +481,34 @@ fn under_sync_always_nothing_is_visible_before_it_is_durable() {
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_damaged_header_is_moved_aside_not_destroyed() {
+    let dir = tmp("header");
+    {
+        let store = open(&dir);
+        set(&store, "a", b"k", b"v").expect("write");
+    }
+    let path = dir.join(writer::LOG);
+    let mut bytes = std::fs::read(&path).expect("log");
+    bytes[0] ^= 0xff;
+    std::fs::write(&path, &bytes).expect("damage");
+    let (store, recovery) = Store::open(&dir, Durability::Always).expect("opens");
+    let damage = recovery.damage.expect("damage reported");
+    assert_eq!(store.get(b"a", b"k"), None, "started empty");
+    set(&store, "a", b"new", b"1").expect("takes writes");
+    drop(store);
+    let aside: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().contains("kv.log.damaged-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert!(damage.contains(&aside[0].display().to_string()), "{damage}");
+    assert_eq!(
+        std::fs::read(&aside[0]).expect("kept"),
+        bytes,
+        "kept as it was"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
