@@ -491,8 +491,12 @@ fn serve(
             Config::parse_listen(&listen).map_err(|m| CliError::Usage(format!("--listen: {m}")))?;
     }
     let listen = config.listen;
-    crate::server::run(listen, move |addr| crate::app::App::start(config, addr))
-        .map_err(|e| CliError::Runtime(format!("cannot serve on {listen}: {e}")))
+    // The store is opened (and locked) before the server listens.
+    let state = crate::app::State::at_start(&config).map_err(CliError::Runtime)?;
+    crate::server::run(listen, move |addr| {
+        crate::app::App::start(config, addr).with_state(state)
+    })
+    .map_err(|e| CliError::Runtime(format!("cannot serve on {listen}: {e}")))
 }
 
 fn calibrate() -> Result<(), CliError> {

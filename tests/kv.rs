@@ -563,6 +563,33 @@ fn the_kv_command_works_on_a_stopped_store_and_refuses_a_running_one() {
 }
 
 #[test]
+fn the_store_is_locked_from_the_start_and_a_held_lock_fails_the_start() {
+    let state = TempDir::new("kv-eager");
+    let dir = state.path().to_str().expect("utf-8").to_owned();
+    let s = Server::with_config(&counter_config(state.path(), ""), &counter_files());
+    // No request yet: `wasmgate kv` is refused all the same, naming the
+    // server.
+    let owner = format!("in use by another process (pid {})", s.pid());
+    let r = common::wasmgate(["kv", "list", "counter", "--dir", &dir]);
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert!(r.stderr.contains(&owner), "{}", r.stderr);
+    // A second server on the same store does not start.
+    let config = s.dir().join("wasmgate.toml");
+    let args = ["serve", "--listen", "127.0.0.1:0", "--config"];
+    let r = common::wasmgate_in(
+        s.dir(),
+        args.iter()
+            .map(std::ffi::OsStr::new)
+            .chain([config.as_os_str()]),
+    );
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert!(r.stderr.contains(&owner), "{}", r.stderr);
+    // The first one serves on.
+    assert_eq!(count(&s, "calls"), 1);
+    s.assert_healthy();
+}
+
+#[test]
 fn waiting_for_fsync_holds_no_admission_slot() {
     // One request at a time may run a guest. A request that wrote waits
     // for its fsync (`sync = "always"`) after its guest is gone: the slot
