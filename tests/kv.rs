@@ -633,6 +633,67 @@ fn kv_calls_are_charged_fuel() {
     assert!((1_500_000..1_700_000).contains(&fuel), "{fuel}");
 }
 
+#[test]
+fn kv_list_is_charged_for_the_keys_it_looks_at() {
+    // `/fill` sets 200 keys in namespace "full"; `/list-full` and
+    // `/list-empty` (the same module twice) call `kv_list` 200 times with no room
+    // for a key (`out_max` 0) on "full" and on an empty namespace: the
+    // first looks at 200 keys each time and must pay for it.
+    let state = TempDir::new("kv-list-fuel");
+    let dir = TempDir::new("kv-list-fuel-mods");
+    let ok = r#"(i32.store (i32.const 0) (i32.const 100))
+    (i32.store (i32.const 4) (i32.const 2))
+    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 20)))"#;
+    let module = |imports: &str, body: &str| {
+        let wat = format!(
+            r#"(module
+  {imports}
+  (import "wasi_snapshot_preview1" "fd_write"
+    (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 100) "ok")
+  (func (export "_start") (local $i i32)
+    (loop $again
+      {body}
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $again (i32.lt_u (local.get $i) (i32.const 200))))
+    {ok}))"#
+        );
+        wat::parse_str(wat).expect("wat")
+    };
+    let fill = module(
+        r#"(import "wasmgate" "kv_set" (func $set (param i32 i32 i32 i32 i64) (result i32)))"#,
+        "(i32.store (i32.const 200) (local.get $i))
+      (drop (call $set (i32.const 200) (i32.const 4) (i32.const 100) (i32.const 1) (i64.const 0)))",
+    );
+    let list = module(
+        r#"(import "wasmgate" "kv_list" (func $list (param i32 i32 i32 i32 i32 i32) (result i32)))"#,
+        "(drop (call $list (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 300) (i32.const 0)))",
+    );
+    let files = [
+        ("fill.wasm", dir.write("fill.wasm", fill)),
+        ("list-full.wasm", dir.write("list-full.wasm", &list)),
+        ("list-empty.wasm", dir.write("list-empty.wasm", &list)),
+    ];
+    let config = format!(
+        "[state]\ndir = \"{}\"\n\
+         [[function]]\nroute = \"/fill\"\nmodule = \"fill.wasm\"\nkv = \"full\"\n\
+         [[function]]\nroute = \"/list-full\"\nmodule = \"list-full.wasm\"\nkv = \"full\"\n\
+         [[function]]\nroute = \"/list-empty\"\nmodule = \"list-empty.wasm\"\nkv = \"empty\"\n",
+        state.path().display()
+    );
+    let s = Server::with_config(&config, &files);
+    for target in ["/fill", "/list-full", "/list-empty"] {
+        let r = s.get(target);
+        assert_eq!((r.status, r.text()), (200, "ok".into()), "{target}: {r:?}");
+    }
+    let (full, empty) = (s.logged_fuel("list-full"), s.logged_fuel("list-empty"));
+    // 200 calls x 200 keys of 4 bytes, each weighing 36 bytes at 4 fuel
+    // per byte: 5.76 million more.
+    assert!(full > empty + 5_000_000, "full {full}, empty {empty}");
+    assert_eq!(s.get("/list-full").status, 200, "still serving");
+}
+
 /// An http-wasm middleware that lets every request through, and traps in
 /// `handle_response` if `fail`.
 fn middleware_module(fail: bool) -> Vec<u8> {

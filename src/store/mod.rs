@@ -40,6 +40,10 @@ pub use writer::Durability;
 use record::Op;
 use writer::{Msg, Outcome};
 
+/// What looking at one entry weighs, in bytes beyond its key, when a
+/// listing is charged (a step through the index).
+pub const SCAN_WEIGHT: u64 = 32;
+
 /// The longest key: longer ones are refused ([`KvError::KeyTooLong`]).
 pub const MAX_KEY: usize = 1024;
 
@@ -398,8 +402,15 @@ impl Store {
     }
 
     /// Live keys of `ns` with `prefix`, after `after` (exclusive), in
-    /// order, at most `limit`.
-    pub fn keys(&self, ns: &[u8], prefix: &[u8], after: &[u8], limit: usize) -> Vec<Vec<u8>> {
+    /// order, at most `limit`; and the work it took, in bytes: every key
+    /// looked at (expired ones too), each [`SCAN_WEIGHT`] more.
+    pub fn keys(
+        &self,
+        ns: &[u8],
+        prefix: &[u8],
+        after: &[u8],
+        limit: usize,
+    ) -> (Vec<Vec<u8>>, u64) {
         let inner = self.lock();
         let now = now_ms();
         let start = if after.is_empty() || after < prefix {
@@ -409,11 +420,18 @@ impl Store {
         };
         let range = (start, std::ops::Bound::Unbounded);
         let kept = self.kept(&inner, ns);
+        let mut work = 0u64;
+        let mut scan = |k: &Vec<u8>| {
+            work = work
+                .saturating_add(k.len() as u64)
+                .saturating_add(SCAN_WEIGHT);
+            k.starts_with(prefix)
+        };
         let mut keys: Vec<Vec<u8>> = inner.spaces.get(ns).map_or_else(Vec::new, |space| {
             space
                 .entries
                 .range::<[u8], _>(range)
-                .take_while(|(k, _)| k.starts_with(prefix))
+                .take_while(|(k, _)| scan(k))
                 .filter(|(k, e)| e.live(now) && !kept.is_some_and(|m| m.contains_key(*k)))
                 .take(limit)
                 .map(|(k, _)| k.clone())
@@ -422,7 +440,7 @@ impl Store {
         if let Some(kept) = kept {
             keys.extend(
                 kept.range::<[u8], _>(range)
-                    .take_while(|(k, _)| k.starts_with(prefix))
+                    .take_while(|(k, _)| scan(k))
                     .filter(|(_, k)| k.entry.as_ref().is_some_and(|e| e.live(now)))
                     .take(limit)
                     .map(|(k, _)| k.clone()),
@@ -430,7 +448,7 @@ impl Store {
             keys.sort();
             keys.truncate(limit);
         }
-        keys
+        (keys, work)
     }
 
     /// Every namespace that holds a live key.

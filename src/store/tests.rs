@@ -76,16 +76,16 @@ fn namespaces_are_isolated_whatever_the_key_bytes() {
     for key in [&b"k"[..], b"", b"..", b"\0k", b"a\0k", b"/k", b"a/k"] {
         assert_eq!(other.get(key).expect("get"), None, "{key:?}");
     }
-    assert!(other.keys(b"", b"", 100).is_empty());
+    assert!(other.keys(b"", b"", 100).0.is_empty());
     // "a" and "ab" share a prefix; neither sees the other.
     let ab = txn(&store, "ab");
-    assert!(ab.keys(b"", b"", 100).is_empty());
+    assert!(ab.keys(b"", b"", 100).0.is_empty());
     let long = vec![b'x'; MAX_KEY + 1];
     assert_eq!(other.get(&long), Err(KvError::KeyTooLong));
     drop((other, ab, store));
     let store = open(&dir);
-    assert!(txn(&store, "b").keys(b"", b"", 100).is_empty());
-    assert_eq!(txn(&store, "a").keys(b"", b"", 100).len(), 7);
+    assert!(txn(&store, "b").keys(b"", b"", 100).0.is_empty());
+    assert_eq!(txn(&store, "a").keys(b"", b"", 100).0.len(), 7);
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -199,7 +199,7 @@ fn compaction_keeps_exactly_the_live_entries() {
     let size = std::fs::metadata(dir.join(writer::LOG)).expect("log").len();
     assert!(size < 2 << 20, "compacted: {size} bytes");
     let store = open(&dir);
-    assert_eq!(store.keys(b"c", b"", b"", 100).len(), 10);
+    assert_eq!(store.keys(b"c", b"", b"", 100).0.len(), 10);
     assert_eq!(store.get(b"c", b"k3"), Some(value));
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
@@ -230,7 +230,7 @@ fn torn_and_corrupted_logs_open_keeping_the_intact_records() {
         }
         std::fs::write(&path, &bytes).expect("write");
         let (store, recovery) = Store::open(&dir, Durability::Always).expect("opens");
-        let keys = store.keys(b"t", b"", b"", 100);
+        let keys = store.keys(b"t", b"", b"", 100).0;
         // Records are applied in order and only a tail is dropped: the
         // keys kept are a prefix of k00..k49.
         for (i, key) in keys.iter().enumerate() {
@@ -461,7 +461,7 @@ fn under_sync_always_nothing_is_visible_before_it_is_durable() {
     assert_eq!(store.get(b"a", b"added"), None);
     assert_eq!(store.get(b"a", b"gone"), Some(b"x".to_vec()));
     assert_eq!(
-        store.keys(b"a", b"", b"", 10),
+        store.keys(b"a", b"", b"", 10).0,
         vec![b"gone".to_vec(), b"k".to_vec()]
     );
     // A concurrent increment builds on the pending one all the same.
@@ -475,7 +475,7 @@ fn under_sync_always_nothing_is_visible_before_it_is_durable() {
     assert_eq!(store.get(b"a", b"gone"), None);
     assert_eq!(store.get(b"a", b"n"), Some(b"6".to_vec()));
     assert_eq!(
-        store.keys(b"a", b"", b"", 10),
+        store.keys(b"a", b"", b"", 10).0,
         vec![b"added".to_vec(), b"k".to_vec(), b"n".to_vec()]
     );
     drop(store);
@@ -510,5 +510,25 @@ fn a_damaged_header_is_moved_aside_not_destroyed() {
         bytes,
         "kept as it was"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn listing_reports_every_key_it_looked_at() {
+    let dir = tmp("scan");
+    let store = open(&dir);
+    let mut t = txn(&store, "a");
+    for i in 0..50u32 {
+        t.set(format!("k{i:02}").as_bytes(), b"v", 1).expect("set");
+    }
+    t.set(b"z", b"v", 0).expect("set");
+    commit(t);
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    // 50 expired keys are stepped over to find the one live key.
+    let (keys, work) = store.keys(b"a", b"", b"", 10);
+    assert_eq!(keys, vec![b"z".to_vec()]);
+    assert_eq!(work, 51 * SCAN_WEIGHT + 50 * 3 + 1);
+    assert_eq!(store.keys(b"empty", b"", b"", 10), (vec![], 0));
+    drop(store);
     let _ = std::fs::remove_dir_all(&dir);
 }
