@@ -244,6 +244,13 @@ impl Inner {
     }
 }
 
+/// Commits (and compactions) that may wait for the writer: one more is
+/// refused ([`KvError::Unavailable`], 503 `state-unavailable`) rather than
+/// queued without bound when the disk does not keep up. Under `sync =
+/// "always"` they are requests awaiting their fsync (admission slots
+/// already released); under an interval, the commits of one interval.
+pub const QUEUE: usize = 65_536;
+
 /// A compaction rewrites the log once it is this large and more than twice
 /// what the live entries take.
 const COMPACT_MIN: u64 = 1 << 20;
@@ -286,6 +293,15 @@ impl Store {
     /// the owner's pid, if another process holds it), replays the log,
     /// cuts a damaged tail off (logged) and starts the writer.
     pub fn open(dir: &Path, durability: Durability) -> Result<(Arc<Store>, Recovery), String> {
+        Self::open_with_queue(dir, durability, QUEUE)
+    }
+
+    /// [`Store::open`] with at most `queue` commits waiting for the writer.
+    fn open_with_queue(
+        dir: &Path,
+        durability: Durability,
+        queue: usize,
+    ) -> Result<(Arc<Store>, Recovery), String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let lock = lock(dir)?;
         let path = dir.join(writer::LOG);
@@ -341,7 +357,7 @@ impl Store {
             }
         }
         let file = writer::open_append(&path)?;
-        let (tx, rx) = smol::channel::unbounded();
+        let (tx, rx) = smol::channel::bounded(queue);
         let log_bytes = recovery.bytes.max(record::MAGIC.len() as u64);
         let inner = Arc::new(Mutex::new(Inner {
             spaces,
@@ -550,14 +566,8 @@ impl Store {
         for op in &ops {
             record::encode_op(&mut payload, op);
         }
-        inner.seq = inner.seq.saturating_add(1);
-        let seq = inner.seq;
-        for op in ops {
-            inner.keep(&op, seq);
-            apply(&mut inner.spaces, op);
-        }
         let bytes = record::frame(&payload);
-        inner.log_bytes = inner.log_bytes.saturating_add(bytes.len() as u64);
+        let len = bytes.len() as u64;
         let (ack, rx) = match self.durability {
             Durability::Always => {
                 let (tx, rx) = smol::channel::bounded(1);
@@ -565,13 +575,25 @@ impl Store {
             }
             Durability::Every(_) => (None, None),
         };
-        let sent = inner
-            .tx
-            .as_ref()
-            .is_some_and(|tx| tx.try_send(Msg::Append(seq, bytes, ack)).is_ok());
-        if !sent {
+        // Queued before it is applied: a full queue refuses the commit
+        // with nothing applied.
+        let seq = inner.seq.saturating_add(1);
+        let Some(tx) = &inner.tx else {
             return Err(KvError::Unavailable("the store is closed".into()));
+        };
+        tx.try_send(Msg::Append(seq, bytes, ack)).map_err(|e| {
+            KvError::Unavailable(if e.is_full() {
+                format!("{QUEUE} commits wait for the disk already")
+            } else {
+                "the store is closed".into()
+            })
+        })?;
+        inner.seq = seq;
+        for op in ops {
+            inner.keep(&op, seq);
+            apply(&mut inner.spaces, op);
         }
+        inner.log_bytes = inner.log_bytes.saturating_add(len);
         self.maybe_compact(inner, now);
         Ok(Ack(rx))
     }
@@ -599,9 +621,12 @@ impl Store {
             return;
         }
         let bytes = snapshot(&mut inner.spaces, now);
-        inner.log_bytes = bytes.len() as u64;
-        if let Some(tx) = &inner.tx {
-            let _ = tx.try_send(Msg::Rewrite(inner.seq, bytes));
+        let len = bytes.len() as u64;
+        // A full queue skips this compaction: the next commit tries again.
+        if let Some(tx) = &inner.tx
+            && tx.try_send(Msg::Rewrite(inner.seq, bytes)).is_ok()
+        {
+            inner.log_bytes = len;
         }
     }
 

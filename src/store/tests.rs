@@ -449,7 +449,8 @@ fn under_sync_always_nothing_is_visible_before_it_is_durable() {
     set(&store, "a", b"k", b"old").expect("first write");
     set(&store, "a", b"gone", b"x").expect("first write");
     let (go, wait) = std::sync::mpsc::channel();
-    inject(&dir, vec![Fault::Pause(wait)]);
+    let (started, _) = std::sync::mpsc::channel();
+    inject(&dir, vec![Fault::Pause { started, go: wait }]);
     let mut t = txn(&store, "a");
     t.set(b"k", b"new", 0).expect("set");
     t.set(b"added", b"y", 0).expect("set");
@@ -529,6 +530,44 @@ fn listing_reports_every_key_it_looked_at() {
     assert_eq!(keys, vec![b"z".to_vec()]);
     assert_eq!(work, 51 * SCAN_WEIGHT + 50 * 3 + 1);
     assert_eq!(store.keys(b"empty", b"", b"", 10), (vec![], 0));
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_full_write_queue_refuses_a_commit_with_nothing_applied() {
+    use writer::fault::{Fault, inject};
+    let dir = tmp("queue");
+    let store = Store::open_with_queue(&dir, Durability::Always, 2)
+        .expect("opens")
+        .0;
+    let (go, wait) = std::sync::mpsc::channel();
+    let (started, writing) = std::sync::mpsc::channel();
+    inject(&dir, vec![Fault::Pause { started, go: wait }]);
+    let ack = |key: &[u8]| {
+        let mut t = txn(&store, "a");
+        t.set(key, b"v", 0)?;
+        t.commit()
+    };
+    // The writer holds the first; two more wait in the queue.
+    let first = ack(b"1").expect("queued");
+    writing.recv().expect("the writer started");
+    let queued = [ack(b"2").expect("queued"), ack(b"3").expect("queued")];
+    let Err(KvError::Unavailable(why)) = ack(b"4") else {
+        panic!("a full queue took a commit")
+    };
+    assert!(why.contains("wait for the disk"), "{why}");
+    go.send(()).expect("writer waits");
+    smol::block_on(first.durable()).expect("durable");
+    for a in queued {
+        smol::block_on(a.durable()).expect("durable");
+    }
+    assert_eq!(
+        store.keys(b"a", b"", b"", 10).0.len(),
+        3,
+        "the refused one is not applied"
+    );
+    set(&store, "a", b"4", b"v").expect("room again");
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -190,8 +190,9 @@ impl Log {
                 self.file.write_all(buf).map_err(|e| e.to_string())?;
                 return Err("injected: fsync failed".into());
             }
-            Some(fault::Fault::Pause(rx)) => {
-                let _ = rx.recv();
+            Some(fault::Fault::Pause { started, go }) => {
+                let _ = started.send(());
+                let _ = go.recv();
                 buf
             }
             None => buf,
@@ -275,9 +276,12 @@ pub mod fault {
         Torn,
         /// The batch is written, its fsync fails.
         Sync,
-        /// The write waits until the sender is dropped or sends, then
-        /// succeeds.
-        Pause(std::sync::mpsc::Receiver<()>),
+        /// The write says it has started, waits until `go` sends or is
+        /// dropped, then succeeds.
+        Pause {
+            started: std::sync::mpsc::Sender<()>,
+            go: std::sync::mpsc::Receiver<()>,
+        },
     }
 
     static FAULTS: Mutex<Vec<(PathBuf, Fault)>> = Mutex::new(Vec::new());
