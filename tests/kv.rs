@@ -602,26 +602,39 @@ fn waiting_for_fsync_holds_no_admission_slot() {
     assert_eq!(count(&s, "n"), 81);
 }
 
-#[test]
-fn kv_calls_are_charged_fuel() {
-    // 1,000 `host_kv_get` of a missing key: 1,500 fuel each (`cost::KV_READ`).
-    let state = TempDir::new("kv-fuel");
-    let dir = TempDir::new("kv-fuel-mods");
-    let wat = r#"(module
-  (import "gojinn" "host_kv_get" (func $get (param i32 i32 i32 i32) (result i64)))
+/// A wasi-json module importing `imports` that runs `body` `times` times
+/// (its counter in `$i`) and answers "ok".
+fn looping_module(imports: &str, body: &str, times: u32) -> Vec<u8> {
+    let wat = format!(
+        r#"(module
+  {imports}
   (import "wasi_snapshot_preview1" "fd_write"
     (func $write (param i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 1)
   (data (i32.const 100) "ok")
   (func (export "_start") (local $i i32)
     (loop $again
-      (drop (call $get (i32.const 200) (i32.const 1) (i32.const 300) (i32.const 8)))
+      {body}
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br_if $again (i32.lt_u (local.get $i) (i32.const 1000))))
+      (br_if $again (i32.lt_u (local.get $i) (i32.const {times}))))
     (i32.store (i32.const 0) (i32.const 100))
     (i32.store (i32.const 4) (i32.const 2))
-    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 20)))))"#;
-    let module = dir.write("gets.wasm", wat::parse_str(wat).expect("wat"));
+    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 20)))))"#
+    );
+    wat::parse_str(wat).expect("wat")
+}
+
+#[test]
+fn kv_calls_are_charged_fuel() {
+    // 1,000 `host_kv_get` of a missing key: 1,500 fuel each (`cost::KV_READ`).
+    let state = TempDir::new("kv-fuel");
+    let dir = TempDir::new("kv-fuel-mods");
+    let gets = looping_module(
+        r#"(import "gojinn" "host_kv_get" (func $get (param i32 i32 i32 i32) (result i64)))"#,
+        "(drop (call $get (i32.const 200) (i32.const 1) (i32.const 300) (i32.const 8)))",
+        1000,
+    );
+    let module = dir.write("gets.wasm", gets);
     let config = format!(
         "[state]\ndir = \"{}\"\n[[function]]\nroute = \"/gets\"\nmodule = \"gets.wasm\"\n",
         state.path().display()
@@ -636,39 +649,21 @@ fn kv_calls_are_charged_fuel() {
 #[test]
 fn kv_list_is_charged_for_the_keys_it_looks_at() {
     // `/fill` sets 200 keys in namespace "full"; `/list-full` and
-    // `/list-empty` (the same module twice) call `kv_list` 200 times with no room
-    // for a key (`out_max` 0) on "full" and on an empty namespace: the
-    // first looks at 200 keys each time and must pay for it.
+    // `/list-empty` (the same module twice) call `kv_list` 200 times with
+    // no room for a key (`out_max` 0) on "full" and on an empty namespace:
+    // the first looks at 200 keys each time and must pay for it.
     let state = TempDir::new("kv-list-fuel");
     let dir = TempDir::new("kv-list-fuel-mods");
-    let ok = r#"(i32.store (i32.const 0) (i32.const 100))
-    (i32.store (i32.const 4) (i32.const 2))
-    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 20)))"#;
-    let module = |imports: &str, body: &str| {
-        let wat = format!(
-            r#"(module
-  {imports}
-  (import "wasi_snapshot_preview1" "fd_write"
-    (func $write (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 100) "ok")
-  (func (export "_start") (local $i i32)
-    (loop $again
-      {body}
-      (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br_if $again (i32.lt_u (local.get $i) (i32.const 200))))
-    {ok}))"#
-        );
-        wat::parse_str(wat).expect("wat")
-    };
-    let fill = module(
+    let fill = looping_module(
         r#"(import "wasmgate" "kv_set" (func $set (param i32 i32 i32 i32 i64) (result i32)))"#,
         "(i32.store (i32.const 200) (local.get $i))
       (drop (call $set (i32.const 200) (i32.const 4) (i32.const 100) (i32.const 1) (i64.const 0)))",
+        200,
     );
-    let list = module(
+    let list = looping_module(
         r#"(import "wasmgate" "kv_list" (func $list (param i32 i32 i32 i32 i32 i32) (result i32)))"#,
         "(drop (call $list (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 300) (i32.const 0)))",
+        200,
     );
     let files = [
         ("fill.wasm", dir.write("fill.wasm", fill)),
