@@ -191,7 +191,8 @@ struct Inner {
 /// A key's entry as on disk, while commits of it are not.
 struct Kept {
     entry: Option<Entry>,
-    seq: u64,
+    /// The entry each of those commits leaves, in commit order.
+    pending: Vec<(u64, Option<Entry>)>,
 }
 
 impl Inner {
@@ -202,7 +203,13 @@ impl Inner {
         match outcome {
             Outcome::Durable(through) => {
                 self.kept.retain(|_, keys| {
-                    keys.retain(|_, k| k.seq > through);
+                    keys.retain(|_, k| {
+                        let done = k.pending.partition_point(|(seq, _)| *seq <= through);
+                        if let Some((_, entry)) = k.pending.drain(..done).next_back() {
+                            k.entry = entry;
+                        }
+                        !k.pending.is_empty()
+                    });
                     !keys.is_empty()
                 });
                 0
@@ -227,20 +234,42 @@ impl Inner {
         }
     }
 
-    /// Keeps the entry `op` replaces, as on disk, until commit `seq` is.
+    /// Keeps the entry `op` replaces, as on disk, and the one it leaves,
+    /// until commit `seq` is on disk.
     fn keep(&mut self, op: &Op, seq: u64) {
-        let (Op::Set { ns, key, .. } | Op::Delete { ns, key }) = op;
+        let (ns, key, after) = match op {
+            Op::Set {
+                ns,
+                key,
+                value,
+                expires,
+            } => {
+                let entry = Entry {
+                    value: value.clone(),
+                    expires: *expires,
+                };
+                (ns, key, Some(entry))
+            }
+            Op::Delete { ns, key } => (ns, key, None),
+        };
+        let on_disk = || {
+            self.spaces
+                .get(ns)
+                .and_then(|s| s.entries.get(key))
+                .cloned()
+        };
+        let entry = match self.kept.get(ns).and_then(|k| k.get(key)) {
+            Some(_) => None,
+            None => on_disk(),
+        };
         let keys = self.kept.entry(ns.clone()).or_default();
-        if let Some(kept) = keys.get_mut(key) {
-            kept.seq = seq;
-            return;
-        }
-        let entry = self
-            .spaces
-            .get(ns)
-            .and_then(|s| s.entries.get(key))
-            .cloned();
-        keys.insert(key.clone(), Kept { entry, seq });
+        keys.entry(key.clone())
+            .or_insert(Kept {
+                entry,
+                pending: Vec::new(),
+            })
+            .pending
+            .push((seq, after));
     }
 }
 

@@ -571,3 +571,33 @@ fn a_full_write_queue_refuses_a_commit_with_nothing_applied() {
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_failed_write_rolls_back_to_what_the_disk_holds_after_earlier_writes() {
+    use writer::fault::{Fault, inject};
+    let dir = tmp("rollback");
+    {
+        let store = open(&dir);
+        let (go, wait) = std::sync::mpsc::channel();
+        let (started, writing) = std::sync::mpsc::channel();
+        // The first write pauses (so the second queues behind it), the
+        // second is torn.
+        inject(&dir, vec![Fault::Pause { started, go: wait }, Fault::Torn]);
+        let commit_set = |value: &[u8]| {
+            let mut t = txn(&store, "a");
+            t.set(b"k", value, 0).expect("set");
+            t.commit().expect("queued")
+        };
+        let first = commit_set(b"a");
+        writing.recv().expect("the writer started");
+        let second = commit_set(b"b");
+        go.send(()).expect("writer waits");
+        smol::block_on(first.durable()).expect("the first is durable");
+        smol::block_on(second.durable()).expect_err("the second failed");
+        assert_eq!(store.get(b"a", b"k"), Some(b"a".to_vec()), "as on disk");
+    }
+    let store = open(&dir);
+    assert_eq!(store.get(b"a", b"k"), Some(b"a".to_vec()));
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
