@@ -159,3 +159,27 @@ pub async fn commit(txn: Option<Txn>, function: &str, trace_id: &str) -> Result<
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_opening_is_tried_again_at_the_next_request() {
+        let dir = std::env::temp_dir().join(format!("wasmgate-state-{}-retry", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let config = StateConfig {
+            dir: dir.clone(),
+            ..StateConfig::default()
+        };
+        let held = Store::open(&dir, Durability::Always).expect("opens");
+        let state = State::new(&config);
+        let Err(e) = state.store() else {
+            panic!("opened a locked store")
+        };
+        assert!(e.contains("in use by another process"), "{e}");
+        drop(held);
+        assert!(state.store().is_ok(), "opened once the lock is free");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
