@@ -269,6 +269,16 @@ const CASES: &[Case] = &[
         calls: 20_000,
     },
     Case {
+        name: "sha256, 16 B",
+        call: "(call $sha256 (i32.const 2048) (i32.const 16) (i32.const 64))",
+        calls: 100_000,
+    },
+    Case {
+        name: "hmac_sha256, 16 B key, 1 KiB data",
+        call: "(call $hmac_sha256 (i32.const 2048) (i32.const 16) (i32.const 3072) (i32.const 1024) (i32.const 64))",
+        calls: 20_000,
+    },
+    Case {
         name: "path_open on descriptor 3 (EBADF)",
         call: "(drop (call $path_open (i32.const 3) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i64.const 0) (i64.const 0) (i32.const 0) (i32.const 64)))",
         calls: 200_000,
@@ -283,6 +293,8 @@ const IMPORTS: &str = r#"
   (import "wasmgate" "kv_get" (func $kv_get (param i32 i32 i32 i32) (result i32)))
   (import "wasmgate" "kv_set" (func $kv_set (param i32 i32 i32 i32 i64) (result i32)))
   (import "wasmgate" "kv_incr" (func $kv_incr (param i32 i32 i64 i64 i32) (result i32)))
+  (import "wasmgate" "sha256" (func $sha256 (param i32 i32 i32)))
+  (import "wasmgate" "hmac_sha256" (func $hmac_sha256 (param i32 i32 i32 i32 i32)))
   (import "wasmgate" "kv_list" (func $kv_list (param i32 i32 i32 i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "random_get" (func $random_get (param i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))

@@ -122,9 +122,10 @@ check_native() { check_module "$1" "$native_exports" wasmgate; }
 check_wasi() { check_module "$1" "$wasi_exports" wasi_snapshot_preview1 ${2:+"$2"}; }
 
 # http-wasm middleware: exactly the http-wasm exports, imports only from
-# `http_handler` and `wasi_snapshot_preview1`.
+# `http_handler` and `wasi_snapshot_preview1` (and `wasmgate`: hmac-verify
+# asks the host for its HMAC).
 check_http_wasm() {
-    check_module "$1" "$http_wasm_exports" http_handler wasi_snapshot_preview1
+    check_module "$1" "$http_wasm_exports" http_handler wasi_snapshot_preview1 wasmgate
 }
 
 # Runs `wasm-opt -Oz` on $1 in place, if WASMGATE_WASM_OPT=1.

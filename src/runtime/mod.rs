@@ -8,6 +8,7 @@
 //! output into responses; nothing here knows them.
 
 pub mod clock;
+pub mod digest;
 pub mod engine;
 pub mod exchange;
 pub mod imports;

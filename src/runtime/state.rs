@@ -423,6 +423,13 @@ pub mod cost {
         per_call: 3_000,
         per_kib: 2_048,
     };
+    /// `sha256`, `hmac_sha256`: per byte hashed (key and data; ~11 ns a
+    /// byte in the host, `benches/host.rs`), still ~6× less fuel than a
+    /// SHA-256 compiled to wasm spends in instructions (~100 a byte).
+    pub const DIGEST: Cost = Cost {
+        per_call: 1_500,
+        per_kib: 16_384,
+    };
     /// Every function outside the subset (`path_open`, `sock_*`…): it
     /// answers an errno (`EBADF`, `ENOTCAPABLE`…) without doing anything.
     pub const STUB: Cost = Cost {

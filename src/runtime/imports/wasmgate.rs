@@ -1,5 +1,6 @@
 //! The `wasmgate` import module: the native ABI's host functions (`log`,
-//! and the KV functions of [`kv`](super::kv)).
+//! the KV functions of [`kv`](super::kv) and the digests of
+//! [`crypto`](super::crypto)).
 
 use wasmi::{Caller, FuncType, Linker};
 
@@ -28,11 +29,13 @@ pub const FUNCTIONS: &[(&str, &[wasmi::ValType], &[wasmi::ValType])] = {
 
 /// Whether a `wasmgate` import can be provided.
 fn check_import(name: &str, ty: &FuncType) -> Result<(), &'static str> {
-    // `log`, then the KV functions (`kv`).
-    let found = match check_in(FUNCTIONS, name, ty) {
-        Err(Mismatch::Unknown) => check_in(super::kv::WASMGATE_FUNCTIONS, name, ty),
-        other => other,
-    };
+    // `log`, then the KV functions (`kv`), then the digests (`crypto`).
+    let found = [super::kv::WASMGATE_FUNCTIONS, super::crypto::FUNCTIONS]
+        .iter()
+        .fold(check_in(FUNCTIONS, name, ty), |found, table| match found {
+            Err(Mismatch::Unknown) => check_in(table, name, ty),
+            other => other,
+        });
     found.map_err(|mismatch| match mismatch {
         Mismatch::Unknown => "no such wasmgate host function",
         Mismatch::Signature => "wrong signature for this wasmgate host function",
@@ -42,6 +45,7 @@ fn check_import(name: &str, ty: &FuncType) -> Result<(), &'static str> {
 /// Defines the `wasmgate` host functions in `linker`.
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error> {
     super::kv::add_wasmgate(linker)?;
+    super::crypto::add_to_linker(linker)?;
     define_log(
         linker,
         NAME,
