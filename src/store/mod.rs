@@ -180,16 +180,18 @@ struct Inner {
     tx: Option<smol::channel::Sender<Msg>>,
     /// The last commit's number.
     seq: u64,
-    /// Per namespace and key written by a commit not yet on disk: the
-    /// entry on disk (`None`: absent) and the last such commit.
-    kept: BTreeMap<Vec<u8>, BTreeMap<Vec<u8>, Kept>>,
+    /// Every key written by a commit not yet on disk (a few: those of one
+    /// fsync's batch; a list, not a map, for the binary's size).
+    kept: Vec<Kept>,
     /// Why the store takes no more writes, once a failed write could not
     /// be cut off the log.
     failed: Option<String>,
 }
 
-/// A key's entry as on disk, while commits of it are not.
+/// A key's entry as on disk (`None`: absent), while commits of it are not.
 struct Kept {
+    ns: Vec<u8>,
+    key: Vec<u8>,
     entry: Option<Entry>,
     /// The entry each of those commits leaves, in commit order.
     pending: Vec<(u64, Option<Entry>)>,
@@ -202,28 +204,23 @@ impl Inner {
     fn written(&mut self, outcome: Outcome) -> u64 {
         match outcome {
             Outcome::Durable(through) => {
-                self.kept.retain(|_, keys| {
-                    keys.retain(|_, k| {
-                        let done = k.pending.partition_point(|(seq, _)| *seq <= through);
-                        if let Some((_, entry)) = k.pending.drain(..done).next_back() {
-                            k.entry = entry;
-                        }
-                        !k.pending.is_empty()
-                    });
-                    !keys.is_empty()
+                self.kept.retain_mut(|k| {
+                    let done = k.pending.partition_point(|(seq, _)| *seq <= through);
+                    if let Some((_, entry)) = k.pending.drain(..done).next_back() {
+                        k.entry = entry;
+                    }
+                    !k.pending.is_empty()
                 });
                 0
             }
             Outcome::Failed { why, broken, .. } => {
                 // Commits after the failed one were resolved against it:
                 // they go too, and the index is what the disk holds.
-                for (ns, keys) in std::mem::take(&mut self.kept) {
-                    for (key, kept) in keys {
-                        let space = self.spaces.entry(ns.clone()).or_default();
-                        match kept.entry {
-                            Some(entry) => space.put(key, entry),
-                            None => space.remove(&key),
-                        }
+                for kept in std::mem::take(&mut self.kept) {
+                    let space = self.spaces.entry(kept.ns).or_default();
+                    match kept.entry {
+                        Some(entry) => space.put(kept.key, entry),
+                        None => space.remove(&kept.key),
                     }
                 }
                 if broken {
@@ -252,24 +249,21 @@ impl Inner {
             }
             Op::Delete { ns, key } => (ns, key, None),
         };
-        let on_disk = || {
-            self.spaces
-                .get(ns)
-                .and_then(|s| s.entries.get(key))
-                .cloned()
-        };
-        let entry = match self.kept.get(ns).and_then(|k| k.get(key)) {
-            Some(_) => None,
-            None => on_disk(),
-        };
-        let keys = self.kept.entry(ns.clone()).or_default();
-        keys.entry(key.clone())
-            .or_insert(Kept {
-                entry,
-                pending: Vec::new(),
-            })
-            .pending
-            .push((seq, after));
+        if let Some(kept) = self.kept.iter_mut().find(|k| k.ns == *ns && k.key == *key) {
+            kept.pending.push((seq, after));
+            return;
+        }
+        let entry = self
+            .spaces
+            .get(ns)
+            .and_then(|s| s.entries.get(key))
+            .cloned();
+        self.kept.push(Kept {
+            ns: ns.clone(),
+            key: key.clone(),
+            entry,
+            pending: vec![(seq, after)],
+        });
     }
 }
 
@@ -393,7 +387,7 @@ impl Store {
             log_bytes,
             tx: Some(tx),
             seq: 0,
-            kept: BTreeMap::new(),
+            kept: Vec::new(),
             failed: None,
         }));
         let shared = Arc::clone(&inner);
@@ -429,17 +423,16 @@ impl Store {
 
     /// The entries on disk of `ns` that readers see in place of the
     /// index's (under `sync = "always"`: nothing before it is durable).
-    fn kept<'a>(&self, inner: &'a Inner, ns: &[u8]) -> Option<&'a BTreeMap<Vec<u8>, Kept>> {
-        (self.durability == Durability::Always)
-            .then(|| inner.kept.get(ns))
-            .flatten()
+    fn kept<'a>(&self, inner: &'a Inner, ns: &'a [u8]) -> impl Iterator<Item = &'a Kept> {
+        let always = self.durability == Durability::Always;
+        inner.kept.iter().filter(move |k| always && k.ns == ns)
     }
 
     /// The committed, live value of `key` in `ns`.
     pub fn get(&self, ns: &[u8], key: &[u8]) -> Option<Vec<u8>> {
         let inner = self.lock();
         let now = now_ms();
-        let entry = match self.kept(&inner, ns).and_then(|k| k.get(key)) {
+        let entry = match self.kept(&inner, ns).find(|k| k.key == key) {
             Some(kept) => kept.entry.as_ref().filter(|e| e.live(now))?,
             None => inner.spaces.get(ns)?.get(key, now)?,
         };
@@ -464,7 +457,9 @@ impl Store {
             std::ops::Bound::Excluded(after)
         };
         let range = (start, std::ops::Bound::Unbounded);
-        let kept = self.kept(&inner, ns);
+        let kept: Vec<&Kept> = self.kept(&inner, ns).collect();
+        let mut hidden: Vec<Vec<u8>> = kept.iter().map(|k| k.key.clone()).collect();
+        hidden.sort();
         let mut work = 0u64;
         let mut scan = |k: &Vec<u8>| {
             work = work
@@ -477,18 +472,17 @@ impl Store {
                 .entries
                 .range::<[u8], _>(range)
                 .take_while(|(k, _)| scan(k))
-                .filter(|(k, e)| e.live(now) && !kept.is_some_and(|m| m.contains_key(*k)))
+                .filter(|(k, e)| e.live(now) && hidden.binary_search(k).is_err())
                 .take(limit)
                 .map(|(k, _)| k.clone())
                 .collect()
         });
-        if let Some(kept) = kept {
+        if !kept.is_empty() {
             keys.extend(
-                kept.range::<[u8], _>(range)
-                    .take_while(|(k, _)| scan(k))
-                    .filter(|(_, k)| k.entry.as_ref().is_some_and(|e| e.live(now)))
-                    .take(limit)
-                    .map(|(k, _)| k.clone()),
+                kept.iter()
+                    .filter(|k| scan(&k.key) && (after.is_empty() || k.key.as_slice() > after))
+                    .filter(|k| k.entry.as_ref().is_some_and(|e| e.live(now)))
+                    .map(|k| k.key.clone()),
             );
             keys.sort();
             keys.truncate(limit);
