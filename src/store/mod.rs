@@ -180,21 +180,21 @@ struct Inner {
     tx: Option<smol::channel::Sender<Msg>>,
     /// The last commit's number.
     seq: u64,
-    /// Every key written by a commit not yet on disk (a few: those of one
-    /// fsync's batch; a list, not a map, for the binary's size).
+    /// What each write of a commit not yet on disk replaced, in commit
+    /// order (a list, not a map, for the binary's size). A key's first one
+    /// holds its entry on disk.
     kept: Vec<Kept>,
     /// Why the store takes no more writes, once a failed write could not
     /// be cut off the log.
     failed: Option<String>,
 }
 
-/// A key's entry as on disk (`None`: absent), while commits of it are not.
+/// The entry (`None`: absent) that commit `seq` replaced at a key.
 struct Kept {
     ns: Vec<u8>,
     key: Vec<u8>,
     entry: Option<Entry>,
-    /// The entry each of those commits leaves, in commit order.
-    pending: Vec<(u64, Option<Entry>)>,
+    seq: u64,
 }
 
 impl Inner {
@@ -204,19 +204,16 @@ impl Inner {
     fn written(&mut self, outcome: Outcome) -> u64 {
         match outcome {
             Outcome::Durable(through) => {
-                self.kept.retain_mut(|k| {
-                    let done = k.pending.partition_point(|(seq, _)| *seq <= through);
-                    if let Some((_, entry)) = k.pending.drain(..done).next_back() {
-                        k.entry = entry;
-                    }
-                    !k.pending.is_empty()
-                });
+                // What a later commit replaced is on disk now.
+                self.kept.retain(|k| k.seq > through);
                 0
             }
             Outcome::Failed { why, broken, .. } => {
                 // Commits after the failed one were resolved against it:
                 // they go too, and the index is what the disk holds.
-                for kept in std::mem::take(&mut self.kept) {
+                // Latest first: a key ends with its first kept entry, the
+                // one on disk.
+                for kept in std::mem::take(&mut self.kept).into_iter().rev() {
                     let space = self.spaces.entry(kept.ns).or_default();
                     match kept.entry {
                         Some(entry) => space.put(kept.key, entry),
@@ -231,28 +228,9 @@ impl Inner {
         }
     }
 
-    /// Keeps the entry `op` replaces, as on disk, and the one it leaves,
-    /// until commit `seq` is on disk.
+    /// Keeps the entry `op` replaces until commit `seq` is on disk.
     fn keep(&mut self, op: &Op, seq: u64) {
-        let (ns, key, after) = match op {
-            Op::Set {
-                ns,
-                key,
-                value,
-                expires,
-            } => {
-                let entry = Entry {
-                    value: value.clone(),
-                    expires: *expires,
-                };
-                (ns, key, Some(entry))
-            }
-            Op::Delete { ns, key } => (ns, key, None),
-        };
-        if let Some(kept) = self.kept.iter_mut().find(|k| k.ns == *ns && k.key == *key) {
-            kept.pending.push((seq, after));
-            return;
-        }
+        let (Op::Set { ns, key, .. } | Op::Delete { ns, key }) = op;
         let entry = self
             .spaces
             .get(ns)
@@ -262,7 +240,7 @@ impl Inner {
             ns: ns.clone(),
             key: key.clone(),
             entry,
-            pending: vec![(seq, after)],
+            seq,
         });
     }
 }
@@ -422,17 +400,30 @@ impl Store {
     }
 
     /// The entries on disk of `ns` that readers see in place of the
-    /// index's (under `sync = "always"`: nothing before it is durable).
-    fn kept<'a>(&self, inner: &'a Inner, ns: &'a [u8]) -> impl Iterator<Item = &'a Kept> {
-        let always = self.durability == Durability::Always;
-        inner.kept.iter().filter(move |k| always && k.ns == ns)
+    /// index's (under `sync = "always"`: nothing before it is durable):
+    /// each key's first kept entry.
+    fn kept<'a>(&self, inner: &'a Inner, ns: &[u8]) -> Vec<&'a Kept> {
+        let mut firsts: Vec<&Kept> = Vec::new();
+        if self.durability == Durability::Always {
+            for k in inner.kept.iter().filter(|k| k.ns == ns) {
+                if !firsts.iter().any(|f| f.key == k.key) {
+                    firsts.push(k);
+                }
+            }
+        }
+        firsts
     }
 
     /// The committed, live value of `key` in `ns`.
     pub fn get(&self, ns: &[u8], key: &[u8]) -> Option<Vec<u8>> {
         let inner = self.lock();
         let now = now_ms();
-        let entry = match self.kept(&inner, ns).find(|k| k.key == key) {
+        let always = self.durability == Durability::Always;
+        let first = inner
+            .kept
+            .iter()
+            .find(|k| always && k.ns == ns && k.key == key);
+        let entry = match first {
             Some(kept) => kept.entry.as_ref().filter(|e| e.live(now))?,
             None => inner.spaces.get(ns)?.get(key, now)?,
         };
@@ -457,7 +448,7 @@ impl Store {
             std::ops::Bound::Excluded(after)
         };
         let range = (start, std::ops::Bound::Unbounded);
-        let kept: Vec<&Kept> = self.kept(&inner, ns).collect();
+        let kept = self.kept(&inner, ns);
         let mut hidden: Vec<Vec<u8>> = kept.iter().map(|k| k.key.clone()).collect();
         hidden.sort();
         let mut work = 0u64;
