@@ -2,12 +2,14 @@
 # Builds every guest module in functions/ from source:
 #
 #   functions/{hello,echo,sieve,counter}.wasm   example functions, native ABI (Rust)
+#   functions/kvprobe.wasm              test fixture: the guest crate's kv
+#                                       wrappers, one per request (native)
 #   functions/{tax,headers,env}.wasm    example functions, wasi-json ABI (Rust,
 #                                       plain `fn main` WASI commands)
 #   functions/hwg-example.wasm          http-wasm middleware built with the
 #                                       public http-wasm-guest crate (Rust)
-#   functions/{hmac-verify,jwt-verify,json-schema,xml-to-json,waf,cors}.wasm
-#                                       example middleware, http-wasm handler
+#   functions/{hmac-verify,jwt-verify,json-schema,xml-to-json,waf,cors,
+#             rate-limit}.wasm          example middleware, http-wasm handler
 #                                       ABI (Rust, http-wasm-guest crate,
 #                                       from middleware/src/bin/*.rs)
 #   functions/tax-{go,zig,c}.wasm       the tax example in Go, Zig and C
@@ -43,7 +45,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here"
 
 # Native-ABI examples, built for wasm32-unknown-unknown.
-native_examples=(hello echo sieve counter)
+native_examples=(hello echo sieve counter kvprobe)
 # The exports a native example must have, no more and no fewer.
 native_exports="memory wasmgate_abi_v1 wasmgate_alloc wasmgate_handle"
 # wasi-json (Gojinn) examples, WASI commands built for wasm32-wasip1.
@@ -123,7 +125,7 @@ check_wasi() { check_module "$1" "$wasi_exports" wasi_snapshot_preview1 ${2:+"$2
 
 # http-wasm middleware: exactly the http-wasm exports, imports only from
 # `http_handler` and `wasi_snapshot_preview1` (and `wasmgate`: hmac-verify
-# asks the host for its HMAC).
+# asks the host for its HMAC, rate-limit uses its KV functions).
 check_http_wasm() {
     check_module "$1" "$http_wasm_exports" http_handler wasi_snapshot_preview1 wasmgate
 }

@@ -24,7 +24,7 @@ FUZZ_TARGET_DIR="${FUZZ_TARGET_DIR:-fuzz/target}"
 FUZZ_WORK="${FUZZ_WORK:-target/fuzz-corpus}"
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(http_request config native_response wasi_stdout module_load)
+    targets=(http_request config toml native_response wasi_stdout module_load)
 fi
 
 # Release build with overflow checks and debug assertions: unchecked

@@ -16,6 +16,7 @@
 //! | `benches/load/probe.rs` (example: callgrind loop) | [`abi`], [`cache`], [`config`], [`runtime`] |
 //! | `fuzz/fuzz_targets/http_request.rs` | [`http`], [`server::read_request`] |
 //! | `fuzz/fuzz_targets/config.rs` | [`config::Config`] |
+//! | `fuzz/fuzz_targets/toml.rs` (against the `toml` crate) | [`config::toml_to_json`] |
 //! | `fuzz/fuzz_targets/{native_response,wasi_stdout}.rs` | `abi::{native,wasi_json}::decode_response` |
 //! | `fuzz/fuzz_targets/module_load.rs` | [`abi`], [`cache`], [`config`], [`runtime`] |
 //! | `tests/differential.rs` (against hyper) | [`http`] |
@@ -36,6 +37,17 @@ pub mod limits {
 /// spec and ABI choice for everything that loads a module by hand.
 pub mod config {
     pub use crate::config::{AbiChoice, Config, FunctionSpec};
+
+    /// TOML text as the config parser reads it, as JSON (what a
+    /// middleware's `config` becomes), or the syntax error; for the fuzz
+    /// target that compares the parser with the `toml` crate.
+    pub fn toml_to_json(text: &str) -> Result<String, String> {
+        use crate::config::toml;
+        let table = toml::parse(text).map_err(|e| e.message)?;
+        let mut json = String::new();
+        toml::to_json(&toml::Value::Table(table), &mut json);
+        Ok(json)
+    }
 }
 
 /// The executor driver and the connection loop's read and write steps, so

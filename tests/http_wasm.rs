@@ -284,6 +284,31 @@ fn config_source_address_and_uri_reach_the_guest() {
 }
 
 #[test]
+fn handle_response_still_reads_the_request() {
+    // `handle_response` copies the request's URI and its `x-mw` header
+    // into response headers (`x-uri`, `x-mw`), as with the reference host.
+    let probe = guest(
+        "(drop (call $enable (i32.const 2))) (i64.const 1)",
+        "(call $set_header (i32.const 1) (i32.const 144) (i32.const 5) (i32.const 3200)
+            (call $get_uri (i32.const 3200) (i32.const 256)))
+         (call $set_header (i32.const 1) (i32.const 0) (i32.const 4) (i32.const 3600)
+            (i32.sub (i32.wrap_i64 (call $get_values (i32.const 0) (i32.const 0) (i32.const 4)
+              (i32.const 3600) (i32.const 256))) (i32.const 1)))",
+    );
+    let s = server(
+        &[("probe.wasm", probe)],
+        "[[middleware]]\nname = \"probe\"\nmodule = \"probe.wasm\"\n\
+         [[function]]\nroute = \"/echo\"\nmodule = \"echo.wasm\"\nmiddleware = [\"probe\"]\n",
+    );
+    let r = s.get_with("/echo?q=1", &[("x-mw", "from-client")]);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.header("x-uri"), Some("/echo?q=1"), "{r:?}");
+    assert_eq!(r.header("x-mw"), Some("from-client"), "{r:?}");
+    assert_eq!(r.json()["uri"], "/echo?q=1");
+    s.assert_healthy();
+}
+
+#[test]
 fn response_headers_after_next_need_buffer_response() {
     let late = guest(
         "(i64.const 1)",

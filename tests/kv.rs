@@ -754,3 +754,280 @@ module = "hello.wasm"
     assert_eq!(get("/a?key=k"), "k: 3\n");
     s.assert_healthy();
 }
+
+/// An http-wasm module counting in its namespace: `handle_request` adds 1
+/// to key `n` with `kv_incr`, reads it back with `kv_get` (its own write,
+/// not committed yet), sets the response header `x-kv` to it, logs
+/// `incremented`, then runs `request` (which leaves handle_request's i64
+/// result); `handle_response` runs `response`.
+fn kv_middleware(request: &str, response: &str) -> Vec<u8> {
+    let wat = format!(
+        r#"(module
+  (import "http_handler" "set_header_value" (func $set_header (param i32 i32 i32 i32 i32)))
+  (import "http_handler" "log" (func $log (param i32 i32 i32)))
+  (import "wasmgate" "kv_incr" (func $incr (param i32 i32 i64 i64 i32) (result i32)))
+  (import "wasmgate" "kv_get" (func $get (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "n")
+  (data (i32.const 16) "x-kv")
+  (data (i32.const 32) "incremented")
+  (func (export "handle_request") (result i64) (local $len i32)
+    (if (call $incr (i32.const 0) (i32.const 1) (i64.const 1) (i64.const 0) (i32.const 256))
+      (then unreachable))
+    (local.set $len (call $get (i32.const 0) (i32.const 1) (i32.const 300) (i32.const 32)))
+    (if (i32.lt_s (local.get $len) (i32.const 1)) (then unreachable))
+    (call $set_header (i32.const 1) (i32.const 16) (i32.const 4) (i32.const 300) (local.get $len))
+    (call $log (i32.const 1) (i32.const 32) (i32.const 11))
+    {request})
+  (func (export "handle_response") (param $ctx i32) (param $is_error i32) {response}))"#
+    );
+    wat::parse_str(&wat).unwrap_or_else(|e| panic!("{e}\n{wat}"))
+}
+
+/// Continues to the next handler.
+const CONTINUE: &str = "(i64.const 1)";
+/// Answers itself (200, empty body).
+const ANSWER: &str = "(i64.const 0)";
+/// Burns fuel until it runs out.
+const SPIN: &str = "(loop $l (br $l)) (i64.const 1)";
+
+/// A server with the [`kv_middleware`] variants of `variants` (name,
+/// request, response) as `[[middleware]]` NAME, each in front of `/NAME`
+/// (hello), all in namespace `mw` (`mw` by its name, the others by `kv =
+/// "mw"`); `/counter` (counter.wasm in namespace `mw`: `?key=n` reads the
+/// count), `/spin` (loop.wasm behind `mw`, more fuel than a test waits
+/// for), `/trap` (a native function that traps, behind `mw`), `/fn`
+/// (the first variant as a function, in its own namespace `fn`) and, with
+/// a `late-trap` variant, `/both` (hello behind `late-trap` and `mw`).
+fn kv_middleware_server(variants: &[(&str, &str, &str)]) -> (Server, TempDir) {
+    let state = TempDir::new("kv-mw-state");
+    let dir = TempDir::new("kv-mw-mods");
+    let trap = wat::parse_str(
+        r#"(module (memory (export "memory") 1)
+          (func (export "wasmgate_alloc") (param i32) (result i32) unreachable)
+          (func (export "wasmgate_handle") (param i32 i32) (result i64) unreachable))"#,
+    )
+    .expect("wat");
+    let mut config = format!(
+        "[state]\ndir = \"{}\"\n\
+         [[function]]\nroute = \"/counter\"\nmodule = \"counter.wasm\"\nkv = \"mw\"\n\
+         [[function]]\nroute = \"/hello\"\nmodule = \"hello.wasm\"\n\
+         [[function]]\nroute = \"/spin\"\nmodule = \"loop.wasm\"\nmiddleware = [\"mw\"]\n\
+         limits = {{ fuel = 1_000_000_000_000, timeout = \"60s\" }}\n\
+         [[function]]\nroute = \"/trap\"\nmodule = \"trap.wasm\"\nmiddleware = [\"mw\"]\n\
+         [[function]]\nname = \"fn\"\nroute = \"/fn\"\nmodule = \"{}.wasm\"\n",
+        state.path().display(),
+        variants[0].0,
+    );
+    let mut files = vec![
+        ("counter.wasm", function("counter.wasm")),
+        ("hello.wasm", function("hello.wasm")),
+        ("loop.wasm", function("hostile/loop.wasm")),
+        ("trap.wasm", dir.write("trap.wasm", trap)),
+    ];
+    for (name, request, response) in variants {
+        let file: &'static str = Box::leak(format!("{name}.wasm").into_boxed_str());
+        files.push((file, dir.write(file, kv_middleware(request, response))));
+        let kv = if *name == "mw" { "" } else { "kv = \"mw\"\n" };
+        config.push_str(&format!(
+            "[[middleware]]\nname = \"{name}\"\nmodule = \"{file}\"\n{kv}\
+             limits = {{ fuel = 10_000_000 }}\n\
+             [[function]]\nroute = \"/{name}\"\nmodule = \"hello.wasm\"\nmiddleware = [\"{name}\"]\n"
+        ));
+    }
+    if variants.iter().any(|v| v.0 == "late-trap") {
+        // `mw` completes its response phase first, then `late-trap` fails.
+        config.push_str(
+            "[[function]]\nroute = \"/both\"\nmodule = \"hello.wasm\"\n\
+             middleware = [\"late-trap\", \"mw\"]\n",
+        );
+    }
+    (Server::with_config(&config, &files), state)
+}
+
+/// What `x-kv` a request to `path` answers with (the middleware's count,
+/// its own uncommitted write read back), asserting a 200.
+fn kv_header(s: &Server, path: &str) -> String {
+    let r = s.get(path);
+    assert_eq!(r.status, 200, "{r:?}\nlog:\n{}", s.log());
+    r.header("x-kv").unwrap_or_default().to_owned()
+}
+
+#[test]
+fn http_wasm_writes_commit_when_the_request_completes() {
+    let (s, _state) = kv_middleware_server(&[("mw", CONTINUE, ""), ("answers", ANSWER, "")]);
+    // Its own write read back before the commit, then committed.
+    assert_eq!(kv_header(&s, "/mw"), "1");
+    assert_eq!(kv_header(&s, "/mw"), "2");
+    // One that answers itself completed too; `kv = "mw"` shares the
+    // namespace the first one has by its name.
+    assert_eq!(kv_header(&s, "/answers"), "3");
+    // As a function, in the function's namespace.
+    assert_eq!(kv_header(&s, "/fn"), "1");
+    assert_eq!(kv_header(&s, "/fn"), "2");
+    // /counter (kv = "mw") adds its own 1 to the 3 committed.
+    assert_eq!(count(&s, "n"), 4);
+    s.assert_healthy();
+}
+
+#[test]
+fn http_wasm_writes_are_discarded_when_a_middleware_fails() {
+    let (s, _state) = kv_middleware_server(&[
+        ("mw", CONTINUE, ""),
+        ("late-trap", CONTINUE, "unreachable"),
+        ("spinner", SPIN, ""),
+    ]);
+    assert_eq!(kv_header(&s, "/mw"), "1");
+    s.get("/late-trap").assert_error(502, "trap");
+    // One failing discards the writes of one that had completed.
+    s.get("/both").assert_error(502, "trap");
+    s.get("/spinner").assert_error(504, "deadline");
+    // Neither failed request's increment was committed.
+    assert_eq!(kv_header(&s, "/mw"), "2");
+    // A next handler that fails does not discard them: the middleware
+    // completed (a rate limit counts failing requests too).
+    s.get("/trap").assert_error(502, "trap");
+    assert_eq!(kv_header(&s, "/mw"), "4");
+    s.assert_healthy();
+}
+
+#[test]
+fn a_client_that_disconnects_mid_request_has_its_writes_discarded() {
+    let (s, _state) = kv_middleware_server(&[("mw", CONTINUE, "")]);
+    assert_eq!(kv_header(&s, "/mw"), "1");
+    // The middleware increments, then the function behind it spins until
+    // the client resets the connection.
+    reset_mid_request(&s, "incremented", 2);
+    assert_eq!(kv_header(&s, "/mw"), "2");
+    s.assert_healthy();
+}
+
+/// Sends `GET /spin`, waits until the log holds `marker` `n` times (the
+/// request wrote), resets the connection and waits until the server says
+/// it cancelled the request.
+fn reset_mid_request(s: &Server, marker: &str, n: usize) {
+    let mut conn = s.connect();
+    conn.send(b"GET /spin HTTP/1.1\r\nhost: t\r\n\r\n");
+    wait_for_count(s, marker, n);
+    conn.reset();
+    let cancelled = "GET /spin cancelled: the client closed the connection";
+    wait_for_count(s, cancelled, 1);
+}
+
+/// Waits until the server's log holds `needle` `n` times.
+fn wait_for_count(s: &Server, needle: &str, n: usize) {
+    let deadline = Instant::now() + common::PROCESS_TIMEOUT;
+    while s.log().matches(needle).count() < n {
+        assert!(
+            Instant::now() < deadline,
+            "{needle:?} not {n} times; log:\n{}",
+            s.log()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn the_guest_crates_kv_wrappers_work_compiled_for_wasm() {
+    // functions/kvprobe: one `kv` wrapper of the guest crate per request.
+    let state = TempDir::new("kv-probe");
+    let config = format!(
+        "[state]\ndir = \"{}\"\n[[function]]\nroute = \"/kv\"\nmodule = \"kvprobe.wasm\"\n\
+         [[function]]\nroute = \"/hello\"\nmodule = \"hello.wasm\"\n",
+        state.path().display()
+    );
+    let files = [
+        ("kvprobe.wasm", function("kvprobe.wasm")),
+        ("hello.wasm", function("hello.wasm")),
+    ];
+    let s = Server::with_config(&config, &files);
+    let call = |method: &str, query: &str, body: &[u8]| {
+        let r = s.request(method, &format!("/kv?{query}"), &[], body);
+        (r.status, r.body)
+    };
+    assert_eq!(call("GET", "op=get&key=a", b""), (404, b"missing".to_vec()));
+    // A value longer than `get`'s first 256-byte buffer: asked again.
+    let long: Vec<u8> = (0..5000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    assert_eq!(call("POST", "op=set&key=a", &long), (200, b"ok".to_vec()));
+    assert_eq!(call("GET", "op=get&key=a", b""), (200, long.clone()));
+    assert_eq!(call("POST", "op=set&key=ab", b"x"), (200, b"ok".to_vec()));
+    assert_eq!(call("GET", "op=incr&key=n&by=5", b""), (200, b"5".to_vec()));
+    assert_eq!(
+        call("GET", "op=incr&key=n&by=-7", b""),
+        (200, b"-2".to_vec())
+    );
+    assert_eq!(
+        call("GET", "op=list&prefix=a", b""),
+        (200, b"a\nab".to_vec())
+    );
+    assert_eq!(
+        call("GET", "op=list&prefix=", b""),
+        (200, b"a\nab\nn".to_vec())
+    );
+    assert_eq!(call("GET", "op=delete&key=a", b""), (200, b"true".to_vec()));
+    assert_eq!(
+        call("GET", "op=delete&key=a", b""),
+        (200, b"false".to_vec())
+    );
+    assert_eq!(call("GET", "op=list&prefix=a", b""), (200, b"ab".to_vec()));
+    // An error value comes back as the crate's error.
+    assert_eq!(
+        call("GET", "op=incr&key=ab&by=1", b""),
+        (507, b"NotANumber".to_vec())
+    );
+    // `kv::list` pages through more keys than one call returns (16 KiB of
+    // records): 1,100 keys of 20 bytes.
+    for i in 0..1100 {
+        let r = s.request("POST", &format!("/kv?op=set&key=page-{i:015}"), &[], b"");
+        assert_eq!(r.status, 200, "{r:?}");
+    }
+    let (status, body) = call("GET", "op=list&prefix=page-", b"");
+    assert_eq!(status, 200);
+    assert_eq!(body.split(|&b| b == b'\n').count(), 1100);
+    s.assert_healthy();
+}
+
+#[test]
+fn a_function_whose_client_disconnects_mid_request_has_its_writes_discarded() {
+    let state = TempDir::new("kv-gone");
+    let dir = TempDir::new("kv-gone-mods");
+    // Sets `t`, logs, then spins until the request is dropped.
+    let spin = wat::parse_str(
+        r#"(module
+  (import "gojinn" "host_kv_set" (func $set (param i32 i32 i32 i32)))
+  (import "wasi_snapshot_preview1" "fd_write"
+    (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 100) "t")
+  (data (i32.const 200) "written\n")
+  (func (export "_start")
+    (call $set (i32.const 100) (i32.const 1) (i32.const 100) (i32.const 1))
+    (i32.store (i32.const 0) (i32.const 200))
+    (i32.store (i32.const 4) (i32.const 8))
+    (drop (call $write (i32.const 2) (i32.const 0) (i32.const 1) (i32.const 20)))
+    (loop $l (br $l))))"#,
+    )
+    .expect("wat");
+    let spin = dir.write("spin.wasm", spin);
+    let get = dir.write("get.wasm", gojinn_module("i64", "t", None, false));
+    let config = format!(
+        "[state]\ndir = \"{}\"\n\
+         [[function]]\nroute = \"/spin\"\nmodule = \"spin.wasm\"\nkv = \"shared\"\n\
+         limits = {{ fuel = 1_000_000_000_000, timeout = \"60s\" }}\n\
+         [[function]]\nroute = \"/get\"\nmodule = \"get.wasm\"\nkv = \"shared\"\n\
+         [[function]]\nroute = \"/hello\"\nmodule = \"hello.wasm\"\n",
+        state.path().display()
+    );
+    let s = Server::with_config(
+        &config,
+        &[
+            ("spin.wasm", spin),
+            ("get.wasm", get),
+            ("hello.wasm", function("hello.wasm")),
+        ],
+    );
+    reset_mid_request(&s, "written", 1);
+    let r = s.get("/get");
+    assert_eq!((r.status, r.text()), (404, "missing".into()));
+    s.assert_healthy();
+}

@@ -275,22 +275,29 @@ fn requests_go_round_robin_across_upstreams() {
 }
 
 #[test]
-fn a_down_upstream_is_skipped_after_fail_threshold_failures() {
+fn a_down_upstream_is_retried_on_another_and_skipped_after_fail_threshold_failures() {
     let up = Upstream::answering(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
     let server = gateway(
         &[closed_port(), up.url()],
         "fail_threshold = 2\nfail_skip = \"1h\"",
     );
-    // Until the down one has failed twice in a row, it gets its turns.
-    let mut statuses = Vec::new();
-    for _ in 0..4 {
-        statuses.push(server.get("/api/x").status);
+    let retries = |server: &Server| server.log().matches("trying another upstream").count();
+    // A connection refused sent nothing: the request goes to the next
+    // upstream, whatever its method. Until the down one has failed twice
+    // in a row, it gets its turns (and each costs a retry).
+    for method in ["GET", "POST", "GET", "POST"] {
+        let r = server.request(method, "/api/x", &[], b"x");
+        assert_eq!(r.status, 200, "{method}: {r:?}");
+        assert_eq!(r.text(), "ok");
     }
-    assert_eq!(statuses, [502, 200, 502, 200]);
+    server.wait_for_log("failed 2 times in a row; skipped for 3600000 ms");
+    assert_eq!(retries(&server), 2, "{}", server.log());
+    // Then it is skipped: no more attempts on it.
     for _ in 0..6 {
         let r = server.get("/api/x");
         assert_eq!(r.status, 200, "{r:?}");
     }
+    assert_eq!(retries(&server), 2, "{}", server.log());
     server.assert_healthy();
 }
 
@@ -298,7 +305,7 @@ fn a_down_upstream_is_skipped_after_fail_threshold_failures() {
 fn all_upstreams_down_is_502_upstream_unavailable() {
     let server = gateway(&[closed_port(), closed_port()], "fail_threshold = 1");
     for _ in 0..4 {
-        // Skipped or not, one is tried: still refused.
+        // Skipped or not, each is tried once: still refused.
         let r = server.get("/api/x");
         let body = r.assert_error(502, "upstream-unavailable");
         assert_eq!(body["function"], "api");
@@ -681,6 +688,7 @@ fn gateway_with_middleware(upstream: &Upstream, middleware: &str, tables: &str) 
             ("hwg.wasm", function("hwg-example.wasm")),
             ("hmac-verify.wasm", function("hmac-verify.wasm")),
             ("xml-to-json.wasm", function("xml-to-json.wasm")),
+            ("rate-limit.wasm", function("rate-limit.wasm")),
         ],
     )
 }
@@ -763,5 +771,111 @@ fn middleware_see_an_upstream_failure_and_it_stays_the_answer() {
     );
     let r = server.get_with("/api/x", &[("x-hwg-token", "t")]);
     r.assert_error(502, "upstream-unavailable");
+    server.assert_healthy();
+}
+
+/// A gateway whose `/api/*` proxy to `upstream` runs the rate-limit
+/// example with `config`; its state in the server's directory.
+fn rate_limited(upstream: &Upstream, config: &str) -> Server {
+    gateway_with_middleware(
+        upstream,
+        "\"limit\"",
+        &format!(
+            "[[middleware]]\nname = \"limit\"\nmodule = \"rate-limit.wasm\"\nconfig = {config}\n"
+        ),
+    )
+}
+
+/// Asserts the rate-limit example's 429: `Retry-After` within the window
+/// (`window` seconds), the JSON body saying the same, from the guest (no
+/// wasmgate error kind).
+fn assert_rate_limited(r: &common::Response, window: u64) {
+    assert_eq!(r.status, 429, "{r:?}");
+    assert!(r.header("x-wasmgate-error").is_none(), "{r:?}");
+    assert_eq!(r.header("content-type"), Some("application/json"), "{r:?}");
+    let retry: u64 = r
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no retry-after: {r:?}"));
+    assert!((1..=window).contains(&retry), "{retry}");
+    let body = r.json();
+    assert_eq!(body["error"], "rate-limited", "{body}");
+    assert_eq!(body["retry_after"], retry, "{body}");
+}
+
+#[test]
+fn rate_limit_counts_each_client_address_and_answers_429_over_the_limit() {
+    let up = Upstream::answering(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    let server = rate_limited(&up, "{ limit = 3, window = \"1h\" }");
+    let from = |ip: &str| {
+        let ip: std::net::IpAddr = ip.parse().unwrap();
+        common::Conn::open_from(ip, server.addr).request("GET", "/api/x", &[], b"")
+    };
+    for i in 1..=3 {
+        let r = from("127.0.0.1");
+        assert_eq!((r.status, r.text().as_str()), (200, "ok"), "{i}: {r:?}");
+    }
+    assert_eq!(up.seen().len(), 3);
+    // The fourth and fifth in the window: refused before the upstream.
+    assert_rate_limited(&from("127.0.0.1"), 3600);
+    assert_rate_limited(&from("127.0.0.1"), 3600);
+    assert_eq!(up.seen().len(), 3);
+    // Another address has a count of its own.
+    let r = from("127.0.0.2");
+    assert_eq!((r.status, r.text().as_str()), (200, "ok"), "{r:?}");
+    assert_eq!(up.seen().len(), 4);
+    server.assert_healthy();
+}
+
+#[test]
+fn rate_limit_counts_each_api_key_apart_and_never_stores_it_in_clear() {
+    let up = Upstream::answering(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    let server = rate_limited(
+        &up,
+        "{ limit = 2, window = \"1h\", key = \"header:x-api-key\" }",
+    );
+    let key = |k: &str| server.get_with("/api/x", &[("x-api-key", k)]);
+    for _ in 0..2 {
+        let r = key("alice-secret");
+        assert_eq!((r.status, r.text().as_str()), (200, "ok"), "{r:?}");
+    }
+    assert_rate_limited(&key("alice-secret"), 3600);
+    assert_eq!(up.seen().len(), 2);
+    // bob, and a request without the header (counted by its address),
+    // have counts of their own.
+    let r = key("bob");
+    assert_eq!((r.status, r.text().as_str()), (200, "ok"), "{r:?}");
+    let r = server.get("/api/x");
+    assert_eq!((r.status, r.text().as_str()), (200, "ok"), "{r:?}");
+    assert_eq!(up.seen().len(), 4);
+    server.assert_healthy();
+    // Written before each response (`sync = "always"`), digests only.
+    let log = std::fs::read(server.dir().join("wasmgate-state/kv.log")).expect("the store's log");
+    assert!(log.windows(4).any(|w| w == b"n/ke"), "no key counted");
+    assert!(
+        !log.windows(5).any(|w| w == b"alice"),
+        "an API key in clear"
+    );
+}
+
+#[test]
+fn rate_limit_windows_end() {
+    let up = Upstream::answering(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    let server = rate_limited(&up, "{ limit = 1, window = 1 }");
+    let r = server.get("/api/x");
+    assert_eq!(r.status, 200, "{r:?}");
+    // Refused until the one-second window ends (however slow the machine),
+    // then served again.
+    let deadline = Instant::now() + common::PROCESS_TIMEOUT;
+    loop {
+        let r = server.get("/api/x");
+        if r.status == 200 {
+            break;
+        }
+        assert_rate_limited(&r, 1);
+        assert!(Instant::now() < deadline, "the window never ended");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(up.seen().len(), 2);
     server.assert_healthy();
 }

@@ -18,7 +18,9 @@ use crate::config::FunctionSpec;
 use crate::error::CallError;
 use crate::limits::{FunctionLimits, ServerLimits};
 use crate::runtime::exchange::{BUFFER_RESPONSE, Exchange, ExchangeLimits, Message};
+use crate::runtime::state::KvSlot;
 use crate::runtime::{HostState, Runtime, Sandbox};
+use crate::store::Txn;
 
 /// The request handler export.
 pub const HANDLE_REQUEST: &str = "handle_request";
@@ -46,6 +48,8 @@ pub struct Guest<'a> {
     pub config: Arc<[u8]>,
     /// What the exchange may hold.
     pub exchange: ExchangeLimits,
+    /// Its KV transaction for this request (`Err`: why there is none).
+    pub kv: Result<Txn, String>,
 }
 
 /// One guest instance, alive from `handle_request` to `handle_response`.
@@ -74,6 +78,7 @@ impl Layer {
             guest.limits.max_log,
         );
         state.http = Some(Box::new(Exchange::new(guest.config, guest.exchange)));
+        state.kv = KvSlot::shared(guest.kv);
         state.stdio = Some(crate::runtime::state::Stdio::new(
             Vec::new(),
             0,
@@ -102,6 +107,12 @@ impl Layer {
     /// Fuel used so far, instantiation included.
     pub fn fuel_used(&self) -> u64 {
         self.sandbox.fuel_used()
+    }
+
+    /// The instance's KV writes, taken out of it to commit once the
+    /// request has succeeded (dropping them discards them).
+    pub fn take_kv(&mut self) -> Option<Txn> {
+        self.sandbox.store().data().kv.borrow_mut().txn.take()
     }
 
     /// Whether the guest enabled `buffer_response`: the next handler's
@@ -176,16 +187,16 @@ impl Layer {
 /// writes nothing (its tests' `noopHandler`): the response is what the
 /// guest wrote so far (200 and an empty body unless it set them), and
 /// `handle_response` runs on it. Returns the message with the response,
-/// and the fuel used.
+/// the fuel used and, if it succeeded, its KV writes.
 pub async fn terminal(
     runtime: &Runtime,
     compiled: &Compiled,
     guest: Guest<'_>,
     mut message: Message,
-) -> (Result<Message, CallError>, u64) {
+) -> (Result<Message, CallError>, u64, Option<Txn>) {
     let mut layer = match Layer::start(runtime, compiled, guest).await {
         Ok(layer) => layer,
-        Err((e, fuel)) => return (Err(e), fuel),
+        Err((e, fuel)) => return (Err(e), fuel, None),
     };
     let result = async {
         if layer.handle_request(&mut message).await? {
@@ -194,12 +205,17 @@ pub async fn terminal(
         Ok(message)
     }
     .await;
-    (result, layer.fuel_used())
+    let kv = if result.is_ok() {
+        layer.take_kv()
+    } else {
+        None
+    };
+    (result, layer.fuel_used(), kv)
 }
 
 /// Runs `function`, an http-wasm module, as a request's handler on
-/// `message` (the request), with `server`'s request limits and no config:
-/// [`terminal`], as an [`Outcome`].
+/// `message` (the request), with `server`'s request limits, no config and
+/// `kv` as its KV transaction: [`terminal`], as an [`Outcome`].
 pub async fn call(
     runtime: &Runtime,
     compiled: &Compiled,
@@ -207,6 +223,7 @@ pub async fn call(
     server: &ServerLimits,
     trace_id: &str,
     message: Message,
+    kv: Result<Txn, String>,
 ) -> Outcome {
     let guest = Guest {
         name: &function.name,
@@ -214,12 +231,13 @@ pub async fn call(
         limits: &function.limits,
         config: Arc::from(&b""[..]),
         exchange: ExchangeLimits::new(server, &function.limits),
+        kv,
     };
-    let (result, fuel) = terminal(runtime, compiled, guest, message).await;
+    let (result, fuel, kv) = terminal(runtime, compiled, guest, message).await;
     Outcome {
         result: result.map(response),
         fuel,
-        kv: None,
+        kv,
     }
 }
 

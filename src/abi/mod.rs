@@ -6,7 +6,6 @@ pub mod http_wasm;
 pub mod native;
 pub mod wasi_json;
 
-use std::cell::RefCell;
 use std::fmt;
 use std::path::Path;
 use std::rc::Rc;
@@ -217,8 +216,7 @@ pub async fn call_with_state(
     );
     if abi == Abi::HttpWasm {
         // An http-wasm module run as a function gets a state of its own
-        // (`http_wasm::call`), without the request's KV transaction: its
-        // `kv_*` calls answer "unavailable" and nothing is committed.
+        // (`http_wasm::call`), with the request's KV transaction.
         let message = Message {
             method: request.method.to_owned(),
             uri: request.uri.to_owned(),
@@ -238,19 +236,11 @@ pub async fn call_with_state(
             &server,
             request.trace_id,
             message,
+            kv,
         )
         .await;
     }
-    let slot = Rc::new(RefCell::new(match kv {
-        Ok(txn) => KvSlot {
-            txn: Some(txn),
-            ..KvSlot::default()
-        },
-        Err(why) => KvSlot {
-            unavailable: Some(why),
-            ..KvSlot::default()
-        },
-    }));
+    let slot = KvSlot::shared(kv);
     state.kv = Rc::clone(&slot);
     let (result, fuel) = if abi == Abi::WasiJson {
         wasi_json::run(runtime, module, cost, function, request, state).await

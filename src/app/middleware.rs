@@ -7,11 +7,20 @@
 //! `memory_budget` while it lives. A middleware that fails (a trap, fuel,
 //! memory, time, a module that does not load) fails the request closed:
 //! the next handler is never reached, and its error is the answer.
+//!
+//! A middleware that imports a KV function gets a transaction on its
+//! namespace (`kv`, else its name) for the request. Its writes are kept
+//! once it has completed (its `handle_response` ran, or its
+//! `handle_request` answered) and committed by the caller with the
+//! request's; a middleware that fails discards every middleware's writes.
+//! A next handler that fails does not: the middleware saw it (`is_error`),
+//! and a rate limit must count requests that fail.
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::admission::{Admission, Reservation};
+use super::state::State;
 use crate::abi::http_wasm::{Guest, Layer};
 use crate::abi::{Abi, Outcome};
 use crate::cache::{self, ModuleCache};
@@ -20,6 +29,7 @@ use crate::error::{CallError, Error, Kind};
 use crate::http::{Request, Response};
 use crate::limits::ServerLimits;
 use crate::runtime::exchange::{ExchangeLimits, Message};
+use crate::store::Txn;
 
 /// What the chain needs from the application.
 pub struct Env<'a> {
@@ -31,6 +41,8 @@ pub struct Env<'a> {
     pub server: &'a ServerLimits,
     /// The request's trace id.
     pub trace_id: &'a str,
+    /// The KV store middleware write to.
+    pub state: &'a State,
 }
 
 /// What the request phase decided.
@@ -60,6 +72,8 @@ pub struct Chain<'a> {
     message: Message,
     /// Fuel of the instances already dropped.
     fuel: u64,
+    /// The KV writes of the middleware that completed.
+    writes: Vec<Txn>,
 }
 
 impl<'a> Chain<'a> {
@@ -70,7 +84,20 @@ impl<'a> Chain<'a> {
             held: Vec::new(),
             message: Message::default(),
             fuel: 0,
+            writes: Vec::new(),
         }
+    }
+
+    /// The KV writes of the middleware that completed, for the caller to
+    /// commit (none if a middleware failed).
+    pub fn take_writes(&mut self) -> Vec<Txn> {
+        std::mem::take(&mut self.writes)
+    }
+
+    /// Keeps the KV writes of `held`, which completed, and counts its fuel.
+    fn completed(&mut self, held: &mut Held<'_>) {
+        self.fuel = self.fuel.saturating_add(held.layer.fuel_used());
+        self.writes.extend(held.layer.take_kv());
     }
 
     /// Fuel every middleware call of this request used, so far.
@@ -101,16 +128,9 @@ impl<'a> Chain<'a> {
         middleware: &[Arc<MiddlewareSpec>],
         req: &mut Request,
     ) -> Result<Flow, Error> {
-        self.message.method = std::mem::take(&mut req.method);
-        self.message.uri = std::mem::take(&mut req.uri);
-        self.message.request_headers = std::mem::take(&mut req.headers);
-        self.message.request_body = std::mem::take(&mut req.body);
-        self.message.peer = req.peer;
+        self.lend(req);
         let result = self.run_requests(middleware).await;
-        req.method = std::mem::take(&mut self.message.method);
-        req.uri = std::mem::take(&mut self.message.uri);
-        req.headers = std::mem::take(&mut self.message.request_headers);
-        req.body = std::mem::take(&mut self.message.request_body);
+        self.give_back(req);
         let stopped = result?;
         if !stopped {
             return Ok(Flow::Next);
@@ -118,7 +138,26 @@ impl<'a> Chain<'a> {
         // The middleware that answered is the next handler of those
         // before it: they see its response.
         let written = self.written();
-        self.handle_response(Ok(written)).await.map(Flow::Respond)
+        self.handle_response(req, Ok(written))
+            .await
+            .map(Flow::Respond)
+    }
+
+    /// Moves the request into the message the guests work on.
+    fn lend(&mut self, req: &mut Request) {
+        self.message.method = std::mem::take(&mut req.method);
+        self.message.uri = std::mem::take(&mut req.uri);
+        self.message.request_headers = std::mem::take(&mut req.headers);
+        self.message.request_body = std::mem::take(&mut req.body);
+        self.message.peer = req.peer;
+    }
+
+    /// Moves the request, with the guests' changes, back out of the message.
+    fn give_back(&mut self, req: &mut Request) {
+        req.method = std::mem::take(&mut self.message.method);
+        req.uri = std::mem::take(&mut self.message.uri);
+        req.headers = std::mem::take(&mut self.message.request_headers);
+        req.body = std::mem::take(&mut self.message.request_body);
     }
 
     /// `handle_request` of each middleware; whether one answered (its
@@ -129,7 +168,7 @@ impl<'a> Chain<'a> {
             match held.layer.handle_request(&mut self.message).await {
                 Ok(true) => self.held.push(held),
                 Ok(false) => {
-                    self.fuel = self.fuel.saturating_add(held.layer.fuel_used());
+                    self.completed(&mut held);
                     return Ok(true);
                 }
                 Err(e) => {
@@ -181,6 +220,10 @@ impl<'a> Chain<'a> {
             limits: &spec.limits,
             config: Arc::clone(&spec.config),
             exchange: ExchangeLimits::new(self.env.server, &spec.limits),
+            kv: self
+                .env
+                .state
+                .txn(&loaded.compiled.module, spec.namespace()),
         };
         match Layer::start(&loaded.runtime, &loaded.compiled, guest).await {
             Ok(layer) => Ok(Held {
@@ -195,8 +238,10 @@ impl<'a> Chain<'a> {
         }
     }
 
-    /// The error that answers a request whose middleware failed.
-    fn failed(&self, spec: &MiddlewareSpec, e: CallError) -> Error {
+    /// The error that answers a request whose middleware failed; every
+    /// middleware's KV writes are discarded.
+    fn failed(&mut self, spec: &MiddlewareSpec, e: CallError) -> Error {
+        self.writes.clear();
         log::warn!("middleware {} [{}]: {e}", spec.name, self.env.trace_id);
         Error::new(e.kind(), format!("middleware `{}`: {e}", spec.name))
     }
@@ -222,13 +267,26 @@ impl<'a> Chain<'a> {
     /// come first, the next handler's after them. A streamed body
     /// (`Response::stream`) is passed through untouched. A middleware that
     /// fails here fails the request.
+    ///
+    /// `req` is the request as the middleware left it (what the next
+    /// handler got): the guests read it here too, as with the reference
+    /// host (the host functions refuse to change it now).
     pub async fn handle_response(
         &mut self,
+        req: &mut Request,
         next: Result<Response, Error>,
     ) -> Result<Response, Error> {
         if self.held.is_empty() {
             return next;
         }
+        self.lend(req);
+        let result = self.run_responses(next).await;
+        self.give_back(req);
+        result
+    }
+
+    /// [`Chain::handle_response`] with the request lent to the message.
+    async fn run_responses(&mut self, next: Result<Response, Error>) -> Result<Response, Error> {
         let mut stream = None;
         let (is_error, failure) = match next {
             Ok(mut response) => {
@@ -257,10 +315,11 @@ impl<'a> Chain<'a> {
                 .layer
                 .handle_response(&mut self.message, is_error)
                 .await;
-            self.fuel = self.fuel.saturating_add(held.layer.fuel_used());
             if let Err(e) = result {
+                self.fuel = self.fuel.saturating_add(held.layer.fuel_used());
                 return Err(self.failed(&held.spec, e));
             }
+            self.completed(&mut held);
         }
         match failure {
             Some(e) => Err(e),
@@ -275,14 +334,15 @@ impl<'a> Chain<'a> {
 
 /// Runs `function`, an http-wasm module, as the request's handler
 /// ([`crate::abi::http_wasm::terminal`]), with the request as the server
-/// read it (its client address for `get_source_addr`) and the server's
-/// limits. Its config is empty.
+/// read it (its client address for `get_source_addr`), the server's
+/// limits and `kv` as its KV transaction. Its config is empty.
 pub async fn terminal(
     server: &ServerLimits,
     loaded: &cache::Loaded,
     function: &FunctionSpec,
     req: &Request,
     trace_id: &str,
+    kv: Result<Txn, String>,
 ) -> Outcome {
     let message = Message {
         method: req.method.clone(),
@@ -299,6 +359,7 @@ pub async fn terminal(
         server,
         trace_id,
         message,
+        kv,
     )
     .await
 }

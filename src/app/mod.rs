@@ -139,23 +139,31 @@ impl App {
         let loaded = self.load(&spec, trace_id, access).await?;
         access.function = Some(Arc::clone(&spec));
         let permit = self.admit(&spec)?;
-        let (response, writes) = if spec.middleware.is_empty() {
-            self.call(req, &spec, &loaded, &permit, trace_id, access)
-                .await?
+        let (result, mut writes) = if spec.middleware.is_empty() {
+            let result = self
+                .call(req, &spec, &loaded, &permit, trace_id, access)
+                .await;
+            (result, Vec::new())
         } else {
             let mut chain = self.chain(trace_id);
             let result = self
                 .chained(&mut chain, req, (&spec, &loaded, &permit), trace_id, access)
                 .await;
             access.fuel = access.fuel.saturating_add(chain.fuel());
-            result?
+            (result, chain.take_writes())
         };
         // The guest and its middleware are gone: its slot and memory go
         // back before the request waits for its writes to be durable
         // (`sync = "always"`).
         drop(permit);
-        state::commit(writes, &spec.name, trace_id).await?;
-        Ok(response)
+        // The function's writes only with a good response; the middleware's
+        // ones whenever they all completed (`middleware`'s doc).
+        let result = result.map(|(response, txn)| {
+            writes.extend(txn);
+            response
+        });
+        let saved = state::commit(writes, &spec.name, trace_id).await;
+        result.and_then(|response| saved.map(|()| response))
     }
 
     /// An empty middleware chain for one request.
@@ -165,6 +173,7 @@ impl App {
             admission: &self.admission,
             server: &self.config.server,
             trace_id,
+            state: &self.state,
         })
     }
 
@@ -193,7 +202,7 @@ impl App {
             Err(error) => (Err(error), None),
         };
         // A response middleware that fails drops the writes (discarded).
-        let response = chain.handle_response(next).await?;
+        let response = chain.handle_response(&mut req, next).await?;
         Ok((response, writes))
     }
 
@@ -219,7 +228,8 @@ impl App {
                 .forward_chained(&mut chain, req, &proxy, trace_id, &mut used)
                 .await;
             access.fuel = access.fuel.saturating_add(chain.fuel());
-            result
+            let saved = state::commit(chain.take_writes(), &proxy.spec.name, trace_id).await;
+            result.and_then(|response| saved.map(|()| response))
         };
         access.proxy = Some((proxy, used));
         result
@@ -250,14 +260,14 @@ impl App {
             Some(Err(message)) => {
                 let retry = self.config.server.retry_after_secs.to_string();
                 let error = Error::new(Kind::Overloaded, message).with_header("retry-after", retry);
-                return chain.handle_response(Err(error)).await;
+                return chain.handle_response(&mut req, Err(error)).await;
             }
             held => held,
         };
         let next = proxy
             .forward(&proxy_request(&req, trace_id), buffer, used)
             .await;
-        chain.handle_response(next).await
+        chain.handle_response(&mut req, next).await
     }
 
     /// The function or proxy serving the request's path and method.
@@ -338,13 +348,12 @@ impl App {
             trace_id,
         };
         self.hold_stdin(loaded, permit, &request)?;
+        let txn = self.state.txn(&loaded.compiled.module, spec.namespace());
         let outcome = match loaded.compiled.abi {
-            // An http-wasm module as a function has no KV transaction.
             abi::Abi::HttpWasm => {
-                middleware::terminal(&self.config.server, loaded, spec, req, trace_id).await
+                middleware::terminal(&self.config.server, loaded, spec, req, trace_id, txn).await
             }
             _ => {
-                let txn = self.state.txn(&loaded.compiled.module, spec);
                 let (runtime, compiled) = (&loaded.runtime, &loaded.compiled);
                 abi::call_with_state(runtime, compiled, spec, &request, txn).await
             }

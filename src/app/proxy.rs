@@ -112,19 +112,47 @@ impl Proxy {
         buffer: bool,
         used: &mut Option<usize>,
     ) -> Result<Response, Error> {
-        let i = self.pick();
-        *used = Some(i);
-        let (Some(upstream), Some(state)) = (self.spec.upstreams.get(i), self.upstreams.get(i))
-        else {
-            return Err(UpstreamError::Closed.into());
+        // Upstreams that could not be connected to (nothing was sent: any
+        // request may go to another one), as bits by index.
+        let mut tried = 0u64;
+        let mut attempts = 0usize;
+        let mut next = self.pick(tried);
+        let (upstream, state, exchanged) = loop {
+            let Some(i) = next else {
+                return Err(UpstreamError::Closed.into());
+            };
+            *used = Some(i);
+            let (Some(upstream), Some(state)) = (self.spec.upstreams.get(i), self.upstreams.get(i))
+            else {
+                return Err(UpstreamError::Closed.into());
+            };
+            let head = upstream_request(req, upstream, self.spec.limits.pool_size > 0);
+            let exchanged = self.exchange(req, upstream, state, &head).await;
+            match &exchanged {
+                Err(e) if e.is_failure() => self.failed(state),
+                Err(_) => {}
+                Ok(_) => self.succeeded(state),
+            }
+            attempts += 1;
+            if let Err(e @ (UpstreamError::Connect(_) | UpstreamError::ConnectTimeout(_))) =
+                &exchanged
+            {
+                tried |= 1u64
+                    .checked_shl(u32::try_from(i).unwrap_or(u32::MAX))
+                    .unwrap_or(0);
+                next = self.pick(tried);
+                if attempts < self.upstreams.len() && next.is_some() {
+                    log::warn!(
+                        "proxy {} [{}]: upstream {}: {e}; trying another upstream",
+                        self.spec.name,
+                        req.trace_id,
+                        upstream.url
+                    );
+                    continue;
+                }
+            }
+            break (upstream, state, exchanged);
         };
-        let head = upstream_request(req, upstream, self.spec.limits.pool_size > 0);
-        let exchanged = self.exchange(req, upstream, state, &head).await;
-        match &exchanged {
-            Err(e) if e.is_failure() => self.failed(state),
-            Err(_) => {}
-            Ok(_) => self.succeeded(state),
-        }
         let response = match exchanged {
             Ok((conn, head)) => self.respond(conn, head, state, buffer).await,
             Err(e) => Err(e),
@@ -140,27 +168,33 @@ impl Proxy {
         })
     }
 
-    /// Upstream selection: the next one in turn that is not being
-    /// skipped; when every one is, the one whose last failure is the
-    /// oldest (it may have recovered; failing without trying would keep
-    /// the route down until a skip ends).
-    fn pick(&self) -> usize {
+    /// Upstream selection among those not in `tried` (bits by index; the
+    /// 65th upstream on is never excluded): the next one in turn that is
+    /// not being skipped; when every one is, the one whose last failure is
+    /// the oldest (it may have recovered; failing without trying would
+    /// keep the route down until a skip ends). `None` when every upstream
+    /// was tried.
+    fn pick(&self, tried: u64) -> Option<usize> {
         let n = self.upstreams.len().max(1);
         let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
         let now = self.now_ms();
-        let healthy = (0..n).map(|k| (start + k) % n).find(|&i| {
+        let untried = |i: &usize| {
+            u32::try_from(*i)
+                .ok()
+                .and_then(|i| 1u64.checked_shl(i))
+                .is_none_or(|bit| tried & bit == 0)
+        };
+        let healthy = (0..n).map(|k| (start + k) % n).filter(untried).find(|&i| {
             self.upstreams
                 .get(i)
                 .is_some_and(|u| u.skipped_until.load(Ordering::Relaxed) <= now)
         });
-        healthy.unwrap_or_else(|| {
-            (0..n)
-                .min_by_key(|&i| {
-                    self.upstreams
-                        .get(i)
-                        .map_or(u64::MAX, |u| u.last_failure.load(Ordering::Relaxed))
-                })
-                .unwrap_or(0)
+        healthy.or_else(|| {
+            (0..n).filter(untried).min_by_key(|&i| {
+                self.upstreams
+                    .get(i)
+                    .map_or(u64::MAX, |u| u.last_failure.load(Ordering::Relaxed))
+            })
         })
     }
 

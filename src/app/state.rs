@@ -3,13 +3,14 @@
 //! already holds a log), else on the first request of a function that
 //! imports a KV host function (so a server whose functions keep no state
 //! creates no directory); one transaction per request on the function's
-//! namespace, committed after a good response.
+//! namespace and one per http-wasm middleware instance on its own,
+//! committed after a good response.
 
 use std::sync::{Arc, Mutex, OnceLock};
 
 use wasmi::{ExternType, Module};
 
-use crate::config::{Config, FunctionSpec, StateConfig};
+use crate::config::{Config, StateConfig};
 use crate::error::{Error, Kind};
 use crate::runtime::imports::{gojinn, kv};
 use crate::store::{Durability, Quota, Store, Txn};
@@ -93,10 +94,10 @@ impl State {
         }
     }
 
-    /// A transaction on `spec`'s namespace for a request of `module`, or
-    /// why there is none (the module uses no KV function, or the store
-    /// failed to open).
-    pub fn txn(&self, module: &Module, spec: &FunctionSpec) -> Result<Txn, String> {
+    /// A transaction on namespace `ns` for a request of `module`, or why
+    /// there is none (the module uses no KV function, or the store failed
+    /// to open).
+    pub fn txn(&self, module: &Module, ns: &str) -> Result<Txn, String> {
         if !uses_kv(module) {
             return Err("the module imports no KV function".into());
         }
@@ -107,7 +108,7 @@ impl State {
             max_bytes: limits.max_bytes,
             max_value: limits.max_value,
         };
-        let ns: Arc<[u8]> = Arc::from(spec.namespace().as_bytes());
+        let ns: Arc<[u8]> = Arc::from(ns.as_bytes());
         Ok(Txn::new(Arc::clone(store), ns, quota))
     }
 }
@@ -140,24 +141,27 @@ fn uses_kv(module: &Module) -> bool {
     })
 }
 
-/// Commits a request's writes, and under `sync = "always"` waits until
-/// they are on disk: the response is sent only after. A refusal discards
-/// them and answers 503 `state-unavailable`.
-pub async fn commit(txn: Option<Txn>, function: &str, trace_id: &str) -> Result<(), Error> {
-    let Some(txn) = txn.filter(|t| !t.is_empty()) else {
-        return Ok(());
-    };
-    let result = match txn.commit() {
-        Ok(ack) => ack.durable().await,
-        Err(e) => Err(e),
-    };
-    result.map_err(|e| {
-        log::warn!("function {function} [{trace_id}]: KV writes not committed: {e}");
-        Error::new(
-            Kind::StateUnavailable,
-            "the function's state could not be saved; the server log says why",
-        )
-    })
+/// Commits a request's writes (one transaction per namespace: the
+/// function's and each middleware's, each one record), and under `sync =
+/// "always"` waits until they are on disk: the response is sent only
+/// after. A refusal discards that transaction and answers 503
+/// `state-unavailable`; `route` (the function or proxy) names it in the log.
+pub async fn commit(txns: Vec<Txn>, route: &str, trace_id: &str) -> Result<(), Error> {
+    let mut saved = Ok(());
+    for txn in txns.into_iter().filter(|t| !t.is_empty()) {
+        let result = match txn.commit() {
+            Ok(ack) => ack.durable().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            log::warn!("{route} [{trace_id}]: KV writes not committed: {e}");
+            saved = Err(Error::new(
+                Kind::StateUnavailable,
+                "the request's state could not be saved; the server log says why",
+            ));
+        }
+    }
+    saved
 }
 
 #[cfg(test)]

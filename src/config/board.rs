@@ -1,6 +1,7 @@
 //! Board profiles: `boards/NAME.toml` files that describe a board (CPU,
 //! cores, RAM, Rust target) and set the defaults sized for it: memory
-//! budget, requests in flight, module cache, per-function memory, and
+//! budget, requests in flight, module cache, per-function memory, the KV
+//! store's `sync` (group commit: an SD card wears with every fsync), and
 //! `fuel_per_ms`, the instructions per millisecond measured there by
 //! `wasmgate calibrate`.
 //!
@@ -12,11 +13,10 @@
 use std::borrow::Cow;
 use std::path::Path;
 
-use serde::Deserialize;
-use toml::Spanned;
-
-use super::raw::{RawLimits, RawServer};
+use super::extract::table;
+use super::raw::{RawLimits, RawServer, RawState};
 use super::text::{ConfigText, read_text};
+use super::toml::Spanned;
 use super::units::{Int, Size};
 use super::{Board, Config, validate};
 use crate::error::ConfigError;
@@ -82,18 +82,19 @@ pub fn find(name: &str, dir: &Path) -> Result<(String, Cow<'static, str>), Confi
     }
 }
 
-/// A board profile file.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawBoard {
-    name: String,
-    target: String,
-    cpu: String,
-    cores: Spanned<Int>,
-    ram: Spanned<Size>,
-    fuel_per_ms: Option<Spanned<Int>>,
-    server: Option<RawServer>,
-    limits: Option<RawLimits>,
+table! {
+    /// A board profile file.
+    struct RawBoard {
+        name: String,
+        target: String,
+        cpu: String,
+        cores: Spanned<Int>,
+        ram: Spanned<Size>,
+        fuel_per_ms: Option<Spanned<Int>>,
+        server: Option<RawServer>,
+        limits: Option<RawLimits>,
+        state: Option<RawState>,
+    }
 }
 
 /// A board profile: its description, then its defaults over the
@@ -118,6 +119,15 @@ pub(crate) fn validate_board(
             }
         }
         config.server = validate::server_limits(input, s, &config.server)?;
+    }
+    if let Some(st) = &raw.state {
+        if let Some(dir) = &st.dir {
+            return input.error(
+                dir.span(),
+                "`dir` belongs in wasmgate.toml, not in a board profile".into(),
+            );
+        }
+        validate::state(input, st, Path::new(""), &mut config.state)?;
     }
     config.fuel_per_ms = input.fuel_per_ms(&raw.fuel_per_ms)?;
     if let Some(l) = &raw.limits {

@@ -26,11 +26,15 @@
 //! ```
 
 pub mod board;
+#[cfg(test)]
+mod differential;
+pub(crate) mod extract;
 mod load;
 pub(crate) mod raw;
 #[cfg(test)]
 mod tests;
 pub(crate) mod text;
+pub(crate) mod toml;
 pub(crate) mod units;
 pub(crate) mod validate;
 
@@ -170,6 +174,15 @@ pub struct MiddlewareSpec {
     pub config: Arc<[u8]>,
     /// Its limits, for each call.
     pub limits: FunctionLimits,
+    /// Its KV namespace when not its own name (`kv = "..."`).
+    pub kv: Option<String>,
+}
+
+impl MiddlewareSpec {
+    /// Its KV namespace: `kv`, else its name.
+    pub fn namespace(&self) -> &str {
+        self.kv.as_deref().unwrap_or(&self.name)
+    }
 }
 
 /// One upstream of a `[[proxy]]`: an `http://host:port` origin.

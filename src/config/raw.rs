@@ -1,6 +1,6 @@
-//! The serde input structs: what `wasmgate.toml` may contain, as written.
-//! Every key is optional and unknown keys are refused; values keep their
-//! span so that validation can name the line.
+//! The input structs: what `wasmgate.toml` may contain, as written, read
+//! from the TOML tree by [`table!`] (see `extract.rs`). Unknown keys are
+//! refused; values keep their span so that validation can name the line.
 //!
 //! The numeric keys of `[server]` and `[limits]` are written once, as rows
 //! of `keys!`: the row is the key's input field, its value type, the
@@ -10,10 +10,9 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
-use toml::Spanned;
-
+use super::extract::{FromValue, Read, table, type_error};
 use super::text::ConfigText;
+use super::toml::{Spanned, Value};
 use super::units::{Int, Size, Time};
 use crate::error::ConfigError;
 use crate::limits::{FunctionLimits, ModuleLimits, ProxyLimits, ServerLimits, StateLimits};
@@ -22,8 +21,8 @@ use crate::limits::{FunctionLimits, ModuleLimits, ProxyLimits, ServerLimits, Sta
 /// Each row is an optional input field of that value type (`Int`, `Size`,
 /// `Time`), and `apply` reads every one present into `limits.field`,
 /// checked against `RANGE`, in row order (so the first error is the first
-/// key's). Other fields (`before` and `after` the rows: serde lists the
-/// fields in unknown-key errors in declaration order) are read by hand.
+/// key's). Other fields (`before` and `after` the rows: unknown-key
+/// errors list the keys in this order) are read by hand.
 macro_rules! keys {
     (
         $(#[$attr:meta])*
@@ -33,11 +32,13 @@ macro_rules! keys {
             $(after { $($after:ident: $after_ty:ty,)+ })?
         }
     ) => {
-        $(#[$attr])*
-        pub(crate) struct $name {
-            $($(pub(crate) $before: $before_ty,)+)?
-            $(pub(crate) $key: Option<Spanned<$value>>,)+
-            $($(pub(crate) $after: $after_ty,)+)?
+        table! {
+            $(#[$attr])*
+            struct $name {
+                $($($before: $before_ty,)+)?
+                $($key: Option<Spanned<$value>>,)+
+                $($($after: $after_ty,)+)?
+            }
         }
 
         impl $name {
@@ -57,21 +58,18 @@ macro_rules! keys {
     };
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawConfig {
-    pub(crate) board: Option<Spanned<String>>,
-    pub(crate) server: Option<RawServer>,
-    pub(crate) limits: Option<RawLimits>,
-    pub(crate) state: Option<RawState>,
-    #[serde(default, rename = "function")]
-    pub(crate) functions: Vec<RawFunction>,
-    #[serde(default)]
-    pub(crate) middleware: Vec<RawMiddleware>,
-    /// The defaults of every `[[proxy]]`'s keys (its route keys refused).
-    pub(crate) gateway: Option<RawProxy>,
-    #[serde(default, rename = "proxy")]
-    pub(crate) proxies: Vec<RawProxy>,
+table! {
+    struct RawConfig {
+        board: Option<Spanned<String>>,
+        server: Option<RawServer>,
+        limits: Option<RawLimits>,
+        state: Option<RawState>,
+        functions = "function": Vec<RawFunction>,
+        middleware: Vec<RawMiddleware>,
+        /// The defaults of every `[[proxy]]`'s keys (its route keys refused).
+        gateway: Option<RawProxy>,
+        proxies = "proxy": Vec<RawProxy>,
+    }
 }
 
 type S = ServerLimits;
@@ -81,8 +79,6 @@ type P = ProxyLimits;
 
 keys! {
     /// `[server]`, in wasmgate.toml and in a board profile.
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
     struct RawServer into ServerLimits {
         before {
             listen: Option<Spanned<String>>,
@@ -124,8 +120,7 @@ keys! {
 
 keys! {
     /// `[limits]`, a function's `limits`, and a board profile's `[limits]`.
-    #[derive(Deserialize, Default)]
-    #[serde(deny_unknown_fields)]
+    #[derive(Default)]
     struct RawLimits into FunctionLimits {
         keys {
         fuel: Int => fuel in F::FUEL_RANGE,
@@ -144,8 +139,6 @@ keys! {
 
 keys! {
     /// `[state]`: the KV store and the quotas of each namespace.
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
     struct RawState into StateLimits {
         before {
             dir: Option<Spanned<String>>,
@@ -160,36 +153,36 @@ keys! {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawFunction {
-    pub(crate) name: Option<Spanned<String>>,
-    pub(crate) route: Spanned<String>,
-    pub(crate) module: Spanned<String>,
-    pub(crate) methods: Option<Spanned<Vec<Spanned<String>>>>,
-    pub(crate) abi: Option<Spanned<String>>,
-    pub(crate) env: Option<Spanned<BTreeMap<String, String>>>,
-    pub(crate) args: Option<Spanned<Vec<String>>>,
-    pub(crate) limits: Option<RawLimits>,
-    pub(crate) kv: Option<Spanned<String>>,
-    pub(crate) middleware: Option<Spanned<Vec<Spanned<String>>>>,
+table! {
+    /// `[[function]]`.
+    struct RawFunction {
+        name: Option<Spanned<String>>,
+        route: Spanned<String>,
+        module: Spanned<String>,
+        methods: Option<Spanned<Vec<Spanned<String>>>>,
+        abi: Option<Spanned<String>>,
+        env: Option<Spanned<BTreeMap<String, String>>>,
+        args: Option<Spanned<Vec<String>>>,
+        limits: Option<RawLimits>,
+        kv: Option<Spanned<String>>,
+        middleware: Option<Spanned<Vec<Spanned<String>>>>,
+    }
 }
 
-/// `[[middleware]]`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawMiddleware {
-    pub(crate) name: Spanned<String>,
-    pub(crate) module: Spanned<String>,
-    pub(crate) config: Option<Spanned<toml::Value>>,
-    pub(crate) limits: Option<RawLimits>,
+table! {
+    /// `[[middleware]]`.
+    struct RawMiddleware {
+        name: Spanned<String>,
+        module: Spanned<String>,
+        config: Option<Spanned<Value>>,
+        limits: Option<RawLimits>,
+        kv: Option<Spanned<String>>,
+    }
 }
 
 keys! {
     /// `[[proxy]]`, and `[gateway]` (the defaults of the numeric keys; the
     /// others belong to a route and are refused there).
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
     struct RawProxy into ProxyLimits {
         before {
             name: Option<Spanned<String>>,
@@ -212,9 +205,17 @@ keys! {
 }
 
 /// `upstream`: one URL or a list of them.
-#[derive(Deserialize)]
-#[serde(untagged)]
 pub(crate) enum Upstreams {
     One(String),
     Many(Vec<String>),
+}
+
+impl FromValue for Upstreams {
+    fn from_value(key: &str, value: Spanned<Value>) -> Read<Self> {
+        match value.get_ref() {
+            Value::String(_) => String::from_value(key, value).map(Upstreams::One),
+            Value::Array(_) => Vec::from_value(key, value).map(Upstreams::Many),
+            _ => type_error(key, "a string or an array of strings", &value),
+        }
+    }
 }

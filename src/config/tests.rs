@@ -211,7 +211,40 @@ fn every_builtin_board_profile_loads() {
         // in-flight cap admits.
         let fit = c.server.memory_budget / (c.defaults.memory + c.defaults.max_response);
         assert!(fit >= c.server.max_in_flight as u64, "{name}");
+        // SD cards and eMMC: group commit, not an fsync per write.
+        assert_eq!(c.state.sync, Some(Duration::from_millis(100)), "{name}");
     }
+}
+
+#[test]
+fn board_state_defaults_apply_and_explicit_keys_win() {
+    // Without a board: fsync per write, as documented.
+    assert_eq!(parse("").unwrap().state.sync, None);
+    let c = parse("board = \"rpi4b\"\n").unwrap();
+    assert_eq!(c.state.sync, Some(Duration::from_millis(100)));
+    assert_eq!(c.state.dir, StateConfig::default().dir);
+    let c = parse("board = \"rpi4b\"\n[state]\nsync = \"always\"\nmax_keys = 7\n").unwrap();
+    assert_eq!((c.state.sync, c.state.limits.max_keys), (None, 7));
+    // A profile sets defaults, not where the store lives.
+    let dir = std::env::temp_dir().join(format!("wasmgate-board-state-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("boards")).unwrap();
+    let profile = "name = \"Mine\"\ntarget = \"x-linux\"\ncpu = \"c\"\ncores = 1\nram = \"1GiB\"\n";
+    std::fs::write(
+        dir.join("boards/mine.toml"),
+        format!("{profile}[state]\ndir = \"/data\"\n"),
+    )
+    .unwrap();
+    let e = Config::parse("board = \"mine\"\n", "t", &dir, None).unwrap_err();
+    assert!(e.message.contains("`dir` belongs in wasmgate.toml"), "{e}");
+    std::fs::write(
+        dir.join("boards/mine.toml"),
+        format!("{profile}[state]\nsync = \"1s\"\nmax_value = 100\n"),
+    )
+    .unwrap();
+    let c = Config::parse("board = \"mine\"\n", "t", &dir, None).unwrap();
+    assert_eq!(c.state.sync, Some(Duration::from_secs(1)));
+    assert_eq!(c.state.limits.max_value, 100);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -897,9 +930,13 @@ fn state_keys_and_namespaces_parse_and_bad_ones_are_refused() {
     let c = parse(
         "[state]\ndir = \"kv\"\nsync = \"100ms\"\nmax_keys = 5\nmax_bytes = \"2KiB\"\nmax_value = 10\n\
          [[function]]\nroute = \"/a\"\nmodule = \"a.wasm\"\nkv = \"tenant-42\"\n\
-         [[function]]\nroute = \"/b\"\nmodule = \"b.wasm\"\n",
+         [[function]]\nroute = \"/b\"\nmodule = \"b.wasm\"\n\
+         [[middleware]]\nname = \"m\"\nmodule = \"m.wasm\"\n\
+         [[middleware]]\nname = \"n\"\nmodule = \"n.wasm\"\nkv = \"shared\"\n",
     )
     .unwrap();
+    assert_eq!(c.middleware[0].namespace(), "m");
+    assert_eq!(c.middleware[1].namespace(), "shared");
     assert_eq!(c.state.dir, Path::new("/base/kv"));
     assert_eq!(c.state.sync, Some(Duration::from_millis(100)));
     assert_eq!(
@@ -933,6 +970,10 @@ fn state_keys_and_namespaces_parse_and_bad_ones_are_refused() {
         ),
         (
             "[[function]]\nroute = \"/a\"\nmodule = \"a.wasm\"\nkv = \"\"\n",
+            "`kv` must be 1 to 128 letters",
+        ),
+        (
+            "[[middleware]]\nname = \"m\"\nmodule = \"m.wasm\"\nkv = \"a/b\"\n",
             "`kv` must be 1 to 128 letters",
         ),
     ] {

@@ -1,13 +1,12 @@
 //! The config text being read: TOML into the raw structs, and errors that
-//! name the file, the line and the key.
+//! name the file, the line (and for a syntax error the column) and the key.
 
 use std::io::Read;
 use std::ops::{Range, RangeInclusive};
 use std::path::Path;
 
-use serde::de::DeserializeOwned;
-use toml::Spanned;
-
+use super::extract::FromValue;
+use super::toml::{self, Spanned};
 use super::units::{self, Int, Value};
 use crate::error::ConfigError;
 use crate::limits::FUEL_PER_MS_RANGE;
@@ -21,7 +20,7 @@ pub(crate) struct ConfigText<'a> {
 
 impl ConfigText<'_> {
     /// The text as TOML, into the raw structs.
-    pub(crate) fn parse<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
+    pub(crate) fn parse<T: FromValue>(&self) -> Result<T, ConfigError> {
         let text = self.text;
         // TOML allows no raw control character but tab, even in comments;
         // say which one and where, escaped, rather than a parser's guess.
@@ -38,14 +37,22 @@ impl ConfigText<'_> {
                 ),
             );
         }
-        toml::from_str(text).map_err(|e| {
-            let key = e.span().and_then(|s| key_at(text, s.start));
+        let root = toml::parse(text).map_err(|e| {
+            let line_start = text
+                .get(..e.at)
+                .and_then(|t| t.rfind('\n'))
+                .map_or(0, |n| n + 1);
+            let column = text
+                .get(line_start..e.at)
+                .map_or(1, |t| t.chars().count() + 1);
             ConfigError {
                 file: self.file.to_owned(),
-                line: e.span().map(|s| self.line_of(s.start)),
-                message: describe(e.message().trim(), key.as_deref()),
+                line: Some(self.line_of(e.at)),
+                message: format!("column {column}: {}", e.message),
             }
-        })
+        })?;
+        let root = Spanned::new(0..0, toml::Value::Table(root));
+        T::from_value("", root).or_else(|r| self.error(r.span, r.message))
     }
 
     fn line_of(&self, offset: usize) -> usize {
@@ -137,66 +144,4 @@ pub(crate) fn read_text(path: &Path) -> Result<String, ConfigError> {
             format!("invalid UTF-8 (byte 0x{byte:02x}): a config file is UTF-8 text"),
         )
     })
-}
-
-/// Rewrites a deserializer's message so that it names `key` and says what
-/// was expected in the words of the README: "invalid type: boolean `true`,
-/// expected a size (…)" becomes "`max_body` must be a size (…), got a
-/// boolean".
-fn describe(message: &str, key: Option<&str>) -> String {
-    let named = key.map_or_else(|| "the value".to_owned(), |k| format!("`{k}`"));
-    if let Some((got, expected)) = message
-        .strip_prefix("invalid type: ")
-        .and_then(|rest| rest.split_once(", expected "))
-    {
-        let expected = match expected {
-            "a sequence" => "an array",
-            "a map" => "a table",
-            e if e.starts_with("struct ") => "a table",
-            e => e,
-        };
-        let got = match got.split(' ').next().unwrap_or_default() {
-            "boolean" => "a boolean",
-            "integer" => "an integer",
-            "floating" => "a float",
-            "string" | "character" => "a string",
-            "sequence" => "an array",
-            "map" => "a table",
-            _ => got,
-        };
-        return format!("{named} must be {expected}, got {got}");
-    }
-    match key {
-        Some(k) if !message.contains(&format!("`{k}`")) => format!("{named}: {message}"),
-        _ => message.to_owned(),
-    }
-}
-
-/// The key whose value (or name) is at byte `pos` of `text`: the innermost
-/// one, so `limits = { fuel = true }` names `fuel`. Only used to word an
-/// error, so the text is parsed again.
-fn key_at(text: &str, pos: usize) -> Option<String> {
-    use toml::de::{DeTable, DeValue};
-    fn walk(table: &DeTable, pos: usize, best: &mut Option<(usize, String)>) {
-        for (key, value) in table.iter() {
-            let span = value.span();
-            let hit = key.span().contains(&pos) || span.contains(&pos) || span.start == pos;
-            let len = span.end.saturating_sub(span.start);
-            if hit && best.as_ref().is_none_or(|(l, _)| len <= *l) {
-                *best = Some((len, key.get_ref().to_string()));
-            }
-            walk_value(value.get_ref(), pos, best);
-        }
-    }
-    fn walk_value(value: &DeValue, pos: usize, best: &mut Option<(usize, String)>) {
-        match value {
-            DeValue::Table(t) => walk(t, pos, best),
-            DeValue::Array(a) => a.iter().for_each(|v| walk_value(v.get_ref(), pos, best)),
-            _ => {}
-        }
-    }
-    let root = DeTable::parse(text).ok()?;
-    let mut best = None;
-    walk(root.get_ref(), pos, &mut best);
-    best.map(|(_, key)| key)
 }

@@ -1,20 +1,20 @@
 //! The value types of config keys: counts ([`Int`]), sizes ([`Size`]) and
 //! durations ([`Time`]) as a config writes them. Each carries its
-//! deserializer (type errors in the README's words), its units (`"16MiB"`,
+//! reader (type errors in the README's words), its units (`"16MiB"`,
 //! `"250ms"`), how it is shown in an error, and, through [`read`], the one
 //! range check every numeric key goes through.
 
-use std::fmt;
 use std::marker::PhantomData;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use serde::Deserialize;
+use super::extract::{FromValue, Read, type_error};
+use super::toml::{Spanned, Value as Toml};
 
 pub(crate) use crate::limits::show_size;
 
-/// An integer value. Its own `Deserialize` so that a type error says "must
-/// be an integer, got a boolean" rather than naming a Rust type; 128 bits
+/// An integer value. Its own type so that a type error says "must be an
+/// integer, got a boolean" rather than naming a Rust type; 128 bits
 /// so that a range error shows even a number past `u64` as written.
 pub(crate) struct Int(pub(crate) i128);
 
@@ -146,58 +146,23 @@ pub(crate) fn read<V: Value, T: TryFrom<V::Measure>>(
     }
 }
 
-impl<'de> Deserialize<'de> for Int {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = Int;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an integer")
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<Int, E> {
-                Ok(Int(v.into()))
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<Int, E> {
-                Ok(Int(v.into()))
-            }
-            fn visit_i128<E>(self, v: i128) -> Result<Int, E> {
-                Ok(Int(v))
-            }
-            fn visit_u128<E>(self, v: u128) -> Result<Int, E> {
-                Ok(Int(i128::try_from(v).unwrap_or(i128::MAX)))
-            }
+impl FromValue for Int {
+    fn from_value(key: &str, value: Spanned<Toml>) -> Read<Self> {
+        match value.get_ref() {
+            Toml::Integer(n) => Ok(Int(*n)),
+            _ => type_error(key, "an integer", &value),
         }
-        d.deserialize_any(Visitor)
     }
 }
 
-impl<'de, U: Unit> Deserialize<'de> for Quantity<U> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visitor<U>(PhantomData<U>);
-        impl<U: Unit> serde::de::Visitor<'_> for Visitor<U> {
-            type Value = Quantity<U>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str(U::EXPECTED)
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
-                Ok(Quantity::new(Amount::Int(v.into())))
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(Quantity::new(Amount::Int(v.into())))
-            }
-            fn visit_i128<E>(self, v: i128) -> Result<Self::Value, E> {
-                Ok(Quantity::new(Amount::Int(v)))
-            }
-            fn visit_u128<E>(self, v: u128) -> Result<Self::Value, E> {
-                Ok(Quantity::new(Amount::Int(
-                    i128::try_from(v).unwrap_or(i128::MAX),
-                )))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Quantity::new(Amount::Text(v.to_owned())))
-            }
+impl<U: Unit> FromValue for Quantity<U> {
+    fn from_value(key: &str, value: Spanned<Toml>) -> Read<Self> {
+        let span = value.span();
+        match value.into_inner() {
+            Toml::Integer(n) => Ok(Quantity::new(Amount::Int(n))),
+            Toml::String(s) => Ok(Quantity::new(Amount::Text(s))),
+            other => type_error(key, U::EXPECTED, &Spanned::new(span, other)),
         }
-        d.deserialize_any(Visitor(PhantomData))
     }
 }
 

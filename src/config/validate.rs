@@ -6,12 +6,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use toml::Spanned;
-
 use super::raw::{
     RawConfig, RawFunction, RawLimits, RawMiddleware, RawProxy, RawServer, RawState, Upstreams,
 };
 use super::text::ConfigText;
+use super::toml::{self, Spanned, Value};
 use super::units::{parse_duration, show_duration, show_size};
 use super::{AbiChoice, Config, FunctionSpec, MiddlewareSpec, ProxySpec, StateConfig, Upstream};
 use crate::error::ConfigError;
@@ -389,17 +388,15 @@ fn function(
         env: env.into_iter().collect(),
         args,
         limits,
-        kv: match &f.kv {
-            Some(ns) => Some(namespace(input, ns)?),
-            None => None,
-        },
+        kv: f.kv.as_ref().map(|ns| namespace(input, ns)).transpose()?,
         middleware: Vec::new(),
         from_functions_dir: false,
     })
 }
 
-/// The `[state]` table over `state`'s defaults.
-fn state(
+/// The `[state]` table over `state`'s defaults (the built-in ones or a
+/// board's).
+pub(crate) fn state(
     input: &ConfigText,
     raw: &RawState,
     base: &Path,
@@ -467,15 +464,11 @@ fn middleware(
     }
     let config: Arc<[u8]> = match &m.config {
         None => Arc::from(&b""[..]),
-        Some(value) => match serde_json::to_vec(&with_env(input, value)?) {
-            Ok(json) => Arc::from(json),
-            Err(e) => {
-                return input.error(
-                    value.span(),
-                    format!("middleware `config` cannot be handed to the guest as JSON: {e}"),
-                );
-            }
-        },
+        Some(value) => {
+            let mut json = String::new();
+            toml::to_json(&with_env(input, value)?, &mut json);
+            Arc::from(json.into_bytes())
+        }
     };
     let limits = match &m.limits {
         Some(l) => function_limits(input, l, defaults, fuel_per_ms)?,
@@ -486,6 +479,7 @@ fn middleware(
         module: base.join(m.module.get_ref()),
         config,
         limits,
+        kv: m.kv.as_ref().map(|ns| namespace(input, ns)).transpose()?,
     })
 }
 
@@ -493,13 +487,13 @@ fn middleware(
 /// by `NAME = "<value of $VAR>"`: a guest has no environment of its own,
 /// and a secret belongs in the environment, not in the config file. An
 /// unset or non-UTF-8 variable, or both `NAME` and `NAME_env`, is an error.
-fn with_env(input: &ConfigText, value: &Spanned<toml::Value>) -> Result<toml::Value, ConfigError> {
-    let Some(table) = value.get_ref().as_table() else {
+fn with_env(input: &ConfigText, value: &Spanned<Value>) -> Result<Value, ConfigError> {
+    let Value::Table(table) = value.get_ref() else {
         return Ok(value.get_ref().clone());
     };
     let mut out = table.clone();
-    for (key, v) in table {
-        let (Some(name), toml::Value::String(var)) = (key.strip_suffix("_env"), v) else {
+    for (key, v) in table.iter() {
+        let (Some(name), Value::String(var)) = (key.strip_suffix("_env"), v) else {
             continue;
         };
         if name.is_empty() {
@@ -527,10 +521,9 @@ fn with_env(input: &ConfigText, value: &Spanned<toml::Value>) -> Result<toml::Va
                 ),
             );
         };
-        out.remove(key);
-        out.insert(name.to_owned(), toml::Value::String(resolved));
+        out.rename(key, name.to_owned(), Value::String(resolved));
     }
-    Ok(toml::Value::Table(out))
+    Ok(Value::Table(out))
 }
 
 /// `route`: a path starting with `/`, a trailing `/*` making it a prefix

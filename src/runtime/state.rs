@@ -48,6 +48,22 @@ pub struct KvSlot {
     pub warned: bool,
 }
 
+impl KvSlot {
+    /// The slot of a request with `kv` as its transaction (`Err`: why
+    /// there is none), to share with the ABI that commits it.
+    pub fn shared(kv: Result<Txn, String>) -> Rc<RefCell<Self>> {
+        let (txn, unavailable) = match kv {
+            Ok(txn) => (Some(txn), None),
+            Err(why) => (None, Some(why)),
+        };
+        Rc::new(RefCell::new(Self {
+            txn,
+            unavailable,
+            warned: false,
+        }))
+    }
+}
+
 impl std::fmt::Debug for KvSlot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KvSlot")

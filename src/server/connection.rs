@@ -59,6 +59,10 @@ pub(super) async fn connection<H: Handler>(
         // before) from when the request was in.
         let reading = Instant::now();
         let req = match read.await {
+            // Evicted while its head came in (another executor's new
+            // connection took its place): it is out of the table, so it
+            // closes, as it would have a moment earlier.
+            Some(Ok(_)) if entry.is_evicted() => return Ok(()),
             Some(Ok(req)) => Request {
                 peer: Some(peer),
                 ..req

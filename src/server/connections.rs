@@ -111,15 +111,18 @@ impl Slot {
         lock(&self.state)
     }
 
-    fn evict(&self) {
-        let waker = {
-            let mut state = self.state();
-            state.evicted = true;
-            state.waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
+    /// Marks the connection evicted if it is still waiting for a request
+    /// head, in the same lock section as that check (so a connection that
+    /// has just become busy on another thread is never evicted); its
+    /// waker, to be woken outside the table's lock. `None` when it is no
+    /// longer waiting.
+    fn mark_evicted(&self) -> Option<Option<Waker>> {
+        let mut state = self.state();
+        if state.waiting.is_none() || state.evicted {
+            return None;
         }
+        state.evicted = true;
+        Some(state.waker.take())
     }
 }
 
@@ -162,8 +165,8 @@ impl Table {
                 })
         };
         // Woken outside the table's lock.
-        for slot in evicted {
-            slot.evict();
+        for waker in evicted.into_iter().flatten() {
+            waker.wake();
         }
         opened
     }
@@ -185,12 +188,12 @@ impl Table {
 
 impl Open {
     /// [`Table::open`] under the table's lock: the new connection's id and
-    /// slot, with the connections evicted for it in `evicted`.
+    /// slot, with the wakers of the connections evicted for it in `evicted`.
     fn admit(
         &mut self,
         client: IpAddr,
         limits: &ServerLimits,
-        evicted: &mut Vec<Arc<Slot>>,
+        evicted: &mut Vec<Option<Waker>>,
     ) -> Result<(u64, Arc<Slot>), Refused> {
         let per_client = self.per_client.get(&client).copied().unwrap_or(0);
         if per_client >= limits.max_connections_per_ip && !self.evict_oldest(Some(client), evicted)
@@ -219,20 +222,28 @@ impl Open {
     /// Takes out the connection (of `client`, if given) that has waited
     /// longest for a request head, to be closed; false when none is
     /// waiting.
-    fn evict_oldest(&mut self, client: Option<IpAddr>, evicted: &mut Vec<Arc<Slot>>) -> bool {
-        let victim = self
-            .slots
-            .iter()
-            .filter(|(_, s)| client.is_none_or(|c| s.client == c))
-            .filter_map(|(&id, s)| s.state().waiting.map(|since| (since, id)))
-            .min();
-        match victim {
-            Some((_, id)) => {
-                evicted.extend(self.remove(id));
-                true
+    /// A victim whose task made it busy between the scan and its marking
+    /// (another executor thread) is kept, and the scan starts again: at most
+    /// once per connection in the table.
+    fn evict_oldest(&mut self, client: Option<IpAddr>, evicted: &mut Vec<Option<Waker>>) -> bool {
+        for _ in 0..=self.slots.len() {
+            let victim = self
+                .slots
+                .iter()
+                .filter(|(_, s)| client.is_none_or(|c| s.client == c))
+                .filter_map(|(&id, s)| s.state().waiting.map(|since| (since, id)))
+                .min();
+            let Some((_, id)) = victim else {
+                return false;
+            };
+            let marked = self.slots.get(&id).and_then(|slot| slot.mark_evicted());
+            if let Some(waker) = marked {
+                self.remove(id);
+                evicted.push(waker);
+                return true;
             }
-            None => false,
         }
+        false
     }
 
     /// Takes connection `id` out of the table, if it is still there.
@@ -254,9 +265,20 @@ impl Entry<'_> {
         self.slot.state().waiting = Some(Instant::now());
     }
 
-    /// Marks the connection as busy with a request (not evictable).
-    pub fn busy(&self) {
-        self.slot.state().waiting = None;
+    /// Marks the connection as busy with a request (not evictable), unless
+    /// it was evicted already; whether it is busy now.
+    pub fn busy(&self) -> bool {
+        let mut state = self.slot.state();
+        if !state.evicted {
+            state.waiting = None;
+        }
+        !state.evicted
+    }
+
+    /// Whether the table has evicted this connection (it has left the
+    /// table: it must close, even with a request read).
+    pub fn is_evicted(&self) -> bool {
+        self.slot.state().evicted
     }
 
     /// Resolves when the table evicts this connection.
@@ -296,6 +318,48 @@ mod tests {
 
     fn ip(text: &str) -> IpAddr {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn only_a_waiting_connection_is_marked_evicted_and_then_never_busy() {
+        let table = Table::default();
+        let l = limits(2, 2);
+        let a = table.open(ip("127.0.0.1"), &l).unwrap();
+        assert!(a.busy());
+        // The check and the mark are one lock section: a busy connection
+        // picked by a scan an instant earlier is not marked.
+        assert!(a.slot.mark_evicted().is_none());
+        assert!(!a.is_evicted());
+        a.waiting();
+        assert!(a.slot.mark_evicted().is_some());
+        assert!(a.slot.mark_evicted().is_none(), "marked once");
+        assert!(a.is_evicted());
+        assert!(!a.busy(), "an evicted connection does not become busy");
+    }
+
+    #[test]
+    fn a_connection_made_busy_is_never_evicted_by_another_thread() {
+        // Two threads open connections into a table of one and make them
+        // busy at once: whichever wins, a connection that became busy is
+        // never evicted afterwards, and an evicted one never becomes busy.
+        let table = Table::default();
+        let l = limits(1, 1);
+        std::thread::scope(|scope| {
+            for _ in 0..2 {
+                scope.spawn(|| {
+                    for _ in 0..2_000 {
+                        let Ok(entry) = table.open(ip("127.0.0.1"), &l) else {
+                            continue;
+                        };
+                        let busy = entry.busy();
+                        std::thread::yield_now();
+                        assert_eq!(busy, !entry.is_evicted());
+                        entry.waiting();
+                    }
+                });
+            }
+        });
+        assert_eq!(table.len(), 0);
     }
 
     #[test]

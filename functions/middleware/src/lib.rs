@@ -16,6 +16,7 @@ pub mod cors;
 pub mod hmac_verify;
 pub mod json_schema;
 pub mod jwt_verify;
+pub mod rate_limit;
 pub mod waf;
 pub mod xml_to_json;
 
