@@ -12,6 +12,9 @@ use lexopt::prelude::*;
 use wasmi::ExternType;
 
 mod kv;
+mod logs;
+
+pub use logs::init as init_logging;
 
 use crate::abi;
 use crate::cache;
@@ -465,38 +468,92 @@ fn serve(
     let default_file = Path::new("wasmgate.toml");
     let config_path = config_path
         .or_else(|| (dir.is_none() && default_file.is_file()).then(|| default_file.into()));
-    let mut config = match (&config_path, &board) {
-        (Some(path), _) => Config::load(path, board.as_deref()),
-        (None, Some(board)) => Config::for_board(board, Path::new(".")),
-        (None, None) => Ok(Config::default()),
-    }
-    .map_err(CliError::Config)?;
-    if let Some(dir) = dir {
-        if !dir.is_dir() {
-            return Err(CliError::Usage(format!(
-                "{}: not a directory",
-                dir.display()
-            )));
-        }
-        config.functions_dir = Some(dir);
-    }
-    if config.functions_dir.is_none() && config.functions.is_empty() && config.proxies.is_empty() {
-        return Err(CliError::Usage(
-            "nothing to serve: give a functions DIR, or --config FILE with [[function]] or [[proxy]] entries or server.functions_dir"
-                .into(),
-        ));
-    }
-    if let Some(listen) = listen {
-        config.listen =
-            Config::parse_listen(&listen).map_err(|m| CliError::Usage(format!("--listen: {m}")))?;
-    }
+    let source = ServeArgs {
+        dir,
+        config_path,
+        listen,
+        board,
+    };
+    let config = source.config()?;
+    logs::set_json(config.server.log_json);
     let listen = config.listen;
     // The store is opened (and locked) before the server listens.
     let state = crate::app::State::at_start(&config).map_err(CliError::Runtime)?;
-    crate::server::run(listen, move |addr| {
-        crate::app::App::start(config, addr).with_state(state)
-    })
+    let reload = move |app: &crate::app::App| {
+        let Some(path) = &source.config_path else {
+            log::warn!("SIGHUP: no config file to re-read; nothing changed");
+            return None;
+        };
+        match source.config() {
+            Ok(mut config) => {
+                if config.listen != listen {
+                    log::warn!(
+                        "reload: `listen` changed to {}: that needs a restart; still listening on {listen}",
+                        config.listen
+                    );
+                    config.listen = listen;
+                }
+                logs::set_json(config.server.log_json);
+                log::info!("reloaded {}", path.display());
+                Some(app.reloaded(config))
+            }
+            Err(e) => {
+                log::error!("reload failed, keeping the running config: {e}");
+                None
+            }
+        }
+    };
+    crate::server::run(
+        listen,
+        move |addr| crate::app::App::start(config, addr).with_state(state),
+        reload,
+    )
     .map_err(|e| CliError::Runtime(format!("cannot serve on {listen}: {e}")))
+}
+
+/// Where `serve` takes its config from: read at start and again on SIGHUP.
+struct ServeArgs {
+    dir: Option<PathBuf>,
+    config_path: Option<PathBuf>,
+    listen: Option<String>,
+    board: Option<String>,
+}
+
+impl ServeArgs {
+    /// The config file (or board, or defaults) with the command line's
+    /// DIR and `--listen` applied.
+    fn config(&self) -> Result<Config, CliError> {
+        let board = self.board.as_deref();
+        let mut config = match (&self.config_path, board) {
+            (Some(path), _) => Config::load(path, board),
+            (None, Some(board)) => Config::for_board(board, Path::new(".")),
+            (None, None) => Ok(Config::default()),
+        }
+        .map_err(CliError::Config)?;
+        if let Some(dir) = &self.dir {
+            if !dir.is_dir() {
+                return Err(CliError::Usage(format!(
+                    "{}: not a directory",
+                    dir.display()
+                )));
+            }
+            config.functions_dir = Some(dir.clone());
+        }
+        if config.functions_dir.is_none()
+            && config.functions.is_empty()
+            && config.proxies.is_empty()
+        {
+            return Err(CliError::Usage(
+                "nothing to serve: give a functions DIR, or --config FILE with [[function]] or [[proxy]] entries or server.functions_dir"
+                    .into(),
+            ));
+        }
+        if let Some(listen) = &self.listen {
+            config.listen = Config::parse_listen(listen)
+                .map_err(|m| CliError::Usage(format!("--listen: {m}")))?;
+        }
+        Ok(config)
+    }
 }
 
 fn calibrate() -> Result<(), CliError> {

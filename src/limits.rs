@@ -202,6 +202,16 @@ pub struct ServerLimits {
     pub module: ModuleLimits,
     /// Seconds a client is told to wait (`Retry-After`) when overloaded.
     pub retry_after_secs: u32,
+    /// How long SIGTERM or SIGINT waits for requests in flight to finish
+    /// before the process exits anyway.
+    pub drain_timeout: Duration,
+    /// `log_format = "json"`: one JSON object per log line.
+    pub log_json: bool,
+    /// Requests that may wait for a `max_in_flight` slot or memory from
+    /// `memory_budget` instead of getting 503 at once.
+    pub admission_queue: usize,
+    /// How long a request waits in the admission queue before its 503.
+    pub admission_timeout: Duration,
 }
 
 impl ServerLimits {
@@ -257,6 +267,23 @@ impl ServerLimits {
     pub const DEFAULT_MAX_MODULE_SIZE: u64 = 16 * MIB;
     /// Defaults to 1 s.
     pub const DEFAULT_RETRY_AFTER_SECS: u32 = 1;
+    /// Defaults to 10 s: systemd's default `TimeoutStopSec` is 90 s, and the
+    /// unit in `cross/` gives 15 s.
+    pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Defaults to 0: no queue, a request over `max_in_flight` or
+    /// `memory_budget` gets 503 `overloaded` at once, as before the queue.
+    pub const DEFAULT_ADMISSION_QUEUE: usize = 0;
+    /// `admission_queue`: 0..=4096 waiting requests, each holding its
+    /// connection and request body meanwhile.
+    pub const ADMISSION_QUEUE_RANGE: RangeInclusive<u64> = 0..=4096;
+    /// Defaults to 1 s: a burst's wait, not a backlog's.
+    pub const DEFAULT_ADMISSION_TIMEOUT: Duration = Duration::from_secs(1);
+    /// `admission_timeout`: 1 ms..=1 min.
+    pub const ADMISSION_TIMEOUT_RANGE: RangeInclusive<Duration> = MS..=Duration::from_secs(60);
+    /// `drain_timeout`: 0 (cut requests in flight at once)..=1 h: a stop
+    /// that waits longer is a hang to whoever stops it.
+    pub const DRAIN_TIMEOUT_RANGE: RangeInclusive<Duration> =
+        Duration::ZERO..=Duration::from_secs(3600);
 
     /// `max_connections`: 1..=65 536. Each connection is a file descriptor
     /// and a read buffer; past the process's open-file limit (`ulimit -n`,
@@ -326,6 +353,10 @@ impl Default for ServerLimits {
             max_module_size: Self::DEFAULT_MAX_MODULE_SIZE,
             module: ModuleLimits::default(),
             retry_after_secs: Self::DEFAULT_RETRY_AFTER_SECS,
+            drain_timeout: Self::DEFAULT_DRAIN_TIMEOUT,
+            log_json: false,
+            admission_queue: Self::DEFAULT_ADMISSION_QUEUE,
+            admission_timeout: Self::DEFAULT_ADMISSION_TIMEOUT,
         }
     }
 }

@@ -4,7 +4,7 @@
 #![forbid(unsafe_code)]
 
 fn main() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    wasmgate::cli::init_logging();
     let result = wasmgate::cli::parse(std::env::args_os().skip(1)).and_then(wasmgate::cli::execute);
     if let Err(e) = result {
         use std::io::Write;

@@ -8,28 +8,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{PROCESS_TIMEOUT, Server, TempDir, function};
-
-/// A native-ABI module whose handler counts `iterations` down, then answers
-/// 200 `done`. With `u64::MAX` iterations it spins until its budget ends.
-fn counting(iterations: u64) -> Vec<u8> {
-    // postcard Response: status 200 (varint c8 01), no header, body "done".
-    wat::parse_str(format!(
-        r#"(module
-  (memory (export "memory") 1)
-  (data (i32.const 4096) "\c8\01\00\04done")
-  (func (export "wasmgate_alloc") (param i32) (result i32) (i32.const 1024))
-  (func (export "wasmgate_handle") (param i32 i32) (result i64)
-    (local $i i64)
-    (local.set $i (i64.const {iterations}))
-    (loop $l
-      (local.set $i (i64.sub (local.get $i) (i64.const 1)))
-      (br_if $l (i64.ne (local.get $i) (i64.const 0))))
-    (i64.or (i64.shl (i64.const 4096) (i64.const 32)) (i64.const 8))))"#,
-        iterations = iterations as i64
-    ))
-    .unwrap()
-}
+use common::{PROCESS_TIMEOUT, Server, TempDir, counting, function};
 
 /// `(fuel, us)` of every access line of function `name` so far, waiting
 /// (bounded) until there are at least `count`.

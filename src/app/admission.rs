@@ -32,6 +32,20 @@ pub struct Admission {
     reserved_memory: AtomicU64,
     /// The part of `reserved_memory` held by request bodies being read.
     body_memory: AtomicU64,
+    /// `admission_queue`, and the requests waiting in it.
+    queue: usize,
+    queued: AtomicUsize,
+}
+
+/// A place in the admission queue, given back when dropped.
+pub struct Queued<'a>(&'a AtomicUsize);
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        let _ = self
+            .0
+            .fetch_update(Relaxed, Relaxed, |n| Some(n.saturating_sub(1)));
+    }
 }
 
 /// Adds `more` to `counter` if the sum stays within `limit`, in one atomic
@@ -63,7 +77,20 @@ impl Admission {
             in_flight: AtomicUsize::new(0),
             reserved_memory: AtomicU64::new(0),
             body_memory: AtomicU64::new(0),
+            queue: limits.admission_queue,
+            queued: AtomicUsize::new(0),
         }
+    }
+
+    /// A place in the admission queue (of `admission_queue` places), for a
+    /// request that [`Admission::admit`] refused; `None` when it is full.
+    pub fn queue(&self) -> Option<Queued<'_>> {
+        self.queued
+            .fetch_update(Relaxed, Relaxed, |n| {
+                (n < self.queue).then(|| n.saturating_add(1))
+            })
+            .ok()?;
+        Some(Queued(&self.queued))
     }
 
     /// Reserves an in-flight slot and, from the memory budget, the

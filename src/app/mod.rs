@@ -56,6 +56,10 @@ const _: () = {
     assert_send_sync::<Admission>();
 };
 
+/// How often a request in the admission queue tries again: 1 ms. Not a
+/// FIFO: a freed slot goes to whichever request asks first.
+const QUEUE_POLL: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// What the access log says about one request, filled in as the pipeline
 /// learns it.
 #[derive(Default)]
@@ -83,6 +87,17 @@ impl App {
     pub fn with_state(mut self, state: State) -> Self {
         self.state = state;
         self
+    }
+
+    /// The application for a reloaded `config`, which serves the next
+    /// requests while this one finishes those in flight. The KV store, if
+    /// this one has opened it and the new config keeps its directory, is
+    /// carried over (it is locked against a second opening); the module
+    /// cache and the admission counters start afresh.
+    pub fn reloaded(&self, config: Config) -> Self {
+        let app = App::new(config);
+        app.state.carry(&self.state);
+        app
     }
 
     /// Builds the application for a server bound to `addr`, saying what it
@@ -138,7 +153,7 @@ impl App {
         };
         let loaded = self.load(&spec, trace_id, access).await?;
         access.function = Some(Arc::clone(&spec));
-        let permit = self.admit(&spec)?;
+        let permit = self.admit(&spec).await?;
         let (result, mut writes) = if spec.middleware.is_empty() {
             let result = self
                 .call(req, &spec, &loaded, &permit, trace_id, access)
@@ -317,8 +332,18 @@ impl App {
     }
 
     /// An in-flight slot and the function's memory, or 503 `overloaded`.
-    fn admit(&self, spec: &FunctionSpec) -> Result<admission::Permit<'_>, Error> {
-        self.admission.admit(&spec.limits).map_err(|message| {
+    async fn admit(&self, spec: &FunctionSpec) -> Result<admission::Permit<'_>, Error> {
+        let mut refused = self.admission.admit(&spec.limits);
+        // Refused: wait in the admission queue, if it has room, for up to
+        // `admission_timeout`, trying again every QUEUE_POLL.
+        if let (Err(_), Some(_place)) = (&refused, self.admission.queue()) {
+            let started = Instant::now();
+            while refused.is_err() && started.elapsed() < self.config.server.admission_timeout {
+                smol::Timer::after(QUEUE_POLL).await;
+                refused = self.admission.admit(&spec.limits);
+            }
+        }
+        refused.map_err(|message| {
             let retry = self.config.server.retry_after_secs.to_string();
             Error::new(Kind::Overloaded, message).with_header("retry-after", retry)
         })

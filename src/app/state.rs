@@ -34,6 +34,14 @@ impl State {
         }
     }
 
+    /// Takes over `old`'s opened store if it is in the same directory (a
+    /// reload: the store's lock refuses a second opening).
+    pub fn carry(&self, old: &State) {
+        if let (true, Some(Ok(store))) = (self.config.dir == old.config.dir, old.store.get()) {
+            let _ = self.store.set(Ok(Arc::clone(store)));
+        }
+    }
+
     /// The state of a server starting with `config`: the store is opened
     /// now if a configured function or middleware uses KV or the store's
     /// directory holds a log, so that `wasmgate kv` is refused from the

@@ -110,10 +110,15 @@ keys! {
         max_module_imports: Int => module.max_imports in M::MAX_IMPORTS_RANGE,
         max_module_function_size: Size => module.max_function_bytes in M::MAX_FUNCTION_BYTES_RANGE,
         max_module_nesting: Int => module.max_nesting in M::MAX_NESTING_RANGE,
+        drain_timeout: Time => drain_timeout in S::DRAIN_TIMEOUT_RANGE,
+        admission_queue: Int => admission_queue in S::ADMISSION_QUEUE_RANGE,
+        admission_timeout: Time => admission_timeout in S::ADMISSION_TIMEOUT_RANGE,
         }
         after {
             // Whole seconds, into `retry_after_secs`: see `validate::retry_after`.
             retry_after: Option<Spanned<Time>>,
+            // "text" or "json", into `log_json`: see `validate::server_limits`.
+            log_format: Option<Spanned<String>>,
         }
     }
 }

@@ -498,6 +498,26 @@ fn every_numeric_key_is_refused_outside_its_range() {
             "between 1s and 1h",
         ),
         (
+            "[server]\ndrain_timeout = \"2h\"",
+            "drain_timeout",
+            "between 0s and 1h",
+        ),
+        (
+            "[server]\nadmission_queue = 5000",
+            "admission_queue",
+            "between 0 and 4096",
+        ),
+        (
+            "[server]\nadmission_timeout = \"2min\"",
+            "admission_timeout",
+            "between 1ms and 1m, got 2m",
+        ),
+        (
+            "[server]\nlog_format = \"xml\"",
+            "log_format",
+            "\"text\" or \"json\", got \"xml\"",
+        ),
+        (
             "[server]\nfuel_per_ms = 1_000_000_000",
             "fuel_per_ms",
             "between 1 and 100000000",

@@ -70,6 +70,18 @@ pub(crate) fn server_limits(
     let mut limits = d.clone();
     s.apply(input, &mut limits)?;
     limits.retry_after_secs = retry_after(input, s, d)?;
+    if let Some(value) = &s.log_format {
+        limits.log_json = match value.get_ref().as_str() {
+            "text" => false,
+            "json" => true,
+            other => {
+                return input.error(
+                    value.span(),
+                    format!("`log_format` must be \"text\" or \"json\", got {other:?}"),
+                );
+            }
+        };
+    }
     // Bodies being read may hold at most a share of the budget.
     if limits.max_body > limits.memory_budget / BODY_SHARE_DIVISOR {
         let span = s.max_body.as_ref().or(s.memory_budget.as_ref());

@@ -28,21 +28,32 @@ pub(super) async fn connection<H: Handler>(
     // Head and body go out in one write, but without NODELAY a pipelined
     // client could still wait on Nagle + delayed ACK.
     stream.set_nodelay(true)?;
-    let handler = &server.handler;
-    let limits = handler.limits();
-    let entry = match server.connections.open(peer.ip(), limits) {
-        Ok(entry) => entry,
-        Err(refused) => {
-            let r = handler.refused(&refused, accepted);
-            write(&mut stream, &r, false, false, limits.write_timeout).await?;
-            linger(server, stream).await;
-            return Ok(());
+    let entry = {
+        let handler = server.handler();
+        let limits = handler.limits();
+        match server.connections.open(peer.ip(), limits) {
+            Ok(entry) => entry,
+            Err(refused) => {
+                let r = handler.refused(&refused, accepted);
+                write(&mut stream, &r, false, false, limits.write_timeout).await?;
+                linger(server, stream).await;
+                return Ok(());
+            }
         }
     };
-    let framing = Limits::from(limits);
     let mut decoder = Decoder::new();
     loop {
         entry.waiting();
+        // After `waiting`: a drain that starts now either is seen here
+        // (then the connection closes as an evicted one does) or sees this
+        // connection waiting, and evicts it.
+        let draining = server.draining();
+        // Each request is served by the handler of the moment: a reload
+        // applies from the next request on, while this one finishes on
+        // the handler it started with.
+        let handler = server.handler();
+        let limits = handler.limits();
+        let framing = Limits::from(limits);
         let gate = handler.gate();
         let busy = Busy {
             entry: &entry,
@@ -58,7 +69,14 @@ pub(super) async fn connection<H: Handler>(
         // Error responses count from when reading began, others (as
         // before) from when the request was in.
         let reading = Instant::now();
-        let req = match read.await {
+        let outcome = match draining {
+            true => {
+                drop(read);
+                None
+            }
+            false => read.await,
+        };
+        let req = match outcome {
             // Evicted while its head came in (another executor's new
             // connection took its place): it is out of the table, so it
             // closes, as it would have a moment earlier.
@@ -81,7 +99,7 @@ pub(super) async fn connection<H: Handler>(
                 return Ok(());
             }
             None => {
-                log::debug!("connection from {peer} closed to make room for a new one");
+                log::debug!("connection from {peer} closed (draining, or to make room)");
                 close_cleanly(&mut stream).await;
                 return Ok(());
             }
@@ -98,7 +116,9 @@ pub(super) async fn connection<H: Handler>(
             handler.cancelled(&req, &gate);
             return Ok(());
         };
-        let (mut keep_alive, head_only) = (req.keep_alive, req.method == "HEAD");
+        // A drain closes the connection after this response, and says so.
+        let mut keep_alive = req.keep_alive && !server.draining();
+        let head_only = req.method == "HEAD";
         let http11 = req.http11;
         // The body leaves the memory budget with the request; the encoded
         // response enters it until it is written.
@@ -110,7 +130,7 @@ pub(super) async fn connection<H: Handler>(
                 head_only,
                 http11,
             };
-            keep_alive = write_streamed(handler, &mut stream, response, body, head).await?;
+            keep_alive = write_streamed(&*handler, &mut stream, response, body, head).await?;
             if !keep_alive {
                 drop(entry);
                 linger(server, stream).await;
@@ -279,7 +299,8 @@ const LINGER_BYTES: u64 = 4 << 20;
 /// close is a FIN and not a reset. The caller has given back the
 /// connection's table slot.
 async fn linger<H: Handler>(server: &Server<H>, mut stream: TcpStream) {
-    let limits = server.handler.limits();
+    let handler = server.handler();
+    let limits = handler.limits();
     let Some(_turn) = server.connections.linger(limits) else {
         close_cleanly(&mut stream).await;
         return;

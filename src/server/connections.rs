@@ -149,6 +149,33 @@ impl Table {
         lock(&self.open).slots.len()
     }
 
+    /// Evicts every connection waiting for a request head (idle
+    /// keep-alive connections, and new ones that have not sent a whole
+    /// head): a drain closes them. Returns how many.
+    pub fn evict_waiting(&self) -> usize {
+        let wakers: Vec<Option<Waker>> = {
+            let mut open = lock(&self.open);
+            let marked: Vec<(u64, Option<Waker>)> = open
+                .slots
+                .iter()
+                .filter_map(|(&id, slot)| slot.mark_evicted().map(|waker| (id, waker)))
+                .collect();
+            marked
+                .into_iter()
+                .map(|(id, waker)| {
+                    open.remove(id);
+                    waker
+                })
+                .collect()
+        };
+        let count = wakers.len();
+        // Woken outside the table's lock.
+        for waker in wakers.into_iter().flatten() {
+            waker.wake();
+        }
+        count
+    }
+
     /// Admits a connection from `peer`. Over a limit, the longest-waiting
     /// connection (of the same client, for the per-client limit) is
     /// evicted to make room; when none is waiting, the new one is refused.

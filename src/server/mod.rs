@@ -5,13 +5,17 @@
 
 mod connection;
 mod connections;
+mod notify;
 
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
+use async_signal::{Signal, Signals};
 use smol::net::TcpListener;
+use smol::stream::StreamExt;
 
 use crate::http::{DecodeError, Decoder, Gate, Request, Response, encode};
 use crate::limits::ServerLimits;
@@ -82,22 +86,28 @@ const TASKS_PER_REACTOR_TURN: usize = 16;
 /// costs one non-blocking `epoll_wait` per ~50 µs of busy executor.
 const REACTOR_TURN: Duration = Duration::from_micros(50);
 
-/// Binds `listen` and serves until the process is stopped. `start` builds
-/// the handler once the address is bound (it is given the bound address,
-/// useful with port 0).
-pub fn run<H, F>(listen: SocketAddr, start: F) -> std::io::Result<()>
+/// Binds `listen` and serves until SIGTERM or SIGINT, then drains (see
+/// [`drain`]) and returns. `start` builds the handler once the address is
+/// bound (it is given the bound address, useful with port 0); on SIGHUP,
+/// `reload` is given the current handler and may return the one that
+/// serves from the next request on (`None` keeps the current one; it says
+/// why in the log).
+pub fn run<H, F, R>(listen: SocketAddr, start: F, reload: R) -> std::io::Result<()>
 where
     H: Handler + 'static,
     F: FnOnce(SocketAddr) -> H + 'static,
+    R: FnMut(&H) -> Option<H> + 'static,
 {
     run_local(move |executor| async move {
+        let signals = Signals::new([Signal::Term, Signal::Int, Signal::Hup])?;
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
-        let server = Arc::new(Server {
-            handler: start(addr),
-            connections: connections::Table::default(),
-        });
-        serve(executor, listener, addr, server).await
+        let server = Arc::new(Server::new(start(addr)));
+        let control = Control {
+            signals,
+            reload: Box::new(reload),
+        };
+        serve(executor, listener, addr, server, Some(control)).await
     })
 }
 
@@ -133,13 +143,48 @@ async fn drive(executor: &smol::LocalExecutor<'_>) -> std::io::Result<()> {
     }
 }
 
-/// What every connection task shares: the handler and the connection
-/// table. Held through an `Arc` and `Send + Sync` (asserted below), so
-/// that executors on other threads could share it; today one thread runs
-/// them all.
+/// What every connection task shares: the handler (replaced by a reload)
+/// and the connection table. Held through an `Arc` and `Send + Sync`
+/// (asserted below), so that executors on other threads could share it;
+/// today one thread runs them all.
 struct Server<H> {
-    handler: H,
+    handler: RwLock<Arc<H>>,
     connections: connections::Table,
+    /// Set when a drain starts: connections close after their current
+    /// response.
+    draining: AtomicBool,
+    /// Connection tasks running (a drain waits for none).
+    tasks: AtomicUsize,
+}
+
+impl<H> Server<H> {
+    fn new(handler: H) -> Self {
+        Self {
+            handler: RwLock::new(Arc::new(handler)),
+            connections: connections::Table::default(),
+            draining: AtomicBool::new(false),
+            tasks: AtomicUsize::new(0),
+        }
+    }
+
+    /// The handler of the moment.
+    fn handler(&self) -> Arc<H> {
+        Arc::clone(&self.handler.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn draining(&self) -> bool {
+        self.draining.load(SeqCst)
+    }
+}
+
+/// A connection task's place in [`Server::tasks`], given back when the task
+/// ends (or is dropped).
+struct Task<'a>(&'a AtomicUsize);
+
+impl Drop for Task<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, SeqCst);
+    }
 }
 
 // Fails to compile if the shared state stops being `Send + Sync` for a
@@ -153,11 +198,27 @@ const _: () = {
     }
 };
 
+/// What SIGHUP does: the new handler, or `None` to keep the current one.
+type Reload<H> = Box<dyn FnMut(&H) -> Option<H>>;
+
+/// The process's signals, and what SIGHUP does.
+struct Control<H> {
+    signals: Signals,
+    reload: Reload<H>,
+}
+
+/// What the accept loop waits for.
+enum Event {
+    Accepted(std::io::Result<(smol::net::TcpStream, SocketAddr)>),
+    Signal(Signal),
+}
+
 async fn serve<H: Handler + 'static>(
     executor: Rc<smol::LocalExecutor<'_>>,
     listener: TcpListener,
     addr: SocketAddr,
     server: Arc<Server<H>>,
+    mut control: Option<Control<H>>,
 ) -> std::io::Result<()> {
     // Tests and scripts read the bound address (useful with port 0) here.
     {
@@ -166,24 +227,114 @@ async fn serve<H: Handler + 'static>(
         let _ = writeln!(out, "wasmgate listening on http://{addr}");
         let _ = out.flush();
     }
+    notify::notify("READY=1");
+    if let Some(every) = notify::watchdog_interval() {
+        executor
+            .spawn(async move {
+                loop {
+                    notify::notify("WATCHDOG=1");
+                    smol::Timer::after(every).await;
+                }
+            })
+            .detach();
+    }
     loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
+        let event = smol::future::or(async { Event::Accepted(listener.accept().await) }, async {
+            match control.as_mut().map(|c| &mut c.signals) {
+                Some(signals) => match signals.next().await {
+                    Some(Ok(signal)) => Event::Signal(signal),
+                    _ => smol::future::pending().await,
+                },
+                None => smol::future::pending().await,
+            }
+        })
+        .await;
+        let (stream, peer) = match event {
+            Event::Accepted(Ok(accepted)) => accepted,
+            Event::Accepted(Err(e)) => {
                 // Out of file descriptors and similar: back off, keep serving.
                 log::warn!("accept failed: {e}");
                 smol::Timer::after(std::time::Duration::from_millis(50)).await;
                 continue;
             }
+            Event::Signal(Signal::Hup) => {
+                if let Some(control) = &mut control {
+                    reload(&server, &mut control.reload);
+                }
+                continue;
+            }
+            Event::Signal(signal) => {
+                log::info!("{signal:?} received: draining (again to exit at once)");
+                drop(listener);
+                let again = async {
+                    while let Some(control) = &mut control {
+                        if let Some(Ok(Signal::Term | Signal::Int)) = control.signals.next().await {
+                            log::warn!("second SIGTERM or SIGINT: exiting without waiting");
+                            return Ok(());
+                        }
+                    }
+                    smol::future::pending().await
+                };
+                return smol::future::or(drain(&server), again).await;
+            }
         };
         let server = Arc::clone(&server);
+        server.tasks.fetch_add(1, SeqCst);
         executor
             .spawn(async move {
+                let _task = Task(&server.tasks);
                 if let Err(e) = connection(&server, stream, peer).await {
                     log::debug!("connection from {peer}: {e}");
                 }
             })
             .detach();
+    }
+}
+
+/// SIGHUP: asks `reload` for a new handler and, given one, serves the
+/// next requests with it. The listening socket stays open throughout.
+fn reload<H>(server: &Server<H>, reload: &mut dyn FnMut(&H) -> Option<H>) {
+    notify::reloading();
+    let current = server.handler();
+    if let Some(new) = reload(&current) {
+        *server
+            .handler
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(new);
+    }
+    notify::notify("READY=1");
+}
+
+/// How often a drain looks whether the connections are done.
+const DRAIN_CHECK: Duration = Duration::from_millis(20);
+
+/// Stops serving after SIGTERM or SIGINT, the listener closed already (new
+/// connections are refused): idle connections are closed at once, the
+/// others after the response they are working on (which says
+/// `connection: close`), and the drain returns once none is left, or
+/// after `drain_timeout`, cutting those still open.
+async fn drain<H: Handler>(server: &Server<H>) -> std::io::Result<()> {
+    notify::notify("STOPPING=1");
+    let timeout = server.handler().limits().drain_timeout;
+    server.draining.store(true, SeqCst);
+    let idle = server.connections.evict_waiting();
+    log::info!(
+        "stopped accepting; closed {idle} idle connection(s); waiting up to {} ms (drain_timeout) for {} other(s)",
+        timeout.as_millis(),
+        server.tasks.load(SeqCst).saturating_sub(idle),
+    );
+    let started = Instant::now();
+    loop {
+        let left = server.tasks.load(SeqCst);
+        if left == 0 {
+            log::info!("drained in {} ms", started.elapsed().as_millis());
+            return Ok(());
+        }
+        if started.elapsed() >= timeout {
+            log::warn!("drain_timeout reached: cutting {left} connection(s)");
+            return Ok(());
+        }
+        smol::Timer::after(DRAIN_CHECK).await;
     }
 }
 
@@ -232,12 +383,9 @@ mod tests {
         let result = run_local(|executor| async move {
             let listener = TcpListener::bind("127.0.0.1:0").await?;
             let addr = listener.local_addr()?;
-            let server = Arc::new(Server {
-                handler: Echo(ServerLimits::default()),
-                connections: connections::Table::default(),
-            });
+            let server = Arc::new(Server::new(Echo(ServerLimits::default())));
             executor
-                .spawn(serve(Rc::clone(&executor), listener, addr, server))
+                .spawn(serve(Rc::clone(&executor), listener, addr, server, None))
                 .detach();
             let mut client = smol::net::TcpStream::connect(addr).await?;
             client

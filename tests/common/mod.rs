@@ -159,11 +159,31 @@ impl Server {
         )
     }
 
+    /// [`Server::with_config`] with extra environment variables.
+    #[allow(dead_code)]
+    pub fn with_config_env(toml: &str, files: &[(&str, PathBuf)], env: &[(&str, &str)]) -> Self {
+        let tmp = TempDir::new("config");
+        for (name, src) in files {
+            tmp.copy(src, name);
+        }
+        let config = tmp.write("wasmgate.toml", toml);
+        let args = [
+            OsStr::new("serve"),
+            OsStr::new("--config"),
+            config.as_os_str(),
+        ];
+        Self::spawn_env(&args, tmp, env)
+    }
+
     fn spawn(args: &[&OsStr], dir: TempDir) -> Self {
+        Self::spawn_env(args, dir, &[])
+    }
+
+    fn spawn_env(args: &[&OsStr], dir: TempDir, env: &[(&str, &str)]) -> Self {
         let mut dir = dir;
         let mut attempt = 1;
         loop {
-            match Self::try_spawn(args, dir) {
+            match Self::try_spawn(args, dir, env) {
                 Ok(server) => return server,
                 Err(failed) if failed.silent && attempt < start_attempts() => {
                     note_retry("wasmgate serve");
@@ -176,12 +196,13 @@ impl Server {
     }
 
     /// Starts the server and waits for its address.
-    fn try_spawn(args: &[&OsStr], dir: TempDir) -> Result<Self, FailedStart> {
+    fn try_spawn(args: &[&OsStr], dir: TempDir, env: &[(&str, &str)]) -> Result<Self, FailedStart> {
         let mut child = wasmgate_command()
             .args(args)
             .args(["--listen", "127.0.0.1:0"])
             .current_dir(dir.path())
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .env_remove("RUST_BACKTRACE")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -249,6 +270,33 @@ impl Server {
     #[allow(dead_code)]
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Sends signal `name` (`TERM`, `HUP`, ...) to the server.
+    #[allow(dead_code)]
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args(["-s", name, &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -s {name} failed: {status}");
+    }
+
+    /// Waits (bounded by [`PROCESS_TIMEOUT`]) for the server to exit.
+    #[allow(dead_code)]
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + PROCESS_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not exit; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Everything the server wrote to stderr so far.
@@ -735,6 +783,28 @@ pub fn leb128(mut v: u64, out: &mut Vec<u8>) {
         }
         out.push(byte | 0x80);
     }
+}
+
+/// A native-ABI module whose handler counts `iterations` down, then answers
+/// 200 `done`. With `u64::MAX` iterations it spins until its budget ends.
+#[allow(dead_code)]
+pub fn counting(iterations: u64) -> Vec<u8> {
+    // postcard Response: status 200 (varint c8 01), no header, body "done".
+    wat::parse_str(format!(
+        r#"(module
+  (memory (export "memory") 1)
+  (data (i32.const 4096) "\c8\01\00\04done")
+  (func (export "wasmgate_alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "wasmgate_handle") (param i32 i32) (result i64)
+    (local $i i64)
+    (local.set $i (i64.const {iterations}))
+    (loop $l
+      (local.set $i (i64.sub (local.get $i) (i64.const 1)))
+      (br_if $l (i64.ne (local.get $i) (i64.const 0))))
+    (i64.or (i64.shl (i64.const 4096) (i64.const 32)) (i64.const 8))))"#,
+        iterations = iterations as i64
+    ))
+    .unwrap()
 }
 
 /// A native-ABI module of `pages` memory pages whose handler answers the
