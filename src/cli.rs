@@ -477,6 +477,8 @@ fn serve(
     let config = source.config()?;
     logs::set_json(config.server.log_json);
     let listen = config.listen;
+    // The store is opened (and locked) before the server listens.
+    let state = crate::app::State::at_start(&config).map_err(CliError::Runtime)?;
     let reload = move |app: &crate::app::App| {
         let Some(path) = &source.config_path else {
             log::warn!("SIGHUP: no config file to re-read; nothing changed");
@@ -503,7 +505,7 @@ fn serve(
     };
     crate::server::run(
         listen,
-        move |addr| crate::app::App::start(config, addr),
+        move |addr| crate::app::App::start(config, addr).with_state(state),
         reload,
     )
     .map_err(|e| CliError::Runtime(format!("cannot serve on {listen}: {e}")))

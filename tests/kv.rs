@@ -563,6 +563,33 @@ fn the_kv_command_works_on_a_stopped_store_and_refuses_a_running_one() {
 }
 
 #[test]
+fn the_store_is_locked_from_the_start_and_a_held_lock_fails_the_start() {
+    let state = TempDir::new("kv-eager");
+    let dir = state.path().to_str().expect("utf-8").to_owned();
+    let s = Server::with_config(&counter_config(state.path(), ""), &counter_files());
+    // No request yet: `wasmgate kv` is refused all the same, naming the
+    // server.
+    let owner = format!("in use by another process (pid {})", s.pid());
+    let r = common::wasmgate(["kv", "list", "counter", "--dir", &dir]);
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert!(r.stderr.contains(&owner), "{}", r.stderr);
+    // A second server on the same store does not start.
+    let config = s.dir().join("wasmgate.toml");
+    let args = ["serve", "--listen", "127.0.0.1:0", "--config"];
+    let r = common::wasmgate_in(
+        s.dir(),
+        args.iter()
+            .map(std::ffi::OsStr::new)
+            .chain([config.as_os_str()]),
+    );
+    assert_eq!(r.code, Some(1), "{r:?}");
+    assert!(r.stderr.contains(&owner), "{}", r.stderr);
+    // The first one serves on.
+    assert_eq!(count(&s, "calls"), 1);
+    s.assert_healthy();
+}
+
+#[test]
 fn waiting_for_fsync_holds_no_admission_slot() {
     // One request at a time may run a guest. A request that wrote waits
     // for its fsync (`sync = "always"`) after its guest is gone: the slot
@@ -575,26 +602,39 @@ fn waiting_for_fsync_holds_no_admission_slot() {
     assert_eq!(count(&s, "n"), 81);
 }
 
-#[test]
-fn kv_calls_are_charged_fuel() {
-    // 1,000 `host_kv_get` of a missing key: 1,500 fuel each (`cost::KV_READ`).
-    let state = TempDir::new("kv-fuel");
-    let dir = TempDir::new("kv-fuel-mods");
-    let wat = r#"(module
-  (import "gojinn" "host_kv_get" (func $get (param i32 i32 i32 i32) (result i64)))
+/// A wasi-json module importing `imports` that runs `body` `times` times
+/// (its counter in `$i`) and answers "ok".
+fn looping_module(imports: &str, body: &str, times: u32) -> Vec<u8> {
+    let wat = format!(
+        r#"(module
+  {imports}
   (import "wasi_snapshot_preview1" "fd_write"
     (func $write (param i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 1)
   (data (i32.const 100) "ok")
   (func (export "_start") (local $i i32)
     (loop $again
-      (drop (call $get (i32.const 200) (i32.const 1) (i32.const 300) (i32.const 8)))
+      {body}
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br_if $again (i32.lt_u (local.get $i) (i32.const 1000))))
+      (br_if $again (i32.lt_u (local.get $i) (i32.const {times}))))
     (i32.store (i32.const 0) (i32.const 100))
     (i32.store (i32.const 4) (i32.const 2))
-    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 20)))))"#;
-    let module = dir.write("gets.wasm", wat::parse_str(wat).expect("wat"));
+    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 20)))))"#
+    );
+    wat::parse_str(wat).expect("wat")
+}
+
+#[test]
+fn kv_calls_are_charged_fuel() {
+    // 1,000 `host_kv_get` of a missing key: 1,500 fuel each (`cost::KV_READ`).
+    let state = TempDir::new("kv-fuel");
+    let dir = TempDir::new("kv-fuel-mods");
+    let gets = looping_module(
+        r#"(import "gojinn" "host_kv_get" (func $get (param i32 i32 i32 i32) (result i64)))"#,
+        "(drop (call $get (i32.const 200) (i32.const 1) (i32.const 300) (i32.const 8)))",
+        1000,
+    );
+    let module = dir.write("gets.wasm", gets);
     let config = format!(
         "[state]\ndir = \"{}\"\n[[function]]\nroute = \"/gets\"\nmodule = \"gets.wasm\"\n",
         state.path().display()
@@ -604,6 +644,49 @@ fn kv_calls_are_charged_fuel() {
     assert_eq!((r.status, r.text()), (200, "ok".into()), "{r:?}");
     let fuel = s.logged_fuel("gets");
     assert!((1_500_000..1_700_000).contains(&fuel), "{fuel}");
+}
+
+#[test]
+fn kv_list_is_charged_for_the_keys_it_looks_at() {
+    // `/fill` sets 200 keys in namespace "full"; `/list-full` and
+    // `/list-empty` (the same module twice) call `kv_list` 200 times with
+    // no room for a key (`out_max` 0) on "full" and on an empty namespace:
+    // the first looks at 200 keys each time and must pay for it.
+    let state = TempDir::new("kv-list-fuel");
+    let dir = TempDir::new("kv-list-fuel-mods");
+    let fill = looping_module(
+        r#"(import "wasmgate" "kv_set" (func $set (param i32 i32 i32 i32 i64) (result i32)))"#,
+        "(i32.store (i32.const 200) (local.get $i))
+      (drop (call $set (i32.const 200) (i32.const 4) (i32.const 100) (i32.const 1) (i64.const 0)))",
+        200,
+    );
+    let list = looping_module(
+        r#"(import "wasmgate" "kv_list" (func $list (param i32 i32 i32 i32 i32 i32) (result i32)))"#,
+        "(drop (call $list (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 300) (i32.const 0)))",
+        200,
+    );
+    let files = [
+        ("fill.wasm", dir.write("fill.wasm", fill)),
+        ("list-full.wasm", dir.write("list-full.wasm", &list)),
+        ("list-empty.wasm", dir.write("list-empty.wasm", &list)),
+    ];
+    let config = format!(
+        "[state]\ndir = \"{}\"\n\
+         [[function]]\nroute = \"/fill\"\nmodule = \"fill.wasm\"\nkv = \"full\"\n\
+         [[function]]\nroute = \"/list-full\"\nmodule = \"list-full.wasm\"\nkv = \"full\"\n\
+         [[function]]\nroute = \"/list-empty\"\nmodule = \"list-empty.wasm\"\nkv = \"empty\"\n",
+        state.path().display()
+    );
+    let s = Server::with_config(&config, &files);
+    for target in ["/fill", "/list-full", "/list-empty"] {
+        let r = s.get(target);
+        assert_eq!((r.status, r.text()), (200, "ok".into()), "{target}: {r:?}");
+    }
+    let (full, empty) = (s.logged_fuel("list-full"), s.logged_fuel("list-empty"));
+    // 200 calls x 200 keys of 4 bytes, each weighing 36 bytes at 4 fuel
+    // per byte: 5.76 million more.
+    assert!(full > empty + 5_000_000, "full {full}, empty {empty}");
+    assert_eq!(s.get("/list-full").status, 200, "still serving");
 }
 
 /// An http-wasm middleware that lets every request through, and traps in

@@ -10,6 +10,8 @@ pub mod router;
 mod state;
 mod trace;
 
+pub use state::State;
+
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -74,6 +76,13 @@ impl App {
             state: state::State::new(&config.state),
             config,
         }
+    }
+
+    /// The application with `state` (opened at start: [`State::at_start`]).
+    #[must_use]
+    pub fn with_state(mut self, state: State) -> Self {
+        self.state = state;
+        self
     }
 
     /// The application for a reloaded `config`, which serves the next

@@ -1,22 +1,27 @@
-//! The KV store as the pipeline uses it: opened on the first request of a
-//! function that imports a KV host function (so a server whose functions
-//! keep no state creates no directory), one transaction per request on the
-//! function's namespace and one per http-wasm middleware instance on its
-//! own, committed after a good response.
+//! The KV store as the pipeline uses it: opened when the server starts if
+//! a configured function or middleware uses KV (or the store's directory
+//! already holds a log), else on the first request of a function that
+//! imports a KV host function (so a server whose functions keep no state
+//! creates no directory); one transaction per request on the function's
+//! namespace and one per http-wasm middleware instance on its own,
+//! committed after a good response.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use wasmi::{ExternType, Module};
 
-use crate::config::StateConfig;
+use crate::config::{Config, StateConfig};
 use crate::error::{Error, Kind};
 use crate::runtime::imports::{gojinn, kv};
 use crate::store::{Durability, Quota, Store, Txn};
 
-/// The store, opened on first use, and what it is opened with.
+/// The store, once opened, and what it is opened with.
 pub struct State {
     config: StateConfig,
+    /// Only ever holds an opened store (a failed opening is tried again at
+    /// the next request: the lock may have been released meanwhile).
     store: OnceLock<Result<Arc<Store>, String>>,
+    opening: Mutex<()>,
 }
 
 impl State {
@@ -25,6 +30,7 @@ impl State {
         Self {
             config: config.clone(),
             store: OnceLock::new(),
+            opening: Mutex::new(()),
         }
     }
 
@@ -36,35 +42,64 @@ impl State {
         }
     }
 
-    /// The store, opening it on first use (a failure is logged once and
-    /// kept: every KV call then answers "unavailable").
-    fn store(&self) -> Result<&Arc<Store>, &String> {
-        self.store
-            .get_or_init(|| {
-                let durability = match self.config.sync {
-                    None => Durability::Always,
-                    Some(interval) => Durability::Every(interval),
-                };
-                let dir = &self.config.dir;
-                let started = std::time::Instant::now();
-                match Store::open(dir, durability) {
-                    Ok((store, recovery)) => {
-                        log::info!(
-                            "state: opened {} ({} records, {} bytes, {} µs)",
-                            dir.display(),
-                            recovery.records,
-                            recovery.bytes,
-                            started.elapsed().as_micros()
-                        );
-                        Ok(store)
-                    }
-                    Err(e) => {
-                        log::error!("state: cannot open the store: {e}");
-                        Err(e)
-                    }
+    /// The state of a server starting with `config`: the store is opened
+    /// now if a configured function or middleware uses KV or the store's
+    /// directory holds a log, so that `wasmgate kv` is refused from the
+    /// start and a store locked by another process fails the start.
+    pub fn at_start(config: &Config) -> Result<Self, String> {
+        let state = Self::new(&config.state);
+        let modules = config
+            .functions
+            .iter()
+            .map(|f| &f.module)
+            .chain(config.middleware.iter().map(|m| &m.module));
+        let used = config.functions.iter().any(|f| f.kv.is_some())
+            || config.state.dir.join(crate::store::writer::LOG).exists()
+            || modules
+                .into_iter()
+                .any(|m| std::fs::read(m).is_ok_and(|bytes| names_kv_import(&bytes)));
+        if used {
+            state.store()?;
+        }
+        Ok(state)
+    }
+
+    /// The store, opening it if it is not yet (a failure is logged and
+    /// answered "unavailable"; the next request tries again).
+    fn store(&self) -> Result<&Arc<Store>, String> {
+        if let Some(Ok(store)) = self.store.get() {
+            return Ok(store);
+        }
+        let _opening = self.opening.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(Ok(store)) = self.store.get() {
+            return Ok(store);
+        }
+        let durability = match self.config.sync {
+            None => Durability::Always,
+            Some(interval) => Durability::Every(interval),
+        };
+        let dir = &self.config.dir;
+        let started = std::time::Instant::now();
+        match Store::open(dir, durability) {
+            Ok((store, recovery)) => {
+                log::info!(
+                    "state: opened {} ({} records, {} bytes, {} µs)",
+                    dir.display(),
+                    recovery.records,
+                    recovery.bytes,
+                    started.elapsed().as_micros()
+                );
+                let _ = self.store.set(Ok(store));
+                match self.store.get() {
+                    Some(Ok(store)) => Ok(store),
+                    _ => Err("the store was not kept".into()),
                 }
-            })
-            .as_ref()
+            }
+            Err(e) => {
+                log::error!("state: cannot open the store: {e}");
+                Err(e)
+            }
+        }
     }
 
     /// A transaction on namespace `ns` for a request of `module`, or why
@@ -74,7 +109,7 @@ impl State {
         if !uses_kv(module) {
             return Err("the module imports no KV function".into());
         }
-        let store = self.store().map_err(Clone::clone)?;
+        let store = self.store()?;
         let limits = &self.config.limits;
         let quota = Quota {
             max_keys: limits.max_keys,
@@ -84,6 +119,22 @@ impl State {
         let ns: Arc<[u8]> = Arc::from(ns.as_bytes());
         Ok(Txn::new(Arc::clone(store), ns, quota))
     }
+}
+
+/// Whether a module file's bytes name a KV host function as an import
+/// would (its name after its length byte): a data segment holding the same
+/// bytes only opens the store early.
+fn names_kv_import(bytes: &[u8]) -> bool {
+    let gojinn = ["host_kv_get", "host_kv_set"];
+    kv::WASMGATE_FUNCTIONS
+        .iter()
+        .map(|(n, ..)| *n)
+        .chain(gojinn)
+        .any(|name| {
+            let mut pattern = vec![u8::try_from(name.len()).unwrap_or(0)];
+            pattern.extend_from_slice(name.as_bytes());
+            bytes.windows(pattern.len()).any(|w| w == pattern)
+        })
 }
 
 /// Whether `module` imports a KV host function.
@@ -119,4 +170,28 @@ pub async fn commit(txns: Vec<Txn>, route: &str, trace_id: &str) -> Result<(), E
         }
     }
     saved
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_opening_is_tried_again_at_the_next_request() {
+        let dir = std::env::temp_dir().join(format!("wasmgate-state-{}-retry", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let config = StateConfig {
+            dir: dir.clone(),
+            ..StateConfig::default()
+        };
+        let held = Store::open(&dir, Durability::Always).expect("opens");
+        let state = State::new(&config);
+        let Err(e) = state.store() else {
+            panic!("opened a locked store")
+        };
+        assert!(e.contains("in use by another process"), "{e}");
+        drop(held);
+        assert!(state.store().is_ok(), "opened once the lock is free");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -15,6 +15,13 @@
 //! mutex (held for map operations only, never across I/O) and a channel
 //! to the writer. Every commit's record is sent while the lock is held, so
 //! the log's order is the order in which commits were applied.
+//!
+//! A commit is applied to the index at once (a later commit, `incr`
+//! above all, builds on it) but the value it replaced is kept aside until
+//! the writer says the record is on disk. Under `sync = "always"` readers
+//! see that kept value, so nothing is visible before it is durable; if the
+//! write fails, the index is rolled back to the kept values, which is what
+//! the disk holds.
 
 pub mod record;
 mod txn;
@@ -31,7 +38,11 @@ pub use txn::Txn;
 pub use writer::Durability;
 
 use record::Op;
-use writer::Msg;
+use writer::{Msg, Outcome};
+
+/// What looking at one entry weighs, in bytes beyond its key, when a
+/// listing is charged (a step through the index).
+pub const SCAN_WEIGHT: u64 = 32;
 
 /// The longest key: longer ones are refused ([`KvError::KeyTooLong`]).
 pub const MAX_KEY: usize = 1024;
@@ -167,7 +178,79 @@ struct Inner {
     log_bytes: u64,
     /// `None` once the store is closed.
     tx: Option<smol::channel::Sender<Msg>>,
+    /// The last commit's number.
+    seq: u64,
+    /// What each write of a commit not yet on disk replaced, in commit
+    /// order (a list, not a map, for the binary's size). A key's first one
+    /// holds its entry on disk.
+    kept: Vec<Kept>,
+    /// Why the store takes no more writes, once a failed write could not
+    /// be cut off the log.
+    failed: Option<String>,
 }
+
+/// The entry (`None`: absent) that commit `seq` replaced at a key.
+struct Kept {
+    ns: Vec<u8>,
+    key: Vec<u8>,
+    entry: Option<Entry>,
+    seq: u64,
+}
+
+impl Inner {
+    /// What the writer found: forgets the kept entries of durable commits,
+    /// or rolls the index back to them all. Returns the commit up to which
+    /// queued commits are to be discarded.
+    fn written(&mut self, outcome: Outcome) -> u64 {
+        match outcome {
+            Outcome::Durable(through) => {
+                // What a later commit replaced is on disk now.
+                self.kept.retain(|k| k.seq > through);
+                0
+            }
+            Outcome::Failed { why, broken, .. } => {
+                // Commits after the failed one were resolved against it:
+                // they go too, and the index is what the disk holds.
+                // Latest first: a key ends with its first kept entry, the
+                // one on disk.
+                for kept in std::mem::take(&mut self.kept).into_iter().rev() {
+                    let space = self.spaces.entry(kept.ns).or_default();
+                    match kept.entry {
+                        Some(entry) => space.put(kept.key, entry),
+                        None => space.remove(&kept.key),
+                    }
+                }
+                if broken {
+                    self.failed = Some(why);
+                }
+                self.seq
+            }
+        }
+    }
+
+    /// Keeps the entry `op` replaces until commit `seq` is on disk.
+    fn keep(&mut self, op: &Op, seq: u64) {
+        let (Op::Set { ns, key, .. } | Op::Delete { ns, key }) = op;
+        let entry = self
+            .spaces
+            .get(ns)
+            .and_then(|s| s.entries.get(key))
+            .cloned();
+        self.kept.push(Kept {
+            ns: ns.clone(),
+            key: key.clone(),
+            entry,
+            seq,
+        });
+    }
+}
+
+/// Commits (and compactions) that may wait for the writer: one more is
+/// refused ([`KvError::Unavailable`], 503 `state-unavailable`) rather than
+/// queued without bound when the disk does not keep up. Under `sync =
+/// "always"` they are requests awaiting their fsync (admission slots
+/// already released); under an interval, the commits of one interval.
+pub const QUEUE: usize = 65_536;
 
 /// A compaction rewrites the log once it is this large and more than twice
 /// what the live entries take.
@@ -175,7 +258,7 @@ const COMPACT_MIN: u64 = 1 << 20;
 
 /// The store: see the module doc.
 pub struct Store {
-    inner: Mutex<Inner>,
+    inner: Arc<Mutex<Inner>>,
     durability: Durability,
     dir: PathBuf,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -211,6 +294,15 @@ impl Store {
     /// the owner's pid, if another process holds it), replays the log,
     /// cuts a damaged tail off (logged) and starts the writer.
     pub fn open(dir: &Path, durability: Durability) -> Result<(Arc<Store>, Recovery), String> {
+        Self::open_with_queue(dir, durability, QUEUE)
+    }
+
+    /// [`Store::open`] with at most `queue` commits waiting for the writer.
+    fn open_with_queue(
+        dir: &Path,
+        durability: Durability,
+        queue: usize,
+    ) -> Result<(Arc<Store>, Recovery), String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let lock = lock(dir)?;
         let path = dir.join(writer::LOG);
@@ -224,7 +316,16 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(format!("{}: {e}", path.display())),
         }
-        let replay = record::replay(&bytes);
+        let mut replay = record::replay(&bytes);
+        if !bytes.is_empty() && replay.good_len < record::MAGIC.len() as u64 {
+            // Not even the header is intact: this may be another file, or
+            // one an operator can still recover by hand. Never destroy it.
+            let aside = set_aside(&path)?;
+            replay.damage = Some(format!(
+                "the file does not start with the store's header; moved it to {} and started an empty store",
+                aside.display()
+            ));
+        }
         drop(bytes);
         let recovery = Recovery {
             records: replay.batches.len(),
@@ -257,18 +358,28 @@ impl Store {
             }
         }
         let file = writer::open_append(&path)?;
-        let (tx, rx) = smol::channel::unbounded();
+        let (tx, rx) = smol::channel::bounded(queue);
+        let log_bytes = recovery.bytes.max(record::MAGIC.len() as u64);
+        let inner = Arc::new(Mutex::new(Inner {
+            spaces,
+            log_bytes,
+            tx: Some(tx),
+            seq: 0,
+            kept: Vec::new(),
+            failed: None,
+        }));
+        let shared = Arc::clone(&inner);
+        let report = move |outcome| {
+            let mut inner = shared.lock().unwrap_or_else(|p| p.into_inner());
+            inner.written(outcome)
+        };
         let writer_dir = dir.to_path_buf();
         let handle = std::thread::Builder::new()
             .name("wasmgate-kv".into())
-            .spawn(move || writer::run(writer_dir, file, durability, rx))
+            .spawn(move || writer::run(writer_dir, file, log_bytes, durability, rx, report))
             .map_err(|e| format!("cannot start the store's writer: {e}"))?;
         let store = Store {
-            inner: Mutex::new(Inner {
-                spaces,
-                log_bytes: recovery.bytes.max(record::MAGIC.len() as u64),
-                tx: Some(tx),
-            }),
+            inner,
             durability,
             dir: dir.to_path_buf(),
             writer: Mutex::new(Some(handle)),
@@ -288,34 +399,86 @@ impl Store {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The entries on disk of `ns` that readers see in place of the
+    /// index's (under `sync = "always"`: nothing before it is durable):
+    /// each key's first kept entry.
+    fn kept<'a>(&self, inner: &'a Inner, ns: &[u8]) -> Vec<&'a Kept> {
+        let mut firsts: Vec<&Kept> = Vec::new();
+        if self.durability == Durability::Always {
+            for k in inner.kept.iter().filter(|k| k.ns == ns) {
+                if !firsts.iter().any(|f| f.key == k.key) {
+                    firsts.push(k);
+                }
+            }
+        }
+        firsts
+    }
+
     /// The committed, live value of `key` in `ns`.
     pub fn get(&self, ns: &[u8], key: &[u8]) -> Option<Vec<u8>> {
         let inner = self.lock();
-        let entry = inner.spaces.get(ns)?.get(key, now_ms())?;
+        let now = now_ms();
+        let always = self.durability == Durability::Always;
+        let first = inner
+            .kept
+            .iter()
+            .find(|k| always && k.ns == ns && k.key == key);
+        let entry = match first {
+            Some(kept) => kept.entry.as_ref().filter(|e| e.live(now))?,
+            None => inner.spaces.get(ns)?.get(key, now)?,
+        };
         Some(entry.value.clone())
     }
 
     /// Live keys of `ns` with `prefix`, after `after` (exclusive), in
-    /// order, at most `limit`.
-    pub fn keys(&self, ns: &[u8], prefix: &[u8], after: &[u8], limit: usize) -> Vec<Vec<u8>> {
+    /// order, at most `limit`; and the work it took, in bytes: every key
+    /// looked at (expired ones too), each [`SCAN_WEIGHT`] more.
+    pub fn keys(
+        &self,
+        ns: &[u8],
+        prefix: &[u8],
+        after: &[u8],
+        limit: usize,
+    ) -> (Vec<Vec<u8>>, u64) {
         let inner = self.lock();
-        let Some(space) = inner.spaces.get(ns) else {
-            return Vec::new();
-        };
         let now = now_ms();
         let start = if after.is_empty() || after < prefix {
-            std::ops::Bound::Included(prefix.to_vec())
+            std::ops::Bound::Included(prefix)
         } else {
-            std::ops::Bound::Excluded(after.to_vec())
+            std::ops::Bound::Excluded(after)
         };
-        space
-            .entries
-            .range((start, std::ops::Bound::Unbounded))
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .filter(|(_, e)| e.live(now))
-            .take(limit)
-            .map(|(k, _)| k.clone())
-            .collect()
+        let range = (start, std::ops::Bound::Unbounded);
+        let kept = self.kept(&inner, ns);
+        let mut hidden: Vec<Vec<u8>> = kept.iter().map(|k| k.key.clone()).collect();
+        hidden.sort();
+        let mut work = 0u64;
+        let mut scan = |k: &Vec<u8>| {
+            work = work
+                .saturating_add(k.len() as u64)
+                .saturating_add(SCAN_WEIGHT);
+            k.starts_with(prefix)
+        };
+        let mut keys: Vec<Vec<u8>> = inner.spaces.get(ns).map_or_else(Vec::new, |space| {
+            space
+                .entries
+                .range::<[u8], _>(range)
+                .take_while(|(k, _)| scan(k))
+                .filter(|(k, e)| e.live(now) && hidden.binary_search(k).is_err())
+                .take(limit)
+                .map(|(k, _)| k.clone())
+                .collect()
+        });
+        if !kept.is_empty() {
+            keys.extend(
+                kept.iter()
+                    .filter(|k| scan(&k.key) && (after.is_empty() || k.key.as_slice() > after))
+                    .filter(|k| k.entry.as_ref().is_some_and(|e| e.live(now)))
+                    .map(|k| k.key.clone()),
+            );
+            keys.sort();
+            keys.truncate(limit);
+        }
+        (keys, work)
     }
 
     /// Every namespace that holds a live key.
@@ -364,6 +527,9 @@ impl Store {
     ) -> Result<Ack, KvError> {
         let mut guard = self.lock();
         let inner = &mut *guard;
+        if let Some(why) = &inner.failed {
+            return Err(KvError::Unavailable(why.clone()));
+        }
         let now = now_ms();
         let space = inner.spaces.entry(ns.to_vec()).or_default();
         let mut ops = Vec::new();
@@ -414,11 +580,8 @@ impl Store {
         for op in &ops {
             record::encode_op(&mut payload, op);
         }
-        for op in ops {
-            apply(&mut inner.spaces, op);
-        }
         let bytes = record::frame(&payload);
-        inner.log_bytes = inner.log_bytes.saturating_add(bytes.len() as u64);
+        let len = bytes.len() as u64;
         let (ack, rx) = match self.durability {
             Durability::Always => {
                 let (tx, rx) = smol::channel::bounded(1);
@@ -426,13 +589,25 @@ impl Store {
             }
             Durability::Every(_) => (None, None),
         };
-        let sent = inner
-            .tx
-            .as_ref()
-            .is_some_and(|tx| tx.try_send(Msg::Append(bytes, ack)).is_ok());
-        if !sent {
+        // Queued before it is applied: a full queue refuses the commit
+        // with nothing applied.
+        let seq = inner.seq.saturating_add(1);
+        let Some(tx) = &inner.tx else {
             return Err(KvError::Unavailable("the store is closed".into()));
+        };
+        tx.try_send(Msg::Append(seq, bytes, ack)).map_err(|e| {
+            KvError::Unavailable(if e.is_full() {
+                format!("{QUEUE} commits wait for the disk already")
+            } else {
+                "the store is closed".into()
+            })
+        })?;
+        inner.seq = seq;
+        for op in ops {
+            inner.keep(&op, seq);
+            apply(&mut inner.spaces, op);
         }
+        inner.log_bytes = inner.log_bytes.saturating_add(len);
         self.maybe_compact(inner, now);
         Ok(Ack(rx))
     }
@@ -460,9 +635,12 @@ impl Store {
             return;
         }
         let bytes = snapshot(&mut inner.spaces, now);
-        inner.log_bytes = bytes.len() as u64;
-        if let Some(tx) = &inner.tx {
-            let _ = tx.try_send(Msg::Rewrite(bytes));
+        let len = bytes.len() as u64;
+        // A full queue skips this compaction: the next commit tries again.
+        if let Some(tx) = &inner.tx
+            && tx.try_send(Msg::Rewrite(inner.seq, bytes)).is_ok()
+        {
+            inner.log_bytes = len;
         }
     }
 
@@ -570,6 +748,21 @@ fn snapshot(spaces: &mut BTreeMap<Vec<u8>, Space>, now: u64) -> Vec<u8> {
         out.extend(record::frame(&payload));
     }
     out
+}
+
+/// Renames `path` to `PATH.damaged-UNIXTIME` (`.N` added if that exists).
+fn set_aside(path: &Path) -> Result<PathBuf, String> {
+    let stem = format!("{}.damaged-{}", path.display(), now_ms() / 1000);
+    let mut aside = PathBuf::from(&stem);
+    for n in 1..1000 {
+        if !aside.exists() {
+            break;
+        }
+        aside = PathBuf::from(format!("{stem}.{n}"));
+    }
+    std::fs::rename(path, &aside)
+        .map_err(|e| format!("{}: cannot move the damaged log aside: {e}", path.display()))?;
+    Ok(aside)
 }
 
 /// Takes the store's lock file (flock, exclusive, not waiting) and writes

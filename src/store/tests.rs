@@ -76,16 +76,16 @@ fn namespaces_are_isolated_whatever_the_key_bytes() {
     for key in [&b"k"[..], b"", b"..", b"\0k", b"a\0k", b"/k", b"a/k"] {
         assert_eq!(other.get(key).expect("get"), None, "{key:?}");
     }
-    assert!(other.keys(b"", b"", 100).is_empty());
+    assert!(other.keys(b"", b"", 100).0.is_empty());
     // "a" and "ab" share a prefix; neither sees the other.
     let ab = txn(&store, "ab");
-    assert!(ab.keys(b"", b"", 100).is_empty());
+    assert!(ab.keys(b"", b"", 100).0.is_empty());
     let long = vec![b'x'; MAX_KEY + 1];
     assert_eq!(other.get(&long), Err(KvError::KeyTooLong));
     drop((other, ab, store));
     let store = open(&dir);
-    assert!(txn(&store, "b").keys(b"", b"", 100).is_empty());
-    assert_eq!(txn(&store, "a").keys(b"", b"", 100).len(), 7);
+    assert!(txn(&store, "b").keys(b"", b"", 100).0.is_empty());
+    assert_eq!(txn(&store, "a").keys(b"", b"", 100).0.len(), 7);
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -199,7 +199,7 @@ fn compaction_keeps_exactly_the_live_entries() {
     let size = std::fs::metadata(dir.join(writer::LOG)).expect("log").len();
     assert!(size < 2 << 20, "compacted: {size} bytes");
     let store = open(&dir);
-    assert_eq!(store.keys(b"c", b"", b"", 100).len(), 10);
+    assert_eq!(store.keys(b"c", b"", b"", 100).0.len(), 10);
     assert_eq!(store.get(b"c", b"k3"), Some(value));
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
@@ -230,7 +230,7 @@ fn torn_and_corrupted_logs_open_keeping_the_intact_records() {
         }
         std::fs::write(&path, &bytes).expect("write");
         let (store, recovery) = Store::open(&dir, Durability::Always).expect("opens");
-        let keys = store.keys(b"t", b"", b"", 100);
+        let keys = store.keys(b"t", b"", b"", 100).0;
         // Records are applied in order and only a tail is dropped: the
         // keys kept are a prefix of k00..k49.
         for (i, key) in keys.iter().enumerate() {
@@ -388,5 +388,216 @@ fn overwriting_a_key_counts_it_once() {
     }
     // Replaying the log weighs the same.
     assert_eq!(open(&dir).usage(b"a"), (1, 16));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn set(store: &Arc<Store>, ns: &str, key: &[u8], value: &[u8]) -> Result<(), KvError> {
+    let mut t = txn(store, ns);
+    t.set(key, value, 0)?;
+    smol::block_on(t.commit()?.durable())
+}
+
+#[test]
+fn a_failed_write_is_answered_failed_and_loses_no_later_write() {
+    use writer::fault::{Fault, inject};
+    for fault in [Fault::Torn, Fault::Sync] {
+        let dir = tmp(&format!("fail-{fault:?}"));
+        {
+            let store = open(&dir);
+            set(&store, "a", b"before", b"1").expect("first write");
+            inject(&dir, vec![fault]);
+            let e =
+                set(&store, "a", b"lost", b"2").expect_err("the failed write is answered failed");
+            assert!(matches!(e, KvError::Unavailable(_)), "{e}");
+            assert_eq!(store.get(b"a", b"lost"), None, "rolled back");
+            set(&store, "a", b"after", b"3").expect("a later write");
+            set(&store, "a", b"before", b"4").expect("an overwrite");
+        }
+        let (store, recovery) = Store::open(&dir, Durability::Always).expect("reopens");
+        assert_eq!(recovery.damage, None, "no torn record in the log");
+        assert_eq!(store.get(b"a", b"before"), Some(b"4".to_vec()));
+        assert_eq!(store.get(b"a", b"after"), Some(b"3".to_vec()));
+        assert_eq!(store.get(b"a", b"lost"), None);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[test]
+fn a_log_that_cannot_be_cut_back_fails_the_store() {
+    use writer::fault::{Fault, inject};
+    let dir = tmp("broken");
+    let store = open(&dir);
+    set(&store, "a", b"k", b"1").expect("first write");
+    // The write fails, then so does the cut.
+    inject(&dir, vec![Fault::Torn, Fault::Torn]);
+    set(&store, "a", b"k", b"2").expect_err("failed");
+    let Err(KvError::Unavailable(why)) = set(&store, "a", b"j", b"3") else {
+        panic!("a failed store took a write")
+    };
+    assert!(why.contains("read-only"), "{why}");
+    assert_eq!(store.get(b"a", b"k"), Some(b"1".to_vec()));
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn under_sync_always_nothing_is_visible_before_it_is_durable() {
+    use writer::fault::{Fault, inject};
+    let dir = tmp("visible");
+    let store = open(&dir);
+    set(&store, "a", b"k", b"old").expect("first write");
+    set(&store, "a", b"gone", b"x").expect("first write");
+    let (go, wait) = std::sync::mpsc::channel();
+    let (started, _) = std::sync::mpsc::channel();
+    inject(&dir, vec![Fault::Pause { started, go: wait }]);
+    let mut t = txn(&store, "a");
+    t.set(b"k", b"new", 0).expect("set");
+    t.set(b"added", b"y", 0).expect("set");
+    assert!(t.delete(b"gone").expect("delete"));
+    t.incr(b"n", 5, 0).expect("incr");
+    let ack = t.commit().expect("commits");
+    // Not on disk yet: every reader sees what is.
+    assert_eq!(store.get(b"a", b"k"), Some(b"old".to_vec()));
+    assert_eq!(store.get(b"a", b"added"), None);
+    assert_eq!(store.get(b"a", b"gone"), Some(b"x".to_vec()));
+    assert_eq!(
+        store.keys(b"a", b"", b"", 10).0,
+        vec![b"gone".to_vec(), b"k".to_vec()]
+    );
+    // A concurrent increment builds on the pending one all the same.
+    let mut t = txn(&store, "a");
+    t.incr(b"n", 1, 0).expect("incr");
+    let ack2 = t.commit().expect("commits");
+    go.send(()).expect("writer waits");
+    smol::block_on(ack.durable()).expect("durable");
+    smol::block_on(ack2.durable()).expect("durable");
+    assert_eq!(store.get(b"a", b"k"), Some(b"new".to_vec()));
+    assert_eq!(store.get(b"a", b"gone"), None);
+    assert_eq!(store.get(b"a", b"n"), Some(b"6".to_vec()));
+    assert_eq!(
+        store.keys(b"a", b"", b"", 10).0,
+        vec![b"added".to_vec(), b"k".to_vec(), b"n".to_vec()]
+    );
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_damaged_header_is_moved_aside_not_destroyed() {
+    let dir = tmp("header");
+    {
+        let store = open(&dir);
+        set(&store, "a", b"k", b"v").expect("write");
+    }
+    let path = dir.join(writer::LOG);
+    let mut bytes = std::fs::read(&path).expect("log");
+    bytes[0] ^= 0xff;
+    std::fs::write(&path, &bytes).expect("damage");
+    let (store, recovery) = Store::open(&dir, Durability::Always).expect("opens");
+    let damage = recovery.damage.expect("damage reported");
+    assert_eq!(store.get(b"a", b"k"), None, "started empty");
+    set(&store, "a", b"new", b"1").expect("takes writes");
+    drop(store);
+    let aside: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().contains("kv.log.damaged-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert!(damage.contains(&aside[0].display().to_string()), "{damage}");
+    assert_eq!(
+        std::fs::read(&aside[0]).expect("kept"),
+        bytes,
+        "kept as it was"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn listing_reports_every_key_it_looked_at() {
+    let dir = tmp("scan");
+    let store = open(&dir);
+    let mut t = txn(&store, "a");
+    for i in 0..50u32 {
+        t.set(format!("k{i:02}").as_bytes(), b"v", 1).expect("set");
+    }
+    t.set(b"z", b"v", 0).expect("set");
+    commit(t);
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    // 50 expired keys are stepped over to find the one live key.
+    let (keys, work) = store.keys(b"a", b"", b"", 10);
+    assert_eq!(keys, vec![b"z".to_vec()]);
+    assert_eq!(work, 51 * SCAN_WEIGHT + 50 * 3 + 1);
+    assert_eq!(store.keys(b"empty", b"", b"", 10), (vec![], 0));
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_full_write_queue_refuses_a_commit_with_nothing_applied() {
+    use writer::fault::{Fault, inject};
+    let dir = tmp("queue");
+    let store = Store::open_with_queue(&dir, Durability::Always, 2)
+        .expect("opens")
+        .0;
+    let (go, wait) = std::sync::mpsc::channel();
+    let (started, writing) = std::sync::mpsc::channel();
+    inject(&dir, vec![Fault::Pause { started, go: wait }]);
+    let ack = |key: &[u8]| {
+        let mut t = txn(&store, "a");
+        t.set(key, b"v", 0)?;
+        t.commit()
+    };
+    // The writer holds the first; two more wait in the queue.
+    let first = ack(b"1").expect("queued");
+    writing.recv().expect("the writer started");
+    let queued = [ack(b"2").expect("queued"), ack(b"3").expect("queued")];
+    let Err(KvError::Unavailable(why)) = ack(b"4") else {
+        panic!("a full queue took a commit")
+    };
+    assert!(why.contains("wait for the disk"), "{why}");
+    go.send(()).expect("writer waits");
+    smol::block_on(first.durable()).expect("durable");
+    for a in queued {
+        smol::block_on(a.durable()).expect("durable");
+    }
+    assert_eq!(
+        store.keys(b"a", b"", b"", 10).0.len(),
+        3,
+        "the refused one is not applied"
+    );
+    set(&store, "a", b"4", b"v").expect("room again");
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_failed_write_rolls_back_to_what_the_disk_holds_after_earlier_writes() {
+    use writer::fault::{Fault, inject};
+    let dir = tmp("rollback");
+    {
+        let store = open(&dir);
+        let (go, wait) = std::sync::mpsc::channel();
+        let (started, writing) = std::sync::mpsc::channel();
+        // The first write pauses (so the second queues behind it), the
+        // second is torn.
+        inject(&dir, vec![Fault::Pause { started, go: wait }, Fault::Torn]);
+        let commit_set = |value: &[u8]| {
+            let mut t = txn(&store, "a");
+            t.set(b"k", value, 0).expect("set");
+            t.commit().expect("queued")
+        };
+        let first = commit_set(b"a");
+        writing.recv().expect("the writer started");
+        let second = commit_set(b"b");
+        go.send(()).expect("writer waits");
+        smol::block_on(first.durable()).expect("the first is durable");
+        smol::block_on(second.durable()).expect_err("the second failed");
+        assert_eq!(store.get(b"a", b"k"), Some(b"a".to_vec()), "as on disk");
+    }
+    let store = open(&dir);
+    assert_eq!(store.get(b"a", b"k"), Some(b"a".to_vec()));
+    drop(store);
     let _ = std::fs::remove_dir_all(&dir);
 }

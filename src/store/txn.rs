@@ -226,14 +226,16 @@ impl Txn {
     }
 
     /// Keys with `prefix` after `after` (exclusive; empty: from the
-    /// start), as this request sees them, in order, at most `limit`.
-    pub fn keys(&self, prefix: &[u8], after: &[u8], limit: usize) -> Vec<Vec<u8>> {
+    /// start), as this request sees them, in order, at most `limit`; and
+    /// the work it took in bytes (see [`Store::keys`]).
+    pub fn keys(&self, prefix: &[u8], after: &[u8], limit: usize) -> (Vec<Vec<u8>>, u64) {
         let extra = self.writes.len();
-        let mut keys = self
-            .store
-            .keys(&self.ns, prefix, after, limit.saturating_add(extra));
+        let (mut keys, mut work) =
+            self.store
+                .keys(&self.ns, prefix, after, limit.saturating_add(extra));
         let in_range = |k: &[u8]| k.starts_with(prefix) && (after.is_empty() || k > after);
         for (key, write) in &self.writes {
+            work = work.saturating_add(super::SCAN_WEIGHT);
             if in_range(key) && !matches!(write, Write::Delete) {
                 keys.push(key.clone());
             }
@@ -242,7 +244,7 @@ impl Txn {
         keys.dedup();
         keys.retain(|k| !matches!(self.writes.get(k), Some(Write::Delete)));
         keys.truncate(limit);
-        keys
+        (keys, work)
     }
 
     /// Commits every buffered write as one record (see [`Store::commit`]).

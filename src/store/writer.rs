@@ -4,6 +4,13 @@
 //! rewrites the file when the store compacts. Executor threads never wait
 //! on the disk: they hand records over a channel and, under `always`,
 //! await the acknowledgement.
+//!
+//! A write or fsync that fails cuts the file back to the end of the last
+//! good record (so no later record ever sits behind a torn one), answers
+//! the batch's commits failed and tells the store, which rolls its index
+//! back to what is on disk; commits already queued behind the failed batch
+//! were resolved against it and are answered failed too. If even the cut
+//! fails, the store is failed: every later commit is refused.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -16,14 +23,24 @@ use smol::channel::Receiver;
 /// or why it is not.
 pub type AckSender = smol::channel::Sender<Result<(), String>>;
 
-/// What the writer is asked to do, in commit order.
+/// What the writer is asked to do, in commit order. `seq` is the commit's
+/// number (a rewrite: the last commit it contains).
 pub enum Msg {
     /// Append a framed record; acknowledge it after its fsync when there is
     /// a sender.
-    Append(Vec<u8>, Option<AckSender>),
+    Append(u64, Vec<u8>, Option<AckSender>),
     /// Replace the whole file with these bytes (compaction): write a new
     /// file, fsync it, rename it over the log, fsync the directory.
-    Rewrite(Vec<u8>),
+    Rewrite(u64, Vec<u8>),
+}
+
+/// What the writer tells the store after each write.
+pub enum Outcome {
+    /// Every commit up to this one is on disk.
+    Durable(u64),
+    /// The last batch is not on disk; `broken`: the file could not be cut
+    /// back either, nothing more can be written.
+    Failed { why: String, broken: bool },
 }
 
 /// When the writer fsyncs.
@@ -40,8 +57,44 @@ pub const LOG: &str = "kv.log";
 /// The compacted file being written, before it replaces [`LOG`].
 pub const NEXT: &str = "kv.log.next";
 
+/// The log file as the writer holds it.
+struct Log {
+    dir: PathBuf,
+    file: File,
+    /// The end of the last good record.
+    len: u64,
+    /// Commits up to this one are answered failed without being written.
+    discard: u64,
+    /// Why nothing more can be written, once so.
+    broken: Option<String>,
+}
+
+/// Commits gathered for one write and one fsync.
+#[derive(Default)]
+struct Group {
+    buf: Vec<u8>,
+    acks: Vec<AckSender>,
+    last: u64,
+}
+
 /// Runs the writer until every sender is gone, then flushes what is left.
-pub fn run(dir: PathBuf, mut file: File, durability: Durability, rx: Receiver<Msg>) {
+/// `report` is told each outcome and answers the commit number up to which
+/// queued commits are to be discarded.
+pub fn run(
+    dir: PathBuf,
+    file: File,
+    len: u64,
+    durability: Durability,
+    rx: Receiver<Msg>,
+    mut report: impl FnMut(Outcome) -> u64,
+) {
+    let mut log = Log {
+        dir,
+        file,
+        len,
+        discard: 0,
+        broken: None,
+    };
     let mut last_sync = Instant::now();
     loop {
         // Closed and drained: the store is closed.
@@ -60,53 +113,139 @@ pub fn run(dir: PathBuf, mut file: File, durability: Durability, rx: Receiver<Ms
         while let Ok(msg) = rx.try_recv() {
             msgs.push(msg);
         }
-        let mut buf = Vec::new();
-        let mut acks = Vec::new();
-        let mut result = Ok(());
+        let mut group = Group::default();
         for msg in msgs {
             match msg {
-                Msg::Append(bytes, ack) => {
-                    buf.extend_from_slice(&bytes);
-                    acks.extend(ack);
+                Msg::Append(seq, bytes, ack) => {
+                    if seq <= log.discard || log.broken.is_some() {
+                        let why = log
+                            .broken
+                            .clone()
+                            .unwrap_or_else(|| "an earlier write failed".into());
+                        if let Some(ack) = ack {
+                            let _ = ack.try_send(Err(why));
+                        }
+                        continue;
+                    }
+                    group.buf.extend_from_slice(&bytes);
+                    group.acks.extend(ack);
+                    group.last = seq;
                 }
-                Msg::Rewrite(bytes) => {
-                    result = result.and_then(|()| append(&mut file, &mut buf));
-                    result = result.and_then(|()| rewrite(&dir, &bytes).map(|f| file = f));
+                Msg::Rewrite(seq, bytes) => {
+                    flush(&mut log, std::mem::take(&mut group), &mut report);
+                    if seq > log.discard && log.broken.is_none() {
+                        log.rewrite(&bytes, &mut report);
+                    }
                 }
             }
         }
-        result = result.and_then(|()| append(&mut file, &mut buf));
+        flush(&mut log, group, &mut report);
         last_sync = Instant::now();
-        if let Err(e) = &result {
-            log::error!("state: writing {}: {e}", dir.join(LOG).display());
-        }
-        for ack in acks {
-            let _ = ack.try_send(result.clone());
-        }
     }
 }
 
-/// Writes `buf` at the end of the log and fsyncs it.
-fn append(file: &mut File, buf: &mut Vec<u8>) -> Result<(), String> {
-    if buf.is_empty() {
-        return Ok(());
+/// Writes and fsyncs `group`, then answers its commits.
+fn flush(log: &mut Log, group: Group, report: &mut impl FnMut(Outcome) -> u64) {
+    if group.buf.is_empty() {
+        return;
     }
-    file.write_all(buf).map_err(|e| e.to_string())?;
-    buf.clear();
-    file.sync_data().map_err(|e| e.to_string())
+    let result = log.append(&group.buf);
+    if let Err(why) = &result {
+        let path = log.dir.join(LOG);
+        log::error!("state: writing {}: {why}", path.display());
+        let broken = log.cut().err().map(|e| {
+            format!(
+                "cannot cut {} back to {} bytes after a failed write: {e}; the store is read-only until restarted",
+                path.display(),
+                log.len
+            )
+        });
+        if let Some(why) = &broken {
+            log::error!("state: {why}");
+            log.broken = broken.clone();
+        }
+        log.discard = report(Outcome::Failed {
+            broken: broken.is_some(),
+            why: broken.unwrap_or_else(|| why.clone()),
+        });
+    } else {
+        report(Outcome::Durable(group.last));
+    }
+    for ack in group.acks {
+        let _ = ack.try_send(result.clone());
+    }
 }
 
-/// Replaces the log with `bytes`, crash-safely: at every instant either the
-/// old or the new file is the log.
-fn rewrite(dir: &Path, bytes: &[u8]) -> Result<File, String> {
-    let next = dir.join(NEXT);
-    let mut f = File::create(&next).map_err(|e| e.to_string())?;
-    f.write_all(bytes).map_err(|e| e.to_string())?;
-    f.sync_all().map_err(|e| e.to_string())?;
-    drop(f);
-    std::fs::rename(&next, dir.join(LOG)).map_err(|e| e.to_string())?;
-    sync_dir(dir)?;
-    open_append(&dir.join(LOG))
+impl Log {
+    /// Writes `buf` at the end of the log and fsyncs it.
+    fn append(&mut self, buf: &[u8]) -> Result<(), String> {
+        #[cfg(test)]
+        let buf = match fault::take(&self.dir) {
+            Some(fault::Fault::Torn) => {
+                let half = buf.get(..buf.len() / 2).unwrap_or_default();
+                self.file.write_all(half).map_err(|e| e.to_string())?;
+                return Err("injected: torn write".into());
+            }
+            Some(fault::Fault::Sync) => {
+                self.file.write_all(buf).map_err(|e| e.to_string())?;
+                return Err("injected: fsync failed".into());
+            }
+            Some(fault::Fault::Pause { started, go }) => {
+                let _ = started.send(());
+                let _ = go.recv();
+                buf
+            }
+            None => buf,
+        };
+        self.file.write_all(buf).map_err(|e| e.to_string())?;
+        self.file.sync_data().map_err(|e| e.to_string())?;
+        self.len = self.len.saturating_add(buf.len() as u64);
+        Ok(())
+    }
+
+    /// Cuts the file back to the end of the last good record.
+    fn cut(&mut self) -> Result<(), String> {
+        #[cfg(test)]
+        if fault::take(&self.dir).is_some() {
+            return Err("injected: cut failed".into());
+        }
+        self.file
+            .set_len(self.len)
+            .and_then(|()| self.file.sync_all())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Replaces the log with `bytes`, crash-safely: at every instant either
+    /// the old or the new file is the log. Failing before the rename keeps
+    /// the old log (complete); after it, the store is broken.
+    fn rewrite(&mut self, bytes: &[u8], report: &mut impl FnMut(Outcome) -> u64) {
+        let next = self.dir.join(NEXT);
+        let written = File::create(&next).and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&next, self.dir.join(LOG))
+        });
+        if let Err(e) = written {
+            log::error!(
+                "state: compacting into {}: {e}; keeping the log as it is",
+                next.display()
+            );
+            let _ = std::fs::remove_file(&next);
+            return;
+        }
+        match sync_dir(&self.dir).and_then(|()| open_append(&self.dir.join(LOG))) {
+            Ok(file) => {
+                self.file = file;
+                self.len = bytes.len() as u64;
+            }
+            Err(e) => {
+                let why = format!("after compacting: {e}; the store is read-only until restarted");
+                log::error!("state: {why}");
+                self.broken = Some(why.clone());
+                self.discard = report(Outcome::Failed { why, broken: true });
+            }
+        }
+    }
 }
 
 /// Opens the log for appending.
@@ -122,4 +261,41 @@ pub fn sync_dir(dir: &Path) -> Result<(), String> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| format!("{}: {e}", dir.display()))
+}
+
+/// Test-only failures of the next write in a directory.
+#[cfg(test)]
+pub mod fault {
+    use std::path::{Path, PathBuf};
+    use std::sync::Mutex;
+
+    /// What goes wrong.
+    #[derive(Debug)]
+    pub enum Fault {
+        /// Half the batch is written, then the write fails.
+        Torn,
+        /// The batch is written, its fsync fails.
+        Sync,
+        /// The write says it has started, waits until `go` sends or is
+        /// dropped, then succeeds.
+        Pause {
+            started: std::sync::mpsc::Sender<()>,
+            go: std::sync::mpsc::Receiver<()>,
+        },
+    }
+
+    static FAULTS: Mutex<Vec<(PathBuf, Fault)>> = Mutex::new(Vec::new());
+
+    /// Queues `faults` for the next writes (and cuts) in `dir`: each is
+    /// used once, in order.
+    pub fn inject(dir: &Path, faults: Vec<Fault>) {
+        let mut all = FAULTS.lock().unwrap_or_else(|p| p.into_inner());
+        all.extend(faults.into_iter().map(|f| (dir.to_path_buf(), f)));
+    }
+
+    pub(super) fn take(dir: &Path) -> Option<Fault> {
+        let mut all = FAULTS.lock().unwrap_or_else(|p| p.into_inner());
+        let i = all.iter().position(|(d, _)| d == dir)?;
+        Some(all.remove(i).1)
+    }
 }

@@ -237,6 +237,9 @@ fn get(
         Ok(None) => return Ok(code::NOT_FOUND),
         Err(e) => return Ok(kv_code(&e)),
     };
+    // The value was copied out of the store, whether or not it fits (the
+    // copy back is no larger).
+    charge(caller, per_byte(cost::KV_READ), value.len() as u64)?;
     let max = usize::try_from(om.cast_unsigned()).unwrap_or(usize::MAX);
     let len = i32::try_from(value.len()).unwrap_or(i32::MAX);
     let copy = if whole {
@@ -247,7 +250,6 @@ fn get(
     } else {
         &value[..value.len().min(max)]
     };
-    charge(caller, per_byte(cost::KV_READ), copy.len() as u64)?;
     let Some((mem, _)) = guest_memory::of(caller) else {
         return if whole { Err(oob("kv_get")) } else { Ok(0) };
     };
@@ -311,10 +313,14 @@ fn list(
         (Err(Some(code)), _) | (_, Err(Some(code))) => return Ok(code),
     };
     let max = usize::try_from(om.cast_unsigned()).unwrap_or(usize::MAX);
-    let keys = match with_txn(caller, |t| Ok(t.keys(&prefix, &after, MAX_LIST))) {
-        Ok(keys) => keys,
+    let (keys, work) = match with_txn(caller, |t| Ok(t.keys(&prefix, &after, MAX_LIST))) {
+        Ok(found) => found,
         Err(e) => return Ok(kv_code(&e)),
     };
+    // Every key looked at and copied out of the store is paid for, before
+    // the copy back: listing many keys costs more than listing none,
+    // whatever fits in `out_max`.
+    charge(caller, per_byte(cost::KV_LIST), work)?;
     let mut out = Vec::new();
     for key in keys {
         if out.len().saturating_add(4).saturating_add(key.len()) > max {
