@@ -18,16 +18,19 @@ mod plugin {
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
     }
 
-    /// Counts the request; its refusal if it is over the limit. A store
-    /// that refuses lets it pass (logged).
+    /// Counts the request; its refusal if it is over the limit (then taken
+    /// back out of the count). A store that refuses lets it pass (logged).
     fn count(m: &RateLimit, request: &Request) -> Result<(), Reject> {
         let header = m
             .header()
             .and_then(|name| request.header.get(name.as_bytes()));
         let keys = m.keys(&request.source_addr(), header.as_deref());
-        let now = now_ms();
-        let n = match kv::incr_with_ttl(&keys.count, 1, m.window_ms) {
-            Ok(n) => n,
+        let slot = m.slot(now_ms());
+        let current = keys.window(slot.index);
+        // Kept two windows: the next window weighs this one.
+        let ttl = m.window_ms.saturating_mul(2);
+        let n = match kv::incr_with_ttl(&current, 1, ttl) {
+            Ok(n) => u64::try_from(n).unwrap_or(0),
             Err(e) => {
                 glue::log_error(&format!(
                     "rate-limit: the store refused ({e:?}); request passed"
@@ -35,18 +38,17 @@ mod plugin {
                 return Ok(());
             }
         };
-        if n == 1 {
-            // The first request of the window: when it started.
-            let _ = kv::set_with_ttl(&keys.start, now.to_string().as_bytes(), m.window_ms);
+        let previous = slot
+            .index
+            .checked_sub(1)
+            .and_then(|i| kv::get(&keys.window(i)).ok().flatten())
+            .and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok())
+            .unwrap_or(0);
+        let verdict = m.check(previous, n, slot);
+        if verdict.is_err() {
+            let _ = kv::incr_with_ttl(&current, -1, ttl);
         }
-        let start = || {
-            let value = kv::get(&keys.start).ok().flatten()?;
-            std::str::from_utf8(&value).ok()?.parse().ok()
-        };
-        if m.check(n, None, now).is_ok() {
-            return Ok(());
-        }
-        m.check(n, start(), now)
+        verdict
     }
 
     impl Guest for Plugin {
