@@ -213,6 +213,10 @@ fn every_builtin_board_profile_loads() {
         assert!(fit >= c.server.max_in_flight as u64, "{name}");
         // SD cards and eMMC: group commit, not an fsync per write.
         assert_eq!(c.state.sync, Some(Duration::from_millis(100)), "{name}");
+        // The store is in RAM: on 512 MiB boards a namespace holds less.
+        if b.ram <= 512 << 20 {
+            assert_eq!(c.state.limits.max_bytes, 256 << 10, "{name}");
+        }
     }
 }
 
