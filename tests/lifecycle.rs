@@ -420,3 +420,38 @@ fn a_queued_request_gets_503_when_admission_timeout_passes() {
     assert_eq!(spinning.read_response(false).status, 504);
     s.assert_healthy();
 }
+
+#[test]
+fn a_request_queued_for_memory_waits_without_spinning_and_times_out() {
+    // Slots are free but the memory budget is not: the spinner holds
+    // 40 MiB + its 1 MiB response of 64 MiB, /hello asks for 30 MiB more.
+    // Its wait must be a real wait (the spinner keeps running, the timeout
+    // fires), not a loop that wakes itself.
+    let wasm = TempDir::new("queue-memory");
+    let spin = wasm.write("spin.wasm", counting(u64::MAX));
+    let s = Server::with_config(
+        "[server]\nmax_in_flight = 4\nmemory_budget = \"64MiB\"\n\
+         admission_queue = 2\nadmission_timeout = \"300ms\"\n\n\
+         [[function]]\nroute = \"/spin\"\nmodule = \"spin.wasm\"\n\
+         limits = { fuel = 1_000_000_000_000, timeout = \"3s\", memory = \"40MiB\" }\n\n\
+         [[function]]\nroute = \"/big\"\nmodule = \"hello.wasm\"\n\
+         limits = { memory = \"30MiB\" }\n\n\
+         [[function]]\nroute = \"/hello\"\nmodule = \"hello.wasm\"\n",
+        &[("spin.wasm", spin), ("hello.wasm", function("hello.wasm"))],
+    );
+    assert_eq!(s.get("/big").text(), HELLO);
+    let mut spinning = s.connect().read_timeout(PROCESS_TIMEOUT * 3);
+    spinning.send(b"GET /spin HTTP/1.1\r\nhost: t\r\n\r\n");
+    s.wait_for_log("spin.wasm (native ABI)");
+    let r = s.get("/big");
+    let body = r.assert_error(503, "overloaded");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("memory_budget")),
+        "{body}"
+    );
+    assert_eq!(spinning.read_response(false).status, 504);
+    assert_eq!(s.get("/big").text(), HELLO);
+    s.assert_healthy();
+}

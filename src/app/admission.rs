@@ -17,6 +17,8 @@
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
+use event_listener::IntoNotification;
+
 use super::trace::{TraceId, trace_id};
 use crate::http::Gate;
 use crate::limits::{BODY_SHARE_DIVISOR, FunctionLimits, ServerLimits};
@@ -94,10 +96,11 @@ impl Admission {
         self.freed.listen()
     }
 
-    /// Wakes one queued request, if any waits, after a release.
+    /// Wakes one more queued request, if any waits, after a release
+    /// (one per release, however many come before the woken ones run).
     fn released(&self) {
         if self.queue > 0 {
-            self.freed.notify(1);
+            self.freed.notify(1.additional());
         }
     }
 
@@ -124,19 +127,22 @@ impl Admission {
         if slot.is_err() {
             return Err("too many requests in flight (max_in_flight); retry later");
         }
-        let permit = Permit {
-            admission: self,
-            memory: Reservation::new(self),
-        };
-        if !permit
-            .memory
-            .grow(limits.memory.saturating_add(limits.max_response))
-        {
+        let memory = Reservation::new(self);
+        if !memory.grow(limits.memory.saturating_add(limits.max_response)) {
+            // Given back without a wake-up: nothing was freed for anyone,
+            // and a queued request refused here would wake itself and
+            // never wait (an executor spinning in one task).
+            let _ = self
+                .in_flight
+                .fetch_update(Relaxed, Relaxed, |now| Some(now.saturating_sub(1)));
             return Err(
                 "the memory budget (memory_budget) is taken by requests in progress; retry later",
             );
         }
-        Ok(permit)
+        Ok(Permit {
+            admission: self,
+            memory,
+        })
     }
 }
 
@@ -221,7 +227,9 @@ impl<'a> Reservation<'a> {
 impl Drop for Reservation<'_> {
     fn drop(&mut self) {
         sub(&self.admission.reserved_memory, self.bytes.get());
-        self.admission.released();
+        if self.bytes.get() > 0 {
+            self.admission.released();
+        }
     }
 }
 

@@ -339,7 +339,9 @@ impl App {
                 smol::Timer::at(deadline).await;
             };
             let mut expired = std::pin::pin!(expired);
-            while refused.is_err() {
+            // The deadline is checked on every turn too: a wake-up that
+            // admits nothing can never keep a waiter past it.
+            while refused.is_err() && Instant::now() < deadline {
                 let freed = self.admission.listen();
                 refused = self.admission.admit(&spec.limits);
                 if refused.is_ok() {
