@@ -465,6 +465,11 @@ fn under_sync_always_nothing_is_visible_before_it_is_durable() {
         store.keys(b"a", b"", b"", 10).0,
         vec![b"gone".to_vec(), b"k".to_vec()]
     );
+    // A listing pays for the pending entries it looks at, even when its
+    // prefix matches none of them (4 keys: k, added, gone, n).
+    let (none, pending_work) = store.keys(b"a", b"zzz", b"", 1);
+    assert!(none.is_empty());
+    assert!(pending_work >= 4 * SCAN_WEIGHT, "{pending_work}");
     // A concurrent increment builds on the pending one all the same.
     let mut t = txn(&store, "a");
     t.incr(b"n", 1, 0).expect("incr");
@@ -475,6 +480,7 @@ fn under_sync_always_nothing_is_visible_before_it_is_durable() {
     assert_eq!(store.get(b"a", b"k"), Some(b"new".to_vec()));
     assert_eq!(store.get(b"a", b"gone"), None);
     assert_eq!(store.get(b"a", b"n"), Some(b"6".to_vec()));
+    assert_eq!(store.keys(b"a", b"zzz", b"", 1).1, 0, "nothing pending");
     assert_eq!(
         store.keys(b"a", b"", b"", 10).0,
         vec![b"added".to_vec(), b"k".to_vec(), b"n".to_vec()]
