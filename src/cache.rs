@@ -286,6 +286,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 const LANE_BYTES_PER_MICROSECOND: u64 = 16;
 
 impl ModuleCache {
+    /// Modules held now, and their estimated bytes.
+    pub fn usage(&self) -> (usize, u64) {
+        let entries = lock(&self.entries);
+        (entries.len(), self.bytes.load(Relaxed))
+    }
+
     /// A cache holding at most `module_cache` modules of together at most
     /// `module_cache_bytes` (estimated), checking a module's file for a
     /// change at most once per `module_check_interval` (zero: every
