@@ -195,6 +195,13 @@ fn metrics_count_requests_by_function_status_and_error_kind() {
     }
     assert!(count(&m, "wasmgate_request_fuel_sum") > 0.0);
     assert_eq!(count(&m, "wasmgate_module_cache_entries"), 2.0, "{m:?}");
+    assert_eq!(
+        count(&m, "wasmgate_module_cache_misses_total"),
+        2.0,
+        "{m:?}"
+    );
+    assert_eq!(count(&m, "wasmgate_module_compiles_total"), 2.0, "{m:?}");
+    assert_eq!(count(&m, "wasmgate_module_cache_hits_total"), 1.0, "{m:?}");
     assert_eq!(count(&m, "wasmgate_requests_in_flight"), 0.0);
     assert!(m.contains_key("wasmgate_connections_open"));
     assert_eq!(s.get("/ok").status, 200);

@@ -32,7 +32,7 @@ impl Admin {
         let mut out = String::new();
         app.metrics.write(&mut out);
         let (in_flight, reserved) = app.admission.usage();
-        let (entries, bytes) = app.cache.usage();
+        let cache = app.cache.stats();
         for (name, help, value) in [
             (
                 "wasmgate_requests_in_flight",
@@ -57,15 +57,34 @@ impl Admin {
             (
                 "wasmgate_module_cache_entries",
                 "Compiled modules in the cache.",
-                u64::try_from(entries).unwrap_or(u64::MAX),
+                cache.entries,
             ),
             (
                 "wasmgate_module_cache_bytes",
                 "Estimated bytes of the cached modules.",
-                bytes,
+                cache.bytes,
             ),
         ] {
             sample(&mut out, name, "gauge", help, value);
+        }
+        for (name, help, value) in [
+            (
+                "wasmgate_module_cache_hits_total",
+                "Module lookups answered from the cache.",
+                cache.hits,
+            ),
+            (
+                "wasmgate_module_cache_misses_total",
+                "Module lookups that found no current entry.",
+                cache.misses,
+            ),
+            (
+                "wasmgate_module_compiles_total",
+                "Modules read and compiled (or refused).",
+                cache.compiles,
+            ),
+        ] {
+            sample(&mut out, name, "counter", help, value);
         }
         super::metrics::header(
             &mut out,
