@@ -20,6 +20,16 @@ fn trapping() -> Vec<u8> {
     .unwrap()
 }
 
+/// A server with `toml` before one function, `/ok`.
+fn serve_ok(toml: &str) -> Server {
+    let dir = TempDir::new("admin");
+    let ok = dir.write("ok.wasm", counting(10));
+    Server::with_config(
+        &format!("{toml}[[function]]\nroute = \"/ok\"\nmodule = \"ok.wasm\"\n"),
+        &[("ok.wasm", ok)],
+    )
+}
+
 fn admin(s: &Server) -> SocketAddr {
     s.admin.expect("the server announced its admin address")
 }
@@ -209,12 +219,7 @@ fn metrics_count_requests_by_function_status_and_error_kind() {
 
 #[test]
 fn healthz_readyz_404_405_and_a_garbage_request_on_the_admin_port() {
-    let dir = TempDir::new("admin-health");
-    let ok = dir.write("ok.wasm", counting(10));
-    let s = Server::with_config(
-        "[admin]\nlisten = \"127.0.0.1:0\"\n\n[[function]]\nroute = \"/ok\"\nmodule = \"ok.wasm\"\n",
-        &[("ok.wasm", ok)],
-    );
+    let s = serve_ok("[admin]\nlisten = \"127.0.0.1:0\"\n");
     let a = admin(&s);
     assert_ne!(a, s.addr);
     let r = get(a, "/healthz");
@@ -238,25 +243,15 @@ fn healthz_readyz_404_405_and_a_garbage_request_on_the_admin_port() {
 
 #[test]
 fn no_admin_table_no_admin_listener() {
-    let dir = TempDir::new("admin-off");
-    let ok = dir.write("ok.wasm", counting(10));
-    let s = Server::with_config(
-        "[[function]]\nroute = \"/ok\"\nmodule = \"ok.wasm\"\n",
-        &[("ok.wasm", ok)],
-    );
+    let s = serve_ok("");
     assert_eq!(s.admin, None);
     assert!(!s.log().contains("admin"));
 }
 
 #[test]
 fn readyz_says_503_while_draining() {
-    let dir = TempDir::new("admin-drain");
-    let ok = dir.write("ok.wasm", counting(10));
-    let mut s = Server::with_config(
-        "[admin]\nlisten = \"127.0.0.1:0\"\n\n[server]\ndrain_timeout = \"60s\"\n\n\
-         [[function]]\nroute = \"/ok\"\nmodule = \"ok.wasm\"\n",
-        &[("ok.wasm", ok)],
-    );
+    let mut s =
+        serve_ok("[admin]\nlisten = \"127.0.0.1:0\"\n\n[server]\ndrain_timeout = \"60s\"\n\n");
     let a = admin(&s);
     // A request in flight: its head is in, its body is not.
     let mut busy = s.connect();
