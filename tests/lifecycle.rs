@@ -360,23 +360,37 @@ fn a_second_sigterm_exits_without_waiting_for_the_drain() {
     assert!(s.log().contains("exiting without waiting"), "{}", s.log());
 }
 
-#[test]
-fn a_request_over_max_in_flight_waits_in_the_bounded_admission_queue() {
-    let wasm = TempDir::new("queue");
+/// A server with one in-flight slot and an admission queue (`queue`: its
+/// `[server]` keys), whose slot is held by a request spinning for
+/// `spin_timeout` of CPU time (then 504), sent on the connection returned.
+fn slot_held(tag: &str, queue: &str, spin_timeout: &str) -> (Server, common::Conn) {
+    let wasm = TempDir::new(tag);
     let spin = wasm.write("spin.wasm", counting(u64::MAX));
     let s = Server::with_config(
-        "[server]\nmax_in_flight = 1\nadmission_queue = 1\nadmission_timeout = \"60s\"\n\n\
-         [[function]]\nroute = \"/spin\"\nmodule = \"spin.wasm\"\n\
-         limits = { fuel = 1_000_000_000_000, timeout = \"2s\" }\n\n\
-         [[function]]\nroute = \"/hello\"\nmodule = \"hello.wasm\"\n",
+        &format!(
+            "[server]\nmax_in_flight = 1\n{queue}\n\n\
+             [[function]]\nroute = \"/spin\"\nmodule = \"spin.wasm\"\n\
+             limits = {{ fuel = 1_000_000_000_000, timeout = \"{spin_timeout}\" }}\n\n\
+             [[function]]\nroute = \"/hello\"\nmodule = \"hello.wasm\"\n"
+        ),
         &[("spin.wasm", spin), ("hello.wasm", function("hello.wasm"))],
     );
     // Loaded first, so that its compile does not hold the thread later.
     assert_eq!(s.get("/hello").text(), HELLO);
-    // The one slot, held for its 2 s of CPU time.
     let mut spinning = s.connect().read_timeout(PROCESS_TIMEOUT * 3);
     spinning.send(b"GET /spin HTTP/1.1\r\nhost: t\r\n\r\n");
     s.wait_for_log("spin.wasm (native ABI)");
+    (s, spinning)
+}
+
+#[test]
+fn a_request_over_max_in_flight_waits_in_the_bounded_admission_queue() {
+    // The one slot, held for its 2 s of CPU time.
+    let (s, mut spinning) = slot_held(
+        "queue",
+        "admission_queue = 1\nadmission_timeout = \"60s\"",
+        "2s",
+    );
     // Two more while it spins: one waits in the queue and is served once
     // the slot is free, the other finds the queue full and gets 503 at once.
     let mut first = s.connect().read_timeout(PROCESS_TIMEOUT * 3);
@@ -394,21 +408,13 @@ fn a_request_over_max_in_flight_waits_in_the_bounded_admission_queue() {
 
 #[test]
 fn a_queued_request_gets_503_when_admission_timeout_passes() {
-    let wasm = TempDir::new("queue-timeout");
-    let spin = wasm.write("spin.wasm", counting(u64::MAX));
-    let s = Server::with_config(
-        "[server]\nmax_in_flight = 1\nadmission_queue = 4\nadmission_timeout = \"300ms\"\n\n\
-         [[function]]\nroute = \"/spin\"\nmodule = \"spin.wasm\"\n\
-         limits = { fuel = 1_000_000_000_000, timeout = \"3s\" }\n\n\
-         [[function]]\nroute = \"/hello\"\nmodule = \"hello.wasm\"\n",
-        &[("spin.wasm", spin), ("hello.wasm", function("hello.wasm"))],
+    let (s, mut spinning) = slot_held(
+        "queue-timeout",
+        "admission_queue = 4\nadmission_timeout = \"300ms\"",
+        "3s",
     );
-    assert_eq!(s.get("/hello").text(), HELLO);
-    let mut spinning = s.connect().read_timeout(PROCESS_TIMEOUT * 3);
-    spinning.send(b"GET /spin HTTP/1.1\r\nhost: t\r\n\r\n");
-    s.wait_for_log("spin.wasm (native ABI)");
     // Queued (there is room), nothing is given back within 300 ms of its
-    // CPU-independent wait: 503, while the spinner still runs.
+    // wall-clock wait: 503, while the spinner still runs.
     let r = s.get("/hello");
     r.assert_error(503, "overloaded");
     assert_eq!(spinning.read_response(false).status, 504);

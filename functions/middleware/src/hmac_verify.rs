@@ -90,13 +90,13 @@ impl HmacVerify {
 }
 
 /// HMAC-SHA256 of `body` under `secret`. On wasm32 it is asked of the host
-/// (`wasmgate.hmac_sha256`: ~100,000 fewer instructions per KiB
-/// interpreted) up to the host's 1 MiB per call, and computed here past
-/// that; elsewhere (native tests) it is computed here.
+/// (`wasmgate.hmac_sha256`, the guest crate's `digest`: ~100,000 fewer
+/// instructions per KiB interpreted) up to the host's 1 MiB per call, and
+/// computed here past that; elsewhere (native tests) it is computed here.
 fn mac(secret: &[u8], body: &[u8]) -> Option<[u8; 32]> {
     #[cfg(target_arch = "wasm32")]
     if secret.len().saturating_add(body.len()) <= HOST_MAX {
-        return Some(host::hmac_sha256(secret, body));
+        return Some(wasmgate_guest::digest::hmac_sha256(secret, body));
     }
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).ok()?;
     mac.update(body);
@@ -106,32 +106,6 @@ fn mac(secret: &[u8], body: &[u8]) -> Option<[u8; 32]> {
 /// The most key and data bytes one `wasmgate.hmac_sha256` call takes.
 #[cfg(target_arch = "wasm32")]
 const HOST_MAX: usize = 1 << 20;
-
-#[cfg(target_arch = "wasm32")]
-mod host {
-    #[link(wasm_import_module = "wasmgate")]
-    unsafe extern "C" {
-        #[link_name = "hmac_sha256"]
-        fn host_hmac_sha256(key: i32, key_len: i32, data: i32, data_len: i32, out: i32);
-    }
-
-    pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-        let mut out = [0u8; 32];
-        // SAFETY: the host reads the live `key` and `data` slices and
-        // writes 32 bytes at `out`, which holds 32; wasm32 pointers and
-        // lengths are 32-bit.
-        unsafe {
-            host_hmac_sha256(
-                key.as_ptr() as i32,
-                key.len() as i32,
-                data.as_ptr() as i32,
-                data.len() as i32,
-                out.as_mut_ptr() as i32,
-            )
-        };
-        out
-    }
-}
 
 /// `sha256=<hex>` for `body` under `secret` (what a client sends).
 pub fn sign(secret: &[u8], body: &[u8]) -> String {
