@@ -261,6 +261,20 @@ pub struct ModuleCache {
     /// that tells it it is next.
     waiting: Mutex<BTreeMap<(u64, u64), smol::channel::Sender<()>>>,
     epoch: Instant,
+    /// Lookups answered from the cache, lookups that were not, and
+    /// modules read and compiled (or refused).
+    hits: AtomicU64,
+    misses: AtomicU64,
+    compiles: AtomicU64,
+}
+
+/// The cache's numbers of the moment: see [`ModuleCache::stats`].
+pub struct CacheStats {
+    pub entries: u64,
+    pub bytes: u64,
+    pub hits: u64,
+    pub misses: u64,
+    pub compiles: u64,
 }
 
 // Shared by every executor thread; what a compile hands out is too
@@ -286,6 +300,18 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 const LANE_BYTES_PER_MICROSECOND: u64 = 16;
 
 impl ModuleCache {
+    /// What the metrics show of the cache.
+    pub fn stats(&self) -> CacheStats {
+        let entries = lock(&self.entries).len();
+        CacheStats {
+            entries: u64::try_from(entries).unwrap_or(u64::MAX),
+            bytes: self.bytes.load(Relaxed),
+            hits: self.hits.load(Relaxed),
+            misses: self.misses.load(Relaxed),
+            compiles: self.compiles.load(Relaxed),
+        }
+    }
+
     /// A cache holding at most `module_cache` modules of together at most
     /// `module_cache_bytes` (estimated), checking a module's file for a
     /// change at most once per `module_check_interval` (zero: every
@@ -303,6 +329,9 @@ impl ModuleCache {
             compiling: Arc::new(smol::lock::Mutex::new(())),
             waiting: Mutex::new(BTreeMap::new()),
             epoch: Instant::now(),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            compiles: AtomicU64::new(0),
         }
     }
 
@@ -318,9 +347,15 @@ impl ModuleCache {
     pub async fn get(&self, path: &Path, choice: AbiChoice) -> Result<Arc<Loaded>, Arc<LoadError>> {
         let key = (path.to_owned(), choice);
         let size = match self.lookup(&key) {
-            Lookup::Cached(loaded) => return loaded,
+            Lookup::Cached(loaded) => {
+                self.hits.fetch_add(1, Relaxed);
+                return loaded;
+            }
             Lookup::Missing(error) => return Err(Arc::new(error)),
-            Lookup::Changed(stamp) => stamp.map_or(0, |s| s.len),
+            Lookup::Changed(stamp) => {
+                self.misses.fetch_add(1, Relaxed);
+                stamp.map_or(0, |s| s.len)
+            }
         };
         // One compile at a time, smallest file first. The guard moves into
         // the helper thread's job and comes back with its result: a compile
@@ -335,6 +370,7 @@ impl ModuleCache {
             Lookup::Cached(loaded) => return loaded,
             Lookup::Missing(error) => return Err(Arc::new(error)),
         };
+        self.compiles.fetch_add(1, Relaxed);
         let file = path.to_owned();
         let limits = self.limits.clone();
         let (loaded, lane) = smol::unblock(move || {

@@ -477,6 +477,9 @@ fn serve(
     let config = source.config()?;
     logs::set_json(config.server.log_json);
     let listen = config.listen;
+    let admin = config
+        .admin
+        .map(|addr| (addr, crate::app::admin::Admin::new));
     // The store is opened (and locked) before the server listens.
     let state = crate::app::State::at_start(&config).map_err(CliError::Runtime)?;
     let reload = move |app: &crate::app::App| {
@@ -507,6 +510,7 @@ fn serve(
         listen,
         move |addr| crate::app::App::start(config, addr).with_state(state),
         reload,
+        admin,
     )
     .map_err(|e| CliError::Runtime(format!("cannot serve on {listen}: {e}")))
 }

@@ -147,6 +147,14 @@ impl Admission {
 }
 
 impl Admission {
+    /// Requests admitted now, and bytes of `memory_budget` held now.
+    pub fn usage(&self) -> (usize, u64) {
+        (
+            self.in_flight.load(Relaxed),
+            self.reserved_memory.load(Relaxed),
+        )
+    }
+
     /// Reserves `bytes` of the memory budget without a slot: an
     /// admitted request's middleware instance (its `memory`) while it
     /// lives.

@@ -3,7 +3,9 @@
 //! response. Every request ends here in one access line, and every error in
 //! one JSON error body (`error_response`).
 
+pub mod admin;
 pub mod admission;
+pub mod metrics;
 pub mod middleware;
 pub mod proxy;
 pub mod router;
@@ -44,6 +46,8 @@ pub struct App {
     cache: ModuleCache,
     admission: Admission,
     state: state::State,
+    /// Kept across reloads.
+    metrics: Arc<metrics::Metrics>,
 }
 
 // Fails to compile if a thread-bound type (`Rc`, `Cell`, ...) gets into
@@ -74,6 +78,7 @@ impl App {
             cache: ModuleCache::new(&config.server),
             admission: Admission::new(&config.server),
             state: state::State::new(&config.state),
+            metrics: Arc::default(),
             config,
         }
     }
@@ -91,8 +96,9 @@ impl App {
     /// carried over (it is locked against a second opening); the module
     /// cache and the admission counters start afresh.
     pub fn reloaded(&self, config: Config) -> Self {
-        let app = App::new(config);
+        let mut app = App::new(config);
         app.state.carry(&self.state);
+        app.metrics = Arc::clone(&self.metrics);
         app
     }
 
@@ -464,6 +470,21 @@ impl App {
             Ok(response) => (response, None),
             Err(e) => (error_response(&e, function, trace_id), Some(e.kind)),
         };
+        let series = match (&access.function, proxy) {
+            (Some(f), _) if f.from_functions_dir && response.status != 404 => {
+                metrics::Series::Dir(&f.name)
+            }
+            (Some(f), _) if !f.from_functions_dir => metrics::Series::Configured(&f.name),
+            (None, Some((p, _))) => metrics::Series::Configured(&p.spec.name),
+            _ => metrics::Series::None,
+        };
+        self.metrics.request(
+            series,
+            response.status,
+            kind.map(Kind::as_str),
+            access.fuel,
+            started.elapsed(),
+        );
         let served = Served { proxy, function };
         log::info!(
             target: "access",

@@ -48,6 +48,13 @@ use crate::limits::{FunctionLimits, ProxyLimits, ServerLimits, StateLimits};
 /// The default listen address: loopback only, exposing the server is a choice.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
+/// The admin listener's address when `[admin]` has no `listen`: loopback,
+/// like the server's (metrics name every configured function).
+pub const DEFAULT_ADMIN_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::LOCALHOST,
+    9090,
+));
+
 /// What a profile says about its board.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Board {
@@ -242,6 +249,9 @@ pub struct Config {
     pub fuel_per_ms: Option<u64>,
     /// The KV store.
     pub state: StateConfig,
+    /// The admin listener's address (`[admin] listen`), if `[admin]` is
+    /// present: health, readiness and metrics.
+    pub admin: Option<SocketAddr>,
 }
 
 impl Default for Config {
@@ -260,6 +270,7 @@ impl Default for Config {
             board: None,
             fuel_per_ms: None,
             state: StateConfig::default(),
+            admin: None,
         }
     }
 }

@@ -69,6 +69,14 @@ table! {
         /// The defaults of every `[[proxy]]`'s keys (its route keys refused).
         gateway: Option<RawProxy>,
         proxies = "proxy": Vec<RawProxy>,
+        admin: Option<RawAdmin>,
+    }
+}
+
+table! {
+    /// `[admin]`: the admin listener (health, readiness, metrics).
+    struct RawAdmin {
+        listen: Option<Spanned<String>>,
     }
 }
 

@@ -1039,3 +1039,19 @@ fn middleware_config_env_keys_are_resolved_by_the_host() {
         assert!(e.contains("test.toml:4"), "{e}");
     }
 }
+
+#[test]
+fn admin_listener_is_off_without_its_table_and_on_loopback_with_it() {
+    assert_eq!(parse("").unwrap().admin, None);
+    assert_eq!(
+        parse("[admin]\n").unwrap().admin,
+        Some(super::DEFAULT_ADMIN_LISTEN)
+    );
+    assert_eq!(
+        parse("[admin]\nlisten = \"0.0.0.0:9100\"\n").unwrap().admin,
+        Some("0.0.0.0:9100".parse().unwrap())
+    );
+    let e = parse("[admin]\nlisten = \"nowhere\"\n").unwrap_err();
+    assert!(e.message.contains("`admin.listen`"), "{}", e.message);
+    assert!(parse("[admin]\nport = 1\n").is_err());
+}

@@ -151,6 +151,15 @@ pub(crate) fn validate(
         }
         config.server = server_limits(input, &s, &config.server)?;
     }
+    if let Some(admin) = &raw.admin {
+        config.admin = Some(match &admin.listen {
+            None => super::DEFAULT_ADMIN_LISTEN,
+            Some(listen) => match Config::parse_listen(listen.get_ref()) {
+                Ok(addr) => addr,
+                Err(why) => return input.error(listen.span(), format!("`admin.listen`: {why}")),
+            },
+        });
+    }
     if let Some(st) = &raw.state {
         state(input, st, base, &mut config.state)?;
     }

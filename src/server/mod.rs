@@ -92,17 +92,43 @@ const REACTOR_TURN: Duration = Duration::from_micros(50);
 /// `reload` is given the current handler and may return the one that
 /// serves from the next request on (`None` keeps the current one; it says
 /// why in the log).
-pub fn run<H, F, R>(listen: SocketAddr, start: F, reload: R) -> std::io::Result<()>
+///
+/// With `admin`, a second listener on the same executor serves the
+/// handler `admin`'s function builds from the main server's [`Status`]
+/// (its handler of the moment, whether it drains, its connections), with
+/// the same framing, timeouts and caps; it stops when the drain ends.
+pub fn run<H, F, R, A, FA>(
+    listen: SocketAddr,
+    start: F,
+    reload: R,
+    admin: Option<(SocketAddr, FA)>,
+) -> std::io::Result<()>
 where
     H: Handler + 'static,
     F: FnOnce(SocketAddr) -> H + 'static,
     R: FnMut(&H) -> Option<H> + 'static,
+    A: Handler + 'static,
+    FA: FnOnce(Status<H>) -> A + 'static,
 {
     run_local(move |executor| async move {
         let signals = Signals::new([Signal::Term, Signal::Int, Signal::Hup])?;
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let server = Arc::new(Server::new(start(addr)));
+        if let Some((admin_listen, build)) = admin {
+            let admin_listener = TcpListener::bind(admin_listen).await?;
+            let admin_addr = admin_listener.local_addr()?;
+            let admin = Arc::new(Server::new(build(Status(Arc::clone(&server)))));
+            {
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "wasmgate admin listening on http://{admin_addr}");
+                let _ = out.flush();
+            }
+            executor
+                .spawn(accept(Rc::clone(&executor), admin_listener, admin, None))
+                .detach();
+        }
         let control = Control {
             signals,
             reload: Box::new(reload),
@@ -207,6 +233,24 @@ struct Control<H> {
     reload: Reload<H>,
 }
 
+/// What the admin listener's handler sees of the main server.
+pub struct Status<H>(Arc<Server<H>>);
+
+impl<H> Status<H> {
+    /// The handler serving requests now (a reload replaces it).
+    pub fn handler(&self) -> Arc<H> {
+        self.0.handler()
+    }
+    /// Whether a drain has started (SIGTERM or SIGINT).
+    pub fn draining(&self) -> bool {
+        self.0.draining()
+    }
+    /// Connections open now (lingering closes included).
+    pub fn connections(&self) -> usize {
+        self.0.tasks.load(SeqCst)
+    }
+}
+
 /// What the accept loop waits for.
 enum Event {
     Accepted(std::io::Result<(smol::net::TcpStream, SocketAddr)>),
@@ -218,7 +262,7 @@ async fn serve<H: Handler + 'static>(
     listener: TcpListener,
     addr: SocketAddr,
     server: Arc<Server<H>>,
-    mut control: Option<Control<H>>,
+    control: Option<Control<H>>,
 ) -> std::io::Result<()> {
     // Tests and scripts read the bound address (useful with port 0) here.
     {
@@ -238,6 +282,17 @@ async fn serve<H: Handler + 'static>(
             })
             .detach();
     }
+    accept(executor, listener, server, control).await
+}
+
+/// Accepts connections (one task each) until a signal in `control` ends
+/// the loop with a drain.
+async fn accept<H: Handler + 'static>(
+    executor: Rc<smol::LocalExecutor<'_>>,
+    listener: TcpListener,
+    server: Arc<Server<H>>,
+    mut control: Option<Control<H>>,
+) -> std::io::Result<()> {
     loop {
         let event = smol::future::or(async { Event::Accepted(listener.accept().await) }, async {
             match control.as_mut().map(|c| &mut c.signals) {

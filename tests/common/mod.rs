@@ -129,6 +129,8 @@ pub struct Server {
     child: Child,
     /// The address it listens on.
     pub addr: SocketAddr,
+    /// The admin listener's address, if `[admin]` is configured.
+    pub admin: Option<SocketAddr>,
     log: Arc<Mutex<String>>,
     dir: TempDir,
 }
@@ -226,17 +228,23 @@ impl Server {
         let stdout = child.stdout.take().expect("stdout piped");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
+            // The admin listener, if any, is announced first.
+            let mut admin = None;
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
+                if let Some(addr) = line.strip_prefix("wasmgate admin listening on http://") {
+                    admin = addr.trim().parse::<SocketAddr>().ok();
+                }
                 if let Some(addr) = line.strip_prefix("wasmgate listening on http://") {
-                    let _ = tx.send(addr.trim().to_owned());
+                    let _ = tx.send((addr.trim().to_owned(), admin));
                 }
             }
         });
 
         match rx.recv_timeout(PROCESS_TIMEOUT) {
-            Ok(addr) => Ok(Self {
+            Ok((addr, admin)) => Ok(Self {
                 child,
+                admin,
                 addr: addr
                     .parse()
                     .unwrap_or_else(|e| panic!("bad listen address `{addr}`: {e}")),

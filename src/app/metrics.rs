@@ -1,0 +1,193 @@
+//! The server's metrics, and their Prometheus text exposition (format
+//! 0.0.4), written by hand (a crate for it costs more than this file).
+//! Shared by every executor thread: counters are atomics, the per-label
+//! request counts a map behind a `Mutex` held for one increment. Kept
+//! across reloads (the application holds an `Arc`).
+//!
+//! Label cardinality is bounded: a request's `function` label is the name
+//! of a configured `[[function]]` or `[[proxy]]`; of a `functions_dir`
+//! function up to [`DIR_FUNCTIONS_CAP`] distinct names, later ones under
+//! `_other`; a request no function answered (a made-up path, an
+//! unreadable request) under `_none`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+/// How many `functions_dir` functions get series of their own.
+pub const DIR_FUNCTIONS_CAP: usize = 100;
+
+/// Request duration buckets, in seconds.
+const DURATION_BUCKETS: [f64; 8] = [0.001, 0.005, 0.025, 0.1, 0.5, 1.0, 5.0, 30.0];
+/// Fuel buckets, in units of fuel.
+const FUEL_BUCKETS: [f64; 6] = [1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
+
+/// A histogram over fixed buckets.
+struct Histogram<const N: usize> {
+    bounds: [f64; N],
+    /// Observations at or below each bound (not cumulative), and above all.
+    counts: [AtomicU64; N],
+    over: AtomicU64,
+    sum: Mutex<f64>,
+}
+
+impl<const N: usize> Histogram<N> {
+    fn new(bounds: [f64; N]) -> Self {
+        Self {
+            bounds,
+            counts: std::array::from_fn(|_| AtomicU64::new(0)),
+            over: AtomicU64::new(0),
+            sum: Mutex::new(0.0),
+        }
+    }
+
+    fn observe(&self, value: f64) {
+        match self.bounds.iter().position(|b| value <= *b) {
+            Some(i) => self.counts[i].fetch_add(1, Relaxed),
+            None => self.over.fetch_add(1, Relaxed),
+        };
+        *self.sum.lock().unwrap_or_else(PoisonError::into_inner) += value;
+    }
+
+    fn write(&self, out: &mut String, name: &str, help: &str) {
+        header(out, name, "histogram", help);
+        let mut total = 0u64;
+        for (bound, count) in self.bounds.iter().zip(&self.counts) {
+            total = total.saturating_add(count.load(Relaxed));
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {total}");
+        }
+        total = total.saturating_add(self.over.load(Relaxed));
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {total}");
+        let sum = *self.sum.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = writeln!(out, "{name}_sum {sum}");
+        let _ = writeln!(out, "{name}_count {total}");
+    }
+}
+
+/// `# HELP` and `# TYPE` of one metric.
+pub fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// One metric with one unlabelled sample.
+pub fn sample(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
+    header(out, name, kind, help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
+/// Which series a request's function name falls in.
+pub enum Series<'a> {
+    /// A configured `[[function]]` or `[[proxy]]`.
+    Configured(&'a str),
+    /// A `functions_dir` function that was found.
+    Dir(&'a str),
+    /// No function answered.
+    None,
+}
+
+/// Request counts by (function, status class, error kind).
+type Requests = BTreeMap<(String, &'static str, &'static str), u64>;
+
+/// The metrics the application records.
+pub struct Metrics {
+    requests: Mutex<Requests>,
+    dir_functions: Mutex<BTreeSet<String>>,
+    duration: Histogram<8>,
+    fuel: Histogram<6>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            requests: Mutex::new(BTreeMap::new()),
+            dir_functions: Mutex::new(BTreeSet::new()),
+            duration: Histogram::new(DURATION_BUCKETS),
+            fuel: Histogram::new(FUEL_BUCKETS),
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts one answered request.
+    pub fn request(
+        &self,
+        series: Series<'_>,
+        status: u16,
+        kind: Option<&'static str>,
+        fuel: u64,
+        took: Duration,
+    ) {
+        let function = match series {
+            Series::Configured(name) => name.to_owned(),
+            Series::Dir(name) => {
+                let mut dir = self
+                    .dir_functions
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                if dir.contains(name) || dir.len() < DIR_FUNCTIONS_CAP {
+                    dir.insert(name.to_owned());
+                    name.to_owned()
+                } else {
+                    "_other".to_owned()
+                }
+            }
+            Series::None => "_none".to_owned(),
+        };
+        let class = match status {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        let mut requests = self.requests.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = requests
+            .entry((function, class, kind.unwrap_or("")))
+            .or_insert(0);
+        *count = count.saturating_add(1);
+        drop(requests);
+        self.duration.observe(took.as_secs_f64());
+        // Exact below 2^53 fuel, far beyond any limit.
+        #[allow(clippy::cast_precision_loss)]
+        self.fuel.observe(fuel as f64);
+    }
+
+    /// The request metrics in the exposition format.
+    pub fn write(&self, out: &mut String) {
+        header(
+            out,
+            "wasmgate_requests_total",
+            "counter",
+            "Requests answered, by function, status class and error kind.",
+        );
+        let requests = self.requests.lock().unwrap_or_else(PoisonError::into_inner);
+        for ((function, class, kind), count) in requests.iter() {
+            let _ = writeln!(
+                out,
+                "wasmgate_requests_total{{function=\"{}\",status=\"{class}\",error=\"{kind}\"}} {count}",
+                escape(function)
+            );
+        }
+        drop(requests);
+        self.duration.write(
+            out,
+            "wasmgate_request_duration_seconds",
+            "Time from reading a request's head to its response.",
+        );
+        self.fuel.write(
+            out,
+            "wasmgate_request_fuel",
+            "Fuel a request's guests consumed.",
+        );
+    }
+}
+
+/// A label value escaped for the exposition format.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
