@@ -12,6 +12,13 @@
 //! RELRO region ends on the 64 KiB maximum page size (~60 KiB of zeros),
 //! and a static musl executable never applies `PT_GNU_RELRO` (only musl's
 //! dynamic linker mprotects it), so the header protects nothing here.
+//!
+//! And it is linked without the `.eh_frame` unwind tables themselves
+//! (`cross/no-eh-frame.ld`, 196 KiB: our crates are built without them,
+//! `force-unwind-tables=no` in `.cargo/config.toml`, but Rust's prebuilt
+//! std keeps its own): with `panic = "abort"` nothing reads them but a
+//! panic's backtrace (`RUST_BACKTRACE`), which then lists no frames; the
+//! panic's message and the abort are unchanged.
 
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
@@ -20,5 +27,8 @@ fn main() {
     if target == "aarch64-unknown-linux-musl" && profile == "release" {
         println!("cargo::rustc-link-arg-bins=-Wl,--no-eh-frame-hdr");
         println!("cargo::rustc-link-arg-bins=-Wl,-z,norelro");
+        let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into());
+        println!("cargo::rerun-if-changed=cross/no-eh-frame.ld");
+        println!("cargo::rustc-link-arg-bins=-Wl,-T,{dir}/cross/no-eh-frame.ld");
     }
 }

@@ -241,6 +241,9 @@ mod abi {
             cost: shape.cost(),
             cache_bytes: 0,
             stubbed: None,
+            source: None,
+            signature: wcache::Status::Unchecked { gojinn: false },
+            kv: false,
         };
         let spec = FunctionSpec::from_dir(&functions(), "floor", &FunctionLimits::default());
         let req = hello_request();

@@ -1,7 +1,9 @@
 //! Compiled modules, loaded on first use and kept in a bounded LRU.
 //!
 //! A module is keyed by its path and ABI choice and stamped with the file's
-//! size and modification time. The file is stat'ed again only once
+//! size and modification time (and, with `[signatures]`, its `.sig`
+//! file's: a new or changed signature is a changed module; `load` checks
+//! the signature on the bytes it compiles, see `signature.rs`). The file is stat'ed again only once
 //! `module_check_interval` has passed since its last check (a `stat` per
 //! request was a measurable share of the server's CPU), so a changed file is
 //! recompiled on its first request after that. Load failures are cached with
@@ -20,12 +22,18 @@
 //! function it ever compiled until it is dropped, so with one shared engine
 //! each evicted or reloaded module would leak its code (60–75 KiB for a
 //! small Rust function). Dropping the entry drops the engine and its code.
+//!
+//! An http-wasm middleware's snapshots (`abi::http_wasm::Snapshots`, each
+//! a second compiled module with the data its `_start` left) are counted
+//! against the entry of the module they were made of when the thread that
+//! makes one settles it through a [`Ledger`], which may evict other
+//! entries; an entry that leaves the cache drops its snapshots.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
 use smol::lock::MutexGuardArc;
@@ -33,12 +41,14 @@ use wasmi::{Module, Store, TrapCode};
 
 use crate::abi;
 pub use crate::abi::Compiled;
+use crate::abi::http_wasm::{MAX_MODULE_IMAGE_BYTES, Snapshot};
 use crate::config::AbiChoice;
 use crate::error::LimitExceeded;
 use crate::error::LoadError;
-use crate::limits::ServerLimits;
+use crate::limits::{FunctionLimits, ServerLimits};
 use crate::runtime::structure::Shape;
 use crate::runtime::{HostState, Runtime};
+use crate::signature;
 
 /// A cached module with the engine (and linker) that owns its code.
 pub struct Loaded {
@@ -46,19 +56,9 @@ pub struct Loaded {
     pub runtime: Runtime,
     /// The module.
     pub compiled: Compiled,
+    /// Its http-wasm snapshots, by config.
+    pub snapshots: abi::http_wasm::Snapshots,
 }
-
-/// Compiled code is estimated at this many bytes per byte of function
-/// bodies: wasmi's register code is ~1 times the size of compiled Wasm (the
-/// bundled functions), up to ~6 times for straight-line arithmetic (a 1 MiB
-/// function of `local.get; i32.const; i32.add; local.set` stays at 7 MB).
-const CODE_BYTES_PER_BODY_BYTE: u64 = 6;
-
-/// Added per `block`, `loop` and `if`: translating one peaks at ~64 bytes
-/// (a 1 MiB function of 260,000 loops took ~17 MB more than a function of
-/// a few), 16 times its Wasm, so a module of nothing but blocks would be
-/// underestimated by the per-byte rate alone (deep nesting: 20 times).
-const CODE_BYTES_PER_BLOCK: u64 = 64;
 
 /// Reads, validates and inspects one module file, compiling it with
 /// `runtime`'s engine: refused if it is over a structural limit or cannot
@@ -82,6 +82,15 @@ pub fn load(
         });
     }
     let bytes = std::fs::read(path).map_err(read_error)?;
+    // Verified on the bytes that are compiled, before anything parses
+    // them; a Gojinn trailer is removed here.
+    let (bytes, signature) =
+        signature::check(&limits.signatures, path, bytes).map_err(|error| {
+            LoadError::Signature {
+                path: path.to_owned(),
+                error,
+            }
+        })?;
     let invalid = |message: String| LoadError::Invalid {
         path: path.to_owned(),
         message,
@@ -97,12 +106,7 @@ pub fn load(
     // So is the estimate of what the compiled module will hold: translating
     // a module only to refuse it for its size cost up to ~75 MB and ~1 s
     // per request outside every bound.
-    let estimate = |shape: &Shape| {
-        u64::try_from(bytes.len())
-            .unwrap_or(u64::MAX)
-            .saturating_add(shape.code_bytes.saturating_mul(CODE_BYTES_PER_BODY_BYTE))
-            .saturating_add(shape.blocks.saturating_mul(CODE_BYTES_PER_BLOCK))
-    };
+    let estimate = |shape: &Shape| shape.cache_bytes(bytes.len());
     if let Ok(shape) = &shape {
         shape.check(&limits.module).map_err(refused)?;
         let cache_bytes = estimate(shape);
@@ -117,8 +121,7 @@ pub fn load(
     }
     let module = Module::new(runtime.engine(), &bytes).map_err(|e| invalid(e.to_string()))?;
     let shape = shape.map_err(invalid)?;
-    let cache_bytes = estimate(&shape);
-    drop(bytes);
+    let mut cache_bytes = estimate(&shape);
     let abi = abi::inspect(&module, path, choice)?;
     let instantiate_error = |message| LoadError::Instantiate {
         path: path.to_owned(),
@@ -133,6 +136,15 @@ pub fn load(
         limits.memory_budget,
     )
     .map_err(instantiate_error)?;
+    // Kept for the snapshots of its `_start` (`abi::http_wasm::Snapshot`).
+    let source = (abi == abi::Abi::HttpWasm
+        && stubbed.is_none()
+        && module.get_export(abi::http_wasm::START).is_some())
+    .then(|| {
+        cache_bytes = cache_bytes.saturating_add(u64::try_from(bytes.len()).unwrap_or(u64::MAX));
+        bytes.into_boxed_slice()
+    });
+    let kv = crate::runtime::imports::uses_kv(&module);
     Ok(Compiled {
         module,
         abi,
@@ -140,6 +152,9 @@ pub fn load(
         cost: shape.cost(),
         cache_bytes,
         stubbed,
+        source,
+        signature,
+        kv,
     })
 }
 
@@ -169,15 +184,20 @@ fn trial(runtime: &Runtime, module: &Module, memory_budget: u64) -> Result<(), S
     Err(error.to_string())
 }
 
+/// A module file's size and modification time, and its `.sig` file's
+/// when signatures are checked: a changed signature is a changed module.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Stamp {
     len: u64,
     modified: Option<SystemTime>,
+    /// `None` when there is no `.sig` or signatures are not checked.
+    sig: Option<(u64, Option<SystemTime>)>,
 }
 
 impl Stamp {
     /// The file's stamp; a `NotFound` error when there is no regular file.
-    fn of(path: &Path) -> std::io::Result<Self> {
+    /// With `signed`, its `.sig` file's stamp too.
+    fn of(path: &Path, signed: bool) -> std::io::Result<Self> {
         let meta = std::fs::metadata(path)?;
         if !meta.is_file() {
             return Err(std::io::Error::new(
@@ -185,9 +205,19 @@ impl Stamp {
                 "not a regular file",
             ));
         }
+        let sig = match signed {
+            false => None,
+            true => match std::fs::metadata(signature::sig_path(path)) {
+                Ok(meta) => Some((meta.len(), meta.modified().ok())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                // There but not stat'able: `load` says why when it reads it.
+                Err(_) => Some((u64::MAX, None)),
+            },
+        };
         Ok(Self {
             len: meta.len(),
             modified: meta.modified().ok(),
+            sig,
         })
     }
 }
@@ -204,6 +234,9 @@ struct Entry {
     /// When the stamp was last compared with the file.
     checked: Instant,
     loaded: Result<Arc<Loaded>, Arc<LoadError>>,
+    /// Estimated bytes of the module's http-wasm snapshots (see
+    /// [`Ledger::settle`]).
+    snapshot_bytes: u64,
     last_used: u64,
     /// Its GreedyDual-Size value: the cache's inflation when it was last
     /// used plus [`Entry::bonus`]. The lowest is evicted first.
@@ -216,17 +249,21 @@ struct Entry {
 const SIZE_BONUS: u64 = 1 << 40;
 
 impl Entry {
-    /// Estimated bytes the entry holds (a cached failure: none to speak of).
+    /// Estimated bytes the entry holds, its snapshots' included (a cached
+    /// failure: none to speak of).
     fn bytes(&self) -> u64 {
-        self.loaded.as_ref().map_or(0, |l| l.compiled.cache_bytes)
+        self.loaded.as_ref().map_or(0, |l| {
+            l.compiled.cache_bytes.saturating_add(self.snapshot_bytes)
+        })
     }
 
     /// What a use adds to the cache's inflation: inversely proportional to
     /// the entry's size, none for a cached failure (the first to go).
     fn bonus(&self) -> u64 {
-        self.loaded
-            .as_ref()
-            .map_or(0, |l| SIZE_BONUS / l.compiled.cache_bytes.max(1))
+        match self.loaded {
+            Ok(_) => SIZE_BONUS / self.bytes().max(1),
+            Err(_) => 0,
+        }
     }
 
     /// Marks a use at LRU clock `now` with the cache's `inflation`.
@@ -243,17 +280,12 @@ type Entries = HashMap<Key, Entry>;
 /// can share one; the locks it takes are std mutexes held for a lookup or
 /// an insertion, never across an `.await`.
 pub struct ModuleCache {
-    capacity: usize,
-    capacity_bytes: u64,
+    /// The entries and their bytes, shared with the threads that make
+    /// snapshots ([`Ledger`]).
+    books: Arc<Books>,
     limits: ServerLimits,
     check_interval: Duration,
-    entries: Mutex<Entries>,
-    /// Sum of the entries' [`Entry::bytes`]. Written only with `entries`
-    /// locked, like `inflation`.
-    bytes: AtomicU64,
     clock: AtomicU64,
-    /// GreedyDual-Size's inflation: the priority of the last entry evicted.
-    inflation: AtomicU64,
     /// Held while a module compiles: one compile at a time.
     compiling: Arc<smol::lock::Mutex<()>>,
     /// Requests waiting for [`Self::compiling`], by (deadline in µs since
@@ -267,6 +299,24 @@ pub struct ModuleCache {
     misses: AtomicU64,
     compiles: AtomicU64,
 }
+
+/// The cache's entries and what they hold.
+struct Books {
+    capacity: usize,
+    capacity_bytes: u64,
+    entries: Mutex<Entries>,
+    /// Sum of the entries' [`Entry::bytes`]. Written only with `entries`
+    /// locked, like `inflation`.
+    bytes: AtomicU64,
+    /// GreedyDual-Size's inflation: the priority of the last entry evicted.
+    inflation: AtomicU64,
+}
+
+/// Where the snapshots of the cache's modules are counted: a handle on the
+/// cache for the thread that makes one, which may finish after the module
+/// was evicted or reloaded, or after the cache itself is gone (a config
+/// reload starts a new one).
+pub struct Ledger(Weak<Books>);
 
 /// The cache's numbers of the moment: see [`ModuleCache::stats`].
 pub struct CacheStats {
@@ -282,6 +332,7 @@ pub struct CacheStats {
 const _: () = {
     const fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<ModuleCache>();
+    assert_send_sync::<Ledger>();
     assert_send_sync::<Loaded>();
     assert_send_sync::<Compiled>();
     assert_send_sync::<LoadError>();
@@ -302,10 +353,10 @@ const LANE_BYTES_PER_MICROSECOND: u64 = 16;
 impl ModuleCache {
     /// What the metrics show of the cache.
     pub fn stats(&self) -> CacheStats {
-        let entries = lock(&self.entries).len();
+        let entries = lock(&self.books.entries).len();
         CacheStats {
             entries: u64::try_from(entries).unwrap_or(u64::MAX),
-            bytes: self.bytes.load(Relaxed),
+            bytes: self.books.bytes.load(Relaxed),
             hits: self.hits.load(Relaxed),
             misses: self.misses.load(Relaxed),
             compiles: self.compiles.load(Relaxed),
@@ -318,14 +369,16 @@ impl ModuleCache {
     /// request), loading modules under `limits`.
     pub fn new(limits: &ServerLimits) -> Self {
         Self {
-            capacity: limits.module_cache.max(1),
-            capacity_bytes: limits.module_cache_bytes,
+            books: Arc::new(Books {
+                capacity: limits.module_cache.max(1),
+                capacity_bytes: limits.module_cache_bytes,
+                entries: Mutex::new(HashMap::new()),
+                bytes: AtomicU64::new(0),
+                inflation: AtomicU64::new(0),
+            }),
             limits: limits.clone(),
             check_interval: limits.module_check_interval,
-            entries: Mutex::new(HashMap::new()),
-            bytes: AtomicU64::new(0),
             clock: AtomicU64::new(0),
-            inflation: AtomicU64::new(0),
             compiling: Arc::new(smol::lock::Mutex::new(())),
             waiting: Mutex::new(BTreeMap::new()),
             epoch: Instant::now(),
@@ -373,16 +426,34 @@ impl ModuleCache {
         self.compiles.fetch_add(1, Relaxed);
         let file = path.to_owned();
         let limits = self.limits.clone();
-        let (loaded, lane) = smol::unblock(move || {
+        let compiled = crate::threads::off_thread("wasmgate-compile", move || {
             let runtime = Runtime::new();
-            let loaded =
-                load(&runtime, &file, choice, &limits).map(|compiled| Loaded { runtime, compiled });
+            let loaded = load(&runtime, &file, choice, &limits).map(|compiled| Loaded {
+                runtime,
+                compiled,
+                snapshots: abi::http_wasm::Snapshots::default(),
+            });
             (loaded, lane)
         })
         .await;
+        let Some((loaded, lane)) = compiled else {
+            // Not cached: the next request tries again.
+            log::error!("compiling {} panicked", path.display());
+            return Err(Arc::new(LoadError::Internal {
+                path: path.to_owned(),
+                message: "its compile ended without a result (a wasmgate bug)",
+            }));
+        };
         let loaded = loaded.map(Arc::new).map_err(Arc::new);
-        let mut entries = lock(&self.entries);
+        let books = &*self.books;
+        let mut entries = lock(&books.entries);
         match &loaded {
+            Ok(l) if self.limits.signatures.enabled() => log::info!(
+                "loaded {} ({} ABI), signature {}",
+                path.display(),
+                l.compiled.abi,
+                l.compiled.signature
+            ),
             Ok(l) => log::info!("loaded {} ({} ABI)", path.display(), l.compiled.abi),
             // Removed between the stat and the read.
             Err(e) if is_missing(e) => {
@@ -395,33 +466,16 @@ impl ModuleCache {
             stamp,
             checked: Instant::now(),
             loaded: loaded.clone(),
+            snapshot_bytes: 0,
             last_used: 0,
             priority: 0,
         };
-        entry.touch(self.tick(), self.inflation.load(Relaxed));
-        self.remove(&mut entries, &key);
-        // Until the new entry fits both bounds (`load` refused any module
-        // larger than the byte bound alone), evict by GreedyDual-Size: the
-        // lowest priority, so large modules and failures go before small
-        // ones used as recently, and least recently used among equals.
-        // Plain LRU let a tenant's large modules, each used more often than
-        // a small function, evict it over and over; its reload then waited
-        // for their ~1 s compiles (/hello max 1 s in the attacker review).
-        while entries.len() >= self.capacity
-            || self.bytes.load(Relaxed).saturating_add(entry.bytes()) > self.capacity_bytes
-        {
-            let Some((victim, priority)) = entries
-                .iter()
-                .min_by_key(|(_, e)| (e.priority, e.last_used))
-                .map(|(k, e)| (k.clone(), e.priority))
-            else {
-                break;
-            };
-            self.inflation.fetch_max(priority, Relaxed);
-            self.remove(&mut entries, &victim);
-        }
-        entry.priority = self.inflation.load(Relaxed).saturating_add(entry.bonus());
-        self.add_bytes(entry.bytes());
+        entry.touch(self.tick(), books.inflation.load(Relaxed));
+        books.remove(&mut entries, &key);
+        // `load` refused any module larger than the byte bound alone.
+        books.make_room(&mut entries, 1, entry.bytes());
+        entry.priority = books.inflation.load(Relaxed).saturating_add(entry.bonus());
+        books.add_bytes(entry.bytes());
         entries.insert(key, entry);
         drop(lane);
         loaded
@@ -466,21 +520,9 @@ impl ModuleCache {
         }
     }
 
-    /// Removes the entry of `key`, if any, and its bytes.
-    fn remove(&self, entries: &mut Entries, key: &Key) -> bool {
-        match entries.remove(key) {
-            Some(entry) => {
-                let bytes = self.bytes.load(Relaxed).saturating_sub(entry.bytes());
-                self.bytes.store(bytes, Relaxed);
-                true
-            }
-            None => false,
-        }
-    }
-
     /// Drops the entry of a module whose file is gone.
     fn forget(&self, entries: &mut Entries, key: &Key) {
-        if self.remove(entries, key) {
+        if self.books.remove(entries, key) {
             log::info!(
                 "dropped {} from the module cache: the file is gone",
                 key.0.display()
@@ -494,15 +536,16 @@ impl ModuleCache {
     fn lookup(&self, key: &Key) -> Lookup {
         let now = self.tick();
         let checked = Instant::now();
-        let mut entries = lock(&self.entries);
+        let inflation = &self.books.inflation;
+        let mut entries = lock(&self.books.entries);
         // Checked recently: trust the cached result without a syscall.
         if let Some(entry) = entries.get_mut(key)
             && checked.duration_since(entry.checked) < self.check_interval
         {
-            entry.touch(now, self.inflation.load(Relaxed));
+            entry.touch(now, inflation.load(Relaxed));
             return Lookup::Cached(entry.loaded.clone());
         }
-        let stamp = match Stamp::of(&key.0) {
+        let stamp = match Stamp::of(&key.0, self.limits.signatures.enabled()) {
             Ok(stamp) => Some(stamp),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 self.forget(&mut entries, key);
@@ -521,10 +564,61 @@ impl ModuleCache {
             && entry.stamp == stamp
         {
             entry.checked = checked;
-            entry.touch(now, self.inflation.load(Relaxed));
+            entry.touch(now, inflation.load(Relaxed));
             return Lookup::Cached(entry.loaded.clone());
         }
         Lookup::Changed(stamp)
+    }
+
+    /// Where the snapshots of this cache's modules are counted.
+    pub fn ledger(&self) -> Ledger {
+        Ledger(Arc::downgrade(&self.books))
+    }
+
+    /// The LRU clock's next tick.
+    fn tick(&self) -> u64 {
+        self.clock.fetch_add(1, Relaxed).wrapping_add(1)
+    }
+}
+
+impl Books {
+    /// Removes the entry of `key`, if any, and its bytes; its snapshots
+    /// are dropped (instances made from them keep theirs until they end).
+    fn remove(&self, entries: &mut Entries, key: &Key) -> bool {
+        match entries.remove(key) {
+            Some(entry) => {
+                let bytes = self.bytes.load(Relaxed).saturating_sub(entry.bytes());
+                self.bytes.store(bytes, Relaxed);
+                if let Ok(loaded) = &entry.loaded {
+                    loaded.snapshots.close();
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Evicts entries until `new` more entries of together `bytes` more
+    /// fit both bounds. By GreedyDual-Size: the lowest
+    /// priority, so large modules and failures go before small ones used
+    /// as recently, and least recently used among equals. Plain LRU let a
+    /// tenant's large modules, each used more often than a small function,
+    /// evict it over and over; its reload then waited for their ~1 s
+    /// compiles (/hello max 1 s in the attacker review).
+    fn make_room(&self, entries: &mut Entries, new: usize, bytes: u64) {
+        while entries.len().saturating_add(new) > self.capacity
+            || self.bytes.load(Relaxed).saturating_add(bytes) > self.capacity_bytes
+        {
+            let Some((victim, priority)) = entries
+                .iter()
+                .min_by_key(|(_, e)| (e.priority, e.last_used))
+                .map(|(k, e)| (k.clone(), e.priority))
+            else {
+                break;
+            };
+            self.inflation.fetch_max(priority, Relaxed);
+            self.remove(entries, &victim);
+        }
     }
 
     /// Adds `bytes` to [`Self::bytes`]; with `entries` locked.
@@ -532,10 +626,69 @@ impl ModuleCache {
         let total = self.bytes.load(Relaxed).saturating_add(bytes);
         self.bytes.store(total, Relaxed);
     }
+}
 
-    /// The LRU clock's next tick.
-    fn tick(&self) -> u64 {
-        self.clock.fetch_add(1, Relaxed).wrapping_add(1)
+impl Ledger {
+    /// Records the snapshot made of `loaded` for `config` and `limits`
+    /// (`None`: there is none), counting its estimated bytes against the
+    /// cache entry that holds `loaded`, in the cache's free room (no module
+    /// is evicted for a snapshot). Err: why it is not kept: `loaded` is no
+    /// longer cached (evicted, its file changed, or the config reloaded),
+    /// the cache has no room for it, or its module's snapshots
+    /// hold too much data already ([`Snapshots::settle`]).
+    pub fn settle(
+        &self,
+        loaded: &Arc<Loaded>,
+        config: &Arc<[u8]>,
+        limits: &FunctionLimits,
+        snapshot: Option<Arc<Snapshot>>,
+    ) -> Result<(), String> {
+        let refuse = |why: String| {
+            loaded.snapshots.settle(config, limits, None);
+            Err(why)
+        };
+        let Some(snapshot) = snapshot else {
+            loaded.snapshots.settle(config, limits, None);
+            return Ok(());
+        };
+        let gone = || "its module left the module cache meanwhile".to_string();
+        let Some(books) = self.0.upgrade() else {
+            return refuse(gone());
+        };
+        // Under the entries' lock, so that the entry cannot be evicted or
+        // replaced between finding it and counting the snapshot in it.
+        let mut entries = lock(&books.entries);
+        let Some(key) = entries
+            .iter()
+            .find(|(_, e)| e.loaded.as_ref().is_ok_and(|l| Arc::ptr_eq(l, loaded)))
+            .map(|(key, _)| key.clone())
+        else {
+            return refuse(gone());
+        };
+        // Only into free room: a snapshot saves its module's `_start`, and
+        // evicting another module for it would make the two modules evict
+        // each other in turn (a compile and a snapshot per request).
+        let bytes = snapshot.cache_bytes;
+        let total = books.bytes.load(Relaxed).saturating_add(bytes);
+        if total > books.capacity_bytes {
+            return refuse(format!(
+                "~{} KiB more would take the module cache past `module_cache_bytes` ({}); \
+                 modules are not evicted for a snapshot",
+                bytes / 1024,
+                books.capacity_bytes
+            ));
+        }
+        if !loaded.snapshots.settle(config, limits, Some(snapshot)) {
+            return Err(format!(
+                "its module's snapshots hold {} MiB of data already",
+                MAX_MODULE_IMAGE_BYTES >> 20
+            ));
+        }
+        if let Some(entry) = entries.get_mut(&key) {
+            entry.snapshot_bytes = entry.snapshot_bytes.saturating_add(bytes);
+            books.add_bytes(bytes);
+        }
+        Ok(())
     }
 }
 
@@ -574,12 +727,12 @@ mod tests {
     impl ModuleCache {
         /// Modules currently held.
         fn len(&self) -> usize {
-            lock(&self.entries).len()
+            lock(&self.books.entries).len()
         }
 
         /// Estimated bytes of the modules held.
         fn bytes(&self) -> u64 {
-            self.bytes.load(Relaxed)
+            self.books.bytes.load(Relaxed)
         }
 
         /// Whether the cache holds no module.
@@ -782,6 +935,129 @@ mod tests {
             e.to_string().contains("`module_cache_bytes` (50000)"),
             "{e}"
         );
+    }
+
+    /// Makes the snapshot of `loaded` (an http-wasm module with `_start`)
+    /// for an empty config and the default limits, runs `meanwhile`, and
+    /// settles it in `ledger`.
+    fn make_snapshot(
+        ledger: &Ledger,
+        loaded: &Arc<Loaded>,
+        meanwhile: impl FnOnce(),
+    ) -> Result<u64, String> {
+        let (config, limits) = (Arc::<[u8]>::from(&b""[..]), FunctionLimits::default());
+        assert!(matches!(
+            loaded.snapshots.claim(&config, &limits),
+            abi::http_wasm::Claim::Make
+        ));
+        let guest = abi::http_wasm::Guest {
+            name: "snap",
+            trace_id: "test",
+            limits: &limits,
+            config: Arc::clone(&config),
+            exchange: crate::runtime::exchange::ExchangeLimits::new(
+                &ServerLimits::default(),
+                &limits,
+            ),
+            kv: Err("none".into()),
+            tape: None,
+        };
+        let source = loaded.compiled.source.as_deref().unwrap();
+        let made =
+            abi::http_wasm::prepare(&loaded.runtime, &loaded.compiled, source, guest).unwrap();
+        let bytes = made.cache_bytes;
+        meanwhile();
+        ledger.settle(loaded, &config, &limits, Some(Arc::new(made)))?;
+        Ok(bytes)
+    }
+
+    #[test]
+    fn snapshots_count_against_their_module_and_go_with_it() {
+        // An http-wasm middleware whose `_start` leaves 200,000 bytes of
+        // data, and a small module.
+        let snap = TempFile::new("snap");
+        let text = r#"(module
+          (import "http_handler" "enable_features" (func $enable (param i32) (result i32)))
+          (memory (export "memory") 4)
+          (func (export "_start")
+            (drop (call $enable (i32.const 0)))
+            (memory.fill (i32.const 0) (i32.const 1) (i32.const 200000)))
+          (func (export "handle_request") (result i64) (i64.const 1))
+          (func (export "handle_response") (param i32 i32)))"#;
+        std::fs::write(&snap.0, wat::parse_str(text).unwrap()).unwrap();
+        let small = TempFile::new("small");
+        std::fs::write(
+            &small.0,
+            wat::parse_str(r#"(module (func (export "_start")))"#).unwrap(),
+        )
+        .unwrap();
+        let get = |cache: &ModuleCache, path: &Path| {
+            smol::block_on(cache.get(path, AbiChoice::Auto)).unwrap()
+        };
+        let roomy = cache(8, Duration::from_secs(3600));
+        let loaded = get(&roomy, &snap.0);
+        let module = roomy.bytes();
+        let snapshot = make_snapshot(&roomy.ledger(), &loaded, || {}).unwrap();
+        assert!(snapshot > 200_000, "{snapshot}");
+        assert_eq!(roomy.bytes(), module + snapshot);
+        // Made ready, and counted once.
+        let config = Arc::<[u8]>::from(&b""[..]);
+        let claim = loaded.snapshots.claim(&config, &FunctionLimits::default());
+        assert!(matches!(claim, abi::http_wasm::Claim::Ready(_)));
+        assert_eq!(roomy.bytes(), module + snapshot);
+
+        // With room for the module and its snapshot but not for the small
+        // module too: the snapshot is refused and nothing is evicted for it
+        // (two modules evicting each other in turn would cost a compile and
+        // a snapshot per request).
+        let tight = ModuleCache::new(&ServerLimits {
+            module_cache_bytes: module + snapshot,
+            module_check_interval: Duration::from_secs(3600),
+            ..ServerLimits::default()
+        });
+        let first = get(&tight, &small.0);
+        let small_bytes = tight.bytes();
+        let loaded = get(&tight, &snap.0);
+        assert_eq!(tight.len(), 2);
+        let e = make_snapshot(&tight.ledger(), &loaded, || {}).unwrap_err();
+        assert!(e.contains("modules are not evicted for a snapshot"), "{e}");
+        assert_eq!((tight.len(), tight.bytes()), (2, small_bytes + module));
+        assert!(Arc::ptr_eq(&first, &get(&tight, &small.0)));
+        assert!(Arc::ptr_eq(&loaded, &get(&tight, &snap.0)));
+        let claim = loaded.snapshots.claim(&config, &FunctionLimits::default());
+        assert!(matches!(claim, abi::http_wasm::Claim::None));
+
+        // Alone in the same room, the middleware keeps its snapshot; the
+        // small module then evicts both, and the snapshot goes with them.
+        let alone = ModuleCache::new(&ServerLimits {
+            module_cache_bytes: module + snapshot,
+            module_check_interval: Duration::from_secs(3600),
+            ..ServerLimits::default()
+        });
+        let loaded = get(&alone, &snap.0);
+        make_snapshot(&alone.ledger(), &loaded, || {}).unwrap();
+        assert_eq!((alone.len(), alone.bytes()), (1, module + snapshot));
+        get(&alone, &small.0);
+        assert_eq!((alone.len(), alone.bytes()), (1, small_bytes));
+        let claim = loaded.snapshots.claim(&config, &FunctionLimits::default());
+        assert!(matches!(claim, abi::http_wasm::Claim::None));
+
+        // A snapshot finished after its module left the cache is not
+        // kept, nor counted.
+        let one = cache(1, Duration::from_secs(3600));
+        let loaded = get(&one, &snap.0);
+        let e = make_snapshot(&one.ledger(), &loaded, || {
+            get(&one, &small.0);
+        })
+        .unwrap_err();
+        assert!(e.contains("left the module cache"), "{e}");
+        assert_eq!((one.len(), one.bytes()), (1, small_bytes));
+        // Nor once the cache itself is gone (a config reload).
+        let gone = cache(8, Duration::from_secs(3600));
+        let loaded = get(&gone, &snap.0);
+        let ledger = gone.ledger();
+        let e = make_snapshot(&ledger, &loaded, || drop(gone)).unwrap_err();
+        assert!(e.contains("left the module cache"), "{e}");
     }
 
     #[test]

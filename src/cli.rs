@@ -1,6 +1,7 @@
-//! The command line: `serve`, `run`, `check`, `calibrate`, `kv`. Parses arguments into a
+//! The command line: `serve`, `run`, `check`, `calibrate`, `kv`, `keygen`, `sign`, `replay`. Parses arguments into a
 //! [`Command`], runs it, and reports failures as one line with an exit code
-//! (0 success, 1 runtime failure, 2 usage or configuration error).
+//! (0 success, 1 runtime failure, 2 usage or configuration error, 3 a
+//! replay that differs from its dump).
 
 use std::ffi::OsString;
 use std::fmt;
@@ -13,6 +14,8 @@ use wasmi::ExternType;
 
 mod kv;
 mod logs;
+mod replay;
+mod sign;
 
 pub use logs::init as init_logging;
 
@@ -36,6 +39,9 @@ Usage:
   wasmgate check MODULE|DIR [--config FILE] [--fuel N] [--memory SIZE] [--timeout DURATION]
   wasmgate calibrate
   wasmgate kv list|get|set|delete|export|import NAMESPACE [ARGS] [--config FILE | --dir DIR]
+  wasmgate keygen --out KEYFILE
+  wasmgate sign MODULE --key KEYFILE
+  wasmgate replay DUMP [--module NEW.wasm]
   wasmgate --help | --version
 
 Commands:
@@ -49,11 +55,18 @@ Commands:
           board profile's fuel_per_ms.
   kv      Read and write the functions' KV store while the server is stopped;
           export and import it as JSON lines.
+  keygen  Make an Ed25519 key pair for signed modules: the secret key to
+          KEYFILE (mode 0600), the public key printed for trusted_keys.
+  sign    Sign MODULE with KEYFILE: writes the detached MODULE.sig, or
+          with --gojinn Gojinn's signed file (module, signature, GJSIG).
+  replay  Run a crash dump's request again offline with its recorded inputs
+          and compare the outcome and fuel ([dumps] in wasmgate.toml).
 
 Environment:
   RUST_LOG  log filter (default: info), e.g. RUST_LOG=warn or RUST_LOG=access=off
 
-Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
+Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error,
+3 a replay that differs from its dump.
 Run `wasmgate COMMAND --help` for a command's options.";
 
 const SERVE_USAGE: &str = "\
@@ -116,7 +129,9 @@ Usage: wasmgate check MODULE|DIR [OPTIONS]
 Validates MODULE (or every .wasm file in DIR) as wasmgate would load it and
 prints its ABI, imports, exports and declared memory, with a warning when a
 request could never run under the limits in force (its initial memory over
-`memory`, its instantiation over `fuel`). Exits 1 if any fails to load.
+`memory`, its instantiation over `fuel`), and its signature status under
+--config's [signatures] (without it, signatures are not checked). Exits 1
+if any fails to load, a signature refusal included.
 
 ",
     limits_usage!()
@@ -144,6 +159,12 @@ pub enum Command {
     Check(PathBuf, LimitArgs),
     /// Operate on the KV store.
     Kv(kv::KvArgs),
+    /// Make a key pair, the secret key into this file.
+    Keygen(PathBuf),
+    /// Sign a module with a key file.
+    Sign(sign::SignArgs),
+    /// Replay a crash dump.
+    Replay(replay::ReplayArgs),
 }
 
 /// Arguments of `wasmgate run`.
@@ -276,6 +297,8 @@ pub enum CliError {
     Config(ConfigError),
     /// Something failed while running: exit 1.
     Runtime(String),
+    /// A replay did not reproduce its dump: exit 3.
+    Differs(String),
 }
 
 impl CliError {
@@ -284,6 +307,7 @@ impl CliError {
         match self {
             CliError::Usage(_) | CliError::Config(_) => 2,
             CliError::Runtime(_) => 1,
+            CliError::Differs(_) => 3,
         }
     }
 }
@@ -293,7 +317,7 @@ impl fmt::Display for CliError {
         match self {
             CliError::Usage(m) => write!(f, "{m} (see `wasmgate --help`)"),
             CliError::Config(e) => write!(f, "{e}"),
-            CliError::Runtime(m) => f.write_str(m),
+            CliError::Runtime(m) | CliError::Differs(m) => f.write_str(m),
         }
     }
 }
@@ -328,6 +352,15 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliErr
             Err(usage) => Command::Help(usage),
         }),
         "run" => parse_run(&mut p),
+        "keygen" => Ok(match sign::parse_keygen(&mut p)? {
+            Ok(out) => Command::Keygen(out),
+            Err(usage) => Command::Help(usage),
+        }),
+        "sign" => Ok(match sign::parse_sign(&mut p)? {
+            Ok(args) => Command::Sign(args),
+            Err(usage) => Command::Help(usage),
+        }),
+        "replay" => replay::parse(&mut p),
         "calibrate" => match p.next()? {
             None => Ok(Command::Calibrate),
             Some(Short('h') | Long("help")) => Ok(Command::Help(CALIBRATE_USAGE)),
@@ -456,6 +489,9 @@ pub fn execute(command: Command) -> Result<(), CliError> {
         Command::Run(args) => run(args),
         Command::Check(target, limits) => check(&target, &limits),
         Command::Kv(args) => kv::execute(args),
+        Command::Keygen(out) => sign::keygen(&out),
+        Command::Sign(args) => sign::sign(&args),
+        Command::Replay(args) => replay::execute(args),
     }
 }
 
@@ -831,6 +867,7 @@ fn describe(file: &Path, loaded: &cache::Compiled, limits: &FunctionLimits) -> S
             }
         }
     }
+    let _ = write!(text, "\n  signature: {}", loaded.signature);
     let _ = write!(
         text,
         "\n  limits in force: fuel {}, memory {}, timeout {}",
@@ -888,6 +925,38 @@ mod tests {
             parse_str(&["serve", "--help"]).unwrap(),
             Command::Help(SERVE_USAGE)
         );
+        assert_eq!(
+            parse_str(&["keygen", "--out", "k"]).unwrap(),
+            Command::Keygen("k".into())
+        );
+        assert_eq!(
+            parse_str(&["sign", "m.wasm", "--key", "k"]).unwrap(),
+            Command::Sign(sign::SignArgs {
+                module: "m.wasm".into(),
+                key: "k".into(),
+                output: sign::SignOutput::Detached,
+            })
+        );
+        assert_eq!(
+            parse_str(&["sign", "fns/m.wasm", "--key", "k", "--gojinn"]).unwrap(),
+            Command::Sign(sign::SignArgs {
+                module: "fns/m.wasm".into(),
+                key: "k".into(),
+                output: sign::SignOutput::Gojinn("fns/m.signed.wasm".into()),
+            })
+        );
+        assert_eq!(
+            parse_str(&["sign", "m", "-k", "k", "-g", "-o", "out.wasm"]).unwrap(),
+            Command::Sign(sign::SignArgs {
+                module: "m".into(),
+                key: "k".into(),
+                output: sign::SignOutput::Gojinn("out.wasm".into()),
+            })
+        );
+        assert_eq!(
+            sign::gojinn_path(std::path::Path::new("m")),
+            std::path::Path::new("m.signed.wasm")
+        );
     }
 
     #[test]
@@ -898,6 +967,13 @@ mod tests {
             &["run", "m", "--header", "nocolon"],
             &["serve", "--bogus"],
             &["check"],
+            &["keygen"],
+            &["keygen", "--out"],
+            &["sign", "m.wasm"],
+            &["sign", "--key", "k"],
+            &["sign", "a", "b", "--key", "k"],
+            &["sign", "m.wasm", "--key", "k", "--out", "o.wasm"],
+            &["sign", "m.wasm", "--key", "k", "--gojinn", "--out"],
         ] {
             let e = parse_str(bad).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{bad:?}: {e}");

@@ -276,6 +276,18 @@ pub enum LoadError {
     /// element segment out of bounds, an initial memory larger than the
     /// memory budget, and the like.
     Instantiate { path: PathBuf, message: String },
+    /// `[signatures]` refused it: unsigned while signatures are required,
+    /// a signature that does not verify, or a malformed `.sig` file.
+    Signature {
+        path: PathBuf,
+        error: crate::signature::SignatureError,
+    },
+    /// Loading failed in wasmgate itself, not because of the file (not
+    /// cached: the next request tries again).
+    Internal {
+        path: PathBuf,
+        message: &'static str,
+    },
 }
 
 impl fmt::Display for LoadError {
@@ -317,6 +329,10 @@ impl fmt::Display for LoadError {
                 "{}: module can never be instantiated: {message}",
                 path.display()
             ),
+            LoadError::Internal { path, message } => write!(f, "{}: {message}", path.display()),
+            LoadError::Signature { path, error } => {
+                write!(f, "{}: module refused: {error}", path.display())
+            }
         }
     }
 }

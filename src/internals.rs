@@ -94,6 +94,8 @@ pub mod store {
 /// Loading and compiling a module as the cache does.
 pub mod cache {
     pub use crate::cache::{Compiled, load};
+    /// What a module's signature check found (`Compiled::signature`).
+    pub use crate::signature::Status;
 }
 
 /// The fuel-per-millisecond measurement `wasmgate calibrate` prints.

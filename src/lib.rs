@@ -12,7 +12,8 @@
 //! `server::Handler`; `app` is the handler that routes, admits, calls the
 //! guest and checks its response.
 //!
-//! One thread runs a `smol::LocalExecutor`; every connection is a task, and
+//! Each worker thread (`workers`, one per core) runs a `smol::LocalExecutor`
+//! sharing the handler; every connection is a task on one of them, and
 //! a guest call yields between fuel slices so a busy function cannot stall
 //! the others. Every limit is in `limits`; every error kind and its HTTP
 //! status in `error`.
@@ -41,4 +42,6 @@ mod http;
 mod limits;
 mod runtime;
 mod server;
+mod signature;
 mod store;
+mod threads;

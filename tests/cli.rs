@@ -58,6 +58,8 @@ fn version_and_help() {
         ("run", "--config FILE"),
         ("check", "MODULE|DIR"),
         ("check", "--memory SIZE"),
+        ("keygen", "--out KEYFILE"),
+        ("sign", "--key KEYFILE"),
     ] {
         let out = wasmgate([command, "--help"]);
         assert_ok(&out);

@@ -741,3 +741,106 @@ fn header_values_come_nul_terminated_with_their_count() {
         .assert_error(502, "trap");
     s.assert_healthy();
 }
+
+/// A middleware whose `_start` sets a global, writes memory and enables
+/// `buffer_request` (1); `handle_request` bumps the global, reads the body
+/// (a trap without the feature) and continues only if it finds the state
+/// `_start` left, and answers 500 otherwise. `clock` makes `_start` read
+/// the clock first (refused before a snapshot).
+fn starting(clock: bool) -> Vec<u8> {
+    let (import, read) = if clock {
+        (
+            r#"(import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))"#,
+            "(drop (call $clock (i32.const 1) (i64.const 0) (i32.const 5000)))",
+        )
+    } else {
+        ("", "")
+    };
+    wat::parse_str(format!(
+        r#"(module {import} {PRELUDE}
+          (global $n (mut i32) (i32.const 0))
+          (func (export "_start")
+            {read}
+            (global.set $n (i32.add (global.get $n) (i32.const 41)))
+            (i32.store (i32.const 4000) (i32.const 7))
+            (drop (call $enable (i32.const 1))))
+          (func (export "handle_request") (result i64)
+            (global.set $n (i32.add (global.get $n) (i32.const 1)))
+            (drop (call $read_body (i32.const 0) (i32.const 6000) (i32.const 64)))
+            (if (i32.and (i32.eq (global.get $n) (i32.const 42))
+                         (i32.eq (i32.load (i32.const 4000)) (i32.const 7)))
+              (then (return (i64.const 1))))
+            (call $set_status (i32.const 500))
+            (i64.const 0))
+          (func (export "handle_response") (param i32 i32)))"#
+    ))
+    .unwrap()
+}
+
+/// A middleware whose `_start` fills 1.5 MiB of memory: too much to keep.
+fn filling() -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(module {PRELUDE}
+          (func (export "_start")
+            (drop (memory.grow (i32.const 31)))
+            (memory.fill (i32.const 0) (i32.const 1) (i32.const 1600000)))
+          (func (export "handle_request") (result i64) (i64.const 1))
+          (func (export "handle_response") (param i32 i32)))"#
+    ))
+    .unwrap()
+}
+
+#[test]
+fn a_snapshot_after_start_gives_each_request_the_state_start_left_at_the_same_fuel() {
+    let s = server(
+        &[
+            ("snap.wasm", starting(false)),
+            ("clock.wasm", starting(true)),
+            ("fill.wasm", filling()),
+        ],
+        "[[middleware]]\nname = \"snap\"\nmodule = \"snap.wasm\"\n\
+         [[middleware]]\nname = \"clock\"\nmodule = \"clock.wasm\"\n\
+         [[middleware]]\nname = \"fill\"\nmodule = \"fill.wasm\"\n\
+         [[function]]\nroute = \"/fill\"\nmodule = \"hello.wasm\"\nmiddleware = [\"fill\"]\n\
+         [[function]]\nroute = \"/snap\"\nmodule = \"hello.wasm\"\nmiddleware = [\"snap\"]\n\
+         [[function]]\nroute = \"/clock\"\nmodule = \"hello.wasm\"\nmiddleware = [\"clock\"]\n",
+    );
+    // The first request runs `_start` itself and starts the snapshot.
+    let first = s.request("POST", "/snap", &[], b"body");
+    assert_eq!(first.status, 200, "{first:?}");
+    s.wait_for_log(
+        "middleware snap: instances start from a snapshot taken after `_start` (2 KiB of data)",
+    );
+    // Each later request gets a fresh instance of the snapshot: the global
+    // is 41 + 1 every time (a reused instance would count on), the memory
+    // and the feature are there.
+    for _ in 0..5 {
+        let r = s.request("POST", "/snap", &[], b"body");
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(r.body, b"Hello from wasmgate!\n", "{r:?}");
+    }
+    // Every request is charged the same fuel, `_start` included.
+    let log = s.wait_for_log_lines("POST /snap fn=hello", 6);
+    let fuel: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(" /snap "))
+        .filter_map(|l| l.split(" fuel=").nth(1)?.split(' ').next())
+        .collect();
+    assert_eq!(fuel.len(), 6, "{log}");
+    assert!(fuel.iter().all(|f| *f == fuel[0]), "{fuel:?}");
+    // A `_start` that reads the clock is not pre-initialised, and runs.
+    let r = s.request("POST", "/clock", &[], b"body");
+    assert_eq!(r.status, 200, "{r:?}");
+    s.wait_for_log(
+        "middleware clock: each instance runs `_start` (no snapshot: `_start`: function trapped: `clock_time_get` is refused before a snapshot)",
+    );
+    let r = s.request("POST", "/clock", &[], b"body");
+    assert_eq!(r.status, 200, "{r:?}");
+    // Nor is one whose `_start` leaves more data than a snapshot keeps.
+    assert_eq!(s.get("/fill").status, 200);
+    s.wait_for_log(
+        "middleware fill: each instance runs `_start` (no snapshot: the memory `_start` left holds 1563 KiB of data, more than the 1024 KiB a snapshot keeps)",
+    );
+    assert_eq!(s.get("/fill").status, 200);
+    s.assert_healthy();
+}

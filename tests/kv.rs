@@ -104,6 +104,78 @@ fn two_hundred_concurrent_increments_count_exactly() {
     assert_eq!(count(&s, "c"), 201);
 }
 
+#[test]
+fn concurrent_increments_under_sync_always_each_answer_a_new_number() {
+    // Under `always` a request's commit waits for its fsync; the next
+    // request's `kv_incr` counts from that commit, not from the disk (it
+    // is answered after it, so nothing not durable is ever shown).
+    distinct_increments("sync = \"always\"");
+}
+
+#[test]
+fn concurrent_increments_on_two_workers_each_answer_a_new_number() {
+    // Requests on two threads interleave between their `kv_incr` and
+    // their commit: each still counts the others' buffered increments.
+    distinct_increments("sync = \"100ms\"\n[server]\nworkers = 2");
+}
+
+/// 8 clients × 10 counter requests: every answer a new number, the total
+/// exact.
+fn distinct_increments(extra: &str) {
+    let state = TempDir::new("kv-distinct");
+    let config = counter_config(state.path(), extra);
+    let s = Server::with_config(&config, &counter_files());
+    let addr = s.addr;
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            std::thread::spawn(move || {
+                (0..10)
+                    .map(|_| {
+                        let r = common::Conn::open(addr).request("GET", "/counter?key=d", &[], b"");
+                        assert_eq!(r.status, 200, "{r:?}");
+                        let text = r.text();
+                        let n = text.trim().strip_prefix("d: ").map(str::parse::<i64>);
+                        match n {
+                            Some(Ok(n)) => n,
+                            _ => panic!("unexpected body {text:?}"),
+                        }
+                    })
+                    .collect::<Vec<i64>>()
+            })
+        })
+        .collect();
+    let mut seen: Vec<i64> = threads
+        .into_iter()
+        .flat_map(|t| t.join().expect("client thread"))
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=80).collect::<Vec<i64>>(), "each a new number");
+    assert_eq!(count(&s, "d"), 81);
+    s.assert_healthy();
+}
+
+#[test]
+fn a_reload_that_changes_sync_applies_it_to_the_open_store() {
+    let state = TempDir::new("kv-resync");
+    let s = Server::with_config(
+        &counter_config(state.path(), "sync = \"10s\""),
+        &counter_files(),
+    );
+    s.wait_for_log("state: opened");
+    let always = counter_config(state.path(), "sync = \"always\"");
+    std::fs::write(s.dir().join("wasmgate.toml"), &always).expect("config");
+    s.signal("HUP");
+    s.wait_for_log("state: sync is now \"always\" (was \"10000ms\")");
+    s.wait_for_log("reloaded ");
+    // Acknowledged after its fsync, not up to 10 s later: it survives a
+    // kill -9 right after the answer.
+    assert_eq!(count(&s, "r"), 1);
+    drop(s); // SIGKILL
+    let s = Server::with_config(&always, &counter_files());
+    assert_eq!(count(&s, "r"), 2, "the acknowledged write survived");
+    s.assert_healthy();
+}
+
 /// Streams writes (`GET /counter?key=wN`, each answering `wN: 1`) until the
 /// connection fails; returns each acknowledged key with when it was
 /// acknowledged. `started` is set at the first acknowledgement.

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 
 /// The top-level modules of `src/`, bottom to top.
 const LAYERS: &[&str] = &[
+    "threads",
+    "signature",
     "limits",
     "error",
     "config",

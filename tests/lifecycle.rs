@@ -13,20 +13,6 @@ use std::time::{Duration, Instant};
 
 use common::{HELLO, PROCESS_TIMEOUT, Server, TempDir, counting, function};
 
-/// Sends a request whose head is in (the server agreed to take its body,
-/// so the connection is busy) and whose body is not: 4 bytes are due.
-fn request_in_flight(s: &Server, target: &str) -> common::Conn {
-    let mut busy = s.connect();
-    busy.send(
-        format!(
-            "POST {target} HTTP/1.1\r\nhost: t\r\nexpect: 100-continue\r\ncontent-length: 4\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    assert_eq!(busy.read_one(false).status, 100);
-    busy
-}
-
 #[test]
 fn sigterm_finishes_the_request_in_flight_closes_idle_connections_and_exits_0() {
     let wasm = TempDir::new("drain");
@@ -42,7 +28,7 @@ fn sigterm_finishes_the_request_in_flight_closes_idle_connections_and_exits_0() 
     assert_eq!((r.status, r.text().as_str()), (200, "done"));
     // A request in flight: its head is in (the server agreed to take its
     // body), its body is not.
-    let mut busy = request_in_flight(&s, "/count");
+    let mut busy = s.request_in_flight("/count");
 
     s.signal("TERM");
     s.wait_for_log("stopped accepting");
@@ -87,7 +73,7 @@ fn drain_timeout_cuts_what_is_still_running_and_exits_0() {
         &[("hello.wasm", function("hello.wasm"))],
     );
     // A request whose body never comes.
-    let _busy = request_in_flight(&s, "/hello");
+    let _busy = s.request_in_flight("/hello");
     s.signal("TERM");
     let status = s.wait_exit();
     assert!(status.success(), "exit {status:?}; log:\n{}", s.log());
@@ -351,7 +337,7 @@ fn a_second_sigterm_exits_without_waiting_for_the_drain() {
         &[("hello.wasm", function("hello.wasm"))],
     );
     // A request whose body never comes holds the drain for an hour.
-    let _busy = request_in_flight(&s, "/hello");
+    let _busy = s.request_in_flight("/hello");
     s.signal("TERM");
     s.wait_for_log("stopped accepting");
     s.signal("TERM");

@@ -571,6 +571,65 @@ fn a_chunked_request_body_is_sent_with_content_length() {
 }
 
 #[test]
+fn a_large_body_reaches_a_slow_reading_upstream_whole_and_in_order() {
+    // 32 MiB to an upstream that starts reading only after a while: the
+    // sockets fill, and the head and body go out in several partial writes.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let upstream = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let seen = read_request(&mut stream, &mut Vec::new());
+        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+        seen
+    });
+    let toml = format!(
+        "[server]\nmax_body = \"32MiB\"\n\n[[function]]\nroute = \"/hello\"\nmodule = \"hello.wasm\"\n\n\
+         [[proxy]]\nroute = \"/api/*\"\nupstream = {url:?}\n"
+    );
+    let server = Server::with_config(&toml, &[("hello.wasm", function("hello.wasm"))]);
+    let body: Vec<u8> = (0..32u32 << 20)
+        .map(|i| b"0123456789abcdefghijklmnopqrstuvwxyz"[(i % 37 % 36) as usize])
+        .collect();
+    let r = server.request("POST", "/api/big", &[], &body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.body, b"ok");
+    let seen = upstream
+        .join()
+        .unwrap()
+        .expect("the upstream read a request");
+    assert!(
+        seen.head.starts_with("POST /api/big HTTP/1.1\r\n"),
+        "{}",
+        seen.head
+    );
+    assert_eq!(seen.header("content-length"), ["33554432"]);
+    assert!(seen.body == body, "the body arrived changed");
+    server.assert_healthy();
+}
+
+#[test]
+fn an_upstream_named_by_host_name_is_resolved_and_reached() {
+    let up = Upstream::answering(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    let url = format!("http://localhost:{}", up.addr.port());
+    let server = gateway(&[url], "");
+    for _ in 0..2 {
+        let r = server.get("/api/named");
+        assert_eq!((r.status, r.text().as_str()), (200, "ok"), "{r:?}");
+    }
+    let seen = up.seen();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(
+        seen[0].header("host"),
+        [format!("localhost:{}", up.addr.port())]
+    );
+    server.assert_healthy();
+}
+
+#[test]
 fn a_client_leaving_mid_stream_closes_the_upstream_connection() {
     let finished = Arc::new(AtomicUsize::new(0));
     let seen_end = Arc::clone(&finished);

@@ -19,7 +19,8 @@ echo
 sed 's/^/    /' "$OUT/machine.txt"
 echo
 echo "Medians over $(setting ROUNDS) alternating runs of $(setting DURATION)s each;"
-echo "ratio = wasmgate / native (for CPU/req: how many times more CPU per request)."
+echo "ratio = wasmgate / native (for CPU/req: how many times more CPU per request);"
+echo "scaling = 2 workers / 1 worker (workers scenarios)."
 echo
 awk -F'\t' '
     NR == 1 {next}
@@ -46,8 +47,9 @@ awk -F'\t' '
     END {
         for (i = 1; i <= ns; i++) {
             s = order[i]
-            for (srv = 1; srv <= 2; srv++) {
-                name = (srv == 1) ? "wasmgate" : "native"; k = s SUBSEP name
+            split("wasmgate native 1-worker 2-workers", names, " ")
+            for (srv = 1; srv <= 4; srv++) {
+                name = names[srv]; k = s SUBSEP name
                 if (!(k in n)) continue
                 m = n[k]
                 R[name] = median(rps, k, m); P50[name] = median(p50, k, m)
@@ -56,6 +58,8 @@ awk -F'\t' '
             }
             if ((s SUBSEP "native") in n && (s SUBSEP "wasmgate") in n)
                 printf "| %s | **ratio** | **%s** | %s | **%s** | %s | | | |\n", s, ratio(R["wasmgate"], R["native"]), ratio(P50["wasmgate"], P50["native"]), ratio(P99["wasmgate"], P99["native"]), ratio(C["wasmgate"], C["native"])
+            if ((s SUBSEP "1-worker") in n && (s SUBSEP "2-workers") in n)
+                printf "| %s | **scaling** | **%s** | %s | %s | %s | | | |\n", s, ratio(R["2-workers"], R["1-worker"]), ratio(P50["2-workers"], P50["1-worker"]), ratio(P99["2-workers"], P99["1-worker"]), ratio(C["2-workers"], C["1-worker"])
         }
     }' "$OUT/summary.tsv"
 
@@ -68,13 +72,14 @@ if [[ -f "$OUT/density.tsv" ]]; then
     awk -F'\t' 'function mib(k) { return (k == "-") ? "-" : sprintf("%.1f MiB", k / 1024) }
         NR > 1 {printf "| %s | %s | %s |\n", $1, mib($2), mib($3)}' "$OUT/density.tsv"
 fi
-for f in fuel statuses overload; do
+for f in fuel statuses overload workers; do
     [[ -f "$OUT/$f.txt" ]] || continue
     echo
     case $f in
         fuel) echo "Guest work (fuel per request, from the access log):" ;;
         statuses) echo "Responses by status:" ;;
         overload) echo "Overload ($(setting OVERLOAD_CONNECTIONS) connections, max_in_flight 32):" ;;
+        workers) echo "Workers (memory at the end of each server's runs):" ;;
     esac
     echo
     sed 's/^/    /' "$OUT/$f.txt"

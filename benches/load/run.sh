@@ -27,6 +27,12 @@
 #                ones were called once
 #   overload     OVERLOAD_CONNECTIONS connections on /sieve (more than
 #                max_in_flight): statuses by kind, peak RSS
+#   workers      hello and tax on wasmgate with `workers = 1` and
+#                `workers = 2` (SMALL_MEMORY, max_in_flight = CONNECTIONS),
+#                alternating; nothing pinned (a second worker needs the
+#                second core, which wrk shares): req/s, the scaling ratio
+#                (2 workers / 1), peak and final RSS. Not in the default
+#                list.
 #
 # Environment (defaults in brackets): DURATION [6] seconds per measured run,
 # WARMUP [2], ROUNDS [3] A/B pairs per scenario, CONNECTIONS [32],
@@ -279,6 +285,46 @@ scenario_density() {
     rm -rf "$dir"
 }
 
+# workers: hello and tax with workers = 1 and 2. Both servers run at once
+# (the idle one costs nothing) so that the runs alternate.
+scenario_workers() {
+    local saved_server=("${server_cpu[@]}") saved_client=("${client_cpu[@]}")
+    server_cpu=(); client_cpu=()
+    local fn path w r
+    for fn in hello tax; do
+        case $fn in
+            hello) path="/hello?name=Pi"; export WRK_METHOD=GET WRK_BODY='' ;;
+            tax) path="/tax"; export WRK_METHOD=POST WRK_BODY="$order" ;;
+        esac
+        local addrs=("$wg_addr" "$nat_addr") pids_w=()
+        for w in 1 2; do
+            local cfg="$work/workers-$fn-$w.toml"
+            # Every connection may be in flight (tax yields once per
+            # request), within the memory budget: no 503 to flatter either.
+            printf '[server]\nfunctions_dir = "%s"\nworkers = %d\nmax_in_flight = %d\n\n[limits]\nmemory = "%s"\n' \
+                "$root/functions" "$w" "$CONNECTIONS" "${SMALL_MEMORY:-4MiB}" >"$cfg"
+            start "workers-$fn-$w" info "$wasmgate" serve --config "$cfg" --listen "${addrs[w - 1]}"
+            pids_w+=("$started_pid")
+            warm "http://${addrs[w - 1]}$path" "$CONNECTIONS"
+        done
+        local label=("1-worker" "2-workers")
+        for r in $(seq "$ROUNDS"); do
+            for w in $( ((r % 2)) && echo 0 1 || echo 1 0); do
+                bench "workers-$fn" "${label[w]}" "${pids_w[w]}" "http://${addrs[w]}$path" "$CONNECTIONS"
+            done
+        done
+        for w in 0 1; do
+            echo "workers-$fn ${label[w]} $(kib "${pids_w[w]}" VmHWM)" >>"$work/peaks"
+            echo "workers-$fn ${label[w]}: VmRSS $(kib "${pids_w[w]}" VmRSS) KiB at the end, VmHWM $(kib "${pids_w[w]}" VmHWM) KiB, $(ls "/proc/${pids_w[w]}/task" | wc -l) threads" >>"$OUT/workers.txt"
+            tail -3 "$work/workers-$fn-$((w + 1)).log" >"$OUT/workers-$fn.${label[w]}.log-tail" || true
+            stop "${pids_w[w]}"
+        done
+        rm -f "$work"/*.log
+    done
+    server_cpu=("${saved_server[@]}"); client_cpu=("${saved_client[@]}")
+    unset WRK_METHOD WRK_BODY
+}
+
 scenario_overload() {
     export WRK_METHOD=GET WRK_BODY='' WRK_COUNT_STATUS=1
     start overload-wasmgate info "$wasmgate" serve "$root/functions" --listen "$wg_addr"
@@ -351,6 +397,7 @@ for s in $SCENARIOS; do
         fairness) scenario_fairness ;;
         density) scenario_density ;;
         overload) scenario_overload ;;
+        workers) scenario_workers ;;
         *) log "unknown scenario $s"; exit 2 ;;
     esac
 done

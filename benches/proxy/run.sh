@@ -3,7 +3,7 @@
 # the upstream alone and against nginx as the reference reverse proxy, all in
 # one run on loopback.
 #
-#   benches/proxy/run.sh                 # ~3 minutes
+#   benches/proxy/run.sh                 # ~5 minutes
 #   ROUNDS=3 DURATION=8 benches/proxy/run.sh
 #
 # Rows (each driven by wrk, one thread, CONNECTIONS keep-alive connections,
@@ -20,7 +20,10 @@
 # with a small body. This machine has 2 cores: the proxy under test (wasmgate
 # or nginx) is pinned to CPU 0, the upstream and wrk share CPU 1, for every
 # row alike. "CPU/req" is the proxy's CPU time (user + system, /proc) per
-# request; "added" is a row's p50 minus direct's p50. Raw outputs go to
+# request; "added" is a row's p50 minus direct's p50. A second table
+# measures each row at one connection (wrk -c1, the same rounds): there a
+# proxy is not saturated and its "added" is the latency it adds to a
+# request, where at CONNECTIONS its p50 follows its req/s. Raw outputs go to
 # benches/results/proxy-<timestamp>/.
 #
 # Environment (defaults in brackets): DURATION [6], WARMUP [2], ROUNDS [2]
@@ -197,10 +200,21 @@ done
 for row in $ROWS; do
     "${side_cpu[@]}" wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" -s "$root/benches/load/stats.lua" "$(url_of "$row")" >/dev/null 2>&1
 done
+# The rows in round R's order: odd rounds as given, even ones reversed.
+round_order() {
+    if (($1 % 2)); then echo "$ROWS"; else tr ' ' '\n' <<<"$ROWS" | tac | tr '\n' ' '; fi
+}
+# Field NAME of the RESULT line of the last wrk run (in $line).
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
+# awk: the median of a[k, 1..m], for both tables.
+median_awk='
+    function median(a, k, m,    i, j, t, v) {
+        for (i = 1; i <= m; i++) v[i] = a[k, i] + 0
+        for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+        return (m % 2) ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2
+    }'
 for r in $(seq "$ROUNDS"); do
-    order=$ROWS
-    ((r % 2)) || order=$(tr ' ' '\n' <<<"$ROWS" | tac | tr '\n' ' ')
-    for row in $order; do
+    for row in $(round_order "$r"); do
         pid=$(pid_of "$row")
         raw="$OUT/$row.$r.wrk"
         t0=$(cpu_ticks "$pid")
@@ -208,7 +222,6 @@ for r in $(seq "$ROUNDS"); do
             -s "$root/benches/load/stats.lua" "$(url_of "$row")" >"$raw" 2>&1
         t1=$(cpu_ticks "$pid")
         line=$(grep '^RESULT' "$raw") || { log "wrk failed: $(tail -3 "$raw")"; exit 1; }
-        field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
         cpu_req=$(awk -v a="$t0" -v b="$t1" -v n="$(field requests)" -v hz="$(getconf CLK_TCK)" \
             'BEGIN {printf "%.1f", (n > 0 && b > a) ? (b - a) / hz * 1e6 / n : 0}')
         printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$row" "$(field rps)" "$(field p50_us)" "$(field p99_us)" \
@@ -216,19 +229,29 @@ for r in $(seq "$ROUNDS"); do
         log "$row: $(field rps) req/s, p50 $(field p50_us) us, p99 $(field p99_us) us, proxy CPU $cpu_req us/req, errors $(field errors), non-2xx $(field non2xx)"
     done
 done
+# Latency at one connection: what each proxy adds to a request when it is
+# not saturated (at 16 connections every row runs at full load, so its p50
+# follows its req/s). Rounds alternate as above.
+latency="$OUT/latency.tsv"
+printf 'row\trps\tp50_us\tp99_us\n' >"$latency"
+for r in $(seq "$ROUNDS"); do
+    for row in $(round_order "$r"); do
+        raw="$OUT/$row.$r.c1.wrk"
+        "${side_cpu[@]}" wrk -t1 -c1 -d"${DURATION}s" --timeout 10s --latency \
+            -s "$root/benches/load/stats.lua" "$(url_of "$row")" >"$raw" 2>&1
+        line=$(grep '^RESULT' "$raw") || { log "wrk failed: $(tail -3 "$raw")"; exit 1; }
+        printf '%s\t%s\t%s\t%s\n' "$row" "$(field rps)" "$(field p50_us)" "$(field p99_us)" >>"$latency"
+        log "$row, one connection: $(field rps) req/s, p50 $(field p50_us) us, p99 $(field p99_us) us"
+    done
+done
 [[ -z "$wg_pid" ]] || echo "wasmgate peak RSS: $(awk '$1 == "VmHWM:" {print $2}' "/proc/$wg_pid/status") KiB" >>"$OUT/machine.txt"
 echo "nginx worker peak RSS: $(awk '$1 == "VmHWM:" {print $2}' "/proc/$nginx_worker/status") KiB" >>"$OUT/machine.txt"
 
 # The table: medians per row; added latency against direct's p50.
-awk -F'\t' '
+awk -F'\t' "$median_awk"'
     NR == 1 {next}
     { k = $1; n[k]++; m = n[k]; rps[k, m] = $2; p50[k, m] = $3; p99[k, m] = $4; cpu[k, m] = $5
       err[k] += $6; bad[k] += $7; if (!(k in seen)) { seen[k] = 1; order[++ns] = k } }
-    function median(a, k, m,    i, j, t, v) {
-        for (i = 1; i <= m; i++) v[i] = a[k, i] + 0
-        for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
-        return (m % 2) ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2
-    }
     END {
         d50 = ("direct" in n) ? median(p50, "direct", n["direct"]) : 0
         ng = ("nginx" in n) ? median(rps, "nginx", n["nginx"]) : 0
@@ -246,5 +269,24 @@ awk -F'\t' '
                 (k == "direct") ? "-" : sprintf("%.1f µs", median(cpu, k, m)), err[k], bad[k]
         }
     }' "$summary" | tee "$OUT/summary.md"
+# The same at one connection: medians; latency added against direct's.
+echo >>"$OUT/summary.md"
+awk -F'\t' "$median_awk"'
+    NR == 1 {next}
+    { k = $1; n[k]++; m = n[k]; rps[k, m] = $2; p50[k, m] = $3; p99[k, m] = $4
+      if (!(k in seen)) { seen[k] = 1; order[++ns] = k } }
+    END {
+        d50 = ("direct" in n) ? median(p50, "direct", n["direct"]) : 0
+        ng50 = ("nginx" in n) ? median(p50, "nginx", n["nginx"]) - d50 : 0
+        print "| row, one connection | req/s | p50 | p99 | p50 added over direct | × nginx added |"
+        print "|---|---|---|---|---|---|"
+        for (i = 1; i <= ns; i++) {
+            k = order[i]; m = n[k]; a = median(p50, k, m) - d50
+            printf "| %s | %.0f | %d µs | %d µs | %s | %s |\n", k, median(rps, k, m),
+                median(p50, k, m), median(p99, k, m),
+                (k == "direct") ? "-" : sprintf("%d µs", a),
+                (ng50 > 0 && k != "direct") ? sprintf("%.2f", a / ng50) : "-"
+        }
+    }' "$latency" | tee -a "$OUT/summary.md"
 cat "$OUT/machine.txt" >&2
 log "raw outputs in $OUT"

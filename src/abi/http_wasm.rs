@@ -11,14 +11,18 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use wasmi::{Val, ValType};
+use std::sync::Mutex;
+
+use wasmi::{Extern, Module, Val, ValType};
 
 use super::{Compiled, Outcome};
 use crate::config::FunctionSpec;
 use crate::error::CallError;
 use crate::limits::{FunctionLimits, ServerLimits};
 use crate::runtime::exchange::{BUFFER_RESPONSE, Exchange, ExchangeLimits, Message};
+use crate::runtime::snapshot::{self, Image, Value};
 use crate::runtime::state::KvSlot;
+use crate::runtime::tape::Shared;
 use crate::runtime::{HostState, Runtime, Sandbox};
 use crate::store::Txn;
 
@@ -50,6 +54,35 @@ pub struct Guest<'a> {
     pub exchange: ExchangeLimits,
     /// Its KV transaction for this request (`Err`: why there is none).
     pub kv: Result<Txn, String>,
+    /// The tape its nondeterministic inputs are recorded on (`[dumps]`)
+    /// or fed back from (`wasmgate replay`), for the instance's whole life.
+    pub tape: Option<Shared>,
+}
+
+/// The guest call an http-wasm instance is in (or failed in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Instantiation and `_start`.
+    Start,
+    HandleRequest,
+    HandleResponse,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Start => START,
+            Phase::HandleRequest => HANDLE_REQUEST,
+            Phase::HandleResponse => HANDLE_RESPONSE,
+        }
+    }
+
+    /// The phase named `name` ([`Phase::as_str`]).
+    pub fn named(name: &str) -> Option<Self> {
+        [Phase::Start, Phase::HandleRequest, Phase::HandleResponse]
+            .into_iter()
+            .find(|p| p.as_str() == name)
+    }
 }
 
 /// One guest instance, alive from `handle_request` to `handle_response`.
@@ -61,39 +94,33 @@ pub struct Layer {
 
 impl Layer {
     /// Instantiates `compiled` in a fresh sandbox and runs its `_start`,
-    /// if it exports one. On failure, also returns the fuel used.
+    /// if it exports one; from `snapshot` instead, when given, which holds
+    /// the state `_start` leaves (and is charged the fuel it used). On
+    /// failure, also returns the fuel used.
     pub async fn start(
         runtime: &Runtime,
         compiled: &Compiled,
+        snapshot: Option<&Snapshot>,
         guest: Guest<'_>,
     ) -> Result<Self, (CallError, u64)> {
         compiled
             .shape
             .fits(guest.limits.memory)
             .map_err(|e| (e, 0))?;
-        let mut state = HostState::new(
-            Rc::from(guest.name),
-            Rc::from(guest.trace_id),
-            guest.limits.memory,
-            guest.limits.max_log,
-        );
-        state.http = Some(Box::new(Exchange::new(guest.config, guest.exchange)));
-        state.kv = KvSlot::shared(guest.kv);
-        state.stdio = Some(crate::runtime::state::Stdio::new(
-            Vec::new(),
-            0,
-            Vec::new(),
-            Vec::new(),
-        ));
         let runtime = compiled.runtime(runtime);
-        let sandbox = Sandbox::new(
-            runtime,
-            &compiled.module,
-            compiled.cost,
-            guest.limits,
-            state,
-        )?;
-        let mut layer = Self { sandbox, ctx: 0 };
+        if let Some(snapshot) = snapshot {
+            let mut layer = Self::instantiate(runtime, &snapshot.module, compiled, guest)?;
+            let start = snapshot.fuel.saturating_sub(layer.fuel_used());
+            layer
+                .sandbox
+                .charge(start)
+                .map_err(|e| (e, layer.fuel_used()))?;
+            if let Some(ex) = layer.sandbox.store_mut().data_mut().http.as_deref_mut() {
+                ex.features = snapshot.features;
+            }
+            return Ok(layer);
+        }
+        let mut layer = Self::instantiate(runtime, &compiled.module, compiled, guest)?;
         if compiled.module.get_export(START).is_some() {
             match layer.sandbox.call(START, &[], &mut []).await {
                 // A command that exits 0 (`proc_exit(0)`) has started.
@@ -102,6 +129,37 @@ impl Layer {
             }
         }
         Ok(layer)
+    }
+
+    /// `module` (`compiled`'s, or a version of it) in a fresh sandbox, with
+    /// `compiled`'s instantiation cost.
+    fn instantiate(
+        runtime: &Runtime,
+        module: &Module,
+        compiled: &Compiled,
+        guest: Guest<'_>,
+    ) -> Result<Self, (CallError, u64)> {
+        let mut state = HostState::new(
+            Rc::from(guest.name),
+            Rc::from(guest.trace_id),
+            guest.limits.memory,
+            guest.limits.max_log,
+        );
+        state.http = Some(Box::new(Exchange::new(guest.config, guest.exchange)));
+        state.kv = KvSlot::shared(guest.kv);
+        // A replay writes (and charges) log lines as the recording did.
+        if let Some(level) = guest.tape.as_ref().and_then(|t| t.borrow().guest_log) {
+            state.log.set_level(level);
+        }
+        state.tape = guest.tape;
+        state.stdio = Some(crate::runtime::state::Stdio::new(
+            Vec::new(),
+            0,
+            Vec::new(),
+            Vec::new(),
+        ));
+        let sandbox = Sandbox::new(runtime, module, compiled.cost, guest.limits, state)?;
+        Ok(Self { sandbox, ctx: 0 })
     }
 
     /// Fuel used so far, instantiation included.
@@ -182,24 +240,52 @@ impl Layer {
     }
 }
 
+/// The exchange's message for `request` run as an http-wasm function (or
+/// replayed from a dump): its method, target, headers (names lowercased, as
+/// the server's parser gives them) and body; no peer, no response yet.
+pub fn message_of(request: &super::GuestRequest<'_>) -> Message {
+    Message {
+        method: request.method.to_owned(),
+        uri: request.uri.to_owned(),
+        request_headers: request
+            .headers
+            .iter()
+            .map(|(n, v)| (n.to_ascii_lowercase(), v.to_vec()))
+            .collect(),
+        request_body: request.body.to_vec(),
+        ..Message::default()
+    }
+}
+
 /// Runs an http-wasm guest as a function: `handle_request`, and when it
 /// continues, the reference host's behaviour with a next handler that
 /// writes nothing (its tests' `noopHandler`): the response is what the
 /// guest wrote so far (200 and an empty body unless it set them), and
 /// `handle_response` runs on it. Returns the message with the response,
-/// the fuel used and, if it succeeded, its KV writes.
+/// the fuel used, if it succeeded its KV writes, and the phase it ended
+/// in. Deterministic given the request and the guest's tape: a replay
+/// runs it again on the recorded request.
 pub async fn terminal(
     runtime: &Runtime,
     compiled: &Compiled,
     guest: Guest<'_>,
     mut message: Message,
-) -> (Result<Message, CallError>, u64, Option<Txn>) {
-    let mut layer = match Layer::start(runtime, compiled, guest).await {
+) -> Terminal {
+    let mut layer = match Layer::start(runtime, compiled, None, guest).await {
         Ok(layer) => layer,
-        Err((e, fuel)) => return (Err(e), fuel, None),
+        Err((e, fuel)) => {
+            return Terminal {
+                result: Err(e),
+                fuel,
+                kv: None,
+                phase: Phase::Start,
+            };
+        }
     };
+    let mut phase = Phase::HandleRequest;
     let result = async {
         if layer.handle_request(&mut message).await? {
+            phase = Phase::HandleResponse;
             layer.handle_response(&mut message, false).await?;
         }
         Ok(message)
@@ -210,21 +296,37 @@ pub async fn terminal(
     } else {
         None
     };
-    (result, layer.fuel_used(), kv)
+    Terminal {
+        result,
+        fuel: layer.fuel_used(),
+        kv,
+        phase,
+    }
+}
+
+/// How [`terminal`] ended.
+pub struct Terminal {
+    /// The message with the response.
+    pub result: Result<Message, CallError>,
+    pub fuel: u64,
+    /// Its KV writes, when it succeeded.
+    pub kv: Option<Txn>,
+    /// The phase it ended (or failed) in.
+    pub phase: Phase,
 }
 
 /// Runs `function`, an http-wasm module, as a request's handler on
-/// `message` (the request), with `server`'s request limits, no config and
-/// `kv` as its KV transaction: [`terminal`], as an [`Outcome`].
+/// `message` (the request), with `server`'s request limits, no config,
+/// `kv` as its KV transaction and `tape` for its inputs: [`terminal`],
+/// as an [`Outcome`], and the phase it ended in.
 pub async fn call(
     runtime: &Runtime,
     compiled: &Compiled,
-    function: &FunctionSpec,
-    server: &ServerLimits,
+    (function, server): (&FunctionSpec, &ServerLimits),
     trace_id: &str,
     message: Message,
-    kv: Result<Txn, String>,
-) -> Outcome {
+    (kv, tape): (Result<Txn, String>, Option<Shared>),
+) -> (Outcome, Phase) {
     let guest = Guest {
         name: &function.name,
         trace_id,
@@ -232,13 +334,55 @@ pub async fn call(
         config: Arc::from(&b""[..]),
         exchange: ExchangeLimits::new(server, &function.limits),
         kv,
+        tape,
     };
-    let (result, fuel, kv) = terminal(runtime, compiled, guest, message).await;
-    Outcome {
+    let Terminal {
+        result,
+        fuel,
+        kv,
+        phase,
+    } = terminal(runtime, compiled, guest, message).await;
+    let outcome = Outcome {
         result: result.map(response),
         fuel,
         kv,
+    };
+    (outcome, phase)
+}
+
+/// Runs a middleware again as a crash dump recorded it (`wasmgate
+/// replay`): a fresh instance and its `_start` (fuel is the same as from
+/// a snapshot), then, up to `phase`, `handle_request` on `request` and
+/// `handle_response` on `response` (the message the guest got then, and
+/// `is_error`). `Ok`: the status it left (`None`: it continued past
+/// `phase`, with no response to show). Also returns the fuel used.
+pub async fn rerun(
+    runtime: &Runtime,
+    compiled: &Compiled,
+    guest: Guest<'_>,
+    (phase, mut request, response): (Phase, Message, Option<(Message, bool)>),
+) -> (Result<Option<u16>, CallError>, u64) {
+    let mut layer = match Layer::start(runtime, compiled, None, guest).await {
+        Ok(layer) => layer,
+        Err((e, fuel)) => return (Err(e), fuel),
+    };
+    let result = async {
+        if phase == Phase::Start {
+            return Ok(None);
+        }
+        if !layer.handle_request(&mut request).await? {
+            // It answered: its response is the request's.
+            return Ok(Some(request.status));
+        }
+        let Some((mut message, is_error)) = response.filter(|_| phase == Phase::HandleResponse)
+        else {
+            return Ok(None);
+        };
+        layer.handle_response(&mut message, is_error).await?;
+        Ok(Some(message.status))
     }
+    .await;
+    (result, layer.fuel_used())
 }
 
 /// The response in `message`, as a guest response.
@@ -247,5 +391,270 @@ pub fn response(message: Message) -> super::GuestResponse {
         status: message.status,
         headers: message.response_headers,
         body: message.response_body,
+    }
+}
+
+/// An http-wasm module pre-initialised for one `config`: the module with
+/// the state its `_start` leaves as its initial state
+/// ([`snapshot`](crate::runtime::snapshot)), the features `_start`
+/// enabled, and the fuel instantiation and `_start` used, charged to each
+/// instance made from it as if it had run. Made once per module and
+/// config, off the serving thread; until it is ready, and for modules it
+/// refuses, instances run `_start` as before.
+pub struct Snapshot {
+    module: Module,
+    features: u32,
+    fuel: u64,
+    /// Bytes of data the image holds (its memory's non-zero blocks).
+    pub image_bytes: u64,
+    /// Its estimated bytes, counted in the module cache
+    /// ([`Shape::cache_bytes`](crate::runtime::structure::Shape::cache_bytes)
+    /// of the rewritten file, whose data segments hold the image).
+    pub cache_bytes: u64,
+}
+
+/// Host functions a `_start` may call before it is pre-initialised: those
+/// whose answer depends only on the module's config (no clock, randomness,
+/// KV, request, log or output).
+fn allowed_before_snapshot(module: &str, name: &str) -> bool {
+    match module {
+        crate::runtime::imports::http_handler::NAME => {
+            matches!(name, "get_config" | "enable_features" | "log_enabled")
+        }
+        crate::runtime::imports::wasi_snapshot_preview1::NAME => matches!(
+            name,
+            "args_get"
+                | "args_sizes_get"
+                | "environ_get"
+                | "environ_sizes_get"
+                | "fd_fdstat_get"
+                | "proc_exit"
+                | "sched_yield"
+        ),
+        crate::runtime::imports::wasmgate::NAME => matches!(name, "sha256" | "hmac_sha256"),
+        _ => false,
+    }
+}
+
+/// Makes the [`Snapshot`] of `compiled` (whose file held `source`) for
+/// `guest`'s config: runs an instrumented copy's `_start` with `guest`'s
+/// limits, then compiles the original rewritten with the state it left.
+/// Blocking (run it off the serving thread). Err: why there is none.
+pub fn prepare(
+    runtime: &Runtime,
+    compiled: &Compiled,
+    source: &[u8],
+    guest: Guest<'_>,
+) -> Result<Snapshot, String> {
+    if compiled.stubbed.is_some() || compiled.module.get_export(START).is_none() {
+        return Err("it has stubbed imports or no `_start`".into());
+    }
+    // One at a time in the process: making one holds a few copies of the
+    // instance's memory for a moment, outside `memory_budget`.
+    static MAKING: Mutex<()> = Mutex::new(());
+    let _one = MAKING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (bytes, plan) = snapshot::instrument(source, allowed_before_snapshot)?;
+    let module = Module::new(runtime.engine(), &bytes[..]).map_err(|e| e.to_string())?;
+    let refusing = runtime.with_refused(&module).map_err(|e| e.to_string())?;
+    let limits = guest.limits.clone();
+    let mut layer = Layer::instantiate(&refusing, &module, compiled, guest)
+        .map_err(|(e, _)| format!("instantiating: {e}"))?;
+    // Polled here, on the snapshot thread, without the I/O reactor: a
+    // guest call only yields between fuel slices (`smol::block_on` would
+    // count this thread as a second reactor driver, see
+    // `vendor/async-io/PATCH.md`).
+    match smol::future::block_on(layer.sandbox.call(START, &[], &mut [])) {
+        Ok(()) | Err(CallError::ExitCode(0)) => {}
+        Err(e) => return Err(format!("`_start`: {e}")),
+    }
+    let store = layer.sandbox.store();
+    let Some(Extern::Memory(memory)) = layer.sandbox.export(&plan.memory) else {
+        return Err("its memory is not exported".into());
+    };
+    let mut globals = Vec::new();
+    for (index, name) in &plan.globals {
+        let Some(Extern::Global(global)) = layer.sandbox.export(name) else {
+            return Err("a global is not exported".into());
+        };
+        let value = match global.get(store) {
+            Val::I32(v) => Value::I32(v),
+            Val::I64(v) => Value::I64(v),
+            Val::F32(v) => Value::F32(v.to_bits()),
+            Val::F64(v) => Value::F64(v.to_bits()),
+            _ => return Err("a global of a non-numeric type".into()),
+        };
+        globals.push((*index, value));
+    }
+    let image = Image {
+        pages: memory.size(store),
+        memory: memory.data(store).to_vec(),
+        globals,
+    };
+    let features = layer.exchange().map_or(0, |ex| ex.features);
+    let fuel = layer.fuel_used();
+    // What the snapshot holds besides the module: the data `_start` left.
+    let image_bytes = u64::try_from(snapshot::data_bytes(&image.memory)).unwrap_or(u64::MAX);
+    if image_bytes > MAX_IMAGE_BYTES {
+        return Err(format!(
+            "the memory `_start` left holds {} KiB of data, more than the {} KiB a snapshot keeps",
+            image_bytes / 1024,
+            MAX_IMAGE_BYTES / 1024
+        ));
+    }
+    let rewritten = snapshot::rewrite(source, &image)?;
+    drop(image);
+    // Its code is the original's, so is its shape's.
+    let cache_bytes = compiled.shape.cache_bytes(rewritten.len());
+    let module = Module::new(runtime.engine(), &rewritten[..]).map_err(|e| e.to_string())?;
+    // It must instantiate within the limits it was made with.
+    let state = HostState::new(Rc::from("snapshot"), Rc::from("-"), limits.memory, 0);
+    Sandbox::new(runtime, &module, compiled.cost, &limits, state)
+        .map_err(|(e, _)| format!("the snapshot does not instantiate: {e}"))?;
+    Ok(Snapshot {
+        module,
+        features,
+        fuel,
+        image_bytes,
+        cache_bytes,
+    })
+}
+
+/// At most this many snapshots of one module: one per `config` (and
+/// limits) it runs with, and those come from the config file, not from
+/// requests.
+const MAX_SNAPSHOTS: usize = 16;
+
+/// Most bytes of data one snapshot keeps (the non-zero part of the memory
+/// `_start` left; `hmac-verify`'s is 64 KiB, `waf`'s 128 KiB). A snapshot
+/// lives as long as its module in the cache, outside `memory_budget`: a
+/// `_start` that fills its memory is not worth keeping.
+const MAX_IMAGE_BYTES: u64 = 1 << 20;
+
+/// Most bytes of data the snapshots of one module keep together.
+pub const MAX_MODULE_IMAGE_BYTES: u64 = 4 << 20;
+
+/// The snapshots of one loaded module, by config (they go with it when the
+/// module file changes or is evicted: [`Snapshots::close`]). They are
+/// counted in the module cache's bytes ([`crate::cache::Ledger`]).
+pub struct Snapshots {
+    /// `None` once closed.
+    slots: Mutex<Option<Vec<Slot>>>,
+}
+
+impl Default for Snapshots {
+    fn default() -> Self {
+        Self {
+            slots: Mutex::new(Some(Vec::new())),
+        }
+    }
+}
+
+/// A config with the limits it runs with, and its snapshot (`None` while
+/// it is made, or if refused).
+type Slot = (Arc<[u8]>, FunctionLimits, Option<Arc<Snapshot>>);
+
+/// What [`Snapshots::claim`] found.
+pub enum Claim {
+    /// The snapshot is ready.
+    Ready(Arc<Snapshot>),
+    /// The caller is to make it, then [`Snapshots::settle`] it.
+    Make,
+    /// Being made, refused, or no room: run `_start`.
+    None,
+}
+
+impl Snapshots {
+    fn slots(&self) -> std::sync::MutexGuard<'_, Option<Vec<Slot>>> {
+        self.slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The snapshot for `config` run with `limits`; the first caller for
+    /// them is told to make it.
+    pub fn claim(&self, config: &Arc<[u8]>, limits: &FunctionLimits) -> Claim {
+        let mut slots = self.slots();
+        let Some(slots) = slots.as_mut() else {
+            return Claim::None;
+        };
+        if let Some((_, _, slot)) = slots
+            .iter()
+            .find(|(c, l, _)| **c == **config && l == limits)
+        {
+            return slot.clone().map_or(Claim::None, Claim::Ready);
+        }
+        if slots.len() >= MAX_SNAPSHOTS {
+            return Claim::None;
+        }
+        slots.push((Arc::clone(config), limits.clone(), None));
+        Claim::Make
+    }
+
+    /// Gives up the claim [`Self::claim`] just answered `Make` to, with
+    /// nothing made: a later caller is told to make it.
+    pub fn abandon(&self, config: &Arc<[u8]>, limits: &FunctionLimits) {
+        if let Some(slots) = self.slots().as_mut() {
+            slots.retain(|(c, l, slot)| slot.is_some() || **c != **config || l != limits);
+        }
+    }
+
+    /// Records the snapshot made for `config` and `limits` (`None`: there
+    /// is none). Refused (kept as none) past [`MAX_MODULE_IMAGE_BYTES`]
+    /// for the module, or once closed; returns whether it was kept. The
+    /// module cache counts what it keeps: see [`crate::cache::Ledger`].
+    pub fn settle(
+        &self,
+        config: &Arc<[u8]>,
+        limits: &FunctionLimits,
+        snapshot: Option<Arc<Snapshot>>,
+    ) -> bool {
+        let mut slots = self.slots();
+        let Some(slots) = slots.as_mut() else {
+            return false;
+        };
+        let held: u64 = slots
+            .iter()
+            .filter_map(|(_, _, s)| s.as_ref().map(|s| s.image_bytes))
+            .fold(0, u64::saturating_add);
+        let snapshot =
+            snapshot.filter(|s| held.saturating_add(s.image_bytes) <= MAX_MODULE_IMAGE_BYTES);
+        let kept = snapshot.is_some();
+        if let Some((_, _, slot)) = slots
+            .iter_mut()
+            .find(|(c, l, _)| **c == **config && l == limits)
+        {
+            *slot = snapshot;
+        }
+        kept
+    }
+
+    /// Drops the snapshots (the module left the cache) and makes no more:
+    /// [`Self::claim`] answers [`Claim::None`] from now on.
+    pub fn close(&self) {
+        self.slots().take();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_abandoned_claim_is_offered_again() {
+        let snapshots = Snapshots::default();
+        let (config, limits) = (Arc::<[u8]>::from(&b"{}"[..]), FunctionLimits::default());
+        assert!(matches!(snapshots.claim(&config, &limits), Claim::Make));
+        // Claimed and pending: nobody else makes it.
+        assert!(matches!(snapshots.claim(&config, &limits), Claim::None));
+        snapshots.abandon(&config, &limits);
+        assert!(matches!(snapshots.claim(&config, &limits), Claim::Make));
+        // Settled as none: abandoning another config leaves it alone.
+        snapshots.settle(&config, &limits, None);
+        let other = Arc::<[u8]>::from(&b"{\"a\":1}"[..]);
+        snapshots.abandon(&other, &limits);
+        assert!(matches!(snapshots.claim(&other, &limits), Claim::Make));
+        assert!(matches!(snapshots.claim(&config, &limits), Claim::None));
     }
 }

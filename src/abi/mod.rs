@@ -18,10 +18,10 @@ use wasmi::{ExternType, Module, ValType};
 use crate::config::{AbiChoice, FunctionSpec};
 use crate::error::{CallError, LoadError};
 use crate::limits::{InstanceCost, ServerLimits};
-use crate::runtime::exchange::Message;
 use crate::runtime::imports::{self, signature_is};
 use crate::runtime::state::KvSlot;
 use crate::runtime::structure::Shape;
+use crate::runtime::tape::Shared;
 use crate::runtime::{HostState, Runtime, Sandbox};
 use crate::store::Txn;
 
@@ -42,6 +42,15 @@ pub struct Compiled {
     /// The runtime with the stubs its `gojinn` imports link to
     /// ([`Runtime::with_stubs`]), when it has any.
     pub stubbed: Option<Runtime>,
+    /// The file's bytes, kept for http-wasm modules that export `_start`:
+    /// what a [`Snapshot`](http_wasm::Snapshot) is written from.
+    pub source: Option<Box<[u8]>>,
+    /// What its signature check found (`[signatures]`).
+    pub signature: crate::signature::Status,
+    /// Whether it imports a KV host function
+    /// ([`uses_kv`](crate::runtime::imports::uses_kv)):
+    /// found once here, not on every request.
+    pub kv: bool,
 }
 
 impl Compiled {
@@ -199,6 +208,19 @@ pub async fn call_with_state(
     request: &GuestRequest<'_>,
     kv: Result<Txn, String>,
 ) -> Outcome {
+    call_taped(runtime, compiled, function, request, kv, None).await
+}
+
+/// [`call_with_state`] with `tape` recording the guest's nondeterministic
+/// inputs (a crash dump) or feeding them back (`wasmgate replay`).
+pub async fn call_taped(
+    runtime: &Runtime,
+    compiled: &Compiled,
+    function: &FunctionSpec,
+    request: &GuestRequest<'_>,
+    kv: Result<Txn, String>,
+    tape: Option<Shared>,
+) -> Outcome {
     let (module, abi, cost) = (&compiled.module, compiled.abi, compiled.cost);
     if let Err(error) = compiled.shape.fits(function.limits.memory) {
         return Outcome {
@@ -217,31 +239,25 @@ pub async fn call_with_state(
     if abi == Abi::HttpWasm {
         // An http-wasm module run as a function gets a state of its own
         // (`http_wasm::call`), with the request's KV transaction.
-        let message = Message {
-            method: request.method.to_owned(),
-            uri: request.uri.to_owned(),
-            request_headers: request
-                .headers
-                .iter()
-                .map(|(n, v)| (n.to_ascii_lowercase(), v.to_vec()))
-                .collect(),
-            request_body: request.body.to_vec(),
-            ..Message::default()
-        };
+        let message = http_wasm::message_of(request);
         let server = ServerLimits::default();
-        return http_wasm::call(
+        let (outcome, _) = http_wasm::call(
             runtime,
             compiled,
-            function,
-            &server,
+            (function, &server),
             request.trace_id,
             message,
-            kv,
+            (kv, tape),
         )
         .await;
+        return outcome;
     }
     let slot = KvSlot::shared(kv);
     state.kv = Rc::clone(&slot);
+    if let Some(level) = tape.as_ref().and_then(|t| t.borrow().guest_log) {
+        state.log.set_level(level);
+    }
+    state.tape = tape;
     let (result, fuel) = if abi == Abi::WasiJson {
         wasi_json::run(runtime, module, cost, function, request, state).await
     } else {

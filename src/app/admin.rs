@@ -31,6 +31,31 @@ impl Admin {
         let app = self.status.handler();
         let mut out = String::new();
         app.metrics.write(&mut out);
+        for (which, name, kind, help) in [
+            (
+                0,
+                "wasmgate_upstream_requests_total",
+                "counter",
+                "Requests sent to each upstream of each [[proxy]] (a retry on another upstream counts there too); since the last reload.",
+            ),
+            (
+                1,
+                "wasmgate_upstream_errors_total",
+                "counter",
+                "Upstream requests that failed: connect, timeout, a bad or cut response; since the last reload.",
+            ),
+            (
+                2,
+                "wasmgate_upstream_response_seconds",
+                "summary",
+                "Seconds from sending a request to its response head; since the last reload.",
+            ),
+        ] {
+            super::metrics::header(&mut out, name, kind, help);
+            for proxy in app.router.proxies() {
+                proxy.write_metric(&mut out, name, which);
+            }
+        }
         let (in_flight, reserved) = app.admission.usage();
         let cache = app.cache.stats();
         for (name, help, value) in [
@@ -61,7 +86,7 @@ impl Admin {
             ),
             (
                 "wasmgate_module_cache_bytes",
-                "Estimated bytes of the cached modules.",
+                "Estimated bytes of the cached modules, their http-wasm snapshots included.",
                 cache.bytes,
             ),
         ] {

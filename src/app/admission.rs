@@ -23,6 +23,9 @@ use super::trace::{TraceId, trace_id};
 use crate::http::Gate;
 use crate::limits::{BODY_SHARE_DIVISOR, FunctionLimits, ServerLimits};
 
+/// The refusal when every in-flight slot is taken.
+pub const IN_FLIGHT: &str = "too many requests in flight (max_in_flight); retry later";
+
 /// The counters admission decides on, shared by every executor thread.
 /// `Relaxed` is enough: each counter is its own total order of
 /// read-modify-writes, and no other memory is published through them.
@@ -125,7 +128,7 @@ impl Admission {
             (now < self.max_in_flight).then(|| now.saturating_add(1))
         });
         if slot.is_err() {
-            return Err("too many requests in flight (max_in_flight); retry later");
+            return Err(IN_FLIGHT);
         }
         let memory = Reservation::new(self);
         if !memory.grow(limits.memory.saturating_add(limits.max_response)) {
@@ -215,7 +218,7 @@ impl<'a> Reservation<'a> {
     }
 
     /// Takes `more` bytes if they fit in `memory_budget`.
-    fn grow(&self, more: u64) -> bool {
+    pub fn grow(&self, more: u64) -> bool {
         let admission = self.admission;
         if !add_within(&admission.reserved_memory, more, admission.memory_budget) {
             return false;

@@ -96,6 +96,8 @@ pub struct Metrics {
     dir_functions: Mutex<BTreeSet<String>>,
     duration: Histogram<8>,
     fuel: Histogram<6>,
+    /// Requests refused by admission: no in-flight slot, no memory.
+    refused: [AtomicU64; 2],
 }
 
 impl Default for Metrics {
@@ -105,6 +107,7 @@ impl Default for Metrics {
             dir_functions: Mutex::new(BTreeSet::new()),
             duration: Histogram::new(DURATION_BUCKETS),
             fuel: Histogram::new(FUEL_BUCKETS),
+            refused: [AtomicU64::new(0), AtomicU64::new(0)],
         }
     }
 }
@@ -154,6 +157,13 @@ impl Metrics {
         self.fuel.observe(fuel as f64);
     }
 
+    /// Counts a request refused by admission (503 `overloaded`), after
+    /// its wait in the admission queue: `message` is the refusal's.
+    pub fn refused(&self, message: &str) {
+        let memory = message != super::admission::IN_FLIGHT;
+        self.refused[usize::from(memory)].fetch_add(1, Relaxed);
+    }
+
     /// The request metrics in the exposition format.
     pub fn write(&self, out: &mut String) {
         header(
@@ -181,11 +191,49 @@ impl Metrics {
             "wasmgate_request_fuel",
             "Fuel a request's guests consumed.",
         );
+        header(
+            out,
+            "wasmgate_admission_refusals_total",
+            "counter",
+            "Requests answered 503 overloaded by admission, after any wait in the admission queue: no in-flight slot (max_in_flight), or not enough memory_budget.",
+        );
+        for (reason, count) in ["in_flight", "memory"].iter().zip(&self.refused) {
+            let _ = writeln!(
+                out,
+                "wasmgate_admission_refusals_total{{reason=\"{reason}\"}} {}",
+                count.load(Relaxed)
+            );
+        }
+        write_kv(out);
+    }
+}
+
+/// The KV operation counters ([`crate::store::counters`]), by operation.
+fn write_kv(out: &mut String) {
+    use crate::store::counters::{KvOp, counts};
+    for (name, help, errors) in [
+        (
+            "wasmgate_kv_operations_total",
+            "KV host function calls (and commits) by operation, refused ones included.",
+            false,
+        ),
+        (
+            "wasmgate_kv_errors_total",
+            "KV host function calls answered an error value (and commits that failed), by operation.",
+            true,
+        ),
+    ] {
+        header(out, name, "counter", help);
+        for op in KvOp::ALL {
+            let (all, refused) = counts(op);
+            let value = if errors { refused } else { all };
+            let _ = writeln!(out, "{name}{{op=\"{}\"}} {value}", op.name());
+        }
     }
 }
 
 /// A label value escaped for the exposition format.
-fn escape(value: &str) -> String {
+pub fn escape(value: &str) -> String {
     value
         .replace('\\', "\\\\")
         .replace('"', "\\\"")

@@ -18,18 +18,54 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::admission::{Admission, Reservation};
+use super::dumps::{self, Dumps};
 use super::state::State;
-use crate::abi::http_wasm::{Guest, Layer};
+use crate::abi::http_wasm::{self, Claim, Guest, Layer, Phase, Snapshot};
 use crate::abi::{Abi, Outcome};
-use crate::cache::{self, ModuleCache};
+use crate::cache::{self, Loaded, ModuleCache};
 use crate::config::{AbiChoice, FunctionSpec, MiddlewareSpec};
 use crate::error::{CallError, Error, Kind};
 use crate::http::{Request, Response};
 use crate::limits::ServerLimits;
 use crate::runtime::exchange::{ExchangeLimits, Message};
+use crate::runtime::tape::{Shared, Tape};
 use crate::store::Txn;
+
+/// The stack of the thread that makes a snapshot: a worker's (the guest's
+/// `_start` runs there).
+const SNAPSHOT_STACK: usize = 8 << 20;
+
+/// Most snapshot threads alive at once in the process: 4. They make one
+/// snapshot at a time anyway (`http_wasm::prepare`'s lock), and each holds
+/// its module and an 8 MiB stack; a middleware asking while 4 wait runs
+/// `_start` per instance until a later request finds room.
+const MAX_SNAPSHOT_THREADS: usize = 4;
+
+/// Snapshot threads alive now (see [`MAX_SNAPSHOT_THREADS`]).
+static SNAPSHOT_THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// A place among [`SNAPSHOT_THREADS`], given back when dropped.
+struct SnapshotTurn;
+
+impl SnapshotTurn {
+    fn take() -> Option<Self> {
+        SNAPSHOT_THREADS
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_SNAPSHOT_THREADS).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Self)
+    }
+}
+
+impl Drop for SnapshotTurn {
+    fn drop(&mut self) {
+        SNAPSHOT_THREADS.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// What the chain needs from the application.
 pub struct Env<'a> {
@@ -43,6 +79,13 @@ pub struct Env<'a> {
     pub trace_id: &'a str,
     /// The KV store middleware write to.
     pub state: &'a State,
+    /// Where admission refusals are counted.
+    pub metrics: &'a super::metrics::Metrics,
+    /// The crash dump writer, with `[dumps]`: a middleware that fails is
+    /// dumped (`dumps`), its inputs recorded meanwhile.
+    pub dumps: Option<&'a Arc<Dumps>>,
+    /// The route the chain guards (for a dump).
+    pub route: &'a str,
 }
 
 /// What the request phase decided.
@@ -60,7 +103,15 @@ pub enum Flow {
 struct Held<'a> {
     spec: Arc<MiddlewareSpec>,
     layer: Layer,
-    _memory: Reservation<'a>,
+    /// Its memory, and with `[dumps]` the copy in `seen`.
+    memory: Reservation<'a>,
+    /// With `[dumps]`: its recorded inputs, ...
+    tape: Option<Shared>,
+    /// ... the request as it got it in `handle_request`, ...
+    seen: Option<Message>,
+    /// ... whether it started from a snapshot, and its exchange limits.
+    snapshot: bool,
+    exchange: ExchangeLimits,
 }
 
 /// The middleware of one request.
@@ -165,6 +216,15 @@ impl<'a> Chain<'a> {
     async fn run_requests(&mut self, middleware: &[Arc<MiddlewareSpec>]) -> Result<bool, Error> {
         for spec in middleware {
             let mut held = self.start(spec).await?;
+            if held.tape.is_some() {
+                // What it gets, for a dump, counted in the budget: only if
+                // it fits there and in a dump (else this request is not
+                // dumped).
+                let bytes = request_bytes(&self.message);
+                if self.fits_a_dump(bytes) && held.memory.grow(bytes) {
+                    held.seen = Some(request_of(&self.message));
+                }
+            }
             match held.layer.handle_request(&mut self.message).await {
                 Ok(true) => self.held.push(held),
                 Ok(false) => {
@@ -173,6 +233,7 @@ impl<'a> Chain<'a> {
                 }
                 Err(e) => {
                     self.fuel = self.fuel.saturating_add(held.layer.fuel_used());
+                    self.dump(&held, Phase::HandleRequest, None, &e);
                     return Err(self.failed(spec, e));
                 }
             }
@@ -211,31 +272,182 @@ impl<'a> Chain<'a> {
             .admission
             .reserve(spec.limits.memory)
             .map_err(|m| {
+                self.env.metrics.refused(m);
                 Error::new(Kind::Overloaded, m)
                     .with_header("retry-after", self.env.server.retry_after_secs.to_string())
             })?;
+        let tape = self.env.dumps.map(|_| Tape::recording());
+        let exchange = ExchangeLimits::new(self.env.server, &spec.limits);
         let guest = Guest {
             name: &spec.name,
             trace_id,
             limits: &spec.limits,
             config: Arc::clone(&spec.config),
-            exchange: ExchangeLimits::new(self.env.server, &spec.limits),
-            kv: self
-                .env
-                .state
-                .txn(&loaded.compiled.module, spec.namespace()),
+            exchange,
+            kv: self.env.state.txn(loaded.compiled.kv, spec.namespace()),
+            tape: tape.clone(),
         };
-        match Layer::start(&loaded.runtime, &loaded.compiled, guest).await {
+        let snapshot = self.snapshot(&loaded, spec);
+        match Layer::start(
+            &loaded.runtime,
+            &loaded.compiled,
+            snapshot.as_deref(),
+            guest,
+        )
+        .await
+        {
             Ok(layer) => Ok(Held {
                 spec: Arc::clone(spec),
                 layer,
-                _memory: memory,
+                memory,
+                tape,
+                seen: None,
+                snapshot: snapshot.is_some(),
+                exchange,
             }),
             Err((e, fuel)) => {
                 self.fuel = self.fuel.saturating_add(fuel);
+                if let (Some(dumps), Some(tape)) = (self.env.dumps, tape) {
+                    let seen = request_of(&self.message);
+                    let http = dumps::http_wasm(
+                        ("middleware", Phase::Start),
+                        &spec.config,
+                        &exchange,
+                        (&seen, snapshot.is_some()),
+                        None,
+                    );
+                    self.write_dump(dumps, (spec, &seen), &e, fuel, (tape, http));
+                }
                 Err(self.failed(spec, e))
             }
         }
+    }
+
+    /// The snapshot of `loaded` for `spec`'s config, if ready. The first
+    /// request to ask starts making it on a helper thread and, like every
+    /// request until it is ready, runs `_start` itself.
+    fn snapshot(&self, loaded: &Arc<Loaded>, spec: &Arc<MiddlewareSpec>) -> Option<Arc<Snapshot>> {
+        loaded.compiled.source.as_ref()?;
+        let turn = SnapshotTurn::take();
+        match loaded.snapshots.claim(&spec.config, &spec.limits) {
+            Claim::Ready(snapshot) => return Some(snapshot),
+            Claim::None => return None,
+            Claim::Make => {}
+        }
+        let Some(turn) = turn else {
+            loaded.snapshots.abandon(&spec.config, &spec.limits);
+            return None;
+        };
+        let (loaded, spec) = (Arc::clone(loaded), Arc::clone(spec));
+        let exchange = ExchangeLimits::new(self.env.server, &spec.limits);
+        let (config, limits) = (Arc::clone(&spec.config), spec.limits.clone());
+        let weak = Arc::downgrade(&loaded);
+        let ledger = self.env.cache.ledger();
+        // A thread of its own with a worker's stack (the guest runs there,
+        // as on a worker), not the blocking pool's 2 MiB threads.
+        let spawned = std::thread::Builder::new()
+            .name("wasmgate-snapshot".into())
+            .stack_size(SNAPSHOT_STACK)
+            .spawn(move || {
+            let _turn = turn;
+            let Some(source) = loaded.compiled.source.as_deref() else {
+                return;
+            };
+            let guest = Guest {
+                name: &spec.name,
+                trace_id: "snapshot",
+                limits: &spec.limits,
+                config: Arc::clone(&spec.config),
+                exchange,
+                kv: Err("no KV before a snapshot".into()),
+                tape: None,
+            };
+            let made = http_wasm::prepare(&loaded.runtime, &loaded.compiled, source, guest)
+                .map(Arc::new);
+            let image = made.as_ref().map_or(0, |s| s.image_bytes);
+            // Counted in the module cache, in its free room.
+            let kept = ledger.settle(
+                &loaded,
+                &spec.config,
+                &spec.limits,
+                made.as_ref().ok().cloned(),
+            );
+            match (&made, kept) {
+                (Ok(_), Ok(())) => log::info!(
+                    "middleware {}: instances start from a snapshot taken after `_start` ({} KiB of data)",
+                    spec.name,
+                    image / 1024
+                ),
+                (Ok(_), Err(why)) => log::info!(
+                    "middleware {}: each instance runs `_start` (no snapshot: {why})",
+                    spec.name
+                ),
+                (Err(why), _) => log::info!(
+                    "middleware {}: each instance runs `_start` (no snapshot: {why})",
+                    spec.name
+                ),
+            }
+        });
+        if let Err(e) = spawned {
+            log::warn!("middleware: no thread to make a snapshot: {e}");
+            if let Some(loaded) = weak.upgrade() {
+                loaded.snapshots.settle(&config, &limits, None);
+            }
+        }
+        None
+    }
+
+    /// Whether a copy of `bytes` for a dump could be written: within
+    /// `[dumps] max_bytes` (a larger dump is dropped when written).
+    fn fits_a_dump(&self, bytes: u64) -> bool {
+        self.env.dumps.is_some_and(|d| bytes <= d.max_bytes())
+    }
+
+    /// With `[dumps]`, writes the dump of `held`, which failed in `phase`
+    /// (in `handle_response`: on `response`, with `is_error`).
+    fn dump(
+        &self,
+        held: &Held<'_>,
+        phase: Phase,
+        response: Option<(&Message, bool)>,
+        e: &CallError,
+    ) {
+        let (Some(dumps), Some(tape), Some(seen)) = (self.env.dumps, &held.tape, &held.seen) else {
+            return;
+        };
+        let http = dumps::http_wasm(
+            ("middleware", phase),
+            &held.spec.config,
+            &held.exchange,
+            (seen, held.snapshot),
+            response,
+        );
+        let fuel = held.layer.fuel_used();
+        self.write_dump(dumps, (&held.spec, seen), e, fuel, (tape.clone(), http));
+    }
+
+    fn write_dump(
+        &self,
+        dumps: &Arc<Dumps>,
+        (spec, request): (&MiddlewareSpec, &Message),
+        error: &CallError,
+        fuel: u64,
+        (tape, http): (Shared, dumps::HttpWasm),
+    ) {
+        if matches!(error, CallError::InitialMemory { .. }) {
+            return;
+        }
+        let inputs = tape.borrow_mut().take();
+        dumps.write_middleware(dumps::MiddlewareFailure {
+            middleware: spec,
+            route: self.env.route,
+            request,
+            trace_id: self.env.trace_id,
+            error,
+            fuel,
+            inputs,
+            http,
+        });
     }
 
     /// The error that answers a request whose middleware failed; every
@@ -311,12 +523,20 @@ impl<'a> Chain<'a> {
             }
         };
         while let Some(mut held) = self.held.pop() {
+            // With `[dumps]`, what it gets, for a dump: counted in the
+            // budget while it runs.
+            let copy = Reservation::new(self.env.admission);
+            let bytes = message_bytes(&self.message);
+            let entry = (held.seen.is_some() && self.fits_a_dump(bytes) && copy.grow(bytes))
+                .then(|| self.message.clone());
             let result = held
                 .layer
                 .handle_response(&mut self.message, is_error)
                 .await;
             if let Err(e) = result {
                 self.fuel = self.fuel.saturating_add(held.layer.fuel_used());
+                let entry = entry.as_ref().map(|m| (m, is_error));
+                self.dump(&held, Phase::HandleResponse, entry, &e);
                 return Err(self.failed(&held.spec, e));
             }
             self.completed(&mut held);
@@ -332,18 +552,59 @@ impl<'a> Chain<'a> {
     }
 }
 
+/// The request part of `message` (its response part empty).
+fn request_of(message: &Message) -> Message {
+    Message {
+        method: message.method.clone(),
+        uri: message.uri.clone(),
+        request_headers: message.request_headers.clone(),
+        request_body: message.request_body.clone(),
+        peer: message.peer,
+        ..Message::default()
+    }
+}
+
+/// Bytes `message` holds: its bodies and header fields.
+fn message_bytes(message: &Message) -> u64 {
+    let response = message
+        .response_body
+        .len()
+        .saturating_add(fields_bytes(&message.response_headers));
+    request_bytes(message).saturating_add(u64::try_from(response).unwrap_or(u64::MAX))
+}
+
+/// Bytes the request part of `message` holds: its body, header fields
+/// and target (what [`request_of`] copies).
+fn request_bytes(message: &Message) -> u64 {
+    let bytes = message
+        .request_body
+        .len()
+        .saturating_add(fields_bytes(&message.request_headers))
+        .saturating_add(message.uri.len());
+    u64::try_from(bytes).unwrap_or(u64::MAX)
+}
+
+/// Bytes header fields hold, 64 more per field for its two allocations.
+fn fields_bytes(fields: &[(String, Vec<u8>)]) -> usize {
+    fields
+        .iter()
+        .map(|(n, v)| n.len().saturating_add(v.len()).saturating_add(64))
+        .fold(0usize, usize::saturating_add)
+}
+
 /// Runs `function`, an http-wasm module, as the request's handler
 /// ([`crate::abi::http_wasm::terminal`]), with the request as the server
 /// read it (its client address for `get_source_addr`), the server's
-/// limits and `kv` as its KV transaction. Its config is empty.
+/// limits, `kv` as its KV transaction and `tape` for its inputs. Its
+/// config is empty. Also returns the phase it ended in.
 pub async fn terminal(
     server: &ServerLimits,
     loaded: &cache::Loaded,
     function: &FunctionSpec,
     req: &Request,
     trace_id: &str,
-    kv: Result<Txn, String>,
-) -> Outcome {
+    (kv, tape): (Result<Txn, String>, Option<Shared>),
+) -> (Outcome, Phase) {
     let message = Message {
         method: req.method.clone(),
         uri: req.uri.clone(),
@@ -355,11 +616,10 @@ pub async fn terminal(
     crate::abi::http_wasm::call(
         &loaded.runtime,
         &loaded.compiled,
-        function,
-        server,
+        (function, server),
         trace_id,
         message,
-        kv,
+        (kv, tape),
     )
     .await
 }

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod admission;
+pub mod dumps;
 pub mod metrics;
 pub mod middleware;
 pub mod proxy;
@@ -27,6 +28,7 @@ use crate::config::{Config, FunctionSpec};
 use crate::error::{CallError, DecodeError, Error, Kind};
 use crate::http::{FRAMING_HEADERS, HOST_HEADERS, Request, Response, valid_name, valid_value};
 use crate::limits::{MAX_RESPONSE_HEADERS, ServerLimits};
+use crate::runtime::tape::Tape;
 use crate::server::{self, Refused};
 use crate::store::Txn;
 use admission::{Admission, RequestGate, Reservation};
@@ -48,6 +50,8 @@ pub struct App {
     state: state::State,
     /// Kept across reloads.
     metrics: Arc<metrics::Metrics>,
+    /// The crash dump writer, with `[dumps]`.
+    dumps: Option<Arc<dumps::Dumps>>,
 }
 
 // Fails to compile if a thread-bound type (`Rc`, `Cell`, ...) gets into
@@ -79,6 +83,7 @@ impl App {
             admission: Admission::new(&config.server),
             state: state::State::new(&config.state),
             metrics: Arc::default(),
+            dumps: config.dumps.clone().map(|d| Arc::new(dumps::Dumps::new(d))),
             config,
         }
     }
@@ -93,12 +98,20 @@ impl App {
     /// The application for a reloaded `config`, which serves the next
     /// requests while this one finishes those in flight. The KV store, if
     /// this one has opened it and the new config keeps its directory, is
-    /// carried over (it is locked against a second opening); the module
-    /// cache and the admission counters start afresh.
+    /// carried over (it is locked against a second opening), and so are
+    /// the metrics and an unchanged `[dumps]` writer; the module cache and
+    /// the admission counters start afresh.
     pub fn reloaded(&self, config: Config) -> Self {
         let mut app = App::new(config);
         app.state.carry(&self.state);
         app.metrics = Arc::clone(&self.metrics);
+        // The same `[dumps]`: the same writer, so that its bound on dumps
+        // being written and its numbering hold across reloads.
+        if let (Some(old), Some(new)) = (&self.dumps, &app.dumps)
+            && old.config() == new.config()
+        {
+            app.dumps = Some(Arc::clone(old));
+        }
         app
     }
 
@@ -162,7 +175,7 @@ impl App {
                 .await;
             (result, Vec::new())
         } else {
-            let mut chain = self.chain(trace_id);
+            let mut chain = self.chain(trace_id, &spec.route);
             let result = self
                 .chained(&mut chain, req, (&spec, &loaded, &permit), trace_id, access)
                 .await;
@@ -184,13 +197,16 @@ impl App {
     }
 
     /// An empty middleware chain for one request.
-    fn chain<'a>(&'a self, trace_id: &'a str) -> Chain<'a> {
+    fn chain<'a>(&'a self, trace_id: &'a str, route: &'a str) -> Chain<'a> {
         Chain::new(middleware::Env {
             cache: &self.cache,
             admission: &self.admission,
             server: &self.config.server,
             trace_id,
             state: &self.state,
+            metrics: &self.metrics,
+            dumps: self.dumps.as_ref(),
+            route,
         })
     }
 
@@ -240,7 +256,7 @@ impl App {
                 .forward(&proxy_request(req, trace_id), false, &mut used)
                 .await
         } else {
-            let mut chain = self.chain(trace_id);
+            let mut chain = self.chain(trace_id, &proxy.spec.route);
             let result = self
                 .forward_chained(&mut chain, req, &proxy, trace_id, &mut used)
                 .await;
@@ -275,6 +291,7 @@ impl App {
         // A buffered response is held whole until the middleware are done.
         let _held = match buffer.then(|| self.admission.reserve(proxy.spec.limits.max_response)) {
             Some(Err(message)) => {
+                self.metrics.refused(message);
                 let retry = self.config.server.retry_after_secs.to_string();
                 let error = Error::new(Kind::Overloaded, message).with_header("retry-after", retry);
                 return chain.handle_response(&mut req, Err(error)).await;
@@ -370,6 +387,7 @@ impl App {
             }
         }
         refused.map_err(|message| {
+            self.metrics.refused(message);
             let retry = self.config.server.retry_after_secs.to_string();
             Error::new(Kind::Overloaded, message).with_header("retry-after", retry)
         })
@@ -399,19 +417,58 @@ impl App {
             trace_id,
         };
         self.hold_stdin(loaded, permit, &request)?;
-        let txn = self.state.txn(&loaded.compiled.module, spec.namespace());
+        let txn = self.state.txn(loaded.compiled.kv, spec.namespace());
+        // With `[dumps]`, the guest's inputs are recorded for a dump.
+        let tape = self.dumps.as_ref().map(|_| Tape::recording());
+        let mut phase = None;
         let outcome = match loaded.compiled.abi {
             abi::Abi::HttpWasm => {
-                middleware::terminal(&self.config.server, loaded, spec, req, trace_id, txn).await
+                let server = &self.config.server;
+                let (outcome, ended) =
+                    middleware::terminal(server, loaded, spec, req, trace_id, (txn, tape.clone()))
+                        .await;
+                phase = Some(ended);
+                outcome
             }
             _ => {
                 let (runtime, compiled) = (&loaded.runtime, &loaded.compiled);
-                abi::call_with_state(runtime, compiled, spec, &request, txn).await
+                abi::call_taped(runtime, compiled, spec, &request, txn, tape.clone()).await
             }
         };
         access.fuel = outcome.fuel;
         let response = outcome.result.and_then(into_http).map_err(|e| {
             log::warn!("function {} [{trace_id}]: {e}", spec.name);
+            if let (Some(dumps), Some(tape)) = (&self.dumps, tape)
+                && !matches!(e, CallError::InitialMemory { .. })
+            {
+                // An http-wasm function: its exchange (no config, no
+                // snapshot; its response is its own).
+                let http = phase.map(|phase| {
+                    let peer = crate::runtime::exchange::Message {
+                        peer: req.peer,
+                        ..Default::default()
+                    };
+                    dumps::http_wasm(
+                        ("function", phase),
+                        b"",
+                        &crate::runtime::exchange::ExchangeLimits::new(
+                            &self.config.server,
+                            &spec.limits,
+                        ),
+                        (&peer, false),
+                        None,
+                    )
+                });
+                dumps.write(dumps::Failure {
+                    function: spec,
+                    abi: loaded.compiled.abi,
+                    request: &request,
+                    error: &e,
+                    fuel: outcome.fuel,
+                    inputs: tape.borrow_mut().take(),
+                    http,
+                });
+            }
             Error::from(e)
         })?;
         // Only a good response commits the request's writes; on any error
@@ -438,6 +495,7 @@ impl App {
             if could_fit {
                 let retry = self.config.server.retry_after_secs.to_string();
                 let message = "the memory budget (memory_budget) is taken by requests in progress; retry later";
+                self.metrics.refused(message);
                 Error::new(Kind::Overloaded, message).with_header("retry-after", retry)
             } else {
                 Error::new(

@@ -12,6 +12,8 @@
 //! after it, on a response it asked to be buffered (`buffer = true`).
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -65,6 +67,14 @@ struct UpstreamState {
     skipped_until: AtomicU64,
     /// When it last failed (ms since `epoch`).
     last_failure: AtomicU64,
+    /// Requests sent (attempts, retries on another upstream included).
+    requests: AtomicU64,
+    /// Attempts that failed: connect, timeout, a bad or cut response.
+    errors: AtomicU64,
+    /// Microseconds from sending to the response head, summed over the
+    /// attempts that got one, and how many did.
+    head_micros: AtomicU64,
+    heads: AtomicU64,
 }
 
 const _: () = {
@@ -85,6 +95,10 @@ impl Proxy {
                 failures: AtomicU32::new(0),
                 skipped_until: AtomicU64::new(0),
                 last_failure: AtomicU64::new(0),
+                requests: AtomicU64::new(0),
+                errors: AtomicU64::new(0),
+                head_micros: AtomicU64::new(0),
+                heads: AtomicU64::new(0),
             })
             .collect();
         Self {
@@ -127,11 +141,22 @@ impl Proxy {
                 return Err(UpstreamError::Closed.into());
             };
             let head = upstream_request(req, upstream, self.spec.limits.pool_size > 0);
+            let sent = Instant::now();
             let exchanged = self.exchange(req, upstream, state, &head).await;
+            state.requests.fetch_add(1, Ordering::Relaxed);
             match &exchanged {
-                Err(e) if e.is_failure() => self.failed(state),
-                Err(_) => {}
-                Ok(_) => self.succeeded(state),
+                Err(e) => {
+                    state.errors.fetch_add(1, Ordering::Relaxed);
+                    if e.is_failure() {
+                        self.failed(state);
+                    }
+                }
+                Ok(_) => {
+                    let took = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    state.head_micros.fetch_add(took, Ordering::Relaxed);
+                    state.heads.fetch_add(1, Ordering::Relaxed);
+                    self.succeeded(state);
+                }
             }
             attempts += 1;
             if let Err(e @ (UpstreamError::Connect(_) | UpstreamError::ConnectTimeout(_))) =
@@ -154,7 +179,13 @@ impl Proxy {
             break (upstream, state, exchanged);
         };
         let response = match exchanged {
-            Ok((conn, head)) => self.respond(conn, head, state, buffer).await,
+            Ok((conn, head)) => {
+                let response = self.respond(conn, head, state, buffer).await;
+                if response.is_err() {
+                    state.errors.fetch_add(1, Ordering::Relaxed);
+                }
+                response
+            }
             Err(e) => Err(e),
         };
         response.map_err(|e| {
@@ -166,6 +197,38 @@ impl Proxy {
             );
             Error::from(e)
         })
+    }
+
+    /// Writes each upstream's samples of the metric `name`: `which` 0,
+    /// requests; 1, errors; 2, the summary of seconds to the response head.
+    pub fn write_metric(&self, out: &mut String, name: &str, which: usize) {
+        for (upstream, state) in self.spec.upstreams.iter().zip(&self.upstreams) {
+            let labels = format!(
+                "{{proxy=\"{}\",upstream=\"{}\"}}",
+                super::metrics::escape(&self.spec.name),
+                super::metrics::escape(&upstream.url)
+            );
+            let _ = match which {
+                0 => writeln!(
+                    out,
+                    "{name}{labels} {}",
+                    state.requests.load(Ordering::Relaxed)
+                ),
+                1 => writeln!(
+                    out,
+                    "{name}{labels} {}",
+                    state.errors.load(Ordering::Relaxed)
+                ),
+                // Exact below 2^53 µs (285 years of waiting).
+                #[allow(clippy::cast_precision_loss)]
+                _ => writeln!(
+                    out,
+                    "{name}_sum{labels} {}\n{name}_count{labels} {}",
+                    state.head_micros.load(Ordering::Relaxed) as f64 / 1e6,
+                    state.heads.load(Ordering::Relaxed)
+                ),
+            };
+        }
     }
 
     /// Upstream selection among those not in `tried` (bits by index; the
@@ -292,9 +355,9 @@ impl Proxy {
         state: &UpstreamState,
         buffer: bool,
     ) -> Result<Response, UpstreamError> {
-        let headers = response_headers(&head.headers);
         let mut body =
             ResponseBody::new(conn, &head, self.client_limits(), Arc::clone(&state.pool))?;
+        let headers = response_headers(head.headers);
         let status = head.line.status;
         if buffer {
             body.set_limit(
@@ -363,6 +426,10 @@ fn end_to_end(name: &str, named: &[String]) -> bool {
     !HOP_BY_HOP.contains(&name) && !named.iter().any(|n| n == name)
 }
 
+/// The capacity an upstream request's head starts with: room for a usual
+/// one (request line, a dozen fields, the forwarding ones) without regrowth.
+const HEAD_ROOM: usize = 512;
+
 /// Upstream request: the head sent to `upstream`. The client's fields go
 /// on except the hop-by-hop ones, `host` (the upstream's authority is
 /// sent; the client's goes in `x-forwarded-host`), the framing and
@@ -372,7 +439,8 @@ fn end_to_end(name: &str, named: &[String]) -> bool {
 /// `traceparent` carries the request's trace id.
 pub fn upstream_request(req: &ProxyRequest<'_>, upstream: &Upstream, keep_alive: bool) -> Vec<u8> {
     let named = connection_named(req.headers);
-    let mut out = Vec::new();
+    // Room for a usual head at once (no regrowth); a larger one grows.
+    let mut out = Vec::with_capacity(HEAD_ROOM);
     let line = |out: &mut Vec<u8>, name: &str, value: &[u8]| {
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b": ");
@@ -402,31 +470,28 @@ pub fn upstream_request(req: &ProxyRequest<'_>, upstream: &Upstream, keep_alive:
             _ => {}
         }
     }
-    if let Some(peer) = req.peer {
-        if !forwarded_for.is_empty() {
-            forwarded_for.extend_from_slice(b", ");
+    // Written straight into the head (writing to a Vec cannot fail).
+    if !forwarded_for.is_empty() || req.peer.is_some() {
+        out.extend_from_slice(b"x-forwarded-for: ");
+        out.extend_from_slice(&forwarded_for);
+        if let Some(peer) = req.peer {
+            if !forwarded_for.is_empty() {
+                out.extend_from_slice(b", ");
+            }
+            let _ = write!(out, "{}", peer.ip());
         }
-        forwarded_for.extend_from_slice(peer.ip().to_string().as_bytes());
-    }
-    if !forwarded_for.is_empty() {
-        line(&mut out, "x-forwarded-for", &forwarded_for);
+        out.extend_from_slice(b"\r\n");
     }
     line(&mut out, "x-forwarded-proto", b"http");
     if let Some(host) = client_host {
         line(&mut out, "x-forwarded-host", host);
     }
-    line(
-        &mut out,
-        "traceparent",
-        &self::traceparent(traceparent, req.trace_id),
-    );
+    out.extend_from_slice(b"traceparent: ");
+    self::traceparent(traceparent, req.trace_id, &mut out);
+    out.extend_from_slice(b"\r\n");
     let sends_body = !req.body.is_empty() || matches!(req.method, "POST" | "PUT" | "PATCH");
     if sends_body {
-        line(
-            &mut out,
-            "content-length",
-            req.body.len().to_string().as_bytes(),
-        );
+        let _ = write!(out, "content-length: {}\r\n", req.body.len());
     }
     if !keep_alive {
         line(&mut out, "connection", b"close");
@@ -441,41 +506,43 @@ pub fn upstream_request(req: &ProxyRequest<'_>, upstream: &Upstream, keep_alive:
 /// parent id, sampled. A trace id taken from `x-request-id` that is not
 /// 32 hex digits cannot be a W3C trace id: the upstream then gets a new
 /// one (and `x-request-id` as the client sent it).
-fn traceparent(given: Option<&[u8]>, trace_id: &str) -> Vec<u8> {
+fn traceparent(given: Option<&[u8]>, trace_id: &str, out: &mut Vec<u8>) {
     if let Some(given) = given
         && given.split(|&b| b == b'-').nth(1) == Some(trace_id.as_bytes())
     {
-        return given.to_vec();
+        out.extend_from_slice(given);
+        return;
     }
-    let hex = |n: usize| -> String {
-        (0..n)
-            .map(|_| char::from_digit(fastrand::u32(0..16), 16).unwrap_or('0'))
-            .collect()
+    let hex = |out: &mut Vec<u8>, n: usize| {
+        out.extend((0..n).map(|_| b"0123456789abcdef"[fastrand::usize(0..16)]));
     };
     let valid = trace_id.len() == 32
         && trace_id.bytes().all(|b| b.is_ascii_hexdigit())
         && trace_id.bytes().any(|b| b != b'0');
-    let trace = match valid {
-        true => trace_id.to_ascii_lowercase(),
-        false => hex(32),
-    };
-    format!("00-{trace}-{}-01", hex(16)).into_bytes()
+    out.extend_from_slice(b"00-");
+    match valid {
+        true => out.extend(trace_id.bytes().map(|b| b.to_ascii_lowercase())),
+        false => hex(out, 32),
+    }
+    out.push(b'-');
+    hex(out, 16);
+    out.extend_from_slice(b"-01");
 }
 
 /// Response: the upstream's fields the client gets. Hop-by-hop and
 /// `connection`-named fields are removed, framing fields too (the server
 /// frames the body itself), and those the host sets (`x-trace-id`,
 /// `x-wasmgate-error`): an upstream cannot pose as the gateway.
-pub fn response_headers(headers: &[(String, Vec<u8>)]) -> Vec<(Cow<'static, str>, Vec<u8>)> {
-    let named = connection_named(headers);
+pub fn response_headers(headers: Vec<(String, Vec<u8>)>) -> Vec<(Cow<'static, str>, Vec<u8>)> {
+    let named = connection_named(&headers);
     headers
-        .iter()
+        .into_iter()
         .filter(|(n, _)| {
             end_to_end(n, &named)
                 && n != "content-length"
                 && !super::HOST_HEADERS.contains(&n.as_str())
         })
-        .map(|(n, v)| (Cow::Owned(n.clone()), v.clone()))
+        .map(|(n, v)| (Cow::Owned(n), v))
         .collect()
 }
 
@@ -571,7 +638,7 @@ mod tests {
             ("set-cookie", "a=1"),
             ("set-cookie", "b=2"),
         ]);
-        let names: Vec<String> = response_headers(&headers)
+        let names: Vec<String> = response_headers(headers)
             .into_iter()
             .map(|(n, v)| format!("{n}={}", String::from_utf8_lossy(&v)))
             .collect();
@@ -587,6 +654,12 @@ mod tests {
 
     #[test]
     fn traceparent_carries_the_request_trace_id() {
+        let traceparent = |given: Option<&[u8]>, trace_id: &str| {
+            let mut out = b"x".to_vec();
+            super::traceparent(given, trace_id, &mut out);
+            assert_eq!(out.remove(0), b'x', "appended after what is there");
+            out
+        };
         let given = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         assert_eq!(
             traceparent(Some(given), "4bf92f3577b34da6a3ce929d0e0e4736"),
@@ -602,6 +675,18 @@ mod tests {
         // An x-request-id that is no W3C trace id: a new one.
         let made = String::from_utf8(traceparent(None, "req-1")).unwrap();
         assert_eq!(made.len(), 55);
+        assert!(
+            made.bytes()
+                .all(|b| b == b'-' || b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            "{made}"
+        );
+        // Upper-case hex digits in the trace id are sent in lower case.
+        let made =
+            String::from_utf8(traceparent(None, "4BF92F3577B34DA6A3CE929D0E0E4736")).unwrap();
+        assert!(
+            made.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+            "{made}"
+        );
     }
 
     /// A proxy to an upstream on a std thread that answers every request

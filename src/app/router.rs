@@ -89,6 +89,17 @@ impl Router {
         }
     }
 
+    /// Every `[[proxy]]` route (for the upstream metrics).
+    pub fn proxies(&self) -> impl Iterator<Item = &Arc<Proxy>> {
+        self.exact
+            .iter()
+            .chain(&self.prefix)
+            .filter_map(|t| match t {
+                Target::Proxy(p) => Some(p),
+                Target::Function(_) => None,
+            })
+    }
+
     /// Routes `method` + `path` (the URI without its query). The decoder
     /// has refused dot-segments, fragments and non-ASCII targets and turned
     /// absolute-form into origin-form, so `path` routes as it reads and is

@@ -8,11 +8,9 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use wasmi::{ExternType, Module};
-
 use crate::config::{Config, StateConfig};
 use crate::error::{Error, Kind};
-use crate::runtime::imports::{gojinn, kv};
+use crate::runtime::imports;
 use crate::store::{Durability, Quota, Store, Txn};
 
 /// The store, once opened, and what it is opened with.
@@ -35,10 +33,29 @@ impl State {
     }
 
     /// Takes over `old`'s opened store if it is in the same directory (a
-    /// reload: the store's lock refuses a second opening).
+    /// reload: the store's lock refuses a second opening), and makes it
+    /// fsync as this config's `sync` says (from the writer's next batch:
+    /// at most one old interval later).
     pub fn carry(&self, old: &State) {
         if let (true, Some(Ok(store))) = (self.config.dir == old.config.dir, old.store.get()) {
+            let durability = self.durability();
+            if store.durability() != durability {
+                log::info!(
+                    "state: sync is now {} (was {})",
+                    sync_name(durability),
+                    sync_name(store.durability())
+                );
+                store.set_durability(durability);
+            }
             let _ = self.store.set(Ok(Arc::clone(store)));
+        }
+    }
+
+    /// The configured `sync`.
+    fn durability(&self) -> Durability {
+        match self.config.sync {
+            None => Durability::Always,
+            Some(interval) => Durability::Every(interval),
         }
     }
 
@@ -57,7 +74,7 @@ impl State {
             || config.state.dir.join(crate::store::writer::LOG).exists()
             || modules
                 .into_iter()
-                .any(|m| std::fs::read(m).is_ok_and(|bytes| names_kv_import(&bytes)));
+                .any(|m| std::fs::read(m).is_ok_and(|bytes| imports::file_uses_kv(&bytes)));
         if used {
             state.store()?;
         }
@@ -74,10 +91,7 @@ impl State {
         if let Some(Ok(store)) = self.store.get() {
             return Ok(store);
         }
-        let durability = match self.config.sync {
-            None => Durability::Always,
-            Some(interval) => Durability::Every(interval),
-        };
+        let durability = self.durability();
         let dir = &self.config.dir;
         let started = std::time::Instant::now();
         match Store::open(dir, durability) {
@@ -102,11 +116,13 @@ impl State {
         }
     }
 
-    /// A transaction on namespace `ns` for a request of `module`, or why
-    /// there is none (the module uses no KV function, or the store failed
-    /// to open).
-    pub fn txn(&self, module: &Module, ns: &str) -> Result<Txn, String> {
-        if !uses_kv(module) {
+    /// A transaction on namespace `ns` for a request of a module that
+    /// imports a KV function (`uses_kv`, [`Compiled::kv`]), or why there
+    /// is none (it uses none, or the store failed to open).
+    ///
+    /// [`Compiled::kv`]: crate::abi::Compiled::kv
+    pub fn txn(&self, uses_kv: bool, ns: &str) -> Result<Txn, String> {
+        if !uses_kv {
             return Err("the module imports no KV function".into());
         }
         let store = self.store()?;
@@ -121,32 +137,12 @@ impl State {
     }
 }
 
-/// Whether a module file's bytes name a KV host function as an import
-/// would (its name after its length byte): a data segment holding the same
-/// bytes only opens the store early.
-fn names_kv_import(bytes: &[u8]) -> bool {
-    let gojinn = ["host_kv_get", "host_kv_set"];
-    kv::WASMGATE_FUNCTIONS
-        .iter()
-        .map(|(n, ..)| *n)
-        .chain(gojinn)
-        .any(|name| {
-            let mut pattern = vec![u8::try_from(name.len()).unwrap_or(0)];
-            pattern.extend_from_slice(name.as_bytes());
-            bytes.windows(pattern.len()).any(|w| w == pattern)
-        })
-}
-
-/// Whether `module` imports a KV host function.
-fn uses_kv(module: &Module) -> bool {
-    module.imports().any(|i| {
-        matches!(i.ty(), ExternType::Func(_))
-            && match i.module() {
-                "wasmgate" => kv::WASMGATE_FUNCTIONS.iter().any(|(n, ..)| *n == i.name()),
-                gojinn::NAME => i.name().starts_with("host_kv_"),
-                _ => false,
-            }
-    })
+/// `sync` as the config spells it.
+fn sync_name(durability: Durability) -> String {
+    match durability {
+        Durability::Always => "\"always\"".into(),
+        Durability::Every(interval) => format!("\"{}ms\"", interval.as_millis()),
+    }
 }
 
 /// Commits a request's writes (one transaction per namespace: the
@@ -161,6 +157,7 @@ pub async fn commit(txns: Vec<Txn>, route: &str, trace_id: &str) -> Result<(), E
             Ok(ack) => ack.durable().await,
             Err(e) => Err(e),
         };
+        crate::store::counters::count(crate::store::counters::KvOp::Commit, result.is_ok());
         if let Err(e) = result {
             log::warn!("{route} [{trace_id}]: KV writes not committed: {e}");
             saved = Err(Error::new(
@@ -192,6 +189,34 @@ mod tests {
         assert!(e.contains("in use by another process"), "{e}");
         drop(held);
         assert!(state.store().is_ok(), "opened once the lock is free");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_reload_applies_its_sync_to_the_store_it_carries_over() {
+        let dir = std::env::temp_dir().join(format!("wasmgate-state-{}-sync", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let interval = StateConfig {
+            dir: dir.clone(),
+            sync: Some(std::time::Duration::from_secs(10)),
+            ..StateConfig::default()
+        };
+        let always = StateConfig {
+            sync: None,
+            ..interval.clone()
+        };
+        let old = State::new(&interval);
+        let store = Arc::clone(old.store().expect("opens"));
+        assert_eq!(
+            store.durability(),
+            Durability::Every(std::time::Duration::from_secs(10))
+        );
+        let new = State::new(&always);
+        new.carry(&old);
+        let carried = new.store().expect("carried over");
+        assert!(Arc::ptr_eq(carried, &store), "the same store");
+        assert_eq!(store.durability(), Durability::Always, "the new sync");
+        drop((old, new, store));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

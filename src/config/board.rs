@@ -20,7 +20,7 @@ use super::toml::Spanned;
 use super::units::{Int, Size};
 use super::{Board, Config, validate};
 use crate::error::ConfigError;
-use crate::limits::{CORES_RANGE, RAM_RANGE};
+use crate::limits::{CORES_RANGE, RAM_RANGE, ServerLimits};
 
 /// The profiles built into the binary: `(name, TOML)`.
 const BUILTIN: &[(&str, &str)] = &[
@@ -105,6 +105,11 @@ pub(crate) fn validate_board(
     key: &str,
 ) -> Result<Config, ConfigError> {
     let mut config = Config::default();
+    let cores: u32 = input.read("cores", &raw.cores, &CORES_RANGE)?;
+    // One worker per core, unless the profile's `[server]` says otherwise.
+    config.server.workers = usize::try_from(cores)
+        .unwrap_or(usize::MAX)
+        .min(ServerLimits::MAX_WORKERS);
     if let Some(s) = &raw.server {
         let misplaced = [
             ("listen", s.listen.as_ref().map(|v| v.span())),
@@ -139,7 +144,7 @@ pub(crate) fn validate_board(
         name: raw.name,
         target: raw.target,
         cpu: raw.cpu,
-        cores: input.read("cores", &raw.cores, &CORES_RANGE)?,
+        cores,
         ram: input.read("ram", &raw.ram, &RAM_RANGE)?,
     });
     validate::check_budget(input, &config)?;

@@ -158,6 +158,15 @@ impl FromValue for String {
     }
 }
 
+impl FromValue for bool {
+    fn from_value(key: &str, value: Spanned<Value>) -> Read<Self> {
+        match value.get_ref() {
+            Value::Boolean(b) => Ok(*b),
+            _ => type_error(key, "true or false", &value),
+        }
+    }
+}
+
 /// A table of strings (`env`): each value is named by its own key.
 impl FromValue for BTreeMap<String, String> {
     fn from_value(key: &str, value: Spanned<Value>) -> Read<Self> {

@@ -168,6 +168,42 @@ impl Default for StateConfig {
     }
 }
 
+/// Crash dumps (`[dumps]`): a failing request's inputs, for `wasmgate
+/// replay`. Off unless configured: a dump holds the request (headers,
+/// body) and the function's `env`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DumpsConfig {
+    /// The directory, created if missing; relative: under the config
+    /// file's directory.
+    pub dir: PathBuf,
+    /// Most dump files kept; the oldest go first.
+    pub max_files: u64,
+    /// Most bytes of dump files kept; the oldest go first.
+    pub max_bytes: u64,
+}
+
+impl DumpsConfig {
+    /// Defaults to 100 files: the recent failures, not a history.
+    pub const DEFAULT_MAX_FILES: u64 = 100;
+    /// `max_files`: 1..=100,000 (each dump lists the directory).
+    pub const MAX_FILES_RANGE: std::ops::RangeInclusive<u64> = 1..=100_000;
+    /// Defaults to 64 MiB: room for the default 100 dumps of requests up
+    /// to `max_body`'s default (1 MiB) with their recorded inputs, on a
+    /// board's SD card.
+    pub const DEFAULT_MAX_BYTES: u64 = 64 << 20;
+    /// `max_bytes`: 64 KiB..=64 GiB.
+    pub const MAX_BYTES_RANGE: std::ops::RangeInclusive<u64> = (64 << 10)..=(64 << 30);
+
+    /// Dumps in `dir` with the default bounds.
+    pub fn new(dir: PathBuf) -> Self {
+        Self {
+            dir,
+            max_files: Self::DEFAULT_MAX_FILES,
+            max_bytes: Self::DEFAULT_MAX_BYTES,
+        }
+    }
+}
+
 /// One `[[middleware]]`: an http-wasm module that `[[function]]` routes
 /// name in their `middleware` list.
 #[derive(Debug, Clone)]
@@ -252,6 +288,8 @@ pub struct Config {
     /// The admin listener's address (`[admin] listen`), if `[admin]` is
     /// present: health, readiness and metrics.
     pub admin: Option<SocketAddr>,
+    /// Crash dumps (`[dumps]`), when configured.
+    pub dumps: Option<DumpsConfig>,
 }
 
 impl Default for Config {
@@ -271,6 +309,7 @@ impl Default for Config {
             fuel_per_ms: None,
             state: StateConfig::default(),
             admin: None,
+            dumps: None,
         }
     }
 }

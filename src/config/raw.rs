@@ -70,6 +70,29 @@ table! {
         gateway: Option<RawProxy>,
         proxies = "proxy": Vec<RawProxy>,
         admin: Option<RawAdmin>,
+        signatures: Option<RawSignatures>,
+        dumps: Option<RawDumps>,
+    }
+}
+
+keys! {
+    /// `[dumps]`: crash dumps for `wasmgate replay` (off without it).
+    struct RawDumps into super::DumpsConfig {
+        before {
+            dir: Spanned<String>,
+        }
+        keys {
+        max_files: Int => max_files in super::DumpsConfig::MAX_FILES_RANGE,
+        max_bytes: Size => max_bytes in super::DumpsConfig::MAX_BYTES_RANGE,
+        }
+    }
+}
+
+table! {
+    /// `[signatures]`: the keys modules must be signed with.
+    struct RawSignatures {
+        trusted_keys: Option<Spanned<Vec<Spanned<String>>>>,
+        require: Option<Spanned<bool>>,
     }
 }
 
@@ -121,6 +144,7 @@ keys! {
         drain_timeout: Time => drain_timeout in S::DRAIN_TIMEOUT_RANGE,
         admission_queue: Int => admission_queue in S::ADMISSION_QUEUE_RANGE,
         admission_timeout: Time => admission_timeout in S::ADMISSION_TIMEOUT_RANGE,
+        workers: Int => workers in S::WORKERS_RANGE,
         }
         after {
             // Whole seconds, into `retry_after_secs`: see `validate::retry_after`.

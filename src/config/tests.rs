@@ -221,6 +221,57 @@ fn every_builtin_board_profile_loads() {
 }
 
 #[test]
+fn workers_default_to_one_without_a_board_and_to_the_board_s_cores() {
+    assert_eq!(parse("").unwrap().server.workers, 1);
+    assert_eq!(parse("[server]\nworkers = 2\n").unwrap().server.workers, 2);
+    // rpi4b has 4 cores, the BeagleBone Black one.
+    assert_eq!(parse("board = \"rpi4b\"\n").unwrap().server.workers, 4);
+    let bbb = parse("board = \"beaglebone-black\"\n").unwrap();
+    assert_eq!(bbb.server.workers, 1);
+    let c = parse("board = \"rpi4b\"\n[server]\nworkers = 2\n").unwrap();
+    assert_eq!(c.server.workers, 2);
+    // A profile may say otherwise; one with more cores than the range
+    // allows gets the top of the range.
+    let dir = std::env::temp_dir().join(format!("wasmgate-board-workers-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("boards")).unwrap();
+    let profile = "name = \"Mine\"\ntarget = \"x-linux\"\ncpu = \"c\"\nram = \"1GiB\"\n";
+    for (rest, workers) in [
+        ("cores = 8\n[server]\nworkers = 3\n", 3),
+        ("cores = 1000\n", ServerLimits::MAX_WORKERS),
+    ] {
+        std::fs::write(dir.join("boards/mine.toml"), format!("{profile}{rest}")).unwrap();
+        let c = Config::parse("board = \"mine\"\n", "t", &dir, None).unwrap();
+        assert_eq!(c.server.workers, workers, "{rest}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn workers_out_of_range_name_the_file_line_and_key() {
+    for (text, message) in [
+        (
+            "[server]\nworkers = 0\n",
+            "`workers` must be between 1 and 64, got 0",
+        ),
+        (
+            "[server]\nworkers = 65\n",
+            "`workers` must be between 1 and 64, got 65",
+        ),
+        (
+            "[server]\nworkers = -1\n",
+            "`workers` must be between 1 and 64",
+        ),
+    ] {
+        let e = parse(text).unwrap_err();
+        assert!(e.message.starts_with(message), "{text}: {e}");
+        assert_eq!(e.line, Some(2), "{text}: {e}");
+    }
+    let e = parse("[server]\nworkers = \"two\"\n").unwrap_err();
+    assert!(e.message.contains("`workers`"), "{e}");
+    assert_eq!(e.line, Some(2), "{e}");
+}
+
+#[test]
 fn board_state_defaults_apply_and_explicit_keys_win() {
     // Without a board: fsync per write, as documented.
     assert_eq!(parse("").unwrap().state.sync, None);
@@ -727,6 +778,17 @@ fn control_characters_and_invalid_utf8_are_named_and_escaped() {
         assert!(!shown.contains(|c: char| c.is_control()), "{shown:?}");
         assert!(e.line.is_some(), "{shown}");
     }
+    // DEL is refused as C0 is; C1 (U+0080 to U+009F) is allowed in
+    // comments and strings, as TOML allows it (fuzz: a U+0097 in a comment).
+    let e = refused("[server]\n# a\u{7f}b\n");
+    assert_eq!(e.line, Some(2));
+    assert!(e.message.contains("(\\u{7f})"), "{e}");
+    let c = parse("# 4\u{97} Cortex\n[[function]]\nroute = \"/a\"\nmodule = \"a.wasm\"\nenv = { A = \"x\u{85}y\" }\n")
+        .unwrap();
+    assert_eq!(
+        c.functions[0].env,
+        [("A".to_owned(), "x\u{85}y".to_owned())]
+    );
     // Invalid UTF-8 in a file: its line and the byte.
     let path = std::env::temp_dir().join(format!("wasmgate-utf8-{}.toml", std::process::id()));
     std::fs::write(&path, b"[server]\n\nmax_headers = \"\xff\"\n").unwrap();
@@ -1054,4 +1116,25 @@ fn admin_listener_is_off_without_its_table_and_on_loopback_with_it() {
     let e = parse("[admin]\nlisten = \"nowhere\"\n").unwrap_err();
     assert!(e.message.contains("`admin.listen`"), "{}", e.message);
     assert!(parse("[admin]\nport = 1\n").is_err());
+}
+
+#[test]
+fn dumps_are_off_without_their_table_and_need_a_dir() {
+    assert_eq!(parse("").unwrap().dumps, None);
+    let dumps = parse("[dumps]\ndir = \"crash\"\n").unwrap().dumps.unwrap();
+    assert!(dumps.dir.ends_with("crash"), "{dumps:?}");
+    assert_eq!(dumps.max_files, super::DumpsConfig::DEFAULT_MAX_FILES);
+    assert_eq!(dumps.max_bytes, super::DumpsConfig::DEFAULT_MAX_BYTES);
+    let dumps = parse("[dumps]\ndir = \"d\"\nmax_files = 3\nmax_bytes = \"1MiB\"\n")
+        .unwrap()
+        .dumps
+        .unwrap();
+    assert_eq!((dumps.max_files, dumps.max_bytes), (3, 1 << 20));
+    let e = parse("[dumps]\nmax_files = 3\n").unwrap_err();
+    assert!(e.message.contains("dir"), "{}", e.message);
+    let e = parse("[dumps]\ndir = \"d\"\nmax_files = 0\n").unwrap_err();
+    assert!(e.message.contains("max_files"), "{}", e.message);
+    let e = parse("[dumps]\ndir = \"d\"\nmax_bytes = \"1KiB\"\n").unwrap_err();
+    assert!(e.message.contains("max_bytes"), "{}", e.message);
+    assert!(parse("[dumps]\ndir = \"d\"\nkeep = 1\n").is_err());
 }

@@ -22,11 +22,12 @@ impl ConfigText<'_> {
     /// The text as TOML, into the raw structs.
     pub(crate) fn parse<T: FromValue>(&self) -> Result<T, ConfigError> {
         let text = self.text;
-        // TOML allows no raw control character but tab, even in comments;
-        // say which one and where, escaped, rather than a parser's guess.
+        // TOML allows no raw C0 control character but tab, nor DEL, even
+        // in comments; say which one and where, escaped, rather than a
+        // parser's guess.
         let raw_control = text
             .char_indices()
-            .find(|&(_, c)| c.is_control() && !matches!(c, '\t' | '\n' | '\r'));
+            .find(|&(_, c)| toml::is_control(c) && !matches!(c, '\n' | '\r'));
         if let Some((at, c)) = raw_control {
             return self.error(
                 at..at,

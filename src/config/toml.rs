@@ -146,6 +146,11 @@ impl Table {
             .map(|(k, e)| (k.as_str(), e.value.get_ref()))
     }
 
+    /// The value of `key`, if present.
+    pub(crate) fn get(&self, key: &str) -> Option<&Value> {
+        self.entries.get(key).map(|e| e.value.get_ref())
+    }
+
     pub(crate) fn contains_key(&self, key: &str) -> bool {
         self.entries.contains_key(key)
     }
@@ -420,10 +425,7 @@ impl<'a> Parser<'a> {
         }
         let rest = self.rest();
         let len = rest.find(['\n', '\r']).unwrap_or(rest.len());
-        if let Some((i, c)) = rest[..len]
-            .char_indices()
-            .find(|&(_, c)| c.is_control() && c != '\t')
-        {
+        if let Some((i, c)) = rest[..len].char_indices().find(|&(_, c)| is_control(c)) {
             return fail(self.pos + i, control_message(c, "in a comment"));
         }
         self.pos += len;
@@ -612,7 +614,7 @@ impl<'a> Parser<'a> {
                         "a newline in a string (a multi-line string uses \"\"\")",
                     );
                 }
-                c if c.is_control() && c != '\t' => {
+                c if is_control(c) => {
                     return fail(at, control_message(c, "in a string"));
                 }
                 c => out.push(c),
@@ -639,7 +641,7 @@ impl<'a> Parser<'a> {
                     self.newline()?;
                     out.push_str("\r\n");
                 }
-                c if c.is_control() && !matches!(c, '\t' | '\n') => {
+                c if is_control(c) && c != '\n' => {
                     return fail(at, control_message(c, "in a string"));
                 }
                 c => out.push(c),
@@ -734,7 +736,7 @@ impl<'a> Parser<'a> {
                 '\n' | '\r' => {
                     return fail(at, "a newline in a string (a multi-line string uses ''')");
                 }
-                c if c.is_control() && c != '\t' => {
+                c if is_control(c) => {
                     return fail(at, control_message(c, "in a string"));
                 }
                 _ => {}
@@ -779,6 +781,12 @@ impl<'a> Parser<'a> {
 
 fn too_deep() -> String {
     format!("nested more than {MAX_DEPTH} levels deep")
+}
+
+/// A control character TOML refuses raw in comments and strings: C0 but
+/// tab, and DEL. C1 (U+0080 to U+009F) is allowed, as any other Unicode.
+pub(crate) fn is_control(c: char) -> bool {
+    matches!(c, '\0'..='\x08' | '\x0a'..='\x1f' | '\x7f')
 }
 
 fn control_message(c: char, place: &str) -> String {

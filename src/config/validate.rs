@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::raw::{
-    RawConfig, RawFunction, RawLimits, RawMiddleware, RawProxy, RawServer, RawState, Upstreams,
+    RawConfig, RawFunction, RawLimits, RawMiddleware, RawProxy, RawServer, RawSignatures, RawState,
+    Upstreams,
 };
 use super::text::ConfigText;
 use super::toml::{self, Spanned, Value};
@@ -17,6 +18,7 @@ use crate::error::ConfigError;
 use crate::limits::{
     BODY_SHARE_DIVISOR, FunctionLimits, MAX_FUEL, PlainOutput, ProxyLimits, ServerLimits,
 };
+use crate::signature::{self, Signatures};
 
 /// Function limits from `raw` over `base`. With `fuel_per_ms` known, a
 /// `timeout` given without a `fuel` at the same level also sets the fuel
@@ -160,6 +162,14 @@ pub(crate) fn validate(
             },
         });
     }
+    if let Some(s) = &raw.signatures {
+        config.server.signatures = signatures(input, s)?;
+    }
+    if let Some(dumps) = &raw.dumps {
+        let mut config_dumps = super::DumpsConfig::new(base.join(dumps.dir.get_ref()));
+        dumps.apply(input, &mut config_dumps)?;
+        config.dumps = Some(config_dumps);
+    }
     if let Some(st) = &raw.state {
         state(input, st, base, &mut config.state)?;
     }
@@ -239,6 +249,46 @@ pub(crate) fn validate(
     }
     check_budget(input, &config)?;
     Ok(config)
+}
+
+/// `[signatures]`: each trusted key 64 hex digits of a curve point
+/// (duplicates are dropped), and `require` only with a key to require.
+fn signatures(input: &ConfigText, raw: &RawSignatures) -> Result<Signatures, ConfigError> {
+    let mut out = Signatures::default();
+    for (n, key) in raw
+        .trusted_keys
+        .iter()
+        .flat_map(|k| k.get_ref())
+        .enumerate()
+    {
+        let parsed = match signature::parse_public_key(key.get_ref()) {
+            Ok(parsed) => parsed,
+            Err(why) => {
+                return input.error(
+                    key.span(),
+                    format!(
+                        "`trusted_keys` entry {} ({:?}) is not a raw Ed25519 public key in hex: {why}",
+                        n + 1,
+                        key.get_ref()
+                    ),
+                );
+            }
+        };
+        if !out.trusted_keys.contains(&parsed) {
+            out.trusted_keys.push(parsed);
+        }
+    }
+    if let Some(require) = &raw.require {
+        out.require = *require.get_ref();
+        if out.require && out.trusted_keys.is_empty() {
+            return input.error(
+                require.span(),
+                "`require = true` needs at least one key in `trusted_keys`: no module could load"
+                    .to_owned(),
+            );
+        }
+    }
+    Ok(out)
 }
 
 /// A function whose `memory` plus `max_response` (what admission

@@ -66,7 +66,7 @@ pub async fn connect(
     let connecting = async {
         let stream = match host.parse::<IpAddr>() {
             Ok(ip) => TcpStream::connect((ip, port)).await,
-            Err(_) => TcpStream::connect((host, port)).await,
+            Err(_) => connect_name(host, port).await,
         }
         .map_err(UpstreamError::Connect)?;
         stream.set_nodelay(true).map_err(UpstreamError::Connect)?;
@@ -81,6 +81,32 @@ pub async fn connect(
         Err(UpstreamError::ConnectTimeout(timeout))
     })
     .await
+}
+
+/// Connects to host name `host`: resolved by the system's resolver on a
+/// thread of its own (`threads::off_thread`, not smol's blocking pool,
+/// whose threads never end), then each address tried in turn.
+async fn connect_name(host: &str, port: u16) -> std::io::Result<TcpStream> {
+    use std::net::ToSocketAddrs;
+    let name = host.to_owned();
+    let resolved = crate::threads::off_thread("wasmgate-resolve", move || {
+        (name.as_str(), port)
+            .to_socket_addrs()
+            .map(Iterator::collect::<Vec<_>>)
+    })
+    .await
+    .unwrap_or_else(|| Err(std::io::Error::other("the resolver thread failed")))?;
+    let mut last = std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        format!("`{host}` resolves to no address"),
+    );
+    for addr in resolved {
+        match TcpStream::connect(addr).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 /// Idle keep-alive connections to one upstream: at most `max_idle`, each
@@ -149,14 +175,26 @@ pub async fn send(
     body: &[u8],
     timeout: Duration,
 ) -> Result<(), UpstreamError> {
-    let mut out = Vec::new();
-    out.try_reserve(head.len().saturating_add(body.len()))
-        .map_err(|_| UpstreamError::Malformed("request too large to send"))?;
-    out.extend_from_slice(head);
-    out.extend_from_slice(body);
     smol::future::or(
         async {
-            conn.stream.write_all(&out).await?;
+            // Head and body leave together (one `writev`), neither copied.
+            let mut sent = 0usize;
+            let total = head.len().saturating_add(body.len());
+            while sent < total {
+                let (first, second) = match head.get(sent..) {
+                    Some(rest) if !rest.is_empty() => (rest, body),
+                    _ => (
+                        body.get(sent.saturating_sub(head.len())..)
+                            .unwrap_or_default(),
+                        &[][..],
+                    ),
+                };
+                let slices = [std::io::IoSlice::new(first), std::io::IoSlice::new(second)];
+                match conn.stream.write_vectored(&slices).await? {
+                    0 => return Err(std::io::ErrorKind::WriteZero.into()),
+                    n => sent = sent.saturating_add(n),
+                }
+            }
             conn.stream.flush().await
         },
         async {

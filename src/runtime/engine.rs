@@ -4,8 +4,8 @@
 use wasmi::{CompilationMode, Config, CustomFuelCosts, Engine, Linker, Module};
 
 use crate::limits::{MAX_RECURSION_DEPTH, MAX_STACK_HEIGHT};
-use crate::runtime::imports;
 use crate::runtime::state::HostState;
+use crate::runtime::{imports, snapshot};
 
 /// The engine and linker shared by every request. Built once at start-up.
 #[derive(Debug)]
@@ -77,6 +77,38 @@ impl Runtime {
             engine: self.engine.clone(),
             linker,
         }))
+    }
+}
+
+impl Runtime {
+    /// This runtime with, in its linker, a function that traps for each
+    /// import of `module` from [`snapshot::REFUSED_MODULE`]: the imports
+    /// a `_start` being pre-initialised may not call.
+    pub fn with_refused(&self, module: &Module) -> Result<Self, wasmi::Error> {
+        let mut linker = self.linker.clone();
+        for import in module.imports() {
+            let wasmi::ExternType::Func(ty) = import.ty() else {
+                continue;
+            };
+            if import.module() != snapshot::REFUSED_MODULE {
+                continue;
+            }
+            let name = import.name().to_owned();
+            linker.func_new(
+                snapshot::REFUSED_MODULE,
+                import.name(),
+                ty.clone(),
+                move |_, _, _| {
+                    Err(wasmi::Error::new(format!(
+                        "`{name}` is refused before a snapshot"
+                    )))
+                },
+            )?;
+        }
+        Ok(Self {
+            engine: self.engine.clone(),
+            linker,
+        })
     }
 }
 

@@ -113,6 +113,25 @@ impl Sandbox {
         self.used
     }
 
+    /// The instance's export `name`.
+    pub fn export(&self, name: &str) -> Option<wasmi::Extern> {
+        self.instance.get_export(&self.store, name)
+    }
+
+    /// Charges `fuel` for work done before this instance existed (a
+    /// pre-initialised `_start`): an out-of-fuel error if the budget cannot
+    /// cover it.
+    pub fn charge(&mut self, fuel: u64) -> Result<(), CallError> {
+        self.used = self.used.saturating_add(fuel);
+        if self.used > self.budget {
+            self.used = self.budget;
+            return Err(CallError::OutOfFuel {
+                budget: self.budget,
+            });
+        }
+        Ok(())
+    }
+
     /// The instance's exported `memory`.
     pub fn memory(&self) -> Option<Memory> {
         self.instance.get_memory(&self.store, "memory")

@@ -35,6 +35,10 @@ pub struct HostState {
     /// The request's KV transaction, shared with the ABI that commits it
     /// after the call (`imports::kv`).
     pub kv: Rc<RefCell<KvSlot>>,
+    /// The request's nondeterministic inputs, recorded for a crash dump or
+    /// fed back by `wasmgate replay` ([`tape`](super::tape)); `None`, and
+    /// nothing recorded, without `[dumps]`.
+    pub tape: Option<super::tape::Shared>,
 }
 
 /// The request's KV transaction, or why there is none.
@@ -82,11 +86,13 @@ impl HostState {
                 trace_id,
                 budget: max_log,
                 exhausted: false,
+                level: None,
             },
             stdio: None,
             fuel: HostFuel::default(),
             kv: Rc::default(),
             http: None,
+            tape: None,
         }
     }
 
@@ -255,13 +261,30 @@ pub struct GuestLog {
     trace_id: Rc<str>,
     budget: u64,
     exhausted: bool,
+    /// The level lines are written (and charged) at, when it is not the
+    /// logger's: a replay charges them as the recorded request did.
+    level: Option<log::LevelFilter>,
 }
 
 impl GuestLog {
+    /// Writes and charges lines up to `level`, whatever the logger's
+    /// filter (`wasmgate replay`).
+    pub fn set_level(&mut self, level: log::LevelFilter) {
+        self.level = Some(level);
+    }
+
+    /// Whether lines at `level` are written.
+    pub fn enabled(&self, level: log::Level) -> bool {
+        match self.level {
+            Some(max) => level <= max,
+            None => log::log_enabled!(target: "guest", level),
+        }
+    }
+
     /// How many more bytes of guest output at `level` would be logged: 0 when
     /// the level is off or the budget is spent, so callers can skip the work.
     pub fn accepts(&self, level: log::Level) -> usize {
-        if log::log_enabled!(target: "guest", level) {
+        if self.enabled(level) {
             usize::try_from(self.budget).unwrap_or(usize::MAX)
         } else {
             0
@@ -287,7 +310,7 @@ impl GuestLog {
     /// returns the fuel that writing it costs ([`cost::LOG_LINE`]; 0 when
     /// nothing was written).
     pub fn line(&mut self, level: log::Level, bytes: &[u8]) -> u64 {
-        if !log::log_enabled!(target: "guest", level) {
+        if !self.enabled(level) {
             return 0;
         }
         if self.budget == 0 {

@@ -14,6 +14,18 @@ use crate::limits::{
     InstanceCost, MAX_MEMORIES, MAX_TABLES, MIN_FUNCTION_BYTES_FROM, ModuleLimits,
 };
 
+/// Compiled code is estimated at this many bytes per byte of function
+/// bodies: wasmi's register code is ~1 times the size of compiled Wasm (the
+/// bundled functions), up to ~6 times for straight-line arithmetic (a 1 MiB
+/// function of `local.get; i32.const; i32.add; local.set` stays at 7 MB).
+const CODE_BYTES_PER_BODY_BYTE: u64 = 6;
+
+/// Added per `block`, `loop` and `if`: translating one peaks at ~64 bytes
+/// (a 1 MiB function of 260,000 loops took ~17 MB more than a function of
+/// a few), 16 times its Wasm, so a module of nothing but blocks would be
+/// underestimated by the per-byte rate alone (deep nesting: 20 times).
+const CODE_BYTES_PER_BLOCK: u64 = 64;
+
 /// The counts of one module that instantiation works through.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Shape {
@@ -47,13 +59,26 @@ pub struct Shape {
     /// any function body; the body itself is level 0.
     pub deepest_nesting: u64,
     /// Blocks in all function bodies together: wasmi's code for one is far
-    /// larger than its two bytes of Wasm (see `cache::CODE_BYTES_PER_BLOCK`).
+    /// larger than its two bytes of Wasm (see [`CODE_BYTES_PER_BLOCK`]).
     pub blocks: u64,
     /// Bytes in all data segments together.
     pub data_bytes: u64,
 }
 
 impl Shape {
+    /// Estimated bytes a module compiled from a file of `file_bytes` bytes
+    /// with this shape holds (the module cache's measure): the file (wasmi
+    /// keeps its data segments) and its code at
+    /// [`CODE_BYTES_PER_BODY_BYTE`] and [`CODE_BYTES_PER_BLOCK`]. An
+    /// http-wasm snapshot, a second module compiled from the file rewritten
+    /// with the state `_start` left, is estimated the same way.
+    pub fn cache_bytes(&self, file_bytes: usize) -> u64 {
+        u64::try_from(file_bytes)
+            .unwrap_or(u64::MAX)
+            .saturating_add(self.code_bytes.saturating_mul(CODE_BYTES_PER_BODY_BYTE))
+            .saturating_add(self.blocks.saturating_mul(CODE_BYTES_PER_BLOCK))
+    }
+
     /// Reads the counts of a module's sections. `bytes` should already be
     /// validated; an error is the parser's message.
     pub fn of(bytes: &[u8]) -> Result<Self, String> {

@@ -1,5 +1,6 @@
-//! The HTTP server: one thread, one `smol::LocalExecutor`, one task per
-//! connection, connection caps, clean closes. It serves any [`Handler`]
+//! The HTTP server: `workers` threads, each one `smol::LocalExecutor`
+//! accepting on the shared listening socket, one task per connection,
+//! connection caps (global), clean closes. It serves any [`Handler`]
 //! and knows nothing of functions: the application (`app`) is the handler
 //! that runs them, and a test can serve its own in-process.
 
@@ -7,6 +8,7 @@ mod connection;
 mod connections;
 mod notify;
 
+use std::cell::Cell;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
@@ -14,7 +16,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use async_signal::{Signal, Signals};
-use smol::net::TcpListener;
+use smol::Async;
 use smol::stream::StreamExt;
 
 use crate::http::{DecodeError, Decoder, Gate, Request, Response, encode};
@@ -29,9 +31,9 @@ pub use connections::Refused;
 /// each request gets, and owns the memory a request holds.
 ///
 /// A handler is the state every connection shares (config, routes,
-/// caches, counters), so it is `Send + Sync`: one executor per core will
-/// hand the same handler to each executor's thread, and requiring it now
-/// keeps thread-bound types (`Rc`, `Cell`) out of it as it grows. What
+/// caches, counters), so it is `Send + Sync`: each worker's executor,
+/// one per thread, serves with the same handler, and requiring it keeps
+/// thread-bound types (`Rc`, `Cell`) out of it as it grows. What
 /// belongs to one request stays on the thread that serves it and need not
 /// be `Send`: its gate, what it holds, and the future of
 /// [`respond`](Handler::respond) (a guest's `Store` holds `Rc`s).
@@ -86,6 +88,24 @@ const TASKS_PER_REACTOR_TURN: usize = 16;
 /// costs one non-blocking `epoll_wait` per ~50 µs of busy executor.
 const REACTOR_TURN: Duration = Duration::from_micros(50);
 
+/// A worker holding more than its share of the open connections (more
+/// than one over) waits this long before it accepts, so that a worker with
+/// fewer takes the connection if it can. The workers share one listening
+/// socket, and whichever polls first accepts everything queued: under a
+/// burst of keep-alive connections (a load balancer's pool, wrk) one
+/// worker took all 32 and the other idled. A worker that cannot take it
+/// (busy, or at its share too) only delays the connection by this long.
+const FAIR_SHARE_WAIT: Duration = Duration::from_millis(1);
+
+/// Stack of each worker thread besides the main one: 8 MiB, the main
+/// thread's usual stack (`ulimit -s`), so that a request gets the same
+/// stack depth whichever worker serves it (Rust's default for a spawned
+/// thread is 2 MiB). Only the pages a worker touches cost memory.
+const WORKER_STACK: usize = 8 << 20;
+
+/// A std listener registered with the reactor.
+type Listener = Async<std::net::TcpListener>;
+
 /// Binds `listen` and serves until SIGTERM or SIGINT, then drains (see
 /// [`drain`]) and returns. `start` builds the handler once the address is
 /// bound (it is given the bound address, useful with port 0); on SIGHUP,
@@ -93,10 +113,19 @@ const REACTOR_TURN: Duration = Duration::from_micros(50);
 /// serves from the next request on (`None` keeps the current one; it says
 /// why in the log).
 ///
-/// With `admin`, a second listener on the same executor serves the
-/// handler `admin`'s function builds from the main server's [`Status`]
-/// (its handler of the moment, whether it drains, its connections), with
-/// the same framing, timeouts and caps; it stops when the drain ends.
+/// The handler's `workers` limit (read once, at start) is how many
+/// threads serve: each runs its own executor, exactly the single-threaded
+/// server, and accepts on its own handle of the one listening socket (the
+/// kernel hands each connection to one waiting worker). They share the
+/// handler (modules, store, metrics, admission) and the connection table,
+/// so every cap but the per-request ones is global. This thread is worker
+/// 0, and also takes the signals, reloads, drains and runs the admin
+/// listener.
+///
+/// With `admin`, a second listener on this thread serves the handler
+/// `admin`'s function builds from the main server's [`Status`] (its
+/// handler of the moment, whether it drains, its connections), with the
+/// same framing, timeouts and caps; it stops when the drain ends.
 pub fn run<H, F, R, A, FA>(
     listen: SocketAddr,
     start: F,
@@ -110,14 +139,15 @@ where
     A: Handler + 'static,
     FA: FnOnce(Status<H>) -> A + 'static,
 {
-    run_local(move |executor| async move {
-        let signals = Signals::new([Signal::Term, Signal::Int, Signal::Hup])?;
-        let listener = TcpListener::bind(listen).await?;
-        let addr = listener.local_addr()?;
-        let server = Arc::new(Server::new(start(addr)));
-        if let Some((admin_listen, build)) = admin {
-            let admin_listener = TcpListener::bind(admin_listen).await?;
-            let admin_addr = admin_listener.local_addr()?;
+    let signals = Signals::new([Signal::Term, Signal::Int, Signal::Hup])?;
+    let listener = std::net::TcpListener::bind(listen)?;
+    let addr = listener.local_addr()?;
+    let server = Arc::new(Server::new(start(addr)));
+    let workers = server.handler().limits().workers.max(1);
+    let admin = match admin {
+        Some((admin_listen, build)) => {
+            let admin_listener = Async::new(std::net::TcpListener::bind(admin_listen)?)?;
+            let admin_addr = admin_listener.get_ref().local_addr()?;
             let admin = Arc::new(Server::new(build(Status(Arc::clone(&server)))));
             {
                 use std::io::Write;
@@ -125,16 +155,144 @@ where
                 let _ = writeln!(out, "wasmgate admin listening on http://{admin_addr}");
                 let _ = out.flush();
             }
-            executor
-                .spawn(accept(Rc::clone(&executor), admin_listener, admin, None))
-                .detach();
+            Some((admin_listener, admin))
         }
-        let control = Control {
-            signals,
-            reload: Box::new(reload),
-        };
-        serve(executor, listener, addr, server, Some(control)).await
+        None => None,
+    };
+    // Every worker's handle of the listening socket, made before any
+    // worker starts: a failure here is a failure to start.
+    let mut listeners = Vec::new();
+    for _ in 1..workers {
+        listeners.push(Async::new(listener.try_clone()?)?);
+    }
+    let first = Async::new(listener)?;
+    server.listening.store(workers, SeqCst);
+    let mut threads = Vec::new();
+    let mut started = Ok(());
+    for (i, listener) in (1..).zip(listeners) {
+        let server = Arc::clone(&server);
+        let spawned = std::thread::Builder::new()
+            .name(format!("worker-{i}"))
+            .stack_size(WORKER_STACK)
+            .spawn(move || worker(listener, server, workers));
+        match spawned {
+            Ok(thread) => threads.push(thread),
+            Err(e) => {
+                started = Err(e);
+                break;
+            }
+        }
+    }
+    let result = started.and_then(|()| {
+        let server = Arc::clone(&server);
+        let reload: Reload<H> = Box::new(reload);
+        run_local(move |executor| async move {
+            if let Some((admin_listener, admin)) = admin {
+                executor
+                    .spawn(accept(Rc::clone(&executor), admin_listener, admin, 1))
+                    .detach();
+            }
+            executor
+                .spawn(accept(
+                    Rc::clone(&executor),
+                    first,
+                    Arc::clone(&server),
+                    workers,
+                ))
+                .detach();
+            announce(&executor, addr, workers);
+            control(signals, reload, &server, workers).await
+        })
+    });
+    // The drain is over (or starting failed): the other workers end,
+    // dropping the connections they still hold.
+    server.finish();
+    for thread in threads {
+        match thread.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => log::warn!("a worker ended with an error: {e}"),
+            Err(_) => log::error!("a worker panicked"),
+        }
+    }
+    result
+}
+
+/// One worker thread besides the first: accepts on its `listener` until
+/// accepting stops, then keeps serving its connections until the drain is
+/// over.
+fn worker<H: Handler + 'static>(
+    listener: Listener,
+    server: Arc<Server<H>>,
+    workers: usize,
+) -> std::io::Result<()> {
+    run_local(move |executor| async move {
+        accept(executor, listener, Arc::clone(&server), workers).await;
+        server.until(Server::finished).await;
+        Ok(())
     })
+}
+
+/// Says the server is up: its address on stdout (tests and scripts read
+/// it there, useful with port 0), READY=1 to systemd, and the watchdog.
+/// The listening socket accepts (into its backlog) from the moment it is
+/// bound, so no connection is refused while the workers start.
+fn announce(executor: &smol::LocalExecutor<'_>, addr: SocketAddr, workers: usize) {
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "wasmgate listening on http://{addr}");
+        let _ = out.flush();
+    }
+    log::info!("{workers} worker(s) serving on {addr}");
+    notify::notify("READY=1");
+    if let Some(every) = notify::watchdog_interval() {
+        executor
+            .spawn(async move {
+                loop {
+                    notify::notify("WATCHDOG=1");
+                    smol::Timer::after(every).await;
+                }
+            })
+            .detach();
+    }
+}
+
+/// Waits for signals: SIGHUP reloads, SIGTERM or SIGINT stops accepting
+/// on every worker and drains; a second one ends the drain at once.
+async fn control<H: Handler>(
+    mut signals: Signals,
+    mut reload: Reload<H>,
+    server: &Server<H>,
+    workers: usize,
+) -> std::io::Result<()> {
+    loop {
+        match signals.next().await {
+            Some(Ok(Signal::Hup)) => reload_handler(server, &mut reload, workers),
+            Some(Ok(signal)) => {
+                log::info!("{signal:?} received: draining (again to exit at once)");
+                break;
+            }
+            Some(Err(e)) => log::warn!("reading signals failed: {e}"),
+            None => smol::future::pending().await,
+        }
+    }
+    let again = async {
+        loop {
+            match signals.next().await {
+                Some(Ok(Signal::Term | Signal::Int)) => {
+                    log::warn!("second SIGTERM or SIGINT: exiting without waiting");
+                    return Ok(());
+                }
+                Some(_) => {}
+                None => smol::future::pending().await,
+            }
+        }
+    };
+    let drain = async {
+        server.stop_accepting().await;
+        drain(server).await
+    };
+    smol::future::or(drain, again).await
 }
 
 /// Runs `main` (given the executor, to spawn tasks on) and every task it
@@ -169,18 +327,29 @@ async fn drive(executor: &smol::LocalExecutor<'_>) -> std::io::Result<()> {
     }
 }
 
-/// What every connection task shares: the handler (replaced by a reload)
-/// and the connection table. Held through an `Arc` and `Send + Sync`
-/// (asserted below), so that executors on other threads could share it;
-/// today one thread runs them all.
+/// What every connection task shares, on every worker: the handler
+/// (replaced by a reload) and the connection table, with what the workers
+/// hear of a drain. Held through an `Arc` and `Send + Sync` (asserted
+/// below).
 struct Server<H> {
     handler: RwLock<Arc<H>>,
     connections: connections::Table,
     /// Set when a drain starts: connections close after their current
     /// response.
     draining: AtomicBool,
-    /// Connection tasks running (a drain waits for none).
+    /// Connection tasks running on all workers (a drain waits for none).
     tasks: AtomicUsize,
+    /// Set when accepting stops (SIGTERM or SIGINT): each worker drops its
+    /// handle of the listening socket.
+    stopping: AtomicBool,
+    /// Workers still holding a handle of the listening socket: the socket
+    /// closes (new connections are refused) when none is left.
+    listening: AtomicUsize,
+    /// Set when the drain is over: the workers end.
+    finished: AtomicBool,
+    /// Notified (every listener) when `stopping`, `listening` or
+    /// `finished` changes.
+    changed: event_listener::Event,
 }
 
 impl<H> Server<H> {
@@ -190,6 +359,10 @@ impl<H> Server<H> {
             connections: connections::Table::default(),
             draining: AtomicBool::new(false),
             tasks: AtomicUsize::new(0),
+            stopping: AtomicBool::new(false),
+            listening: AtomicUsize::new(0),
+            finished: AtomicBool::new(false),
+            changed: event_listener::Event::new(),
         }
     }
 
@@ -200,6 +373,54 @@ impl<H> Server<H> {
 
     fn draining(&self) -> bool {
         self.draining.load(SeqCst)
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(SeqCst)
+    }
+
+    fn finished(&self) -> bool {
+        self.finished.load(SeqCst)
+    }
+
+    /// Waits until `done` says so (looked at again on every change).
+    async fn until(&self, done: impl Fn(&Self) -> bool) {
+        loop {
+            let changed = self.changed.listen();
+            if done(self) {
+                return;
+            }
+            changed.await;
+        }
+    }
+
+    /// Tells every worker to stop accepting, and waits until all of them
+    /// have closed their handle of the listening socket.
+    async fn stop_accepting(&self) {
+        self.stopping.store(true, SeqCst);
+        self.changed.notify(usize::MAX);
+        self.until(|s| s.listening.load(SeqCst) == 0).await;
+    }
+
+    /// Tells every worker that the drain is over.
+    fn finish(&self) {
+        self.stopping.store(true, SeqCst);
+        self.finished.store(true, SeqCst);
+        self.changed.notify(usize::MAX);
+    }
+}
+
+/// A worker's handle of the listening socket, counted in
+/// [`Server::listening`] until it is dropped.
+struct Listening<'a, H>(&'a Server<H>);
+
+impl<H> Drop for Listening<'_, H> {
+    fn drop(&mut self) {
+        let _ = self
+            .0
+            .listening
+            .fetch_update(SeqCst, SeqCst, |n| Some(n.saturating_sub(1)));
+        self.0.changed.notify(usize::MAX);
     }
 }
 
@@ -227,12 +448,6 @@ const _: () = {
 /// What SIGHUP does: the new handler, or `None` to keep the current one.
 type Reload<H> = Box<dyn FnMut(&H) -> Option<H>>;
 
-/// The process's signals, and what SIGHUP does.
-struct Control<H> {
-    signals: Signals,
-    reload: Reload<H>,
-}
-
 /// What the admin listener's handler sees of the main server.
 pub struct Status<H>(Arc<Server<H>>);
 
@@ -251,107 +466,98 @@ impl<H> Status<H> {
     }
 }
 
-/// What the accept loop waits for.
-enum Event {
-    Accepted(std::io::Result<(smol::net::TcpStream, SocketAddr)>),
-    Signal(Signal),
-}
-
-async fn serve<H: Handler + 'static>(
-    executor: Rc<smol::LocalExecutor<'_>>,
-    listener: TcpListener,
-    addr: SocketAddr,
-    server: Arc<Server<H>>,
-    control: Option<Control<H>>,
-) -> std::io::Result<()> {
-    // Tests and scripts read the bound address (useful with port 0) here.
-    {
-        use std::io::Write;
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "wasmgate listening on http://{addr}");
-        let _ = out.flush();
-    }
-    notify::notify("READY=1");
-    if let Some(every) = notify::watchdog_interval() {
-        executor
-            .spawn(async move {
-                loop {
-                    notify::notify("WATCHDOG=1");
-                    smol::Timer::after(every).await;
-                }
-            })
-            .detach();
-    }
-    accept(executor, listener, server, control).await
-}
-
-/// Accepts connections (one task each) until a signal in `control` ends
-/// the loop with a drain.
+/// Accepts connections on one of `workers` workers (one task each) until
+/// the server stops accepting, then closes its handle of the listening
+/// socket. A worker over its share of the open connections lets the
+/// others accept first ([`FAIR_SHARE_WAIT`]).
 async fn accept<H: Handler + 'static>(
     executor: Rc<smol::LocalExecutor<'_>>,
-    listener: TcpListener,
+    listener: Listener,
     server: Arc<Server<H>>,
-    mut control: Option<Control<H>>,
-) -> std::io::Result<()> {
+    workers: usize,
+) {
+    let listening = Listening(&server);
+    // Connections open on this worker.
+    let mine = Rc::new(Cell::new(0usize));
     loop {
-        let event = smol::future::or(async { Event::Accepted(listener.accept().await) }, async {
-            match control.as_mut().map(|c| &mut c.signals) {
-                Some(signals) => match signals.next().await {
-                    Some(Ok(signal)) => Event::Signal(signal),
-                    _ => smol::future::pending().await,
-                },
-                None => smol::future::pending().await,
-            }
+        let ready = smol::future::or(async { Some(listener.readable().await) }, async {
+            server.until(Server::stopping).await;
+            None
         })
         .await;
-        let (stream, peer) = match event {
-            Event::Accepted(Ok(accepted)) => accepted,
-            Event::Accepted(Err(e)) => {
+        let accepted = match ready {
+            None => break,
+            Some(Err(e)) => Err(e),
+            Some(Ok(())) => {
+                let open = server.tasks.load(SeqCst);
+                if workers > 1 && mine.get().saturating_mul(workers) > open.saturating_add(workers)
+                {
+                    smol::Timer::after(FAIR_SHARE_WAIT).await;
+                }
+                // Non-blocking: another worker may have taken it.
+                match listener.get_ref().accept() {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    Err(e) => Err(e),
+                    Ok((stream, peer)) => {
+                        Async::new(stream).map(|s| (smol::net::TcpStream::from(s), peer))
+                    }
+                }
+            }
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
                 // Out of file descriptors and similar: back off, keep serving.
                 log::warn!("accept failed: {e}");
                 smol::Timer::after(std::time::Duration::from_millis(50)).await;
                 continue;
             }
-            Event::Signal(Signal::Hup) => {
-                if let Some(control) = &mut control {
-                    reload(&server, &mut control.reload);
-                }
-                continue;
-            }
-            Event::Signal(signal) => {
-                log::info!("{signal:?} received: draining (again to exit at once)");
-                drop(listener);
-                let again = async {
-                    while let Some(control) = &mut control {
-                        if let Some(Ok(Signal::Term | Signal::Int)) = control.signals.next().await {
-                            log::warn!("second SIGTERM or SIGINT: exiting without waiting");
-                            return Ok(());
-                        }
-                    }
-                    smol::future::pending().await
-                };
-                return smol::future::or(drain(&server), again).await;
-            }
         };
         let server = Arc::clone(&server);
         server.tasks.fetch_add(1, SeqCst);
+        let mine = Rc::clone(&mine);
+        mine.set(mine.get().saturating_add(1));
         executor
             .spawn(async move {
                 let _task = Task(&server.tasks);
+                let _mine = Mine(&mine);
                 if let Err(e) = connection(&server, stream, peer).await {
                     log::debug!("connection from {peer}: {e}");
                 }
             })
             .detach();
     }
+    drop(listener);
+    drop(listening);
+}
+
+/// A connection's place in its worker's count, given back when it ends.
+struct Mine<'a>(&'a Cell<usize>);
+
+impl Drop for Mine<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
+    }
 }
 
 /// SIGHUP: asks `reload` for a new handler and, given one, serves the
-/// next requests with it. The listening socket stays open throughout.
-fn reload<H>(server: &Server<H>, reload: &mut dyn FnMut(&H) -> Option<H>) {
+/// next requests with it, on every worker. The listening socket stays
+/// open throughout. `workers` (the count running) is not changed by a
+/// reload.
+fn reload_handler<H: Handler>(
+    server: &Server<H>,
+    reload: &mut dyn FnMut(&H) -> Option<H>,
+    workers: usize,
+) {
     notify::reloading();
     let current = server.handler();
     if let Some(new) = reload(&current) {
+        let asked = new.limits().workers;
+        if asked != workers {
+            log::warn!(
+                "reload: `workers` changed to {asked}: that needs a restart; still running {workers}"
+            );
+        }
         *server
             .handler
             .write()
@@ -363,7 +569,8 @@ fn reload<H>(server: &Server<H>, reload: &mut dyn FnMut(&H) -> Option<H>) {
 /// How often a drain looks whether the connections are done.
 const DRAIN_CHECK: Duration = Duration::from_millis(20);
 
-/// Stops serving after SIGTERM or SIGINT, the listener closed already (new
+/// Stops serving after SIGTERM or SIGINT, the listener closed already on
+/// every worker (new
 /// connections are refused): idle connections are closed at once, the
 /// others after the response they are working on (which says
 /// `connection: close`), and the drain returns once none is left, or
@@ -436,11 +643,11 @@ mod tests {
     #[test]
     fn serves_a_handler_in_process() {
         let result = run_local(|executor| async move {
-            let listener = TcpListener::bind("127.0.0.1:0").await?;
-            let addr = listener.local_addr()?;
+            let listener = Async::<std::net::TcpListener>::bind(([127, 0, 0, 1], 0))?;
+            let addr = listener.get_ref().local_addr()?;
             let server = Arc::new(Server::new(Echo(ServerLimits::default())));
             executor
-                .spawn(serve(Rc::clone(&executor), listener, addr, server, None))
+                .spawn(accept(Rc::clone(&executor), listener, server, 1))
                 .detach();
             let mut client = smol::net::TcpStream::connect(addr).await?;
             client

@@ -10,6 +10,7 @@
 //!   threads never wait on the disk.
 //! - [`txn`]: one request's writes, buffered, read back by the request,
 //!   committed as one record or dropped.
+//! - [`counters`]: operations and refusals, for the metrics.
 //!
 //! The [`Store`] handle is `Send + Sync`: one in-memory index behind a
 //! mutex (held for map operations only, never across I/O) and a channel
@@ -21,16 +22,22 @@
 //! the writer says the record is on disk. Under `sync = "always"` readers
 //! see that kept value, so nothing is visible before it is durable; if the
 //! write fails, the index is rolled back to the kept values, which is what
-//! the disk holds.
+//! the disk holds. The kept values are found by namespace and key (a
+//! hash map each), so a read costs the same however many writes wait.
+//!
+//! What waits for the writer is bounded twice: [`QUEUE`] commits and
+//! [`QUEUE_BYTES`] bytes of records; a commit past either is refused.
 
+pub mod counters;
 pub mod record;
 mod txn;
 pub mod writer;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -171,6 +178,10 @@ fn weight(key: &[u8], value: &[u8]) -> u64 {
     (key.len() as u64).saturating_add(value.len() as u64)
 }
 
+/// What the commits not yet on disk replaced at one key, oldest first
+/// (`None`: absent); the front one is on disk.
+type Kept = VecDeque<Option<Entry>>;
+
 /// The index and the channel to the writer, behind the store's mutex.
 struct Inner {
     spaces: BTreeMap<Vec<u8>, Space>,
@@ -180,21 +191,37 @@ struct Inner {
     tx: Option<smol::channel::Sender<Msg>>,
     /// The last commit's number.
     seq: u64,
-    /// What each write of a commit not yet on disk replaced, in commit
-    /// order (a list, not a map, for the binary's size). A key's first one
-    /// holds its entry on disk.
-    kept: Vec<Kept>,
+    /// What each write of a commit not yet on disk replaced, by namespace
+    /// and key, in commit order (`None`: the key was absent). A key's
+    /// front one is its entry on disk.
+    kept: HashMap<Vec<u8>, HashMap<Vec<u8>, Kept>>,
+    /// The commit, namespace and key of each entry in `kept`, in commit
+    /// order: what the writer's "durable through" forgets, front first.
+    order: VecDeque<(u64, Vec<u8>, Vec<u8>)>,
+    /// When the writer fsyncs: readers' and commits' copy of
+    /// [`writer::Shared::durability`], changed with it.
+    durability: Durability,
     /// Why the store takes no more writes, once a failed write could not
     /// be cut off the log.
     failed: Option<String>,
+    /// The sum of the increments live transactions have buffered, by
+    /// namespace and key ([`Store::add_pending`]).
+    pending_adds: HashMap<(Vec<u8>, Vec<u8>), i64>,
 }
 
-/// The entry (`None`: absent) that commit `seq` replaced at a key.
-struct Kept {
-    ns: Vec<u8>,
-    key: Vec<u8>,
-    entry: Option<Entry>,
-    seq: u64,
+impl Inner {
+    /// Forgets the buffered increments `adds` of one transaction on `ns`.
+    fn release_adds(&mut self, ns: &[u8], adds: &HashMap<Vec<u8>, i64>) {
+        for (key, delta) in adds {
+            let id = (ns.to_vec(), key.clone());
+            if let Some(sum) = self.pending_adds.get_mut(&id) {
+                *sum = sum.wrapping_sub(*delta);
+                if *sum == 0 {
+                    self.pending_adds.remove(&id);
+                }
+            }
+        }
+    }
 }
 
 impl Inner {
@@ -205,19 +232,37 @@ impl Inner {
         match outcome {
             Outcome::Durable(through) => {
                 // What a later commit replaced is on disk now.
-                self.kept.retain(|k| k.seq > through);
+                while self.order.front().is_some_and(|(seq, ..)| *seq <= through) {
+                    let Some((_, ns, key)) = self.order.pop_front() else {
+                        break;
+                    };
+                    let Some(keys) = self.kept.get_mut(&ns) else {
+                        continue;
+                    };
+                    if let Some(entries) = keys.get_mut(&key) {
+                        entries.pop_front();
+                        if entries.is_empty() {
+                            keys.remove(&key);
+                        }
+                    }
+                    if keys.is_empty() {
+                        self.kept.remove(&ns);
+                    }
+                }
                 0
             }
             Outcome::Failed { why, broken, .. } => {
                 // Commits after the failed one were resolved against it:
-                // they go too, and the index is what the disk holds.
-                // Latest first: a key ends with its first kept entry, the
-                // one on disk.
-                for kept in std::mem::take(&mut self.kept).into_iter().rev() {
-                    let space = self.spaces.entry(kept.ns).or_default();
-                    match kept.entry {
-                        Some(entry) => space.put(kept.key, entry),
-                        None => space.remove(&kept.key),
+                // they go too, and the index is what the disk holds: each
+                // key's first kept entry.
+                self.order.clear();
+                for (ns, keys) in std::mem::take(&mut self.kept) {
+                    let space = self.spaces.entry(ns).or_default();
+                    for (key, mut entries) in keys {
+                        match entries.pop_front().flatten() {
+                            Some(entry) => space.put(key, entry),
+                            None => space.remove(&key),
+                        }
                     }
                 }
                 if broken {
@@ -236,12 +281,20 @@ impl Inner {
             .get(ns)
             .and_then(|s| s.entries.get(key))
             .cloned();
-        self.kept.push(Kept {
-            ns: ns.clone(),
-            key: key.clone(),
-            entry,
-            seq,
-        });
+        self.kept
+            .entry(ns.clone())
+            .or_default()
+            .entry(key.clone())
+            .or_default()
+            .push_back(entry);
+        self.order.push_back((seq, ns.clone(), key.clone()));
+    }
+
+    /// The entry on disk that readers see at `ns`/`key` in place of the
+    /// index's, if a commit not yet on disk replaced it (`Some(None)`:
+    /// absent on disk).
+    fn kept_at(&self, ns: &[u8], key: &[u8]) -> Option<&Option<Entry>> {
+        self.kept.get(ns)?.get(key)?.front()
     }
 }
 
@@ -252,6 +305,18 @@ impl Inner {
 /// already released); under an interval, the commits of one interval.
 pub const QUEUE: usize = 65_536;
 
+/// Bytes of records that may wait for the writer (counted from the commit
+/// that queues them until the writer has written them or failed them):
+/// one more commit is refused ([`KvError::Unavailable`], 503
+/// `state-unavailable`) rather than held in memory. Defaults to 16 MiB:
+/// about a second of an SD card's sequential writes and 3% of a 512 MiB
+/// board; more waiting means the disk does not keep up, and [`QUEUE`]
+/// commits of large values would otherwise hold gigabytes. A commit larger
+/// than this is taken when nothing waits (else it could never be).
+/// Compactions are not counted: each is at most the live entries, already
+/// in memory, and the next needs the log to double again.
+pub const QUEUE_BYTES: u64 = 16 << 20;
+
 /// A compaction rewrites the log once it is this large and more than twice
 /// what the live entries take.
 const COMPACT_MIN: u64 = 1 << 20;
@@ -259,7 +324,10 @@ const COMPACT_MIN: u64 = 1 << 20;
 /// The store: see the module doc.
 pub struct Store {
     inner: Arc<Mutex<Inner>>,
-    durability: Durability,
+    /// Shared with the writer.
+    shared: Arc<writer::Shared>,
+    /// Most bytes of records waiting for the writer ([`QUEUE_BYTES`]).
+    queue_bytes: u64,
     dir: PathBuf,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Held (flock) for the store's life; holds the owner's pid.
@@ -294,14 +362,16 @@ impl Store {
     /// the owner's pid, if another process holds it), replays the log,
     /// cuts a damaged tail off (logged) and starts the writer.
     pub fn open(dir: &Path, durability: Durability) -> Result<(Arc<Store>, Recovery), String> {
-        Self::open_with_queue(dir, durability, QUEUE)
+        Self::open_with_queue(dir, durability, QUEUE, QUEUE_BYTES)
     }
 
-    /// [`Store::open`] with at most `queue` commits waiting for the writer.
+    /// [`Store::open`] with at most `queue` commits and `queue_bytes`
+    /// bytes of records waiting for the writer.
     fn open_with_queue(
         dir: &Path,
         durability: Durability,
         queue: usize,
+        queue_bytes: u64,
     ) -> Result<(Arc<Store>, Recovery), String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let lock = lock(dir)?;
@@ -365,22 +435,31 @@ impl Store {
             log_bytes,
             tx: Some(tx),
             seq: 0,
-            kept: Vec::new(),
+            kept: HashMap::new(),
+            order: VecDeque::new(),
+            pending_adds: HashMap::new(),
+            durability,
             failed: None,
         }));
-        let shared = Arc::clone(&inner);
+        let shared = Arc::new(writer::Shared {
+            queued: AtomicU64::new(0),
+            durability: Mutex::new(durability),
+        });
+        let writer_shared = Arc::clone(&shared);
+        let reported = Arc::clone(&inner);
         let report = move |outcome| {
-            let mut inner = shared.lock().unwrap_or_else(|p| p.into_inner());
+            let mut inner = reported.lock().unwrap_or_else(|p| p.into_inner());
             inner.written(outcome)
         };
         let writer_dir = dir.to_path_buf();
         let handle = std::thread::Builder::new()
             .name("wasmgate-kv".into())
-            .spawn(move || writer::run(writer_dir, file, log_bytes, durability, rx, report))
+            .spawn(move || writer::run(writer_dir, file, log_bytes, &writer_shared, rx, report))
             .map_err(|e| format!("cannot start the store's writer: {e}"))?;
         let store = Store {
             inner,
-            durability,
+            shared,
+            queue_bytes,
             dir: dir.to_path_buf(),
             writer: Mutex::new(Some(handle)),
             _lock: lock,
@@ -393,6 +472,27 @@ impl Store {
         &self.dir
     }
 
+    /// When the writer fsyncs (see [`Store::set_durability`]).
+    pub fn durability(&self) -> Durability {
+        self.lock().durability
+    }
+
+    /// Makes the writer fsync under `durability` from its next write on (a
+    /// reload that changes `sync`). Commits already made keep theirs: one
+    /// made under `always` is still acknowledged after its fsync. Under
+    /// `always`, readers from now on see only what is on disk.
+    pub fn set_durability(&self, durability: Durability) {
+        // Under the index's lock: a commit decides whether to wait for
+        // its fsync, and a reader what it sees, under one mode.
+        let mut inner = self.lock();
+        inner.durability = durability;
+        *self
+            .shared
+            .durability
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = durability;
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while the lock was held left the index as consistent as
         // each map operation is: go on with it.
@@ -402,38 +502,71 @@ impl Store {
     /// The entries on disk of `ns` that readers see in place of the
     /// index's (under `sync = "always"`: nothing before it is durable):
     /// each key's first kept entry.
-    fn kept<'a>(&self, inner: &'a Inner, ns: &[u8]) -> Vec<&'a Kept> {
-        let mut firsts: Vec<&Kept> = Vec::new();
-        if self.durability == Durability::Always {
-            // A set of the keys seen, not a search of `firsts` per entry:
-            // one pending commit of many keys made that quadratic, under
-            // the store's lock (attacker review: 427 ms for one listing).
-            let mut seen = std::collections::BTreeSet::new();
-            for k in inner.kept.iter().filter(|k| k.ns == ns) {
-                if seen.insert(k.key.as_slice()) {
-                    firsts.push(k);
-                }
-            }
+    fn kept<'a>(&self, inner: &'a Inner, ns: &[u8]) -> Vec<(&'a Vec<u8>, &'a Option<Entry>)> {
+        if inner.durability != Durability::Always {
+            return Vec::new();
         }
-        firsts
+        inner.kept.get(ns).map_or_else(Vec::new, |keys| {
+            keys.iter()
+                .filter_map(|(key, entries)| Some((key, entries.front()?)))
+                .collect()
+        })
     }
 
     /// The committed, live value of `key` in `ns`.
     pub fn get(&self, ns: &[u8], key: &[u8]) -> Option<Vec<u8>> {
         let inner = self.lock();
         let now = now_ms();
-        // Only under `always` do readers see the kept entries: under an
-        // interval the list is not looked at (it was scanned whole and
-        // matched nothing).
-        let first = match self.durability {
-            Durability::Always => inner.kept.iter().find(|k| k.ns == ns && k.key == key),
+        // Only under `always` do readers see the kept entries.
+        let first = match inner.durability {
+            Durability::Always => inner.kept_at(ns, key),
             Durability::Every(_) => None,
         };
         let entry = match first {
-            Some(kept) => kept.entry.as_ref().filter(|e| e.live(now))?,
+            Some(kept) => kept.as_ref().filter(|e| e.live(now))?,
             None => inner.spaces.get(ns)?.get(key, now)?,
         };
         Some(entry.value.clone())
+    }
+
+    /// The live value of `key` in `ns` as the last commit left it, on disk
+    /// yet or not: what the next commit's `incr` adds to. A request that
+    /// sees it (through `incr`) is answered only after its own commit,
+    /// later in the log, is durable, and so then is this value.
+    pub fn latest(&self, ns: &[u8], key: &[u8]) -> Option<Vec<u8>> {
+        let inner = self.lock();
+        let entry = inner.spaces.get(ns)?.get(key, now_ms())?;
+        Some(entry.value.clone())
+    }
+
+    /// `incr`'s answer: the live value of `key` in `ns` (as the last
+    /// commit left it), plus every increment of it that live transactions
+    /// have buffered (the caller's earlier ones included), plus `delta`,
+    /// which is buffered too until the caller commits or is dropped
+    /// ([`Store::release_adds`]). So concurrent requests incrementing one
+    /// key each get a number of their own, while the increments still
+    /// commit (or are discarded) with their requests.
+    pub fn add_pending(&self, ns: &[u8], key: &[u8], delta: i64) -> Result<i64, KvError> {
+        let mut inner = self.lock();
+        let current = match inner.spaces.get(ns).and_then(|s| s.get(key, now_ms())) {
+            Some(entry) => parse_int(&entry.value)?,
+            None => 0,
+        };
+        let id = (ns.to_vec(), key.to_vec());
+        let buffered = inner.pending_adds.get(&id).copied().unwrap_or(0);
+        let buffered = buffered.checked_add(delta).ok_or(KvError::Overflow)?;
+        let value = current.checked_add(buffered).ok_or(KvError::Overflow)?;
+        if buffered == 0 {
+            inner.pending_adds.remove(&id);
+        } else {
+            inner.pending_adds.insert(id, buffered);
+        }
+        Ok(value)
+    }
+
+    /// Forgets a dropped transaction's buffered increments `adds` on `ns`.
+    pub fn release_adds(&self, ns: &[u8], adds: &HashMap<Vec<u8>, i64>) {
+        self.lock().release_adds(ns, adds);
     }
 
     /// Live keys of `ns` with `prefix`, after `after` (exclusive), in
@@ -455,7 +588,7 @@ impl Store {
         };
         let range = (start, std::ops::Bound::Unbounded);
         let kept = self.kept(&inner, ns);
-        let mut hidden: Vec<Vec<u8>> = kept.iter().map(|k| k.key.clone()).collect();
+        let mut hidden: Vec<Vec<u8>> = kept.iter().map(|(key, _)| (*key).clone()).collect();
         hidden.sort();
         let mut work = 0u64;
         let mut scan = |k: &Vec<u8>| {
@@ -477,9 +610,9 @@ impl Store {
         if !kept.is_empty() {
             keys.extend(
                 kept.iter()
-                    .filter(|k| scan(&k.key) && (after.is_empty() || k.key.as_slice() > after))
-                    .filter(|k| k.entry.as_ref().is_some_and(|e| e.live(now)))
-                    .map(|k| k.key.clone()),
+                    .filter(|(key, _)| scan(key) && (after.is_empty() || key.as_slice() > after))
+                    .filter(|(_, entry)| entry.as_ref().is_some_and(|e| e.live(now)))
+                    .map(|(key, _)| (*key).clone()),
             );
             keys.sort();
             keys.truncate(limit);
@@ -530,9 +663,13 @@ impl Store {
         ns: &[u8],
         quota: &Quota,
         writes: Vec<txn::Resolved>,
+        adds: &HashMap<Vec<u8>, i64>,
     ) -> Result<Ack, KvError> {
         let mut guard = self.lock();
         let inner = &mut *guard;
+        // Under the same lock as they are applied (or refused): no `incr`
+        // sees them both buffered and committed.
+        inner.release_adds(ns, adds);
         if let Some(why) = &inner.failed {
             return Err(KvError::Unavailable(why.clone()));
         }
@@ -588,7 +725,7 @@ impl Store {
         }
         let bytes = record::frame(&payload);
         let len = bytes.len() as u64;
-        let (ack, rx) = match self.durability {
+        let (ack, rx) = match inner.durability {
             Durability::Always => {
                 let (tx, rx) = smol::channel::bounded(1);
                 (Some(tx), Some(rx))
@@ -601,7 +738,18 @@ impl Store {
         let Some(tx) = &inner.tx else {
             return Err(KvError::Unavailable("the store is closed".into()));
         };
+        // Counted before it is sent (the writer may write it at once);
+        // commits count under the index's lock, so no two race here.
+        let queued = self.shared.queued.load(Ordering::Acquire);
+        if queued > 0 && queued.saturating_add(len) > self.queue_bytes {
+            return Err(KvError::Unavailable(format!(
+                "{queued} bytes of commits wait for the disk already (at most {})",
+                self.queue_bytes
+            )));
+        }
+        self.shared.queued.fetch_add(len, Ordering::AcqRel);
         tx.try_send(Msg::Append(seq, bytes, ack)).map_err(|e| {
+            self.shared.queued.fetch_sub(len, Ordering::AcqRel);
             KvError::Unavailable(if e.is_full() {
                 format!("{QUEUE} commits wait for the disk already")
             } else {

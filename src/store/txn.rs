@@ -5,10 +5,14 @@
 //! `incr` is buffered as an addition and applied at commit against the
 //! value current then, under the store's lock: concurrent increments all
 //! count (the total is exact), while a `set` of the same key is last
-//! commit wins. What `incr` returns during the request is the committed
-//! value plus the request's own additions, as of the call.
+//! commit wins. What `incr` returns is the value the last commit left (on
+//! disk yet or not), plus every increment of the key that live
+//! transactions have buffered, plus its own ([`Store::add_pending`]):
+//! concurrent requests each get a number of their own. A transaction's
+//! increments stop counting for others when it commits (under the lock
+//! that applies them) or is dropped.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::{Ack, KvError, MAX_KEY, Quota, Store, now_ms, parse_int, weight};
@@ -59,6 +63,17 @@ pub struct Txn {
     /// write (the commit checks again, exactly).
     keys: i64,
     bytes: i64,
+    /// The increments buffered in the store's view
+    /// ([`Store::add_pending`]), by key, to forget at commit or drop.
+    adds: HashMap<Vec<u8>, i64>,
+}
+
+impl Drop for Txn {
+    fn drop(&mut self) {
+        if !self.adds.is_empty() {
+            self.store.release_adds(&self.ns, &self.adds);
+        }
+    }
 }
 
 fn check_key(key: &[u8]) -> KvResult<()> {
@@ -86,6 +101,7 @@ impl Txn {
             writes: BTreeMap::new(),
             keys: 0,
             bytes: 0,
+            adds: HashMap::new(),
         }
     }
 
@@ -114,9 +130,11 @@ impl Txn {
         })
     }
 
+    /// The integer at `key` as the last commit left it, that an `incr`
+    /// buffered now will be added to.
     fn committed_int(&self, key: &[u8]) -> KvResult<i64> {
         self.store
-            .get(&self.ns, key)
+            .latest(&self.ns, key)
             .map_or(Ok(0), |v| parse_int(&v))
     }
 
@@ -198,10 +216,7 @@ impl Txn {
             }
             Some(Write::Add { delta: d, ttl }) => {
                 let d = d.checked_add(delta).ok_or(KvError::Overflow)?;
-                let n = self
-                    .committed_int(key)?
-                    .checked_add(d)
-                    .ok_or(KvError::Overflow)?;
+                let n = self.store.add_pending(&self.ns, key, delta)?;
                 (
                     n,
                     Write::Add {
@@ -211,16 +226,27 @@ impl Txn {
                 )
             }
             None => {
-                let n = self
-                    .committed_int(key)?
-                    .checked_add(delta)
-                    .ok_or(KvError::Overflow)?;
+                let n = self.store.add_pending(&self.ns, key, delta)?;
                 let ttl = (ttl_ms != 0).then_some(ttl_ms);
                 (n, Write::Add { delta, ttl })
             }
         };
+        let buffered = matches!(write, Write::Add { .. });
+        if buffered {
+            let sum = self.adds.entry(key.to_vec()).or_insert(0);
+            *sum = sum.wrapping_add(delta);
+        }
         let new = weight(key, value.to_string().as_bytes());
-        self.account(key, Some(new))?;
+        if let Err(e) = self.account(key, Some(new)) {
+            if buffered {
+                let undo = HashMap::from([(key.to_vec(), delta)]);
+                self.store.release_adds(&self.ns, &undo);
+                if let Some(sum) = self.adds.get_mut(key) {
+                    *sum = sum.wrapping_sub(delta);
+                }
+            }
+            return Err(e);
+        }
         self.writes.insert(key.to_vec(), write);
         Ok(value)
     }
@@ -248,9 +274,9 @@ impl Txn {
     }
 
     /// Commits every buffered write as one record (see [`Store::commit`]).
-    pub fn commit(self) -> KvResult<Ack> {
-        let resolved = self
-            .writes
+    pub fn commit(mut self) -> KvResult<Ack> {
+        let adds = std::mem::take(&mut self.adds);
+        let resolved = std::mem::take(&mut self.writes)
             .into_iter()
             .map(|(key, write)| match write {
                 Write::Set { value, expires } => Resolved::Set {
@@ -262,6 +288,6 @@ impl Txn {
                 Write::Add { delta, ttl } => Resolved::Add { key, delta, ttl },
             })
             .collect();
-        self.store.commit(&self.ns, &self.quota, resolved)
+        self.store.commit(&self.ns, &self.quota, resolved, &adds)
     }
 }

@@ -15,6 +15,8 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use smol::channel::Receiver;
@@ -52,6 +54,16 @@ pub enum Durability {
     Every(Duration),
 }
 
+/// What the store and the writer share.
+pub struct Shared {
+    /// Bytes of appended records not yet written (or failed): the store
+    /// adds a record's length before sending it, the writer subtracts it
+    /// once done with it (`QUEUE_BYTES`).
+    pub queued: AtomicU64,
+    /// When to fsync; a reload may change it.
+    pub durability: Mutex<Durability>,
+}
+
 /// The log's file name in the store's directory.
 pub const LOG: &str = "kv.log";
 /// The compacted file being written, before it replaces [`LOG`].
@@ -77,6 +89,15 @@ struct Group {
     last: u64,
 }
 
+/// Gives `len` bytes of queued records back to the store's budget.
+fn done(shared: &Shared, len: usize) {
+    let _ = shared
+        .queued
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
+            Some(q.saturating_sub(len as u64))
+        });
+}
+
 /// Runs the writer until every sender is gone, then flushes what is left.
 /// `report` is told each outcome and answers the commit number up to which
 /// queued commits are to be discarded.
@@ -84,7 +105,7 @@ pub fn run(
     dir: PathBuf,
     file: File,
     len: u64,
-    durability: Durability,
+    shared: &Shared,
     rx: Receiver<Msg>,
     mut report: impl FnMut(Outcome) -> u64,
 ) {
@@ -102,6 +123,7 @@ pub fn run(
             return;
         };
         let mut msgs = vec![first];
+        let durability = *shared.durability.lock().unwrap_or_else(|p| p.into_inner());
         if let Durability::Every(interval) = durability {
             // Gather what the interval brings, so that one write and one
             // fsync carry all of it (SD cards wear per write).
@@ -118,6 +140,7 @@ pub fn run(
             match msg {
                 Msg::Append(seq, bytes, ack) => {
                     if seq <= log.discard || log.broken.is_some() {
+                        done(shared, bytes.len());
                         let why = log
                             .broken
                             .clone()
@@ -132,24 +155,25 @@ pub fn run(
                     group.last = seq;
                 }
                 Msg::Rewrite(seq, bytes) => {
-                    flush(&mut log, std::mem::take(&mut group), &mut report);
+                    flush(&mut log, std::mem::take(&mut group), shared, &mut report);
                     if seq > log.discard && log.broken.is_none() {
                         log.rewrite(&bytes, &mut report);
                     }
                 }
             }
         }
-        flush(&mut log, group, &mut report);
+        flush(&mut log, group, shared, &mut report);
         last_sync = Instant::now();
     }
 }
 
 /// Writes and fsyncs `group`, then answers its commits.
-fn flush(log: &mut Log, group: Group, report: &mut impl FnMut(Outcome) -> u64) {
+fn flush(log: &mut Log, group: Group, shared: &Shared, report: &mut impl FnMut(Outcome) -> u64) {
     if group.buf.is_empty() {
         return;
     }
     let result = log.append(&group.buf);
+    done(shared, group.buf.len());
     if let Err(why) = &result {
         let path = log.dir.join(LOG);
         log::error!("state: writing {}: {why}", path.display());

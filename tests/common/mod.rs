@@ -54,6 +54,16 @@ fn start_attempts() -> usize {
     }
 }
 
+/// How long a server may take to report its address: [`PROCESS_TIMEOUT`],
+/// three times that under an emulator, where a debug build's start on a
+/// busy machine is tens of times slower than natively.
+fn start_timeout() -> Duration {
+    match start_attempts() {
+        1 => PROCESS_TIMEOUT,
+        _ => PROCESS_TIMEOUT * 3,
+    }
+}
+
 /// Notes a retried start on the test's stderr.
 fn note_retry(what: &str) {
     eprintln!(
@@ -241,7 +251,7 @@ impl Server {
             }
         });
 
-        match rx.recv_timeout(PROCESS_TIMEOUT) {
+        match rx.recv_timeout(start_timeout()) {
             Ok((addr, admin)) => Ok(Self {
                 child,
                 admin,
@@ -340,6 +350,39 @@ impl Server {
         }
     }
 
+    /// Waits (bounded) until stderr has `count` lines containing `needle`
+    /// (access lines of requests already answered may still be in
+    /// transit); panics with the log otherwise.
+    pub fn wait_for_log_lines(&self, needle: &str, count: usize) -> String {
+        let deadline = Instant::now() + PROCESS_TIMEOUT;
+        loop {
+            let log = self.log();
+            if log.lines().filter(|l| l.contains(needle)).count() >= count {
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server log never had {count} lines with `{needle}`; log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Sends a request whose head is in (the server agreed to take its
+    /// body, so the connection is busy) and whose body is not: 4 bytes are
+    /// due.
+    pub fn request_in_flight(&self, target: &str) -> Conn {
+        let mut busy = self.connect();
+        busy.send(
+            format!(
+                "POST {target} HTTP/1.1\r\nhost: t\r\nexpect: 100-continue\r\ncontent-length: 4\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        assert_eq!(busy.read_one(false).status, 100);
+        busy
+    }
+
     /// A new connection to the server.
     pub fn connect(&self) -> Conn {
         Conn::open(self.addr)
@@ -389,6 +432,15 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // A failing test shows how the server ended and what it logged.
+        if std::thread::panicking() {
+            eprintln!(
+                "server {}: {:?}; its log:\n{}",
+                self.addr,
+                self.child.try_wait(),
+                self.log()
+            );
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

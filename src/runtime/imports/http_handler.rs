@@ -673,7 +673,8 @@ fn call(
 /// `log_enabled(level) -> 0 | 1`.
 fn log_enabled(caller: &mut Caller<'_, HostState>, level: i32) -> Result<i32, wasmi::Error> {
     charge(caller, cost::SMALL, 0)?;
-    let on = level <= 2 && log::log_enabled!(target: "guest", level_of(level));
+    // The request's level (a replay's is the recording's).
+    let on = level <= 2 && caller.data().log.enabled(level_of(level));
     finish(caller, i32::from(on))
 }
 

@@ -12,6 +12,8 @@ use wasmi::{Caller, FuncType, Linker, Val, ValType};
 
 use crate::error::CallError;
 use crate::runtime::state::{Cost, HostState, charge, cost, finish, guest_memory};
+use crate::runtime::tape::Answer;
+use crate::store::counters::{KvOp, count};
 use crate::store::{KvError, MAX_KEY};
 
 /// `wasmgate.kv_*` results below zero (the guest crate's `kv::Error`).
@@ -52,6 +54,15 @@ pub const WASMGATE_FUNCTIONS: &[(&str, &[ValType], &[ValType])] = {
 /// declares it.
 pub const GOJINN_KV_GET_PARAMS: &[ValType] = &[ValType::I32; 4];
 
+/// Counts a call that answered `result` (a trap is not counted): a
+/// negative code other than [`code::NOT_FOUND`] is a refusal.
+fn counted(op: KvOp, result: Result<i32, wasmi::Error>) -> Result<i32, wasmi::Error> {
+    if let Ok(code) = &result {
+        count(op, *code >= 0 || *code == code::NOT_FOUND);
+    }
+    result
+}
+
 fn kv_code(e: &KvError) -> i32 {
     match e {
         KvError::KeyTooLong => code::KEY_TOO_LONG,
@@ -60,6 +71,19 @@ fn kv_code(e: &KvError) -> i32 {
         KvError::NotANumber => code::NOT_A_NUMBER,
         KvError::Overflow => code::OVERFLOW,
         KvError::Unavailable(_) => code::UNAVAILABLE,
+    }
+}
+
+/// An error the guest sees as `code` (a refusal fed back by a replay:
+/// the limit in a quota error is not recorded).
+fn kv_error(code: i32) -> KvError {
+    match code {
+        code::KEY_TOO_LONG => KvError::KeyTooLong,
+        code::VALUE_TOO_LARGE => KvError::ValueTooLarge { limit: 0 },
+        code::QUOTA => KvError::TooManyKeys { limit: 0 },
+        code::NOT_A_NUMBER => KvError::NotANumber,
+        code::OVERFLOW => KvError::Overflow,
+        _ => KvError::Unavailable("unavailable when recorded".into()),
     }
 }
 
@@ -115,22 +139,34 @@ fn read_key(
     read(caller, ptr, len).ok_or(None)
 }
 
-/// Runs `op` on the request's transaction.
-fn with_txn<T>(
+/// Runs `op` on the request's transaction. `name` and `key` name it on
+/// the request's tape (crash dumps: the answer is recorded, or fed back in
+/// a replay, see [`Tape::replay_kv`](crate::runtime::tape::Tape::replay_kv)).
+fn with_txn<T: Answer>(
     caller: &mut Caller<'_, HostState>,
+    (name, key): (&str, &[u8]),
     op: impl FnOnce(&mut crate::store::Txn) -> Result<T, KvError>,
 ) -> Result<T, KvError> {
     let slot = std::rc::Rc::clone(&caller.data().kv);
-    let mut slot = slot.borrow_mut();
-    let result = match slot.txn.as_mut() {
-        Some(txn) => op(txn),
-        None => Err(KvError::Unavailable(
-            slot.unavailable
-                .clone()
-                .unwrap_or_else(|| "no store".into()),
-        )),
+    let live = || {
+        let mut slot = slot.borrow_mut();
+        match slot.txn.as_mut() {
+            Some(txn) => op(txn),
+            None => Err(KvError::Unavailable(
+                slot.unavailable
+                    .clone()
+                    .unwrap_or_else(|| "no store".into()),
+            )),
+        }
     };
-    drop(slot);
+    let tape = caller.data().tape.clone();
+    let replayed = tape
+        .as_ref()
+        .and_then(|t| t.borrow_mut().replay_kv((name, key), kv_error));
+    let result = replayed.unwrap_or_else(live);
+    if let Some(tape) = &tape {
+        tape.borrow_mut().record_kv((name, key), &result, kv_code);
+    }
     if let Err(e) = &result {
         warn_once(caller, e);
     }
@@ -144,7 +180,7 @@ pub fn add_wasmgate(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error> 
         M,
         "kv_get",
         |mut caller: Caller<'_, HostState>, kp: i32, kl: i32, op: i32, om: i32| {
-            let result = get(&mut caller, kp, kl, op, om, true)?;
+            let result = counted(KvOp::Get, get(&mut caller, kp, kl, op, om, true))?;
             finish(&mut caller, result)
         },
     )?;
@@ -152,7 +188,7 @@ pub fn add_wasmgate(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error> 
         M,
         "kv_set",
         |mut caller: Caller<'_, HostState>, kp: i32, kl: i32, vp: i32, vl: i32, ttl: i64| {
-            let result = set(&mut caller, (kp, kl), (vp, vl), ttl, true)?;
+            let result = counted(KvOp::Set, set(&mut caller, (kp, kl), (vp, vl), ttl, true))?;
             finish(&mut caller, result)
         },
     )?;
@@ -164,12 +200,13 @@ pub fn add_wasmgate(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error> 
             let result = match read_key(&mut caller, kp, kl) {
                 Err(None) => return Err(oob("kv_delete")),
                 Err(Some(code)) => code,
-                Ok(key) => match with_txn(&mut caller, |t| t.delete(&key)) {
+                Ok(key) => match with_txn(&mut caller, ("delete", &key), |t| t.delete(&key)) {
                     Ok(true) => 0,
                     Ok(false) => code::NOT_FOUND,
                     Err(e) => kv_code(&e),
                 },
             };
+            let result = counted(KvOp::Delete, Ok(result))?;
             finish(&mut caller, result)
         },
     )?;
@@ -183,7 +220,7 @@ pub fn add_wasmgate(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error> 
                 Err(Some(code)) => code,
                 Ok(key) => {
                     let ttl = u64::try_from(ttl).unwrap_or(0);
-                    match with_txn(&mut caller, |t| t.incr(&key, delta, ttl)) {
+                    match with_txn(&mut caller, ("incr", &key), |t| t.incr(&key, delta, ttl)) {
                         Ok(value) => {
                             let (mem, _) =
                                 guest_memory::of(&mut caller).ok_or_else(|| oob("kv_incr"))?;
@@ -195,6 +232,7 @@ pub fn add_wasmgate(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error> 
                     }
                 }
             };
+            let result = counted(KvOp::Incr, Ok(result))?;
             finish(&mut caller, result)
         },
     )?;
@@ -208,7 +246,7 @@ pub fn add_wasmgate(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error> 
          al: i32,
          op: i32,
          om: i32| {
-            let result = list(&mut caller, (pp, pl), (ap, al), op, om)?;
+            let result = counted(KvOp::List, list(&mut caller, (pp, pl), (ap, al), op, om))?;
             finish(&mut caller, result)
         },
     )?;
@@ -232,7 +270,7 @@ fn get(
         Err(Some(code)) => return Ok(code),
         Ok(key) => key,
     };
-    let value = match with_txn(caller, |t| t.get(&key)) {
+    let value = match with_txn(caller, ("get", &key), |t| t.get(&key)) {
         Ok(Some(value)) => value,
         Ok(None) => return Ok(code::NOT_FOUND),
         Err(e) => return Ok(kv_code(&e)),
@@ -289,10 +327,12 @@ fn set(
         return out_of_bounds();
     };
     let ttl = u64::try_from(ttl).unwrap_or(0);
-    Ok(match with_txn(caller, |t| t.set(&key, &value, ttl)) {
-        Ok(()) => 0,
-        Err(e) => kv_code(&e),
-    })
+    Ok(
+        match with_txn(caller, ("set", &key), |t| t.set(&key, &value, ttl)) {
+            Ok(()) => 0,
+            Err(e) => kv_code(&e),
+        },
+    )
 }
 
 /// `kv_list`: whole `u32 LE length, key` records of the keys with the
@@ -313,7 +353,9 @@ fn list(
         (Err(Some(code)), _) | (_, Err(Some(code))) => return Ok(code),
     };
     let max = usize::try_from(om.cast_unsigned()).unwrap_or(usize::MAX);
-    let (keys, work) = match with_txn(caller, |t| Ok(t.keys(&prefix, &after, MAX_LIST))) {
+    let (keys, work) = match with_txn(caller, ("list", &prefix), |t| {
+        Ok(t.keys(&prefix, &after, MAX_LIST))
+    }) {
         Ok(found) => found,
         Err(e) => return Ok(kv_code(&e)),
     };
@@ -343,7 +385,7 @@ pub fn add_gojinn_set(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error
         "host_kv_set",
         |mut caller: Caller<'_, HostState>, kp: i32, kl: i32, vp: i32, vl: i32| {
             // Out of bounds or refused: Gojinn returns without a trap.
-            set(&mut caller, (kp, kl), (vp, vl), 0, false)?;
+            counted(KvOp::Set, set(&mut caller, (kp, kl), (vp, vl), 0, false))?;
             finish(&mut caller, ())
         },
     )?;
@@ -368,7 +410,10 @@ pub fn define_gojinn_get(
                 Some(Val::I32(v)) => *v,
                 _ => 0,
             };
-            let n = get(&mut caller, arg(0), arg(1), arg(2), arg(3), false)?;
+            let n = counted(
+                KvOp::Get,
+                get(&mut caller, arg(0), arg(1), arg(2), arg(3), false),
+            )?;
             let value = match (n >= 0, wide) {
                 (true, true) => Val::I64(i64::from(n)),
                 (true, false) => Val::I32(n),

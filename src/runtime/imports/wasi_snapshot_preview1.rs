@@ -352,8 +352,14 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
         "clock_time_get",
         |mut c: Ctx<'_>, id: i32, _precision: i64, out: i32| -> HostResult {
             small(&mut c, cost::CLOCK, |c| {
+                let tape = c.data().tape.clone();
                 with_wasi(c, |mem, _, _| {
-                    let Some(nanos) = clock_now(id) else {
+                    // Recorded for a crash dump, or fed back in a replay.
+                    let nanos = match tape {
+                        None => clock_now(id),
+                        Some(tape) => tape.borrow_mut().clock(id, clock_now),
+                    };
+                    let Some(nanos) = nanos else {
                         return errno::INVAL;
                     };
                     put(mem, out.cast_unsigned(), &nanos.to_le_bytes())
@@ -376,11 +382,18 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> Result<(), wasmi::Error>
             // Paid before the work: the one host call that takes
             // milliseconds is refused when the budget cannot cover it.
             state::charge(&mut c, cost::RANDOM_GET, u64::from(bytes))?;
+            let tape = c.data().tape.clone();
             let code = with_wasi(&mut c, |mem, _, _| {
                 let Some(target) = get_mut(mem, buf.cast_unsigned(), len) else {
                     return errno::FAULT;
                 };
-                getrandom::fill(target).map_or(errno::IO, |_| errno::SUCCESS)
+                let live = |target: &mut [u8]| getrandom::fill(target).is_ok();
+                // Recorded for a crash dump, or fed back in a replay.
+                let filled = match tape {
+                    None => live(target),
+                    Some(tape) => tape.borrow_mut().random(target, live),
+                };
+                if filled { errno::SUCCESS } else { errno::IO }
             });
             state::finish(&mut c, code)
         },
