@@ -100,6 +100,25 @@ fn slow_request_head_gets_408() {
 }
 
 #[test]
+fn a_later_head_started_on_a_kept_alive_connection_gets_408_after_header_timeout() {
+    // The second head has `idle_timeout` to start and `header_timeout`
+    // from its first byte: a partial one must not wait out the idle hour.
+    let s = server(
+        "[server]\nfunctions_dir = \".\"\nidle_timeout = \"60m\"\nheader_timeout = \"1s\"\n",
+    );
+    let mut conn = s.connect();
+    conn.send(b"GET /hello HTTP/1.1\r\nhost: t\r\n\r\n");
+    let r = conn.read_response(false);
+    assert_eq!(r.status, 200, "{r:?}");
+    conn.send(b"GET /hello HTTP/1.1\r\nhost: t\r\n");
+    let r = conn.read_response(false);
+    r.assert_error(408, "request-timeout");
+    assert!(r.message().contains("head"), "{}", r.message());
+    assert!(conn.read_to_close().is_empty(), "connection stays open");
+    s.assert_healthy();
+}
+
+#[test]
 fn slow_request_body_gets_408() {
     let s = server("[server]\nfunctions_dir = \".\"\nbody_timeout = \"300ms\"\n");
     let mut conn = s.connect();

@@ -536,12 +536,13 @@ impl App {
             (None, Some((p, _))) => metrics::Series::Configured(&p.spec.name),
             _ => metrics::Series::None,
         };
+        let took = started.elapsed();
         self.metrics.request(
             series,
             response.status,
             kind.map(Kind::as_str),
             access.fuel,
-            started.elapsed(),
+            took,
         );
         let served = Served { proxy, function };
         log::info!(
@@ -554,7 +555,7 @@ impl App {
             response.status,
             kind.map_or("-", Kind::as_str),
             access.fuel,
-            started.elapsed().as_micros(),
+            took.as_micros(),
         );
         response.with_header("x-trace-id", trace_id)
     }

@@ -20,15 +20,16 @@ pub fn init() {
     let journal = stderr_is_journal();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .format(move |out, record| {
-            let msg = record.args().to_string();
             let target = record.target();
             if JSON.load(Relaxed) {
+                let msg = record.args().to_string();
                 writeln!(out, "{}", json_line(record.level(), target, &msg))
             } else {
                 if journal {
                     write!(out, "<{}>", priority(record.level()))?;
                 }
-                writeln!(out, "[{:<5} {target}] {msg}", record.level())
+                // Straight into the logger's buffer: no string per line.
+                writeln!(out, "[{:<5} {target}] {}", record.level(), record.args())
             }
         })
         .init();

@@ -132,14 +132,18 @@ impl Pool {
     /// ones, and ones the upstream closed or sent bytes on unasked, are
     /// dropped.
     pub fn take(&self) -> Option<ClientConn> {
+        // One clock reading for the whole list (the peeks below take
+        // microseconds, against an idle timeout of seconds).
+        let now = Instant::now();
+        let fresh = |since: &Instant| now.saturating_duration_since(*since) < self.idle_timeout;
         loop {
-            let (mut conn, since) = {
+            // Fresh: the list keeps only those.
+            let (mut conn, _) = {
                 let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-                idle.retain(|(_, since)| since.elapsed() < self.idle_timeout);
+                idle.retain(|(_, since)| fresh(since));
                 idle.pop()?
             };
-            let quiet = quiet(&conn.stream);
-            if quiet && since.elapsed() < self.idle_timeout {
+            if quiet(&conn.stream) {
                 conn.reused = true;
                 return Some(conn);
             }

@@ -252,6 +252,10 @@ impl Decoder {
             false => Instant::now() + limits.idle_timeout,
         };
         let mut started = false;
+        // Whether `deadline` must become `header_timeout` from now before
+        // the next read: a head that is whole in its first read never
+        // needs it.
+        let mut rearm = false;
         // Bytes of `buf` checked for line ends so far.
         let mut scanned = 0;
         loop {
@@ -262,9 +266,7 @@ impl Decoder {
             }
             if !started && !self.buf.is_empty() {
                 started = true;
-                if !self.first {
-                    deadline = Instant::now() + limits.header_timeout;
-                }
+                rearm = !self.first;
             }
             // Only the first `max_header_bytes` count: what lies beyond
             // must not decide the outcome, or it would depend on how much
@@ -284,6 +286,10 @@ impl Decoder {
             }
             if self.buf.len() > limits.max_header_bytes {
                 return Err(DecodeError::HeadTooLarge);
+            }
+            if rearm {
+                rearm = false;
+                deadline = Instant::now() + limits.header_timeout;
             }
             match self.fill(io, deadline).await {
                 Ok(0) if self.buf.is_empty() => return Err(DecodeError::Closed),

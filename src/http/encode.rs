@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::future::Future;
+use std::io::Write as _;
 use std::pin::Pin;
 
 /// A response about to be written.
@@ -124,8 +125,16 @@ pub fn bodiless(status: u16) -> bool {
 /// Serialises the head of `response`, its body delimited by `framing`.
 /// `Framing::Close` implies `connection: close`.
 pub fn encode_head(response: &Response, framing: Framing, keep_alive: bool, out: &mut Vec<u8>) {
+    // One allocation for the whole head: the fields' sizes plus room for
+    // the status line and the framing fields (at most 64 bytes each).
+    let fields = response.headers.iter().fold(0usize, |n, (name, value)| {
+        n.saturating_add(name.len())
+            .saturating_add(value.len())
+            .saturating_add(4)
+    });
+    out.reserve(fields.saturating_add(128));
     out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(response.status.to_string().as_bytes());
+    let _ = write!(out, "{}", response.status);
     out.push(b' ');
     out.extend_from_slice(reason(response.status).as_bytes());
     out.extend_from_slice(b"\r\n");
@@ -139,9 +148,8 @@ pub fn encode_head(response: &Response, framing: Framing, keep_alive: bool, out:
     match framing {
         _ if bodiless(response.status) => {}
         Framing::Length(n) => {
-            out.extend_from_slice(b"content-length: ");
-            out.extend_from_slice(n.to_string().as_bytes());
-            out.extend_from_slice(b"\r\n");
+            // Writing to a Vec cannot fail.
+            let _ = write!(out, "content-length: {n}\r\n");
         }
         Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
         Framing::Close => {}

@@ -134,7 +134,9 @@ fn parse_request_with<'h>(
     let mut close = false;
     let mut keep_alive_asked = false;
     let mut expect_continue = false;
-    let mut headers = Vec::new();
+    // httparse shrank the slots to the fields parsed: exactly the room
+    // needed, no more than the head holds.
+    let mut headers = Vec::with_capacity(parsed.headers.len());
     for h in parsed.headers.iter() {
         let name = h.name.to_ascii_lowercase();
         match name.as_str() {
@@ -292,7 +294,9 @@ fn parse_response_with<'h>(
     let mut last_coding_chunked = false;
     let mut close = false;
     let mut keep_alive_asked = false;
-    let mut headers = Vec::new();
+    // httparse shrank the slots to the fields parsed: exactly the room
+    // needed, no more than the head holds.
+    let mut headers = Vec::with_capacity(parsed.headers.len());
     for h in parsed.headers.iter() {
         let name = h.name.to_ascii_lowercase();
         match name.as_str() {

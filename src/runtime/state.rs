@@ -320,7 +320,8 @@ impl GuestLog {
         let budget = usize::try_from(self.budget).unwrap_or(usize::MAX);
         let kept = &bytes[..bytes.len().min(MAX_LOG_LINE).min(budget)];
         self.budget = self.budget.saturating_sub(kept.len().max(1) as u64);
-        let text = escape(String::from_utf8_lossy(kept).trim_end_matches(['\n', '\r']));
+        let lossy = String::from_utf8_lossy(kept);
+        let text = escape(lossy.trim_end_matches(['\n', '\r']));
         log::log!(target: "guest", level, "[{} {}] {text}", self.function, self.trace_id);
         cost::LOG_LINE.fuel(text.len() as u64)
     }
@@ -331,7 +332,12 @@ impl GuestLog {
 /// does (`\n`, `\u{1b}`, `\\`): line breaks (CR, LF, NEL, U+2028/9),
 /// terminal escapes, bidi overrides and other invisible characters cannot
 /// start a forged line or disguise one.
-pub fn escape(text: &str) -> String {
+///
+/// Text with nothing to escape is returned as it is, without a copy.
+pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.bytes().all(|b| matches!(b, b' '..=b'~') && b != b'\\') {
+        return std::borrow::Cow::Borrowed(text);
+    }
     let mut clean = String::new();
     for c in text.chars() {
         match c {
@@ -339,7 +345,7 @@ pub fn escape(text: &str) -> String {
             c => clean.extend(c.escape_debug()),
         }
     }
-    clean
+    std::borrow::Cow::Owned(clean)
 }
 
 /// What a host function costs in fuel: a part per call and a part per byte
@@ -694,6 +700,10 @@ mod tests {
         assert_eq!(escape("a\nb\r\u{1b}[2K\\"), r"a\nb\r\u{1b}[2K\\");
         assert_eq!(escape("\u{2028}\u{202e}\u{85}"), r"\u{2028}\u{202e}\u{85}");
         assert_eq!(escape("caf\u{e9}"), "caf\u{e9}");
+        assert!(matches!(
+            escape("/api/x?q=1"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]

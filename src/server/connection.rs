@@ -50,7 +50,9 @@ pub(super) async fn connection<H: Handler>(
     };
     let mut decoder = Decoder::new();
     loop {
-        entry.waiting();
+        // Error responses count from when reading began, others (as
+        // before) from when the request was in.
+        let reading = entry.waiting();
         // After `waiting`: a drain that starts now either is seen here
         // (then the connection closes as an evicted one does) or sees this
         // connection waiting, and evicts it.
@@ -73,9 +75,6 @@ pub(super) async fn connection<H: Handler>(
                 None
             },
         );
-        // Error responses count from when reading began, others (as
-        // before) from when the request was in.
-        let reading = Instant::now();
         let outcome = match draining {
             true => {
                 drop(read);

@@ -287,9 +287,12 @@ impl Open {
 }
 
 impl Entry<'_> {
-    /// Marks the connection as waiting for a request head (evictable).
-    pub fn waiting(&self) {
-        self.slot.state().waiting = Some(Instant::now());
+    /// Marks the connection as waiting for a request head (evictable);
+    /// returns the time it was marked at.
+    pub fn waiting(&self) -> Instant {
+        let now = Instant::now();
+        self.slot.state().waiting = Some(now);
+        now
     }
 
     /// Marks the connection as busy with a request (not evictable), unless
