@@ -125,8 +125,9 @@ pub fn bodiless(status: u16) -> bool {
 /// Serialises the head of `response`, its body delimited by `framing`.
 /// `Framing::Close` implies `connection: close`.
 pub fn encode_head(response: &Response, framing: Framing, keep_alive: bool, out: &mut Vec<u8>) {
-    // One allocation for the whole head: the fields' sizes plus room for
-    // the status line and the framing fields (at most 64 bytes each).
+    // One allocation for the whole head: the fields, plus 128 bytes for
+    // the status line (at most 45), the framing fields (at most 57) and
+    // the blank line.
     let fields = response.headers.iter().fold(0usize, |n, (name, value)| {
         n.saturating_add(name.len())
             .saturating_add(value.len())
