@@ -189,7 +189,9 @@ const DEFAULT_SETS: [(&str, &[DefaultRule]); 3] = [
             (
                 "sqli-tautology",
                 true,
-                &["'", "\"", "or"],
+                // `or` followed by each ASCII space (regex-lite's `\s`):
+                // a bare `or` would compile this regex for every `/orders`.
+                &["'", "\"", "or ", "or\t", "or\n", "or\x0b", "or\x0c", "or\r"],
                 r#"(?i)['"]\s*\)?\s*(or|and)\s+['"]?\w+['"]?\s*(=|<|>|\blike\b)\s*['"]?\w|\bor\s+\d+\s*=\s*\d+"#,
             ),
             ("sqli-comment", true, &["'", "\""], r#"['"]\s*(--|#|/\*)"#),
@@ -655,6 +657,7 @@ mod tests {
     fn an_ordinary_request_compiles_no_default_regex() {
         let waf = defaults();
         assert_eq!(blocked(&waf, "/api/items/17?page=2", "{}"), None);
+        assert_eq!(blocked(&waf, "/api/orders?sort=order", "x"), None);
         let compiled: Vec<&str> = waf
             .rules
             .iter()
@@ -674,6 +677,11 @@ mod tests {
             "floor 1=1",
             "color 2=2",
             "a or 3=3",
+            "a OR\t4=4",
+            "or\n5 = 5",
+            "x or\r\n6=6",
+            "or\x0b7=7",
+            "/orders?or=1",
             "admin'--",
             "admin\" #",
             "1; DROP TABLE t",
