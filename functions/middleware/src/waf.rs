@@ -328,6 +328,12 @@ impl Waf {
             let mut out = vec![raw.to_string()];
             for _ in 0..2 {
                 let last = out.last().map(String::as_str).unwrap_or("");
+                // Nothing to decode: the next form would be the same (a
+                // pass over a body costs hundreds of fuel per byte).
+                let decodable = |b: u8| b == b'%' || (plus_is_space && b == b'+');
+                if !last.bytes().any(decodable) {
+                    break;
+                }
                 let next = percent_decode(last, plus_is_space);
                 if next == last {
                     break;
