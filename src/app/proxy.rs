@@ -478,7 +478,21 @@ pub fn upstream_request(req: &ProxyRequest<'_>, upstream: &Upstream, keep_alive:
             if !forwarded_for.is_empty() {
                 out.extend_from_slice(b", ");
             }
-            let _ = write!(out, "{}", peer.ip());
+            match peer.ip() {
+                // Digits by hand: `Ipv4Addr`'s Display formats into a
+                // buffer of its own first (~1 k instructions per request).
+                std::net::IpAddr::V4(ip) => {
+                    for (i, octet) in ip.octets().into_iter().enumerate() {
+                        if i > 0 {
+                            out.push(b'.');
+                        }
+                        decimal(&mut out, octet);
+                    }
+                }
+                ip => {
+                    let _ = write!(out, "{ip}");
+                }
+            }
         }
         out.extend_from_slice(b"\r\n");
     }
@@ -498,6 +512,17 @@ pub fn upstream_request(req: &ProxyRequest<'_>, upstream: &Upstream, keep_alive:
     }
     out.extend_from_slice(b"\r\n");
     out
+}
+
+/// Appends `n` in decimal.
+fn decimal(out: &mut Vec<u8>, n: u8) {
+    if n >= 100 {
+        out.push(b'0' + n / 100);
+    }
+    if n >= 10 {
+        out.push(b'0' + n / 10 % 10);
+    }
+    out.push(b'0' + n % 10);
 }
 
 /// The `traceparent` sent upstream: the client's when its trace id is the
@@ -549,6 +574,15 @@ pub fn response_headers(headers: Vec<(String, Vec<u8>)>) -> Vec<(Cow<'static, st
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_octet_is_written_in_decimal_as_display_would() {
+        for n in [0u8, 7, 9, 10, 42, 99, 100, 109, 200, 255] {
+            let mut out = Vec::new();
+            decimal(&mut out, n);
+            assert_eq!(out, n.to_string().into_bytes());
+        }
+    }
 
     fn fields(list: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
         list.iter()

@@ -29,10 +29,27 @@ pub fn init() {
                     write!(out, "<{}>", priority(record.level()))?;
                 }
                 // Straight into the logger's buffer: no string per line.
-                writeln!(out, "[{:<5} {target}] {}", record.level(), record.args())
+                writeln!(
+                    out,
+                    "[{} {target}] {}",
+                    padded(record.level()),
+                    record.args()
+                )
             }
         })
         .init();
+}
+
+/// The level's name padded to 5 columns (what `{:<5}` would write,
+/// without the formatter's padding machinery on every line).
+fn padded(level: log::Level) -> &'static str {
+    match level {
+        log::Level::Error => "ERROR",
+        log::Level::Warn => "WARN ",
+        log::Level::Info => "INFO ",
+        log::Level::Debug => "DEBUG",
+        log::Level::Trace => "TRACE",
+    }
 }
 
 /// The syslog priority of a level (sd-daemon(3)).
