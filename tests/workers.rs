@@ -92,9 +92,12 @@ fn two_workers_share_the_store_the_module_cache_and_the_metrics() {
         &files(),
     );
     // The main thread is worker 0; one more runs beside it (named by
-    // itself once it runs).
-    wait_until("worker-1 to be named", || {
-        thread_names(&s).iter().any(|n| n == "worker-1")
+    // itself once it runs). With two `block_on` threads, async-io's
+    // fallback driver starts too, from worker-1: a new thread carries its
+    // creator's name until it names itself, so wait for "async-io" as well.
+    wait_until("worker-1 and async-io to be named", || {
+        let names = thread_names(&s);
+        names.iter().any(|n| n == "worker-1") && names.iter().any(|n| n == "async-io")
     });
     let names = thread_names(&s);
     assert_eq!(

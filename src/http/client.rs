@@ -227,6 +227,8 @@ pub async fn read_head(
     limits: &ClientLimits,
 ) -> Result<ResponseHead, UpstreamError> {
     let deadline = Instant::now() + limits.response_timeout;
+    // The request has just left: the response is not there yet.
+    conn.decoder.read_when_readable(&conn.stream);
     let mut interim = 0usize;
     loop {
         let end = head_bytes(conn, limits, deadline, interim == 0).await?;

@@ -23,8 +23,10 @@
 
 use std::time::{Duration, Instant};
 
-use smol::Timer;
+use std::sync::Arc;
+
 use smol::io::{AsyncRead, AsyncReadExt};
+use smol::{Async, Timer};
 
 use super::head::{BodyLength, RequestHead, parse_request};
 use super::syntax::{Scan, scan_head};
@@ -150,6 +152,9 @@ pub struct Decoder {
     opened: Instant,
     /// Whether no head has been read on this connection yet.
     first: bool,
+    /// When set, the next [`Decoder::fill`] waits until this socket is
+    /// readable before it reads (see [`Decoder::read_when_readable`]).
+    ready_first: Option<Arc<Async<std::net::TcpStream>>>,
 }
 
 /// Read chunk size: a typical request fits in one read.
@@ -169,11 +174,25 @@ impl Decoder {
             start: 0,
             opened: Instant::now(),
             first: true,
+            ready_first: None,
         }
     }
 
     pub(super) fn pending(&self) -> &[u8] {
         &self.buf[self.start..]
+    }
+
+    /// Makes the next read wait until `stream` is readable before it reads,
+    /// when nothing is buffered: for a read that would find nothing yet (a
+    /// keep-alive client's next request right after its response, an
+    /// upstream's response right after its request). A read that finds
+    /// nothing costs a system call before the wait; this waits first. An
+    /// early byte is not missed: arming the wait reports a socket that is
+    /// readable already.
+    pub fn read_when_readable(&mut self, stream: &smol::net::TcpStream) {
+        if self.pending().is_empty() {
+            self.ready_first = Some(stream.clone().into());
+        }
     }
 
     /// Reads more bytes before `deadline`; `Ok(0)` at end of stream.
@@ -182,6 +201,7 @@ impl Decoder {
         io: &mut S,
         deadline: Instant,
     ) -> Result<usize, Option<std::io::Error>> {
+        let ready_first = self.ready_first.take();
         // Drop what was consumed before growing: a client that keeps a read
         // ending mid-line (chunk lines, trailers) must not grow the buffer.
         if self.start > 0 {
@@ -191,7 +211,12 @@ impl Decoder {
         let old = self.buf.len();
         self.buf.resize(old + READ_CHUNK, 0);
         let read = smol::future::or(
-            async { io.read(&mut self.buf[old..]).await.map_err(Some) },
+            async {
+                if let Some(socket) = &ready_first {
+                    socket.readable().await.map_err(Some)?;
+                }
+                io.read(&mut self.buf[old..]).await.map_err(Some)
+            },
             async {
                 Timer::at(deadline).await;
                 Err(None)

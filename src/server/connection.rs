@@ -142,6 +142,7 @@ pub(super) async fn connection<H: Handler>(
                 linger(server, stream).await;
                 return Ok(());
             }
+            decoder.read_when_readable(&stream);
             continue;
         }
         let mut out = Vec::new();
@@ -157,6 +158,9 @@ pub(super) async fn connection<H: Handler>(
             linger(server, stream).await;
             return Ok(());
         }
+        // The client sends its next request once it has read this
+        // response: nothing is there to read yet.
+        decoder.read_when_readable(&stream);
     }
 }
 

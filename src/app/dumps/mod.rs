@@ -317,11 +317,7 @@ fn dump_of(failure: Failure<'_>) -> Dump {
         request: Request {
             method: request.method.to_owned(),
             uri: request.uri.to_owned(),
-            headers: request
-                .headers
-                .iter()
-                .map(|(n, v)| ((*n).to_owned(), Bytes::of(v)))
-                .collect(),
+            headers: headers_of(&request.headers),
             body: Bytes::of(request.body),
             trace_id: request.trace_id.to_owned(),
         },
@@ -399,10 +395,12 @@ pub fn http_wasm(
     }
 }
 
-fn headers_of(headers: &[(String, Vec<u8>)]) -> Vec<(String, Bytes)> {
+/// Header fields as a dump records them: names as they are, values as text
+/// or hex.
+fn headers_of<N: AsRef<str>, V: AsRef<[u8]>>(headers: &[(N, V)]) -> Vec<(String, Bytes)> {
     headers
         .iter()
-        .map(|(n, v)| (n.clone(), Bytes::of(v)))
+        .map(|(n, v)| (n.as_ref().to_owned(), Bytes::of(v.as_ref())))
         .collect()
 }
 
