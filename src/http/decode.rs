@@ -21,9 +21,8 @@
 //! - Buffers grow with the bytes that arrive, never with a declared length
 //!   or a configured limit.
 
-use std::time::{Duration, Instant};
-
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use smol::io::{AsyncRead, AsyncReadExt};
 use smol::{Async, Timer};

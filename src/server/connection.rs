@@ -130,6 +130,11 @@ pub(super) async fn connection<H: Handler>(
         // response enters it until it is written.
         drop(req);
         drop(gate);
+        // The request is read whole: what the decoder holds now is what
+        // the client sent after it. With nothing, the client sends its next
+        // request once it has read this response, so the next read waits
+        // for it first.
+        decoder.read_when_readable(&stream);
         if let Some(Streamed(body)) = response.stream.take() {
             let head = Head {
                 keep_alive,
@@ -142,7 +147,6 @@ pub(super) async fn connection<H: Handler>(
                 linger(server, stream).await;
                 return Ok(());
             }
-            decoder.read_when_readable(&stream);
             continue;
         }
         let mut out = Vec::new();
@@ -158,9 +162,6 @@ pub(super) async fn connection<H: Handler>(
             linger(server, stream).await;
             return Ok(());
         }
-        // The client sends its next request once it has read this
-        // response: nothing is there to read yet.
-        decoder.read_when_readable(&stream);
     }
 }
 
