@@ -142,6 +142,9 @@ pub struct Server {
     /// The admin listener's address, if `[admin]` is configured.
     pub admin: Option<SocketAddr>,
     log: Arc<Mutex<String>>,
+    /// The thread that copies stderr into `log`; it ends at EOF, once the
+    /// server (and everything holding its stderr) has exited.
+    log_reader: std::thread::JoinHandle<()>,
     dir: TempDir,
 }
 
@@ -227,7 +230,7 @@ impl Server {
         let log = Arc::new(Mutex::new(String::new()));
         let stderr = child.stderr.take().expect("stderr piped");
         let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
+        let log_reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 let mut log = sink.lock().unwrap();
@@ -259,6 +262,7 @@ impl Server {
                     .parse()
                     .unwrap_or_else(|e| panic!("bad listen address `{addr}`: {e}")),
                 log,
+                log_reader,
                 dir,
             }),
             Err(_) => {
@@ -306,6 +310,12 @@ impl Server {
         let deadline = Instant::now() + PROCESS_TIMEOUT;
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
+                // Its last lines may still be in the pipe: give the reader
+                // (bounded) time to reach EOF, so `log()` has them all.
+                let drained = Instant::now() + Duration::from_secs(5);
+                while !self.log_reader.is_finished() && Instant::now() < drained {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
                 return status;
             }
             assert!(
