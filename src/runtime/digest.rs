@@ -54,7 +54,7 @@ impl Sha256 {
             if self.filled < BLOCK {
                 return;
             }
-            compress256(&mut self.state, &[self.buf]);
+            compress256(&mut self.state, std::slice::from_ref(&self.buf));
             self.filled = 0;
         }
         let (blocks, rest) = data.as_chunks::<BLOCK>();
@@ -82,6 +82,7 @@ impl Sha256 {
     }
 }
 
+/// The SHA-256 digest of `data`.
 pub fn sha256(data: &[u8]) -> [u8; DIGEST_LEN] {
     let mut h = Sha256::default();
     h.update(data);
