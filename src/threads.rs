@@ -7,6 +7,7 @@
 //! (~10 % of a proxied request's CPU, `vendor/async-io/PATCH.md`). An idle
 //! one-worker server is one thread (`tests/workers.rs`).
 
+use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// Runs `job` on a thread of its own named `name` and waits for its result
@@ -20,10 +21,42 @@ where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
 {
+    match spawn(name, job) {
+        Ok(waiting) => waiting.await,
+        Err((e, job)) => {
+            log::warn!("cannot start a {name} thread ({e}); running it on the executor");
+            Some(job())
+        }
+    }
+}
+
+/// [`off_thread`] for a job that must never run on the executor (one that
+/// can block for seconds, like a host name's lookup): the error if no
+/// thread can be started.
+pub async fn only_off_thread<T, F>(name: &str, job: F) -> std::io::Result<Option<T>>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    match spawn(name, job) {
+        Ok(waiting) => Ok(waiting.await),
+        Err((e, _)) => Err(e),
+    }
+}
+
+/// Starts `job` on a thread named `name`: the wait for its result (`None`
+/// if it panicked), or the error and the job if no thread could start.
+fn spawn<T, F>(
+    name: &str,
+    job: F,
+) -> Result<impl Future<Output = Option<T>> + use<T, F>, (std::io::Error, F)>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
     let (done, result) = smol::channel::bounded(1);
     let job = Arc::new(Mutex::new(Some(job)));
     let shared = Arc::clone(&job);
-    let take = |job: &Mutex<Option<F>>| job.lock().unwrap_or_else(PoisonError::into_inner).take();
     let spawned = std::thread::Builder::new()
         .name(name.to_owned())
         .spawn(move || {
@@ -32,14 +65,18 @@ where
             }
         });
     if let Err(e) = spawned {
-        log::warn!("cannot start a {name} thread ({e}); running it on the executor");
+        // A thread that did not start took nothing: the job is here.
+        if let Some(job) = take(&job) {
+            return Err((e, job));
+        }
     }
-    if let Ok(value) = result.recv().await {
-        return Some(value);
-    }
-    // No result: the thread was not started (the job is still here), or
-    // `job` panicked on it.
-    take(&job).map(|job| job())
+    // The thread holds the only sender: a closed channel without a value
+    // means `job` panicked.
+    Ok(async move { result.recv().await.ok() })
+}
+
+fn take<F>(job: &Mutex<Option<F>>) -> Option<F> {
+    job.lock().unwrap_or_else(PoisonError::into_inner).take()
 }
 
 #[cfg(test)]

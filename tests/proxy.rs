@@ -416,6 +416,12 @@ fn malformed_upstream_responses_are_502_upstream_bad_response() {
         b"HTTP/1.1 200 OK\ncontent-length: 0\n\n",
         b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n\r\n",
         b"HTTP/2 200 OK\r\n\r\n",
+        // Three digits or nothing: passed on, `042` became `HTTP/1.1 42`.
+        b"HTTP/1.1 042 X\r\ncontent-length: 2\r\n\r\nhi",
+        // Codings other than chunked are not decoded, and the field is
+        // hop-by-hop: the client would take the coded bytes as the body.
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\nhi",
     ] {
         let up = Upstream::start(move |_, s| {
             let _ = s.write_all(response);
@@ -428,6 +434,10 @@ fn malformed_upstream_responses_are_502_upstream_bad_response() {
         assert_eq!(
             r.header("x-wasmgate-error"),
             Some("upstream-bad-response"),
+            "{shown}: {r:?}"
+        );
+        assert!(
+            r.text().contains(r#""error":"upstream-bad-response""#),
             "{shown}: {r:?}"
         );
         server.assert_healthy();

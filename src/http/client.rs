@@ -83,19 +83,26 @@ pub async fn connect(
     .await
 }
 
+/// How many host name lookups may run at once in the whole process. A
+/// lookup runs on a thread of its own and cannot be cancelled: when the
+/// DNS server does not answer, glibc's resolver holds it for its full
+/// retries (5 s × 2 per server by default), well past the request's
+/// `connect_timeout`. Without a bound, an offline board in front of a named
+/// upstream would gather a thread per new upstream connection.
+pub const MAX_LOOKUPS: usize = 4;
+
+/// The permits of [`MAX_LOOKUPS`]. A connection attempt waits for one
+/// within its `connect_timeout` (504 `upstream-timeout` past it); the
+/// lookup's thread holds it until the resolver returns.
+static LOOKUPS: smol::lock::Semaphore = smol::lock::Semaphore::new(MAX_LOOKUPS);
+
 /// Connects to host name `host`: resolved by the system's resolver on a
-/// thread of its own (`threads::off_thread`, not smol's blocking pool,
-/// whose threads never end), then each address tried in turn.
+/// thread of its own (`threads::only_off_thread`, not smol's blocking
+/// pool, whose threads never end; never on the executor, where a lookup
+/// could stall every connection for seconds), at most [`MAX_LOOKUPS`] at
+/// once, then each address tried in turn.
 async fn connect_name(host: &str, port: u16) -> std::io::Result<TcpStream> {
-    use std::net::ToSocketAddrs;
-    let name = host.to_owned();
-    let resolved = crate::threads::off_thread("wasmgate-resolve", move || {
-        (name.as_str(), port)
-            .to_socket_addrs()
-            .map(Iterator::collect::<Vec<_>>)
-    })
-    .await
-    .unwrap_or_else(|| Err(std::io::Error::other("the resolver thread failed")))?;
+    let resolved = lookup(&LOOKUPS, host, port).await?;
     let mut last = std::io::Error::new(
         std::io::ErrorKind::NotFound,
         format!("`{host}` resolves to no address"),
@@ -107,6 +114,27 @@ async fn connect_name(host: &str, port: u16) -> std::io::Result<TcpStream> {
         }
     }
     Err(last)
+}
+
+/// The addresses of `host`, looked up on a thread holding one of
+/// `permits` until the resolver returns.
+async fn lookup(
+    permits: &'static smol::lock::Semaphore,
+    host: &str,
+    port: u16,
+) -> std::io::Result<Vec<std::net::SocketAddr>> {
+    use std::net::ToSocketAddrs;
+    let permit = permits.acquire().await;
+    let name = host.to_owned();
+    crate::threads::only_off_thread("wasmgate-resolve", move || {
+        let _held = permit;
+        (name.as_str(), port)
+            .to_socket_addrs()
+            .map(Iterator::collect::<Vec<_>>)
+    })
+    .await
+    .map_err(|e| std::io::Error::other(format!("cannot start a thread to resolve `{host}`: {e}")))?
+    .unwrap_or_else(|| Err(std::io::Error::other("the resolver thread failed")))
 }
 
 /// Idle keep-alive connections to one upstream: at most `max_idle`, each
@@ -597,5 +625,34 @@ impl BodyStream for ResponseBody {
                 std::io::Error::other(e.to_string())
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lookup_waits_for_a_permit_and_the_thread_gives_it_back() {
+        static ONE: smol::lock::Semaphore = smol::lock::Semaphore::new(1);
+        smol::block_on(async {
+            // Every permit taken: the lookup waits, and starts no thread.
+            let held = ONE.acquire().await;
+            let waited =
+                smol::future::or(async { Some(lookup(&ONE, "localhost", 80).await) }, async {
+                    Timer::after(Duration::from_millis(200)).await;
+                    None
+                })
+                .await;
+            assert!(waited.is_none(), "{waited:?}");
+            drop(held);
+            // Given back: it runs, twice in a row with one permit (the
+            // first lookup's thread returned it).
+            for _ in 0..2 {
+                let addrs = lookup(&ONE, "localhost", 80).await.expect("localhost");
+                assert!(addrs.iter().all(|a| a.ip().is_loopback() && a.port() == 80));
+            }
+            assert!(ONE.try_acquire().is_some());
+        });
     }
 }

@@ -135,7 +135,7 @@ pub fn encode_head(response: &Response, framing: Framing, keep_alive: bool, out:
     });
     out.reserve(fields.saturating_add(128));
     out.extend_from_slice(b"HTTP/1.1 ");
-    let _ = write!(out, "{}", response.status);
+    let _ = write!(out, "{:03}", response.status);
     out.push(b' ');
     out.extend_from_slice(reason(response.status).as_bytes());
     out.extend_from_slice(b"\r\n");

@@ -292,6 +292,7 @@ fn parse_response_with<'h>(
     let mut content_length: Option<u64> = None;
     let mut transfer_encoding = false;
     let mut last_coding_chunked = false;
+    let mut other_coding = false;
     let mut close = false;
     let mut keep_alive_asked = false;
     // httparse shrank the slots to the fields parsed: exactly the room
@@ -312,6 +313,11 @@ fn parse_response_with<'h>(
             "transfer-encoding" => {
                 // The codings of all fields form one list; the last decides.
                 transfer_encoding = true;
+                other_coding |= h
+                    .value
+                    .split(|&b| b == b',')
+                    .map(<[u8]>::trim_ascii)
+                    .any(|c| !c.is_empty() && !c.eq_ignore_ascii_case(b"chunked"));
                 if let Some(last) = h.value.rsplit(|&b| b == b',').next() {
                     let last = last.trim_ascii();
                     if !last.is_empty() {
@@ -324,8 +330,21 @@ fn parse_response_with<'h>(
         }
         headers.push((name, h.value.to_vec()));
     }
+    // RFC 9112 §4: three digits. httparse takes 000–099 too, which would
+    // go to the client as a status line of fewer digits.
+    if status < 100 {
+        return Err(DecodeError::Malformed("status code below 100"));
+    }
     let bodiless =
         request_method == "HEAD" || (100..200).contains(&status) || matches!(status, 204 | 304);
+    // A coding other than chunked (gzip, compress, deflate…) is not
+    // decoded here, and the field is hop-by-hop: passed on, the client
+    // would read the coded bytes as the body. Refused, as nginx does.
+    if other_coding && !bodiless {
+        return Err(DecodeError::Malformed(
+            "a transfer coding other than chunked",
+        ));
+    }
     let body = match (bodiless, transfer_encoding, content_length) {
         (true, _, _) => BodyLength::None,
         (false, true, _) if last_coding_chunked => BodyLength::Chunked,
@@ -396,14 +415,56 @@ mod tests {
         // Doubtful framing: the connection is not reused.
         let both = "HTTP/1.1 200 OK\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n";
         assert_eq!(framing(both, "GET"), (BodyLength::Chunked, false));
-        let last = "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n";
-        assert_eq!(framing(last, "GET"), (BodyLength::Chunked, true));
+        let twice =
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntransfer-encoding: chunked\r\n\r\n";
+        assert_eq!(framing(twice, "GET"), (BodyLength::Chunked, true));
     }
 
     #[test]
-    fn rfc9112_6_3_a_coding_other_than_chunked_last_reads_until_close() {
-        let head = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked, gzip\r\n\r\n";
-        assert_eq!(framing(head, "GET"), (BodyLength::UntilClose, false));
+    fn a_transfer_coding_other_than_chunked_is_refused_when_there_is_a_body() {
+        // Not decoded here and hop-by-hop: the client would get the coded
+        // bytes as the body.
+        for te in [
+            "gzip, chunked",
+            "chunked, gzip",
+            "gzip",
+            "x-custom",
+            "chunked\r\ntransfer-encoding: deflate",
+        ] {
+            let head = format!("HTTP/1.1 200 OK\r\ntransfer-encoding: {te}\r\n\r\n");
+            let r = response(&head, "GET");
+            assert!(
+                matches!(
+                    r,
+                    Err(DecodeError::Malformed(
+                        "a transfer coding other than chunked"
+                    ))
+                ),
+                "{te}: {r:?}"
+            );
+            // No body, nothing to misread: a HEAD's or a 304's head passes.
+            assert_eq!(framing(&head, "HEAD").0, BodyLength::None, "{te}");
+            let head = format!("HTTP/1.1 304 Not Modified\r\ntransfer-encoding: {te}\r\n\r\n");
+            assert_eq!(framing(&head, "GET").0, BodyLength::None, "{te}");
+        }
+    }
+
+    #[test]
+    fn rfc9112_4_a_status_below_100_is_refused() {
+        for code in ["000", "042", "099"] {
+            let r = response(
+                &format!("HTTP/1.1 {code} X\r\ncontent-length: 2\r\n\r\n"),
+                "GET",
+            );
+            assert!(
+                matches!(r, Err(DecodeError::Malformed("status code below 100"))),
+                "{code}: {r:?}"
+            );
+        }
+        assert_eq!(
+            framing("HTTP/1.1 100 Continue\r\n\r\n", "GET").0,
+            BodyLength::None
+        );
     }
 
     #[test]
