@@ -566,6 +566,38 @@ fn head_and_no_content_responses_have_no_body_and_keep_the_connection() {
 }
 
 #[test]
+fn a_head_through_a_middleware_that_buffers_the_response_claims_no_false_length() {
+    // hwg-example enables buffer_response. The upstream declares 5 bytes
+    // for a GET; a middleware could change them, and the empty buffer's 0
+    // would be false (RFC 9110 §9.3.2): the head says neither.
+    let up = Upstream::start(|req, s| {
+        let response: &[u8] = match req.head.starts_with("HEAD") {
+            true => b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n",
+            false => b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello",
+        };
+        s.write_all(response).is_ok()
+    });
+    let server = gateway_with_middleware(
+        &up,
+        "\"hwg\"",
+        "[[middleware]]\nname = \"hwg\"\nmodule = \"hwg.wasm\"\n",
+    );
+    let mut conn = server.connect();
+    let r = conn.request("HEAD", "/api/x", &[("x-hwg-token", "t")], b"");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.header("content-length").is_none(), "{r:?}");
+    assert_eq!(r.header("transfer-encoding"), Some("chunked"), "{r:?}");
+    // handle_response ran on it: the guest's field is there.
+    assert_eq!(r.header("x-hwg-status"), Some("200"), "{r:?}");
+    assert!(r.body.is_empty());
+    // The connection goes on; a GET gets the length.
+    let r = conn.request("GET", "/api/x", &[("x-hwg-token", "t")], b"");
+    assert_eq!((r.status, r.text().as_str()), (200, "hello"), "{r:?}");
+    assert_eq!(r.header("content-length"), Some("5"), "{r:?}");
+    server.assert_healthy();
+}
+
+#[test]
 fn a_chunked_request_body_is_sent_with_content_length() {
     let up = Upstream::answering(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
     let server = gateway(&[up.url()], "");

@@ -180,7 +180,8 @@ impl Proxy {
         };
         let response = match exchanged {
             Ok((conn, head)) => {
-                let response = self.respond(conn, head, state, buffer).await;
+                let head_request = req.method == "HEAD";
+                let response = self.respond(conn, head, state, buffer, head_request).await;
                 if response.is_err() {
                     state.errors.fetch_add(1, Ordering::Relaxed);
                 }
@@ -354,11 +355,28 @@ impl Proxy {
         head: ResponseHead,
         state: &UpstreamState,
         buffer: bool,
+        head_request: bool,
     ) -> Result<Response, UpstreamError> {
         let mut body =
             ResponseBody::new(conn, &head, self.client_limits(), Arc::clone(&state.pool))?;
         let headers = response_headers(head.headers);
         let status = head.line.status;
+        if buffer && head_request {
+            // A HEAD's response has no body to buffer, and the length a
+            // GET would get is not known here: a middleware that asked
+            // for the body may change it (`xml-to-json`), so neither the
+            // upstream's `content-length` nor the empty buffer's 0 is true
+            // (RFC 9110 §9.3.2: a wrong one is worse than none). The head
+            // goes out as one of unknown length; middleware still see the
+            // status and fields, and set fields.
+            body.forget_length();
+            return Ok(Response {
+                status,
+                headers,
+                body: Vec::new(),
+                stream: Some(Streamed(Box::new(body))),
+            });
+        }
         if buffer {
             body.set_limit(
                 self.spec

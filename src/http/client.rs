@@ -411,6 +411,12 @@ impl ResponseBody {
         Ok(body)
     }
 
+    /// Forgets the length the head declared: the body is then framed as
+    /// one of unknown length (chunked, or up to the close).
+    pub fn forget_length(&mut self) {
+        self.declared = None;
+    }
+
     /// Which key bounds the body, for errors (`max_response` when buffering).
     pub fn set_limit(&mut self, max_body: u64, key: &'static str) -> Result<(), UpstreamError> {
         if let Some(n) = self
