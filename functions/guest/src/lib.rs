@@ -298,6 +298,95 @@ pub mod kv {
     }
 }
 
+/// Readers of the http-wasm handler ABI (`http_handler`) into buffers the
+/// caller owns, for middleware whose per-request cost matters (wasmgate
+/// makes a fresh instance per request, and every instruction is
+/// interpreted). The `http-wasm-guest` crate's `header.values()` and
+/// `body.read()` copy each value and chunk into allocations of their own;
+/// these do not allocate (a header that does not fit is the caller's to
+/// retry with a larger buffer). They mix with `http-wasm-guest`: use it to
+/// register the handler and answer, these to read on the hot path.
+pub mod http_wasm {
+    /// Whose header or body: the request's or the response's (the ABI's
+    /// `header_kind` / `body_kind`).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Kind {
+        /// The request.
+        Request = 0,
+        /// The response.
+        Response = 1,
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    #[link(wasm_import_module = "http_handler")]
+    unsafe extern "C" {
+        fn get_header_values(kind: i32, name: i32, name_len: i32, buf: i32, limit: i32) -> i64;
+        fn read_body(kind: i32, buf: i32, limit: i32) -> i64;
+    }
+
+    /// The values of header `name` read into `buf`, each a slice of it (in
+    /// the order the host holds them; none if the header is absent), or
+    /// `Err(needed)` if they take more than `buf.len()` bytes: retry with
+    /// a buffer of `needed`.
+    #[cfg(target_arch = "wasm32")]
+    pub fn header_values<'b>(
+        kind: Kind,
+        name: &[u8],
+        buf: &'b mut [u8],
+    ) -> Result<impl Iterator<Item = &'b [u8]> + use<'b>, usize> {
+        let limit = i32::try_from(buf.len()).unwrap_or(i32::MAX);
+        // SAFETY: the host reads `name` and writes at most `limit` bytes
+        // at `buf`, both live; wasm32 addresses and lengths are 32-bit.
+        let packed = unsafe {
+            get_header_values(
+                kind as i32,
+                name.as_ptr() as i32,
+                name.len() as i32,
+                buf.as_mut_ptr() as i32,
+                limit,
+            )
+        };
+        split_values(buf, packed)
+    }
+
+    /// The values in the first `len` bytes of `buf` (the low 32 bits of
+    /// `packed`; the high 32 are their count), each ended by a NUL, or
+    /// `Err(len)` if `buf` is shorter (the host then wrote nothing).
+    pub fn split_values(buf: &[u8], packed: i64) -> Result<impl Iterator<Item = &[u8]>, usize> {
+        let count = (packed >> 32) as u32 as usize;
+        let len = packed as u32 as usize;
+        let Some(written) = buf.get(..len) else {
+            return Err(len);
+        };
+        // Each value ends with a NUL: the piece after the last is not one.
+        Ok(written.split(|&b| b == 0).take(count))
+    }
+
+    /// Appends the whole body to `out`, reading straight into its spare
+    /// capacity (one allocation for a body that fits the first 4 KiB
+    /// reserved, doubling after).
+    #[cfg(target_arch = "wasm32")]
+    pub fn read_body_into(kind: Kind, out: &mut alloc::vec::Vec<u8>) {
+        loop {
+            if out.capacity() - out.len() < 1024 {
+                out.reserve(out.len().max(4096));
+            }
+            let spare = out.spare_capacity_mut();
+            let limit = i32::try_from(spare.len()).unwrap_or(i32::MAX);
+            // SAFETY: the host writes at most `limit` bytes into the spare
+            // capacity and returns how many.
+            let packed = unsafe { read_body(kind as i32, spare.as_mut_ptr() as i32, limit) };
+            let (eof, n) = ((packed >> 32) != 0, packed as u32 as usize);
+            let n = n.min(spare.len());
+            // SAFETY: the host initialised those `n` bytes.
+            unsafe { out.set_len(out.len() + n) };
+            if eof || n == 0 {
+                return;
+            }
+        }
+    }
+}
+
 /// SHA-256 and HMAC-SHA256 computed by the host (`wasmgate.sha256`,
 /// `wasmgate.hmac_sha256`): ~10× less fuel and far less time than the same
 /// digest interpreted as guest code. At most 1 MiB of key and data per
@@ -527,6 +616,22 @@ pub mod __private {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn http_wasm_values_are_the_nul_ended_pieces_that_fit() {
+        use crate::http_wasm::split_values;
+        let buf = b"sha256=ab\0second\0garbage";
+        let packed = |count: i64, len: i64| (count << 32) | len;
+        let got: alloc::vec::Vec<&[u8]> = split_values(buf, packed(2, 17)).unwrap().collect();
+        assert_eq!(got, [&b"sha256=ab"[..], b"second"]);
+        let got: alloc::vec::Vec<&[u8]> = split_values(buf, packed(0, 0)).unwrap().collect();
+        assert!(got.is_empty());
+        // An empty value is one.
+        let got: alloc::vec::Vec<&[u8]> = split_values(b"\0", packed(1, 1)).unwrap().collect();
+        assert_eq!(got, [&b""[..]]);
+        // Longer than the buffer: the host wrote nothing; retry with 40.
+        assert_eq!(split_values(buf, packed(3, 40)).err(), Some(40));
+    }
+
     use super::__private::*;
     use super::*;
     use alloc::{string::String, vec};

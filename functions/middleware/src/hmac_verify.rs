@@ -66,8 +66,7 @@ impl HmacVerify {
         };
         let signature = value
             .strip_prefix(PREFIX.as_bytes())
-            .and_then(decode_hex)
-            .filter(|s| s.len() == 32)
+            .and_then(decode_hex32)
             .ok_or_else(|| {
                 unauthorized(format!(
                     "malformed {} header: expected sha256=<64 hex digits>",
@@ -124,17 +123,21 @@ pub(crate) fn is_token_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-/// Decodes an even-length string of hex digits (either case).
-fn decode_hex(hex: &[u8]) -> Option<Vec<u8>> {
-    if !hex.len().is_multiple_of(2) {
+/// Decodes 64 hex digits (either case) into 32 bytes; `None` for any other
+/// length or a non-hex digit.
+fn decode_hex32(hex: &[u8]) -> Option<[u8; 32]> {
+    let (pairs, []) = hex.as_chunks::<2>() else {
+        return None;
+    };
+    let mut out = [0u8; 32];
+    if pairs.len() != out.len() {
         return None;
     }
-    hex.chunks(2)
-        .map(|pair| {
-            let digit = |c: u8| (c as char).to_digit(16);
-            Some((digit(pair[0])? * 16 + digit(pair[1])?) as u8)
-        })
-        .collect()
+    let digit = |c: u8| (c as char).to_digit(16);
+    for (byte, &[high, low]) in out.iter_mut().zip(pairs) {
+        *byte = (digit(high)? * 16 + digit(low)?) as u8;
+    }
+    Some(out)
 }
 
 #[cfg(test)]
