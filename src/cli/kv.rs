@@ -89,7 +89,15 @@ pub fn execute(args: KvArgs) -> Result<(), CliError> {
         },
         (None, None) => StateConfig::default(),
     };
-    let (store, _) = Store::open(&state.dir, Durability::Always).map_err(CliError::Runtime)?;
+    // Reading changes nothing on disk: a damaged log is reported, not
+    // repaired (the server repairs it, keeping a copy, when it opens it).
+    let read_only = matches!(args.action.as_str(), "list" | "get" | "export");
+    let (store, _) = if read_only {
+        Store::open_read_only(&state.dir)
+    } else {
+        Store::open(&state.dir, Durability::Always)
+    }
+    .map_err(CliError::Runtime)?;
     let ns: Arc<[u8]> = Arc::from(args.namespace.as_bytes());
     let unlimited = Quota {
         max_keys: u64::MAX,

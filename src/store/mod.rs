@@ -365,6 +365,65 @@ impl Store {
         Self::open_with_queue(dir, durability, QUEUE, QUEUE_BYTES)
     }
 
+    /// The store in `dir` as it is on disk, to read (`wasmgate kv list`,
+    /// `get`, `export`): its lock taken, its log replayed, nothing written
+    /// or repaired (damage is reported in the [`Recovery`], and the next
+    /// [`Store::open`] repairs it); commits are refused.
+    pub fn open_read_only(dir: &Path) -> Result<(Arc<Store>, Recovery), String> {
+        if !dir.is_dir() {
+            return Err(format!("{}: no store here", dir.display()));
+        }
+        let lock = lock(dir)?;
+        let path = dir.join(writer::LOG);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        let replay = record::replay(&bytes);
+        let recovery = Recovery {
+            records: replay.batches.len(),
+            bytes: replay.good_len,
+            damage: replay.damage.clone(),
+        };
+        if let Some(damage) = &recovery.damage {
+            log::warn!(
+                "state: {}: {damage} (read only: left as it is; the server repairs it when it opens the store)",
+                path.display()
+            );
+        }
+        let mut spaces: BTreeMap<Vec<u8>, Space> = BTreeMap::new();
+        for ops in replay.batches {
+            for op in ops {
+                apply(&mut spaces, op);
+            }
+        }
+        let inner = Arc::new(Mutex::new(Inner {
+            spaces,
+            log_bytes: recovery.bytes,
+            tx: None,
+            seq: 0,
+            kept: HashMap::new(),
+            order: VecDeque::new(),
+            pending_adds: HashMap::new(),
+            durability: Durability::Always,
+            failed: None,
+        }));
+        let shared = Arc::new(writer::Shared {
+            queued: AtomicU64::new(0),
+            durability: Mutex::new(Durability::Always),
+        });
+        let store = Store {
+            inner,
+            shared,
+            queue_bytes: 0,
+            dir: dir.to_path_buf(),
+            writer: Mutex::new(None),
+            _lock: lock,
+        };
+        Ok((Arc::new(store), recovery))
+    }
+
     /// [`Store::open`] with at most `queue` commits and `queue_bytes`
     /// bytes of records waiting for the writer.
     fn open_with_queue(
@@ -387,7 +446,28 @@ impl Store {
             Err(e) => return Err(format!("{}: {e}", path.display())),
         }
         let mut replay = record::replay(&bytes);
-        if !bytes.is_empty() && replay.good_len < record::MAGIC.len() as u64 {
+        if !replay.skipped.is_empty() {
+            // Damage in the middle: the batches in it are lost, the intact
+            // records after it are kept. The file as found is kept aside
+            // whole (an operator may recover more by hand), then the log
+            // is rewritten without the damaged ranges (so the next open
+            // does not skip them again).
+            let aside = copy_aside(&path)?;
+            let kept = without(&bytes, replay.good_len, &replay.skipped);
+            rewrite(dir, &path, &kept)?;
+            let damage = replay.damage.take().unwrap_or_default();
+            log::error!(
+                "state: {}: {damage}; {} damaged range(s) skipped, their batches lost; the log as found is in {}",
+                path.display(),
+                replay.skipped.len(),
+                aside.display()
+            );
+            replay.damage = Some(format!(
+                "{damage}; the log as found is in {}",
+                aside.display()
+            ));
+            replay.good_len = u64::try_from(kept.len()).unwrap_or(u64::MAX);
+        } else if !bytes.is_empty() && replay.good_len < record::MAGIC.len() as u64 {
             // Not even the header is intact: this may be another file, or
             // one an operator can still recover by hand. Never destroy it.
             let aside = set_aside(&path)?;
@@ -402,7 +482,7 @@ impl Store {
             bytes: replay.good_len,
             damage: replay.damage.clone(),
         };
-        if let Some(damage) = &replay.damage {
+        if let Some(damage) = replay.damage.as_ref().filter(|_| replay.skipped.is_empty()) {
             log::warn!("state: {}: {damage}", path.display());
         }
         if replay.good_len < record::MAGIC.len() as u64 {
@@ -412,7 +492,8 @@ impl Store {
                 .and_then(|()| f.sync_all())
                 .map_err(|e| format!("{}: {e}", path.display()))?;
             writer::sync_dir(dir)?;
-        } else if replay.damage.is_some() {
+        } else if replay.damage.is_some() && replay.skipped.is_empty() {
+            // A damaged tail (a crash mid-write): cut off.
             let f = std::fs::OpenOptions::new()
                 .write(true)
                 .open(&path)
@@ -905,7 +986,56 @@ fn snapshot(spaces: &mut BTreeMap<Vec<u8>, Space>, now: u64) -> Vec<u8> {
 }
 
 /// Renames `path` to `PATH.damaged-UNIXTIME` (`.N` added if that exists).
-fn set_aside(path: &Path) -> Result<PathBuf, String> {
+/// The bytes of the log up to `good_len` without the `skipped` ranges.
+fn without(bytes: &[u8], good_len: u64, skipped: &[(u64, u64)]) -> Vec<u8> {
+    let end = usize::try_from(good_len).map_or(bytes.len(), |n| n.min(bytes.len()));
+    let mut kept = Vec::new();
+    let mut from = 0usize;
+    for &(start, stop) in skipped {
+        let start = usize::try_from(start).map_or(end, |n| n.min(end));
+        kept.extend_from_slice(&bytes[from.min(start)..start]);
+        from = usize::try_from(stop).map_or(end, |n| n.min(end));
+    }
+    kept.extend_from_slice(&bytes[from.min(end)..end]);
+    kept
+}
+
+/// Replaces the log at `path` with `bytes`: written beside it, synced,
+/// renamed over it, the directory synced.
+fn rewrite(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let next = dir.join(writer::NEXT);
+    let written = File::create(&next).and_then(|mut f| {
+        std::io::Write::write_all(&mut f, bytes)?;
+        f.sync_all()
+    });
+    written
+        .and_then(|()| std::fs::rename(&next, path))
+        .map_err(|e| {
+            format!(
+                "{}: cannot rewrite the log without its damage: {e}",
+                path.display()
+            )
+        })?;
+    writer::sync_dir(dir)
+}
+
+/// A copy of the file at `path` beside it, named as [`set_aside`] names
+/// it (the file itself stays).
+fn copy_aside(path: &Path) -> Result<PathBuf, String> {
+    let aside = aside_name(path);
+    std::fs::copy(path, &aside)
+        .and_then(|_| File::open(&aside)?.sync_all())
+        .map_err(|e| {
+            format!(
+                "{}: cannot keep a copy of the damaged log: {e}",
+                path.display()
+            )
+        })?;
+    Ok(aside)
+}
+
+/// A free name beside `path` for a damaged log: `kv.log.damaged-<unix s>`.
+fn aside_name(path: &Path) -> PathBuf {
     let stem = format!("{}.damaged-{}", path.display(), now_ms() / 1000);
     let mut aside = PathBuf::from(&stem);
     for n in 1..1000 {
@@ -914,6 +1044,11 @@ fn set_aside(path: &Path) -> Result<PathBuf, String> {
         }
         aside = PathBuf::from(format!("{stem}.{n}"));
     }
+    aside
+}
+
+fn set_aside(path: &Path) -> Result<PathBuf, String> {
+    let aside = aside_name(path);
     std::fs::rename(path, &aside)
         .map_err(|e| format!("{}: cannot move the damaged log aside: {e}", path.display()))?;
     Ok(aside)

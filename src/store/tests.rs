@@ -231,20 +231,41 @@ fn torn_and_corrupted_logs_open_keeping_the_intact_records() {
         std::fs::write(&path, &bytes).expect("write");
         let (store, recovery) = Store::open(&dir, Durability::Always).expect("opens");
         let keys = store.keys(b"t", b"", b"", 100).0;
-        // Records are applied in order and only a tail is dropped: the
-        // keys kept are a prefix of k00..k49.
-        for (i, key) in keys.iter().enumerate() {
-            assert_eq!(key, format!("k{i:02}").as_bytes(), "round {round}");
-        }
+        let expected: Vec<Vec<u8>> = (0..50).map(|i| format!("k{i:02}").into_bytes()).collect();
         assert_eq!(recovery.records, keys.len(), "round {round}");
+        let asides = damaged_copies(&dir);
         if round % 2 == 0 {
-            // A cut between two records is indistinguishable from a clean end.
+            // A cut drops a tail only: the keys kept are a prefix of
+            // k00..k49. A cut between two records is indistinguishable
+            // from a clean end.
+            assert_eq!(keys, expected[..keys.len()], "round {round}");
             assert_eq!(recovery.damage.is_some(), recovery.bytes != at as u64);
+            assert!(asides.is_empty(), "round {round}");
         } else {
             assert!(
                 recovery.damage.is_some(),
                 "round {round}: a flipped bit is found"
             );
+            // A flipped bit loses its own record only: the records after
+            // it are kept (skipped to), and the log as found is kept
+            // aside; in the file's header the whole file is set aside.
+            let lost: Vec<_> = expected.iter().filter(|k| !keys.contains(k)).collect();
+            let header = at < record::MAGIC.len();
+            assert!(header || lost.len() <= 1, "round {round}: lost {lost:?}");
+            let tail = lost.first().is_some_and(|k| *k == &expected[49]);
+            if header {
+                assert!(keys.is_empty() && asides.len() == 1, "round {round}");
+            } else if !lost.is_empty() && !tail {
+                assert_eq!(asides.len(), 1, "round {round}");
+                assert_eq!(
+                    std::fs::read(&asides[0]).expect("aside"),
+                    bytes,
+                    "round {round}"
+                );
+            }
+            for aside in asides {
+                std::fs::remove_file(aside).expect("remove");
+            }
         }
         // The cut file takes new writes.
         let mut t = txn(&store, "t");
@@ -259,6 +280,122 @@ fn torn_and_corrupted_logs_open_keeping_the_intact_records() {
         );
         drop(store);
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The `kv.log.damaged-*` files in `dir`.
+fn damaged_copies(dir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("dir")
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| p.to_string_lossy().contains(".damaged-"))
+        .collect();
+    found.sort();
+    found
+}
+
+/// Five commits, one key each; the log's bytes and where record `n` (from
+/// 0) starts.
+fn five_records(dir: &Path) -> (Vec<u8>, Vec<usize>) {
+    {
+        let store = open(dir);
+        for i in 0..5u32 {
+            let mut t = txn(&store, "ns");
+            t.set(format!("k{i}").as_bytes(), b"value", 0).expect("set");
+            commit(t);
+        }
+    }
+    let bytes = std::fs::read(dir.join(writer::LOG)).expect("log");
+    let mut starts = Vec::new();
+    let mut at = record::MAGIC.len();
+    while at < bytes.len() {
+        starts.push(at);
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+        at += record::HEADER + len as usize;
+    }
+    assert_eq!(starts.len(), 5);
+    (bytes, starts)
+}
+
+#[test]
+fn a_damaged_record_in_the_middle_loses_only_itself_and_the_log_is_kept_aside() {
+    let dir = tmp("middle");
+    let (mut bytes, starts) = five_records(&dir);
+    // A flipped bit in record 1's payload.
+    bytes[starts[1] + record::HEADER + 3] ^= 0x10;
+    std::fs::write(dir.join(writer::LOG), &bytes).expect("write");
+    let (store, recovery) = Store::open(&dir, Durability::Always).expect("opens");
+    let keys = store.keys(b"ns", b"", b"", 100).0;
+    assert_eq!(keys, [&b"k0"[..], b"k2", b"k3", b"k4"]);
+    assert_eq!(recovery.records, 4);
+    let damage = recovery.damage.expect("reported");
+    assert!(
+        damage.contains("checksum") && damage.contains("skipped"),
+        "{damage}"
+    );
+    // The file as found, whole, beside the log; the log rewritten without
+    // the damage and still taking writes.
+    let asides = damaged_copies(&dir);
+    assert_eq!(asides.len(), 1);
+    assert!(
+        damage.contains(&asides[0].display().to_string()),
+        "{damage}"
+    );
+    assert_eq!(std::fs::read(&asides[0]).expect("aside"), bytes);
+    let mut t = txn(&store, "ns");
+    t.set(b"k5", b"value", 0).expect("set");
+    commit(t);
+    drop(store);
+    let (store, recovery) = Store::open(&dir, Durability::Always).expect("opens");
+    assert!(recovery.damage.is_none(), "{:?}", recovery.damage);
+    assert_eq!(store.keys(b"ns", b"", b"", 100).0.len(), 5);
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_read_only_open_changes_nothing_and_refuses_commits() {
+    let dir = tmp("read-only");
+    let (mut bytes, starts) = five_records(&dir);
+    bytes[starts[2] + 5] ^= 0x01;
+    // And a torn tail.
+    bytes.extend_from_slice(&[7, 0, 0]);
+    std::fs::write(dir.join(writer::LOG), &bytes).expect("write");
+    let (store, recovery) = Store::open_read_only(&dir).expect("opens");
+    assert!(recovery.damage.is_some());
+    assert_eq!(
+        store.keys(b"ns", b"", b"", 100).0,
+        [&b"k0"[..], b"k1", b"k3", b"k4"]
+    );
+    assert_eq!(store.get(b"ns", b"k4"), Some(b"value".to_vec()));
+    let mut t = txn(&store, "ns");
+    t.set(b"k9", b"v", 0).expect("set");
+    assert!(matches!(t.commit(), Err(KvError::Unavailable(_))));
+    drop(store);
+    assert_eq!(std::fs::read(dir.join(writer::LOG)).expect("log"), bytes);
+    assert!(damaged_copies(&dir).is_empty());
+    assert!(Store::open_read_only(&dir.join("absent")).is_err());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn deleting_absent_keys_buffers_nothing() {
+    let dir = tmp("delete-absent");
+    let store = open(&dir);
+    let mut t = txn(&store, "d");
+    for i in 0..10_000u32 {
+        assert_eq!(t.delete(&i.to_le_bytes()), Ok(false));
+    }
+    assert!(t.is_empty());
+    // A present key's delete is buffered and committed.
+    let mut w = txn(&store, "d");
+    w.set(b"here", b"1", 0).expect("set");
+    commit(w);
+    assert_eq!(t.delete(b"here"), Ok(true));
+    assert!(!t.is_empty());
+    commit(t);
+    assert_eq!(store.get(b"d", b"here"), None);
+    drop(store);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

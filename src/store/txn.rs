@@ -190,6 +190,12 @@ impl Txn {
     pub fn delete(&mut self, key: &[u8]) -> KvResult<bool> {
         check_key(key)?;
         let existed = self.get(key)?.is_some();
+        // Nothing to delete, nothing buffered: otherwise a guest deleting
+        // absent keys in a loop would grow this transaction (host memory,
+        // outside its memory limit and the quotas) without bound.
+        if !existed && !self.writes.contains_key(key) {
+            return Ok(false);
+        }
         self.account(key, None)?;
         self.writes.insert(key.to_vec(), Write::Delete);
         Ok(existed)
