@@ -598,6 +598,64 @@ fn a_head_through_a_middleware_that_buffers_the_response_claims_no_false_length(
 }
 
 #[test]
+fn a_path_cannot_dodge_a_routes_middleware_by_its_spelling() {
+    // `/admin/*` is guarded (hwg-example refuses a request without its
+    // token: 403), `/*` is not; an upstream that decodes and normalises
+    // (as static servers and frameworks do) would serve `/admin/secret`
+    // for each spelling below.
+    let up = Upstream::answering(b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nsecret");
+    let toml = format!(
+        "[[proxy]]\nname = \"admin\"\nroute = \"/admin/*\"\nupstream = {url:?}\nmiddleware = [\"hwg\"]\n\n\
+         [[proxy]]\nname = \"rest\"\nroute = \"/*\"\nupstream = {url:?}\n\n\
+         [[middleware]]\nname = \"hwg\"\nmodule = \"hwg.wasm\"\n\n\
+         [[function]]\nroute = \"/hello\"\nmodule = \"hello.wasm\"\n",
+        url = up.url()
+    );
+    let server = Server::with_config(
+        &toml,
+        &[
+            ("hwg.wasm", function("hwg-example.wasm")),
+            ("hello.wasm", function("hello.wasm")),
+        ],
+    );
+    // Encoded unreserved characters route as their plain form: guarded.
+    for path in [
+        "/admin/secret",
+        "/%61dmin/secret",
+        "/%61%64%6D%69%6E/s%65cret",
+    ] {
+        let r = server.get(path);
+        assert_eq!(
+            (r.status, r.text().as_str()),
+            (403, "missing x-hwg-token\n"),
+            "{path}: {r:?}"
+        );
+    }
+    // An encoded slash or backslash, a backslash, an empty segment: 400
+    // before any routing.
+    for path in [
+        "/x/..%2fadmin/secret",
+        "/x/..%5cadmin/secret",
+        "//admin/secret",
+        "/admin%2fsecret",
+    ] {
+        let r = server.get(path);
+        assert_eq!(r.status, 400, "{path}: {r:?}");
+        assert_eq!(
+            r.header("x-wasmgate-error"),
+            Some("bad-request"),
+            "{path}: {r:?}"
+        );
+        assert!(r.text().contains("path"), "{path}: {r:?}");
+    }
+    assert!(up.seen().is_empty(), "{:?}", up.seen());
+    // The unguarded route still serves.
+    let r = server.get("/public/file");
+    assert_eq!((r.status, r.text().as_str()), (200, "secret"), "{r:?}");
+    server.assert_healthy();
+}
+
+#[test]
 fn a_chunked_request_body_is_sent_with_content_length() {
     let up = Upstream::answering(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
     let server = gateway(&[up.url()], "");

@@ -105,6 +105,10 @@ impl Router {
     /// absolute-form into origin-form, so `path` routes as it reads and is
     /// the path the guest receives.
     pub fn route(&self, method: &str, path: &str) -> Match {
+        // Matched with its encoded unreserved characters decoded, as the
+        // routes are: `/%61dmin/x` is `/admin/x` to any server that
+        // normalises it, so it must meet `/admin/*`'s middleware here.
+        let path = &*crate::http::normalized(path);
         let configured = self
             .exact
             .iter()
@@ -164,6 +168,25 @@ mod tests {
     fn router(toml: &str) -> Router {
         // `functions_dir` must exist: `/` does, and nothing is read from it.
         Router::new(&Config::parse(toml, "t.toml", Path::new("/"), None).unwrap())
+    }
+
+    #[test]
+    fn encoded_unreserved_characters_route_as_their_plain_form() {
+        let r = router(
+            "[[function]]\nroute=\"/admin/*\"\nmodule=\"admin.wasm\"\n[[function]]\nroute=\"/*\"\nmodule=\"all.wasm\"\n",
+        );
+        let name = |p: &str| match r.route("GET", p) {
+            Match::Found(f) => f.name.clone(),
+            other => panic!("{p}: {other:?}"),
+        };
+        for path in ["/admin/x", "/%61dmin/x", "/%61%64%6D%69%6e", "/admin/%7e"] {
+            assert_eq!(name(path), "admin", "{path}");
+        }
+        // Reserved characters stay encoded: `%2f` never reaches the router
+        // (the decoder refuses it), `%3a` is not `:` to a server either.
+        for path in ["/adm%3ain/x", "/x/admin"] {
+            assert_eq!(name(path), "all", "{path}");
+        }
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub use encode::{
     BodyStream, FRAMING_HEADERS, Framing, HOST_HEADERS, Response, Streamed, bodiless, encode,
     encode_head, valid_name, valid_value,
 };
+pub use syntax::normalized;
 // The layer's interface (linked above).
 #[allow(unused_imports)]
 pub use head::{

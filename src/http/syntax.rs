@@ -100,12 +100,76 @@ pub(super) fn request_target(raw: &str) -> Result<(String, Option<&str>), &'stat
     if path.split('/').any(is_dot_segment) {
         return Err("request target has a `.` or `..` segment");
     }
+    // Forms that a server behind (or in front) may read as another path
+    // than the one routed here: an encoded `/` or `\` (`/pub/..%2fadmin`),
+    // a `\` (a `/` to some servers), an empty segment (`//admin`, merged
+    // by nginx and many frameworks). Percent-encoded unreserved characters
+    // (`/%61dmin`) are equivalent to their plain form (RFC 3986 §6.2.2.2)
+    // and route as such (`router::normalized`).
+    path_forms(path)?;
     let uri = if origin.starts_with('/') {
         origin.to_owned()
     } else {
         format!("/{origin}")
     };
     Ok((uri, authority))
+}
+
+/// Refuses, in a request target's path, what could route elsewhere than
+/// it reads: an encoded `/` or `\\`, a `\\`, an empty segment, a `%` not
+/// followed by two hex digits.
+fn path_forms(path: &str) -> Result<(), &'static str> {
+    if path.contains('\\') {
+        return Err("request target has a `\\` in its path");
+    }
+    if path.contains("//") {
+        return Err("request target has an empty path segment (`//`)");
+    }
+    let bytes = path.as_bytes();
+    for (i, _) in path.match_indices('%') {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .filter(|h| h.iter().all(u8::is_ascii_hexdigit));
+        let Some(hex) = hex else {
+            return Err("request target has an invalid percent-encoding in its path");
+        };
+        if hex.eq_ignore_ascii_case(b"2f") || hex.eq_ignore_ascii_case(b"5c") {
+            return Err("request target has an encoded `/` or `\\` in its path");
+        }
+    }
+    Ok(())
+}
+
+/// `path` with its percent-encoded unreserved characters (`A-Z a-z 0-9 -
+/// . _ ~`, RFC 3986 §2.3) decoded: `/%61dmin` is `/admin` (§6.2.2.2). What
+/// routes match, so that a path routes as any server that normalises it
+/// reads it. Borrowed when there is nothing to decode.
+pub fn normalized(path: &str) -> std::borrow::Cow<'_, str> {
+    fn unreserved(hex: &[u8]) -> Option<u8> {
+        let text = std::str::from_utf8(hex).ok()?;
+        let b = u8::from_str_radix(text, 16).ok()?;
+        (b.is_ascii_alphanumeric() || b"-._~".contains(&b)).then_some(b)
+    }
+    let bytes = path.as_bytes();
+    let decodes = |i: usize| bytes.get(i + 1..i + 3).and_then(unreserved);
+    if !path.match_indices('%').any(|(i, _)| decodes(i).is_some()) {
+        return std::borrow::Cow::Borrowed(path);
+    }
+    let mut out = String::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], decodes(i)) {
+            (b'%', Some(b)) => {
+                out.push(char::from(b));
+                i += 3;
+            }
+            (b, _) => {
+                out.push(char::from(b));
+                i += 1;
+            }
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// `raw` without a leading `http://` or `https://` (any case).

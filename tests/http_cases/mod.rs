@@ -288,6 +288,23 @@ pub fn cases() -> Vec<Case> {
             "rfc3986_5_2_4_dot_segments_in_absolute_form_are_refused",
             b"GET http://x/echo/../hello HTTP/1.1\r\nHost: x\r\n\r\n",
         ),
+        // Forms a server behind or in front may read as another path than
+        // the one routed: `/pub/..%2fadmin` is `/admin` to a server that
+        // decodes before it normalises, `//admin` to one that merges
+        // slashes, `\` a `/` to some.
+        refused(
+            "rfc3986_encoded_slash_in_path_is_refused",
+            &get("/echo/..%2fhello"),
+        ),
+        refused(
+            "rfc3986_encoded_backslash_in_path_is_refused",
+            &get("/echo/..%5Chello"),
+        ),
+        refused("rfc3986_backslash_in_path_is_refused", &get("/echo\\..\\hello")),
+        refused("rfc3986_empty_segment_is_refused", &get("//echo/x")),
+        refused("rfc3986_empty_segment_inside_is_refused", &get("/echo//x")),
+        refused("rfc3986_2_1_bad_percent_encoding_is_refused", &get("/echo/%zz")),
+        refused("rfc3986_2_1_cut_percent_encoding_is_refused", &get("/echo/%2")),
         refused("rfc3986_3_5_fragment_is_refused", &get("/echo#/../hello")),
         refused("rfc3986_2_non_ascii_target_is_refused", &get("/echo/\u{e9}")),
         refused("rfc3986_2_quote_in_query_is_refused", &get("/echo?a=\"b\"")),
