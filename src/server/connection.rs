@@ -277,9 +277,21 @@ pub async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Result<Request, DecodeError> {
     let head = decoder.read_head(io, limits, gate).await?;
     if head.expect_continue && head.body.has_body() {
-        io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
-            .await
-            .map_err(DecodeError::Io)?;
+        // Within the body's time: a client that does not read (its window
+        // full of pipelined responses) would otherwise hold the connection
+        // and the body's memory reservation forever.
+        smol::future::or(
+            async {
+                io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                    .await
+                    .map_err(DecodeError::Io)
+            },
+            async {
+                smol::Timer::after(limits.body_timeout).await;
+                Err(DecodeError::BodyTimeout)
+            },
+        )
+        .await?;
     }
     let body = decoder.read_body(io, head.body, limits, gate).await?;
     Ok(Request::new(head, body))
@@ -437,5 +449,62 @@ mod tests {
             assert!(smol::block_on(read_request(&mut Decoder::new(), &mut io, &d, &())).is_ok());
             assert_eq!(io.written, interim, "{:?}", request.escape_ascii().to_string());
         }
+    }
+
+    /// Reads a request; its writes never complete (a client that does not
+    /// read, its window full).
+    struct Stuck(Wire);
+
+    impl AsyncRead for Stuck {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &mut [u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+        }
+    }
+
+    impl AsyncWrite for Stuck {
+        fn poll_write(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            _: &[u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            std::task::Poll::Pending
+        }
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+        fn poll_close(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[test]
+    fn a_100_continue_the_client_does_not_read_ends_within_body_timeout() {
+        let limits = Limits {
+            body_timeout: Duration::from_millis(50),
+            ..Limits::default()
+        };
+        let mut io = Stuck(Wire {
+            input:
+                b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi"
+                    .to_vec(),
+            at: 0,
+            step: usize::MAX,
+            written: Vec::new(),
+        });
+        let result = smol::block_on(read_request(&mut Decoder::new(), &mut io, &limits, &()));
+        assert!(
+            matches!(result, Err(DecodeError::BodyTimeout)),
+            "{result:?}"
+        );
     }
 }
