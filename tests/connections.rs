@@ -312,8 +312,9 @@ fn buffered_bodies_count_against_the_memory_budget() {
          [[function]]\nroute = \"/sink\"\nmodule = \"hello.wasm\"\nlimits = { memory = \"4MiB\" }\n",
     );
     const BODY: usize = 1 << 20;
-    // Three clients hold 1 MiB bodies, a few bytes sent: 3 MiB reserved.
-    let mut holders: Vec<Conn> = (0..3)
+    // Four clients announce 1 MiB bodies and send 3 bytes: a claim holds
+    // nothing, so a whole 1 MiB body still fits.
+    let mut holders: Vec<Conn> = (0..4)
         .map(|_| {
             let mut conn = s.connect();
             start_upload(&mut conn, "/nope", BODY);
@@ -321,30 +322,66 @@ fn buffered_bodies_count_against_the_memory_budget() {
             conn
         })
         .collect();
-    // Another 1 MiB body does not fit: refused from its head alone.
-    let r = s.raw(b"POST /sink HTTP/1.1\r\nhost: t\r\ncontent-length: 1048576\r\n\r\n");
-    let json = r.assert_error(503, "overloaded");
+    let r = s.request("POST", "/sink", &[], &vec![b'y'; BODY]);
+    assert_eq!(r.status, 200, "{r:?}");
+    // Three send all but 3 bytes: ~3 MiB held. Another 1 MiB body does
+    // not fit once its bytes pass what is left (as soon as the server has
+    // read the holders' bytes: tried until then, bounded).
+    for conn in &mut holders[..3] {
+        conn.send(&vec![b'x'; BODY - 6]);
+    }
+    let refused = until_refused(|| s.raw(&whole_post("/sink", BODY)));
+    let json = refused.assert_error(503, "overloaded");
     assert!(json["function"].is_null(), "{json}");
-    assert!(r.message().contains("memory_budget"), "{}", r.message());
-    assert_eq!(r.header("retry-after"), Some("1"));
-    assert!(r.header("x-trace-id").is_some(), "{r:?}");
-    assert_eq!(r.header("connection"), Some("close"));
+    assert!(
+        refused.message().contains("memory_budget"),
+        "{}",
+        refused.message()
+    );
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    assert!(refused.header("x-trace-id").is_some(), "{refused:?}");
+    assert_eq!(refused.header("connection"), Some("close"));
     s.wait_for_log("POST /sink fn=- status=503 error=overloaded fuel=0 us=");
-    // So does a chunked one, at its first chunk.
-    let r =
-        s.raw(b"POST /sink HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n100000\r\n");
-    r.assert_error(503, "overloaded");
+    // So is a chunked one, at the bytes of its first chunk.
+    let mut chunked =
+        b"POST /sink HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n100000\r\n".to_vec();
+    chunked.resize(chunked.len() + BODY, b'z');
+    s.raw(&chunked).assert_error(503, "overloaded");
     // A request without a body still fits: bodies hold at most half.
     s.assert_healthy();
     // The holders finish: their reservations are given back.
-    for conn in &mut holders {
-        conn.send(&vec![b'x'; BODY - 3]);
+    for (i, conn) in holders.iter_mut().enumerate() {
+        let sent = if i < 3 { BODY - 3 } else { 3 };
+        conn.send(&vec![b'x'; BODY - sent]);
         conn.read_response(false).assert_error(404, "not-found");
     }
     let r = s.request("POST", "/sink", &[], &vec![b'y'; BODY]);
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.text(), HELLO);
     s.assert_healthy();
+}
+
+/// A POST of `len` bytes to `target`, head and body.
+fn whole_post(target: &str, len: usize) -> Vec<u8> {
+    let mut request =
+        format!("POST {target} HTTP/1.1\r\nhost: t\r\ncontent-length: {len}\r\n\r\n").into_bytes();
+    request.resize(request.len().saturating_add(len), b'x');
+    request
+}
+
+/// `attempt`'s response once it is a 503 (the bytes of other uploads the
+/// server has yet to read count only once read): each other answer must
+/// be a 200; at most 100 tries 50 ms apart.
+fn until_refused(mut attempt: impl FnMut() -> common::Response) -> common::Response {
+    for _ in 0..100 {
+        let r = attempt();
+        if r.status == 503 {
+            return r;
+        }
+        assert_eq!(r.status, 200, "{r:?}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("never refused");
 }
 
 #[test]
@@ -405,10 +442,18 @@ fn a_body_refused_by_the_memory_budget_is_answered_not_reset() {
         .map(|_| {
             let mut conn = s.connect();
             start_upload(&mut conn, "/nope", BODY);
+            conn.send(&vec![b'x'; BODY - 3]);
             conn
         })
         .collect();
-    let r = post_whole(&mut s.connect(), "/echo", BODY);
+    let r = until_refused(|| {
+        let mut conn = s.connect();
+        conn.send(&whole_post("/echo", BODY));
+        conn.read_response(false)
+    });
+    r.assert_error(503, "overloaded");
+    let mut conn = s.connect();
+    let r = post_whole(&mut conn, "/echo", BODY);
     r.assert_error(503, "overloaded");
     s.assert_healthy();
 }

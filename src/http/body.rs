@@ -51,7 +51,8 @@ impl Decoder {
                 // Checked against max_body by `read_head`; a length this
                 // platform cannot hold is too large whatever max_body says.
                 let len = usize::try_from(n).map_err(|_| DecodeError::BodyTooLarge(n))?;
-                self.read_exactly(io, &mut body, len, deadline).await?;
+                self.read_exactly(io, &mut body, len, gate, deadline)
+                    .await?;
             }
             BodyLength::Chunked => {
                 self.read_chunked(io, &mut body, limits, gate, deadline)
@@ -78,13 +79,15 @@ impl Decoder {
         }
     }
 
-    /// Appends exactly `len` body bytes to `out`. `out` grows with the bytes
-    /// that arrive, not with `len`: a declared length is only a claim.
+    /// Appends exactly `len` body bytes to `out`. `out` grows, and `gate`'s
+    /// budget is asked, with the bytes that arrive, not with `len`: a
+    /// declared length or chunk size is only a claim.
     async fn read_exactly<S: AsyncRead + Unpin>(
         &mut self,
         io: &mut S,
         out: &mut Vec<u8>,
         len: usize,
+        gate: &dyn Gate,
         deadline: Instant,
     ) -> Result<(), DecodeError> {
         let mut remaining = len;
@@ -93,6 +96,9 @@ impl Decoder {
                 self.need(io, deadline).await?;
             }
             let take = remaining.min(self.pending().len());
+            if !gate.reserve_body(len_u64(take)) {
+                return Err(DecodeError::Overloaded);
+            }
             out.try_reserve(take).map_err(|_| {
                 DecodeError::BodyTooLarge(len_u64(out.len()).saturating_add(len_u64(take)))
             })?;
@@ -156,11 +162,8 @@ impl Decoder {
             if total > max_body {
                 return Err(DecodeError::BodyTooLarge(total));
             }
-            if !gate.reserve_body(size) {
-                return Err(DecodeError::Overloaded);
-            }
             let size = usize::try_from(size).map_err(|_| DecodeError::BodyTooLarge(total))?;
-            self.read_exactly(io, out, size, deadline).await?;
+            self.read_exactly(io, out, size, gate, deadline).await?;
             if !self.read_line(io, deadline).await?.is_empty() {
                 return Err(DecodeError::Malformed("chunk data not followed by CRLF"));
             }

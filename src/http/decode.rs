@@ -248,14 +248,10 @@ impl Decoder {
         {
             return Err(DecodeError::BodyTooLarge(n));
         }
-        // A declared length is reserved whole, before `100 Continue`: the
-        // budget counts what the client may send, the buffer only what it
-        // has sent.
-        if let BodyLength::Fixed(n @ 1..) = head.body
-            && !gate.reserve_body(n)
-        {
-            return Err(DecodeError::Overloaded);
-        }
+        // The body's memory is reserved as its bytes arrive
+        // (`read_body`), not from the declared length: a length is only a
+        // claim, and heads alone (a few bytes each) reserving their whole
+        // claims for `body_timeout` would deny the budget to everyone else.
         Ok(head)
     }
 
@@ -592,14 +588,24 @@ mod tests {
             left: std::cell::Cell::new(left),
             heads: Default::default(),
         };
-        // A declared length is reserved whole, before any body byte.
+        // A declared length reserves nothing before its bytes arrive: a
+        // head alone holds no budget, and the body is refused when the
+        // bytes it brings pass the budget.
         let b = budget(4);
         let r = read(
             b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n",
             &b,
         );
+        assert!(matches!(r, Err(DecodeError::Malformed(_))), "{r:?}");
+        assert_eq!(
+            (b.left.get(), b.heads.borrow().clone()),
+            (4, vec!["POST /a".to_owned()])
+        );
+        let r = read(
+            b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+            &b,
+        );
         assert!(matches!(r, Err(DecodeError::Overloaded)), "{r:?}");
-        assert_eq!(*b.heads.borrow(), ["POST /a"]);
         let b = budget(5);
         assert!(
             read(
@@ -609,7 +615,15 @@ mod tests {
             .is_ok()
         );
         assert_eq!(b.left.get(), 0);
-        // Chunks are reserved one by one.
+        // Chunks are reserved as their bytes arrive: a chunk size alone
+        // (a claim) holds nothing.
+        let b = budget(2);
+        let r = read(
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nfffff\r\nab",
+            &b,
+        );
+        assert!(matches!(r, Err(DecodeError::Malformed(_))), "{r:?}");
+        assert_eq!(b.left.get(), 0);
         let chunked = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n";
         assert!(matches!(
             read(chunked, &budget(5)),

@@ -439,6 +439,17 @@ mod tests {
     }
 
     #[test]
+    fn normalized_decodes_unreserved_characters_only() {
+        assert!(matches!(
+            normalized("/a/b%3A"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(normalized("/%61dmin/%7E%2d%5F%2E"), "/admin/~-_.");
+        assert_eq!(normalized("/a%3a%20%25%41"), "/a%3a%20%25A");
+        assert_eq!(normalized("/a%4"), "/a%4");
+    }
+
+    #[test]
     fn targets_route_as_they_read() {
         let ok = |raw: &str| {
             request_target(raw)
@@ -451,13 +462,26 @@ mod tests {
             Some(("/a/..b/.c/%2e%2ex".into(), None))
         );
         assert_eq!(
-            ok("/{a}|^[b]\\?c=`{d}|^"),
-            Some(("/{a}|^[b]\\?c=`{d}|^".into(), None))
+            ok("/{a}|^[b]?c=`{d}|^\\"),
+            Some(("/{a}|^[b]?c=`{d}|^\\".into(), None))
         );
+        // Escapes other than `/`, `\` and a bad one pass, as sent.
+        assert_eq!(ok("/a%3Ab/%41%7e"), Some(("/a%3Ab/%41%7e".into(), None)));
+        assert_eq!(ok("/a/?q=%2f%zz//"), Some(("/a/?q=%2f%zz//".into(), None)));
         assert_eq!(ok("http://x/a?b"), Some(("/a?b".into(), Some("x".into()))));
         assert_eq!(ok("HTTPS://x:1"), Some(("/".into(), Some("x:1".into()))));
         assert_eq!(ok("http://x?q"), Some(("/?q".into(), Some("x".into()))));
         for bad in [
+            "/{a}|^[b]\\?c",
+            "/a%2fb",
+            "/a%2F..",
+            "/a%5cb",
+            "//a",
+            "/a//",
+            "/a%",
+            "/a%4",
+            "/a%g1",
+            "http://x//a",
             "/a/../b",
             "/a/./b",
             "/..",
