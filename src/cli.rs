@@ -836,8 +836,14 @@ fn describe(file: &Path, loaded: &cache::Compiled, limits: &FunctionLimits) -> S
     }
     let _ = writeln!(
         text,
-        "  structure: {} functions, {} globals, {} table elements, {} data segments ({} bytes)",
-        shape.functions, shape.globals, shape.table_elements, shape.data_segments, shape.data_bytes
+        "  structure: {} functions, {} globals, {} table elements, {} data segments ({} bytes), {} exports ({} bytes of names)",
+        shape.functions,
+        shape.globals,
+        shape.table_elements,
+        shape.data_segments,
+        shape.data_bytes,
+        shape.exports,
+        shape.export_name_bytes
     );
     let _ = write!(
         text,

@@ -156,7 +156,44 @@ pub struct StateConfig {
 impl StateConfig {
     /// Defaults to `wasmgate-state` under the working directory.
     pub const DEFAULT_DIR: &str = "wasmgate-state";
+    /// The longest KV namespace, whether set with `kv` or a function's or
+    /// middleware's name used as one: 128 bytes (it is shown in logs,
+    /// typed on the `wasmgate kv` command line, and written before every
+    /// key of the namespace in the log).
+    pub const MAX_NAMESPACE: usize = 128;
+    /// What one entry of a namespace costs in the log beyond its key and
+    /// value bytes (which `max_bytes` counts): the op byte, the three
+    /// `u32` lengths, the `u64` expiry, and the namespace itself (see
+    /// `store::record`).
+    pub const ENTRY_OVERHEAD: u64 = 1 + 4 + 4 + 8 + 4 + Self::MAX_NAMESPACE as u64;
+    /// The longest record the store's log replays (`store::record`'s
+    /// `MAX_PAYLOAD`, 256 MiB; the store is a layer above config, so the
+    /// number is repeated here, and `tests/kv_namespaces.rs` checks that a
+    /// record this long is read and a longer one is not). One request's
+    /// writes are one record, and the store refuses a longer commit: with
+    /// these ranges, a request that fills its namespace within the quotas
+    /// still fits. (A compaction splits a namespace into records of its
+    /// own size.)
+    pub const MAX_RECORD: u64 = 256 << 20;
+    /// `max_bytes`: 1 KiB..=128 MiB, half of [`Self::MAX_RECORD`]; the
+    /// other half is for `max_keys` entries' [`Self::ENTRY_OVERHEAD`].
+    /// (Tighter than `StateLimits`'s own range, which knows nothing of
+    /// the log.)
+    pub const MAX_BYTES_RANGE: std::ops::RangeInclusive<u64> =
+        *StateLimits::MAX_BYTES_RANGE.start()..=Self::MAX_RECORD / 2;
+    /// `max_keys`: 1..=800,000, so that as many entries' overhead fits in
+    /// the other half of a record: 800,000 × 149 bytes is 119.2 MB, under
+    /// 128 MiB (checked at compile time below).
+    pub const MAX_KEYS_RANGE: std::ops::RangeInclusive<u64> =
+        *StateLimits::MAX_KEYS_RANGE.start()..=800_000;
+    /// The longest record a namespace within the quotas takes in the log:
+    /// every key and value byte, and every entry's overhead.
+    pub const FULLEST_RECORD: u64 =
+        *Self::MAX_BYTES_RANGE.end() + *Self::MAX_KEYS_RANGE.end() * Self::ENTRY_OVERHEAD;
 }
+
+// The fullest namespace the ranges allow is still one record replay reads.
+const _: () = assert!(StateConfig::FULLEST_RECORD <= StateConfig::MAX_RECORD);
 
 impl Default for StateConfig {
     fn default() -> Self {

@@ -139,6 +139,7 @@ keys! {
         max_module_data_segments: Int => module.max_data_segments in M::MAX_SEGMENTS_RANGE,
         min_module_function_bytes: Int => module.min_function_bytes in M::MIN_FUNCTION_BYTES_RANGE,
         max_module_imports: Int => module.max_imports in M::MAX_IMPORTS_RANGE,
+        max_module_exports: Int => module.max_exports in M::MAX_EXPORTS_RANGE,
         max_module_function_size: Size => module.max_function_bytes in M::MAX_FUNCTION_BYTES_RANGE,
         max_module_nesting: Int => module.max_nesting in M::MAX_NESTING_RANGE,
         drain_timeout: Time => drain_timeout in S::DRAIN_TIMEOUT_RANGE,
@@ -183,8 +184,10 @@ keys! {
             sync: Option<Spanned<String>>,
         }
         keys {
-        max_keys: Int => max_keys in StateLimits::MAX_KEYS_RANGE,
-        max_bytes: Size => max_bytes in StateLimits::MAX_BYTES_RANGE,
+        // `max_keys` and `max_bytes` are capped by the store's log as well
+        // (one namespace is one record): see `StateConfig`'s ranges.
+        max_keys: Int => max_keys in super::StateConfig::MAX_KEYS_RANGE,
+        max_bytes: Size => max_bytes in super::StateConfig::MAX_BYTES_RANGE,
         max_value: Size => max_value in StateLimits::MAX_VALUE_RANGE,
         }
     }

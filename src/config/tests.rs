@@ -52,7 +52,8 @@ fn module_structure_keys_parse_within_their_ranges() {
         "[server]\nmodule_cache_bytes = \"8MiB\"\nmax_module_globals = 5\nmax_module_functions = 6\n\
          max_module_table_elements = 7\nmax_module_element_segments = 8\n\
          max_module_data_segments = 9\nmin_module_function_bytes = 10\n\
-         max_module_imports = 11\nmax_module_function_size = \"12KiB\"\nmax_module_nesting = 13\n",
+         max_module_imports = 11\nmax_module_function_size = \"12KiB\"\nmax_module_nesting = 13\n\
+         max_module_exports = 14\n",
     )
     .unwrap();
     assert_eq!(c.server.module_cache_bytes, 8 << 20);
@@ -66,6 +67,7 @@ fn module_structure_keys_parse_within_their_ranges() {
             max_data_segments: 9,
             min_function_bytes: 10,
             max_imports: 11,
+            max_exports: 14,
             max_function_bytes: 12 << 10,
             max_nesting: 13,
         }
@@ -75,6 +77,7 @@ fn module_structure_keys_parse_within_their_ranges() {
         ("max_module_globals = 0", "max_module_globals"),
         ("max_module_functions = 1_000_001", "max_module_functions"),
         ("max_module_imports = 100_001", "max_module_imports"),
+        ("max_module_exports = 0", "max_module_exports"),
         (
             "max_module_function_size = \"1B\"",
             "max_module_function_size",
@@ -1137,4 +1140,171 @@ fn dumps_are_off_without_their_table_and_need_a_dir() {
     let e = parse("[dumps]\ndir = \"d\"\nmax_bytes = \"1KiB\"\n").unwrap_err();
     assert!(e.message.contains("max_bytes"), "{}", e.message);
     assert!(parse("[dumps]\ndir = \"d\"\nkeep = 1\n").is_err());
+}
+
+#[test]
+fn functions_named_after_the_same_file_stem_are_refused() {
+    // Two tenants' modules with one file stem: one name, one namespace.
+    let e = refused(
+        "[[function]]\nroute = \"/a\"\nmodule = \"tenants/a/handler.wasm\"\n\
+         [[function]]\nroute = \"/b\"\nmodule = \"tenants/b/handler.wasm\"\n",
+    );
+    assert_eq!(e.line, Some(6), "{e}");
+    assert_eq!(
+        e.message,
+        "function `handler` (route `/b`, module \"tenants/b/handler.wasm\") has the name of \
+         function `handler` (route `/a`, module \"tenants/a/handler.wasm\"): logs, metrics and \
+         error bodies would not tell them apart, and they would share KV namespace \"handler\"; \
+         set a distinct `name` on one"
+    );
+    // A name given twice, each with a `kv` of its own: still one name.
+    let e = refused(
+        "[[function]]\nname = \"h\"\nroute = \"/a\"\nmodule = \"a.wasm\"\nkv = \"a\"\n\
+         [[function]]\nname = \"h\"\nroute = \"/b\"\nmodule = \"b.wasm\"\nkv = \"b\"\n",
+    );
+    assert_eq!(e.line, Some(7), "{e}");
+    assert!(e.message.contains("has the name of function `h`"), "{e}");
+    assert!(!e.message.contains("KV namespace"), "{e}");
+    // Setting `name` on one is the fix.
+    let c = parse(
+        "[[function]]\nroute = \"/a\"\nmodule = \"tenants/a/handler.wasm\"\n\
+         [[function]]\nname = \"b-handler\"\nroute = \"/b\"\nmodule = \"tenants/b/handler.wasm\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.functions[0].namespace(), "handler");
+    assert_eq!(c.functions[1].namespace(), "b-handler");
+}
+
+#[test]
+fn a_namespace_that_is_a_name_by_default_is_not_shared() {
+    let middleware = "[[middleware]]\nname = \"rl\"\nmodule = \"m.wasm\"\n";
+    let function = "[[function]]\nname = \"rl\"\nroute = \"/1\"\nmodule = \"rl.wasm\"\n";
+    // A function and a middleware named alike: the later one is refused,
+    // naming both.
+    let e = refused(&format!("{middleware}{function}"));
+    assert_eq!(e.line, Some(5), "{e}");
+    assert_eq!(
+        e.message,
+        "function `rl` (route `/1`, module \"rl.wasm\") would share KV namespace \"rl\" with \
+         middleware `rl`: without `kv` a namespace is the name, and belongs to that one alone; \
+         set a distinct `name` or `kv` on one (the same `kv` on both shares it on purpose)"
+    );
+    let e = refused(&format!("{function}{middleware}"));
+    assert_eq!(e.line, Some(6), "{e}");
+    assert!(
+        e.message.starts_with(
+            "middleware `rl` would share KV namespace \"rl\" with function `rl` (route `/1`, module \"rl.wasm\")"
+        ),
+        "{e}"
+    );
+    // One module, two tenants told apart by `env` (or `args`) only.
+    for input in ["env = { TENANT = \"{}\" }", "args = [\"{}\"]"] {
+        let e = refused(&format!(
+            "[[function]]\nroute = \"/t1\"\nmodule = \"app.wasm\"\n{}\n\
+             [[function]]\nroute = \"/t2\"\nmodule = \"app.wasm\"\n{}\n",
+            input.replace("{}", "1"),
+            input.replace("{}", "2"),
+        ));
+        assert_eq!(e.line, Some(7), "{e}");
+        assert!(
+            e.message.starts_with(
+                "function `app` (route `/t2`, module \"app.wasm\") would share KV namespace \"app\" \
+                 with function `app` (route `/t1`, module \"app.wasm\"): "
+            ),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn a_namespace_named_by_kv_is_shared_on_purpose() {
+    let c = parse(
+        "[[function]]\nname = \"a\"\nroute = \"/a\"\nmodule = \"tenants/a/handler.wasm\"\nkv = \"shared\"\n\
+         [[function]]\nname = \"b\"\nroute = \"/b\"\nmodule = \"tenants/b/handler.wasm\"\nkv = \"shared\"\n\
+         [[middleware]]\nname = \"m\"\nmodule = \"m.wasm\"\nkv = \"shared\"\n\
+         [[function]]\nname = \"c\"\nroute = \"/c\"\nmodule = \"c.wasm\"\n\
+         [[function]]\nname = \"c-too\"\nroute = \"/c-too\"\nmodule = \"c.wasm\"\nkv = \"c\"\n\
+         [[middleware]]\nname = \"n\"\nmodule = \"n.wasm\"\n\
+         [[function]]\nname = \"n-fn\"\nroute = \"/n\"\nmodule = \"n.wasm\"\nkv = \"n\"\n",
+    )
+    .unwrap();
+    let ns: Vec<&str> = c.functions.iter().map(|f| f.namespace()).collect();
+    assert_eq!(ns, ["shared", "shared", "c", "c", "n"]);
+    assert_eq!(c.middleware[0].namespace(), "shared");
+    assert_eq!(c.middleware[1].namespace(), "n");
+    // One module served at several routes is one program: one name, one
+    // namespace; an http-wasm module as a middleware and a function too.
+    let c = parse(
+        "[[function]]\nroute = \"/a\"\nmodule = \"hello.wasm\"\n\
+         [[function]]\nroute = \"/b\"\nmodule = \"hello.wasm\"\n\
+         [[middleware]]\nname = \"hw\"\nmodule = \"hw.wasm\"\n\
+         [[function]]\nroute = \"/hw\"\nmodule = \"hw.wasm\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.functions[0].namespace(), c.functions[1].namespace());
+    assert_eq!(c.functions[2].namespace(), c.middleware[0].namespace());
+}
+
+#[test]
+fn a_name_used_as_a_namespace_is_at_most_128_bytes() {
+    let long = "n".repeat(StateConfig::MAX_NAMESPACE + 1);
+    let e = refused(&format!(
+        "[[function]]\nroute = \"/a\"\nmodule = \"a.wasm\"\n\
+         [[function]]\nname = \"{long}\"\nroute = \"/b\"\nmodule = \"b.wasm\"\n"
+    ));
+    assert_eq!(e.line, Some(5), "{e}");
+    assert!(
+        e.message
+            .contains("its name is its KV namespace, which may be at most 128 bytes, not 129"),
+        "{e}"
+    );
+    // With a `kv` of its own the name may be longer.
+    parse(&format!(
+        "[[function]]\nname = \"{long}\"\nroute = \"/b\"\nmodule = \"b.wasm\"\nkv = \"b\"\n"
+    ))
+    .unwrap();
+}
+
+#[test]
+fn state_quotas_keep_a_namespace_within_one_log_record() {
+    // `tests/kv_namespaces.rs` has the store read a record of
+    // `FULLEST_RECORD` bytes, and refuse one past `MAX_RECORD`.
+    let (max_bytes, max_keys) = (
+        *StateConfig::MAX_BYTES_RANGE.end(),
+        *StateConfig::MAX_KEYS_RANGE.end(),
+    );
+    assert_eq!(
+        StateConfig::FULLEST_RECORD,
+        max_bytes + max_keys * StateConfig::ENTRY_OVERHEAD
+    );
+    assert_eq!(
+        (StateConfig::FULLEST_RECORD, StateConfig::MAX_RECORD),
+        (253_417_728, 256 << 20)
+    );
+    let defaults = crate::limits::StateLimits::default();
+    assert!(StateConfig::MAX_BYTES_RANGE.contains(&defaults.max_bytes));
+    assert!(StateConfig::MAX_KEYS_RANGE.contains(&defaults.max_keys));
+    // The range ends are accepted, one past them refused by name.
+    let c = parse("[state]\nmax_bytes = \"128MiB\"\nmax_keys = 800_000\n").unwrap();
+    assert_eq!(
+        (c.state.limits.max_bytes, c.state.limits.max_keys),
+        (max_bytes, max_keys)
+    );
+    for (text, message) in [
+        (
+            "max_bytes = \"4GiB\"",
+            "`max_bytes` must be between 1KiB and 128MiB, got 4GiB",
+        ),
+        (
+            "max_bytes = 134_217_729",
+            "`max_bytes` must be between 1KiB and 128MiB, got 134217729B",
+        ),
+        (
+            "max_keys = 800_001",
+            "`max_keys` must be between 1 and 800000, got 800001",
+        ),
+    ] {
+        let e = refused(&format!("[state]\n{text}\n"));
+        assert_eq!((e.line, e.message.as_str()), (Some(2), message), "{text}");
+    }
 }

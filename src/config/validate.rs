@@ -2,7 +2,8 @@
 //! the checks between keys, and errors naming the file, line and key.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -176,6 +177,7 @@ pub(crate) fn validate(
     if let Some(l) = &raw.limits {
         config.defaults = function_limits(input, l, &config.defaults, config.fuel_per_ms)?;
     }
+    let mut users = Vec::new();
     for m in raw.middleware {
         if config
             .middleware
@@ -187,7 +189,15 @@ pub(crate) fn validate(
                 format!("[[middleware]] name {:?} is used twice", m.name.get_ref()),
             );
         }
+        let span = m.kv.as_ref().unwrap_or(&m.name).span();
         let spec = middleware(input, m, base, &config.defaults, config.fuel_per_ms)?;
+        users.push(NamespaceUser {
+            who: format!("middleware `{}`", spec.name),
+            namespace: spec.namespace().to_owned(),
+            explicit: spec.kv.is_some(),
+            program: (spec.module.clone(), Vec::new(), Vec::new()),
+            span,
+        });
         config.middleware.push(Arc::new(spec));
     }
     for f in raw.functions {
@@ -195,6 +205,13 @@ pub(crate) fn validate(
             Some(names) => middleware_list(input, names, &config.middleware)?,
             None => Vec::new(),
         };
+        let name_span = f.name.as_ref().unwrap_or(&f.module).span();
+        let kv_span = f.kv.as_ref().map_or(name_span.clone(), Spanned::span);
+        let written = format!(
+            "(route `{}`, module {:?})",
+            f.route.get_ref(),
+            f.module.get_ref()
+        );
         let mut spec = function(input, f, base, &config.defaults, config.fuel_per_ms)?;
         spec.middleware = chain;
         if let Some(other) = config
@@ -207,8 +224,38 @@ pub(crate) fn validate(
                 spec.route, other.name, spec.name
             )));
         }
+        let user = NamespaceUser {
+            who: format!("function `{}` {written}", spec.name),
+            namespace: spec.namespace().to_owned(),
+            explicit: spec.kv.is_some(),
+            program: (spec.module.clone(), spec.env.clone(), spec.args.clone()),
+            span: kv_span,
+        };
+        // One module served at several routes is one function and may keep
+        // its name; two modules may not share one. `users` holds the
+        // middleware, then the functions so far, in order.
+        if let Some((other, other_user)) = config
+            .functions
+            .iter()
+            .zip(&users[config.middleware.len()..])
+            .find(|(o, _)| o.name == spec.name && o.module != spec.module)
+        {
+            let shared = match other.kv.is_none() && spec.kv.is_none() {
+                true => format!(", and they would share KV namespace {:?}", spec.name),
+                false => String::new(),
+            };
+            return input.error(
+                name_span,
+                format!(
+                    "{} has the name of {}: logs, metrics and error bodies would not tell them apart{shared}; set a distinct `name` on one",
+                    user.who, other_user.who
+                ),
+            );
+        }
+        users.push(user);
         config.functions.push(spec);
     }
+    namespaces(input, users)?;
     if let Some(g) = &raw.gateway {
         let route_key = [
             ("name", g.name.as_ref().map(Spanned::span)),
@@ -249,6 +296,71 @@ pub(crate) fn validate(
     }
     check_budget(input, &config)?;
     Ok(config)
+}
+
+/// A module with its `env` and `args` (a middleware has neither): one
+/// program, wherever it is served.
+type Program = (PathBuf, Vec<(String, String)>, Vec<String>);
+
+/// A function or middleware as the owner of a KV namespace, for
+/// [`namespaces`].
+struct NamespaceUser {
+    /// How errors name it: "function `a` (route `/a`, module "a.wasm")" or
+    /// "middleware `m`".
+    who: String,
+    /// Its namespace: its `kv`, else its name.
+    namespace: String,
+    /// Whether `kv` set it.
+    explicit: bool,
+    /// What it runs.
+    program: Program,
+    /// Where errors about it point: its `kv`, else its `name`, else its
+    /// `module` (whose file stem is then its name).
+    span: Range<usize>,
+}
+
+/// A namespace that is a name by default belongs to that function or
+/// middleware alone: otherwise `tenants/a/handler.wasm` and
+/// `tenants/b/handler.wasm`, both named `handler` after their file stem,
+/// would read and overwrite each other's keys. Two share one when a `kv`
+/// names it (on both, or on one, naming the other's), or when they are one
+/// [`Program`] served at several routes (an http-wasm module as a
+/// middleware and as a function too). A name
+/// used as a namespace is held to `kv`'s length, which the log's record
+/// bound assumes (see [`StateConfig::ENTRY_OVERHEAD`]). The error points
+/// at the later of two in the file.
+fn namespaces(input: &ConfigText, mut users: Vec<NamespaceUser>) -> Result<(), ConfigError> {
+    users.sort_by_key(|u| u.span.start);
+    for (i, user) in users.iter().enumerate() {
+        if user.explicit {
+            continue;
+        }
+        let max = StateConfig::MAX_NAMESPACE;
+        if user.namespace.len() > max {
+            return input.error(
+                user.span.clone(),
+                format!(
+                    "{}: its name is its KV namespace, which may be at most {max} bytes, not {}; set a shorter `name` or a `kv`",
+                    user.who,
+                    user.namespace.len()
+                ),
+            );
+        }
+        let Some(other) = users[..i]
+            .iter()
+            .find(|o| !o.explicit && o.namespace == user.namespace && o.program != user.program)
+        else {
+            continue;
+        };
+        return input.error(
+            user.span.clone(),
+            format!(
+                "{} would share KV namespace {:?} with {}: without `kv` a namespace is the name, and belongs to that one alone; set a distinct `name` or `kv` on one (the same `kv` on both shares it on purpose)",
+                user.who, user.namespace, other.who
+            ),
+        );
+    }
+    Ok(())
 }
 
 /// `[signatures]`: each trusted key 64 hex digits of a curve point
@@ -500,11 +612,12 @@ pub(crate) fn state(
 const STATE_SYNC_RANGE: std::ops::RangeInclusive<Duration> =
     Duration::from_millis(1)..=Duration::from_secs(10);
 
-/// A `kv` namespace name: 1 to 128 bytes of `A-Z a-z 0-9 . _ -` (it is
-/// shown in logs and typed on the `wasmgate kv` command line).
+/// A `kv` namespace name: 1 to [`StateConfig::MAX_NAMESPACE`] (128)
+/// bytes of `A-Z a-z 0-9 . _ -` (it is shown in logs and typed on the
+/// `wasmgate kv` command line).
 fn namespace(input: &ConfigText, ns: &Spanned<String>) -> Result<String, ConfigError> {
     let name = ns.get_ref();
-    let ok = (1..=128).contains(&name.len())
+    let ok = (1..=StateConfig::MAX_NAMESPACE).contains(&name.len())
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));

@@ -53,6 +53,10 @@ pub struct Shape {
     pub data_segments: u64,
     /// Imports of any kind.
     pub imports: u64,
+    /// Exports of any kind: wasmi copies each name into every instance.
+    pub exports: u64,
+    /// Bytes of all export names together.
+    pub export_name_bytes: u64,
     /// Bytes of the largest function body.
     pub largest_body: u64,
     /// Deepest nesting of blocks (`block`, `loop`, `if`, `try_table`) in
@@ -103,6 +107,14 @@ impl Shape {
                             }
                             TypeRef::Tag(_) => {}
                         }
+                    }
+                }
+                Payload::ExportSection(reader) => {
+                    for export in reader {
+                        let len =
+                            u64::try_from(export.map_err(error)?.name.len()).unwrap_or(u64::MAX);
+                        shape.exports = shape.exports.saturating_add(1);
+                        shape.export_name_bytes = shape.export_name_bytes.saturating_add(len);
                     }
                 }
                 Payload::FunctionSection(reader) => {
@@ -180,6 +192,12 @@ impl Shape {
             Some("max_module_imports"),
         )?;
         over(
+            "exports",
+            self.exports,
+            limits.max_exports.into(),
+            Some("max_module_exports"),
+        )?;
+        over(
             "bytes in its largest function",
             self.largest_body,
             limits.max_function_bytes,
@@ -240,7 +258,9 @@ impl Shape {
 
     /// What one instantiation costs. Saturates: only ever compared with
     /// limits. The bytes leave out tables and linear memory: the store's
-    /// limiter counts those as they are created and grown.
+    /// limiter counts those as they are created and grown. Exports are
+    /// charged as wasmi makes them: every instance gets its own map of
+    /// copied names (`InstanceEntityBuilder::push_export`).
     pub fn cost(&self) -> InstanceCost {
         let table_elements = self.table_elements.saturating_add(self.element_items);
         let bytes = InstanceCost::BASE_BYTES
@@ -253,7 +273,9 @@ impl Shape {
             .saturating_add(
                 self.data_segments
                     .saturating_mul(InstanceCost::DATA_SEGMENT_BYTES),
-            );
+            )
+            .saturating_add(self.exports.saturating_mul(InstanceCost::EXPORT_BYTES))
+            .saturating_add(self.export_name_bytes);
         let fuel = InstanceCost::BASE_FUEL
             .saturating_add(self.globals.saturating_mul(InstanceCost::GLOBAL_FUEL))
             .saturating_add(self.functions.saturating_mul(InstanceCost::FUNCTION_FUEL))
@@ -262,7 +284,12 @@ impl Shape {
                 self.data_segments
                     .saturating_mul(InstanceCost::DATA_SEGMENT_FUEL),
             )
-            .saturating_add(self.data_bytes / InstanceCost::DATA_BYTES_PER_FUEL);
+            .saturating_add(self.data_bytes / InstanceCost::DATA_BYTES_PER_FUEL)
+            .saturating_add(self.exports.saturating_mul(InstanceCost::EXPORT_FUEL))
+            .saturating_add(
+                self.export_name_bytes
+                    .saturating_mul(InstanceCost::EXPORT_NAME_BYTE_FUEL),
+            );
         InstanceCost { bytes, fuel }
     }
 
@@ -360,6 +387,8 @@ mod tests {
                 data_segments: 1,
                 data_bytes: 5,
                 imports: 1,
+                exports: 0,
+                export_name_bytes: 0,
                 largest_body: s.largest_body,
                 deepest_nesting: 0,
                 blocks: 0,
@@ -374,6 +403,37 @@ mod tests {
         assert_eq!(
             cost.fuel,
             InstanceCost::BASE_FUEL + 2 * 140 + 3 * 420 + 13 + 100
+        );
+    }
+
+    #[test]
+    fn exports_are_charged_per_export_and_per_name_byte() {
+        let bare = shape("(module (func) (memory 1) (global i32 (i32.const 0)))");
+        let exported = shape(
+            r#"(module (func (export "f") (export "run"))
+                (memory (export "memory") 1)
+                (global (export "g") i32 (i32.const 0)))"#,
+        );
+        assert_eq!((exported.exports, exported.export_name_bytes), (4, 11));
+        let (bare, exported) = (bare.cost(), exported.cost());
+        assert_eq!(
+            exported.fuel - bare.fuel,
+            4 * InstanceCost::EXPORT_FUEL + 11 * InstanceCost::EXPORT_NAME_BYTE_FUEL
+        );
+        assert_eq!(
+            exported.bytes - bare.bytes,
+            4 * InstanceCost::EXPORT_BYTES + 11
+        );
+        let limits = ModuleLimits {
+            max_exports: 3,
+            ..ModuleLimits::default()
+        };
+        let e = shape(r#"(module (func (export "a") (export "b") (export "c") (export "d")))"#)
+            .check(&limits)
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "it has 4 exports, more than `max_module_exports` (3)"
         );
     }
 

@@ -804,6 +804,15 @@ impl Store {
         for op in &ops {
             record::encode_op(&mut payload, op);
         }
+        // One commit is one record, and replay takes none longer than
+        // `MAX_PAYLOAD` (`wasmgate kv import` runs without quotas).
+        if payload.len() > usize::try_from(record::MAX_PAYLOAD).unwrap_or(usize::MAX) {
+            return Err(KvError::Unavailable(format!(
+                "a commit of {} bytes is larger than one log record ({} bytes)",
+                payload.len(),
+                record::MAX_PAYLOAD
+            )));
+        }
         let bytes = record::frame(&payload);
         let len = bytes.len() as u64;
         let (ack, rx) = match inner.durability {
@@ -964,6 +973,18 @@ fn apply(spaces: &mut BTreeMap<Vec<u8>, Space>, op: Op) {
 /// The log holding exactly the live entries: the header and one record
 /// per namespace.
 fn snapshot(spaces: &mut BTreeMap<Vec<u8>, Space>, now: u64) -> Vec<u8> {
+    snapshot_in(spaces, now, SNAPSHOT_RECORD)
+}
+
+/// The longest payload of a compacted log's records: 64 MiB. A namespace's
+/// entries are written in as many records as they need (each entry fits
+/// one: a commit does, within `MAX_PAYLOAD`), so that however large a
+/// namespace grew, replay reads every record back.
+const SNAPSHOT_RECORD: usize = 64 << 20;
+
+/// [`snapshot`] with records of at most `max_record` bytes of payload
+/// (one entry more if a single entry is longer).
+fn snapshot_in(spaces: &mut BTreeMap<Vec<u8>, Space>, now: u64, max_record: usize) -> Vec<u8> {
     let mut out = record::MAGIC.to_vec();
     spaces.retain(|_, space| {
         space.purge(now);
@@ -978,14 +999,19 @@ fn snapshot(spaces: &mut BTreeMap<Vec<u8>, Space>, now: u64) -> Vec<u8> {
                 value: e.value.clone(),
                 expires: e.expires,
             };
+            let start = payload.len();
             record::encode_op(&mut payload, &op);
+            if payload.len() > max_record && start > 0 {
+                let next = payload.split_off(start);
+                out.extend(record::frame(&payload));
+                payload = next;
+            }
         }
         out.extend(record::frame(&payload));
     }
     out
 }
 
-/// Renames `path` to `PATH.damaged-UNIXTIME` (`.N` added if that exists).
 /// The bytes of the log up to `good_len` without the `skipped` ranges.
 fn without(bytes: &[u8], good_len: u64, skipped: &[(u64, u64)]) -> Vec<u8> {
     let end = usize::try_from(good_len).map_or(bytes.len(), |n| n.min(bytes.len()));
@@ -1047,6 +1073,7 @@ fn aside_name(path: &Path) -> PathBuf {
     aside
 }
 
+/// Renames `path` to `PATH.damaged-UNIXTIME` (`.N` added if that exists).
 fn set_aside(path: &Path) -> Result<PathBuf, String> {
     let aside = aside_name(path);
     std::fs::rename(path, &aside)

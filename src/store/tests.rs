@@ -379,6 +379,32 @@ fn a_read_only_open_changes_nothing_and_refuses_commits() {
 }
 
 #[test]
+fn a_compacted_namespace_is_written_in_records_replay_reads_back() {
+    let dir = tmp("split");
+    let store = open(&dir);
+    let mut t = txn(&store, "big");
+    for i in 0..40u32 {
+        t.set(format!("k{i:02}").as_bytes(), &[b'v'; 100], 0)
+            .expect("set");
+    }
+    commit(t);
+    // Records of at most ~1 KiB: ~8 entries each.
+    let bytes = snapshot_in(&mut store.lock().spaces, now_ms(), 1000);
+    drop(store);
+    let replay = record::replay(&bytes);
+    assert!(replay.damage.is_none(), "{:?}", replay.damage);
+    assert!(
+        replay.batches.len() >= 4,
+        "{} records",
+        replay.batches.len()
+    );
+    let ops: usize = replay.batches.iter().map(Vec::len).sum();
+    assert_eq!(ops, 40);
+    assert!(replay.batches.iter().all(|b| b.len() <= 9));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn deleting_absent_keys_buffers_nothing() {
     let dir = tmp("delete-absent");
     let store = open(&dir);
