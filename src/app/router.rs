@@ -6,6 +6,7 @@
 //! module cache's question, asked once per `module_check_interval` for a
 //! module it holds (two `stat` calls per request were ~7% of the CPU).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -33,6 +34,9 @@ pub struct Router {
     /// Prefix routes, longest first.
     prefix: Vec<Target>,
     dir: Option<(PathBuf, FunctionLimits)>,
+    /// KV namespaces of configured functions and middleware, and the
+    /// module holding each (`None`: several).
+    namespaces: HashMap<String, Option<PathBuf>>,
 }
 
 /// What a configured route leads to.
@@ -79,9 +83,28 @@ impl Router {
         let (prefix, exact): (Vec<_>, Vec<_>) = functions.chain(proxies).partition(|t| t.route().1);
         let mut prefix = prefix;
         prefix.sort_by_key(|t| std::cmp::Reverse(t.route().0.len()));
+        // The namespaces configured functions and middleware hold, with the
+        // module each belongs to (`None` once two modules share it).
+        let mut namespaces: HashMap<String, Option<PathBuf>> = HashMap::new();
+        let held = config
+            .functions
+            .iter()
+            .map(|f| (f.namespace(), &f.module))
+            .chain(config.middleware.iter().map(|m| (m.namespace(), &m.module)));
+        for (ns, module) in held {
+            namespaces
+                .entry(ns.to_owned())
+                .and_modify(|m| {
+                    if m.as_ref() != Some(module) {
+                        *m = None;
+                    }
+                })
+                .or_insert_with(|| Some(module.clone()));
+        }
         Self {
             exact,
             prefix,
+            namespaces,
             dir: config
                 .functions_dir
                 .clone()
@@ -148,7 +171,16 @@ impl Router {
         if !valid {
             return None;
         }
-        Some(Arc::new(FunctionSpec::from_dir(dir, name, limits)))
+        let spec = FunctionSpec::from_dir(dir, name, limits);
+        // Its KV namespace is its name: one a configured function or
+        // middleware holds belongs to that one (unless it is the same
+        // module), so the file is not served from the directory.
+        if let Some(module) = self.namespaces.get(name)
+            && module.as_deref() != Some(spec.module.as_path())
+        {
+            return None;
+        }
+        Some(Arc::new(spec))
     }
 }
 
@@ -216,6 +248,29 @@ mod tests {
                 assert_eq!(allow, "POST, PUT");
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_dir_function_never_takes_a_configured_namespace() {
+        // `handler` (a configured function, another file) and `mw` (a
+        // middleware) hold their namespaces; `same` is the very file.
+        let r = router(
+            "[server]\nfunctions_dir = \".\"\n\n\
+             [[function]]\nroute = \"/h\"\nname = \"handler\"\nmodule = \"tenants/a/handler.wasm\"\n\n\
+             [[function]]\nroute = \"/s\"\nmodule = \"same.wasm\"\n\n\
+             [[middleware]]\nname = \"mw\"\nmodule = \"m.wasm\"\n",
+        );
+        for path in ["/handler", "/handler/x", "/mw"] {
+            assert!(matches!(r.route("GET", path), Match::NotFound), "{path}");
+        }
+        for (path, name) in [("/same/x", "same"), ("/other", "other")] {
+            match r.route("GET", path) {
+                Match::Found(f) => {
+                    assert_eq!((f.name.as_str(), f.from_functions_dir), (name, true))
+                }
+                other => panic!("{path}: {other:?}"),
+            }
         }
     }
 

@@ -1308,3 +1308,18 @@ fn state_quotas_keep_a_namespace_within_one_log_record() {
         assert_eq!((e.line, e.message.as_str()), (Some(2), message), "{text}");
     }
 }
+
+#[test]
+fn a_route_that_encodes_an_unreserved_character_is_refused() {
+    let e = parse("[[function]]\nroute = \"/%61dmin/*\"\nmodule = \"a.wasm\"\n").unwrap_err();
+    assert!(
+        e.message.contains("percent-encodes \"%61\"") && e.message.contains("write it plain"),
+        "{}",
+        e.message
+    );
+    let e = parse("[[proxy]]\nroute = \"/x%7e\"\nupstream = \"http://127.0.0.1:9\"\n").unwrap_err();
+    assert!(e.message.contains("%7e"), "{}", e.message);
+    // Reserved characters stay encoded in requests, so may in routes.
+    let c = parse("[[function]]\nroute = \"/a%20b\"\nmodule = \"a.wasm\"\n").unwrap();
+    assert_eq!(c.functions[0].route, "/a%20b");
+}

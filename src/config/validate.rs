@@ -727,7 +727,26 @@ fn route(input: &ConfigText, text: &Spanned<String>) -> Result<(String, bool), C
             format!("`route` must be a path starting with `/` (optionally ending in `/*`), got {route_text:?}"),
         );
     }
+    // Requests route with their encoded unreserved characters decoded
+    // (`/%61dmin` is `/admin`): a route spelled encoded would match
+    // nothing.
+    if let Some(escape) = encoded_unreserved(route) {
+        return input.error(
+            text.span(),
+            format!("`route` percent-encodes {escape:?}, a character that needs no encoding and that requests route as plain: write it plain, got {route_text:?}"),
+        );
+    }
     Ok((route.to_owned(), prefix))
+}
+
+/// The first `%XX` in `route` that encodes an unreserved character
+/// (RFC 3986 §2.3: `A-Z a-z 0-9 - . _ ~`).
+fn encoded_unreserved(route: &str) -> Option<&str> {
+    route.match_indices('%').find_map(|(i, _)| {
+        let escape = route.get(i..i + 3)?;
+        let byte = u8::from_str_radix(escape.get(1..)?, 16).ok()?;
+        (byte.is_ascii_alphanumeric() || b"-._~".contains(&byte)).then_some(escape)
+    })
 }
 
 /// One `[[proxy]]` table over the `[gateway]` defaults.
