@@ -239,6 +239,11 @@ fn healthz_readyz_404_405_and_a_garbage_request_on_the_admin_port() {
     let r = Conn::open(a).request("POST", "/metrics", &[], b"x");
     assert_eq!(r.status, 405);
     assert_eq!(r.header("allow"), Some("GET, HEAD"));
+    // No admin path takes a body, and the admin port has no memory
+    // budget: more than 1 KiB is refused before it is read.
+    let r = Conn::open(a).request("POST", "/metrics", &[], &[b'x'; 2048]);
+    assert_eq!(r.status, 413, "{r:?}");
+    assert!(r.text().contains("larger than 1024 bytes"), "{r:?}");
     let mut garbage = Conn::open(a);
     garbage.send(b"\x00\x01 GARBAGE\r\n\r\n");
     assert_eq!(garbage.read_response(false).status, 400);

@@ -13,6 +13,11 @@ use crate::http::{Request, Response};
 use crate::limits::ServerLimits;
 use crate::server::{Handler, Refused, Status};
 
+/// The largest request body the admin listener reads: 1 KiB. No admin
+/// path takes a body, and the admin listener has no memory budget: a
+/// larger one is refused (413 `body-too-large`) before it is read.
+const ADMIN_MAX_BODY: u64 = 1024;
+
 /// Serves the admin paths from the main server's status.
 pub struct Admin {
     status: Status<App>,
@@ -22,7 +27,8 @@ pub struct Admin {
 impl Admin {
     /// The admin handler of the server `status` describes.
     pub fn new(status: Status<App>) -> Self {
-        let limits = status.handler().config.server.clone();
+        let mut limits = status.handler().config.server.clone();
+        limits.max_body = ADMIN_MAX_BODY;
         Self { status, limits }
     }
 
