@@ -327,6 +327,48 @@ fn a_damaged_log_opens_dropping_only_its_tail() {
 }
 
 #[test]
+fn a_record_damaged_in_the_middle_loses_only_itself() {
+    let state = TempDir::new("kv-middle");
+    let config = counter_config(state.path(), "");
+    let s = Server::with_config(&config, &counter_files());
+    for i in 0..20 {
+        assert_eq!(count(&s, &format!("k{i}")), 1);
+    }
+    drop(s); // kill -9
+    let log = state.path().join("kv.log");
+    let mut bytes = std::fs::read(&log).expect("log");
+    // The 8th record (k7's commit): records are `len u32, crc u32, payload`
+    // after the 8-byte header.
+    let mut at = 8;
+    for _ in 0..7 {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+        at += 8 + len as usize;
+    }
+    bytes[at + 12] ^= 0x40;
+    std::fs::write(&log, &bytes).expect("write");
+    let s = Server::with_config(&config, &counter_files());
+    for i in (0..20).filter(|&i| i != 7) {
+        assert_eq!(count(&s, &format!("k{i}")), 2, "k{i} kept");
+    }
+    assert_eq!(count(&s, "k7"), 1, "the damaged record is lost, alone");
+    let line = s.wait_for_log("skipped");
+    assert!(line.contains("the log as found is in"), "{line}");
+    let aside: Vec<_> = std::fs::read_dir(state.path())
+        .expect("dir")
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| p.to_string_lossy().contains("kv.log.damaged-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(std::fs::read(&aside[0]).expect("aside"), bytes);
+    s.assert_healthy();
+    // Rewritten without the damage: the next start reports none.
+    drop(s);
+    let s = Server::with_config(&config, &counter_files());
+    assert_eq!(count(&s, "k19"), 3);
+    assert!(!s.log().contains("skipped"), "{}", s.log());
+}
+
+#[test]
 fn quotas_answer_an_error_value_not_a_trap() {
     let state = TempDir::new("kv-quota");
     let s = Server::with_config(
