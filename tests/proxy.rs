@@ -638,6 +638,8 @@ fn a_path_cannot_dodge_a_routes_middleware_by_its_spelling() {
         "/x/..%5cadmin/secret",
         "//admin/secret",
         "/admin%2fsecret",
+        "/admin;x/secret",
+        "/x/..;/admin/secret",
     ] {
         let r = server.get(path);
         assert_eq!(r.status, 400, "{path}: {r:?}");

@@ -268,10 +268,12 @@ fn functions_dir_tenants_and_middleware_are_checked_too() {
     );
     put(&dir, "signed-cors.wasm", &cors, Some(sign(&key(1), &cors)));
     put(&dir, "plain-cors.wasm", &cors, None);
-    let middleware = "[[middleware]]\nname = \"signed\"\nmodule = \"signed-cors.wasm\"\nconfig = { allowed_origins = [\"https://a.example\"] }\n\
-         [[middleware]]\nname = \"plain\"\nmodule = \"plain-cors.wasm\"\nconfig = { allowed_origins = [\"https://a.example\"] }\n\
-         [[function]]\nroute = \"/guarded\"\nmodule = \"hello.wasm\"\nmiddleware = [\"signed\"]\n\
-         [[function]]\nroute = \"/exposed\"\nmodule = \"hello.wasm\"\nmiddleware = [\"plain\"]\n";
+    // (Middleware names other than the tenants': a functions_dir name that
+    // a configured middleware holds as its KV namespace is not served.)
+    let middleware = "[[middleware]]\nname = \"signed-mw\"\nmodule = \"signed-cors.wasm\"\nconfig = { allowed_origins = [\"https://a.example\"] }\n\
+         [[middleware]]\nname = \"plain-mw\"\nmodule = \"plain-cors.wasm\"\nconfig = { allowed_origins = [\"https://a.example\"] }\n\
+         [[function]]\nroute = \"/guarded\"\nmodule = \"hello.wasm\"\nmiddleware = [\"signed-mw\"]\n\
+         [[function]]\nroute = \"/exposed\"\nmodule = \"hello.wasm\"\nmiddleware = [\"plain-mw\"]\n";
     let config = trusted_config(true, "functions_dir = \"tenants\"\n") + middleware;
     // `/hello` is configured (above the tenants) and signed by key 1.
     // The server's directory gets every file under its relative name.
@@ -309,7 +311,7 @@ fn functions_dir_tenants_and_middleware_are_checked_too() {
         body["message"]
             .as_str()
             .unwrap()
-            .contains("middleware `plain`"),
+            .contains("middleware `plain-mw`"),
         "{body}"
     );
     s.wait_for_log("plain-cors.wasm: module refused: no signature");

@@ -132,10 +132,13 @@ impl Router {
         // routes are: `/%61dmin/x` is `/admin/x` to any server that
         // normalises it, so it must meet `/admin/*`'s middleware here.
         let path = &*crate::http::normalized(path);
+        // An exact route takes its path with one trailing `/` too:
+        // frameworks (Express by default) serve `/admin/` as `/admin`.
+        let bare = path.strip_suffix('/').filter(|p| !p.is_empty());
         let configured = self
             .exact
             .iter()
-            .find(|t| t.route().0 == path)
+            .find(|t| t.route().0 == path || Some(t.route().0) == bare)
             .or_else(|| {
                 self.prefix
                     .iter()
@@ -218,6 +221,25 @@ mod tests {
         // (the decoder refuses it), `%3a` is not `:` to a server either.
         for path in ["/adm%3ain/x", "/x/admin"] {
             assert_eq!(name(path), "all", "{path}");
+        }
+        // Hex digits in either case are one escape; an exact route takes a
+        // trailing `/`.
+        let r = router(
+            "[[function]]\nroute=\"/a%3Ab/*\"\nmodule=\"ab.wasm\"\n[[function]]\nroute=\"/exact\"\nmodule=\"exact.wasm\"\n[[function]]\nroute=\"/*\"\nmodule=\"all.wasm\"\n",
+        );
+        let name = |p: &str| match r.route("GET", p) {
+            Match::Found(f) => f.name.clone(),
+            other => panic!("{p}: {other:?}"),
+        };
+        for (path, expected) in [
+            ("/a%3ab/x", "ab"),
+            ("/a%3Ab", "ab"),
+            ("/exact", "exact"),
+            ("/exact/", "exact"),
+            ("/exact/x", "all"),
+            ("/", "all"),
+        ] {
+            assert_eq!(name(path), expected, "{path}");
         }
     }
 

@@ -733,19 +733,25 @@ fn route(input: &ConfigText, text: &Spanned<String>) -> Result<(String, bool), C
     if let Some(escape) = encoded_unreserved(route) {
         return input.error(
             text.span(),
-            format!("`route` percent-encodes {escape:?}, a character that needs no encoding and that requests route as plain: write it plain, got {route_text:?}"),
+            format!("`route` has {escape:?}, which requests do not route as written (an unreserved character routes plain, other escapes with upper-case hex): write it plain or upper case, got {route_text:?}"),
         );
     }
     Ok((route.to_owned(), prefix))
 }
 
-/// The first `%XX` in `route` that encodes an unreserved character
-/// (RFC 3986 §2.3: `A-Z a-z 0-9 - . _ ~`).
+/// The first `%XX` in `route` that requests would not route as written:
+/// one that encodes an unreserved character (RFC 3986 §2.3: `A-Z a-z 0-9 -
+/// . _ ~`, routed decoded) or has lower-case hex digits (routed upper
+/// case).
 fn encoded_unreserved(route: &str) -> Option<&str> {
     route.match_indices('%').find_map(|(i, _)| {
         let escape = route.get(i..i + 3)?;
-        let byte = u8::from_str_radix(escape.get(1..)?, 16).ok()?;
-        (byte.is_ascii_alphanumeric() || b"-._~".contains(&byte)).then_some(escape)
+        let hex = escape.get(1..)?;
+        let byte = u8::from_str_radix(hex, 16).ok()?;
+        (byte.is_ascii_alphanumeric()
+            || b"-._~".contains(&byte)
+            || hex.bytes().any(|b| b.is_ascii_lowercase()))
+        .then_some(escape)
     })
 }
 

@@ -56,8 +56,9 @@ pub struct ClientConn {
 }
 
 /// Opens a connection to `host:port` within `timeout`. A host that is not
-/// an IP address is resolved by smol's resolver (the system's, on its
-/// blocking-thread pool, not on the executor).
+/// an IP address is resolved by the system's resolver on a thread of its
+/// own, at most [`MAX_LOOKUPS`] at once (`connect_name`), never on the
+/// executor.
 pub async fn connect(
     host: &str,
     port: u16,

@@ -125,6 +125,11 @@ fn path_forms(path: &str) -> Result<(), &'static str> {
     if path.contains("//") {
         return Err("request target has an empty path segment (`//`)");
     }
+    // `/admin;x/secret`, `/pub/..;/admin`: Tomcat, Jetty and Spring drop
+    // path parameters (and then resolve `..`).
+    if path.contains(';') {
+        return Err("request target has a `;` in its path");
+    }
     let bytes = path.as_bytes();
     for (i, _) in path.match_indices('%') {
         let hex = bytes
@@ -141,9 +146,10 @@ fn path_forms(path: &str) -> Result<(), &'static str> {
 }
 
 /// `path` with its percent-encoded unreserved characters (`A-Z a-z 0-9 -
-/// . _ ~`, RFC 3986 §2.3) decoded: `/%61dmin` is `/admin` (§6.2.2.2). What
-/// routes match, so that a path routes as any server that normalises it
-/// reads it. Borrowed when there is nothing to decode.
+/// . _ ~`, RFC 3986 §2.3) decoded (`/%61dmin` is `/admin`, §6.2.2.2) and
+/// its other escapes' hex digits upper case (`%3a` is `%3A`, §6.2.2.1).
+/// What routes match, so that a path routes as any server that normalises
+/// it reads it. Borrowed when there is nothing to change.
 pub fn normalized(path: &str) -> std::borrow::Cow<'_, str> {
     fn unreserved(hex: &[u8]) -> Option<u8> {
         let text = std::str::from_utf8(hex).ok()?;
@@ -152,7 +158,15 @@ pub fn normalized(path: &str) -> std::borrow::Cow<'_, str> {
     }
     let bytes = path.as_bytes();
     let decodes = |i: usize| bytes.get(i + 1..i + 3).and_then(unreserved);
-    if !path.match_indices('%').any(|(i, _)| decodes(i).is_some()) {
+    let lower = |i: usize| {
+        bytes.get(i + 1..i + 3).is_some_and(|h| {
+            h.iter().all(u8::is_ascii_hexdigit) && h.iter().any(u8::is_ascii_lowercase)
+        })
+    };
+    if !path
+        .match_indices('%')
+        .any(|(i, _)| decodes(i).is_some() || lower(i))
+    {
         return std::borrow::Cow::Borrowed(path);
     }
     let mut out = String::new();
@@ -161,6 +175,15 @@ pub fn normalized(path: &str) -> std::borrow::Cow<'_, str> {
         match (bytes[i], decodes(i)) {
             (b'%', Some(b)) => {
                 out.push(char::from(b));
+                i += 3;
+            }
+            (b'%', None) if lower(i) => {
+                out.push('%');
+                out.extend(
+                    bytes[i + 1..i + 3]
+                        .iter()
+                        .map(|b| char::from(b.to_ascii_uppercase())),
+                );
                 i += 3;
             }
             (b, _) => {
@@ -445,7 +468,11 @@ mod tests {
             std::borrow::Cow::Borrowed(_)
         ));
         assert_eq!(normalized("/%61dmin/%7E%2d%5F%2E"), "/admin/~-_.");
-        assert_eq!(normalized("/a%3a%20%25%41"), "/a%3a%20%25A");
+        assert_eq!(normalized("/a%3a%20%25%41%c3%A9"), "/a%3A%20%25A%C3%A9");
+        assert!(matches!(
+            normalized("/a%3A%C3"),
+            std::borrow::Cow::Borrowed(_)
+        ));
         assert_eq!(normalized("/a%4"), "/a%4");
     }
 
@@ -472,6 +499,8 @@ mod tests {
         assert_eq!(ok("HTTPS://x:1"), Some(("/".into(), Some("x:1".into()))));
         assert_eq!(ok("http://x?q"), Some(("/?q".into(), Some("x".into()))));
         for bad in [
+            "/admin;x/secret",
+            "/pub/..;/admin",
             "/{a}|^[b]\\?c",
             "/a%2fb",
             "/a%2F..",

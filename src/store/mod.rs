@@ -446,28 +446,21 @@ impl Store {
             Err(e) => return Err(format!("{}: {e}", path.display())),
         }
         let mut replay = record::replay(&bytes);
-        if !replay.skipped.is_empty() {
-            // Damage in the middle: the batches in it are lost, the intact
-            // records after it are kept. The file as found is kept aside
-            // whole (an operator may recover more by hand), then the log
-            // is rewritten without the damaged ranges (so the next open
-            // does not skip them again).
-            let aside = copy_aside(&path)?;
-            let kept = without(&bytes, replay.good_len, &replay.skipped);
-            rewrite(dir, &path, &kept)?;
+        if replay.followed && replay.good_len >= record::MAGIC.len() as u64 {
+            // Damage that is not a torn last write (a bad sector, a flipped
+            // bit) may have acknowledged records after it: the bytes cut
+            // off are kept beside the log first, for an operator to recover
+            // by hand (replay never guesses where records resume).
+            let aside = keep_tail(&path, &bytes, replay.good_len)?;
             let damage = replay.damage.take().unwrap_or_default();
             log::error!(
-                "state: {}: {damage}; {} damaged range(s) skipped, their batches lost; the log as found is in {}",
+                "state: {}: {damage}; they may hold acknowledged writes: kept in {}",
                 path.display(),
-                replay.skipped.len(),
                 aside.display()
             );
-            replay.damage = Some(format!(
-                "{damage}; the log as found is in {}",
-                aside.display()
-            ));
-            replay.good_len = u64::try_from(kept.len()).unwrap_or(u64::MAX);
-        } else if !bytes.is_empty() && replay.good_len < record::MAGIC.len() as u64 {
+            replay.damage = Some(format!("{damage}; kept in {}", aside.display()));
+        }
+        if !bytes.is_empty() && replay.good_len < record::MAGIC.len() as u64 {
             // Not even the header is intact: this may be another file, or
             // one an operator can still recover by hand. Never destroy it.
             let aside = set_aside(&path)?;
@@ -482,7 +475,7 @@ impl Store {
             bytes: replay.good_len,
             damage: replay.damage.clone(),
         };
-        if let Some(damage) = replay.damage.as_ref().filter(|_| replay.skipped.is_empty()) {
+        if let Some(damage) = replay.damage.as_ref().filter(|_| !replay.followed) {
             log::warn!("state: {}: {damage}", path.display());
         }
         if replay.good_len < record::MAGIC.len() as u64 {
@@ -492,8 +485,8 @@ impl Store {
                 .and_then(|()| f.sync_all())
                 .map_err(|e| format!("{}: {e}", path.display()))?;
             writer::sync_dir(dir)?;
-        } else if replay.damage.is_some() && replay.skipped.is_empty() {
-            // A damaged tail (a crash mid-write): cut off.
+        } else if replay.damage.is_some() {
+            // A damaged tail: cut off (kept aside above unless a torn write).
             let f = std::fs::OpenOptions::new()
                 .write(true)
                 .open(&path)
@@ -1012,51 +1005,25 @@ fn snapshot_in(spaces: &mut BTreeMap<Vec<u8>, Space>, now: u64, max_record: usiz
     out
 }
 
-/// The bytes of the log up to `good_len` without the `skipped` ranges.
-fn without(bytes: &[u8], good_len: u64, skipped: &[(u64, u64)]) -> Vec<u8> {
-    let end = usize::try_from(good_len).map_or(bytes.len(), |n| n.min(bytes.len()));
-    let mut kept = Vec::new();
-    let mut from = 0usize;
-    for &(start, stop) in skipped {
-        let start = usize::try_from(start).map_or(end, |n| n.min(end));
-        kept.extend_from_slice(&bytes[from.min(start)..start]);
-        from = usize::try_from(stop).map_or(end, |n| n.min(end));
-    }
-    kept.extend_from_slice(&bytes[from.min(end)..end]);
-    kept
-}
-
-/// Replaces the log at `path` with `bytes`: written beside it, synced,
-/// renamed over it, the directory synced.
-fn rewrite(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let next = dir.join(writer::NEXT);
-    let written = File::create(&next).and_then(|mut f| {
-        std::io::Write::write_all(&mut f, bytes)?;
+/// Writes the bytes of `bytes` from `from` on beside the log at `path`
+/// (`kv.log.damaged-UNIXTIME`, synced) and returns its path.
+fn keep_tail(path: &Path, bytes: &[u8], from: u64) -> Result<PathBuf, String> {
+    let aside = aside_name(path);
+    let from = usize::try_from(from).map_or(bytes.len(), |n| n.min(bytes.len()));
+    let written = File::create(&aside).and_then(|mut f| {
+        std::io::Write::write_all(&mut f, &bytes[from..])?;
         f.sync_all()
     });
-    written
-        .and_then(|()| std::fs::rename(&next, path))
-        .map_err(|e| {
-            format!(
-                "{}: cannot rewrite the log without its damage: {e}",
-                path.display()
-            )
-        })?;
-    writer::sync_dir(dir)
-}
-
-/// A copy of the file at `path` beside it, named as [`set_aside`] names
-/// it (the file itself stays).
-fn copy_aside(path: &Path) -> Result<PathBuf, String> {
-    let aside = aside_name(path);
-    std::fs::copy(path, &aside)
-        .and_then(|_| File::open(&aside)?.sync_all())
-        .map_err(|e| {
-            format!(
-                "{}: cannot keep a copy of the damaged log: {e}",
-                path.display()
-            )
-        })?;
+    written.map_err(|e| {
+        format!(
+            "{}: cannot keep the damaged part aside in {}: {e}",
+            path.display(),
+            aside.display()
+        )
+    })?;
+    if let Some(dir) = path.parent() {
+        writer::sync_dir(dir)?;
+    }
     Ok(aside)
 }
 

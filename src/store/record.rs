@@ -172,9 +172,10 @@ pub struct Replay {
     pub good_len: u64,
     /// Why the rest was dropped, if there was a rest.
     pub damage: Option<String>,
-    /// Damaged ranges (start, end) inside the log that intact records
-    /// follow: skipped, their batches lost, the records after them kept.
-    pub skipped: Vec<(u64, u64)>,
+    /// Whether the damage is more than a torn last write: a record that
+    /// fails its checksum or does not decode, or claims a length out of
+    /// range (bytes after it may be acknowledged records).
+    pub followed: bool,
 }
 
 /// Reads a whole log file's bytes.
@@ -200,49 +201,21 @@ pub fn replay(bytes: &[u8]) -> Replay {
             }
             Err(why) => why,
         };
-        // Damage with intact records after it (a bad sector, a flipped
-        // bit) is skipped to the next offset where a whole record checks
-        // out (length in range, checksum, at least one operation that
-        // decodes: a false match is ~2^-32 per offset, and a run of zeros
-        // is not an empty record); only damage nothing follows is the tail
-        // a crash leaves.
-        // Bounded: a candidate's checksum reads up to its claimed length,
-        // and a log crafted (values are a guest's) so that every offset
-        // claims the rest would make the scan quadratic. Past the budget
-        // the rest is treated as the tail.
-        let mut budget = bytes.len().saturating_mul(16).saturating_add(64 << 20);
-        let mut intact = |at: usize| {
-            let rest = &bytes[at..];
-            let claimed = rest.get(..4).map_or(0, |l| {
-                usize::try_from(u32::from_le_bytes([l[0], l[1], l[2], l[3]])).unwrap_or(usize::MAX)
-            });
-            if claimed <= rest.len() {
-                budget = budget.saturating_sub(claimed.max(1));
-            }
-            budget > 0 && parse_one(rest).is_ok_and(|(ops, _)| !ops.is_empty())
-        };
-        match (pos + 1..bytes.len()).find(|&at| intact(at)) {
-            Some(next) => {
-                out.damage = Some(format!(
-                    "{why} at offset {pos}; skipped {} damaged bytes to the intact record at offset {next}",
-                    next - pos
-                ));
-                out.skipped.push((pos as u64, next as u64));
-                pos = next;
-            }
-            None => {
-                let skipped = out.skipped.len();
-                out.damage = Some(format!(
-                    "{why} at offset {pos}; dropped the last {} bytes{}",
-                    bytes.len() - pos,
-                    match skipped {
-                        0 => String::new(),
-                        n => format!(" (and skipped {n} damaged ranges before)"),
-                    }
-                ));
-                break;
-            }
-        }
+        // Replay never looks for records past damage: values are a
+        // guest's bytes, and one may hold what reads as a whole record (a
+        // forged write into another namespace). What follows damage is
+        // cut off; `followed` tells a torn write (a crash: the last record
+        // cut short) from damage that may have acknowledged records after
+        // it, which the store keeps aside before cutting.
+        out.followed = !matches!(
+            why,
+            "a record is cut short" | "a record header is cut short"
+        );
+        out.damage = Some(format!(
+            "{why} at offset {pos}; dropped the last {} bytes",
+            bytes.len() - pos
+        ));
+        break;
     }
     out
 }

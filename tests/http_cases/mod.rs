@@ -301,6 +301,8 @@ pub fn cases() -> Vec<Case> {
             &get("/echo/..%5Chello"),
         ),
         refused("rfc3986_backslash_in_path_is_refused", &get("/echo\\..\\hello")),
+        refused("rfc3986_path_parameter_is_refused", &get("/echo;x/y")),
+        refused("rfc3986_dot_dot_with_parameter_is_refused", &get("/x/..;/echo")),
         refused("rfc3986_empty_segment_is_refused", &get("//echo/x")),
         refused("rfc3986_empty_segment_inside_is_refused", &get("/echo//x")),
         refused("rfc3986_2_1_bad_percent_encoding_is_refused", &get("/echo/%zz")),
