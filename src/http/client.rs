@@ -12,6 +12,7 @@
 //! A connection goes back to the pool only when its response was read to
 //! its exact end and the upstream allows reuse.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -117,9 +118,54 @@ async fn connect_name(host: &str, port: u16) -> std::io::Result<TcpStream> {
     Err(last)
 }
 
+/// The lookup of one name under way: its result, once there, shared by
+/// every connection that asked for it meanwhile.
+type Flight = Arc<smol::lock::OnceCell<Result<Vec<std::net::SocketAddr>, String>>>;
+
+/// Lookups under way, by name and port. Keyed by the names of configured
+/// upstreams only (bounded by the config); an entry lives while its lookup
+/// runs (no caching: the next connection after it asks again).
+static FLIGHTS: std::sync::LazyLock<Mutex<HashMap<(String, u16), Flight>>> =
+    std::sync::LazyLock::new(|| Mutex::new(HashMap::new()));
+
+fn flights() -> std::sync::MutexGuard<'static, HashMap<(String, u16), Flight>> {
+    FLIGHTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The addresses of `host`. One lookup per name at a time, its result
+/// shared by every connection that asked meanwhile: while a name's lookup
+/// hangs (its DNS server does not answer), new connections to it wait for
+/// that one instead of taking more of the [`MAX_LOOKUPS`] (other names,
+/// one in `/etc/hosts` say, still resolve), and a burst of new
+/// connections costs one lookup.
+async fn lookup(
+    permits: &'static smol::lock::Semaphore,
+    host: &str,
+    port: u16,
+) -> std::io::Result<Vec<std::net::SocketAddr>> {
+    let key = (host.to_ascii_lowercase(), port);
+    let flight = Arc::clone(flights().entry(key.clone()).or_default());
+    let result = flight
+        .get_or_init(|| async {
+            let result = resolve(permits, host, port)
+                .await
+                .map_err(|e| e.to_string());
+            // Done: the next lookup of this name asks again.
+            let mut flights = flights();
+            if flights.get(&key).is_some_and(|f| Arc::ptr_eq(f, &flight)) {
+                flights.remove(&key);
+            }
+            result
+        })
+        .await;
+    result.clone().map_err(std::io::Error::other)
+}
+
 /// The addresses of `host`, looked up on a thread holding one of
 /// `permits` until the resolver returns.
-async fn lookup(
+async fn resolve(
     permits: &'static smol::lock::Semaphore,
     host: &str,
     port: u16,
@@ -660,6 +706,35 @@ mod tests {
                 assert!(addrs.iter().all(|a| a.ip().is_loopback() && a.port() == 80));
             }
             assert!(ONE.try_acquire().is_some());
+        });
+    }
+
+    #[test]
+    fn a_name_under_lookup_is_looked_up_once_for_all_who_ask() {
+        static TWO: smol::lock::Semaphore = smol::lock::Semaphore::new(2);
+        smol::block_on(async {
+            // A lookup of `hung.test` under way (its flight taken, never
+            // landing): the next ones for that name wait for it, taking no
+            // permit...
+            let hung: Flight = Arc::default();
+            flights().insert(("hung.test".into(), 80), Arc::clone(&hung));
+            let mut never = Box::pin(hung.get_or_init(std::future::pending));
+            assert!(smol::future::poll_once(&mut never).await.is_none());
+            let waiting =
+                smol::future::or(async { Some(lookup(&TWO, "HUNG.test", 80).await) }, async {
+                    Timer::after(Duration::from_millis(200)).await;
+                    None
+                })
+                .await;
+            assert!(waiting.is_none(), "{waiting:?}");
+            assert_eq!(TWO.try_acquire().map(drop), Some(()));
+            // ...so another name still resolves, and its flight is gone
+            // once it has landed.
+            let addrs = lookup(&TWO, "localhost", 81).await.expect("localhost");
+            assert!(addrs.iter().all(|a| a.port() == 81));
+            assert!(!flights().contains_key(&("localhost".to_owned(), 81)));
+            flights().remove(&("hung.test".to_owned(), 80));
+            drop(never);
         });
     }
 }
