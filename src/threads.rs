@@ -30,18 +30,16 @@ where
     }
 }
 
-/// [`off_thread`] for a job that must never run on the executor (one that
-/// can block for seconds, like a host name's lookup): the error if no
-/// thread can be started.
-pub async fn only_off_thread<T, F>(name: &str, job: F) -> std::io::Result<Option<T>>
+/// Starts `job` on a thread named `name` and does not wait for it: the
+/// error if no thread can be started (`job` is then dropped).
+pub fn spawn_detached<F>(name: &str, job: F) -> std::io::Result<()>
 where
-    T: Send + 'static,
-    F: FnOnce() -> T + Send + 'static,
+    F: FnOnce() + Send + 'static,
 {
-    match spawn(name, job) {
-        Ok(waiting) => Ok(waiting.await),
-        Err((e, _)) => Err(e),
-    }
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(job)
+        .map(drop)
 }
 
 /// Starts `job` on a thread named `name`: the wait for its result (`None`

@@ -99,7 +99,7 @@ pub const MAX_LOOKUPS: usize = 4;
 static LOOKUPS: smol::lock::Semaphore = smol::lock::Semaphore::new(MAX_LOOKUPS);
 
 /// Connects to host name `host`: resolved by the system's resolver on a
-/// thread of its own (`threads::only_off_thread`, not smol's blocking
+/// thread of its own (`threads::spawn_detached`, not smol's blocking
 /// pool, whose threads never end; never on the executor, where a lookup
 /// could stall every connection for seconds), at most [`MAX_LOOKUPS`] at
 /// once, then each address tried in turn.
@@ -118,70 +118,128 @@ async fn connect_name(host: &str, port: u16) -> std::io::Result<TcpStream> {
     Err(last)
 }
 
-/// The lookup of one name under way: its result, once there, shared by
-/// every connection that asked for it meanwhile.
-type Flight = Arc<smol::lock::OnceCell<Result<Vec<std::net::SocketAddr>, String>>>;
+/// The answer of a lookup: addresses, or why there are none.
+type Answer = Result<Vec<std::net::SocketAddr>, String>;
+
+/// The lookup of one name under way. Its thread lands the answer here
+/// whether or not the connection that started it is still waiting, so a
+/// connection that gives up (`connect_timeout`) never makes the next one
+/// start a second lookup of the same name.
+#[derive(Default)]
+struct Flight {
+    /// Whether a connection has taken on starting the lookup.
+    started: std::sync::atomic::AtomicBool,
+    answer: Mutex<Option<Answer>>,
+    landed: event_listener::Event,
+}
+
+impl Flight {
+    fn answer(&self) -> Option<Answer> {
+        self.answer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Lands `answer` for every waiter, and forgets the flight (the next
+    /// lookup of the name asks again: nothing is cached).
+    fn land(self: &Arc<Self>, key: &(String, u16), answer: Answer) {
+        *self
+            .answer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(answer);
+        let mut flights = flights();
+        if flights.get(key).is_some_and(|f| Arc::ptr_eq(f, self)) {
+            flights.remove(key);
+        }
+        drop(flights);
+        self.landed.notify(usize::MAX);
+    }
+}
 
 /// Lookups under way, by name and port. Keyed by the names of configured
 /// upstreams only (bounded by the config); an entry lives while its lookup
-/// runs (no caching: the next connection after it asks again).
-static FLIGHTS: std::sync::LazyLock<Mutex<HashMap<(String, u16), Flight>>> =
+/// runs.
+static FLIGHTS: std::sync::LazyLock<Mutex<Flights>> =
     std::sync::LazyLock::new(|| Mutex::new(HashMap::new()));
 
-fn flights() -> std::sync::MutexGuard<'static, HashMap<(String, u16), Flight>> {
+/// Flights by name (lower case) and port.
+type Flights = HashMap<(String, u16), Arc<Flight>>;
+
+fn flights() -> std::sync::MutexGuard<'static, Flights> {
     FLIGHTS
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The addresses of `host`. One lookup per name at a time, its result
+/// Gives the start back if the connection that took it on goes away
+/// before the lookup's thread is running (waiting for a permit).
+struct Starting<'a>(Option<&'a Flight>);
+
+impl Drop for Starting<'_> {
+    fn drop(&mut self) {
+        if let Some(flight) = self.0 {
+            flight
+                .started
+                .store(false, std::sync::atomic::Ordering::Release);
+            flight.landed.notify(usize::MAX);
+        }
+    }
+}
+
+/// The addresses of `host`. One lookup per name at a time, its answer
 /// shared by every connection that asked meanwhile: while a name's lookup
 /// hangs (its DNS server does not answer), new connections to it wait for
-/// that one instead of taking more of the [`MAX_LOOKUPS`] (other names,
-/// one in `/etc/hosts` say, still resolve), and a burst of new
-/// connections costs one lookup.
+/// that one (each within its `connect_timeout`) instead of taking more of
+/// the [`MAX_LOOKUPS`], so other names (one in `/etc/hosts`, say) still
+/// resolve, and a burst of new connections costs one lookup.
 async fn lookup(
     permits: &'static smol::lock::Semaphore,
     host: &str,
     port: u16,
 ) -> std::io::Result<Vec<std::net::SocketAddr>> {
+    use std::sync::atomic::Ordering;
     let key = (host.to_ascii_lowercase(), port);
     let flight = Arc::clone(flights().entry(key.clone()).or_default());
-    let result = flight
-        .get_or_init(|| async {
-            let result = resolve(permits, host, port)
-                .await
-                .map_err(|e| e.to_string());
-            // Done: the next lookup of this name asks again.
-            let mut flights = flights();
-            if flights.get(&key).is_some_and(|f| Arc::ptr_eq(f, &flight)) {
-                flights.remove(&key);
+    loop {
+        let listener = flight.landed.listen();
+        if let Some(answer) = flight.answer() {
+            return answer.map_err(std::io::Error::other);
+        }
+        if !flight.started.swap(true, Ordering::AcqRel) {
+            let starting = Starting(Some(&flight));
+            let permit = permits.acquire().await;
+            let (landing, name, key) = (Arc::clone(&flight), host.to_owned(), key.clone());
+            let spawned = crate::threads::spawn_detached("wasmgate-resolve", move || {
+                let _held = permit;
+                let answer = resolve(&name, port);
+                landing.land(&key, answer);
+            });
+            match spawned {
+                // The thread lands the answer: the start is no longer ours
+                // to give back.
+                Ok(()) => std::mem::forget(starting),
+                Err(e) => {
+                    drop(starting);
+                    return Err(std::io::Error::other(format!(
+                        "cannot start a thread to resolve `{host}`: {e}"
+                    )));
+                }
             }
-            result
-        })
-        .await;
-    result.clone().map_err(std::io::Error::other)
+            continue;
+        }
+        listener.await;
+    }
 }
 
-/// The addresses of `host`, looked up on a thread holding one of
-/// `permits` until the resolver returns.
-async fn resolve(
-    permits: &'static smol::lock::Semaphore,
-    host: &str,
-    port: u16,
-) -> std::io::Result<Vec<std::net::SocketAddr>> {
+/// `host`'s addresses from the system's resolver (blocking: on a thread of
+/// its own).
+fn resolve(host: &str, port: u16) -> Answer {
     use std::net::ToSocketAddrs;
-    let permit = permits.acquire().await;
-    let name = host.to_owned();
-    crate::threads::only_off_thread("wasmgate-resolve", move || {
-        let _held = permit;
-        (name.as_str(), port)
-            .to_socket_addrs()
-            .map(Iterator::collect::<Vec<_>>)
-    })
-    .await
-    .map_err(|e| std::io::Error::other(format!("cannot start a thread to resolve `{host}`: {e}")))?
-    .unwrap_or_else(|| Err(std::io::Error::other("the resolver thread failed")))
+    (host, port)
+        .to_socket_addrs()
+        .map(Iterator::collect)
+        .map_err(|e| e.to_string())
 }
 
 /// Idle keep-alive connections to one upstream: at most `max_idle`, each
@@ -713,13 +771,13 @@ mod tests {
     fn a_name_under_lookup_is_looked_up_once_for_all_who_ask() {
         static TWO: smol::lock::Semaphore = smol::lock::Semaphore::new(2);
         smol::block_on(async {
-            // A lookup of `hung.test` under way (its flight taken, never
-            // landing): the next ones for that name wait for it, taking no
-            // permit...
-            let hung: Flight = Arc::default();
-            flights().insert(("hung.test".into(), 80), Arc::clone(&hung));
-            let mut never = Box::pin(hung.get_or_init(std::future::pending));
-            assert!(smol::future::poll_once(&mut never).await.is_none());
+            // A lookup of `hung.test` under way, never landing: the next
+            // ones for that name wait for it, taking no permit...
+            let hung = Arc::new(Flight::default());
+            hung.started
+                .store(true, std::sync::atomic::Ordering::Release);
+            let key = ("hung.test".to_owned(), 80);
+            flights().insert(key.clone(), Arc::clone(&hung));
             let waiting =
                 smol::future::or(async { Some(lookup(&TWO, "HUNG.test", 80).await) }, async {
                     Timer::after(Duration::from_millis(200)).await;
@@ -728,13 +786,47 @@ mod tests {
                 .await;
             assert!(waiting.is_none(), "{waiting:?}");
             assert_eq!(TWO.try_acquire().map(drop), Some(()));
-            // ...so another name still resolves, and its flight is gone
-            // once it has landed.
+            // ...and get its answer when it lands.
+            let asking = smol::future::or(
+                async {
+                    lookup(&TWO, "hung.test", 80)
+                        .await
+                        .map_err(|e| e.to_string())
+                },
+                async {
+                    Timer::after(Duration::from_millis(20)).await;
+                    hung.land(&key, Err("landed".into()));
+                    std::future::pending().await
+                },
+            )
+            .await;
+            assert_eq!(asking, Err("landed".to_owned()));
+            assert!(!flights().contains_key(&key));
+            // Another name resolves meanwhile, and its flight is gone once
+            // it has landed.
             let addrs = lookup(&TWO, "localhost", 81).await.expect("localhost");
             assert!(addrs.iter().all(|a| a.port() == 81));
             assert!(!flights().contains_key(&("localhost".to_owned(), 81)));
-            flights().remove(&("hung.test".to_owned(), 80));
-            drop(never);
+        });
+    }
+
+    #[test]
+    fn a_connection_that_gives_up_waiting_for_a_permit_hands_the_start_on() {
+        static ONE: smol::lock::Semaphore = smol::lock::Semaphore::new(1);
+        smol::block_on(async {
+            let held = ONE.acquire().await;
+            // Takes on the start, waits for the permit, gives up.
+            let gave_up =
+                smol::future::or(async { Some(lookup(&ONE, "localhost", 82).await) }, async {
+                    Timer::after(Duration::from_millis(100)).await;
+                    None
+                })
+                .await;
+            assert!(gave_up.is_none());
+            drop(held);
+            // The next connection starts it.
+            let addrs = lookup(&ONE, "localhost", 82).await.expect("localhost");
+            assert!(!addrs.is_empty());
         });
     }
 }
