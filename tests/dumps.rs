@@ -978,3 +978,74 @@ fn a_middleware_failing_in_start_or_after_a_failed_upstream_is_dumped() {
     assert_eq!(written(&s), 2);
     s.assert_healthy();
 }
+
+#[test]
+fn a_config_secret_from_the_environment_is_never_written_to_a_dump() {
+    let tmp = TempDir::new("dumps-secret");
+    let toml = format!(
+        r#"[dumps]
+dir = "dumps"
+
+[[function]]
+route = "/hello"
+module = "hello.wasm"
+
+[[middleware]]
+name = "dice"
+module = "dice-mw.wasm"
+config = {{ key_env = "WG_DUMP_TEST_SECRET", plain = "visible" }}
+
+[[proxy]]
+name = "api"
+route = "/api/*"
+upstream = "{up}"
+middleware = ["dice"]
+"#,
+        up = upstream()
+    );
+    let files = [
+        ("hello.wasm", function("hello.wasm")),
+        (
+            "dice-mw.wasm",
+            tmp.write("dice-mw.wasm", crashing_middleware(false)),
+        ),
+    ];
+    let s = Server::with_config_env(&toml, &files, &[("WG_DUMP_TEST_SECRET", "TopSecret\"42")]);
+    let r = s.get_with("/api/x", &[("x-request-id", "sec-1"), ("x-crash", "1")]);
+    r.assert_error(502, "trap");
+    let (path, dump) = dump_of(&s, "sec-1");
+    let text = std::fs::read_to_string(&path).expect("dump");
+    assert!(!text.contains("TopSecret"), "{text}");
+    assert!(text.contains("<redacted: $WG_DUMP_TEST_SECRET>"), "{text}");
+    assert!(text.contains("visible"), "{text}");
+    // Replay reads the secret from its own environment, and reproduces.
+    let replay = |secret: Option<&str>| {
+        let mut command = common::wasmgate_command();
+        command
+            .arg("replay")
+            .arg(&path)
+            .env_remove("WG_DUMP_TEST_SECRET");
+        if let Some(secret) = secret {
+            command.env("WG_DUMP_TEST_SECRET", secret);
+        }
+        command.output().expect("replay runs")
+    };
+    let out = replay(None);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("set WG_DUMP_TEST_SECRET to replay it"),
+        "{err}"
+    );
+    let out = replay(Some("TopSecret\"42"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(stdout.lines().any(|l| l == "reproduced"), "{stdout}");
+    let fuel = dump["outcome"]["fuel"].as_u64().unwrap().to_string();
+    assert_eq!(
+        row(&stdout, "fuel"),
+        (fuel.as_str(), fuel.as_str()),
+        "{stdout}"
+    );
+    s.assert_healthy();
+}

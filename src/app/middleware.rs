@@ -311,7 +311,7 @@ impl<'a> Chain<'a> {
                     let seen = request_of(&self.message);
                     let http = dumps::http_wasm(
                         ("middleware", Phase::Start),
-                        &spec.config,
+                        &spec.dump_config,
                         &exchange,
                         (&seen, snapshot.is_some()),
                         None,
@@ -417,7 +417,7 @@ impl<'a> Chain<'a> {
         };
         let http = dumps::http_wasm(
             ("middleware", phase),
-            &held.spec.config,
+            &held.spec.dump_config,
             &held.exchange,
             (seen, held.snapshot),
             response,

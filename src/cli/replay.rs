@@ -155,7 +155,7 @@ fn replay_http_wasm(
         name: &function.name,
         trace_id: request.trace_id,
         limits: &function.limits,
-        config: Arc::from(http.config.into_vec()),
+        config: Arc::from(unredacted(&http.config.into_vec())?),
         exchange,
         kv,
         tape: Some(tape),
@@ -201,6 +201,33 @@ fn replay_http_wasm(
         guest,
         (phase, message, response),
     )))
+}
+
+/// A middleware config as the dump holds it, with each value taken from
+/// the environment at the time (`"<redacted: $VAR>"`, a secret never
+/// written to a dump) read again from this process's environment. Replaced
+/// in the text, so the guest reads the same JSON, byte for byte, as the
+/// server gave it (same fuel) when `$VAR` holds the same value.
+fn unredacted(config: &[u8]) -> Result<Vec<u8>, String> {
+    const OPEN: &[u8] = b"\"<redacted: $";
+    let mut out = Vec::new();
+    let mut rest = config;
+    while let Some(at) = rest.windows(OPEN.len()).position(|w| w == OPEN) {
+        let after = &rest[at + OPEN.len()..];
+        let Some(end) = after.windows(2).position(|w| w == b">\"") else {
+            break;
+        };
+        let var = String::from_utf8_lossy(&after[..end]).into_owned();
+        let secret = std::env::var(&var).map_err(|_| {
+            format!("the middleware config holds a value from ${var}, which dumps do not hold: set {var} to replay it")
+        })?;
+        out.extend_from_slice(&rest[..at]);
+        let quoted = serde_json::to_string(&secret).map_err(|e| format!("config: {e}"))?;
+        out.extend_from_slice(quoted.as_bytes());
+        rest = &after[end + 2..];
+    }
+    out.extend_from_slice(rest);
+    Ok(out)
 }
 
 pub fn execute(args: ReplayArgs) -> Result<(), CliError> {

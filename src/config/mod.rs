@@ -252,6 +252,9 @@ pub struct MiddlewareSpec {
     /// Its `config` as JSON, handed to the guest as-is (`get_config`);
     /// empty when there is none.
     pub config: Arc<[u8]>,
+    /// `config` as crash dumps hold it: each value taken from the
+    /// environment (`NAME_env = "VAR"`, a secret) as `<redacted: $VAR>`.
+    pub dump_config: Arc<[u8]>,
     /// Its limits, for each call.
     pub limits: FunctionLimits,
     /// Its KV namespace when not its own name (`kv = "..."`).

@@ -646,12 +646,16 @@ fn middleware(
             format!("middleware `name` {name:?} must be non-empty, without control characters (it is written to logs)"),
         );
     }
-    let config: Arc<[u8]> = match &m.config {
-        None => Arc::from(&b""[..]),
+    let (config, dump_config): (Arc<[u8]>, Arc<[u8]>) = match &m.config {
+        None => (Arc::from(&b""[..]), Arc::from(&b""[..])),
         Some(value) => {
-            let mut json = String::new();
-            toml::to_json(&with_env(input, value)?, &mut json);
-            Arc::from(json.into_bytes())
+            let (resolved, redacted) = with_env(input, value)?;
+            let json = |value: &Value| {
+                let mut json = String::new();
+                toml::to_json(value, &mut json);
+                Arc::from(json.into_bytes())
+            };
+            (json(&resolved), json(&redacted))
         }
     };
     let limits = match &m.limits {
@@ -662,6 +666,7 @@ fn middleware(
         name: name.clone(),
         module: base.join(m.module.get_ref()),
         config,
+        dump_config,
         limits,
         kv: m.kv.as_ref().map(|ns| namespace(input, ns)).transpose()?,
     })
@@ -671,11 +676,14 @@ fn middleware(
 /// by `NAME = "<value of $VAR>"`: a guest has no environment of its own,
 /// and a secret belongs in the environment, not in the config file. An
 /// unset or non-UTF-8 variable, or both `NAME` and `NAME_env`, is an error.
-fn with_env(input: &ConfigText, value: &Spanned<Value>) -> Result<Value, ConfigError> {
+/// Also the same config with `NAME = "<redacted: $VAR>"` instead
+/// ([`redacted`]), what crash dumps hold.
+fn with_env(input: &ConfigText, value: &Spanned<Value>) -> Result<(Value, Value), ConfigError> {
     let Value::Table(table) = value.get_ref() else {
-        return Ok(value.get_ref().clone());
+        return Ok((value.get_ref().clone(), value.get_ref().clone()));
     };
     let mut out = table.clone();
+    let mut redacted_out = table.clone();
     for (key, v) in table.iter() {
         let (Some(name), Value::String(var)) = (key.strip_suffix("_env"), v) else {
             continue;
@@ -706,8 +714,16 @@ fn with_env(input: &ConfigText, value: &Spanned<Value>) -> Result<Value, ConfigE
             );
         };
         out.rename(key, name.to_owned(), Value::String(resolved));
+        redacted_out.rename(key, name.to_owned(), Value::String(redacted(var)));
     }
-    Ok(Value::Table(out))
+    Ok((Value::Table(out), Value::Table(redacted_out)))
+}
+
+/// What a crash dump holds in place of a config value taken from the
+/// environment variable `var`: `<redacted: $VAR>` (`wasmgate replay`
+/// reads `$VAR` from its own environment).
+pub fn redacted(var: &str) -> String {
+    format!("<redacted: ${var}>")
 }
 
 /// `route`: a path starting with `/`, a trailing `/*` making it a prefix
