@@ -237,7 +237,7 @@ fn trusted_signer(
 }
 
 /// `O_NONBLOCK` on Linux (x86_64, aarch64, arm: the same value).
-const O_NONBLOCK: i32 = 0o4000;
+pub(crate) const O_NONBLOCK: i32 = 0o4000;
 
 /// The signature in `sig`, `None` if there is no such file.
 fn read_sig(sig: &Path) -> Result<Option<[u8; SIGNATURE_BYTES]>, SignatureError> {

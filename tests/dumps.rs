@@ -1047,5 +1047,30 @@ middleware = ["dice"]
         (fuel.as_str(), fuel.as_str()),
         "{stdout}"
     );
+    // A dump is not trusted: a module path that is not a regular file
+    // (`/dev/zero` would be read forever) is refused.
+    let hostile: String = text
+        .lines()
+        .map(|l| match l.starts_with("path = ") {
+            true => "path = \"/dev/zero\"".to_owned(),
+            false => l.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let hostile_path = tmp.write("hostile.dump.toml", hostile);
+    let out = replay(Some("TopSecret\"42"));
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let mut command = common::wasmgate_command();
+    let out = command
+        .arg("replay")
+        .arg(&hostile_path)
+        .env("WG_DUMP_TEST_SECRET", "x")
+        .output()
+        .expect("replay runs");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("/dev/zero: not a regular file"),
+        "{out:?}"
+    );
     s.assert_healthy();
 }

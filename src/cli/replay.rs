@@ -203,6 +203,30 @@ fn replay_http_wasm(
     )))
 }
 
+/// The module file a dump names (a path from the dump: not trusted): a
+/// regular file of at most the largest `max_module_size`, read whole.
+fn read_module(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Not blocking on a FIFO; a regular file reads as ever.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(crate::signature::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let most = *crate::limits::ServerLimits::MAX_MODULE_SIZE_RANGE.end();
+    let mut bytes = Vec::new();
+    file.take(most.saturating_add(1)).read_to_end(&mut bytes)?;
+    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > most {
+        return Err(std::io::Error::other(format!(
+            "larger than any module wasmgate loads ({most} bytes)"
+        )));
+    }
+    Ok(bytes)
+}
+
 /// A middleware config as the dump holds it, with each value taken from
 /// the environment at the time (`"<redacted: $VAR>"`, a secret never
 /// written to a dump) read again from this process's environment. Replaced
@@ -251,7 +275,7 @@ pub fn execute(args: ReplayArgs) -> Result<(), CliError> {
         .module
         .clone()
         .unwrap_or_else(|| PathBuf::from(&dump.module.path));
-    let bytes = std::fs::read(&module)
+    let bytes = read_module(&module)
         .map_err(|e| CliError::Runtime(format!("{}: {e}", module.display())))?;
     let hash = to_hex(&sha256(&bytes));
     drop(bytes);
@@ -414,9 +438,11 @@ pub fn execute(args: ReplayArgs) -> Result<(), CliError> {
     for (name, a, b) in rows {
         let _ = writeln!(out, "{name:<10} {a:<24} {b}");
     }
-    let _ = writeln!(out, "recorded message: {}", recorded.message);
+    // From the dump (and a guest): control bytes escaped, never sent to
+    // the terminal as they are.
+    let _ = writeln!(out, "recorded message: {}", recorded.message.escape_debug());
     if replayed.message != recorded.message && !replayed.message.is_empty() {
-        let _ = writeln!(out, "replayed message: {}", replayed.message);
+        let _ = writeln!(out, "replayed message: {}", replayed.message.escape_debug());
     }
     let (clocks, random, kv) = tape.unused();
     if clocks + random + kv > 0 {
