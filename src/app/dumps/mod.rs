@@ -31,6 +31,15 @@ use crate::runtime::tape::{Inputs, to_hex};
 /// not dumped: a burst of failures cannot queue unbounded disk work.
 pub const MAX_PENDING: usize = 4;
 
+/// Dumps written in a burst: 20; after it, one more every
+/// [`DUMP_INTERVAL`]. A client that makes a function fail on every request
+/// cannot rewrite the ring (and wear the board's flash) at its request
+/// rate: the dumps that matter stay, and the rest are log lines.
+pub const DUMP_BURST: u32 = 20;
+
+/// One more dump after a burst: every 3 s (20 a minute).
+pub const DUMP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// What the request pipeline hands over for a dump.
 pub struct Failure<'a> {
     pub function: &'a FunctionSpec,
@@ -70,6 +79,12 @@ pub struct Dumps {
     /// sort in the order dumps were written, across restarts and whatever
     /// the wall clock did (a board without a clock restarts in 1970).
     next: Mutex<Option<u64>>,
+    /// Dumps that may be written now ([`DUMP_BURST`] at most) and when
+    /// the count was last topped up.
+    allowance: Mutex<(u32, std::time::Instant)>,
+    /// Dumps skipped by the allowance since the last one written (logged
+    /// with the next).
+    skipped: AtomicUsize,
 }
 
 impl Dumps {
@@ -83,6 +98,8 @@ impl Dumps {
             config,
             pending: AtomicUsize::new(0),
             next: Mutex::new(None),
+            allowance: Mutex::new((DUMP_BURST, std::time::Instant::now())),
+            skipped: AtomicUsize::new(0),
         }
     }
 
@@ -110,9 +127,19 @@ impl Dumps {
         self.spawn(middleware_dump(failure));
     }
 
-    /// Whether [`MAX_PENDING`] dumps are being written (logged); if not,
-    /// one more is counted.
+    /// Whether the allowance ([`DUMP_BURST`], [`DUMP_INTERVAL`]) is spent
+    /// or [`MAX_PENDING`] dumps are being written (logged); if not, one
+    /// more is counted.
     fn busy(&self, trace: &str) -> bool {
+        if !self.allowed(std::time::Instant::now()) {
+            let skipped = self.skipped.fetch_add(1, Ordering::AcqRel) + 1;
+            log::warn!(
+                "[{trace}] crash dump skipped: more than {DUMP_BURST} dumps in a burst ({skipped} skipped since the last written; one more every {} s)",
+                DUMP_INTERVAL.as_secs()
+            );
+            return true;
+        }
+        self.skipped.store(0, Ordering::Release);
         if self.pending.fetch_add(1, Ordering::AcqRel) >= MAX_PENDING {
             self.pending.fetch_sub(1, Ordering::AcqRel);
             log::warn!(
@@ -121,6 +148,35 @@ impl Dumps {
             return true;
         }
         false
+    }
+
+    /// Takes one dump from the allowance, topped up by one per
+    /// [`DUMP_INTERVAL`] since it last was; `false` if none is left.
+    fn allowed(&self, now: std::time::Instant) -> bool {
+        let mut allowance = self
+            .allowance
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (left, since) = &mut *allowance;
+        let elapsed = now.saturating_duration_since(*since);
+        let earned = elapsed.as_millis() / DUMP_INTERVAL.as_millis().max(1);
+        if earned > 0 {
+            let earned = u32::try_from(earned).unwrap_or(u32::MAX);
+            *left = left.saturating_add(earned).min(DUMP_BURST);
+            *since = match DUMP_INTERVAL.checked_mul(earned) {
+                Some(used) if *left < DUMP_BURST => *since + used,
+                _ => now,
+            };
+        }
+        if *left == 0 {
+            return false;
+        }
+        if *left == DUMP_BURST {
+            // Full: time until now earned nothing more.
+            *since = now;
+        }
+        *left -= 1;
+        true
     }
 
     /// Writes `dump` on a thread of its own (counted by [`Dumps::busy`]).
@@ -423,6 +479,26 @@ fn now_ms() -> u64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn dumps_come_in_a_burst_then_one_per_interval() {
+        let dumps = super::Dumps::new(crate::config::DumpsConfig::new(std::env::temp_dir()));
+        let start = std::time::Instant::now();
+        for _ in 0..super::DUMP_BURST {
+            assert!(dumps.allowed(start));
+        }
+        assert!(!dumps.allowed(start), "the burst is spent");
+        // An interval later, one more (and only one).
+        let later = start + super::DUMP_INTERVAL;
+        assert!(dumps.allowed(later));
+        assert!(!dumps.allowed(later));
+        // A long quiet time refills the burst, no more.
+        let quiet = later + super::DUMP_INTERVAL * 100;
+        for _ in 0..super::DUMP_BURST {
+            assert!(dumps.allowed(quiet));
+        }
+        assert!(!dumps.allowed(quiet));
+    }
+
     use super::*;
 
     #[test]
