@@ -342,6 +342,16 @@ fn buffered_bodies_count_against_the_memory_budget() {
     assert!(refused.header("x-trace-id").is_some(), "{refused:?}");
     assert_eq!(refused.header("connection"), Some("close"));
     s.wait_for_log("POST /sink fn=- status=503 error=overloaded fuel=0 us=");
+    // A client that asks first (`Expect: 100-continue`) is refused before
+    // it is invited to send what would not fit.
+    let mut asking = s.connect();
+    asking.send(
+        format!(
+            "POST /sink HTTP/1.1\r\nhost: t\r\ncontent-length: {BODY}\r\nexpect: 100-continue\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    asking.read_one(false).assert_error(503, "overloaded");
     // So is a chunked one, at the bytes of its first chunk.
     let mut chunked =
         b"POST /sink HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n100000\r\n".to_vec();

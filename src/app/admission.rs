@@ -283,6 +283,19 @@ impl Gate for RequestGate<'_> {
         }
         true
     }
+
+    fn body_fits(&self, bytes: u64) -> bool {
+        let admission = self.body.admission;
+        let share = admission.memory_budget / BODY_SHARE_DIVISOR;
+        let within = |counter: &AtomicU64, limit: u64| {
+            counter
+                .load(Relaxed)
+                .checked_add(bytes)
+                .is_some_and(|total| total <= limit)
+        };
+        within(&admission.body_memory, share)
+            && within(&admission.reserved_memory, admission.memory_budget)
+    }
 }
 
 impl Drop for RequestGate<'_> {

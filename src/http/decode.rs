@@ -131,12 +131,19 @@ pub trait Gate {
     /// Asks for `bytes` more of the memory budget before that much more
     /// body is buffered; `false` refuses the request ([`DecodeError::Overloaded`]).
     fn reserve_body(&self, bytes: u64) -> bool;
+    /// Whether `bytes` more of body would fit the budget now, reserving
+    /// nothing: asked before `100 Continue` for a declared length, so that
+    /// a client is not invited to send a body that would be refused.
+    fn body_fits(&self, bytes: u64) -> bool;
 }
 
 /// No gate: every body fits.
 impl Gate for () {
     fn head(&self, _: &str, _: &str, _: &[(String, Vec<u8>)]) {}
     fn reserve_body(&self, _: u64) -> bool {
+        true
+    }
+    fn body_fits(&self, _: u64) -> bool {
         true
     }
 }
@@ -574,6 +581,9 @@ mod tests {
                 }
                 None => false,
             }
+        }
+        fn body_fits(&self, bytes: u64) -> bool {
+            bytes <= self.left.get()
         }
     }
 

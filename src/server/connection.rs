@@ -262,6 +262,10 @@ impl<G: Gate> Gate for Busy<'_, G> {
     fn reserve_body(&self, bytes: u64) -> bool {
         self.gate.reserve_body(bytes)
     }
+
+    fn body_fits(&self, bytes: u64) -> bool {
+        self.gate.body_fits(bytes)
+    }
 }
 
 /// Reads the next request from `io`, answering `Expect: 100-continue`
@@ -277,9 +281,18 @@ pub async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Result<Request, DecodeError> {
     let head = decoder.read_head(io, limits, gate).await?;
     if head.expect_continue && head.body.has_body() {
+        // A declared length that would not fit the budget now is refused
+        // before the client is invited to send it (nothing is reserved:
+        // the body is, as it arrives).
+        if let crate::http::BodyLength::Fixed(n) = head.body
+            && !gate.body_fits(n)
+        {
+            return Err(DecodeError::Overloaded);
+        }
         // Within the body's time: a client that does not read (its window
         // full of pipelined responses) would otherwise hold the connection
-        // and the body's memory reservation forever.
+        // and the body's memory reservation forever. Timed out, perhaps
+        // half written: the connection is closed without a response.
         smol::future::or(
             async {
                 io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -288,7 +301,10 @@ pub async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
             },
             async {
                 smol::Timer::after(limits.body_timeout).await;
-                Err(DecodeError::BodyTimeout)
+                Err(DecodeError::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the client did not read `100 Continue` within body_timeout",
+                )))
             },
         )
         .await?;
@@ -503,7 +519,7 @@ mod tests {
         });
         let result = smol::block_on(read_request(&mut Decoder::new(), &mut io, &limits, &()));
         assert!(
-            matches!(result, Err(DecodeError::BodyTimeout)),
+            matches!(&result, Err(DecodeError::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut),
             "{result:?}"
         );
     }
