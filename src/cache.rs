@@ -82,6 +82,26 @@ pub fn load(
         });
     }
     let bytes = std::fs::read(path).map_err(read_error)?;
+    load_bytes(runtime, path, bytes, choice, limits)
+}
+
+/// [`load`] of `bytes` already read from `path` (`wasmgate replay`
+/// compiles the bytes it hashed, not a second read of the file).
+pub fn load_bytes(
+    runtime: &Runtime,
+    path: &Path,
+    bytes: Vec<u8>,
+    choice: AbiChoice,
+    limits: &ServerLimits,
+) -> Result<Compiled, LoadError> {
+    let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    if size > limits.max_module_size {
+        return Err(LoadError::TooLarge {
+            path: path.to_owned(),
+            size,
+            limit: limits.max_module_size,
+        });
+    }
     // Verified on the bytes that are compiled, before anything parses
     // them; a Gojinn trailer is removed here.
     let (bytes, signature) =

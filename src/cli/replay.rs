@@ -278,7 +278,6 @@ pub fn execute(args: ReplayArgs) -> Result<(), CliError> {
     let bytes = read_module(&module)
         .map_err(|e| CliError::Runtime(format!("{}: {e}", module.display())))?;
     let hash = to_hex(&sha256(&bytes));
-    drop(bytes);
     if args.module.is_none() && hash != dump.module.sha256 {
         return Err(CliError::Runtime(format!(
             "{}: the module changed since the dump (sha256 {hash}, recorded {}); pass --module {} to run it anyway",
@@ -301,7 +300,8 @@ pub fn execute(args: ReplayArgs) -> Result<(), CliError> {
     server.module_cache_bytes = *ServerLimits::MODULE_CACHE_BYTES_RANGE.end();
     server.memory_budget = server.memory_budget.max(limits.memory);
     let runtime = Runtime::new();
-    let compiled = cache::load(&runtime, &module, abi, &server)
+    // The bytes hashed above, not a second read of the file.
+    let compiled = cache::load_bytes(&runtime, &module, bytes, abi, &server)
         .map_err(|e| CliError::Runtime(e.to_string()))?;
     if dump.http.is_some() && compiled.abi != abi::Abi::HttpWasm {
         return Err(CliError::Runtime(format!(

@@ -1325,3 +1325,21 @@ fn a_route_that_encodes_an_unreserved_character_is_refused() {
     let e = parse("[[function]]\nroute = \"/a%3a\"\nmodule = \"a.wasm\"\n").unwrap_err();
     assert!(e.message.contains("upper case"), "{}", e.message);
 }
+
+#[test]
+fn a_middleware_config_may_not_hold_the_dump_placeholder() {
+    for config in [
+        r#"{ note = "<redacted: $HOME>" }"#,
+        r#"{ a = { b = ["x", "y <redacted: $X> z"] } }"#,
+    ] {
+        let e = parse(&format!(
+            "[[middleware]]\nname = \"m\"\nmodule = \"m.wasm\"\nconfig = {config}\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.message.contains("<redacted: $"),
+            "{config}: {}",
+            e.message
+        );
+    }
+}

@@ -679,6 +679,15 @@ fn middleware(
 /// Also the same config with `NAME = "<redacted: $VAR>"` instead
 /// ([`redacted`]), what crash dumps hold.
 fn with_env(input: &ConfigText, value: &Spanned<Value>) -> Result<(Value, Value), ConfigError> {
+    // Dumps hold `<redacted: $VAR>` for a value from the environment, and
+    // replay puts `$VAR` back wherever it reads one: a config that holds
+    // the text itself would be replayed as another config.
+    if holds_placeholder(value.get_ref()) {
+        return input.error(
+            value.span(),
+            "middleware `config` holds the text `<redacted: $`, which crash dumps use for values taken from the environment: use `NAME_env` for those".to_owned(),
+        );
+    }
     let Value::Table(table) = value.get_ref() else {
         return Ok((value.get_ref().clone(), value.get_ref().clone()));
     };
@@ -717,6 +726,20 @@ fn with_env(input: &ConfigText, value: &Spanned<Value>) -> Result<(Value, Value)
         redacted_out.rename(key, name.to_owned(), Value::String(redacted(var)));
     }
     Ok((Value::Table(out), Value::Table(redacted_out)))
+}
+
+/// Whether `value` (any string in it, keys included) holds the text of a
+/// [`redacted`] placeholder.
+fn holds_placeholder(value: &Value) -> bool {
+    const PLACEHOLDER: &str = "<redacted: $";
+    match value {
+        Value::String(text) => text.contains(PLACEHOLDER),
+        Value::Array(items) => items.iter().any(|v| holds_placeholder(v.get_ref())),
+        Value::Table(table) => table
+            .iter()
+            .any(|(key, v)| key.contains(PLACEHOLDER) || holds_placeholder(v)),
+        _ => false,
+    }
 }
 
 /// What a crash dump holds in place of a config value taken from the

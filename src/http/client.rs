@@ -172,6 +172,27 @@ fn flights() -> std::sync::MutexGuard<'static, Flights> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Lands the lookup's answer; dropped without one (the resolver panicked,
+/// in a build that unwinds), lands an error, so that no flight waits
+/// forever.
+struct Landing(Option<(Arc<Flight>, (String, u16))>);
+
+impl Landing {
+    fn land(mut self, answer: Answer) {
+        if let Some((flight, key)) = self.0.take() {
+            flight.land(&key, answer);
+        }
+    }
+}
+
+impl Drop for Landing {
+    fn drop(&mut self) {
+        if let Some((flight, key)) = self.0.take() {
+            flight.land(&key, Err("the resolver thread failed".into()));
+        }
+    }
+}
+
 /// Gives the start back if the connection that took it on goes away
 /// before the lookup's thread is running (waiting for a permit).
 struct Starting<'a>(Option<&'a Flight>);
@@ -212,8 +233,9 @@ async fn lookup(
             let (landing, name, key) = (Arc::clone(&flight), host.to_owned(), key.clone());
             let spawned = crate::threads::spawn_detached("wasmgate-resolve", move || {
                 let _held = permit;
+                let landing = Landing(Some((landing, key)));
                 let answer = resolve(&name, port);
-                landing.land(&key, answer);
+                landing.land(answer);
             });
             match spawned {
                 // The thread lands the answer: the start is no longer ours

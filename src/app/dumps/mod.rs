@@ -131,7 +131,16 @@ impl Dumps {
     /// or [`MAX_PENDING`] dumps are being written (logged); if not, one
     /// more is counted.
     fn busy(&self, trace: &str) -> bool {
+        if self.pending.fetch_add(1, Ordering::AcqRel) >= MAX_PENDING {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+            log::warn!(
+                "[{trace}] crash dump skipped: {MAX_PENDING} dumps are being written already"
+            );
+            return true;
+        }
+        // Only a dump that will be written takes from the allowance.
         if !self.allowed(std::time::Instant::now()) {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
             let skipped = self.skipped.fetch_add(1, Ordering::AcqRel) + 1;
             log::warn!(
                 "[{trace}] crash dump skipped: more than {DUMP_BURST} dumps in a burst ({skipped} skipped since the last written; one more every {} s)",
@@ -140,13 +149,6 @@ impl Dumps {
             return true;
         }
         self.skipped.store(0, Ordering::Release);
-        if self.pending.fetch_add(1, Ordering::AcqRel) >= MAX_PENDING {
-            self.pending.fetch_sub(1, Ordering::AcqRel);
-            log::warn!(
-                "[{trace}] crash dump skipped: {MAX_PENDING} dumps are being written already"
-            );
-            return true;
-        }
         false
     }
 
