@@ -232,9 +232,10 @@ async fn lookup(
             let permit = permits.acquire().await;
             let (landing, name, key) = (Arc::clone(&flight), host.to_owned(), key.clone());
             let spawned = crate::threads::spawn_detached("wasmgate-resolve", move || {
-                let _held = permit;
                 let landing = Landing(Some((landing, key)));
                 let answer = resolve(&name, port);
+                // The permit is back before anyone hears the answer.
+                drop(permit);
                 landing.land(answer);
             });
             match spawned {
