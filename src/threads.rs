@@ -7,7 +7,6 @@
 //! (~10 % of a proxied request's CPU, `vendor/async-io/PATCH.md`). An idle
 //! one-worker server is one thread (`tests/workers.rs`).
 
-use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// Runs `job` on a thread of its own named `name` and waits for its result
@@ -21,13 +20,26 @@ where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
 {
-    match spawn(name, job) {
-        Ok(waiting) => waiting.await,
-        Err((e, job)) => {
-            log::warn!("cannot start a {name} thread ({e}); running it on the executor");
-            Some(job())
-        }
+    let (done, result) = smol::channel::bounded(1);
+    let job = Arc::new(Mutex::new(Some(job)));
+    let shared = Arc::clone(&job);
+    let take = |job: &Mutex<Option<F>>| job.lock().unwrap_or_else(PoisonError::into_inner).take();
+    let spawned = std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            if let Some(job) = take(&shared) {
+                let _ = done.try_send(job());
+            }
+        });
+    if let Err(e) = spawned {
+        log::warn!("cannot start a {name} thread ({e}); running it on the executor");
     }
+    if let Ok(value) = result.recv().await {
+        return Some(value);
+    }
+    // No result: the thread was not started (the job is still here), or
+    // `job` panicked on it.
+    take(&job).map(|job| job())
 }
 
 /// Starts `job` on a thread named `name` and does not wait for it: the
@@ -40,41 +52,6 @@ where
         .name(name.to_owned())
         .spawn(job)
         .map(drop)
-}
-
-/// Starts `job` on a thread named `name`: the wait for its result (`None`
-/// if it panicked), or the error and the job if no thread could start.
-fn spawn<T, F>(
-    name: &str,
-    job: F,
-) -> Result<impl Future<Output = Option<T>> + use<T, F>, (std::io::Error, F)>
-where
-    T: Send + 'static,
-    F: FnOnce() -> T + Send + 'static,
-{
-    let (done, result) = smol::channel::bounded(1);
-    let job = Arc::new(Mutex::new(Some(job)));
-    let shared = Arc::clone(&job);
-    let spawned = std::thread::Builder::new()
-        .name(name.to_owned())
-        .spawn(move || {
-            if let Some(job) = take(&shared) {
-                let _ = done.try_send(job());
-            }
-        });
-    if let Err(e) = spawned {
-        // A thread that did not start took nothing: the job is here.
-        if let Some(job) = take(&job) {
-            return Err((e, job));
-        }
-    }
-    // The thread holds the only sender: a closed channel without a value
-    // means `job` panicked.
-    Ok(async move { result.recv().await.ok() })
-}
-
-fn take<F>(job: &Mutex<Option<F>>) -> Option<F> {
-    job.lock().unwrap_or_else(PoisonError::into_inner).take()
 }
 
 #[cfg(test)]

@@ -233,11 +233,12 @@ fn read_module(path: &Path) -> std::io::Result<Vec<u8>> {
 /// in the text, so the guest reads the same JSON, byte for byte, as the
 /// server gave it (same fuel) when `$VAR` holds the same value.
 fn unredacted(config: &[u8]) -> Result<Vec<u8>, String> {
-    const OPEN: &[u8] = b"\"<redacted: $";
+    // The placeholder as a JSON string: opening quote, then its text.
+    let open = format!("\"{}", crate::config::validate::REDACTED).into_bytes();
     let mut out = Vec::new();
     let mut rest = config;
-    while let Some(at) = rest.windows(OPEN.len()).position(|w| w == OPEN) {
-        let after = &rest[at + OPEN.len()..];
+    while let Some(at) = rest.windows(open.len()).position(|w| w == open) {
+        let after = &rest[at + open.len()..];
         let Some(end) = after.windows(2).position(|w| w == b">\"") else {
             break;
         };

@@ -731,13 +731,12 @@ fn with_env(input: &ConfigText, value: &Spanned<Value>) -> Result<(Value, Value)
 /// Whether `value` (any string in it, keys included) holds the text of a
 /// [`redacted`] placeholder.
 fn holds_placeholder(value: &Value) -> bool {
-    const PLACEHOLDER: &str = "<redacted: $";
     match value {
-        Value::String(text) => text.contains(PLACEHOLDER),
+        Value::String(text) => text.contains(REDACTED),
         Value::Array(items) => items.iter().any(|v| holds_placeholder(v.get_ref())),
         Value::Table(table) => table
             .iter()
-            .any(|(key, v)| key.contains(PLACEHOLDER) || holds_placeholder(v)),
+            .any(|(key, v)| key.contains(REDACTED) || holds_placeholder(v)),
         _ => false,
     }
 }
@@ -746,8 +745,11 @@ fn holds_placeholder(value: &Value) -> bool {
 /// environment variable `var`: `<redacted: $VAR>` (`wasmgate replay`
 /// reads `$VAR` from its own environment).
 pub fn redacted(var: &str) -> String {
-    format!("<redacted: ${var}>")
+    format!("{REDACTED}{var}>")
 }
+
+/// How a [`redacted`] placeholder begins; `>` ends it.
+pub const REDACTED: &str = "<redacted: $";
 
 /// `route`: a path starting with `/`, a trailing `/*` making it a prefix
 /// route; the same syntax for `[[function]]` and `[[proxy]]`.

@@ -195,16 +195,14 @@ impl Drop for Landing {
 
 /// Gives the start back if the connection that took it on goes away
 /// before the lookup's thread is running (waiting for a permit).
-struct Starting<'a>(Option<&'a Flight>);
+struct Starting<'a>(&'a Flight);
 
 impl Drop for Starting<'_> {
     fn drop(&mut self) {
-        if let Some(flight) = self.0 {
-            flight
-                .started
-                .store(false, std::sync::atomic::Ordering::Release);
-            flight.landed.notify(usize::MAX);
-        }
+        self.0
+            .started
+            .store(false, std::sync::atomic::Ordering::Release);
+        self.0.landed.notify(usize::MAX);
     }
 }
 
@@ -228,7 +226,7 @@ async fn lookup(
             return answer.map_err(std::io::Error::other);
         }
         if !flight.started.swap(true, Ordering::AcqRel) {
-            let starting = Starting(Some(&flight));
+            let starting = Starting(&flight);
             let permit = permits.acquire().await;
             let (landing, name, key) = (Arc::clone(&flight), host.to_owned(), key.clone());
             let spawned = crate::threads::spawn_detached("wasmgate-resolve", move || {

@@ -392,27 +392,7 @@ impl Store {
                 path.display()
             );
         }
-        let mut spaces: BTreeMap<Vec<u8>, Space> = BTreeMap::new();
-        for ops in replay.batches {
-            for op in ops {
-                apply(&mut spaces, op);
-            }
-        }
-        let inner = Arc::new(Mutex::new(Inner {
-            spaces,
-            log_bytes: recovery.bytes,
-            tx: None,
-            seq: 0,
-            kept: HashMap::new(),
-            order: VecDeque::new(),
-            pending_adds: HashMap::new(),
-            durability: Durability::Always,
-            failed: None,
-        }));
-        let shared = Arc::new(writer::Shared {
-            queued: AtomicU64::new(0),
-            durability: Mutex::new(Durability::Always),
-        });
+        let (inner, shared) = index(replay.batches, recovery.bytes, None, Durability::Always);
         let store = Store {
             inner,
             shared,
@@ -495,30 +475,10 @@ impl Store {
                 .and_then(|()| f.sync_all())
                 .map_err(|e| format!("{}: {e}", path.display()))?;
         }
-        let mut spaces: BTreeMap<Vec<u8>, Space> = BTreeMap::new();
-        for ops in replay.batches {
-            for op in ops {
-                apply(&mut spaces, op);
-            }
-        }
         let file = writer::open_append(&path)?;
         let (tx, rx) = smol::channel::bounded(queue);
         let log_bytes = recovery.bytes.max(record::MAGIC.len() as u64);
-        let inner = Arc::new(Mutex::new(Inner {
-            spaces,
-            log_bytes,
-            tx: Some(tx),
-            seq: 0,
-            kept: HashMap::new(),
-            order: VecDeque::new(),
-            pending_adds: HashMap::new(),
-            durability,
-            failed: None,
-        }));
-        let shared = Arc::new(writer::Shared {
-            queued: AtomicU64::new(0),
-            durability: Mutex::new(durability),
-        });
+        let (inner, shared) = index(replay.batches, log_bytes, Some(tx), durability);
         let writer_shared = Arc::clone(&shared);
         let reported = Arc::clone(&inner);
         let report = move |outcome| {
@@ -1003,6 +963,39 @@ fn snapshot_in(spaces: &mut BTreeMap<Vec<u8>, Space>, now: u64, max_record: usiz
         out.extend(record::frame(&payload));
     }
     out
+}
+
+/// The index the replayed `batches` make, over a log of `log_bytes`, with
+/// the writer's channel `tx` (`None`: read only), and the state it shares
+/// with the writer.
+fn index(
+    batches: Vec<Vec<Op>>,
+    log_bytes: u64,
+    tx: Option<smol::channel::Sender<Msg>>,
+    durability: Durability,
+) -> (Arc<Mutex<Inner>>, Arc<writer::Shared>) {
+    let mut spaces: BTreeMap<Vec<u8>, Space> = BTreeMap::new();
+    for ops in batches {
+        for op in ops {
+            apply(&mut spaces, op);
+        }
+    }
+    let inner = Arc::new(Mutex::new(Inner {
+        spaces,
+        log_bytes,
+        tx,
+        seq: 0,
+        kept: HashMap::new(),
+        order: VecDeque::new(),
+        pending_adds: HashMap::new(),
+        durability,
+        failed: None,
+    }));
+    let shared = Arc::new(writer::Shared {
+        queued: AtomicU64::new(0),
+        durability: Mutex::new(durability),
+    });
+    (inner, shared)
 }
 
 /// Writes the bytes of `bytes` from `from` on beside the log at `path`
