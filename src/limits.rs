@@ -209,6 +209,12 @@ pub struct ServerLimits {
     pub drain_timeout: Duration,
     /// `log_format = "json"`: one JSON object per log line.
     pub log_json: bool,
+    /// `allow_encoded_slash = true`: a request path may hold `%2F` (any
+    /// case), which is then routed and forwarded as it is, not refused
+    /// with 400. For upstreams that take encoded slashes in a segment
+    /// (`/api/v4/projects/group%2Fproject`); safe only if no upstream
+    /// decodes them before it resolves `..` (see the README).
+    pub allow_encoded_slash: bool,
     /// Requests that may wait for a `max_in_flight` slot or memory from
     /// `memory_budget` instead of getting 503 at once.
     pub admission_queue: usize,
@@ -380,6 +386,7 @@ impl Default for ServerLimits {
             retry_after_secs: Self::DEFAULT_RETRY_AFTER_SECS,
             drain_timeout: Self::DEFAULT_DRAIN_TIMEOUT,
             log_json: false,
+            allow_encoded_slash: false,
             admission_queue: Self::DEFAULT_ADMISSION_QUEUE,
             admission_timeout: Self::DEFAULT_ADMISSION_TIMEOUT,
             workers: Self::DEFAULT_WORKERS,

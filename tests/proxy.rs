@@ -658,6 +658,66 @@ fn a_path_cannot_dodge_a_routes_middleware_by_its_spelling() {
 }
 
 #[test]
+fn allow_encoded_slash_forwards_a_percent_encoded_slash_as_sent_and_routes_it_in_its_segment() {
+    // GitLab-style ids (`group%2Fproject`) reach the upstream byte for
+    // byte; the encoded slash is part of its segment for routing, so
+    // `/admin%2Fsecret` is not `/admin/*` (guarded) but `/*`: only an
+    // upstream that does not decode it before routing may sit behind this.
+    let up = Upstream::answering(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    let toml = format!(
+        "[server]\nallow_encoded_slash = true\n\n\
+         [[proxy]]\nname = \"admin\"\nroute = \"/admin/*\"\nupstream = {url:?}\nmiddleware = [\"hwg\"]\n\n\
+         [[proxy]]\nname = \"rest\"\nroute = \"/*\"\nupstream = {url:?}\n\n\
+         [[middleware]]\nname = \"hwg\"\nmodule = \"hwg.wasm\"\n\n\
+         [[function]]\nroute = \"/hello\"\nmodule = \"hello.wasm\"\n",
+        url = up.url()
+    );
+    let server = Server::with_config(
+        &toml,
+        &[
+            ("hwg.wasm", function("hwg-example.wasm")),
+            ("hello.wasm", function("hello.wasm")),
+        ],
+    );
+    for path in [
+        "/api/v4/projects/group%2Fproject/issues",
+        "/api/v4/projects/a%2fb%2Fc?ref=x%2Fy",
+    ] {
+        let r = server.get(path);
+        assert_eq!((r.status, r.text().as_str()), (200, "ok"), "{path}: {r:?}");
+        let seen = up.seen();
+        let head = &seen.last().expect("the upstream saw it").head;
+        assert!(
+            head.starts_with(&format!("GET {path} HTTP/1.1\r\n")),
+            "{path}: {head}"
+        );
+    }
+    // The guarded route is still guarded for its own spelling.
+    let r = server.get("/admin/secret");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (403, "missing x-hwg-token\n")
+    );
+    // An encoded slash that would make a dot or empty segment once
+    // decoded, and an encoded backslash, are still 400 before routing.
+    let before = up.seen().len();
+    for path in [
+        "/x/..%2Fadmin/secret",
+        "/x/.%2fadmin",
+        "/x/a%2F%2Fb",
+        "/x/a%2F",
+        "/x/..%5cadmin/secret",
+    ] {
+        let r = server.get(path);
+        assert_eq!(r.status, 400, "{path}: {r:?}");
+        assert_eq!(r.header("x-wasmgate-error"), Some("bad-request"), "{path}");
+        assert!(r.text().contains("encoded"), "{path}: {r:?}");
+    }
+    assert_eq!(up.seen().len(), before);
+    server.assert_healthy();
+}
+
+#[test]
 fn a_chunked_request_body_is_sent_with_content_length() {
     let up = Upstream::answering(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
     let server = gateway(&[up.url()], "");

@@ -131,6 +131,7 @@ fuzz_target!(|input: &[u8]| {
     let huge = Limits {
         max_body: 64 << 30,
         max_headers: 1000,
+        allow_encoded_slash: true,
         ..Limits::default()
     };
     for limits in [&default, &small, &huge] {

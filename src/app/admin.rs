@@ -29,6 +29,8 @@ impl Admin {
     pub fn new(status: Status<App>) -> Self {
         let mut limits = status.handler().config.server.clone();
         limits.max_body = ADMIN_MAX_BODY;
+        // Its three paths have no `/` to encode.
+        limits.allow_encoded_slash = false;
         Self { status, limits }
     }
 

@@ -152,6 +152,8 @@ keys! {
             retry_after: Option<Spanned<Time>>,
             // "text" or "json", into `log_json`: see `validate::server_limits`.
             log_format: Option<Spanned<String>>,
+            // Into `allow_encoded_slash`: see `validate::server_limits`.
+            allow_encoded_slash: Option<Spanned<bool>>,
         }
     }
 }

@@ -576,6 +576,11 @@ fn every_numeric_key_is_refused_outside_its_range() {
             "\"text\" or \"json\", got \"xml\"",
         ),
         (
+            "[server]\nallow_encoded_slash = \"yes\"",
+            "allow_encoded_slash",
+            "must be true or false, got a string",
+        ),
+        (
             "[server]\nfuel_per_ms = 1_000_000_000",
             "fuel_per_ms",
             "between 1 and 100000000",
@@ -1342,4 +1347,11 @@ fn a_middleware_config_may_not_hold_the_dump_placeholder() {
             e.message
         );
     }
+}
+
+#[test]
+fn allow_encoded_slash_is_off_unless_set() {
+    assert!(!parse("").unwrap().server.allow_encoded_slash);
+    let c = parse("[server]\nallow_encoded_slash = true\n").unwrap();
+    assert!(c.server.allow_encoded_slash);
 }

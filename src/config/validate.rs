@@ -85,6 +85,9 @@ pub(crate) fn server_limits(
             }
         };
     }
+    if let Some(value) = &s.allow_encoded_slash {
+        limits.allow_encoded_slash = *value.get_ref();
+    }
     // Bodies being read may hold at most a share of the budget.
     if limits.max_body > limits.memory_budget / BODY_SHARE_DIVISOR {
         let span = s.max_body.as_ref().or(s.memory_budget.as_ref());

@@ -49,6 +49,8 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// How long a body may take to arrive.
     pub body_timeout: Duration,
+    /// Whether a request path may hold an encoded `/` (`%2F`).
+    pub allow_encoded_slash: bool,
 }
 
 impl From<&ServerLimits> for Limits {
@@ -60,6 +62,7 @@ impl From<&ServerLimits> for Limits {
             idle_timeout: server.idle_timeout,
             header_timeout: server.header_timeout,
             body_timeout: server.body_timeout,
+            allow_encoded_slash: server.allow_encoded_slash,
         }
     }
 }
@@ -247,7 +250,11 @@ impl Decoder {
         self.start = 0;
 
         let head_end = self.read_head_bytes(io, limits).await?;
-        let head = parse_request(&self.buf[..head_end], limits.max_headers)?;
+        let head = parse_request(
+            &self.buf[..head_end],
+            limits.max_headers,
+            limits.allow_encoded_slash,
+        )?;
         self.start = head_end;
         gate.head(&head.line.method, &head.line.uri, &head.headers);
         if let BodyLength::Fixed(n) = head.body
@@ -418,6 +425,18 @@ mod tests {
             decode(bytes, &Limits::default()),
             Err(DecodeError::Malformed(_))
         )
+    }
+
+    #[test]
+    fn an_encoded_slash_is_read_only_where_the_server_allows_it() {
+        let get = b"GET /p/group%2Fproject HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert!(malformed(get));
+        let server = ServerLimits {
+            allow_encoded_slash: true,
+            ..ServerLimits::default()
+        };
+        let r = decode(get, &Limits::from(&server)).unwrap();
+        assert_eq!(r.uri, "/p/group%2Fproject");
     }
 
     #[test]

@@ -99,14 +99,22 @@ fn with_slots<'h, T>(
 /// Parses a complete request head (ending in its blank line) and applies
 /// the framing rules. The header buffer grows with the head's line count,
 /// up to `max_headers`: a huge configured limit is never allocated by
-/// itself.
-pub fn parse_request(head: &[u8], max_headers: usize) -> Result<RequestHead, DecodeError> {
-    with_slots(head, max_headers, |slots| parse_request_with(head, slots))
+/// itself. `encoded_slash`: whether the path may hold `%2F`
+/// (`[server] allow_encoded_slash`).
+pub fn parse_request(
+    head: &[u8],
+    max_headers: usize,
+    encoded_slash: bool,
+) -> Result<RequestHead, DecodeError> {
+    with_slots(head, max_headers, |slots| {
+        parse_request_with(head, slots, encoded_slash)
+    })
 }
 
 fn parse_request_with<'h>(
     head: &'h [u8],
     slots: &mut [httparse::Header<'h>],
+    encoded_slash: bool,
 ) -> Result<RequestHead, DecodeError> {
     let mut parsed = httparse::Request::new(slots);
     match parsed.parse(head) {
@@ -125,8 +133,8 @@ fn parse_request_with<'h>(
         return Err(DecodeError::Malformed("CONNECT is not served"));
     }
     let http11 = parsed.version == Some(1);
-    let (uri, authority) =
-        request_target(parsed.path.unwrap_or_default()).map_err(DecodeError::Malformed)?;
+    let (uri, authority) = request_target(parsed.path.unwrap_or_default(), encoded_slash)
+        .map_err(DecodeError::Malformed)?;
 
     let mut host: Option<&[u8]> = None;
     let mut content_length: Option<u64> = None;
@@ -549,6 +557,7 @@ mod tests {
         let parsed = parse_request(
             b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n",
             64,
+            false,
         )
         .unwrap();
         assert!(parsed.expect_continue);
@@ -556,6 +565,7 @@ mod tests {
         let parsed = parse_request(
             b"POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n",
             64,
+            false,
         )
         .unwrap();
         assert!(!parsed.expect_continue);

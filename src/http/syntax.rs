@@ -69,8 +69,12 @@ pub(super) fn parse_content_length(value: &[u8]) -> Result<u64, &'static str> {
 }
 
 /// Checks a request target and returns it in origin-form, with the
-/// authority of an absolute-form target (RFC 9112 §3.2).
-pub(super) fn request_target(raw: &str) -> Result<(String, Option<&str>), &'static str> {
+/// authority of an absolute-form target (RFC 9112 §3.2). `encoded_slash`:
+/// whether its path may hold `%2F` (see [`path_forms`]).
+pub(super) fn request_target(
+    raw: &str,
+    encoded_slash: bool,
+) -> Result<(String, Option<&str>), &'static str> {
     if !raw.bytes().all(|b| b.is_ascii_graphic()) {
         return Err("request target must be ASCII");
     }
@@ -106,7 +110,7 @@ pub(super) fn request_target(raw: &str) -> Result<(String, Option<&str>), &'stat
     // by nginx and many frameworks). Percent-encoded unreserved characters
     // (`/%61dmin`) are equivalent to their plain form (RFC 3986 §6.2.2.2)
     // and route as such (`router::normalized`).
-    path_forms(path)?;
+    path_forms(path, encoded_slash)?;
     let uri = if origin.starts_with('/') {
         origin.to_owned()
     } else {
@@ -116,9 +120,11 @@ pub(super) fn request_target(raw: &str) -> Result<(String, Option<&str>), &'stat
 }
 
 /// Refuses, in a request target's path, what could route elsewhere than
-/// it reads: an encoded `/` or `\\`, a `\\`, an empty segment, a `%` not
-/// followed by two hex digits.
-fn path_forms(path: &str) -> Result<(), &'static str> {
+/// it reads: an encoded `/` (unless `encoded_slash`) or `\\`, a `\\`, an
+/// empty segment, a `%` not followed by two hex digits. An allowed `%2F`
+/// stays encoded: it routes as part of its segment (`/api/*` takes
+/// `/api/a%2Fb`, `/api/a` does not) and is forwarded as sent.
+fn path_forms(path: &str, encoded_slash: bool) -> Result<(), &'static str> {
     if path.contains('\\') {
         return Err("request target has a `\\` in its path");
     }
@@ -138,11 +144,44 @@ fn path_forms(path: &str) -> Result<(), &'static str> {
         let Some(hex) = hex else {
             return Err("request target has an invalid percent-encoding in its path");
         };
-        if hex.eq_ignore_ascii_case(b"2f") || hex.eq_ignore_ascii_case(b"5c") {
-            return Err("request target has an encoded `/` or `\\` in its path");
+        if hex.eq_ignore_ascii_case(b"5c") {
+            return Err("request target has an encoded `\\` in its path");
+        }
+        if hex.eq_ignore_ascii_case(b"2f") && !encoded_slash {
+            return Err("request target has an encoded `/` in its path");
+        }
+    }
+    // Allowed, an encoded `/` still may not make, once decoded, a `.` or
+    // `..` segment or an empty one (`/pub/..%2Fadmin`, `/a%2F%2Fb`).
+    if encoded_slash {
+        let decoded_segments = path.split('/').flat_map(|segment| {
+            let mut pieces = Vec::new();
+            let mut rest = segment;
+            while let Some(at) = find_encoded_slash(rest) {
+                pieces.push(&rest[..at]);
+                rest = &rest[at + 3..];
+            }
+            // A segment without `%2F` is checked above (`//`) or by the
+            // caller (dot-segments); only the pieces it splits into here.
+            (!pieces.is_empty()).then(|| pieces.push(rest));
+            pieces
+        });
+        for piece in decoded_segments {
+            if piece.is_empty() || is_dot_segment(piece) {
+                return Err(
+                    "request target has an encoded `/` next to an empty, `.` or `..` segment",
+                );
+            }
         }
     }
     Ok(())
+}
+
+/// Where `text` holds `%2F` or `%2f`, if it does.
+fn find_encoded_slash(text: &str) -> Option<usize> {
+    text.as_bytes()
+        .windows(3)
+        .position(|w| w.eq_ignore_ascii_case(b"%2f"))
 }
 
 /// `path` with its percent-encoded unreserved characters (`A-Z a-z 0-9 -
@@ -477,9 +516,40 @@ mod tests {
     }
 
     #[test]
+    fn an_allowed_encoded_slash_passes_unless_it_makes_an_empty_or_dot_segment() {
+        let ok = |raw: &str| request_target(raw, true).map(|(uri, _)| uri);
+        for good in [
+            "/api/v4/projects/group%2Fproject",
+            "/a%2fb%2Fc/d?x=%2F",
+            "/files/a.b%2F.c%2F..d",
+            "http://x/a%2Fb",
+        ] {
+            let uri = ok(good).unwrap_or_else(|e| panic!("{good}: {e}"));
+            // Forwarded as sent (origin-form).
+            assert!(good.ends_with(&uri), "{good} -> {uri}");
+            assert!(request_target(good, false).is_err(), "{good}");
+        }
+        for bad in [
+            "/pub/..%2Fadmin",
+            "/pub/.%2fadmin",
+            "/pub/a%2F..",
+            "/pub/a%2F%2e%2E/b",
+            "/a%2F%2Fb",
+            "/%2Fa",
+            "/a%2F",
+            "/a%2F/b",
+            "/a%5Cb",
+            "/a%2Fb//c",
+            "/a%2Fb/../c",
+        ] {
+            assert!(ok(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn targets_route_as_they_read() {
         let ok = |raw: &str| {
-            request_target(raw)
+            request_target(raw, false)
                 .map(|(uri, a)| (uri, a.map(str::to_owned)))
                 .ok()
         };
@@ -534,7 +604,7 @@ mod tests {
             "ftp://x/a",
             "http://x/../a",
         ] {
-            assert!(request_target(bad).is_err(), "{bad}");
+            assert!(request_target(bad, false).is_err(), "{bad}");
         }
     }
 
