@@ -501,6 +501,11 @@ fn serve(
     listen: Option<String>,
     board: Option<String>,
 ) -> Result<(), CliError> {
+    // SIGHUP's default action ends the process. Until the server takes
+    // the signals (after the config is read and the KV store replayed,
+    // which can take seconds), one is taken here and dropped: a reload
+    // asked for while starting is not a reason to die.
+    let _starting = async_signal::Signals::new([async_signal::Signal::Hup]);
     let default_file = Path::new("wasmgate.toml");
     let config_path = config_path
         .or_else(|| (dir.is_none() && default_file.is_file()).then(|| default_file.into()));
@@ -513,39 +518,52 @@ fn serve(
     let config = source.config()?;
     logs::set_json(config.server.log_json);
     let listen = config.listen;
+    let admin_at = config.admin;
     let admin = config
         .admin
         .map(|addr| (addr, crate::app::admin::Admin::new));
     // The store is opened (and locked) before the server listens.
     let state = crate::app::State::at_start(&config).map_err(CliError::Runtime)?;
-    let reload = move |app: &crate::app::App| {
+    // Read and checked on a thread of its own (`server::run`).
+    let load = move || {
         let Some(path) = &source.config_path else {
             log::warn!("SIGHUP: no config file to re-read; nothing changed");
             return None;
         };
         match source.config() {
-            Ok(mut config) => {
-                if config.listen != listen {
-                    log::warn!(
-                        "reload: `listen` changed to {}: that needs a restart; still listening on {listen}",
-                        config.listen
-                    );
-                    config.listen = listen;
-                }
-                logs::set_json(config.server.log_json);
-                log::info!("reloaded {}", path.display());
-                Some(app.reloaded(config))
-            }
+            Ok(config) => Some((path.clone(), config)),
             Err(e) => {
                 log::error!("reload failed, keeping the running config: {e}");
                 None
             }
         }
     };
+    let reload = move |app: &crate::app::App, (path, mut config): (PathBuf, Config)| {
+        if config.listen != listen {
+            log::warn!(
+                "reload: `listen` changed to {}: that needs a restart; still listening on {listen}",
+                config.listen
+            );
+            config.listen = listen;
+        }
+        if config.admin != admin_at {
+            let show =
+                |a: Option<std::net::SocketAddr>| a.map_or("none".to_string(), |a| a.to_string());
+            log::warn!(
+                "reload: `[admin] listen` changed to {}: that needs a restart; the admin listener is still {}",
+                show(config.admin),
+                show(admin_at)
+            );
+            config.admin = admin_at;
+        }
+        logs::set_json(config.server.log_json);
+        log::info!("reloaded {}", path.display());
+        Some(app.reloaded(config))
+    };
     crate::server::run(
         listen,
         move |addr| crate::app::App::start(config, addr).with_state(state),
-        reload,
+        (load, reload),
         admin,
     )
     .map_err(|e| CliError::Runtime(format!("cannot serve on {listen}: {e}")))

@@ -172,6 +172,121 @@ fn sighup_reloads_a_valid_config_without_refusing_a_connection_and_keeps_it_when
     s.assert_healthy();
 }
 
+#[test]
+fn a_reload_reads_its_config_off_the_serving_thread_and_a_stuck_read_stalls_nothing() {
+    // The config file becomes a FIFO no one writes yet: reading it blocks.
+    // Requests, the admin listener and further signals go on meanwhile;
+    // once the FIFO is written, the reload completes with what it read.
+    let config = "[admin]\nlisten = \"127.0.0.1:0\"\n\n\
+                  [[function]]\nroute = \"/hello\"\nmodule = \"hello.wasm\"\n";
+    let s = Server::with_config(config, &[("hello.wasm", function("hello.wasm"))]);
+    let admin = s.admin.expect("the admin listener is announced");
+    let path = s.dir().join("wasmgate.toml");
+    std::fs::remove_file(&path).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    s.signal("HUP");
+    // The reload thread is blocked in the FIFO's open: serving goes on.
+    std::thread::sleep(Duration::from_millis(200));
+    s.assert_healthy();
+    let r = common::Conn::open(admin).request("GET", "/healthz", &[], b"");
+    assert_eq!(r.status, 200, "{r:?}");
+    s.signal("HUP");
+    s.wait_for_log("a reload is already reading the config");
+    assert!(!s.log().contains("reloaded "), "{}", s.log());
+    // The writer: a new route, and no `[admin]` (which needs a restart).
+    let writer = std::thread::spawn(move || {
+        std::fs::write(
+            &path,
+            "[[function]]\nroute = \"/hello\"\nmodule = \"hello.wasm\"\n\n\
+             [[function]]\nroute = \"/again\"\nmodule = \"hello.wasm\"\n",
+        )
+    });
+    writer.join().unwrap().unwrap();
+    let log = s.wait_for_log("reloaded ");
+    assert!(
+        log.contains("`[admin] listen` changed to none: that needs a restart"),
+        "{log}"
+    );
+    let r = s.get("/again");
+    assert_eq!((r.status, r.text().as_str()), (200, HELLO));
+    // The admin listener stays as it started.
+    let r = common::Conn::open(admin).request("GET", "/healthz", &[], b"");
+    assert_eq!(r.status, 200, "{r:?}");
+    s.assert_healthy();
+}
+
+#[test]
+fn a_sighup_while_the_server_starts_is_not_fatal() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    // Starting blocks in reading the config, a FIFO: SIGHUP's default
+    // action would end the process there.
+    let dir = TempDir::new("hup-start");
+    std::fs::copy(function("hello.wasm"), dir.path().join("hello.wasm")).unwrap();
+    let fifo = dir.path().join("wasmgate.toml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let mut child = common::wasmgate_command()
+        .args(["serve", "--config"])
+        .arg(&fifo)
+        .args(["--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // A writer's non-blocking open succeeds once the server has the FIFO
+    // open for reading, i.e. is reading its config (O_NONBLOCK: 0o4000).
+    let deadline = Instant::now() + PROCESS_TIMEOUT;
+    let mut writer = loop {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(0o4000)
+            .open(&fifo)
+        {
+            Ok(w) => break w,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => panic!("the server never opened its config: {e}"),
+        }
+    };
+    let pid = child.id().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "SIGHUP while starting ended the server"
+    );
+    writer
+        .write_all(b"[[function]]\nroute = \"/hello\"\nmodule = \"hello.wasm\"\n")
+        .unwrap();
+    drop(writer);
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = lines
+        .find_map(|l| {
+            l.ok()?
+                .strip_prefix("wasmgate listening on http://")?
+                .parse::<std::net::SocketAddr>()
+                .ok()
+        })
+        .expect("the server started");
+    let r = common::Conn::open(addr).request("GET", "/hello", &[], b"");
+    assert_eq!((r.status, r.text().as_str()), (200, HELLO));
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// Every datagram received on `socket` until one equals `last`.
 fn messages_until(socket: &UnixDatagram, last: &str) -> Vec<String> {
     let mut messages = Vec::new();

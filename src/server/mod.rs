@@ -108,10 +108,13 @@ type Listener = Async<std::net::TcpListener>;
 
 /// Binds `listen` and serves until SIGTERM or SIGINT, then drains (see
 /// [`drain`]) and returns. `start` builds the handler once the address is
-/// bound (it is given the bound address, useful with port 0); on SIGHUP,
-/// `reload` is given the current handler and may return the one that
-/// serves from the next request on (`None` keeps the current one; it says
-/// why in the log).
+/// bound (it is given the bound address, useful with port 0). On SIGHUP,
+/// `load` reads the new config on a thread of its own (a config file may
+/// block or take long to check: serving goes on meanwhile, and SIGTERM or
+/// SIGINT still drain), then `reload` is given the current handler and
+/// that config and may return the handler that serves from the next
+/// request on. `None` from either keeps the current one; each says why in
+/// the log.
 ///
 /// The handler's `workers` limit (read once, at start) is how many
 /// threads serve: each runs its own executor, exactly the single-threaded
@@ -126,16 +129,18 @@ type Listener = Async<std::net::TcpListener>;
 /// `admin`'s function builds from the main server's [`Status`] (its
 /// handler of the moment, whether it drains, its connections), with the
 /// same framing, timeouts and caps; it stops when the drain ends.
-pub fn run<H, F, R, A, FA>(
+pub fn run<H, F, C, L, R, A, FA>(
     listen: SocketAddr,
     start: F,
-    reload: R,
+    (load, reload): (L, R),
     admin: Option<(SocketAddr, FA)>,
 ) -> std::io::Result<()>
 where
     H: Handler + 'static,
     F: FnOnce(SocketAddr) -> H + 'static,
-    R: FnMut(&H) -> Option<H> + 'static,
+    C: Send + 'static,
+    L: Fn() -> Option<C> + Send + Sync + 'static,
+    R: FnMut(&H, C) -> Option<H> + 'static,
     A: Handler + 'static,
     FA: FnOnce(Status<H>) -> A + 'static,
 {
@@ -185,7 +190,7 @@ where
     }
     let result = started.and_then(|()| {
         let server = Arc::clone(&server);
-        let reload: Reload<H> = Box::new(reload);
+        let reload: Reload<H, C> = (Arc::new(load), Box::new(reload));
         run_local(move |executor| async move {
             if let Some((admin_listener, admin)) = admin {
                 executor
@@ -259,15 +264,50 @@ fn announce(executor: &smol::LocalExecutor<'_>, addr: SocketAddr, workers: usize
 
 /// Waits for signals: SIGHUP reloads, SIGTERM or SIGINT stops accepting
 /// on every worker and drains; a second one ends the drain at once.
-async fn control<H: Handler>(
+async fn control<H: Handler, C: Send + 'static>(
     mut signals: Signals,
-    mut reload: Reload<H>,
+    (load, mut reload): Reload<H, C>,
     server: &Server<H>,
     workers: usize,
 ) -> std::io::Result<()> {
-    loop {
+    'signals: loop {
         match signals.next().await {
-            Some(Ok(Signal::Hup)) => reload_handler(server, &mut reload, workers),
+            Some(Ok(Signal::Hup)) => {
+                notify::reloading();
+                let load = Arc::clone(&load);
+                let loading = crate::threads::off_thread("wasmgate-reload", move || load());
+                let mut loading = std::pin::pin!(loading);
+                // Serving goes on while the config is read; the signals
+                // that come meanwhile are still taken.
+                let loaded = loop {
+                    let step = smol::future::or(async { Ok((&mut loading).await) }, async {
+                        Err(signals.next().await)
+                    })
+                    .await;
+                    match step {
+                        Ok(loaded) => break loaded,
+                        Err(Some(Ok(Signal::Hup))) => {
+                            log::info!("SIGHUP: a reload is already reading the config");
+                        }
+                        Err(Some(Ok(signal))) => {
+                            log::info!(
+                                "{signal:?} received while a reload read the config: draining (again to exit at once)"
+                            );
+                            break 'signals;
+                        }
+                        Err(Some(Err(e))) => log::warn!("reading signals failed: {e}"),
+                        Err(None) => break (&mut loading).await,
+                    }
+                };
+                match loaded {
+                    Some(Some(config)) => reload_handler(server, &mut reload, config, workers),
+                    Some(None) => {}
+                    None => log::error!(
+                        "reload: no thread to read the config on; keeping the running config"
+                    ),
+                }
+                notify::notify("READY=1");
+            }
             Some(Ok(signal)) => {
                 log::info!("{signal:?} received: draining (again to exit at once)");
                 break;
@@ -446,7 +486,12 @@ const _: () = {
 };
 
 /// What SIGHUP does: the new handler, or `None` to keep the current one.
-type Reload<H> = Box<dyn FnMut(&H) -> Option<H>>;
+/// How a SIGHUP reloads: the config's loading (run off the serving
+/// threads) and the handler built from it.
+type Reload<H, C> = (
+    Arc<dyn Fn() -> Option<C> + Send + Sync>,
+    Box<dyn FnMut(&H, C) -> Option<H>>,
+);
 
 /// What the admin listener's handler sees of the main server.
 pub struct Status<H>(Arc<Server<H>>);
@@ -540,18 +585,18 @@ impl Drop for Mine<'_> {
     }
 }
 
-/// SIGHUP: asks `reload` for a new handler and, given one, serves the
-/// next requests with it, on every worker. The listening socket stays
-/// open throughout. `workers` (the count running) is not changed by a
-/// reload.
-fn reload_handler<H: Handler>(
+/// SIGHUP, once `config` is loaded: asks `reload` for a new handler and,
+/// given one, serves the next requests with it, on every worker. The
+/// listening socket stays open throughout. `workers` (the count running)
+/// is not changed by a reload.
+fn reload_handler<H: Handler, C>(
     server: &Server<H>,
-    reload: &mut dyn FnMut(&H) -> Option<H>,
+    reload: &mut dyn FnMut(&H, C) -> Option<H>,
+    config: C,
     workers: usize,
 ) {
-    notify::reloading();
     let current = server.handler();
-    if let Some(new) = reload(&current) {
+    if let Some(new) = reload(&current, config) {
         let asked = new.limits().workers;
         if asked != workers {
             log::warn!(
@@ -563,7 +608,6 @@ fn reload_handler<H: Handler>(
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Arc::new(new);
     }
-    notify::notify("READY=1");
 }
 
 /// How often a drain looks whether the connections are done.
