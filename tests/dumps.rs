@@ -316,6 +316,44 @@ fn clock_and_random_inputs_are_fed_back() {
 }
 
 #[test]
+fn replay_prints_what_a_dump_holds_with_its_control_characters_escaped() {
+    let tmp = TempDir::new("dumps-escape");
+    let s = server(&tmp, "");
+    s.get_with("/dice", &[("x-request-id", "esc-1")])
+        .assert_error(502, "trap");
+    let (path, dump) = dump_of(&s, "esc-1");
+    let text = std::fs::read_to_string(&path).unwrap();
+    // A crafted target: an OSC sequence that would retitle the terminal.
+    let uri = dump["request"]["uri"].as_str().unwrap();
+    let line = format!("uri = \"{uri}\"");
+    assert!(text.contains(&line), "{text}");
+    let crafted = text.replace(&line, &format!("uri = \"{uri}\\u001b]0;TITLE\\u0007\""));
+    let edited = tmp.write("escape.toml", &crafted);
+    let out = wasmgate(["replay".as_ref(), edited.as_os_str()]);
+    // The guest reads the target, so it may run differently (3).
+    assert!(matches!(out.code, Some(0 | 3)), "{out:?}");
+    assert!(
+        !out.stdout.contains(['\u{1b}', '\u{7}']) && !out.stderr.contains(['\u{1b}', '\u{7}']),
+        "{out:?}"
+    );
+    assert!(out.stdout.contains("\\u{1b}]0;TITLE\\u{7}"), "{out:?}");
+    // A module path the dump names, in the error that it cannot be read.
+    let module = dump["module"]["path"].as_str().unwrap();
+    let line = format!("path = \"{module}\"");
+    assert!(crafted.contains(&line), "{crafted}");
+    let crafted = crafted.replace(&line, "path = \"/nonexistent\\u001b[31m.wasm\"");
+    let edited = tmp.write("escape-path.toml", crafted);
+    let out = wasmgate(["replay".as_ref(), edited.as_os_str()]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stderr.contains("/nonexistent\\u{1b}[31m.wasm"),
+        "{out:?}"
+    );
+    assert!(!out.stderr.contains('\u{1b}'), "{out:?}");
+    s.assert_healthy();
+}
+
+#[test]
 fn kv_reads_are_answered_from_the_recording() {
     let tmp = TempDir::new("dumps-kv");
     let s = server(&tmp, "");

@@ -277,14 +277,14 @@ pub fn execute(args: ReplayArgs) -> Result<(), CliError> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(&dump.module.path));
     let bytes = read_module(&module)
-        .map_err(|e| CliError::Runtime(format!("{}: {e}", module.display())))?;
+        .map_err(|e| CliError::Runtime(format!("{}: {e}", shown(module.display()))))?;
     let hash = to_hex(&sha256(&bytes));
     if args.module.is_none() && hash != dump.module.sha256 {
         return Err(CliError::Runtime(format!(
             "{}: the module changed since the dump (sha256 {hash}, recorded {}); pass --module {} to run it anyway",
-            module.display(),
+            shown(module.display()),
             dump.module.sha256,
-            module.display()
+            shown(module.display())
         )));
     }
 
@@ -303,11 +303,11 @@ pub fn execute(args: ReplayArgs) -> Result<(), CliError> {
     let runtime = Runtime::new();
     // The bytes hashed above, not a second read of the file.
     let compiled = cache::load_bytes(&runtime, &module, bytes, abi, &server)
-        .map_err(|e| CliError::Runtime(e.to_string()))?;
+        .map_err(|e| CliError::Runtime(shown(e)))?;
     if dump.http.is_some() && compiled.abi != abi::Abi::HttpWasm {
         return Err(CliError::Runtime(format!(
             "{}: speaks the {} ABI; the dump is of an http-wasm guest",
-            module.display(),
+            shown(module.display()),
             compiled.abi
         )));
     }
@@ -395,15 +395,15 @@ pub fn execute(args: ReplayArgs) -> Result<(), CliError> {
         out,
         "dump:      {} (function {}, {} {}, trace {})",
         args.dump.display(),
-        dump.function,
-        dump.request.method,
-        dump.request.uri,
-        dump.request.trace_id
+        shown(&dump.function),
+        shown(&dump.request.method),
+        shown(&dump.request.uri),
+        shown(&dump.request.trace_id)
     );
     let _ = writeln!(
         out,
         "module:    {} ({}, sha256 {hash}{})",
-        module.display(),
+        shown(module.display()),
         dump.abi,
         if args.module.is_some() {
             " — replacing the dump's module"
@@ -412,11 +412,11 @@ pub fn execute(args: ReplayArgs) -> Result<(), CliError> {
         }
     );
     if let Some(line) = &http_line {
-        let _ = writeln!(out, "http-wasm: {line}");
+        let _ = writeln!(out, "http-wasm: {}", shown(line));
     }
     let _ = writeln!(out, "inputs:    {summary}");
     let _ = writeln!(out, "{:<10} {:<24} replayed", "", "recorded");
-    let kind = |s: &Side| s.error.clone().unwrap_or_else(|| "none".into());
+    let kind = |s: &Side| s.error.as_deref().map_or_else(|| "none".into(), shown);
     let outcome_of = |s: &Side| match (&s.error, s.status) {
         (Some(_), _) => "error",
         (None, 0) => "continued",
@@ -468,13 +468,15 @@ pub fn execute(args: ReplayArgs) -> Result<(), CliError> {
         let _ = writeln!(
             out,
             "ran {} on the recorded inputs: {}",
-            module.display(),
+            shown(module.display()),
             match &replayed.error {
                 None if replayed.status == 0 => "continued to the next handler".to_owned(),
                 None => format!("status {}", replayed.status),
                 Some(kind) => format!(
-                    "{kind} (status {}) at fuel {}",
-                    replayed.status, replayed.fuel
+                    "{} (status {}) at fuel {}",
+                    shown(kind),
+                    replayed.status,
+                    replayed.fuel
                 ),
             }
         );
@@ -509,4 +511,20 @@ fn read_dump(path: &Path) -> Result<Dump, CliError> {
     let dump =
         Dump::parse(&text).map_err(|e| unreadable(format!("not a wasmgate crash dump: {e}")))?;
     Ok(dump)
+}
+
+/// `text` with its control characters escaped (`\u{1b}`, `\n`): what a
+/// dump holds (paths, names, a request's target) is printed to a terminal
+/// and must not drive it.
+fn shown(text: impl std::fmt::Display) -> String {
+    text.to_string()
+        .chars()
+        .flat_map(|c| {
+            let escaped = c.is_control().then(|| c.escape_default());
+            escaped
+                .into_iter()
+                .flatten()
+                .chain((!c.is_control()).then_some(c))
+        })
+        .collect()
 }

@@ -451,20 +451,21 @@ fn globals(s: &Section<'_>, facts: &Facts, image: &Image) -> Result<Vec<u8>> {
         .into_iter_with_offsets()
         .collect::<std::result::Result<_, _>>()
         .map_err(err)?;
+    // Looked up by index: a module may have as many mutable globals as
+    // `max_module_globals` allows, and a scan per global was quadratic.
+    let mutable: std::collections::HashMap<u32, ValType> = facts.mutable.iter().copied().collect();
+    let values: std::collections::HashMap<u32, Value> = image.globals.iter().copied().collect();
     for (i, (offset, _)) in entries.iter().enumerate() {
         let next = entries.get(i + 1).map_or(end, |(o, _)| *o);
         let index = len_u32(i)?
             .checked_add(facts.imported_globals)
             .ok_or("too many globals")?;
-        let Some(&(_, ty)) = facts.mutable.iter().find(|(g, _)| *g == index) else {
+        let Some(&ty) = mutable.get(&index) else {
             body.extend_from_slice(&s.body[offset - s.offset..next - s.offset]);
             continue;
         };
-        let value = image
-            .globals
-            .iter()
-            .find(|(g, _)| *g == index)
-            .map(|(_, v)| *v)
+        let value = *values
+            .get(&index)
             .ok_or("a global's value is missing from the image")?;
         match (ty, value) {
             (ValType::I32, Value::I32(v)) => {
