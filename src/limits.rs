@@ -209,6 +209,10 @@ pub struct ServerLimits {
     pub drain_timeout: Duration,
     /// `log_format = "json"`: one JSON object per log line.
     pub log_json: bool,
+    /// Bytes of idle http-wasm middleware instances each worker keeps for
+    /// the next request of the same snapshot (`abi::pool`); 0 turns the
+    /// pool off (every request instantiates).
+    pub instance_pool: u64,
     /// `allow_encoded_slash = true`: a request path may hold `%2F` (any
     /// case), which is then routed and forwarded as it is, not refused
     /// with 400. For upstreams that take encoded slashes in a segment
@@ -254,6 +258,10 @@ impl ServerLimits {
     pub const DEFAULT_MEMORY_BUDGET: u64 = 256 * MIB;
     /// Defaults to 1 MiB: functions take API payloads, not uploads.
     pub const DEFAULT_MAX_BODY: u64 = MIB;
+    /// Defaults to 2 MiB per worker: ~20 idle instances of a middleware
+    /// such as `hmac-verify` (64 KiB of memory, ~35 KiB of host bytes),
+    /// 0.4 % of a 512 MiB board.
+    pub const DEFAULT_INSTANCE_POOL: u64 = 2 * MIB;
     /// Defaults to 8 KiB: larger heads are an attack, not a use.
     pub const DEFAULT_MAX_HEADER_BYTES: usize = 8 * 1024;
     /// Defaults to 64 fields: browsers send about 20.
@@ -337,6 +345,8 @@ impl ServerLimits {
     /// supported board (512 MiB RAM), and its length fits `usize` on 32-bit
     /// ARM. Uploads larger than that are not function calls.
     pub const MAX_BODY_RANGE: RangeInclusive<u64> = 1..=256 * MIB;
+    /// 0 (off) to 256 MiB per worker: idle memory, outside `memory_budget`.
+    pub const INSTANCE_POOL_RANGE: RangeInclusive<u64> = 0..=256 * MIB;
     /// `max_header_bytes`: 1 KiB..=1 MiB. A request line and a few ordinary
     /// headers need about 1 KiB; every connection may buffer this much, so
     /// more than 1 MiB × `max_connections` is memory no board has. Also the
@@ -387,6 +397,7 @@ impl Default for ServerLimits {
             drain_timeout: Self::DEFAULT_DRAIN_TIMEOUT,
             log_json: false,
             allow_encoded_slash: false,
+            instance_pool: Self::DEFAULT_INSTANCE_POOL,
             admission_queue: Self::DEFAULT_ADMISSION_QUEUE,
             admission_timeout: Self::DEFAULT_ADMISSION_TIMEOUT,
             workers: Self::DEFAULT_WORKERS,

@@ -844,3 +844,116 @@ fn a_snapshot_after_start_gives_each_request_the_state_start_left_at_the_same_fu
     assert_eq!(s.get("/fill").status, 200);
     s.assert_healthy();
 }
+
+/// A middleware that checks, on each request, that it sees exactly the
+/// state a new instance of its snapshot has (the global and memory
+/// `_start` set, nothing a request wrote, one page), answers 500 if not,
+/// then changes all of it: the global, memory in both calls, the request's
+/// URI copied into memory; `x-mw: grow` grows the memory, `x-mw: trap`
+/// traps after the changes.
+fn pooled() -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(module {PRELUDE}
+          (global $g (mut i32) (i32.const 0))
+          (func (export "_start")
+            (global.set $g (i32.const 100))
+            (i32.store (i32.const 4000) (i32.const 7)))
+          (func (export "handle_request") (result i64)
+            (local $n i64)
+            (if (i32.eqz
+                  (i32.and
+                    (i32.and (i32.eq (global.get $g) (i32.const 100))
+                             (i32.eq (i32.load (i32.const 4000)) (i32.const 7)))
+                    (i32.and
+                      (i32.and (i32.eqz (i32.load (i32.const 5000)))
+                               (i32.eqz (i32.load (i32.const 5004))))
+                      (i32.and (i32.eqz (i32.load8_u (i32.const 6000)))
+                               (i32.eq (memory.size) (i32.const 1))))))
+              (then (call $set_status (i32.const 500)) (return (i64.const 0))))
+            (global.set $g (i32.add (global.get $g) (i32.const 1)))
+            (i32.store (i32.const 5000) (i32.const 9))
+            (drop (call $get_uri (i32.const 6000) (i32.const 256)))
+            (local.set $n (call $get_values (i32.const 0) (i32.const 0) (i32.const 4)
+                                            (i32.const 7000) (i32.const 64)))
+            (if (i64.ne (local.get $n) (i64.const 0))
+              (then
+                (if (i32.eq (i32.load8_u (i32.const 7000)) (i32.const 103))
+                  (then (drop (memory.grow (i32.const 1)))))
+                (if (i32.eq (i32.load8_u (i32.const 7000)) (i32.const 116))
+                  (then unreachable))))
+            (i64.const 1))
+          (func (export "handle_response") (param i32 i32)
+            (i32.store (i32.const 5004) (i32.const 11))))"#
+    ))
+    .unwrap()
+}
+
+/// `wasmgate_snapshot_instances_total{from="pool"}` on the admin listener.
+fn pool_hits(s: &Server) -> u64 {
+    let admin = s.admin.expect("the admin listener is announced");
+    let r = common::Conn::open(admin).request("GET", "/metrics", &[], b"");
+    assert_eq!(r.status, 200);
+    let text = r.text();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("wasmgate_snapshot_instances_total{from=\"pool\"} "))
+        .unwrap_or_else(|| panic!("no pool counter in\n{text}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_pooled_instance_starts_each_request_in_the_snapshots_state_at_the_same_fuel() {
+    let config = "[admin]\nlisten = \"127.0.0.1:0\"\n\n\
+         [[middleware]]\nname = \"pooled\"\nmodule = \"pooled.wasm\"\n\
+         [[function]]\nroute = \"/p\"\nmodule = \"hello.wasm\"\nmiddleware = [\"pooled\"]\n";
+    let s = server(&[("pooled.wasm", pooled())], config);
+    // The first request runs `_start`, then the snapshot is made.
+    assert_eq!(s.get("/p?first").status, 200);
+    s.wait_for_log("middleware pooled: instances start from a snapshot taken after `_start`");
+    for i in 0..8 {
+        let r = s.get(&format!("/p?request-{i}"));
+        assert_eq!(
+            (r.status, r.body.as_slice()),
+            (200, &b"Hello from wasmgate!\n"[..]),
+            "{i}: {r:?}"
+        );
+    }
+    // Instances were reused (a worker's requests, one at a time).
+    let reused = pool_hits(&s);
+    assert!(reused >= 6, "{reused} instances from the pool");
+    // Each request from the snapshot is charged the same fuel, whether
+    // its instance was new or reused.
+    let log = s.wait_for_log_lines("GET /p?request-", 8);
+    let fuel: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("GET /p?request-"))
+        .filter_map(|l| l.split(" fuel=").nth(1)?.split(' ').next())
+        .collect();
+    assert_eq!(fuel.len(), 8, "{log}");
+    assert!(fuel.iter().all(|f| *f == fuel[0]), "{fuel:?}");
+    // An instance whose memory grew, or that trapped after changing its
+    // state, is not reused: the next request still sees the snapshot's.
+    let r = s.get_with("/p?grow", &[("x-mw", "grow")]);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(s.get("/p?after-grow").status, 200);
+    s.get_with("/p?trap", &[("x-mw", "trap")])
+        .assert_error(502, "trap");
+    assert_eq!(s.get("/p?after-trap").status, 200);
+    assert!(pool_hits(&s) > reused);
+    s.assert_healthy();
+}
+
+#[test]
+fn instance_pool_0_instantiates_every_request() {
+    let config = "[admin]\nlisten = \"127.0.0.1:0\"\n\n[server]\ninstance_pool = 0\n\n\
+         [[middleware]]\nname = \"pooled\"\nmodule = \"pooled.wasm\"\n\
+         [[function]]\nroute = \"/p\"\nmodule = \"hello.wasm\"\nmiddleware = [\"pooled\"]\n";
+    let s = server(&[("pooled.wasm", pooled())], config);
+    assert_eq!(s.get("/p").status, 200);
+    s.wait_for_log("middleware pooled: instances start from a snapshot taken after `_start`");
+    for _ in 0..4 {
+        assert_eq!(s.get("/p").status, 200);
+    }
+    assert_eq!(pool_hits(&s), 0);
+    s.assert_healthy();
+}

@@ -13,13 +13,14 @@ use std::sync::Arc;
 
 use std::sync::Mutex;
 
-use wasmi::{Extern, Module, Val, ValType};
+use wasmi::{Extern, Global, Memory, Module, Store, Val, ValType};
 
-use super::{Compiled, Outcome};
+use super::{Compiled, Outcome, pool};
 use crate::config::FunctionSpec;
 use crate::error::CallError;
 use crate::limits::{FunctionLimits, ServerLimits};
 use crate::runtime::exchange::{BUFFER_RESPONSE, Exchange, ExchangeLimits, Message};
+use crate::runtime::sandbox::Fresh;
 use crate::runtime::snapshot::{self, Image, Value};
 use crate::runtime::state::KvSlot;
 use crate::runtime::tape::Shared;
@@ -90,6 +91,18 @@ pub struct Layer {
     sandbox: Sandbox,
     /// The context value `handle_request` returned.
     ctx: i32,
+    /// For an instance of a snapshot: how to put it back into the
+    /// snapshot's state for the instance pool ([`Layer::recycle`]).
+    pooled: Option<Pooled>,
+}
+
+/// What [`Layer::recycle`] needs of an instance of a snapshot.
+struct Pooled {
+    snapshot: Arc<Snapshot>,
+    memory: Memory,
+    /// Each mutable global, with its initial value.
+    globals: Vec<(Global, Val)>,
+    fresh: Fresh,
 }
 
 impl Layer {
@@ -100,7 +113,7 @@ impl Layer {
     pub async fn start(
         runtime: &Runtime,
         compiled: &Compiled,
-        snapshot: Option<&Snapshot>,
+        snapshot: Option<&Arc<Snapshot>>,
         guest: Guest<'_>,
     ) -> Result<Self, (CallError, u64)> {
         compiled
@@ -109,7 +122,7 @@ impl Layer {
             .map_err(|e| (e, 0))?;
         let runtime = compiled.runtime(runtime);
         if let Some(snapshot) = snapshot {
-            let mut layer = Self::instantiate(runtime, &snapshot.module, compiled, guest)?;
+            let mut layer = Self::from_snapshot(runtime, snapshot, compiled, guest)?;
             let start = snapshot.fuel.saturating_sub(layer.fuel_used());
             layer
                 .sandbox
@@ -131,6 +144,91 @@ impl Layer {
         Ok(layer)
     }
 
+    /// An instance of `snapshot`: an idle one from this thread's pool if
+    /// there is one (in the snapshot's state, charged as a new one), else
+    /// a new one.
+    fn from_snapshot(
+        runtime: &Runtime,
+        snapshot: &Arc<Snapshot>,
+        compiled: &Compiled,
+        guest: Guest<'_>,
+    ) -> Result<Self, (CallError, u64)> {
+        let limits = guest.limits;
+        let mut state = Self::host_state(guest);
+        if let Some(idle) = pool::take(snapshot.id) {
+            let (memory, globals) = idle.state;
+            match Sandbox::resume(idle.store, idle.instance, idle.fresh, limits, state) {
+                Ok(sandbox) => {
+                    pool::count(true);
+                    let pooled = Pooled {
+                        snapshot: Arc::clone(snapshot),
+                        memory,
+                        globals,
+                        fresh: idle.fresh,
+                    };
+                    return Ok(Self {
+                        sandbox,
+                        ctx: 0,
+                        pooled: Some(pooled),
+                    });
+                }
+                Err(back) => state = *back,
+            }
+        }
+        let sandbox = Sandbox::new(runtime, &snapshot.module, compiled.cost, limits, state)?;
+        pool::count(false);
+        let pooled =
+            snapshot
+                .handles(sandbox.store(), sandbox.instance())
+                .map(|(memory, globals)| Pooled {
+                    snapshot: Arc::clone(snapshot),
+                    memory,
+                    globals,
+                    fresh: sandbox.fresh(),
+                });
+        Ok(Self {
+            sandbox,
+            ctx: 0,
+            pooled,
+        })
+    }
+
+    /// Gives this instance of a snapshot, whose request completed (no
+    /// error in any call), back to this thread's pool of at most `bound`
+    /// bytes, in the snapshot's state; any other instance is dropped.
+    pub fn recycle(self, bound: u64) {
+        let Some(pooled) = self.pooled else {
+            return;
+        };
+        if bound == 0 {
+            return;
+        }
+        let (mut store, instance) = self.sandbox.into_parts();
+        // The request's host state (its exchange, KV and log) goes now.
+        *store.data_mut() = HostState::idle();
+        if !pooled
+            .snapshot
+            .reset(&mut store, pooled.memory, &pooled.globals)
+        {
+            return;
+        }
+        let bytes = pooled
+            .snapshot
+            .memory_bytes
+            .saturating_add(pooled.snapshot.cost_bytes);
+        pool::put(
+            pool::Idle {
+                snapshot: pooled.snapshot.id,
+                store,
+                instance,
+                fresh: pooled.fresh,
+                bytes,
+                state: (pooled.memory, pooled.globals),
+            },
+            bound,
+        );
+    }
+
     /// `module` (`compiled`'s, or a version of it) in a fresh sandbox, with
     /// `compiled`'s instantiation cost.
     fn instantiate(
@@ -139,6 +237,18 @@ impl Layer {
         compiled: &Compiled,
         guest: Guest<'_>,
     ) -> Result<Self, (CallError, u64)> {
+        let limits = guest.limits;
+        let state = Self::host_state(guest);
+        let sandbox = Sandbox::new(runtime, module, compiled.cost, limits, state)?;
+        Ok(Self {
+            sandbox,
+            ctx: 0,
+            pooled: None,
+        })
+    }
+
+    /// The host state of `guest`'s instance for this request.
+    fn host_state(guest: Guest<'_>) -> HostState {
         let mut state = HostState::new(
             Rc::from(guest.name),
             Rc::from(guest.trace_id),
@@ -158,8 +268,7 @@ impl Layer {
             Vec::new(),
             Vec::new(),
         ));
-        let sandbox = Sandbox::new(runtime, module, compiled.cost, guest.limits, state)?;
-        Ok(Self { sandbox, ctx: 0 })
+        state
     }
 
     /// Fuel used so far, instantiation included.
@@ -409,8 +518,72 @@ pub struct Snapshot {
     pub image_bytes: u64,
     /// Its estimated bytes, counted in the module cache
     /// ([`Shape::cache_bytes`](crate::runtime::structure::Shape::cache_bytes)
-    /// of the rewritten file, whose data segments hold the image).
+    /// of the rewritten file, whose data segments hold the image, and the
+    /// copy of the image [`Snapshot::reset`] writes).
     pub cache_bytes: u64,
+    /// Unique in the process: what the instance pool knows it by.
+    id: u64,
+    /// The initial state, to put an instance back into
+    /// ([`Snapshot::reset`]): the memory's size in pages and in bytes, its
+    /// non-zero runs (offset, bytes), the export names of the memory and of
+    /// each mutable global with its initial value.
+    pages: u64,
+    memory_bytes: u64,
+    runs: Vec<(usize, Vec<u8>)>,
+    memory_export: String,
+    globals: Vec<(String, Val)>,
+    /// The instance's estimated host bytes (the module's
+    /// [`InstanceCost`](crate::limits::InstanceCost)), for the pool's bound.
+    cost_bytes: u64,
+}
+
+/// The next [`Snapshot`]'s id.
+static NEXT_SNAPSHOT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+impl Snapshot {
+    /// The memory and mutable globals of `instance` (one of this
+    /// snapshot's) by their export names, each global with its initial
+    /// value; `None` if one is missing (the instance is then not pooled).
+    fn handles(
+        &self,
+        store: &Store<HostState>,
+        instance: &wasmi::Instance,
+    ) -> Option<(Memory, Vec<(Global, Val)>)> {
+        let memory = instance.get_memory(store, &self.memory_export)?;
+        let globals = self
+            .globals
+            .iter()
+            .map(|(name, value)| Some((instance.get_global(store, name)?, value.clone())))
+            .collect::<Option<Vec<_>>>()?;
+        Some((memory, globals))
+    }
+
+    /// Puts `memory` and `globals` of an instance of this snapshot back
+    /// into their initial state: the memory the snapshot's size, zeros
+    /// with the image's runs over them, each global its initial value.
+    /// False (the instance must not be used again) if the memory grew or a
+    /// value cannot be written.
+    fn reset(
+        &self,
+        store: &mut Store<HostState>,
+        memory: Memory,
+        globals: &[(Global, Val)],
+    ) -> bool {
+        if memory.size(&*store) != self.pages {
+            return false;
+        }
+        let data = memory.data_mut(&mut *store);
+        data.fill(0);
+        for (offset, bytes) in &self.runs {
+            let Some(to) = data.get_mut(*offset..offset.saturating_add(bytes.len())) else {
+                return false;
+            };
+            to.copy_from_slice(bytes);
+        }
+        globals
+            .iter()
+            .all(|(global, value)| global.set(&mut *store, value.clone()).is_ok())
+    }
 }
 
 /// Host functions a `_start` may call before it is pre-initialised: those
@@ -503,10 +676,33 @@ pub fn prepare(
             MAX_IMAGE_BYTES / 1024
         ));
     }
-    let rewritten = snapshot::rewrite(source, &image)?;
+    let (rewritten, exported) = snapshot::rewrite(source, &image)?;
+    let runs = snapshot::image_runs(&image.memory);
+    let memory_bytes = u64::try_from(image.memory.len()).unwrap_or(u64::MAX);
+    let pages = image.pages;
+    // The initial value of each mutable global, by its export name.
+    let mut globals = Vec::new();
+    for (index, name) in &exported.globals {
+        let value = image
+            .globals
+            .iter()
+            .find(|(i, _)| i == index)
+            .map(|(_, v)| match *v {
+                Value::I32(v) => Val::I32(v),
+                Value::I64(v) => Val::I64(v),
+                Value::F32(v) => Val::F32(f32::from_bits(v).into()),
+                Value::F64(v) => Val::F64(f64::from_bits(v).into()),
+            })
+            .ok_or("a global's value is missing from the image")?;
+        globals.push((name.clone(), value));
+    }
     drop(image);
-    // Its code is the original's, so is its shape's.
-    let cache_bytes = compiled.shape.cache_bytes(rewritten.len());
+    // Its code is the original's, so is its shape's; the image is held
+    // twice (the module's data segments, `runs`).
+    let cache_bytes = compiled
+        .shape
+        .cache_bytes(rewritten.len())
+        .saturating_add(image_bytes);
     let module = Module::new(runtime.engine(), &rewritten[..]).map_err(|e| e.to_string())?;
     // It must instantiate within the limits it was made with.
     let state = HostState::new(Rc::from("snapshot"), Rc::from("-"), limits.memory, 0);
@@ -518,6 +714,13 @@ pub fn prepare(
         fuel,
         image_bytes,
         cache_bytes,
+        id: NEXT_SNAPSHOT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        pages,
+        memory_bytes,
+        runs,
+        memory_export: exported.memory,
+        globals,
+        cost_bytes: compiled.cost.bytes,
     })
 }
 

@@ -4,6 +4,7 @@
 
 pub mod http_wasm;
 pub mod native;
+pub mod pool;
 pub mod wasi_json;
 
 use std::fmt;

@@ -205,7 +205,34 @@ impl Metrics {
             );
         }
         write_kv(out);
+        write_pool(out);
     }
+}
+
+/// The instance pool's counters ([`crate::abi::pool`]).
+fn write_pool(out: &mut String) {
+    let (reused, made, idle) = crate::abi::pool::counts();
+    header(
+        out,
+        "wasmgate_snapshot_instances_total",
+        "counter",
+        "Instances of http-wasm middleware snapshots handed to requests: from an idle one in the instance pool, or instantiated.",
+    );
+    let _ = writeln!(
+        out,
+        "wasmgate_snapshot_instances_total{{from=\"pool\"}} {reused}"
+    );
+    let _ = writeln!(
+        out,
+        "wasmgate_snapshot_instances_total{{from=\"new\"}} {made}"
+    );
+    sample(
+        out,
+        "wasmgate_instance_pool_bytes",
+        "gauge",
+        "Bytes of idle instances kept in the instance pools of all workers (instance_pool bounds each worker's).",
+        idle,
+    );
 }
 
 /// The KV operation counters ([`crate::store::counters`]), by operation.

@@ -229,6 +229,7 @@ impl<'a> Chain<'a> {
                 Ok(true) => self.held.push(held),
                 Ok(false) => {
                     self.completed(&mut held);
+                    held.layer.recycle(self.env.server.instance_pool);
                     return Ok(true);
                 }
                 Err(e) => {
@@ -288,14 +289,7 @@ impl<'a> Chain<'a> {
             tape: tape.clone(),
         };
         let snapshot = self.snapshot(&loaded, spec);
-        match Layer::start(
-            &loaded.runtime,
-            &loaded.compiled,
-            snapshot.as_deref(),
-            guest,
-        )
-        .await
-        {
+        match Layer::start(&loaded.runtime, &loaded.compiled, snapshot.as_ref(), guest).await {
             Ok(layer) => Ok(Held {
                 spec: Arc::clone(spec),
                 layer,
@@ -540,6 +534,7 @@ impl<'a> Chain<'a> {
                 return Err(self.failed(&held.spec, e));
             }
             self.completed(&mut held);
+            held.layer.recycle(self.env.server.instance_pool);
         }
         match failure {
             Some(e) => Err(e),

@@ -122,6 +122,7 @@ keys! {
         max_in_flight: Int => max_in_flight in S::MAX_IN_FLIGHT_RANGE,
         memory_budget: Size => memory_budget in S::MEMORY_BUDGET_RANGE,
         max_body: Size => max_body in S::MAX_BODY_RANGE,
+        instance_pool: Size => instance_pool in S::INSTANCE_POOL_RANGE,
         max_header_bytes: Size => max_header_bytes in S::MAX_HEADER_BYTES_RANGE,
         max_headers: Int => max_headers in S::MAX_HEADERS_RANGE,
         idle_timeout: Time => idle_timeout in S::TIMEOUT_RANGE,

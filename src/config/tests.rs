@@ -576,6 +576,11 @@ fn every_numeric_key_is_refused_outside_its_range() {
             "\"text\" or \"json\", got \"xml\"",
         ),
         (
+            "[server]\ninstance_pool = \"1GiB\"",
+            "instance_pool",
+            "between 0B and 256MiB, got 1GiB",
+        ),
+        (
             "[server]\nallow_encoded_slash = \"yes\"",
             "allow_encoded_slash",
             "must be true or false, got a string",
@@ -1347,6 +1352,13 @@ fn a_middleware_config_may_not_hold_the_dump_placeholder() {
             e.message
         );
     }
+}
+
+#[test]
+fn instance_pool_defaults_to_2_mib_and_0_turns_it_off() {
+    assert_eq!(parse("").unwrap().server.instance_pool, 2 << 20);
+    let c = parse("[server]\ninstance_pool = 0\n").unwrap();
+    assert_eq!(c.server.instance_pool, 0);
 }
 
 #[test]

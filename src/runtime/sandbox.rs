@@ -18,6 +18,15 @@ use crate::runtime::clock::{Mark, OwnTime};
 use crate::runtime::engine::Runtime;
 use crate::runtime::state::{HostState, SliceSpent};
 
+/// What a new instance's sandbox starts with (see [`Sandbox::fresh`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Fresh {
+    /// Fuel charged for instantiating.
+    used: u64,
+    /// What the store's limiter counted once it was made.
+    counted: (usize, usize),
+}
+
 /// A live instance for exactly one request.
 pub struct Sandbox {
     store: Store<HostState>,
@@ -102,6 +111,56 @@ impl Sandbox {
             instance,
             budget: limits.fuel,
             used,
+            slice: limits.fuel_slice,
+            time,
+            last: Some(end),
+        })
+    }
+
+    /// What instantiating left, right after [`Sandbox::new`]: how a
+    /// sandbox [`resumed`](Sandbox::resume) on this instance starts.
+    pub fn fresh(&self) -> Fresh {
+        Fresh {
+            used: self.used,
+            counted: self.store.data().limiter.counted(),
+        }
+    }
+
+    /// The instance.
+    pub fn instance(&self) -> &Instance {
+        &self.instance
+    }
+
+    /// The store and its instance, the request's state still in it.
+    pub fn into_parts(self) -> (Store<HostState>, Instance) {
+        (self.store, self.instance)
+    }
+
+    /// A sandbox for a new request (`limits`, `state`) on `instance`, which
+    /// `store` holds in the state a new instance of its module has, as
+    /// `fresh` records: fuel used and memory counted as instantiating it
+    /// would have. Gives `state` back if that is over the `memory` limit.
+    pub fn resume(
+        mut store: Store<HostState>,
+        instance: Instance,
+        fresh: Fresh,
+        limits: &FunctionLimits,
+        state: HostState,
+    ) -> Result<Self, Box<HostState>> {
+        let mut time = OwnTime::new(limits.timeout);
+        let mark = time.mark();
+        let previous = std::mem::replace(store.data_mut(), state);
+        drop(previous);
+        if !store.data_mut().limiter.restore(fresh.counted) {
+            let state = std::mem::replace(store.data_mut(), HostState::idle());
+            return Err(Box::new(state));
+        }
+        let end = time.count(mark);
+        Ok(Self {
+            store,
+            instance,
+            budget: limits.fuel,
+            used: fresh.used,
             slice: limits.fuel_slice,
             time,
             last: Some(end),

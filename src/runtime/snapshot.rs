@@ -297,6 +297,17 @@ fn section(out: &mut Vec<u8>, id: u8, body: &[u8]) -> Result<()> {
 pub fn instrument(bytes: &[u8], allowed: impl Fn(&str, &str) -> bool) -> Result<(Vec<u8>, Plan)> {
     let sections = sections(bytes)?;
     let facts = facts(&sections)?;
+    let (exports, plan) = state_exports(&facts)?;
+    let out = with_exports(&sections, &exports, |s, out| match s.id {
+        IMPORT => section(out, IMPORT, &imports(s, &allowed)?).map(|()| true),
+        _ => Ok(false),
+    })?;
+    Ok((out, plan))
+}
+
+/// The exports that name the state (each mutable global, and the memory
+/// if it has no export), as export entries, how many, and their names.
+fn state_exports(facts: &Facts) -> Result<((Vec<u8>, u32), Plan)> {
     let mut plan = Plan {
         globals: Vec::new(),
         memory: facts
@@ -320,41 +331,57 @@ pub fn instrument(bytes: &[u8], allowed: impl Fn(&str, &str) -> bool) -> Result<
         leb_u32(&mut added, 0);
         count += 1;
     }
+    Ok(((added, count), plan))
+}
+
+/// `sections` written out with the export entries `(added, count)`
+/// appended to the export section (made if there is none). `each` may
+/// write a section itself (true) or leave it to be copied (false).
+fn with_exports(
+    sections: &[Section<'_>],
+    (added, count): &(Vec<u8>, u32),
+    mut each: impl FnMut(&Section<'_>, &mut Vec<u8>) -> Result<bool>,
+) -> Result<Vec<u8>> {
+    let new_section = |out: &mut Vec<u8>| {
+        let mut body = Vec::new();
+        leb_u32(&mut body, *count);
+        body.extend_from_slice(added);
+        section(out, EXPORT, &body)
+    };
     let mut out = HEADER.to_vec();
     let mut exported = false;
-    for s in &sections {
+    for s in sections {
         match s.id {
-            IMPORT => section(&mut out, IMPORT, &imports(s, &allowed)?)?,
             EXPORT => {
                 let mut r = reader(s);
                 let old = r.read_var_u32().map_err(err)?;
                 let mut body = Vec::new();
-                leb_u32(&mut body, old.checked_add(count).ok_or("too many exports")?);
+                leb_u32(
+                    &mut body,
+                    old.checked_add(*count).ok_or("too many exports")?,
+                );
                 body.extend_from_slice(&s.body[r.current_position()..]);
-                body.extend_from_slice(&added);
+                body.extend_from_slice(added);
                 section(&mut out, EXPORT, &body)?;
                 exported = true;
+                continue;
             }
             // A new export section goes before the first section that
             // follows it in the module's order.
             id if !exported && id != CUSTOM && after_exports(id) => {
-                let mut body = Vec::new();
-                leb_u32(&mut body, count);
-                body.extend_from_slice(&added);
-                section(&mut out, EXPORT, &body)?;
+                new_section(&mut out)?;
                 exported = true;
-                out.extend_from_slice(s.raw);
             }
-            _ => out.extend_from_slice(s.raw),
+            _ => {}
+        }
+        if !each(s, &mut out)? {
+            out.extend_from_slice(s.raw);
         }
     }
     if !exported {
-        let mut body = Vec::new();
-        leb_u32(&mut body, count);
-        body.extend_from_slice(&added);
-        section(&mut out, EXPORT, &body)?;
+        new_section(&mut out)?;
     }
-    Ok((out, plan))
+    Ok(out)
 }
 
 /// Whether sections with `id` come after the export section (the order
@@ -389,34 +416,48 @@ fn imports(s: &Section<'_>, allowed: &impl Fn(&str, &str) -> bool) -> Result<Vec
 }
 
 /// The module with `image` as its initial state and no start section
-/// (see the module doc). The module must have passed [`instrument`].
-pub fn rewrite(bytes: &[u8], image: &Image) -> Result<Vec<u8>> {
+/// (see the module doc), exporting its state as [`instrument`] does (so
+/// that an instance can be put back into that state: see
+/// `abi::http_wasm`'s instance pool), and what it exports. The module must
+/// have passed [`instrument`].
+pub fn rewrite(bytes: &[u8], image: &Image) -> Result<(Vec<u8>, Plan)> {
     let sections = sections(bytes)?;
     let facts = facts(&sections)?;
     let data = segments(&image.memory);
-    let mut out = HEADER.to_vec();
+    let (exports, plan) = state_exports(&facts)?;
     let mut wrote_data = false;
-    for s in &sections {
+    let mut out = with_exports(&sections, &exports, |s, out| {
         match s.id {
-            MEMORY => section(&mut out, MEMORY, &memory(s, image.pages)?)?,
-            GLOBAL => section(&mut out, GLOBAL, &globals(s, &facts, image)?)?,
+            MEMORY => section(out, MEMORY, &memory(s, image.pages)?)?,
+            GLOBAL => section(out, GLOBAL, &globals(s, &facts, image)?)?,
             START => {}
             DATA_COUNT => {
                 let mut body = Vec::new();
                 leb_u32(&mut body, len_u32(data.len())?);
-                section(&mut out, DATA_COUNT, &body)?;
+                section(out, DATA_COUNT, &body)?;
             }
             DATA => {
-                section(&mut out, DATA, &data_section(&image.memory, &data)?)?;
+                section(out, DATA, &data_section(&image.memory, &data)?)?;
                 wrote_data = true;
             }
-            _ => out.extend_from_slice(s.raw),
+            _ => return Ok(false),
         }
-    }
+        Ok(true)
+    })?;
     if !wrote_data && !data.is_empty() {
         section(&mut out, DATA, &data_section(&image.memory, &data)?)?;
     }
-    Ok(out)
+    Ok((out, plan))
+}
+
+/// The runs of non-zero 1 KiB blocks of `memory` (what [`rewrite`]
+/// writes as data segments), as (offset, bytes): what an instance's
+/// memory is set back to, over zeros.
+pub fn image_runs(memory: &[u8]) -> Vec<(usize, Vec<u8>)> {
+    segments(memory)
+        .into_iter()
+        .filter_map(|(start, end)| Some((start, memory.get(start..end)?.to_vec())))
+        .collect()
 }
 
 fn memory(s: &Section<'_>, pages: u64) -> Result<Vec<u8>> {
@@ -612,7 +653,7 @@ mod tests {
             memory,
             globals: vec![(0, Value::I32(-5)), (1, Value::F64(2.5f64.to_bits()))],
         };
-        let out = rewrite(&bytes, &image).unwrap();
+        let (out, exported) = rewrite(&bytes, &image).unwrap();
         let engine = wasmi::Engine::default();
         let module = wasmi::Module::new(&engine, &out[..]).unwrap();
         let mut store = wasmi::Store::new(&engine, ());
@@ -625,6 +666,33 @@ mod tests {
         assert_eq!(data[16], b'x');
         assert_eq!(data[17], 0, "the original data segment is gone");
         assert_eq!(segments(data), [(0, 1024), (69_632, 70_656)]);
+        assert_eq!(
+            image_runs(data)
+                .iter()
+                .map(|(at, bytes)| (*at, bytes.len()))
+                .collect::<Vec<_>>(),
+            [(0, 1024), (69_632, 1024)]
+        );
+        // Its state is exported under the snapshot's names, as in the
+        // instrumented copy: each mutable global at its image value.
+        assert_eq!(exported.memory, "memory");
+        let values: Vec<_> = exported
+            .globals
+            .iter()
+            .map(|(index, name)| {
+                assert!(name.starts_with(EXPORT_PREFIX), "{name}");
+                (
+                    *index,
+                    instance.get_global(&store, name).unwrap().get(&store),
+                )
+            })
+            .collect();
+        assert_eq!(values.len(), 2);
+        assert!(matches!(values[0], (0, wasmi::Val::I32(-5))), "{values:?}");
+        assert!(
+            matches!(values[1], (1, wasmi::Val::F64(v)) if f64::from(v) == 2.5),
+            "{values:?}"
+        );
     }
 
     #[test]

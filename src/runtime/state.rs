@@ -96,6 +96,12 @@ impl HostState {
         }
     }
 
+    /// The state of a store at rest between requests (an instance pool's):
+    /// no request, no log, no KV, a zero memory limit.
+    pub fn idle() -> Self {
+        Self::new(Rc::from(""), Rc::from(""), 0, 0)
+    }
+
     /// Logs a last stderr line the guest did not end. It is written after
     /// the guest ran and is not charged (it is at most one line).
     pub fn flush_stderr(&mut self) {
@@ -189,6 +195,23 @@ impl MemoryLimiter {
     /// The limit in bytes.
     pub fn limit(&self) -> u64 {
         self.limit as u64
+    }
+
+    /// What it counts now (instance and tables; memory), for a store that
+    /// takes over this one's instance (see [`MemoryLimiter::restore`]).
+    pub fn counted(&self) -> (usize, usize) {
+        (self.used, self.memory)
+    }
+
+    /// Counts what `counted` gave, as if this store had made that
+    /// instance; false, counting nothing, if it does not fit the limit.
+    pub fn restore(&mut self, (used, memory): (usize, usize)) -> bool {
+        if used.saturating_add(memory) > self.limit {
+            return false;
+        }
+        self.used = used;
+        self.memory = memory;
+        true
     }
 
     /// Counts `bytes` the instance holds outside its memories and tables
