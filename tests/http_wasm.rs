@@ -850,10 +850,11 @@ fn a_snapshot_after_start_gives_each_request_the_state_start_left_at_the_same_fu
 /// `_start` set, nothing a request wrote, one page), answers 500 if not,
 /// then changes all of it: the global, memory in both calls, the request's
 /// URI copied into memory; `x-mw: grow` grows the memory, `x-mw: trap`
-/// traps after the changes.
-fn pooled() -> Vec<u8> {
+/// traps after the changes. `table`: elements of a table it declares.
+fn pooled(table: u32) -> Vec<u8> {
     wat::parse_str(format!(
         r#"(module {PRELUDE}
+          (table {table} funcref)
           (global $g (mut i32) (i32.const 0))
           (func (export "_start")
             (global.set $g (i32.const 100))
@@ -906,7 +907,7 @@ fn a_pooled_instance_starts_each_request_in_the_snapshots_state_at_the_same_fuel
     let config = "[admin]\nlisten = \"127.0.0.1:0\"\n\n\
          [[middleware]]\nname = \"pooled\"\nmodule = \"pooled.wasm\"\n\
          [[function]]\nroute = \"/p\"\nmodule = \"hello.wasm\"\nmiddleware = [\"pooled\"]\n";
-    let s = server(&[("pooled.wasm", pooled())], config);
+    let s = server(&[("pooled.wasm", pooled(1))], config);
     // The first request runs `_start`, then the snapshot is made.
     assert_eq!(s.get("/p?first").status, 200);
     s.wait_for_log("middleware pooled: instances start from a snapshot taken after `_start`");
@@ -944,11 +945,27 @@ fn a_pooled_instance_starts_each_request_in_the_snapshots_state_at_the_same_fuel
 }
 
 #[test]
+fn an_instance_over_a_quarter_of_the_pool_is_not_kept() {
+    // 100,000 table elements count 800 KB, over a quarter of 2 MiB.
+    let config = "[admin]\nlisten = \"127.0.0.1:0\"\n\n\
+         [[middleware]]\nname = \"pooled\"\nmodule = \"pooled.wasm\"\n\
+         [[function]]\nroute = \"/p\"\nmodule = \"hello.wasm\"\nmiddleware = [\"pooled\"]\n";
+    let s = server(&[("pooled.wasm", pooled(100_000))], config);
+    assert_eq!(s.get("/p").status, 200);
+    s.wait_for_log("middleware pooled: instances start from a snapshot taken after `_start`");
+    for _ in 0..4 {
+        assert_eq!(s.get("/p").status, 200);
+    }
+    assert_eq!(pool_hits(&s), 0);
+    s.assert_healthy();
+}
+
+#[test]
 fn instance_pool_0_instantiates_every_request() {
     let config = "[admin]\nlisten = \"127.0.0.1:0\"\n\n[server]\ninstance_pool = 0\n\n\
          [[middleware]]\nname = \"pooled\"\nmodule = \"pooled.wasm\"\n\
          [[function]]\nroute = \"/p\"\nmodule = \"hello.wasm\"\nmiddleware = [\"pooled\"]\n";
-    let s = server(&[("pooled.wasm", pooled())], config);
+    let s = server(&[("pooled.wasm", pooled(1))], config);
     assert_eq!(s.get("/p").status, 200);
     s.wait_for_log("middleware pooled: instances start from a snapshot taken after `_start`");
     for _ in 0..4 {

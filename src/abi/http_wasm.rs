@@ -200,7 +200,10 @@ impl Layer {
         let Some(pooled) = self.pooled else {
             return;
         };
-        if bound == 0 {
+        let bytes = pooled.fresh.bytes();
+        if !pool::keeps(bytes, bound) {
+            // Also what a reload to a smaller (or no) pool leaves.
+            pool::trim(bound);
             return;
         }
         let (mut store, instance) = self.sandbox.into_parts();
@@ -212,10 +215,6 @@ impl Layer {
         {
             return;
         }
-        let bytes = pooled
-            .snapshot
-            .memory_bytes
-            .saturating_add(pooled.snapshot.cost_bytes);
         pool::put(
             pool::Idle {
                 snapshot: pooled.snapshot.id,
@@ -524,17 +523,13 @@ pub struct Snapshot {
     /// Unique in the process: what the instance pool knows it by.
     id: u64,
     /// The initial state, to put an instance back into
-    /// ([`Snapshot::reset`]): the memory's size in pages and in bytes, its
-    /// non-zero runs (offset, bytes), the export names of the memory and of
-    /// each mutable global with its initial value.
+    /// ([`Snapshot::reset`]): the memory's size in pages, its non-zero
+    /// runs (offset, bytes), the export names of the memory and of each
+    /// mutable global with its initial value.
     pages: u64,
-    memory_bytes: u64,
     runs: Vec<(usize, Vec<u8>)>,
     memory_export: String,
     globals: Vec<(String, Val)>,
-    /// The instance's estimated host bytes (the module's
-    /// [`InstanceCost`](crate::limits::InstanceCost)), for the pool's bound.
-    cost_bytes: u64,
 }
 
 /// The next [`Snapshot`]'s id.
@@ -678,7 +673,6 @@ pub fn prepare(
     }
     let (rewritten, exported) = snapshot::rewrite(source, &image)?;
     let runs = snapshot::image_runs(&image.memory);
-    let memory_bytes = u64::try_from(image.memory.len()).unwrap_or(u64::MAX);
     let pages = image.pages;
     // The initial value of each mutable global, by its export name.
     let mut globals = Vec::new();
@@ -716,11 +710,9 @@ pub fn prepare(
         cache_bytes,
         id: NEXT_SNAPSHOT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         pages,
-        memory_bytes,
         runs,
         memory_export: exported.memory,
         globals,
-        cost_bytes: compiled.cost.bytes,
     })
 }
 

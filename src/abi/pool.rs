@@ -14,9 +14,10 @@
 //! new instance, at the same fuel, without making one (~35 % of the CPU of
 //! a request through `hmac-verify`).
 //!
-//! Bounded in bytes per thread: an instance's linear memory and its
-//! estimated host bytes. The oldest idle instance goes first when a new
-//! one does not fit; one larger than a quarter of the bound is not kept.
+//! Bounded in bytes per thread: what the store's limiter counts for an
+//! instance (its linear memory, its tables, its estimated host bytes). The
+//! oldest idle instance goes first when a new one does not fit; one larger
+//! than a quarter of the bound is not kept.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -46,6 +47,13 @@ pub struct Idle {
 struct Pool {
     idle: VecDeque<Idle>,
     bytes: u64,
+}
+
+impl Drop for Pool {
+    /// A worker that ends takes its bytes out of the metric.
+    fn drop(&mut self) {
+        IDLE_BYTES.fetch_sub(self.bytes, Relaxed);
+    }
 }
 
 thread_local! {
@@ -93,24 +101,44 @@ pub fn take(snapshot: u64) -> Option<Idle> {
     })
 }
 
+/// Whether an instance of `bytes` may be kept within `bound`: at most a
+/// quarter of it.
+pub fn keeps(bytes: u64, bound: u64) -> bool {
+    bytes <= bound / 4
+}
+
 /// Keeps `idle` for the next request of its snapshot, within `bound`
 /// bytes for the thread (the oldest idle instances are dropped to make
-/// room); drops it if it is larger than a quarter of `bound`.
+/// room); drops it unless [`keeps`].
 pub fn put(idle: Idle, bound: u64) {
-    if idle.bytes > bound / 4 {
+    if !keeps(idle.bytes, bound) {
+        trim(bound);
         return;
     }
+    trim(bound.saturating_sub(idle.bytes));
     POOL.with(|pool| {
         let mut pool = pool.borrow_mut();
-        while pool.bytes.saturating_add(idle.bytes) > bound {
+        pool.bytes = pool.bytes.saturating_add(idle.bytes);
+        IDLE_BYTES.fetch_add(idle.bytes, Relaxed);
+        pool.idle.push_back(idle);
+    });
+}
+
+/// Drops this thread's oldest idle instances until they hold at most
+/// `bound` bytes (all of them for 0: a reload that turned the pool off).
+pub fn trim(bound: u64) {
+    // Dropped outside the borrow: a store's drop must not find it held.
+    let mut dropped = Vec::new();
+    POOL.with(|pool| {
+        let mut pool = pool.borrow_mut();
+        while pool.bytes > bound {
             let Some(oldest) = pool.idle.pop_front() else {
                 break;
             };
             pool.bytes = pool.bytes.saturating_sub(oldest.bytes);
             IDLE_BYTES.fetch_sub(oldest.bytes, Relaxed);
+            dropped.push(oldest);
         }
-        pool.bytes = pool.bytes.saturating_add(idle.bytes);
-        IDLE_BYTES.fetch_add(idle.bytes, Relaxed);
-        pool.idle.push_back(idle);
     });
+    drop(dropped);
 }

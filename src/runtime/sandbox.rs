@@ -27,6 +27,15 @@ pub struct Fresh {
     counted: (usize, usize),
 }
 
+impl Fresh {
+    /// The instance's bytes as the limiter counts them: its memory, its
+    /// tables and its estimated host bytes.
+    pub fn bytes(&self) -> u64 {
+        let (used, memory) = self.counted;
+        u64::try_from(used.saturating_add(memory)).unwrap_or(u64::MAX)
+    }
+}
+
 /// A live instance for exactly one request.
 pub struct Sandbox {
     store: Store<HostState>,
