@@ -674,20 +674,18 @@ pub fn prepare(
     let (rewritten, exported) = snapshot::rewrite(source, &image)?;
     let runs = snapshot::image_runs(&image.memory);
     let pages = image.pages;
-    // The initial value of each mutable global, by its export name.
+    // The initial value of each mutable global, by its export name
+    // (looked up by index: there may be as many as `max_module_globals`).
+    let values: std::collections::HashMap<u32, Value> = image.globals.iter().copied().collect();
     let mut globals = Vec::new();
     for (index, name) in &exported.globals {
-        let value = image
-            .globals
-            .iter()
-            .find(|(i, _)| i == index)
-            .map(|(_, v)| match *v {
-                Value::I32(v) => Val::I32(v),
-                Value::I64(v) => Val::I64(v),
-                Value::F32(v) => Val::F32(f32::from_bits(v).into()),
-                Value::F64(v) => Val::F64(f64::from_bits(v).into()),
-            })
-            .ok_or("a global's value is missing from the image")?;
+        let value = match values.get(index) {
+            Some(Value::I32(v)) => Val::I32(*v),
+            Some(Value::I64(v)) => Val::I64(*v),
+            Some(Value::F32(v)) => Val::F32(f32::from_bits(*v).into()),
+            Some(Value::F64(v)) => Val::F64(f64::from_bits(*v).into()),
+            None => return Err("a global's value is missing from the image".into()),
+        };
         globals.push((name.clone(), value));
     }
     drop(image);

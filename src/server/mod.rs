@@ -485,7 +485,6 @@ const _: () = {
     }
 };
 
-/// What SIGHUP does: the new handler, or `None` to keep the current one.
 /// How a SIGHUP reloads: the config's loading (run off the serving
 /// threads) and the handler built from it.
 type Reload<H, C> = (
