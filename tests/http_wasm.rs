@@ -902,15 +902,24 @@ fn pool_hits(s: &Server) -> u64 {
     line.rsplit(' ').next().unwrap().parse().unwrap()
 }
 
-#[test]
-fn a_pooled_instance_starts_each_request_in_the_snapshots_state_at_the_same_fuel() {
-    let config = "[admin]\nlisten = \"127.0.0.1:0\"\n\n\
+/// A server with the `pooled` middleware (its table of `table` elements)
+/// in front of `/p`, `server` as its `[server]` keys, once the first
+/// request has run `_start` and the snapshot is made.
+fn pooled_server(server_keys: &str, table: u32) -> Server {
+    let config = format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\n\n[server]\n{server_keys}\n\
          [[middleware]]\nname = \"pooled\"\nmodule = \"pooled.wasm\"\n\
-         [[function]]\nroute = \"/p\"\nmodule = \"hello.wasm\"\nmiddleware = [\"pooled\"]\n";
-    let s = server(&[("pooled.wasm", pooled(1))], config);
-    // The first request runs `_start`, then the snapshot is made.
+         [[function]]\nroute = \"/p\"\nmodule = \"hello.wasm\"\nmiddleware = [\"pooled\"]\n"
+    );
+    let s = server(&[("pooled.wasm", pooled(table))], &config);
     assert_eq!(s.get("/p?first").status, 200);
     s.wait_for_log("middleware pooled: instances start from a snapshot taken after `_start`");
+    s
+}
+
+#[test]
+fn a_pooled_instance_starts_each_request_in_the_snapshots_state_at_the_same_fuel() {
+    let s = pooled_server("", 1);
     for i in 0..8 {
         let r = s.get(&format!("/p?request-{i}"));
         assert_eq!(
@@ -944,33 +953,22 @@ fn a_pooled_instance_starts_each_request_in_the_snapshots_state_at_the_same_fuel
     s.assert_healthy();
 }
 
-#[test]
-fn an_instance_over_a_quarter_of_the_pool_is_not_kept() {
-    // 100,000 table elements count 800 KB, over a quarter of 2 MiB.
-    let config = "[admin]\nlisten = \"127.0.0.1:0\"\n\n\
-         [[middleware]]\nname = \"pooled\"\nmodule = \"pooled.wasm\"\n\
-         [[function]]\nroute = \"/p\"\nmodule = \"hello.wasm\"\nmiddleware = [\"pooled\"]\n";
-    let s = server(&[("pooled.wasm", pooled(100_000))], config);
-    assert_eq!(s.get("/p").status, 200);
-    s.wait_for_log("middleware pooled: instances start from a snapshot taken after `_start`");
+/// Four requests to `s`'s `/p` after its first: none from the pool.
+fn assert_never_pooled(s: &Server) {
     for _ in 0..4 {
         assert_eq!(s.get("/p").status, 200);
     }
-    assert_eq!(pool_hits(&s), 0);
+    assert_eq!(pool_hits(s), 0);
     s.assert_healthy();
 }
 
 #[test]
+fn an_instance_over_a_quarter_of_the_pool_is_not_kept() {
+    // 100,000 table elements count 800 KB, over a quarter of 2 MiB.
+    assert_never_pooled(&pooled_server("", 100_000));
+}
+
+#[test]
 fn instance_pool_0_instantiates_every_request() {
-    let config = "[admin]\nlisten = \"127.0.0.1:0\"\n\n[server]\ninstance_pool = 0\n\n\
-         [[middleware]]\nname = \"pooled\"\nmodule = \"pooled.wasm\"\n\
-         [[function]]\nroute = \"/p\"\nmodule = \"hello.wasm\"\nmiddleware = [\"pooled\"]\n";
-    let s = server(&[("pooled.wasm", pooled(1))], config);
-    assert_eq!(s.get("/p").status, 200);
-    s.wait_for_log("middleware pooled: instances start from a snapshot taken after `_start`");
-    for _ in 0..4 {
-        assert_eq!(s.get("/p").status, 200);
-    }
-    assert_eq!(pool_hits(&s), 0);
-    s.assert_healthy();
+    assert_never_pooled(&pooled_server("instance_pool = 0\n", 1));
 }

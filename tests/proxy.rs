@@ -597,6 +597,27 @@ fn a_head_through_a_middleware_that_buffers_the_response_claims_no_false_length(
     server.assert_healthy();
 }
 
+/// A gateway with `/admin/*` guarded by hwg-example (403 without its
+/// token) and `/*` not, both to `up`, `/hello`, and `server_keys` as its
+/// `[server]` keys.
+fn guarded_admin(up: &Upstream, server_keys: &str) -> Server {
+    let toml = format!(
+        "[server]\n{server_keys}\n\
+         [[proxy]]\nname = \"admin\"\nroute = \"/admin/*\"\nupstream = {url:?}\nmiddleware = [\"hwg\"]\n\n\
+         [[proxy]]\nname = \"rest\"\nroute = \"/*\"\nupstream = {url:?}\n\n\
+         [[middleware]]\nname = \"hwg\"\nmodule = \"hwg.wasm\"\n\n\
+         [[function]]\nroute = \"/hello\"\nmodule = \"hello.wasm\"\n",
+        url = up.url()
+    );
+    Server::with_config(
+        &toml,
+        &[
+            ("hwg.wasm", function("hwg-example.wasm")),
+            ("hello.wasm", function("hello.wasm")),
+        ],
+    )
+}
+
 #[test]
 fn a_path_cannot_dodge_a_routes_middleware_by_its_spelling() {
     // `/admin/*` is guarded (hwg-example refuses a request without its
@@ -604,20 +625,7 @@ fn a_path_cannot_dodge_a_routes_middleware_by_its_spelling() {
     // (as static servers and frameworks do) would serve `/admin/secret`
     // for each spelling below.
     let up = Upstream::answering(b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nsecret");
-    let toml = format!(
-        "[[proxy]]\nname = \"admin\"\nroute = \"/admin/*\"\nupstream = {url:?}\nmiddleware = [\"hwg\"]\n\n\
-         [[proxy]]\nname = \"rest\"\nroute = \"/*\"\nupstream = {url:?}\n\n\
-         [[middleware]]\nname = \"hwg\"\nmodule = \"hwg.wasm\"\n\n\
-         [[function]]\nroute = \"/hello\"\nmodule = \"hello.wasm\"\n",
-        url = up.url()
-    );
-    let server = Server::with_config(
-        &toml,
-        &[
-            ("hwg.wasm", function("hwg-example.wasm")),
-            ("hello.wasm", function("hello.wasm")),
-        ],
-    );
+    let server = guarded_admin(&up, "");
     // Encoded unreserved characters route as their plain form: guarded.
     for path in [
         "/admin/secret",
@@ -664,21 +672,7 @@ fn allow_encoded_slash_forwards_a_percent_encoded_slash_as_sent_and_routes_it_in
     // `/admin%2Fsecret` is not `/admin/*` (guarded) but `/*`: only an
     // upstream that does not decode it before routing may sit behind this.
     let up = Upstream::answering(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
-    let toml = format!(
-        "[server]\nallow_encoded_slash = true\n\n\
-         [[proxy]]\nname = \"admin\"\nroute = \"/admin/*\"\nupstream = {url:?}\nmiddleware = [\"hwg\"]\n\n\
-         [[proxy]]\nname = \"rest\"\nroute = \"/*\"\nupstream = {url:?}\n\n\
-         [[middleware]]\nname = \"hwg\"\nmodule = \"hwg.wasm\"\n\n\
-         [[function]]\nroute = \"/hello\"\nmodule = \"hello.wasm\"\n",
-        url = up.url()
-    );
-    let server = Server::with_config(
-        &toml,
-        &[
-            ("hwg.wasm", function("hwg-example.wasm")),
-            ("hello.wasm", function("hello.wasm")),
-        ],
-    );
+    let server = guarded_admin(&up, "allow_encoded_slash = true\n");
     for path in [
         "/api/v4/projects/group%2Fproject/issues",
         "/api/v4/projects/a%2fb%2Fc?ref=x%2Fy",

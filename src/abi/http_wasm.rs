@@ -642,11 +642,16 @@ pub fn prepare(
         return Err("its memory is not exported".into());
     };
     let mut globals = Vec::new();
+    // Each mutable global's value by its export name, which the rewritten
+    // module exports too: what the instance pool sets back.
+    let mut initial = Vec::new();
     for (index, name) in &plan.globals {
         let Some(Extern::Global(global)) = layer.sandbox.export(name) else {
             return Err("a global is not exported".into());
         };
-        let value = match global.get(store) {
+        let read = global.get(store);
+        initial.push((name.clone(), read.clone()));
+        let value = match read {
             Val::I32(v) => Value::I32(v),
             Val::I64(v) => Value::I64(v),
             Val::F32(v) => Value::F32(v.to_bits()),
@@ -671,23 +676,9 @@ pub fn prepare(
             MAX_IMAGE_BYTES / 1024
         ));
     }
-    let (rewritten, exported) = snapshot::rewrite(source, &image)?;
+    let rewritten = snapshot::rewrite(source, &image)?;
     let runs = snapshot::image_runs(&image.memory);
     let pages = image.pages;
-    // The initial value of each mutable global, by its export name
-    // (looked up by index: there may be as many as `max_module_globals`).
-    let values: std::collections::HashMap<u32, Value> = image.globals.iter().copied().collect();
-    let mut globals = Vec::new();
-    for (index, name) in &exported.globals {
-        let value = match values.get(index) {
-            Some(Value::I32(v)) => Val::I32(*v),
-            Some(Value::I64(v)) => Val::I64(*v),
-            Some(Value::F32(v)) => Val::F32(f32::from_bits(*v).into()),
-            Some(Value::F64(v)) => Val::F64(f64::from_bits(*v).into()),
-            None => return Err("a global's value is missing from the image".into()),
-        };
-        globals.push((name.clone(), value));
-    }
     drop(image);
     // Its code is the original's, so is its shape's; the image is held
     // twice (the module's data segments, `runs`).
@@ -709,8 +700,8 @@ pub fn prepare(
         id: NEXT_SNAPSHOT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         pages,
         runs,
-        memory_export: exported.memory,
-        globals,
+        memory_export: plan.memory.clone(),
+        globals: initial,
     })
 }
 

@@ -158,8 +158,7 @@ impl Sandbox {
     ) -> Result<Self, Box<HostState>> {
         let mut time = OwnTime::new(limits.timeout);
         let mark = time.mark();
-        let previous = std::mem::replace(store.data_mut(), state);
-        drop(previous);
+        *store.data_mut() = state;
         if !store.data_mut().limiter.restore(fresh.counted) {
             let state = std::mem::replace(store.data_mut(), HostState::idle());
             return Err(Box::new(state));

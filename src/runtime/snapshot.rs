@@ -416,15 +416,15 @@ fn imports(s: &Section<'_>, allowed: &impl Fn(&str, &str) -> bool) -> Result<Vec
 }
 
 /// The module with `image` as its initial state and no start section
-/// (see the module doc), exporting its state as [`instrument`] does (so
-/// that an instance can be put back into that state: see
-/// `abi::http_wasm`'s instance pool), and what it exports. The module must
+/// (see the module doc), exporting its state under the names of
+/// [`instrument`]'s [`Plan`] (so that an instance can be put back into
+/// that state: see `abi::http_wasm`'s instance pool). The module must
 /// have passed [`instrument`].
-pub fn rewrite(bytes: &[u8], image: &Image) -> Result<(Vec<u8>, Plan)> {
+pub fn rewrite(bytes: &[u8], image: &Image) -> Result<Vec<u8>> {
     let sections = sections(bytes)?;
     let facts = facts(&sections)?;
     let data = segments(&image.memory);
-    let (exports, plan) = state_exports(&facts)?;
+    let (exports, _) = state_exports(&facts)?;
     let mut wrote_data = false;
     let mut out = with_exports(&sections, &exports, |s, out| {
         match s.id {
@@ -447,7 +447,7 @@ pub fn rewrite(bytes: &[u8], image: &Image) -> Result<(Vec<u8>, Plan)> {
     if !wrote_data && !data.is_empty() {
         section(&mut out, DATA, &data_section(&image.memory, &data)?)?;
     }
-    Ok((out, plan))
+    Ok(out)
 }
 
 /// The runs of non-zero 1 KiB blocks of `memory` (what [`rewrite`]
@@ -653,7 +653,8 @@ mod tests {
             memory,
             globals: vec![(0, Value::I32(-5)), (1, Value::F64(2.5f64.to_bits()))],
         };
-        let (out, exported) = rewrite(&bytes, &image).unwrap();
+        let out = rewrite(&bytes, &image).unwrap();
+        let (_, exported) = instrument(&bytes, |_, _| true).unwrap();
         let engine = wasmi::Engine::default();
         let module = wasmi::Module::new(&engine, &out[..]).unwrap();
         let mut store = wasmi::Store::new(&engine, ());
@@ -673,8 +674,8 @@ mod tests {
                 .collect::<Vec<_>>(),
             [(0, 1024), (69_632, 1024)]
         );
-        // Its state is exported under the snapshot's names, as in the
-        // instrumented copy: each mutable global at its image value.
+        // Its state is exported under the instrumented copy's names: each
+        // mutable global at its image value.
         assert_eq!(exported.memory, "memory");
         let values: Vec<_> = exported
             .globals
