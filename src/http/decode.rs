@@ -196,8 +196,11 @@ impl Decoder {
     /// keep-alive client's next request right after its response, an
     /// upstream's response right after its request). A read that finds
     /// nothing costs a system call before the wait; this waits first. An
-    /// early byte is not missed: arming the wait reports a socket that is
-    /// readable already.
+    /// early byte is not missed: the server's sockets are edge-triggered
+    /// (vendor/async-io/PATCH.md), and such a wait waits only while the
+    /// last read found the socket drained and no event has come since
+    /// (one registered oneshot is re-armed, which reports a socket that is
+    /// readable already).
     pub fn read_when_readable(&mut self, stream: &smol::net::TcpStream) {
         if self.pending().is_empty() {
             self.ready_first = Some(stream.clone().into());

@@ -542,9 +542,8 @@ async fn accept<H: Handler + 'static>(
                 match listener.get_ref().accept() {
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
                     Err(e) => Err(e),
-                    Ok((stream, peer)) => {
-                        Async::new(stream).map(|s| (smol::net::TcpStream::from(s), peer))
-                    }
+                    Ok((stream, peer)) => Async::new_edge_triggered(stream)
+                        .map(|s| (smol::net::TcpStream::from(s), peer)),
                 }
             }
         };

@@ -685,7 +685,25 @@ impl<T: AsFd> Async<T> {
         let registration = unsafe { Registration::new(io.as_fd()) };
 
         Ok(Async {
-            source: Reactor::get().insert_io(registration)?,
+            source: Reactor::get().insert_io(registration, false)?,
+            io: Some(io),
+        })
+    }
+
+    /// wasmgate: as [`Async::new`], but registered edge-triggered for good
+    /// (on epoll; elsewhere as `new`): a wait costs no `epoll_ctl`. Every
+    /// operation on it must go through this type's methods and trait
+    /// implementations (or report itself with [`Async::edge_before`] and
+    /// [`Async::edge_after`]): readiness is remembered from what they
+    /// found, and one that bypasses them (`get_ref().read(..)` that would
+    /// block) leaves the source "ready" for ever: `readable()` then never
+    /// waits.
+    pub fn new_edge_triggered(io: T) -> io::Result<Async<T>> {
+        set_nonblocking(io.as_fd())?;
+        // SAFETY: as in `new_nonblocking`.
+        let registration = unsafe { Registration::new(io.as_fd()) };
+        Ok(Async {
+            source: Reactor::get().insert_io(registration, true)?,
             io: Some(io),
         })
     }
@@ -781,7 +799,7 @@ impl<T: AsSocket> Async<T> {
         let registration = unsafe { Registration::new(io.as_socket()) };
 
         Ok(Async {
-            source: Reactor::get().insert_io(registration)?,
+            source: Reactor::get().insert_io(registration, false)?,
             io: Some(io),
         })
     }
@@ -1027,12 +1045,44 @@ impl<T> Async<T> {
     pub async fn read_with<R>(&self, op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
         let mut op = op;
         loop {
+            let before = self.source.edge_before(false);
             match op(self.get_ref()) {
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
-                res => return res,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.source.edge_after(false, before, true)
+                }
+                res => {
+                    self.source.edge_after(false, before, false);
+                    return res;
+                }
             }
             optimistic(self.readable()).await?;
         }
+    }
+
+    /// wasmgate: for an operation on an edge-triggered source made outside
+    /// this type (see [`Async::new_edge_triggered`]): what to pass to
+    /// [`Async::edge_after`], taken before the operation. `write`: the
+    /// direction. 0 and no effect for a source registered otherwise.
+    #[doc(hidden)]
+    pub fn edge_before(&self, write: bool) -> usize {
+        self.source.edge_before(write)
+    }
+
+    /// wasmgate: whether this edge-triggered source's reading side was
+    /// found drained (an operation would block, or read less than it had
+    /// room for) and no event has come since: nothing arrived, not even an
+    /// end of stream or a reset, as far as the reactor has seen. Always
+    /// false for a source registered otherwise.
+    #[doc(hidden)]
+    pub fn edge_drained(&self) -> bool {
+        self.source.edge_drained(false)
+    }
+
+    /// wasmgate: records the outcome of such an operation: `drained` when
+    /// it would block, or read fewer bytes than it had room for.
+    #[doc(hidden)]
+    pub fn edge_after(&self, write: bool, before: usize, drained: bool) {
+        self.source.edge_after(write, before, drained)
     }
 
     /// Performs a read operation asynchronously.
@@ -1067,9 +1117,15 @@ impl<T> Async<T> {
     ) -> io::Result<R> {
         let mut op = op;
         loop {
+            let before = self.source.edge_before(false);
             match op(self.get_mut()) {
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
-                res => return res,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.source.edge_after(false, before, true)
+                }
+                res => {
+                    self.source.edge_after(false, before, false);
+                    return res;
+                }
             }
             optimistic(self.readable()).await?;
         }
@@ -1101,9 +1157,15 @@ impl<T> Async<T> {
     pub async fn write_with<R>(&self, op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
         let mut op = op;
         loop {
+            let before = self.source.edge_before(true);
             match op(self.get_ref()) {
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
-                res => return res,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.source.edge_after(true, before, true)
+                }
+                res => {
+                    self.source.edge_after(true, before, false);
+                    return res;
+                }
             }
             optimistic(self.writable()).await?;
         }
@@ -1141,9 +1203,15 @@ impl<T> Async<T> {
     ) -> io::Result<R> {
         let mut op = op;
         loop {
+            let before = self.source.edge_before(true);
             match op(self.get_mut()) {
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
-                res => return res,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.source.edge_after(true, before, true)
+                }
+                res => {
+                    self.source.edge_after(true, before, false);
+                    return res;
+                }
             }
             optimistic(self.writable()).await?;
         }
@@ -1273,7 +1341,10 @@ impl<T: IoSafe + Read> AsyncRead for Async<T> {
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         loop {
-            match unsafe { (*self).get_mut() }.read(buf) {
+            let before = self.source.edge_before(false);
+            let res = unsafe { (*self).get_mut() }.read(buf);
+            self.source.edge_after(false, before, edge_drained(&res, buf.len()));
+            match res {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 res => return Poll::Ready(res),
             }
@@ -1287,7 +1358,10 @@ impl<T: IoSafe + Read> AsyncRead for Async<T> {
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
         loop {
-            match unsafe { (*self).get_mut() }.read_vectored(bufs) {
+            let before = self.source.edge_before(false);
+            let res = unsafe { (*self).get_mut() }.read_vectored(bufs);
+            self.source.edge_after(false, before, edge_drained(&res, bufs.iter().map(|b| b.len()).sum()));
+            match res {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 res => return Poll::Ready(res),
             }
@@ -1308,7 +1382,10 @@ where
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         loop {
-            match (*self).get_ref().read(buf) {
+            let before = self.source.edge_before(false);
+            let res = (*self).get_ref().read(buf);
+            self.source.edge_after(false, before, edge_drained(&res, buf.len()));
+            match res {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 res => return Poll::Ready(res),
             }
@@ -1322,7 +1399,10 @@ where
         bufs: &mut [IoSliceMut<'_>],
     ) -> Poll<io::Result<usize>> {
         loop {
-            match (*self).get_ref().read_vectored(bufs) {
+            let before = self.source.edge_before(false);
+            let res = (*self).get_ref().read_vectored(bufs);
+            self.source.edge_after(false, before, edge_drained(&res, bufs.iter().map(|b| b.len()).sum()));
+            match res {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 res => return Poll::Ready(res),
             }
@@ -1338,7 +1418,10 @@ impl<T: IoSafe + Write> AsyncWrite for Async<T> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         loop {
-            match unsafe { (*self).get_mut() }.write(buf) {
+            let before = self.source.edge_before(true);
+            let res = unsafe { (*self).get_mut() }.write(buf);
+            self.source.edge_after(true, before, edge_blocked(&res));
+            match res {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 res => return Poll::Ready(res),
             }
@@ -1352,7 +1435,10 @@ impl<T: IoSafe + Write> AsyncWrite for Async<T> {
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         loop {
-            match unsafe { (*self).get_mut() }.write_vectored(bufs) {
+            let before = self.source.edge_before(true);
+            let res = unsafe { (*self).get_mut() }.write_vectored(bufs);
+            self.source.edge_after(true, before, edge_blocked(&res));
+            match res {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 res => return Poll::Ready(res),
             }
@@ -1362,7 +1448,10 @@ impl<T: IoSafe + Write> AsyncWrite for Async<T> {
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
-            match unsafe { (*self).get_mut() }.flush() {
+            let before = self.source.edge_before(true);
+            let res = unsafe { (*self).get_mut() }.flush();
+            self.source.edge_after(true, before, edge_blocked(&res));
+            match res {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 res => return Poll::Ready(res),
             }
@@ -1385,7 +1474,10 @@ where
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         loop {
-            match (*self).get_ref().write(buf) {
+            let before = self.source.edge_before(true);
+            let res = (*self).get_ref().write(buf);
+            self.source.edge_after(true, before, edge_blocked(&res));
+            match res {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 res => return Poll::Ready(res),
             }
@@ -1399,7 +1491,10 @@ where
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         loop {
-            match (*self).get_ref().write_vectored(bufs) {
+            let before = self.source.edge_before(true);
+            let res = (*self).get_ref().write_vectored(bufs);
+            self.source.edge_after(true, before, edge_blocked(&res));
+            match res {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 res => return Poll::Ready(res),
             }
@@ -1409,7 +1504,10 @@ where
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
-            match (*self).get_ref().flush() {
+            let before = self.source.edge_before(true);
+            let res = (*self).get_ref().flush();
+            self.source.edge_after(true, before, edge_blocked(&res));
+            match res {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 res => return Poll::Ready(res),
             }
@@ -1528,8 +1626,9 @@ impl Async<TcpStream> {
 
         // Begin async connect.
         let socket = connect(sock_addr, domain, Some(rn::ipproto::TCP))?;
-        // Use new_nonblocking because connect already sets socket to non-blocking mode.
-        let stream = Async::new_nonblocking(TcpStream::from(socket))?;
+        // wasmgate: edge-triggered (`Async::new_edge_triggered`; the socket
+        // is non-blocking already).
+        let stream = Async::new_edge_triggered(TcpStream::from(socket))?;
 
         // The stream becomes writable when connected.
         stream.writable().await?;
@@ -2053,6 +2152,21 @@ impl TryFrom<std::os::unix::net::UnixDatagram> for Async<std::os::unix::net::Uni
     fn try_from(socket: std::os::unix::net::UnixDatagram) -> io::Result<Self> {
         Async::new(socket)
     }
+}
+
+/// wasmgate: whether a read that asked for `room` bytes found the source
+/// drained: it would block, or it read some but fewer (a stream socket
+/// returns what it holds). An end of stream (0) is not: it stays readable.
+fn edge_drained(res: &io::Result<usize>, room: usize) -> bool {
+    match res {
+        Err(err) => err.kind() == io::ErrorKind::WouldBlock,
+        Ok(n) => *n > 0 && *n < room,
+    }
+}
+
+/// wasmgate: whether an operation found nothing to do: it would block.
+fn edge_blocked<R>(res: &io::Result<R>) -> bool {
+    matches!(res, Err(err) if err.kind() == io::ErrorKind::WouldBlock)
 }
 
 /// Polls a future once, waits for a wakeup, and then optimistically assumes the future is ready.

@@ -120,7 +120,14 @@ impl Reactor {
     }
 
     /// Registers an I/O source in the reactor.
-    pub(crate) fn insert_io(&self, raw: Registration) -> io::Result<Arc<Source>> {
+    ///
+    /// wasmgate: `edge` registers it edge-triggered, for good (see
+    /// [`Edge`]); otherwise it is armed oneshot on each wait, as upstream.
+    pub(crate) fn insert_io(&self, raw: Registration, edge: bool) -> io::Result<Arc<Source>> {
+        // wasmgate: only epoll's edge mode is relied on.
+        let edge = edge
+            && cfg!(any(target_os = "linux", target_os = "android"))
+            && self.poller.supports_edge();
         // Create an I/O source for this file descriptor.
         let source = {
             let mut sources = self.sources.lock().unwrap();
@@ -129,13 +136,18 @@ impl Reactor {
                 registration: raw,
                 key,
                 state: Default::default(),
+                edge: edge.then(|| [Edge::default(), Edge::default()]),
             });
             sources.insert(source.clone());
             source
         };
 
         // Register the file descriptor.
-        if let Err(err) = source.registration.add(&self.poller, source.key) {
+        let added = match edge {
+            true => source.registration.add_edge(&self.poller, source.key),
+            false => source.registration.add(&self.poller, source.key),
+        };
+        if let Err(err) = added {
             let mut sources = self.sources.lock().unwrap();
             sources.remove(source.key);
             return Err(err);
@@ -315,11 +327,20 @@ impl ReactorLock<'_> {
         };
 
         // Bump the ticker before polling I/O.
-        let tick = self
+        let mut tick = self
             .reactor
             .ticker
             .fetch_add(1, Ordering::SeqCst)
             .wrapping_add(1);
+        // wasmgate: 0 (a new edge-triggered source's) and `NOT_CLEARED`
+        // are never a tick, so that they compare as no event (`Edge`).
+        while tick == 0 || tick == NOT_CLEARED {
+            tick = self
+                .reactor
+                .ticker
+                .fetch_add(1, Ordering::SeqCst)
+                .wrapping_add(1);
+        }
 
         self.events.clear();
 
@@ -350,8 +371,18 @@ impl ReactorLock<'_> {
                         for &(dir, emitted) in &[(WRITE, ev.writable), (READ, ev.readable)] {
                             if emitted {
                                 state[dir].tick = tick;
+                                if let Some(edge) = &source.edge {
+                                    // wasmgate: under the state's lock, as
+                                    // the check before a waker is stored.
+                                    edge[dir].tick.store(tick, Ordering::SeqCst);
+                                }
                                 state[dir].drain_into(&mut wakers);
                             }
+                        }
+
+                        // wasmgate: an edge-triggered source stays armed.
+                        if source.edge.is_some() {
+                            continue;
                         }
 
                         // Re-register if there are still writers or readers. This can happen if
@@ -411,6 +442,53 @@ pub(crate) struct Source {
 
     /// Inner state with registered wakers.
     state: Mutex<[Direction; 2]>,
+
+    /// wasmgate: the readiness of an edge-triggered source, by direction;
+    /// `None` for a oneshot one.
+    edge: Option<[Edge; 2]>,
+}
+
+/// wasmgate: what a [`Edge`]'s `cleared` holds while the direction may be
+/// ready. Never a tick (`react` skips it).
+const NOT_CLEARED: usize = usize::MAX;
+
+/// wasmgate: one direction of an edge-triggered source.
+///
+/// An edge-triggered registration reports an event when the descriptor
+/// becomes ready (new bytes, room freed), once, and is never re-armed: no
+/// `epoll_ctl` per wait. So readiness must be remembered here: the
+/// direction may be ready unless an operation found it empty (`would
+/// block`, or a read that did not fill its buffer) and no event has come
+/// since. The tick is taken *before* the operation: an event that arrives
+/// while it runs makes the direction ready again (tokio's scheme; a short
+/// read proves the socket drained as epoll reports it).
+#[derive(Debug)]
+struct Edge {
+    /// The tick of the last event, as `Direction::tick`, readable without
+    /// the state's lock (it is written under it).
+    tick: AtomicUsize,
+    /// The tick seen before the last operation that found nothing, or
+    /// `NOT_CLEARED`. Starts at 0: a new source waits for its first event
+    /// (epoll reports a descriptor that is ready when it is added).
+    cleared: AtomicUsize,
+}
+
+impl Default for Edge {
+    fn default() -> Self {
+        Self {
+            tick: AtomicUsize::new(0),
+            cleared: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Edge {
+    /// Whether the direction may be ready. Called under the state's lock,
+    /// so that an event cannot slip between this and storing a waker.
+    fn ready(&self) -> bool {
+        let cleared = self.cleared.load(Ordering::SeqCst);
+        cleared == NOT_CLEARED || cleared != self.tick.load(Ordering::SeqCst)
+    }
 }
 
 /// A read or write direction.
@@ -467,6 +545,25 @@ impl Source {
     fn poll_ready(&self, dir: usize, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let mut state = self.state.lock().unwrap();
 
+        // wasmgate: an edge-triggered source is ready unless an operation
+        // found nothing since its last event; else the waker waits for the
+        // next event, with no re-arming.
+        if let Some(edge) = &self.edge {
+            if edge[dir].ready() {
+                state[dir].ticks = None;
+                return Poll::Ready(Ok(()));
+            }
+            if let Some(w) = state[dir].waker.take() {
+                if w.will_wake(cx.waker()) {
+                    state[dir].waker = Some(w);
+                    return Poll::Pending;
+                }
+                panic::catch_unwind(|| w.wake()).ok();
+            }
+            state[dir].waker = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+
         // Check if the reactor has delivered an event.
         if let Some((a, b)) = state[dir].ticks {
             // If `state[dir].tick` has changed to a value other than the old reactor tick,
@@ -506,6 +603,35 @@ impl Source {
         }
 
         Poll::Pending
+    }
+
+    /// wasmgate: what an operation in direction `write` must take before
+    /// it runs, for [`Source::edge_after`] (0 for a oneshot source).
+    pub(crate) fn edge_before(&self, write: bool) -> usize {
+        match &self.edge {
+            Some(edge) => edge[usize::from(write)].tick.load(Ordering::SeqCst),
+            None => 0,
+        }
+    }
+
+    /// wasmgate: records what an operation in direction `write` found:
+    /// `drained` (it would block, or read less than it asked for) makes
+    /// the direction not ready until an event later than `before`;
+    /// anything else leaves it ready. Nothing for a oneshot source.
+    pub(crate) fn edge_after(&self, write: bool, before: usize, drained: bool) {
+        if let Some(edge) = &self.edge {
+            let cleared = if drained { before } else { NOT_CLEARED };
+            edge[usize::from(write)].cleared.store(cleared, Ordering::SeqCst);
+        }
+    }
+
+    /// wasmgate: whether direction `write` of an edge-triggered source was
+    /// found drained with no event since (false for a oneshot source).
+    pub(crate) fn edge_drained(&self, write: bool) -> bool {
+        match &self.edge {
+            Some(edge) => !edge[usize::from(write)].ready(),
+            None => false,
+        }
     }
 
     /// Waits until the I/O source is readable.
@@ -646,7 +772,25 @@ impl<H: Borrow<crate::Async<T>> + Clone, T> Future for Ready<H, T> {
             ..
         } = &mut *self;
 
-        let mut state = handle.borrow().source.state.lock().unwrap();
+        let source = &handle.borrow().source;
+        let mut state = source.state.lock().unwrap();
+
+        // wasmgate: an edge-triggered source, as in `poll_ready`.
+        if let Some(edge) = &source.edge {
+            if edge[*dir].ready() {
+                return Poll::Ready(Ok(()));
+            }
+            let i = match *index {
+                Some(i) => i,
+                None => {
+                    let i = state[*dir].wakers.insert(None);
+                    *index = Some(i);
+                    i
+                }
+            };
+            state[*dir].wakers[i] = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
 
         // Check if the reactor has delivered an event.
         if let Some((a, b)) = *ticks {

@@ -41,6 +41,14 @@ impl Registration {
         unsafe { poller.add(self.raw, Event::none(token)) }
     }
 
+    /// wasmgate: registers the object edge-triggered, for both directions,
+    /// for good (no re-arming; see `Edge` in `reactor.rs`).
+    #[inline]
+    pub(crate) fn add_edge(&self, poller: &Poller, token: usize) -> Result<()> {
+        // SAFETY: as in `add`.
+        unsafe { poller.add_with_mode(self.raw, Event::all(token), polling::PollMode::Edge) }
+    }
+
     /// Re-registers the object into the reactor.
     #[inline]
     pub(crate) fn modify(&self, poller: &Poller, interest: Event) -> Result<()> {

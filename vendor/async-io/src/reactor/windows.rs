@@ -73,6 +73,13 @@ impl Registration {
         }
     }
 
+    /// wasmgate: never called here (`Reactor::insert_io` asks for edge
+    /// mode on epoll only); registers as `add` does.
+    #[inline]
+    pub(crate) fn add_edge(&self, poller: &Poller, token: usize) -> Result<()> {
+        self.add(poller, token)
+    }
+
     /// Re-registers the object into the reactor.
     #[inline]
     pub(crate) fn modify(&self, poller: &Poller, interest: Event) -> Result<()> {
