@@ -87,8 +87,9 @@ pub enum Series<'a> {
     None,
 }
 
-/// Request counts by (function, status class, error kind).
-type Requests = BTreeMap<(String, &'static str, &'static str), u64>;
+/// Request counts by function, then by (status class, error kind): a
+/// request looks its function up by `&str`, with no copy of the name.
+type Requests = BTreeMap<String, BTreeMap<(&'static str, &'static str), u64>>;
 
 /// The metrics the application records.
 pub struct Metrics {
@@ -123,20 +124,22 @@ impl Metrics {
         took: Duration,
     ) {
         let function = match series {
-            Series::Configured(name) => name.to_owned(),
+            Series::Configured(name) => name,
             Series::Dir(name) => {
                 let mut dir = self
                     .dir_functions
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner);
-                if dir.contains(name) || dir.len() < DIR_FUNCTIONS_CAP {
+                if dir.contains(name) {
+                    name
+                } else if dir.len() < DIR_FUNCTIONS_CAP {
                     dir.insert(name.to_owned());
-                    name.to_owned()
+                    name
                 } else {
-                    "_other".to_owned()
+                    "_other"
                 }
             }
-            Series::None => "_none".to_owned(),
+            Series::None => "_none",
         };
         let class = match status {
             100..=199 => "1xx",
@@ -146,10 +149,14 @@ impl Metrics {
             _ => "5xx",
         };
         let mut requests = self.requests.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = requests
-            .entry((function, class, kind.unwrap_or("")))
-            .or_insert(0);
-        *count = count.saturating_add(1);
+        // The name is copied once, into the function's first series.
+        if !requests.contains_key(function) {
+            requests.insert(function.to_owned(), BTreeMap::new());
+        }
+        if let Some(series) = requests.get_mut(function) {
+            let count = series.entry((class, kind.unwrap_or(""))).or_insert(0);
+            *count = count.saturating_add(1);
+        }
         drop(requests);
         self.duration.observe(took.as_secs_f64());
         // Exact below 2^53 fuel, far beyond any limit.
@@ -173,7 +180,12 @@ impl Metrics {
             "Requests answered, by function, status class and error kind.",
         );
         let requests = self.requests.lock().unwrap_or_else(PoisonError::into_inner);
-        for ((function, class, kind), count) in requests.iter() {
+        let samples = requests.iter().flat_map(|(function, series)| {
+            series
+                .iter()
+                .map(move |(key, count)| (function, key, count))
+        });
+        for (function, (class, kind), count) in samples {
             let _ = writeln!(
                 out,
                 "wasmgate_requests_total{{function=\"{}\",status=\"{class}\",error=\"{kind}\"}} {count}",
