@@ -182,6 +182,46 @@ fn a_half_closed_client_gets_its_answer() {
     s.assert_healthy();
 }
 
+/// A keep-alive request, then a half-close, read at once: the server
+/// answers, reads the end of stream behind the request and closes, long
+/// before `idle_timeout`. Sockets are edge-triggered
+/// (vendor/async-io/PATCH.md): a read that takes the request can take the
+/// end of stream with it, and no later event reports it again.
+#[test]
+fn a_half_closed_keep_alive_client_is_closed_right_after_a_quick_answer() {
+    let s = server("[server]\nfunctions_dir = \".\"\nidle_timeout = \"120s\"\n");
+    for _ in 0..5 {
+        // Well under the 120 s idle_timeout, well over a busy machine's
+        // scheduling delays.
+        let mut conn = s.connect().read_timeout(std::time::Duration::from_secs(10));
+        conn.send(b"GET /hello HTTP/1.1\r\nhost: t\r\n\r\n");
+        conn.half_close();
+        let r = conn.read_response(false);
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(r.text(), HELLO);
+        conn.assert_clean_close();
+    }
+    s.assert_healthy();
+}
+
+/// Urgent data between two pipelined requests: the server's read stops at
+/// the urgent mark, short of what the socket holds, and the second request
+/// must still be read and answered.
+#[test]
+fn urgent_data_between_pipelined_requests_stalls_neither() {
+    let s = server("[server]\nfunctions_dir = \".\"\nidle_timeout = \"120s\"\n");
+    let mut conn = s.connect().read_timeout(std::time::Duration::from_secs(10));
+    conn.send(b"GET /hello HTTP/1.1\r\nhost: t\r\n\r\n");
+    conn.send_urgent(b'!');
+    conn.send(b"GET /hello HTTP/1.1\r\nhost: t\r\n\r\n");
+    for _ in 0..2 {
+        let r = conn.read_response(false);
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(r.text(), HELLO);
+    }
+    s.assert_healthy();
+}
+
 #[test]
 fn a_client_that_resets_cancels_its_request_and_frees_its_slot() {
     let s = server(

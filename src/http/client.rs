@@ -315,15 +315,10 @@ impl Pool {
 
 /// Whether an idle connection is still open and quiet: a non-blocking
 /// peek finds nothing to read. An end of stream, a reset or bytes the
-/// upstream sent unasked all make it unusable. No peek is needed while the
-/// last read found the socket drained and the reactor has seen no event on
-/// it since (its streams are edge-triggered: vendor/async-io/PATCH.md):
-/// any of those three would have been one. One that arrives unseen is the
-/// race a peek has too (the upstream may close just after it).
+/// upstream sent unasked all make it unusable. The peek asks the kernel,
+/// not the reactor's last word: an end of stream the reactor has not
+/// collected yet (its worker busy with a guest) is still seen.
 fn quiet(stream: &TcpStream) -> bool {
-    if stream.edge_drained() {
-        return true;
-    }
     let mut byte = [0u8; 1];
     let peek = rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT;
     matches!(

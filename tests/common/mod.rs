@@ -612,6 +612,14 @@ impl Conn {
             .unwrap_or_else(|e| panic!("send: {e}"));
     }
 
+    /// Sends `byte` as TCP urgent data (`MSG_OOB`): out of band, it is not
+    /// part of the stream the server reads, but the server's read of what
+    /// came before it stops at the urgent mark.
+    pub fn send_urgent(&mut self, byte: u8) {
+        rustix::net::send(&self.stream, &[byte], rustix::net::SendFlags::OOB)
+            .unwrap_or_else(|e| panic!("send MSG_OOB: {e}"));
+    }
+
     /// Shuts down the client's sending side (a half-close): the server
     /// reads end of stream after what was sent.
     pub fn close_write(&mut self) {

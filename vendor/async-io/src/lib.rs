@@ -94,7 +94,7 @@ mod reactor;
 pub mod os;
 
 pub use driver::block_on;
-pub use reactor::{Readable, ReadableOwned, Writable, WritableOwned};
+pub use reactor::{EdgeFound, Readable, ReadableOwned, Writable, WritableOwned};
 
 /// A future or stream that emits timed events.
 ///
@@ -1048,10 +1048,10 @@ impl<T> Async<T> {
             let before = self.source.edge_before(false);
             match op(self.get_ref()) {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    self.source.edge_after(false, before, true)
+                    self.source.edge_after(false, before, EdgeFound::WouldBlock)
                 }
                 res => {
-                    self.source.edge_after(false, before, false);
+                    self.source.edge_after(false, before, EdgeFound::Other);
                     return res;
                 }
             }
@@ -1068,21 +1068,11 @@ impl<T> Async<T> {
         self.source.edge_before(write)
     }
 
-    /// wasmgate: whether this edge-triggered source's reading side was
-    /// found drained (an operation would block, or read less than it had
-    /// room for) and no event has come since: nothing arrived, not even an
-    /// end of stream or a reset, as far as the reactor has seen. Always
-    /// false for a source registered otherwise.
+    /// wasmgate: records the outcome of such an operation
+    /// ([`EdgeFound::of_read`], [`EdgeFound::of`]).
     #[doc(hidden)]
-    pub fn edge_drained(&self) -> bool {
-        self.source.edge_drained(false)
-    }
-
-    /// wasmgate: records the outcome of such an operation: `drained` when
-    /// it would block, or read fewer bytes than it had room for.
-    #[doc(hidden)]
-    pub fn edge_after(&self, write: bool, before: usize, drained: bool) {
-        self.source.edge_after(write, before, drained)
+    pub fn edge_after(&self, write: bool, before: usize, found: EdgeFound) {
+        self.source.edge_after(write, before, found)
     }
 
     /// Performs a read operation asynchronously.
@@ -1120,10 +1110,10 @@ impl<T> Async<T> {
             let before = self.source.edge_before(false);
             match op(self.get_mut()) {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    self.source.edge_after(false, before, true)
+                    self.source.edge_after(false, before, EdgeFound::WouldBlock)
                 }
                 res => {
-                    self.source.edge_after(false, before, false);
+                    self.source.edge_after(false, before, EdgeFound::Other);
                     return res;
                 }
             }
@@ -1160,10 +1150,10 @@ impl<T> Async<T> {
             let before = self.source.edge_before(true);
             match op(self.get_ref()) {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    self.source.edge_after(true, before, true)
+                    self.source.edge_after(true, before, EdgeFound::WouldBlock)
                 }
                 res => {
-                    self.source.edge_after(true, before, false);
+                    self.source.edge_after(true, before, EdgeFound::Other);
                     return res;
                 }
             }
@@ -1206,10 +1196,10 @@ impl<T> Async<T> {
             let before = self.source.edge_before(true);
             match op(self.get_mut()) {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    self.source.edge_after(true, before, true)
+                    self.source.edge_after(true, before, EdgeFound::WouldBlock)
                 }
                 res => {
-                    self.source.edge_after(true, before, false);
+                    self.source.edge_after(true, before, EdgeFound::Other);
                     return res;
                 }
             }
@@ -1343,7 +1333,7 @@ impl<T: IoSafe + Read> AsyncRead for Async<T> {
         loop {
             let before = self.source.edge_before(false);
             let res = unsafe { (*self).get_mut() }.read(buf);
-            self.source.edge_after(false, before, edge_drained(&res, buf.len()));
+            self.source.edge_after(false, before, EdgeFound::of_read(&res, buf.len()));
             match res {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 res => return Poll::Ready(res),
@@ -1360,7 +1350,7 @@ impl<T: IoSafe + Read> AsyncRead for Async<T> {
         loop {
             let before = self.source.edge_before(false);
             let res = unsafe { (*self).get_mut() }.read_vectored(bufs);
-            self.source.edge_after(false, before, edge_drained(&res, bufs.iter().map(|b| b.len()).sum()));
+            self.source.edge_after(false, before, EdgeFound::of_read(&res, bufs.iter().map(|b| b.len()).sum()));
             match res {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 res => return Poll::Ready(res),
@@ -1384,7 +1374,7 @@ where
         loop {
             let before = self.source.edge_before(false);
             let res = (*self).get_ref().read(buf);
-            self.source.edge_after(false, before, edge_drained(&res, buf.len()));
+            self.source.edge_after(false, before, EdgeFound::of_read(&res, buf.len()));
             match res {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 res => return Poll::Ready(res),
@@ -1401,7 +1391,7 @@ where
         loop {
             let before = self.source.edge_before(false);
             let res = (*self).get_ref().read_vectored(bufs);
-            self.source.edge_after(false, before, edge_drained(&res, bufs.iter().map(|b| b.len()).sum()));
+            self.source.edge_after(false, before, EdgeFound::of_read(&res, bufs.iter().map(|b| b.len()).sum()));
             match res {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 res => return Poll::Ready(res),
@@ -1420,7 +1410,7 @@ impl<T: IoSafe + Write> AsyncWrite for Async<T> {
         loop {
             let before = self.source.edge_before(true);
             let res = unsafe { (*self).get_mut() }.write(buf);
-            self.source.edge_after(true, before, edge_blocked(&res));
+            self.source.edge_after(true, before, EdgeFound::of(&res));
             match res {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 res => return Poll::Ready(res),
@@ -1437,7 +1427,7 @@ impl<T: IoSafe + Write> AsyncWrite for Async<T> {
         loop {
             let before = self.source.edge_before(true);
             let res = unsafe { (*self).get_mut() }.write_vectored(bufs);
-            self.source.edge_after(true, before, edge_blocked(&res));
+            self.source.edge_after(true, before, EdgeFound::of(&res));
             match res {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 res => return Poll::Ready(res),
@@ -1450,7 +1440,7 @@ impl<T: IoSafe + Write> AsyncWrite for Async<T> {
         loop {
             let before = self.source.edge_before(true);
             let res = unsafe { (*self).get_mut() }.flush();
-            self.source.edge_after(true, before, edge_blocked(&res));
+            self.source.edge_after(true, before, EdgeFound::of(&res));
             match res {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 res => return Poll::Ready(res),
@@ -1476,7 +1466,7 @@ where
         loop {
             let before = self.source.edge_before(true);
             let res = (*self).get_ref().write(buf);
-            self.source.edge_after(true, before, edge_blocked(&res));
+            self.source.edge_after(true, before, EdgeFound::of(&res));
             match res {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 res => return Poll::Ready(res),
@@ -1493,7 +1483,7 @@ where
         loop {
             let before = self.source.edge_before(true);
             let res = (*self).get_ref().write_vectored(bufs);
-            self.source.edge_after(true, before, edge_blocked(&res));
+            self.source.edge_after(true, before, EdgeFound::of(&res));
             match res {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 res => return Poll::Ready(res),
@@ -1506,7 +1496,7 @@ where
         loop {
             let before = self.source.edge_before(true);
             let res = (*self).get_ref().flush();
-            self.source.edge_after(true, before, edge_blocked(&res));
+            self.source.edge_after(true, before, EdgeFound::of(&res));
             match res {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 res => return Poll::Ready(res),
@@ -2152,21 +2142,6 @@ impl TryFrom<std::os::unix::net::UnixDatagram> for Async<std::os::unix::net::Uni
     fn try_from(socket: std::os::unix::net::UnixDatagram) -> io::Result<Self> {
         Async::new(socket)
     }
-}
-
-/// wasmgate: whether a read that asked for `room` bytes found the source
-/// drained: it would block, or it read some but fewer (a stream socket
-/// returns what it holds). An end of stream (0) is not: it stays readable.
-fn edge_drained(res: &io::Result<usize>, room: usize) -> bool {
-    match res {
-        Err(err) => err.kind() == io::ErrorKind::WouldBlock,
-        Ok(n) => *n > 0 && *n < room,
-    }
-}
-
-/// wasmgate: whether an operation found nothing to do: it would block.
-fn edge_blocked<R>(res: &io::Result<R>) -> bool {
-    matches!(res, Err(err) if err.kind() == io::ErrorKind::WouldBlock)
 }
 
 /// Polls a future once, waits for a wakeup, and then optimistically assumes the future is ready.

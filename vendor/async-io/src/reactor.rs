@@ -244,6 +244,17 @@ impl Reactor {
 
         let now = Instant::now();
 
+        // wasmgate: when the first timer is not due (the common case: every
+        // connection's timeouts lie seconds ahead), nothing is split. A
+        // split moves the whole tree into a new one, allocating nodes, on
+        // every turn of the reactor.
+        if timers.first_key_value().map_or(true, |((when, _), _)| *when > now) {
+            return timers
+                .keys()
+                .next()
+                .map(|(when, _)| when.saturating_duration_since(now));
+        }
+
         // Split timers into ready and pending timers.
         //
         // Careful to split just *after* `now`, so that a timer set for exactly `now` is considered
@@ -373,7 +384,18 @@ impl ReactorLock<'_> {
                                 state[dir].tick = tick;
                                 if let Some(edge) = &source.edge {
                                     // wasmgate: under the state's lock, as
-                                    // the check before a waker is stored.
+                                    // the check before a waker is stored;
+                                    // the flag before the tick, so that an
+                                    // operation that sees this tick sees it.
+                                    if ev.is_read_closed()
+                                        || ev.is_interrupt()
+                                        || ev.is_priority()
+                                        || ev.is_err() == Some(true)
+                                    {
+                                        edge[dir]
+                                            .short_is_not_drained
+                                            .store(true, Ordering::SeqCst);
+                                    }
                                     edge[dir].tick.store(tick, Ordering::SeqCst);
                                 }
                                 state[dir].drain_into(&mut wakers);
@@ -471,6 +493,11 @@ struct Edge {
     /// `NOT_CLEARED`. Starts at 0: a new source waits for its first event
     /// (epoll reports a descriptor that is ready when it is added).
     cleared: AtomicUsize,
+    /// Set for good by an event that says a short read may leave something
+    /// behind: the peer closed its side (`EPOLLRDHUP`, `EPOLLHUP`), an
+    /// error, or urgent data (`EPOLLPRI`: a read stops at the urgent mark).
+    /// From then on only a read that would block clears readiness.
+    short_is_not_drained: AtomicBool,
 }
 
 impl Default for Edge {
@@ -478,6 +505,40 @@ impl Default for Edge {
         Self {
             tick: AtomicUsize::new(0),
             cleared: AtomicUsize::new(0),
+            short_is_not_drained: AtomicBool::new(false),
+        }
+    }
+}
+
+/// wasmgate: what an operation on an edge-triggered source found, for
+/// [`Source::edge_after`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EdgeFound {
+    /// It would block: the direction is drained.
+    WouldBlock,
+    /// A read got fewer bytes than it had room for: a TCP socket returns
+    /// all it holds, so the direction is drained, unless an event said the
+    /// peer closed its side, an error, or urgent data.
+    ShortRead,
+    /// Anything else: the direction may be ready still.
+    Other,
+}
+
+impl EdgeFound {
+    /// What a read that had room for `room` bytes found.
+    pub fn of_read(res: &io::Result<usize>, room: usize) -> EdgeFound {
+        match res {
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => EdgeFound::WouldBlock,
+            Ok(n) if *n > 0 && *n < room => EdgeFound::ShortRead,
+            _ => EdgeFound::Other,
+        }
+    }
+
+    /// What any other operation found: whether it would block.
+    pub fn of<R>(res: &io::Result<R>) -> EdgeFound {
+        match res {
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => EdgeFound::WouldBlock,
+            _ => EdgeFound::Other,
         }
     }
 }
@@ -614,23 +675,20 @@ impl Source {
         }
     }
 
-    /// wasmgate: records what an operation in direction `write` found:
-    /// `drained` (it would block, or read less than it asked for) makes
-    /// the direction not ready until an event later than `before`;
-    /// anything else leaves it ready. Nothing for a oneshot source.
-    pub(crate) fn edge_after(&self, write: bool, before: usize, drained: bool) {
+    /// wasmgate: records what an operation in direction `write` found: a
+    /// drained direction (see [`EdgeFound`]) is not ready until an event
+    /// later than `before`; anything else leaves it ready. Nothing for a
+    /// oneshot source.
+    pub(crate) fn edge_after(&self, write: bool, before: usize, found: EdgeFound) {
         if let Some(edge) = &self.edge {
+            let edge = &edge[usize::from(write)];
+            let drained = match found {
+                EdgeFound::WouldBlock => true,
+                EdgeFound::ShortRead => !edge.short_is_not_drained.load(Ordering::SeqCst),
+                EdgeFound::Other => false,
+            };
             let cleared = if drained { before } else { NOT_CLEARED };
-            edge[usize::from(write)].cleared.store(cleared, Ordering::SeqCst);
-        }
-    }
-
-    /// wasmgate: whether direction `write` of an edge-triggered source was
-    /// found drained with no event since (false for a oneshot source).
-    pub(crate) fn edge_drained(&self, write: bool) -> bool {
-        match &self.edge {
-            Some(edge) => !edge[usize::from(write)].ready(),
-            None => false,
+            edge.cleared.store(cleared, Ordering::SeqCst);
         }
     }
 

@@ -454,16 +454,6 @@ impl TcpStream {
         self.inner.get_ref().shutdown(how)
     }
 
-    /// wasmgate: whether the stream was found drained by a read (it would
-    /// block, or read less than it had room for) and the reactor has seen
-    /// nothing arrive since, not even an end of stream or a reset. Only
-    /// for a stream registered edge-triggered (async-io's
-    /// `Async::new_edge_triggered`, and every stream made by `connect`);
-    /// always false for another.
-    pub fn edge_drained(&self) -> bool {
-        self.inner.edge_drained()
-    }
-
     /// Receives data without removing it from the queue.
     ///
     /// On success, returns the number of bytes peeked.
@@ -666,11 +656,8 @@ impl AsyncRead for TcpStream {
             // `Async::new_edge_triggered`).
             let before = self.inner.edge_before(false);
             let res = self.inner.get_ref().read(buf);
-            let drained = match &res {
-                Err(err) => err.kind() == io::ErrorKind::WouldBlock,
-                Ok(n) => *n > 0 && *n < buf.len(),
-            };
-            self.inner.edge_after(false, before, drained);
+            self.inner
+                .edge_after(false, before, async_io::EdgeFound::of_read(&res, buf.len()));
             match res {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 res => {
@@ -706,8 +693,7 @@ impl AsyncWrite for TcpStream {
             // `Async::new_edge_triggered`).
             let before = self.inner.edge_before(true);
             let res = self.inner.get_ref().write(buf);
-            let drained = matches!(&res, Err(err) if err.kind() == io::ErrorKind::WouldBlock);
-            self.inner.edge_after(true, before, drained);
+            self.inner.edge_after(true, before, async_io::EdgeFound::of(&res));
             match res {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 res => {
@@ -737,8 +723,7 @@ impl AsyncWrite for TcpStream {
             // `Async::new_edge_triggered`).
             let before = self.inner.edge_before(true);
             let res = self.inner.get_ref().flush();
-            let drained = matches!(&res, Err(err) if err.kind() == io::ErrorKind::WouldBlock);
-            self.inner.edge_after(true, before, drained);
+            self.inner.edge_after(true, before, async_io::EdgeFound::of(&res));
             match res {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 res => {
@@ -776,8 +761,7 @@ impl AsyncWrite for TcpStream {
             // `Async::new_edge_triggered`).
             let before = self.inner.edge_before(true);
             let res = self.inner.get_ref().write_vectored(bufs);
-            let drained = matches!(&res, Err(err) if err.kind() == io::ErrorKind::WouldBlock);
-            self.inner.edge_after(true, before, drained);
+            self.inner.edge_after(true, before, async_io::EdgeFound::of(&res));
             match res {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 res => {

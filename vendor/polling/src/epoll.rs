@@ -359,6 +359,13 @@ fn epoll_flags(interest: &Event, mode: PollMode) -> epoll::EventFlags {
     };
     if interest.readable {
         flags |= read_flags();
+        // wasmgate: an edge-triggered reader must learn that the peer
+        // closed its side even when the same event brought data (async-io's
+        // `Edge`, vendor/async-io/PATCH.md): a read can take the data and
+        // leave only the end of stream, which no later edge reports.
+        if matches!(mode, PollMode::Edge | PollMode::EdgeOneshot) {
+            flags |= epoll::EventFlags::RDHUP;
+        }
     }
     if interest.writable {
         flags |= write_flags();
@@ -399,7 +406,7 @@ impl Events {
             let flags = ev.flags;
             Event {
                 key: ev.data.u64() as usize,
-                readable: flags.intersects(read_flags()),
+                readable: flags.intersects(read_flags() | epoll::EventFlags::RDHUP),
                 writable: flags.intersects(write_flags()),
                 extra: EventExtra { flags },
             }
@@ -454,6 +461,13 @@ impl EventExtra {
     #[inline]
     pub fn is_pri(&self) -> bool {
         self.flags.contains(epoll::EventFlags::PRI)
+    }
+
+    /// wasmgate: whether the peer closed its writing side (`EPOLLRDHUP`,
+    /// asked for with edge-triggered reading interest only).
+    #[inline]
+    pub fn is_rdhup(&self) -> bool {
+        self.flags.contains(epoll::EventFlags::RDHUP)
     }
 
     #[inline]

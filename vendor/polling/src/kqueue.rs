@@ -402,6 +402,12 @@ impl EventExtra {
         false
     }
 
+    /// wasmgate: `EPOLLRDHUP` is epoll's; never reported here.
+    #[inline]
+    pub fn is_rdhup(&self) -> bool {
+        false
+    }
+
     #[inline]
     pub fn is_connect_failed(&self) -> Option<bool> {
         None

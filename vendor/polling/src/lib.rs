@@ -334,6 +334,14 @@ impl Event {
         self.extra.is_pri()
     }
 
+    /// wasmgate: whether the peer closed its writing side: epoll's
+    /// `EPOLLRDHUP`, asked for only with an edge-triggered reading
+    /// interest (`PollMode::Edge`). Always `false` on other backends.
+    #[inline]
+    pub fn is_read_closed(&self) -> bool {
+        self.extra.is_rdhup()
+    }
+
     /// Tells if this event is the result of a connection failure.
     ///
     /// This function checks if a TCP connection has failed. It corresponds to the `EPOLLERR`  or `EPOLLHUP` event in Linux

@@ -275,6 +275,12 @@ impl EventExtra {
         self.flags.contains(PollFlags::PRI)
     }
 
+    /// wasmgate: `EPOLLRDHUP` is epoll's; never reported here.
+    #[inline]
+    pub fn is_rdhup(&self) -> bool {
+        false
+    }
+
     #[inline]
     pub fn is_connect_failed(&self) -> Option<bool> {
         Some(self.flags.contains(PollFlags::ERR) && self.flags.contains(PollFlags::HUP))

@@ -684,6 +684,12 @@ impl EventExtra {
         self.flags.intersects(AfdPollMask::RECEIVE_EXPEDITED)
     }
 
+    /// wasmgate: `EPOLLRDHUP` is epoll's; never reported here.
+    #[inline]
+    pub fn is_rdhup(&self) -> bool {
+        false
+    }
+
     /// Set up a listener for HUP events.
     #[inline]
     pub fn set_hup(&mut self, active: bool) {
