@@ -1350,7 +1350,10 @@ impl<T: IoSafe + Read> AsyncRead for Async<T> {
         loop {
             let before = self.source.edge_before(false);
             let res = unsafe { (*self).get_mut() }.read_vectored(bufs);
-            self.source.edge_after(false, before, EdgeFound::of_read(&res, bufs.iter().map(|b| b.len()).sum()));
+            // wasmgate: not judged by its length (`readv` takes at most
+            // `IOV_MAX` buffers, a default `read_vectored` fills only the
+            // first): only a read that would block clears readiness.
+            self.source.edge_after(false, before, EdgeFound::of(&res));
             match res {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 res => return Poll::Ready(res),
@@ -1391,7 +1394,10 @@ where
         loop {
             let before = self.source.edge_before(false);
             let res = (*self).get_ref().read_vectored(bufs);
-            self.source.edge_after(false, before, EdgeFound::of_read(&res, bufs.iter().map(|b| b.len()).sum()));
+            // wasmgate: not judged by its length (`readv` takes at most
+            // `IOV_MAX` buffers, a default `read_vectored` fills only the
+            // first): only a read that would block clears readiness.
+            self.source.edge_after(false, before, EdgeFound::of(&res));
             match res {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 res => return Poll::Ready(res),

@@ -372,6 +372,12 @@ impl ReactorLock<'_> {
             Ok(_) => {
                 // Iterate over sources in the event list.
                 let sources = self.reactor.sources.lock().unwrap();
+                // wasmgate: a re-arm that fails is reported after the whole
+                // list is handled, not in its middle: the wakers collected
+                // so far are still woken, and the events after it (an
+                // edge-triggered source's would never come again) still
+                // count.
+                let mut rearm_failed = None;
 
                 for ev in self.events.iter() {
                     // Check if there is a source in the table with this key.
@@ -420,12 +426,17 @@ impl ReactorLock<'_> {
                             };
 
                             // Register interest in this event.
-                            source.registration.modify(&self.reactor.poller, event)?;
+                            if let Err(err) = source.registration.modify(&self.reactor.poller, event) {
+                                rearm_failed.get_or_insert(err);
+                            }
                         }
                     }
                 }
 
-                Ok(())
+                match rearm_failed {
+                    Some(err) => Err(err),
+                    None => Ok(()),
+                }
             }
 
             // The syscall was interrupted.
