@@ -17,13 +17,6 @@ use crate::http::{BodyStream, Framing, Streamed, bodiless, encode_head};
 /// ten `peek` calls a second.
 const HALF_CLOSED_CHECK: Duration = Duration::from_millis(100);
 
-/// How long a request runs before its connection is watched for a reset:
-/// 10 ms. Most requests are answered sooner, and watching costs a `peek`
-/// and an epoll registration per request (of the ~7 system calls a proxied
-/// request makes); a reset found 10 ms later still frees the slot long
-/// before a runaway guest's deadline.
-const RESET_WATCH_AFTER: Duration = Duration::from_millis(10);
-
 /// Serves requests on one connection until it closes, fails or is evicted
 /// from the connection table.
 pub(super) async fn connection<H: Handler>(
@@ -389,9 +382,18 @@ const CLOSE_DISCARD: usize = 256 << 10;
 /// answer. Once the end of stream has arrived, reads report it even after
 /// a reset, so the connection is looked at every [`HALF_CLOSED_CHECK`]:
 /// a reset one has no peer address any more. Bytes of a pipelined next
-/// request are left unread. Watching starts [`RESET_WATCH_AFTER`] in.
+/// request are left unread.
+///
+/// It first waits until something arrives. The server's sockets are
+/// edge-triggered (vendor/async-io/PATCH.md): while the request's last
+/// read found the socket drained, that wait costs no system call and no
+/// timer, however quick the request (most are answered before anything
+/// could arrive); a socket that may hold bytes is peeked at once.
 async fn peer_reset(stream: &TcpStream) {
-    smol::Timer::after(RESET_WATCH_AFTER).await;
+    let socket: std::sync::Arc<smol::Async<std::net::TcpStream>> = stream.clone().into();
+    if socket.readable().await.is_err() {
+        return;
+    }
     let mut byte = [0u8; 1];
     loop {
         match stream.peek(&mut byte).await {
