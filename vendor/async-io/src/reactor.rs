@@ -337,21 +337,19 @@ impl ReactorLock<'_> {
             (Some(a), Some(b)) => Some(a.min(b)),
         };
 
-        // Bump the ticker before polling I/O.
-        let mut tick = self
-            .reactor
-            .ticker
-            .fetch_add(1, Ordering::SeqCst)
-            .wrapping_add(1);
-        // wasmgate: 0 (a new edge-triggered source's) and `NOT_CLEARED`
-        // are never a tick, so that they compare as no event (`Edge`).
-        while tick == 0 || tick == NOT_CLEARED {
-            tick = self
+        // Bump the ticker before polling I/O. wasmgate: 0 (a new
+        // edge-triggered source's) and `NOT_CLEARED` are never a tick, so
+        // that they compare as no event (`Edge`).
+        let tick = loop {
+            let tick = self
                 .reactor
                 .ticker
                 .fetch_add(1, Ordering::SeqCst)
                 .wrapping_add(1);
-        }
+            if tick != 0 && tick != NOT_CLEARED {
+                break tick;
+            }
+        };
 
         self.events.clear();
 
@@ -491,10 +489,10 @@ const NOT_CLEARED: usize = usize::MAX;
 /// becomes ready (new bytes, room freed), once, and is never re-armed: no
 /// `epoll_ctl` per wait. So readiness must be remembered here: the
 /// direction may be ready unless an operation found it empty (`would
-/// block`, or a read that did not fill its buffer) and no event has come
-/// since. The tick is taken *before* the operation: an event that arrives
-/// while it runs makes the direction ready again (tokio's scheme; a short
-/// read proves the socket drained as epoll reports it).
+/// block`, or a read that did not fill its buffer, while
+/// `short_is_not_drained` is clear) and no event has come since. The tick
+/// is taken *before* the operation: an event that arrives while it runs
+/// makes the direction ready again (tokio's scheme).
 #[derive(Debug)]
 struct Edge {
     /// The tick of the last event, as `Direction::tick`, readable without
@@ -617,33 +615,19 @@ impl Source {
     fn poll_ready(&self, dir: usize, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let mut state = self.state.lock().unwrap();
 
-        // wasmgate: an edge-triggered source is ready unless an operation
-        // found nothing since its last event; else the waker waits for the
-        // next event, with no re-arming.
-        if let Some(edge) = &self.edge {
-            if edge[dir].ready() {
-                state[dir].ticks = None;
-                return Poll::Ready(Ok(()));
-            }
-            if let Some(w) = state[dir].waker.take() {
-                if w.will_wake(cx.waker()) {
-                    state[dir].waker = Some(w);
-                    return Poll::Pending;
-                }
-                panic::catch_unwind(|| w.wake()).ok();
-            }
-            state[dir].waker = Some(cx.waker().clone());
-            return Poll::Pending;
-        }
-
-        // Check if the reactor has delivered an event.
-        if let Some((a, b)) = state[dir].ticks {
+        // Check if the reactor has delivered an event. wasmgate: an
+        // edge-triggered source is ready unless an operation found nothing
+        // since its last event (`Edge`).
+        let ready = match &self.edge {
+            Some(edge) => edge[dir].ready(),
             // If `state[dir].tick` has changed to a value other than the old reactor tick,
             // that means a newer reactor tick has delivered an event.
-            if state[dir].tick != a && state[dir].tick != b {
-                state[dir].ticks = None;
-                return Poll::Ready(Ok(()));
-            }
+            None => matches!(state[dir].ticks,
+                Some((a, b)) if state[dir].tick != a && state[dir].tick != b),
+        };
+        if ready {
+            state[dir].ticks = None;
+            return Poll::Ready(Ok(()));
         }
 
         let was_empty = state[dir].is_empty();
@@ -660,8 +644,9 @@ impl Source {
         state[dir].waker = Some(cx.waker().clone());
         state[dir].ticks = Some((Reactor::get().ticker(), state[dir].tick));
 
-        // Update interest in this I/O handle.
-        if was_empty {
+        // Update interest in this I/O handle (wasmgate: an edge-triggered
+        // source stays armed).
+        if was_empty && self.edge.is_none() {
             // Create the event that we are interested in.
             let event = {
                 let mut event = Event::none(self.key);
@@ -844,30 +829,17 @@ impl<H: Borrow<crate::Async<T>> + Clone, T> Future for Ready<H, T> {
         let source = &handle.borrow().source;
         let mut state = source.state.lock().unwrap();
 
-        // wasmgate: an edge-triggered source, as in `poll_ready`.
-        if let Some(edge) = &source.edge {
-            if edge[*dir].ready() {
-                return Poll::Ready(Ok(()));
-            }
-            let i = match *index {
-                Some(i) => i,
-                None => {
-                    let i = state[*dir].wakers.insert(None);
-                    *index = Some(i);
-                    i
-                }
-            };
-            state[*dir].wakers[i] = Some(cx.waker().clone());
-            return Poll::Pending;
-        }
-
-        // Check if the reactor has delivered an event.
-        if let Some((a, b)) = *ticks {
+        // Check if the reactor has delivered an event (wasmgate: for an
+        // edge-triggered source, as in `poll_ready`).
+        let ready = match &source.edge {
+            Some(edge) => edge[*dir].ready(),
             // If `state[dir].tick` has changed to a value other than the old reactor tick,
             // that means a newer reactor tick has delivered an event.
-            if state[*dir].tick != a && state[*dir].tick != b {
-                return Poll::Ready(Ok(()));
-            }
+            None => matches!(*ticks,
+                Some((a, b)) if state[*dir].tick != a && state[*dir].tick != b),
+        };
+        if ready {
+            return Poll::Ready(Ok(()));
         }
 
         let was_empty = state[*dir].is_empty();
@@ -884,11 +856,12 @@ impl<H: Borrow<crate::Async<T>> + Clone, T> Future for Ready<H, T> {
         };
         state[*dir].wakers[i] = Some(cx.waker().clone());
 
-        // Update interest in this I/O handle.
-        if was_empty {
+        // Update interest in this I/O handle (wasmgate: an edge-triggered
+        // source stays armed).
+        if was_empty && source.edge.is_none() {
             // Create the event that we are interested in.
             let event = {
-                let mut event = Event::none(handle.borrow().source.key);
+                let mut event = Event::none(source.key);
                 event.readable = !state[READ].is_empty();
                 event.writable = !state[WRITE].is_empty();
                 event
