@@ -26,11 +26,24 @@ fn ip(text: &str) -> IpAddr {
     text.parse().unwrap()
 }
 
-/// `GET /hello` on `conn`, asserted to be answered normally.
-fn hello(conn: &mut Conn) {
-    let r = conn.request("GET", "/hello", &[], b"");
+/// Asserts that `r` is hello's normal answer.
+fn assert_hello(r: &common::Response) {
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.text(), HELLO);
+}
+
+/// `GET /hello` on `conn`, asserted to be answered normally.
+fn hello(conn: &mut Conn) {
+    assert_hello(&conn.request("GET", "/hello", &[], b""));
+}
+
+/// Sends `GET /hello` and half-closes: the answer comes, then a clean
+/// close.
+fn hello_half_closed(conn: &mut Conn) {
+    conn.send(b"GET /hello HTTP/1.1\r\nhost: t\r\n\r\n");
+    conn.half_close();
+    assert_hello(&conn.read_response(false));
+    conn.assert_clean_close();
 }
 
 /// Sends a head announcing a body of `len` bytes with
@@ -171,13 +184,7 @@ fn a_full_table_of_busy_connections_refuses_with_503() {
 fn a_half_closed_client_gets_its_answer() {
     // hello needs ~11,000 fuel: many slices of 1,000.
     let s = server("[server]\nfunctions_dir = \".\"\n\n[limits]\nfuel_slice = 1000\n");
-    let mut conn = s.connect();
-    conn.send(b"GET /hello HTTP/1.1\r\nhost: t\r\n\r\n");
-    conn.half_close();
-    let r = conn.read_response(false);
-    assert_eq!(r.status, 200, "{r:?}");
-    assert_eq!(r.text(), HELLO);
-    conn.assert_clean_close();
+    hello_half_closed(&mut s.connect());
     s.wait_for_log("GET /hello fn=hello status=200");
     s.assert_healthy();
 }
@@ -193,13 +200,7 @@ fn a_half_closed_keep_alive_client_is_closed_right_after_a_quick_answer() {
     for _ in 0..5 {
         // Well under the 120 s idle_timeout, well over a busy machine's
         // scheduling delays.
-        let mut conn = s.connect().read_timeout(std::time::Duration::from_secs(10));
-        conn.send(b"GET /hello HTTP/1.1\r\nhost: t\r\n\r\n");
-        conn.half_close();
-        let r = conn.read_response(false);
-        assert_eq!(r.status, 200, "{r:?}");
-        assert_eq!(r.text(), HELLO);
-        conn.assert_clean_close();
+        hello_half_closed(&mut s.connect().read_timeout(std::time::Duration::from_secs(10)));
     }
     s.assert_healthy();
 }
@@ -215,9 +216,7 @@ fn urgent_data_between_pipelined_requests_stalls_neither() {
     conn.send_urgent(b'!');
     conn.send(b"GET /hello HTTP/1.1\r\nhost: t\r\n\r\n");
     for _ in 0..2 {
-        let r = conn.read_response(false);
-        assert_eq!(r.status, 200, "{r:?}");
-        assert_eq!(r.text(), HELLO);
+        assert_hello(&conn.read_response(false));
     }
     s.assert_healthy();
 }
@@ -447,9 +446,7 @@ fn a_half_closed_client_gets_answers_to_all_its_pipelined_requests() {
     conn.send(b"GET /spin HTTP/1.1\r\nhost: t\r\n\r\nGET /hello HTTP/1.1\r\nhost: t\r\n\r\n");
     conn.half_close();
     conn.read_response(false).assert_error(504, "deadline");
-    let r = conn.read_response(false);
-    assert_eq!(r.status, 200, "{r:?}");
-    assert_eq!(r.text(), HELLO);
+    assert_hello(&conn.read_response(false));
     conn.assert_clean_close();
     s.assert_healthy();
 }
