@@ -240,3 +240,53 @@ fn other_requests_are_served_while_a_large_module_compiles() {
     assert_eq!(log.matches("exports neither").count(), 1, "{log}");
     s.assert_healthy();
 }
+
+#[test]
+fn thousands_of_routes_each_reach_their_own_function() {
+    // 2,000 tenants: exact routes (one with a trailing `/`), prefix routes
+    // and a catch-all. The router looks these up rather than scanning;
+    // each request must still land where the longest match says.
+    let mut config = String::new();
+    for i in 0..1000 {
+        config.push_str(&format!(
+            "[[function]]\nname = \"t{i}\"\nroute = \"/t{i}\"\nmodule = \"hello.wasm\"\n\
+             [[function]]\nname = \"p{i}\"\nroute = \"/p{i}/*\"\nmodule = \"hello.wasm\"\n"
+        ));
+    }
+    config.push_str(
+        "[[function]]\nname = \"deep\"\nroute = \"/p7/a/b/*\"\nmodule = \"hello.wasm\"\n\
+         [[function]]\nname = \"slash\"\nroute = \"/s/\"\nmodule = \"hello.wasm\"\n\
+         [[function]]\nname = \"hello\"\nroute = \"/hello\"\nmodule = \"hello.wasm\"\n\
+         [[function]]\nname = \"all\"\nroute = \"/*\"\nmodule = \"echo.wasm\"\n",
+    );
+    let s = Server::with_config(
+        &config,
+        &[
+            ("hello.wasm", function("hello.wasm")),
+            ("echo.wasm", function("echo.wasm")),
+        ],
+    );
+    for (target, name) in [
+        ("/t0", "t0"),
+        ("/t999", "t999"),
+        ("/t999/", "t999"),
+        ("/p0", "p0"),
+        ("/p999/x/y", "p999"),
+        ("/p7/a/b", "deep"),
+        ("/p7/a/bc", "p7"),
+        ("/p7/a/b/c/d", "deep"),
+        ("/s/", "slash"),
+    ] {
+        let r = s.get(target);
+        assert_eq!((r.status, r.text().as_str()), (200, HELLO), "{target}");
+        s.wait_for_log(&format!("GET {target} fn={name} status=200"));
+    }
+    // Not a route of any tenant: the catch-all (echo) answers.
+    for target in ["/t1000", "/t99x", "/p1000", "/s", "/"] {
+        let r = s.get(target);
+        assert_eq!(r.status, 200, "{target}: {r:?}");
+        assert_eq!(r.json()["uri"], target, "{target}");
+        s.wait_for_log(&format!("GET {target} fn=all status=200"));
+    }
+    s.assert_healthy();
+}

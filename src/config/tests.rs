@@ -1367,3 +1367,55 @@ fn allow_encoded_slash_is_off_unless_set() {
     let c = parse("[server]\nallow_encoded_slash = true\n").unwrap();
     assert!(c.server.allow_encoded_slash);
 }
+
+#[test]
+fn duplicates_among_thousands_of_entries_name_the_first_earlier_one() {
+    // 3,000 functions, one module served under each name at two routes.
+    let mut toml = String::new();
+    for i in 0..1500 {
+        for route in [format!("/t{i}"), format!("/t{i}/more/*")] {
+            toml.push_str(&format!(
+                "[[function]]\nname = \"t{i}\"\nroute = \"{route}\"\nmodule = \"t{i}.wasm\"\n"
+            ));
+        }
+    }
+    let c = parse(&toml).unwrap();
+    assert_eq!(c.functions.len(), 3000);
+    let with = |extra: &str| parse(&format!("{toml}{extra}")).unwrap_err().message;
+    assert_eq!(
+        with("[[function]]\nname = \"late\"\nroute = \"/t7\"\nmodule = \"late.wasm\"\n"),
+        "route `/t7` is given to both `t7` and `late`"
+    );
+    assert_eq!(
+        with("[[proxy]]\nroute = \"/t1499/more/*\"\nupstream = \"http://x\"\n"),
+        "route `/t1499/more` is given to both `t1499` and proxy `/t1499/more/*`"
+    );
+    assert_eq!(
+        with(
+            "[[proxy]]\nroute = \"/p/*\"\nupstream = \"http://x\"\n\
+             [[proxy]]\nroute = \"/p/*\"\nupstream = \"http://y\"\n"
+        ),
+        "route `/p` is given to both `/p/*` and proxy `/p/*`"
+    );
+    // A third route for `t3` with another module: refused, naming the
+    // first `t3`.
+    let e = with("[[function]]\nname = \"t3\"\nroute = \"/x\"\nmodule = \"other.wasm\"\n");
+    assert!(
+        e.starts_with(
+            "function `t3` (route `/x`, module \"other.wasm\") has the name of function `t3` \
+             (route `/t3`, module \"t3.wasm\")"
+        ),
+        "{e}"
+    );
+    // A middleware named after a function takes its namespace.
+    let e = with("[[middleware]]\nname = \"t1000\"\nmodule = \"m.wasm\"\n");
+    assert!(
+        e.starts_with("middleware `t1000` would share KV namespace \"t1000\" with function `t1000` (route `/t1000`, module \"t1000.wasm\")"),
+        "{e}"
+    );
+    let e = with(
+        "[[middleware]]\nname = \"m\"\nmodule = \"m.wasm\"\n\
+         [[middleware]]\nname = \"m\"\nmodule = \"n.wasm\"\n",
+    );
+    assert_eq!(e, "[[middleware]] name \"m\" is used twice");
+}

@@ -1,7 +1,7 @@
 //! Raw input → the validated [`Config`]: every key's range,
 //! the checks between keys, and errors naming the file, line and key.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -180,13 +180,12 @@ pub(crate) fn validate(
     if let Some(l) = &raw.limits {
         config.defaults = function_limits(input, l, &config.defaults, config.fuel_per_ms)?;
     }
+    // Duplicates are found through maps, not by scanning the entries so
+    // far: a config of thousands of functions loads in linear time.
     let mut users = Vec::new();
+    let mut middleware_names = HashSet::new();
     for m in raw.middleware {
-        if config
-            .middleware
-            .iter()
-            .any(|o| o.name == *m.name.get_ref())
-        {
+        if !middleware_names.insert(m.name.get_ref().clone()) {
             return input.error(
                 m.name.span(),
                 format!("[[middleware]] name {:?} is used twice", m.name.get_ref()),
@@ -203,6 +202,11 @@ pub(crate) fn validate(
         });
         config.middleware.push(Arc::new(spec));
     }
+    // The first entry given each route: a function's, then a proxy's.
+    let mut routes: HashMap<(String, bool), String> = HashMap::new();
+    // The first function given each name (those after it with the same
+    // name run the same module, or the config is refused).
+    let mut named: HashMap<String, usize> = HashMap::new();
     for f in raw.functions {
         let chain = match &f.middleware {
             Some(names) => middleware_list(input, names, &config.middleware)?,
@@ -217,14 +221,10 @@ pub(crate) fn validate(
         );
         let mut spec = function(input, f, base, &config.defaults, config.fuel_per_ms)?;
         spec.middleware = chain;
-        if let Some(other) = config
-            .functions
-            .iter()
-            .find(|o| o.route == spec.route && o.prefix == spec.prefix)
-        {
+        if let Some(other) = routes.get(&(spec.route.clone(), spec.prefix)) {
             return Err(input.file_error(format!(
-                "route `{}` is given to both `{}` and `{}`",
-                spec.route, other.name, spec.name
+                "route `{}` is given to both `{other}` and `{}`",
+                spec.route, spec.name
             )));
         }
         let user = NamespaceUser {
@@ -237,11 +237,12 @@ pub(crate) fn validate(
         // One module served at several routes is one function and may keep
         // its name; two modules may not share one. `users` holds the
         // middleware, then the functions so far, in order.
-        if let Some((other, other_user)) = config
-            .functions
-            .iter()
-            .zip(&users[config.middleware.len()..])
-            .find(|(o, _)| o.name == spec.name && o.module != spec.module)
+        let first = named.get(&spec.name).map(|&i| {
+            let user = users.get(config.middleware.len().saturating_add(i));
+            (config.functions.get(i), user)
+        });
+        if let Some((Some(other), Some(other_user))) = first
+            && other.module != spec.module
         {
             let shared = match other.kv.is_none() && spec.kv.is_none() {
                 true => format!(", and they would share KV namespace {:?}", spec.name),
@@ -256,6 +257,12 @@ pub(crate) fn validate(
             );
         }
         users.push(user);
+        routes
+            .entry((spec.route.clone(), spec.prefix))
+            .or_insert_with(|| spec.name.clone());
+        named
+            .entry(spec.name.clone())
+            .or_insert(config.functions.len());
         config.functions.push(spec);
     }
     namespaces(input, users)?;
@@ -276,24 +283,18 @@ pub(crate) fn validate(
     }
     for p in raw.proxies {
         let spec = proxy(input, p, &config.gateway, &config.middleware)?;
-        let same = |route: &str, prefix: bool| route == spec.route && prefix == spec.prefix;
-        let other = config
-            .functions
-            .iter()
-            .find(|f| same(&f.route, f.prefix))
-            .map(|f| &f.name)
-            .or_else(|| {
-                config
-                    .proxies
-                    .iter()
-                    .find(|o| same(&o.route, o.prefix))
-                    .map(|o| &o.name)
-            });
-        if let Some(other) = other {
-            return Err(input.file_error(format!(
-                "route `{}` is given to both `{other}` and proxy `{}`",
-                spec.route, spec.name
-            )));
+        match routes.entry((spec.route.clone(), spec.prefix)) {
+            std::collections::hash_map::Entry::Occupied(other) => {
+                return Err(input.file_error(format!(
+                    "route `{}` is given to both `{}` and proxy `{}`",
+                    spec.route,
+                    other.get(),
+                    spec.name
+                )));
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(spec.name.clone());
+            }
         }
         config.proxies.push(spec);
     }
@@ -334,6 +335,9 @@ struct NamespaceUser {
 /// at the later of two in the file.
 fn namespaces(input: &ConfigText, mut users: Vec<NamespaceUser>) -> Result<(), ConfigError> {
     users.sort_by_key(|u| u.span.start);
+    // The first user of each name-namespace: those after it with the same
+    // one run the same program, or the config is refused.
+    let mut first: HashMap<&str, usize> = HashMap::new();
     for (i, user) in users.iter().enumerate() {
         if user.explicit {
             continue;
@@ -349,10 +353,8 @@ fn namespaces(input: &ConfigText, mut users: Vec<NamespaceUser>) -> Result<(), C
                 ),
             );
         }
-        let Some(other) = users[..i]
-            .iter()
-            .find(|o| !o.explicit && o.namespace == user.namespace && o.program != user.program)
-        else {
+        let other = *first.entry(user.namespace.as_str()).or_insert(i);
+        let Some(other) = users.get(other).filter(|o| o.program != user.program) else {
             continue;
         };
         return input.error(
