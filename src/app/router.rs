@@ -176,7 +176,8 @@ impl Router {
                     .prefix
                     .iter()
                     .find(|t| prefix_matches(t.route().0, path)),
-                _ => prefix_candidates(path)
+                // `prefix` is sorted longest first.
+                _ => prefix_candidates(path, self.prefix.first().map_or(0, |t| t.route().0.len()))
                     .find_map(|p| self.prefix_at.get(p))
                     .and_then(|&i| self.prefix.get(i)),
             })
@@ -234,17 +235,19 @@ fn prefix_matches(route: &str, path: &str) -> bool {
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
-/// The prefix routes that match `path` ([`prefix_matches`]), longest
-/// first: the path, the path up to each `/` in it from the last, then `/`.
-/// `/a/b` gives `/a/b`, `/a`, `/`.
-fn prefix_candidates(path: &str) -> impl Iterator<Item = &str> {
-    let cuts = path
+/// The prefix routes of at most `longest` bytes that match `path`
+/// ([`prefix_matches`]), longest first: the path, the path up to each `/`
+/// in it from the last, then `/`. `/a/b` gives `/a/b`, `/a`, `/`. Only
+/// the first `longest` bytes are looked at: a client's 8 KiB path of
+/// slashes is not thousands of hashed prefixes.
+fn prefix_candidates(path: &str, longest: usize) -> impl Iterator<Item = &str> {
+    let whole = (path.len() <= longest).then_some(path);
+    let head = path.get(..=longest).unwrap_or(path);
+    let cuts = head
         .rmatch_indices('/')
         .filter_map(|(i, _)| path.get(..i))
         .filter(|p| !p.is_empty());
-    std::iter::once(path)
-        .chain(cuts)
-        .chain(std::iter::once("/"))
+    whole.into_iter().chain(cuts).chain(std::iter::once("/"))
 }
 
 #[cfg(test)]
@@ -353,7 +356,7 @@ mod tests {
         // The candidates are exactly the routes `prefix_matches` accepts.
         for path in &paths {
             for route in &paths {
-                let candidate = prefix_candidates(path).any(|c| c == route);
+                let candidate = prefix_candidates(path, route.len()).any(|c| c == route);
                 assert_eq!(candidate, prefix_matches(route, path), "{route} for {path}");
             }
         }
