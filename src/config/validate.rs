@@ -221,7 +221,7 @@ pub(crate) fn validate(
         );
         let mut spec = function(input, f, base, &config.defaults, config.fuel_per_ms)?;
         spec.middleware = chain;
-        if let Some(other) = routes.get(&(spec.route.clone(), spec.prefix)) {
+        if let Some(other) = claim_route(&mut routes, &spec.route, spec.prefix, &spec.name) {
             return Err(input.file_error(format!(
                 "route `{}` is given to both `{other}` and `{}`",
                 spec.route, spec.name
@@ -257,9 +257,6 @@ pub(crate) fn validate(
             );
         }
         users.push(user);
-        routes
-            .entry((spec.route.clone(), spec.prefix))
-            .or_insert_with(|| spec.name.clone());
         named
             .entry(spec.name.clone())
             .or_insert(config.functions.len());
@@ -283,23 +280,33 @@ pub(crate) fn validate(
     }
     for p in raw.proxies {
         let spec = proxy(input, p, &config.gateway, &config.middleware)?;
-        match routes.entry((spec.route.clone(), spec.prefix)) {
-            std::collections::hash_map::Entry::Occupied(other) => {
-                return Err(input.file_error(format!(
-                    "route `{}` is given to both `{}` and proxy `{}`",
-                    spec.route,
-                    other.get(),
-                    spec.name
-                )));
-            }
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(spec.name.clone());
-            }
+        if let Some(other) = claim_route(&mut routes, &spec.route, spec.prefix, &spec.name) {
+            return Err(input.file_error(format!(
+                "route `{}` is given to both `{other}` and proxy `{}`",
+                spec.route, spec.name
+            )));
         }
         config.proxies.push(spec);
     }
     check_budget(input, &config)?;
     Ok(config)
+}
+
+/// Gives `route` (a prefix route if `prefix`) to `name` in `routes`,
+/// unless an entry has it already: then that entry's name.
+fn claim_route<'r>(
+    routes: &'r mut HashMap<(String, bool), String>,
+    route: &str,
+    prefix: bool,
+    name: &str,
+) -> Option<&'r str> {
+    match routes.entry((route.to_owned(), prefix)) {
+        std::collections::hash_map::Entry::Occupied(other) => Some(other.into_mut().as_str()),
+        std::collections::hash_map::Entry::Vacant(slot) => {
+            slot.insert(name.to_owned());
+            None
+        }
+    }
 }
 
 /// A module with its `env` and `args` (a middleware has neither): one
