@@ -41,7 +41,7 @@ Usage:
   wasmgate kv list|get|set|delete|export|import NAMESPACE [ARGS] [--config FILE | --dir DIR]
   wasmgate keygen --out KEYFILE
   wasmgate sign MODULE --key KEYFILE
-  wasmgate replay DUMP [--module NEW.wasm]
+  wasmgate replay DUMP [--module NEW.wasm] [--env VAR]...
   wasmgate --help | --version
 
 Commands:

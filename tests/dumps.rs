@@ -1056,26 +1056,65 @@ middleware = ["dice"]
     assert!(!text.contains("TopSecret"), "{text}");
     assert!(text.contains("<redacted: $WG_DUMP_TEST_SECRET>"), "{text}");
     assert!(text.contains("visible"), "{text}");
-    // Replay reads the secret from its own environment, and reproduces.
-    let replay = |secret: Option<&str>| {
+    // Replay reads the secret from its own environment, only when the
+    // operator names the variable (`--env`), and reproduces.
+    let replay_of = |dump: &Path, secret: Option<&str>, env: &[&str]| {
         let mut command = common::wasmgate_command();
         command
             .arg("replay")
-            .arg(&path)
+            .arg(dump)
             .env_remove("WG_DUMP_TEST_SECRET");
+        for var in env {
+            command.arg("--env").arg(var);
+        }
         if let Some(secret) = secret {
             command.env("WG_DUMP_TEST_SECRET", secret);
         }
         command.output().expect("replay runs")
     };
-    let out = replay(None);
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("set WG_DUMP_TEST_SECRET to replay it"),
-        "{err}"
+    let replay = |secret: Option<&str>, env: &[&str]| replay_of(&path, secret, env);
+    let refused = |out: &std::process::Output, why: &str| {
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(why), "{err}");
+        assert!(!err.contains("TopSecret"), "{err}");
+        assert!(out.stdout.is_empty(), "{out:?}");
+    };
+    // Set in the environment but not named: not read.
+    for secret in [None, Some("TopSecret\"42")] {
+        refused(
+            &replay(secret, &[]),
+            "holds a value from $WG_DUMP_TEST_SECRET, which dumps do not hold: pass --env WG_DUMP_TEST_SECRET",
+        );
+    }
+    refused(
+        &replay(None, &["WG_DUMP_TEST_SECRET"]),
+        "--env WG_DUMP_TEST_SECRET: WG_DUMP_TEST_SECRET is not set",
     );
-    let out = replay(Some("TopSecret\"42"));
+    // A dump is not trusted: one that names another of the operator's
+    // variables does not get it, though that one is set and another is
+    // named.
+    let other = tmp.write(
+        "other.dump.toml",
+        text.replace("$WG_DUMP_TEST_SECRET>", "$WG_DUMP_TEST_OTHER>"),
+    );
+    let mut command = common::wasmgate_command();
+    let out = command
+        .arg("replay")
+        .arg(&other)
+        .args(["--env", "WG_DUMP_TEST_SECRET"])
+        .env("WG_DUMP_TEST_SECRET", "x")
+        .env("WG_DUMP_TEST_OTHER", "TopSecret-other")
+        .output()
+        .expect("replay runs");
+    refused(&out, "pass --env WG_DUMP_TEST_OTHER");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("TopSecret-other"));
+    // `--env` takes a name: an assignment is a usage error.
+    let out = replay(None, &["WG_DUMP_TEST_SECRET=TopSecret"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--env takes a variable's name"), "{err}");
+    let out = replay(Some("TopSecret\"42"), &["WG_DUMP_TEST_SECRET"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(stdout.lines().any(|l| l == "reproduced"), "{stdout}");
@@ -1096,12 +1135,11 @@ middleware = ["dice"]
         .collect::<Vec<_>>()
         .join("\n");
     let hostile_path = tmp.write("hostile.dump.toml", hostile);
-    let out = replay(Some("TopSecret\"42"));
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
     let mut command = common::wasmgate_command();
     let out = command
         .arg("replay")
         .arg(&hostile_path)
+        .args(["--env", "WG_DUMP_TEST_SECRET"])
         .env("WG_DUMP_TEST_SECRET", "x")
         .output()
         .expect("replay runs");

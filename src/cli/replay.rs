@@ -1,8 +1,8 @@
-//! `wasmgate replay DUMP [--module NEW.wasm]`: runs a crash dump's request
-//! again, offline, with the inputs its guest consumed fed back (clock
-//! readings and random bytes in order, KV operations answered from the
-//! recording, nothing written to a store), under the same limits and fuel
-//! slicing; prints the recorded and the replayed outcome side by side. An
+//! `wasmgate replay DUMP [--module NEW.wasm] [--env VAR]...`: runs a crash
+//! dump's request again, offline, with the inputs its guest consumed fed
+//! back (clock readings and random bytes in order, KV operations answered
+//! from the recording, nothing written to a store), under the same limits
+//! and fuel slicing; prints the recorded and the replayed outcome side by side. An
 //! http-wasm middleware runs again alone, up to the call that failed, on
 //! the request and response it got ([`replay_http_wasm`]).
 
@@ -30,7 +30,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub const USAGE: &str = "\
-Usage: wasmgate replay DUMP [--module NEW.wasm]
+Usage: wasmgate replay DUMP [--module NEW.wasm] [--env VAR]...
 
 Runs the request of crash dump DUMP (a file in [dumps] dir) again, offline:
 the same request, limits and fuel slicing, with the clock readings, random
@@ -47,6 +47,13 @@ and the replayed outcome (error kind, fuel, status) and `reproduced` or
                       clock stands still at its last recorded reading,
                       random bytes are zeros, KV operations answer
                       `unavailable`.
+  --env VAR           give the guest this process's $VAR where the dump
+                      holds `<redacted: $VAR>`: a middleware config value
+                      the server took from the environment (`NAME_env`),
+                      never written to a dump. Repeat for each variable.
+                      Only variables named so are read: a dump is not
+                      trusted, and must not choose which of your
+                      variables its guest sees.
 
 Without --module, the module file named in the dump must still have the
 recorded SHA-256.
@@ -65,20 +72,34 @@ const MAX_DUMP_BYTES: u64 = 1 << 30;
 pub struct ReplayArgs {
     dump: PathBuf,
     module: Option<PathBuf>,
+    /// The variables `--env` names, in order: the only ones read.
+    env: Vec<String>,
 }
 
 pub fn parse(p: &mut lexopt::Parser) -> Result<Command, CliError> {
-    let (mut dump, mut module) = (None, None);
+    let (mut dump, mut module, mut env) = (None, None, Vec::new());
     while let Some(arg) = p.next()? {
         match arg {
             Short('h') | Long("help") => return Ok(Command::Help(USAGE)),
             Long("module") => module = Some(PathBuf::from(p.value()?)),
+            Long("env") => {
+                let var = p
+                    .value()?
+                    .into_string()
+                    .map_err(|v| CliError::Usage(format!("replay: --env {v:?} is not UTF-8")))?;
+                if var.is_empty() || var.contains('=') || var.contains('\0') {
+                    return Err(CliError::Usage(format!(
+                        "replay: --env takes a variable's name, not {var:?}"
+                    )));
+                }
+                env.push(var);
+            }
             Value(v) if dump.is_none() => dump = Some(PathBuf::from(v)),
             other => return Err(other.unexpected().into()),
         }
     }
     let dump = dump.ok_or_else(|| CliError::Usage("replay: give a DUMP file".into()))?;
-    Ok(Command::Replay(ReplayArgs { dump, module }))
+    Ok(Command::Replay(ReplayArgs { dump, module, env }))
 }
 
 /// One side of the comparison.
@@ -121,7 +142,7 @@ fn replay_http_wasm(
     function: &FunctionSpec,
     (request, http): (&abi::GuestRequest<'_>, HttpWasm),
     kv: Result<crate::store::Txn, String>,
-    tape: Shared,
+    (tape, env): (Shared, &[String]),
 ) -> Result<(Result<Option<u16>, CallError>, u64), String> {
     let phase = Phase::named(&http.phase)
         .ok_or_else(|| format!("unknown http-wasm phase {:?}", http.phase))?;
@@ -155,7 +176,7 @@ fn replay_http_wasm(
         name: &function.name,
         trace_id: request.trace_id,
         limits: &function.limits,
-        config: Arc::from(unredacted(&http.config.into_vec())?),
+        config: Arc::from(unredacted(&http.config.into_vec(), env)?),
         exchange,
         kv,
         tape: Some(tape),
@@ -229,10 +250,13 @@ fn read_module(path: &Path) -> std::io::Result<Vec<u8>> {
 
 /// A middleware config as the dump holds it, with each value taken from
 /// the environment at the time (`"<redacted: $VAR>"`, a secret never
-/// written to a dump) read again from this process's environment. Replaced
-/// in the text, so the guest reads the same JSON, byte for byte, as the
-/// server gave it (same fuel) when `$VAR` holds the same value.
-fn unredacted(config: &[u8]) -> Result<Vec<u8>, String> {
+/// written to a dump) read again from this process's environment, for the
+/// variables the operator named (`allowed`, `--env`) and no other: the
+/// dump is not trusted, and a placeholder naming `$HOME` or a cloud key
+/// would otherwise hand it to a guest that may print it. Replaced in the
+/// text, so the guest reads the same JSON, byte for byte, as the server
+/// gave it (same fuel) when `$VAR` holds the same value.
+fn unredacted(config: &[u8], allowed: &[String]) -> Result<Vec<u8>, String> {
     // The placeholder as a JSON string: opening quote, then its text.
     let open = format!("\"{}", crate::config::validate::REDACTED).into_bytes();
     let mut out = Vec::new();
@@ -243,8 +267,14 @@ fn unredacted(config: &[u8]) -> Result<Vec<u8>, String> {
             break;
         };
         let var = String::from_utf8_lossy(&after[..end]).into_owned();
+        if !allowed.contains(&var) {
+            let var = shown(&var);
+            return Err(format!(
+                "the middleware config holds a value from ${var}, which dumps do not hold: pass --env {var} (set to the server's value) to replay it"
+            ));
+        }
         let secret = std::env::var(&var).map_err(|_| {
-            format!("the middleware config holds a value from ${var}, which dumps do not hold: set {var} to replay it")
+            format!("--env {var}: {var} is not set (or not UTF-8) here: set it to the server's value to replay this dump")
         })?;
         out.extend_from_slice(&rest[..at]);
         let quoted = serde_json::to_string(&secret).map_err(|e| format!("config: {e}"))?;
@@ -373,7 +403,7 @@ pub fn execute(args: ReplayArgs) -> Result<(), CliError> {
                 &function,
                 (&guest_request, http),
                 no_store,
-                tape.clone(),
+                (tape.clone(), &args.env),
             )
             .map_err(unreadable)?;
             Side::of(result, fuel)
