@@ -1419,3 +1419,38 @@ fn duplicates_among_thousands_of_entries_name_the_first_earlier_one() {
     );
     assert_eq!(e, "[[middleware]] name \"m\" is used twice");
 }
+
+#[test]
+fn long_middleware_lists_keep_their_order_and_name_a_repeat() {
+    // 2,000 middleware, all listed by one proxy in reverse order.
+    let mut toml = String::new();
+    for i in 0..2000 {
+        toml.push_str(&format!(
+            "[[middleware]]\nname = \"m{i}\"\nmodule = \"m.wasm\"\nkv = \"shared\"\n"
+        ));
+    }
+    let list: Vec<String> = (0..2000).rev().map(|i| format!("\"m{i}\"")).collect();
+    let proxy = |list: &[String]| {
+        format!(
+            "{toml}[[proxy]]\nroute = \"/p/*\"\nupstream = \"http://x\"\nmiddleware = [{}]\n",
+            list.join(", ")
+        )
+    };
+    let c = parse(&proxy(&list)).unwrap();
+    let names: Vec<&str> = c.proxies[0]
+        .middleware
+        .iter()
+        .map(|m| m.name.as_str())
+        .collect();
+    assert_eq!(names.len(), 2000);
+    assert_eq!((names[0], names[1999]), ("m1999", "m0"));
+    assert!(names.windows(2).all(|w| w[0] != w[1]));
+    let mut repeated = list.clone();
+    repeated.push("\"m1234\"".to_owned());
+    let e = parse(&proxy(&repeated)).unwrap_err().message;
+    assert_eq!(e, "`middleware`: \"m1234\" is listed twice");
+    let mut unknown = list;
+    unknown.push("\"m2000\"".to_owned());
+    let e = parse(&proxy(&unknown)).unwrap_err().message;
+    assert_eq!(e, "`middleware`: no [[middleware]] is named \"m2000\"");
+}

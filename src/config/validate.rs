@@ -183,9 +183,10 @@ pub(crate) fn validate(
     // Duplicates are found through maps, not by scanning the entries so
     // far: a config of thousands of functions loads in linear time.
     let mut users = Vec::new();
-    let mut middleware_names = HashSet::new();
+    // Each middleware by its name, for the lists that use it.
+    let mut defined: HashMap<String, Arc<MiddlewareSpec>> = HashMap::new();
     for m in raw.middleware {
-        if !middleware_names.insert(m.name.get_ref().clone()) {
+        if defined.contains_key(m.name.get_ref()) {
             return input.error(
                 m.name.span(),
                 format!("[[middleware]] name {:?} is used twice", m.name.get_ref()),
@@ -200,7 +201,9 @@ pub(crate) fn validate(
             program: (spec.module.clone(), Vec::new(), Vec::new()),
             span,
         });
-        config.middleware.push(Arc::new(spec));
+        let spec = Arc::new(spec);
+        defined.insert(spec.name.clone(), Arc::clone(&spec));
+        config.middleware.push(spec);
     }
     // The first entry given each route: a function's, then a proxy's.
     let mut routes: HashMap<(String, bool), String> = HashMap::new();
@@ -209,7 +212,7 @@ pub(crate) fn validate(
     let mut named: HashMap<String, usize> = HashMap::new();
     for f in raw.functions {
         let chain = match &f.middleware {
-            Some(names) => middleware_list(input, names, &config.middleware)?,
+            Some(names) => middleware_list(input, names, &defined)?,
             None => Vec::new(),
         };
         let name_span = f.name.as_ref().unwrap_or(&f.module).span();
@@ -279,7 +282,7 @@ pub(crate) fn validate(
         g.apply(input, &mut config.gateway)?;
     }
     for p in raw.proxies {
-        let spec = proxy(input, p, &config.gateway, &config.middleware)?;
+        let spec = proxy(input, p, &config.gateway, &defined)?;
         if let Some(other) = claim_route(&mut routes, &spec.route, spec.prefix, &spec.name) {
             return Err(input.file_error(format!(
                 "route `{}` is given to both `{other}` and proxy `{}`",
@@ -813,7 +816,7 @@ fn proxy(
     input: &ConfigText,
     p: RawProxy,
     defaults: &ProxyLimits,
-    defined: &[Arc<MiddlewareSpec>],
+    defined: &HashMap<String, Arc<MiddlewareSpec>>,
 ) -> Result<ProxySpec, ConfigError> {
     let Some(route_text) = &p.route else {
         return Err(input.file_error("a `[[proxy]]` table needs a `route`".to_owned()));
@@ -870,15 +873,16 @@ fn proxy(
 }
 
 /// A `middleware` list: every name a `[[middleware]]` defined before it
-/// is used. A name may appear once.
+/// is used (`defined`, by name). A name may appear once.
 pub(crate) fn middleware_list(
     input: &ConfigText,
     names: &Spanned<Vec<Spanned<String>>>,
-    defined: &[Arc<MiddlewareSpec>],
+    defined: &HashMap<String, Arc<MiddlewareSpec>>,
 ) -> Result<Vec<Arc<MiddlewareSpec>>, ConfigError> {
     let mut chain: Vec<Arc<MiddlewareSpec>> = Vec::new();
+    let mut listed = HashSet::new();
     for name in names.get_ref() {
-        let Some(spec) = defined.iter().find(|m| m.name == *name.get_ref()) else {
+        let Some(spec) = defined.get(name.get_ref()) else {
             return input.error(
                 name.span(),
                 format!(
@@ -887,7 +891,7 @@ pub(crate) fn middleware_list(
                 ),
             );
         };
-        if chain.iter().any(|m| m.name == spec.name) {
+        if !listed.insert(name.get_ref().as_str()) {
             return input.error(
                 name.span(),
                 format!("`middleware`: {:?} is listed twice", name.get_ref()),
