@@ -902,6 +902,19 @@ fn pool_hits(s: &Server) -> u64 {
     line.rsplit(' ').next().unwrap().parse().unwrap()
 }
 
+/// `wasmgate_instance_pool_bytes` on the admin listener.
+fn pool_bytes(s: &Server) -> u64 {
+    let admin = s.admin.expect("the admin listener is announced");
+    let r = common::Conn::open(admin).request("GET", "/metrics", &[], b"");
+    assert_eq!(r.status, 200);
+    let text = r.text();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("wasmgate_instance_pool_bytes "))
+        .unwrap_or_else(|| panic!("no pool gauge in\n{text}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
 /// A server with the `pooled` middleware (its table of `table` elements)
 /// in front of `/p`, `server` as its `[server]` keys, once the first
 /// request has run `_start` and the snapshot is made.
@@ -950,6 +963,43 @@ fn a_pooled_instance_starts_each_request_in_the_snapshots_state_at_the_same_fuel
         .assert_error(502, "trap");
     assert_eq!(s.get("/p?after-trap").status, 200);
     assert!(pool_hits(&s) > reused);
+    s.assert_healthy();
+}
+
+#[test]
+fn idle_instances_of_a_snapshot_a_reload_left_behind_are_dropped() {
+    // One worker, requests one at a time: one idle instance.
+    let s = pooled_server("", 1);
+    for _ in 0..3 {
+        assert_eq!(s.get("/p").status, 200);
+    }
+    let one = pool_bytes(&s);
+    assert!(one > 0, "nothing idle in the pool");
+    // A reload starts a new module cache: a new snapshot, and the old one
+    // is gone once no request holds the old config.
+    s.signal("HUP");
+    s.wait_for_log("reloaded ");
+    assert_eq!(s.get("/p?after-reload").status, 200);
+    s.wait_for_log_lines(
+        "middleware pooled: instances start from a snapshot taken after `_start`",
+        2,
+    );
+    let hits = pool_hits(&s);
+    for i in 0..3 {
+        let r = s.get(&format!("/p?new-{i}"));
+        assert_eq!(
+            (r.status, r.body.as_slice()),
+            (200, &b"Hello from wasmgate!\n"[..]),
+            "{r:?}"
+        );
+    }
+    assert!(
+        pool_hits(&s) > hits,
+        "the new snapshot's instances are pooled"
+    );
+    // Only the new snapshot's instance is idle: the old one's went at the
+    // first take after its snapshot was dropped.
+    assert_eq!(pool_bytes(&s), one);
     s.assert_healthy();
 }
 

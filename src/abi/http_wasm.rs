@@ -155,7 +155,7 @@ impl Layer {
     ) -> Result<Self, (CallError, u64)> {
         let limits = guest.limits;
         let mut state = Self::host_state(guest);
-        if let Some(idle) = pool::take(snapshot.id) {
+        if let Some(idle) = pool::take(snapshot) {
             let (memory, globals) = idle.state;
             match Sandbox::resume(idle.store, idle.instance, idle.fresh, limits, state) {
                 Ok(sandbox) => {
@@ -217,7 +217,7 @@ impl Layer {
         }
         pool::put(
             pool::Idle {
-                snapshot: pooled.snapshot.id,
+                snapshot: Arc::downgrade(&pooled.snapshot),
                 store,
                 instance,
                 fresh: pooled.fresh,
@@ -520,8 +520,6 @@ pub struct Snapshot {
     /// of the rewritten file, whose data segments hold the image, and the
     /// copy of the image [`Snapshot::reset`] writes).
     pub cache_bytes: u64,
-    /// Unique in the process: what the instance pool knows it by.
-    id: u64,
     /// The initial state, to put an instance back into
     /// ([`Snapshot::reset`]): the memory's size in pages, its non-zero
     /// runs (offset, bytes), the export names of the memory and of each
@@ -532,8 +530,12 @@ pub struct Snapshot {
     globals: Vec<(String, Val)>,
 }
 
-/// The next [`Snapshot`]'s id.
-static NEXT_SNAPSHOT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+impl Drop for Snapshot {
+    /// Its idle instances in the pools go at their threads' next request.
+    fn drop(&mut self) {
+        pool::retired();
+    }
+}
 
 impl Snapshot {
     /// The memory and mutable globals of `instance` (one of this
@@ -697,7 +699,6 @@ pub fn prepare(
         fuel,
         image_bytes,
         cache_bytes,
-        id: NEXT_SNAPSHOT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         pages,
         runs,
         memory_export: plan.memory.clone(),

@@ -17,22 +17,27 @@
 //! Bounded in bytes per thread: what the store's limiter counts for an
 //! instance (its linear memory, its tables, its estimated host bytes). The
 //! oldest idle instance goes first when a new one does not fit; one larger
-//! than a quarter of the bound is not kept.
+//! than a quarter of the bound is not kept. An idle instance of a snapshot
+//! that is gone (evicted from the module cache, or left by a reload) is
+//! dropped at its thread's next take or put: a snapshot's drop is counted
+//! in [`RETIRED`], and a pool that sees the count move sweeps.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::{Arc, Weak};
 
 use wasmi::{Global, Instance, Memory, Store, Val};
 
+use super::http_wasm::Snapshot;
 use crate::runtime::sandbox::Fresh;
 use crate::runtime::state::HostState;
 
 /// An instance at rest, in its snapshot's initial state.
 pub struct Idle {
-    /// Which snapshot it is an instance of ([`super::http_wasm::Snapshot`]'s
-    /// id: unique in the process, never reused).
-    pub snapshot: u64,
+    /// The snapshot it is an instance of (known by its address, which its
+    /// `Weak` keeps from being reused), dead once the snapshot is gone.
+    pub snapshot: Weak<Snapshot>,
     pub store: Store<HostState>,
     pub instance: Instance,
     /// What a new instance's sandbox starts with.
@@ -43,10 +48,36 @@ pub struct Idle {
     pub bytes: u64,
 }
 
-/// The idle instances of this thread, oldest first, and their bytes.
+/// The idle instances of this thread, oldest first, their bytes, and the
+/// [`RETIRED`] count of its last sweep.
 struct Pool {
     idle: VecDeque<Idle>,
     bytes: u64,
+    swept: u64,
+}
+
+impl Pool {
+    /// Moves the idle instances of snapshots that are gone to `dropped`,
+    /// when a snapshot went since the last sweep.
+    fn sweep(&mut self, dropped: &mut Vec<Idle>) {
+        let retired = RETIRED.load(SeqCst);
+        if retired == self.swept {
+            return;
+        }
+        self.swept = retired;
+        let mut kept = VecDeque::new();
+        for idle in std::mem::take(&mut self.idle) {
+            match idle.snapshot.strong_count() {
+                0 => {
+                    self.bytes = self.bytes.saturating_sub(idle.bytes);
+                    IDLE_BYTES.fetch_sub(idle.bytes, Relaxed);
+                    dropped.push(idle);
+                }
+                _ => kept.push_back(idle),
+            }
+        }
+        self.idle = kept;
+    }
 }
 
 impl Drop for Pool {
@@ -61,6 +92,7 @@ thread_local! {
         RefCell::new(Pool {
             idle: VecDeque::new(),
             bytes: 0,
+            swept: 0,
         })
     };
 }
@@ -70,6 +102,14 @@ thread_local! {
 static REUSED: AtomicU64 = AtomicU64::new(0);
 static MADE: AtomicU64 = AtomicU64::new(0);
 static IDLE_BYTES: AtomicU64 = AtomicU64::new(0);
+/// Snapshots dropped in the process so far.
+static RETIRED: AtomicU64 = AtomicU64::new(0);
+
+/// Counts a snapshot that is gone (its drop): each pool sweeps its idle
+/// instances of it at its next take or put.
+pub fn retired() {
+    RETIRED.fetch_add(1, SeqCst);
+}
 
 /// Counts an instance of a snapshot handed to a request: `reused` from a
 /// pool, or made new.
@@ -90,15 +130,23 @@ pub fn counts() -> (u64, u64, u64) {
 }
 
 /// The most recently parked idle instance of `snapshot`, if there is one.
-pub fn take(snapshot: u64) -> Option<Idle> {
-    POOL.with(|pool| {
+pub fn take(snapshot: &Arc<Snapshot>) -> Option<Idle> {
+    // Dropped outside the borrow: a store's drop must not find it held.
+    let mut dropped = Vec::new();
+    let taken = POOL.with(|pool| {
         let mut pool = pool.borrow_mut();
-        let at = pool.idle.iter().rposition(|i| i.snapshot == snapshot)?;
+        pool.sweep(&mut dropped);
+        let at = pool
+            .idle
+            .iter()
+            .rposition(|i| std::ptr::eq(i.snapshot.as_ptr(), Arc::as_ptr(snapshot)))?;
         let idle = pool.idle.remove(at)?;
         pool.bytes = pool.bytes.saturating_sub(idle.bytes);
         IDLE_BYTES.fetch_sub(idle.bytes, Relaxed);
         Some(idle)
-    })
+    });
+    drop(dropped);
+    taken
 }
 
 /// Whether an instance of `bytes` may be kept within `bound`: at most a
@@ -131,6 +179,7 @@ pub fn trim(bound: u64) {
     let mut dropped = Vec::new();
     POOL.with(|pool| {
         let mut pool = pool.borrow_mut();
+        pool.sweep(&mut dropped);
         while pool.bytes > bound {
             let Some(oldest) = pool.idle.pop_front() else {
                 break;
