@@ -745,17 +745,9 @@ fn header_values_come_nul_terminated_with_their_count() {
 /// A middleware whose `_start` sets a global, writes memory and enables
 /// `buffer_request` (1); `handle_request` bumps the global, reads the body
 /// (a trap without the feature) and continues only if it finds the state
-/// `_start` left, and answers 500 otherwise. `clock` makes `_start` read
-/// the clock first (refused before a snapshot).
-fn starting(clock: bool) -> Vec<u8> {
-    let (import, read) = if clock {
-        (
-            r#"(import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))"#,
-            "(drop (call $clock (i32.const 1) (i64.const 0) (i32.const 5000)))",
-        )
-    } else {
-        ("", "")
-    };
+/// `_start` left, and answers 500 otherwise. `import` comes before the
+/// usual imports, and `_start` runs `read` first.
+fn starting(import: &str, read: &str) -> Vec<u8> {
     wat::parse_str(format!(
         r#"(module {import} {PRELUDE}
           (global $n (mut i32) (i32.const 0))
@@ -794,12 +786,30 @@ fn filling() -> Vec<u8> {
 fn a_snapshot_after_start_gives_each_request_the_state_start_left_at_the_same_fuel() {
     let s = server(
         &[
-            ("snap.wasm", starting(false)),
-            ("clock.wasm", starting(true)),
+            ("snap.wasm", starting("", "")),
+            (
+                "clock.wasm",
+                starting(
+                    r#"(import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))"#,
+                    "(drop (call $clock (i32.const 1) (i64.const 0) (i32.const 5000)))",
+                ),
+            ),
+            // Log functions (refused before a snapshot) of two modules
+            // with one name, and one of them imported twice.
+            (
+                "twice.wasm",
+                starting(
+                    r#"(import "wasmgate" "log" (func (param i32 i32 i32)))
+                       (import "http_handler" "log" (func (param i32 i32 i32)))"#,
+                    "",
+                ),
+            ),
             ("fill.wasm", filling()),
         ],
         "[[middleware]]\nname = \"snap\"\nmodule = \"snap.wasm\"\n\
          [[middleware]]\nname = \"clock\"\nmodule = \"clock.wasm\"\n\
+         [[middleware]]\nname = \"twice\"\nmodule = \"twice.wasm\"\n\
+         [[function]]\nroute = \"/twice\"\nmodule = \"hello.wasm\"\nmiddleware = [\"twice\"]\n\
          [[middleware]]\nname = \"fill\"\nmodule = \"fill.wasm\"\n\
          [[function]]\nroute = \"/fill\"\nmodule = \"hello.wasm\"\nmiddleware = [\"fill\"]\n\
          [[function]]\nroute = \"/snap\"\nmodule = \"hello.wasm\"\nmiddleware = [\"snap\"]\n\
@@ -836,6 +846,18 @@ fn a_snapshot_after_start_gives_each_request_the_state_start_left_at_the_same_fu
     );
     let r = s.request("POST", "/clock", &[], b"body");
     assert_eq!(r.status, 200, "{r:?}");
+    // Refused imports that share a name are each refused on their own.
+    for _ in 0..2 {
+        let r = s.request("POST", "/twice", &[], b"body");
+        assert_eq!(
+            (r.status, r.body.as_slice()),
+            (200, &b"Hello from wasmgate!\n"[..]),
+            "{r:?}"
+        );
+    }
+    s.wait_for_log(
+        "middleware twice: instances start from a snapshot taken after `_start` (2 KiB of data)",
+    );
     // Nor is one whose `_start` leaves more data than a snapshot keeps.
     assert_eq!(s.get("/fill").status, 200);
     s.wait_for_log(
@@ -889,30 +911,28 @@ fn pooled(table: u32) -> Vec<u8> {
     .unwrap()
 }
 
-/// `wasmgate_snapshot_instances_total{from="pool"}` on the admin listener.
-fn pool_hits(s: &Server) -> u64 {
+/// The value of `series` (a metric's name and labels) on the admin
+/// listener's `/metrics`.
+fn metric(s: &Server, series: &str) -> u64 {
     let admin = s.admin.expect("the admin listener is announced");
     let r = common::Conn::open(admin).request("GET", "/metrics", &[], b"");
     assert_eq!(r.status, 200);
     let text = r.text();
     let line = text
         .lines()
-        .find(|l| l.starts_with("wasmgate_snapshot_instances_total{from=\"pool\"} "))
-        .unwrap_or_else(|| panic!("no pool counter in\n{text}"));
+        .find(|l| l.strip_prefix(series).is_some_and(|v| v.starts_with(' ')))
+        .unwrap_or_else(|| panic!("no {series} in\n{text}"));
     line.rsplit(' ').next().unwrap().parse().unwrap()
 }
 
-/// `wasmgate_instance_pool_bytes` on the admin listener.
+/// `wasmgate_snapshot_instances_total{from="pool"}`.
+fn pool_hits(s: &Server) -> u64 {
+    metric(s, "wasmgate_snapshot_instances_total{from=\"pool\"}")
+}
+
+/// `wasmgate_instance_pool_bytes`.
 fn pool_bytes(s: &Server) -> u64 {
-    let admin = s.admin.expect("the admin listener is announced");
-    let r = common::Conn::open(admin).request("GET", "/metrics", &[], b"");
-    assert_eq!(r.status, 200);
-    let text = r.text();
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("wasmgate_instance_pool_bytes "))
-        .unwrap_or_else(|| panic!("no pool gauge in\n{text}"));
-    line.rsplit(' ').next().unwrap().parse().unwrap()
+    metric(s, "wasmgate_instance_pool_bytes")
 }
 
 /// A server with the `pooled` middleware (its table of `table` elements)

@@ -155,7 +155,7 @@ impl Layer {
     ) -> Result<Self, (CallError, u64)> {
         let limits = guest.limits;
         let mut state = Self::host_state(guest);
-        if let Some(idle) = pool::take(snapshot) {
+        if let Some(idle) = pool::take(&snapshot.life) {
             let (memory, globals) = idle.state;
             match Sandbox::resume(idle.store, idle.instance, idle.fresh, limits, state) {
                 Ok(sandbox) => {
@@ -217,7 +217,7 @@ impl Layer {
         }
         pool::put(
             pool::Idle {
-                snapshot: Arc::downgrade(&pooled.snapshot),
+                snapshot: pooled.snapshot.life.watch(),
                 store,
                 instance,
                 fresh: pooled.fresh,
@@ -520,6 +520,9 @@ pub struct Snapshot {
     /// of the rewritten file, whose data segments hold the image, and the
     /// copy of the image [`Snapshot::reset`] writes).
     pub cache_bytes: u64,
+    /// What the instance pool knows it by; its idle instances there go
+    /// with it.
+    life: pool::Life,
     /// The initial state, to put an instance back into
     /// ([`Snapshot::reset`]): the memory's size in pages, its non-zero
     /// runs (offset, bytes), the export names of the memory and of each
@@ -528,13 +531,6 @@ pub struct Snapshot {
     runs: Vec<(usize, Vec<u8>)>,
     memory_export: String,
     globals: Vec<(String, Val)>,
-}
-
-impl Drop for Snapshot {
-    /// Its idle instances in the pools go at their threads' next request.
-    fn drop(&mut self) {
-        pool::retired();
-    }
 }
 
 impl Snapshot {
@@ -699,6 +695,7 @@ pub fn prepare(
         fuel,
         image_bytes,
         cache_bytes,
+        life: pool::Life::new(),
         pages,
         runs,
         memory_export: plan.memory.clone(),

@@ -19,8 +19,9 @@
 //! oldest idle instance goes first when a new one does not fit; one larger
 //! than a quarter of the bound is not kept. An idle instance of a snapshot
 //! that is gone (evicted from the module cache, or left by a reload) is
-//! dropped at its thread's next take or put: a snapshot's drop is counted
-//! in [`RETIRED`], and a pool that sees the count move sweeps.
+//! dropped at its thread's next take or put: a snapshot holds a [`Life`],
+//! whose drop is counted in [`RETIRED`], and a pool that sees the count
+//! move sweeps.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -29,15 +30,13 @@ use std::sync::{Arc, Weak};
 
 use wasmi::{Global, Instance, Memory, Store, Val};
 
-use super::http_wasm::Snapshot;
 use crate::runtime::sandbox::Fresh;
 use crate::runtime::state::HostState;
 
 /// An instance at rest, in its snapshot's initial state.
 pub struct Idle {
-    /// The snapshot it is an instance of (known by its address, which its
-    /// `Weak` keeps from being reused), dead once the snapshot is gone.
-    pub snapshot: Weak<Snapshot>,
+    /// The snapshot it is an instance of ([`Life::watch`]).
+    pub snapshot: Watch,
     pub store: Store<HostState>,
     pub instance: Instance,
     /// What a new instance's sandbox starts with.
@@ -46,6 +45,54 @@ pub struct Idle {
     pub state: (Memory, Vec<(Global, Val)>),
     /// Its bytes, counted against the bound.
     pub bytes: u64,
+}
+
+/// What a snapshot (`super::http_wasm::Snapshot`) holds for the pools:
+/// an id unique in the process, and whether it is alive. Its drop
+/// retires the snapshot: its idle instances go.
+pub struct Life {
+    id: u64,
+    alive: Option<Arc<()>>,
+}
+
+/// An idle instance's view of its snapshot's [`Life`].
+pub struct Watch {
+    id: u64,
+    alive: Weak<()>,
+}
+
+/// The next [`Life`]'s id.
+static NEXT_LIFE: AtomicU64 = AtomicU64::new(1);
+
+impl Life {
+    pub fn new() -> Self {
+        Life {
+            id: NEXT_LIFE.fetch_add(1, Relaxed),
+            alive: Some(Arc::new(())),
+        }
+    }
+
+    /// What an idle instance of the snapshot keeps.
+    pub fn watch(&self) -> Watch {
+        Watch {
+            id: self.id,
+            alive: self.alive.as_ref().map_or_else(Weak::new, Arc::downgrade),
+        }
+    }
+}
+
+impl Default for Life {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for Life {
+    /// Dead first, then counted: a pool that sees the count sees it dead.
+    fn drop(&mut self) {
+        drop(self.alive.take());
+        RETIRED.fetch_add(1, SeqCst);
+    }
 }
 
 /// The idle instances of this thread, oldest first, their bytes, and the
@@ -67,7 +114,7 @@ impl Pool {
         self.swept = retired;
         let mut kept = VecDeque::new();
         for idle in std::mem::take(&mut self.idle) {
-            match idle.snapshot.strong_count() {
+            match idle.snapshot.alive.strong_count() {
                 0 => {
                     self.bytes = self.bytes.saturating_sub(idle.bytes);
                     IDLE_BYTES.fetch_sub(idle.bytes, Relaxed);
@@ -102,14 +149,8 @@ thread_local! {
 static REUSED: AtomicU64 = AtomicU64::new(0);
 static MADE: AtomicU64 = AtomicU64::new(0);
 static IDLE_BYTES: AtomicU64 = AtomicU64::new(0);
-/// Snapshots dropped in the process so far.
+/// Snapshots dropped in the process so far ([`Life`]'s drop).
 static RETIRED: AtomicU64 = AtomicU64::new(0);
-
-/// Counts a snapshot that is gone (its drop): each pool sweeps its idle
-/// instances of it at its next take or put.
-pub fn retired() {
-    RETIRED.fetch_add(1, SeqCst);
-}
 
 /// Counts an instance of a snapshot handed to a request: `reused` from a
 /// pool, or made new.
@@ -130,7 +171,7 @@ pub fn counts() -> (u64, u64, u64) {
 }
 
 /// The most recently parked idle instance of `snapshot`, if there is one.
-pub fn take(snapshot: &Arc<Snapshot>) -> Option<Idle> {
+pub fn take(snapshot: &Life) -> Option<Idle> {
     // Dropped outside the borrow: a store's drop must not find it held.
     let mut dropped = Vec::new();
     let taken = POOL.with(|pool| {
@@ -139,7 +180,7 @@ pub fn take(snapshot: &Arc<Snapshot>) -> Option<Idle> {
         let at = pool
             .idle
             .iter()
-            .rposition(|i| std::ptr::eq(i.snapshot.as_ptr(), Arc::as_ptr(snapshot)))?;
+            .rposition(|i| i.snapshot.id == snapshot.id)?;
         let idle = pool.idle.remove(at)?;
         pool.bytes = pool.bytes.saturating_sub(idle.bytes);
         IDLE_BYTES.fetch_sub(idle.bytes, Relaxed);

@@ -82,20 +82,24 @@ impl Runtime {
 
 impl Runtime {
     /// This runtime with, in its linker, a function that traps for each
-    /// import of `module` from [`snapshot::REFUSED_MODULE`]: the imports
-    /// a `_start` being pre-initialised may not call.
+    /// import of `module` from a module named [`snapshot::REFUSED_MODULE`]
+    /// and more: the imports a `_start` being pre-initialised may not call.
+    /// One definition per name: a function imported twice links to one.
     pub fn with_refused(&self, module: &Module) -> Result<Self, wasmi::Error> {
         let mut linker = self.linker.clone();
+        let mut defined = std::collections::HashSet::new();
         for import in module.imports() {
             let wasmi::ExternType::Func(ty) = import.ty() else {
                 continue;
             };
-            if import.module() != snapshot::REFUSED_MODULE {
+            if !import.module().starts_with(snapshot::REFUSED_MODULE)
+                || !defined.insert((import.module(), import.name()))
+            {
                 continue;
             }
             let name = import.name().to_owned();
             linker.func_new(
-                snapshot::REFUSED_MODULE,
+                import.module(),
                 import.name(),
                 ty.clone(),
                 move |_, _, _| {

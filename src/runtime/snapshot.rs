@@ -7,7 +7,8 @@
 //! on every request. [`instrument`] makes a copy of the module that exports
 //! its mutable globals and its memory, and whose imports outside an allowed
 //! set (anything that reads the clock, randomness or state, or writes a log
-//! or output) are renamed to [`REFUSED_MODULE`], whose functions trap. Once
+//! or output) are moved to [`REFUSED_MODULE`] (prefixed to their module's
+//! name, so that each keeps its own name and type), whose functions trap. Once
 //! that copy has run `_start`, [`rewrite`] writes the original module with
 //! the state it left ([`Image`]) as its initial state: the globals'
 //! initialisers, the memory's initial size and its data segments, and no
@@ -27,9 +28,9 @@ use wasmparser::{
     GlobalSectionReader, ImportSectionReader, MemorySectionReader, Operator, TypeRef, ValType,
 };
 
-/// The import module that refused imports are renamed to: the runtime
-/// defines each as a function that traps, so a `_start` that calls one
-/// fails and the module is not pre-initialised.
+/// What the import module of a refused import is prefixed with: the
+/// runtime defines each as a function that traps, so a `_start` that
+/// calls one fails and the module is not pre-initialised.
 pub const REFUSED_MODULE: &str = "\u{0}wasmgate-snapshot-refused";
 
 /// Prefix of the exports [`instrument`] adds (no guest export starts with
@@ -291,8 +292,8 @@ fn section(out: &mut Vec<u8>, id: u8, body: &[u8]) -> Result<()> {
 }
 
 /// A copy of the module that exports its mutable globals and its memory,
-/// with its function imports that `allowed(module, name)` refuses renamed
-/// to [`REFUSED_MODULE`]; what it added. Err: why the module cannot be
+/// with its function imports that `allowed(module, name)` refuses moved
+/// to [`REFUSED_MODULE`]`module`; what it added. Err: why the module cannot be
 /// pre-initialised.
 pub fn instrument(bytes: &[u8], allowed: impl Fn(&str, &str) -> bool) -> Result<(Vec<u8>, Plan)> {
     let sections = sections(bytes)?;
@@ -405,7 +406,10 @@ fn imports(s: &Section<'_>, allowed: &impl Fn(&str, &str) -> bool) -> Result<Vec
         let ty: TypeRef = r.read().map_err(err)?;
         let desc = &s.body[start..r.current_position()];
         let refused = matches!(ty, TypeRef::Func(_)) && !allowed(module, field);
-        name(&mut body, if refused { REFUSED_MODULE } else { module })?;
+        match refused {
+            true => name(&mut body, &format!("{REFUSED_MODULE}{module}"))?,
+            false => name(&mut body, module)?,
+        }
         name(&mut body, field)?;
         body.extend_from_slice(desc);
     }
@@ -628,7 +632,7 @@ mod tests {
             imports,
             [
                 ("env".to_owned(), "ok".to_owned()),
-                (REFUSED_MODULE.to_owned(), "no".to_owned())
+                (format!("{REFUSED_MODULE}env"), "no".to_owned())
             ]
         );
     }
