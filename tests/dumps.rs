@@ -350,6 +350,79 @@ fn replay_prints_what_a_dump_holds_with_its_control_characters_escaped() {
         "{out:?}"
     );
     assert!(!out.stderr.contains('\u{1b}'), "{out:?}");
+
+    // What the server never writes is refused, and said escaped: a
+    // function name or trace id with control characters (guest log lines
+    // print both), a hash that is not one, TOML that quotes a crafted key.
+    let function = format!("function = \"{}\"", dump["function"].as_str().unwrap());
+    let trace = "trace_id = \"esc-1\"";
+    let sha = format!(
+        "sha256 = \"{}\"",
+        dump["module"]["sha256"].as_str().unwrap()
+    );
+    for (from, to, error) in [
+        (
+            function.as_str(),
+            "function = \"f\\u001b[2J\"",
+            "`function` is empty or holds a control character",
+        ),
+        (
+            trace,
+            "trace_id = \"esc\\u001b]0;T\\u0007\"",
+            "`trace_id` is not a trace id",
+        ),
+        (
+            sha.as_str(),
+            "sha256 = \"\\u001b[31m\"",
+            "`sha256` is not 64 lowercase hex digits",
+        ),
+        (
+            trace,
+            "trace_id = \"esc-1\"\n\"\\u001b[2J\" = 1\n\"\\u001b[2J\" = 2",
+            "duplicate key",
+        ),
+    ] {
+        assert!(text.contains(from), "{from} in {text}");
+        let edited = tmp.write("refused.toml", text.replace(from, to));
+        let out = wasmgate(["replay".as_ref(), edited.as_os_str()]);
+        assert_eq!(out.code, Some(1), "{out:?}");
+        assert!(out.stderr.contains("not a wasmgate crash dump"), "{out:?}");
+        assert!(out.stderr.contains(error), "{error}: {out:?}");
+        assert!(!out.stderr.contains(['\u{1b}', '\u{7}']), "{out:?}");
+    }
+    // The dump's own file name.
+    let named = tmp.write("dump-\u{1b}[31m.toml", &text);
+    let out = wasmgate(["replay".as_ref(), named.as_os_str()]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.contains("dump-\\u{1b}[31m.toml"), "{out:?}");
+    assert!(
+        !out.stdout.contains('\u{1b}') && !out.stderr.contains('\u{1b}'),
+        "{out:?}"
+    );
+    // A module path naming a file that is not a module: refused without
+    // its hash or first bytes, also with --module.
+    let module = dump["module"]["path"].as_str().unwrap();
+    let passwd = text.replace(&format!("path = \"{module}\""), "path = \"/etc/passwd\"");
+    let edited = tmp.write("passwd.toml", passwd);
+    let out = wasmgate(["replay".as_ref(), edited.as_os_str()]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stderr.contains("/etc/passwd: not a WebAssembly module"),
+        "{out:?}"
+    );
+    assert!(!out.stderr.contains("sha256"), "{out:?}");
+    let out = wasmgate([
+        "replay".as_ref(),
+        path.as_os_str(),
+        "--module".as_ref(),
+        "/etc/passwd".as_ref(),
+    ]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stderr.contains("/etc/passwd: not a WebAssembly module"),
+        "{out:?}"
+    );
+    assert!(!out.stderr.contains("root"), "{out:?}");
     s.assert_healthy();
 }
 

@@ -225,7 +225,9 @@ fn replay_http_wasm(
 }
 
 /// The module file a dump names (a path from the dump: not trusted): a
-/// regular file of at most the largest `max_module_size`, read whole.
+/// regular file of at most the largest `max_module_size` that begins as a
+/// WebAssembly module does, read whole. Nothing of another file (its
+/// hash, its first bytes) is printed.
 fn read_module(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
@@ -244,6 +246,9 @@ fn read_module(path: &Path) -> std::io::Result<Vec<u8>> {
         return Err(std::io::Error::other(format!(
             "larger than any module wasmgate loads ({most} bytes)"
         )));
+    }
+    if !bytes.starts_with(b"\0asm") {
+        return Err(std::io::Error::other("not a WebAssembly module"));
     }
     Ok(bytes)
 }
@@ -287,7 +292,9 @@ fn unredacted(config: &[u8], allowed: &[String]) -> Result<Vec<u8>, String> {
 
 pub fn execute(args: ReplayArgs) -> Result<(), CliError> {
     let mut dump = read_dump(&args.dump)?;
-    let unreadable = |why: String| CliError::Runtime(format!("{}: {why}", args.dump.display()));
+    // Every message about the dump is shown escaped: it is not trusted.
+    let unreadable =
+        |why: String| CliError::Runtime(format!("{}: {}", shown(args.dump.display()), shown(why)));
     let limits = dump.limits.to_function_limits().map_err(unreadable)?;
     let abi = match dump.abi.as_str() {
         "native" => AbiChoice::Native,
@@ -424,7 +431,7 @@ pub fn execute(args: ReplayArgs) -> Result<(), CliError> {
     let _ = writeln!(
         out,
         "dump:      {} (function {}, {} {}, trace {})",
-        args.dump.display(),
+        shown(args.dump.display()),
         shown(&dump.function),
         shown(&dump.request.method),
         shown(&dump.request.uri),
@@ -519,7 +526,7 @@ pub fn execute(args: ReplayArgs) -> Result<(), CliError> {
         let _ = out.flush();
         Err(CliError::Differs(format!(
             "the replay of {} differs from the recording",
-            args.dump.display()
+            shown(args.dump.display())
         )))
     }
 }
@@ -527,7 +534,8 @@ pub fn execute(args: ReplayArgs) -> Result<(), CliError> {
 /// Reads and checks a dump file.
 fn read_dump(path: &Path) -> Result<Dump, CliError> {
     use std::io::Read;
-    let unreadable = |why: String| CliError::Runtime(format!("{}: {why}", path.display()));
+    let unreadable =
+        |why: String| CliError::Runtime(format!("{}: {}", shown(path.display()), shown(why)));
     let mut text = Vec::new();
     std::fs::File::open(path)
         .and_then(|f| f.take(MAX_DUMP_BYTES + 1).read_to_end(&mut text))

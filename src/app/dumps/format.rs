@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::config::toml::{self, Table, Value};
-use crate::limits::{FunctionLimits, PlainOutput};
+use crate::limits::{FunctionLimits, PlainOutput, ServerLimits};
 use crate::runtime::tape::{Hex, Inputs, KvAnswer, KvEvent, Reading, from_hex, to_hex};
 
 /// The format version in every dump's `wasmgate_dump` field.
@@ -512,14 +512,35 @@ impl Dump {
             None => None,
             Some(h) => Some(http_wasm(as_table(h, "http_wasm")?)?),
         };
+        // What the server writes, and no more: these are printed as they
+        // are (a guest's log lines name the function and trace id).
+        let function = text(&root, "function")?;
+        if function.is_empty() || function.contains(char::is_control) {
+            return Err("`function` is empty or holds a control character".into());
+        }
+        let trace_id = text(request, "trace_id")?;
+        let trace_char = |b: u8| b.is_ascii_alphanumeric() || b"-_.:".contains(&b);
+        if trace_id.is_empty() || trace_id.len() > 64 || !trace_id.bytes().all(trace_char) {
+            return Err(
+                "`trace_id` is not a trace id (1 to 64 letters, digits, `-`, `_`, `.`, `:`)".into(),
+            );
+        }
+        let sha256 = text(module, "sha256")?;
+        if sha256.len() != 64
+            || !sha256
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err("`sha256` is not 64 lowercase hex digits".into());
+        }
         Ok(Self {
             http,
             unix_ms: num(&root, "unix_ms")?,
-            function: text(&root, "function")?.to_owned(),
+            function: function.to_owned(),
             route: text(&root, "route")?.to_owned(),
             module: ModuleRef {
                 path: text(module, "path")?.to_owned(),
-                sha256: text(module, "sha256")?.to_owned(),
+                sha256: sha256.to_owned(),
             },
             abi: text(&root, "abi")?.to_owned(),
             limits: Limits {
@@ -539,7 +560,7 @@ impl Dump {
                 uri: text(request, "uri")?.to_owned(),
                 headers,
                 body: bytes_of(field(request, "body")?, "body")?,
-                trace_id: text(request, "trace_id")?.to_owned(),
+                trace_id: trace_id.to_owned(),
             },
             outcome: Outcome {
                 error: text(outcome, "error")?.to_owned(),
@@ -580,15 +601,28 @@ fn http_wasm(h: &Table) -> Result<HttpWasm, String> {
             })
         }
     };
+    // The server's ranges: a dump is not trusted, and these bound what a
+    // replayed guest may make the host hold.
+    let exchange = |key: &str, range: std::ops::RangeInclusive<u64>| {
+        let n = num(h, key)?;
+        match range.contains(&n) {
+            true => Ok(n),
+            false => Err(format!(
+                "`{key}` {n} is outside {}..={}",
+                range.start(),
+                range.end()
+            )),
+        }
+    };
     Ok(HttpWasm {
         role: text(h, "role")?.to_owned(),
         phase: text(h, "phase")?.to_owned(),
         config: bytes_of(field(h, "config")?, "config")?,
         peer: text(h, "peer")?.to_owned(),
         snapshot: boolean(h, "snapshot")?,
-        max_body: num(h, "max_body")?,
-        max_headers: num(h, "max_headers")?,
-        max_header_bytes: num(h, "max_header_bytes")?,
+        max_body: exchange("max_body", ServerLimits::MAX_BODY_RANGE)?,
+        max_headers: exchange("max_headers", ServerLimits::MAX_HEADERS_RANGE)?,
+        max_header_bytes: exchange("max_header_bytes", ServerLimits::MAX_HEADER_BYTES_RANGE)?,
         response,
     })
 }
@@ -800,7 +834,7 @@ mod tests {
             snapshot: true,
             max_body: 1,
             max_headers: 2,
-            max_header_bytes: 3,
+            max_header_bytes: 1024,
             response: Some(HttpResponse {
                 is_error: true,
                 status: 504,
@@ -819,6 +853,28 @@ mod tests {
         let r = back.http.unwrap().response.unwrap();
         assert!(r.is_error && r.status == 504);
         assert!(matches!(r.request_body, Some(Bytes::Text(ref b)) if b == "changed"));
+        // The exchange's limits within the server's ranges: a crafted dump
+        // cannot have a replayed guest make the host hold 4 GiB.
+        for (from, to, error) in [
+            (
+                "max_body = 1\n",
+                "max_body = 18446744073709551615\n",
+                "`max_body` 18446744073709551615 is outside 1..=268435456",
+            ),
+            (
+                "max_headers = 2\n",
+                "max_headers = 1025\n",
+                "`max_headers` 1025 is outside 1..=1024",
+            ),
+            (
+                "max_header_bytes = 1024\n",
+                "max_header_bytes = 1023\n",
+                "`max_header_bytes` 1023 is outside 1024..=1048576",
+            ),
+        ] {
+            assert!(text.contains(from), "{text}");
+            assert_eq!(Dump::parse(&text.replace(from, to)).unwrap_err(), error);
+        }
         // Without a response, and with the request's body.
         http.phase = "_start".into();
         http.response = None;
