@@ -360,7 +360,11 @@ fn replay_prints_what_a_dump_holds_with_its_control_characters_escaped() {
         "sha256 = \"{}\"",
         dump["module"]["sha256"].as_str().unwrap()
     );
+    // And one of more values than any dump holds (its tree would take
+    // far more memory than its text).
+    let many = format!("{trace}\nextra = [{}0]", "0,".repeat(1 << 20));
     for (from, to, error) in [
+        (trace, many.as_str(), "too many values"),
         (
             function.as_str(),
             "function = \"f\\u001b[2J\"",

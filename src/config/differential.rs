@@ -401,3 +401,68 @@ fn the_parser_agrees_with_the_toml_crate_on_mutated_documents() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+#[test]
+fn tables_of_few_and_of_many_keys_agree_in_order_lookup_and_duplicates() {
+    // Keys in a scrambled order, around the size where a table's entries
+    // move from a sorted Vec to a map.
+    for n in [1usize, 7, 8, 9, 40] {
+        let keys: Vec<String> = (0..n).map(|i| format!("k{}", (i * 7919) % 1009)).collect();
+        let body: Vec<String> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| format!("{k} = {i}"))
+            .collect();
+        let inline = format!("t = {{ {} }}\n", body.join(", "));
+        let header = format!("[t]\n{}\n", body.join("\n"));
+        for text in [&inline, &header] {
+            agree(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            let root = toml::parse(text).unwrap();
+            let Some(toml::Value::Table(t)) = root.get("t") else {
+                panic!("{text}");
+            };
+            let mut sorted = keys.clone();
+            sorted.sort();
+            let names: Vec<&str> = t.iter().map(|(k, _)| k).collect();
+            assert_eq!(names, sorted, "{text}");
+            for (i, k) in keys.iter().enumerate() {
+                let want = i128::try_from(i).unwrap();
+                assert!(
+                    matches!(t.get(k), Some(toml::Value::Integer(v)) if *v == want),
+                    "{k}"
+                );
+            }
+            assert!(t.get("absent").is_none());
+            let written: Vec<String> = t
+                .clone()
+                .into_entries()
+                .into_iter()
+                .map(|(k, _)| k.into_inner())
+                .collect();
+            assert_eq!(written, keys, "document order: {text}");
+            // The first key again, last: a duplicate at every size.
+            let again = match text == &inline {
+                true => format!("t = {{ {}, {} = 0 }}\n", body.join(", "), keys[0]),
+                false => format!("{text}{} = 0\n", keys[0]),
+            };
+            let e = toml::parse(&again).unwrap_err();
+            assert!(e.message.contains("duplicate key"), "{again}: {e:?}");
+            assert!(again.parse::<::toml::Table>().is_err());
+        }
+    }
+}
+
+#[test]
+fn a_bounded_document_counts_its_values_keys_and_headers() {
+    // A header (1), a key (1), an array (1) of two values (2), a dotted
+    // key (2) and an inline table (1) with a key (1) and a value (1).
+    let text = "[t]\nx = [1, 2]\na.b = { c = 3 }\n";
+    assert!(toml::parse_bounded(text, 10).is_ok());
+    let e = toml::parse_bounded(text, 9).unwrap_err();
+    assert_eq!(
+        e.message,
+        "too many values: more than this document may hold"
+    );
+    assert_eq!(e.at, text.find("3 }").unwrap());
+    assert!(toml::parse(text).is_ok());
+}

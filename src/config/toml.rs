@@ -93,7 +93,7 @@ enum Kind {
 /// was written.
 #[derive(Debug, Clone)]
 pub(crate) struct Table {
-    entries: BTreeMap<String, Entry>,
+    entries: Entries,
     kind: Kind,
     /// The next entry's number: entries are handed out in document order.
     next: usize,
@@ -108,6 +108,113 @@ struct Entry {
     tables: bool,
 }
 
+/// Most tables have a few keys (an inline table in an array, a
+/// `[[function]]`) and a document may hold hundreds of thousands of them:
+/// up to [`FEW`] entries are a `Vec` sorted by key, of the room they need;
+/// more are a `BTreeMap`, whose every node has room for 11 (~1.1 KB for
+/// a table of one key: a 1 MiB config of `{a=1}` tables took 240 MB).
+#[derive(Debug, Clone)]
+enum Entries {
+    Few(Vec<(String, Entry)>),
+    Many(BTreeMap<String, Entry>),
+}
+
+/// The most entries kept in a `Vec` (each lookup a binary search, each
+/// insert a move of at most this many).
+const FEW: usize = 8;
+
+impl Entries {
+    fn len(&self) -> usize {
+        match self {
+            Entries::Few(v) => v.len(),
+            Entries::Many(m) => m.len(),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&Entry> {
+        match self {
+            Entries::Few(v) => v
+                .binary_search_by(|(k, _)| k.as_str().cmp(key))
+                .ok()
+                .and_then(|i| v.get(i))
+                .map(|(_, e)| e),
+            Entries::Many(m) => m.get(key),
+        }
+    }
+
+    fn get_mut(&mut self, key: &str) -> Option<&mut Entry> {
+        match self {
+            Entries::Few(v) => match v.binary_search_by(|(k, _)| k.as_str().cmp(key)) {
+                Ok(i) => v.get_mut(i).map(|(_, e)| e),
+                Err(_) => None,
+            },
+            Entries::Many(m) => m.get_mut(key),
+        }
+    }
+
+    fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    fn insert(&mut self, key: String, entry: Entry) {
+        match self {
+            Entries::Few(v) => match v.binary_search_by(|(k, _)| k.as_str().cmp(&key)) {
+                Ok(i) => {
+                    if let Some(slot) = v.get_mut(i) {
+                        slot.1 = entry;
+                    }
+                }
+                Err(_) if v.len() >= FEW => {
+                    let mut m: BTreeMap<String, Entry> = std::mem::take(v).into_iter().collect();
+                    m.insert(key, entry);
+                    *self = Entries::Many(m);
+                }
+                Err(i) => {
+                    v.reserve_exact(1);
+                    v.insert(i, (key, entry));
+                }
+            },
+            Entries::Many(m) => {
+                m.insert(key, entry);
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &str) -> Option<Entry> {
+        match self {
+            Entries::Few(v) => match v.binary_search_by(|(k, _)| k.as_str().cmp(key)) {
+                Ok(i) => Some(v.remove(i).1),
+                Err(_) => None,
+            },
+            Entries::Many(m) => m.remove(key),
+        }
+    }
+
+    /// In the order of their keys.
+    fn iter(&self) -> impl Iterator<Item = (&String, &Entry)> {
+        let (few, many) = match self {
+            Entries::Few(v) => (Some(v.iter().map(|(k, e)| (k, e))), None),
+            Entries::Many(m) => (None, Some(m.iter())),
+        };
+        few.into_iter().flatten().chain(many.into_iter().flatten())
+    }
+
+    fn values_mut(&mut self) -> impl Iterator<Item = &mut Entry> {
+        let (few, many) = match self {
+            Entries::Few(v) => (Some(v.iter_mut().map(|(_, e)| e)), None),
+            Entries::Many(m) => (None, Some(m.values_mut())),
+        };
+        few.into_iter().flatten().chain(many.into_iter().flatten())
+    }
+
+    fn into_vec(self) -> Vec<(String, Entry)> {
+        match self {
+            Entries::Few(v) => v,
+            Entries::Many(m) => m.into_iter().collect(),
+        }
+    }
+}
+
 /// Tables are equal when their keys and values are, however they were written.
 impl PartialEq for Table {
     fn eq(&self, other: &Self) -> bool {
@@ -115,7 +222,7 @@ impl PartialEq for Table {
             && self
                 .entries
                 .iter()
-                .zip(&other.entries)
+                .zip(other.entries.iter())
                 .all(|((a, x), (b, y))| a == b && x.value == y.value)
     }
 }
@@ -123,7 +230,7 @@ impl PartialEq for Table {
 impl Table {
     fn new(kind: Kind) -> Self {
         Self {
-            entries: BTreeMap::new(),
+            entries: Entries::Few(Vec::new()),
             kind,
             next: 0,
         }
@@ -131,7 +238,7 @@ impl Table {
 
     /// The keys and values in the order they were written.
     pub(crate) fn into_entries(self) -> Vec<(Spanned<String>, Spanned<Value>)> {
-        let mut entries: Vec<(String, Entry)> = self.entries.into_iter().collect();
+        let mut entries = self.entries.into_vec();
         entries.sort_by_key(|(_, e)| e.order);
         entries
             .into_iter()
@@ -193,9 +300,21 @@ fn fail<T>(at: usize, message: impl Into<String>) -> Parsed<T> {
 
 /// `text` as a TOML document.
 pub(crate) fn parse(text: &str) -> Parsed<Table> {
+    parse_bounded(text, usize::MAX)
+}
+
+/// `text` as a TOML document of at most `max_values` values, keys and
+/// table headers together: what its tree may cost in memory, ~100–300
+/// bytes each, is bounded before it is built (a document from elsewhere,
+/// like a crash dump, may be large and all small tables).
+pub(crate) fn parse_bounded(text: &str, max_values: usize) -> Parsed<Table> {
     // A byte order mark is not part of the document.
     let start = if text.starts_with('\u{feff}') { 3 } else { 0 };
-    let mut p = Parser { text, pos: start };
+    let mut p = Parser {
+        text,
+        pos: start,
+        left: max_values,
+    };
     let mut root = Table::new(Kind::Header);
     // The table key/value lines go into: its header's keys.
     let mut section: Vec<Spanned<String>> = Vec::new();
@@ -207,6 +326,7 @@ pub(crate) fn parse(text: &str) -> Parsed<Table> {
             p.pos += 1;
             let array = p.eat(b'[');
             let keys = p.key(0)?;
+            p.spend(keys.len(), start)?;
             if !p.eat(b']') || (array && !p.eat(b']')) {
                 let close = if array { "`]]`" } else { "`]`" };
                 return fail(p.pos, format!("expected {close} to close the table header"));
@@ -215,7 +335,9 @@ pub(crate) fn parse(text: &str) -> Parsed<Table> {
             define_table(&mut root, &keys, array, span)?;
             section = keys;
         } else {
+            let at = p.pos;
             let keys = p.key(section.len())?;
+            p.spend(keys.len(), at)?;
             p.skip_ws();
             if !p.eat(b'=') {
                 return fail(p.pos, "expected `=` after the key");
@@ -389,6 +511,8 @@ fn close(table: &mut Table) {
 struct Parser<'a> {
     text: &'a str,
     pos: usize,
+    /// Values, keys and headers the document may still have.
+    left: usize,
 }
 
 fn is_bare_key(b: u8) -> bool {
@@ -396,6 +520,17 @@ fn is_bare_key(b: u8) -> bool {
 }
 
 impl<'a> Parser<'a> {
+    /// Counts `n` more values (keys, headers) at `at` against the bound.
+    fn spend(&mut self, n: usize, at: usize) -> Parsed<()> {
+        match self.left.checked_sub(n) {
+            Some(left) => {
+                self.left = left;
+                Ok(())
+            }
+            None => fail(at, "too many values: more than this document may hold"),
+        }
+    }
+
     fn peek(&self) -> Option<u8> {
         self.text.as_bytes().get(self.pos).copied()
     }
@@ -510,6 +645,7 @@ impl<'a> Parser<'a> {
         if depth > MAX_DEPTH {
             return fail(start, too_deep());
         }
+        self.spend(1, start)?;
         let value = match self.peek() {
             Some(b'"') if self.rest().starts_with("\"\"\"") => {
                 self.pos += 3;
@@ -569,7 +705,9 @@ impl<'a> Parser<'a> {
             if self.eat(b'}') {
                 break;
             }
+            let at = self.pos;
             let keys = self.key(depth)?;
+            self.spend(keys.len(), at)?;
             self.skip_blank_lines()?;
             if !self.eat(b'=') {
                 return fail(self.pos, "expected `=` after the key");

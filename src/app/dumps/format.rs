@@ -14,6 +14,13 @@ use crate::runtime::tape::{Hex, Inputs, KvAnswer, KvEvent, Reading, from_hex, to
 /// The format version in every dump's `wasmgate_dump` field.
 pub const FORMAT: u32 = 1;
 
+/// The most values (keys and headers included) a dump is read with: far
+/// above what the server writes (a tape of at most ~11,000 inputs,
+/// header lists of at most 1,024 fields, `env` and `args` from a config
+/// of at most 1 MiB), and what bounds the memory reading a crafted one
+/// takes (~300 MB) whatever its size.
+const MAX_VALUES: usize = 1 << 20;
+
 /// Bytes that are text when they are UTF-8: `{"text": "..."}`, else
 /// `{"hex": "..."}`.
 #[derive(Debug, Clone)]
@@ -463,7 +470,7 @@ impl Dump {
     /// Reads a dump written by [`Dump::to_toml`], with the config's own
     /// TOML parser (`Err`: what is wrong, naming the line or the field).
     pub fn parse(document: &str) -> Result<Self, String> {
-        let root = toml::parse(document).map_err(|e| {
+        let root = toml::parse_bounded(document, MAX_VALUES).map_err(|e| {
             let line = document.get(..e.at).map_or(0, |t| t.matches('\n').count()) + 1;
             format!("line {line}: {}", e.message)
         })?;
