@@ -275,7 +275,7 @@ fn unredacted(config: &[u8], allowed: &[String]) -> Result<Vec<u8>, String> {
         if !allowed.contains(&var) {
             let var = shown(&var);
             return Err(format!(
-                "the middleware config holds a value from ${var}, which dumps do not hold: pass --env {var} (set to the server's value) to replay it"
+                "the middleware config holds a value from ${var}, which dumps do not hold: pass --env {var} (set to the server's value) to replay it, only if you trust this dump: the value goes to the module it names"
             ));
         }
         let secret = std::env::var(&var).map_err(|_| {

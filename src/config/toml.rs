@@ -687,6 +687,9 @@ impl<'a> Parser<'a> {
             items.push(self.value(depth.saturating_add(1))?);
             self.skip_blank_lines()?;
             if self.eat(b']') {
+                // A `Vec` grows to room for 4 at its first push: nested
+                // one-item arrays would cost 4 values each.
+                items.shrink_to_fit();
                 return Ok(Value::Array(items));
             }
             if !self.eat(b',') {

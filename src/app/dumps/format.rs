@@ -17,8 +17,8 @@ pub const FORMAT: u32 = 1;
 /// The most values (keys and headers included) a dump is read with: far
 /// above what the server writes (a tape of at most ~11,000 inputs,
 /// header lists of at most 1,024 fields, `env` and `args` from a config
-/// of at most 1 MiB), and what bounds the memory reading a crafted one
-/// takes (~300 MB) whatever its size.
+/// of at most 1 MiB), and what bounds the memory a crafted one's tree
+/// takes beyond its text and strings (~200 MB: ~100–200 bytes a value).
 const MAX_VALUES: usize = 1 << 20;
 
 /// Bytes that are text when they are UTF-8: `{"text": "..."}`, else
