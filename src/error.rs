@@ -387,6 +387,25 @@ impl CallError {
     }
 }
 
+/// The most bytes of a trap's or a bad response's message an error shows:
+/// they may quote what a guest chose (a header name, an import's name),
+/// and go to the log line and the error body.
+pub const MAX_MESSAGE: usize = 1024;
+
+/// `text` cut to at most `max` bytes (at a character boundary), saying
+/// how long it was, when longer.
+pub fn clip(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end = end.saturating_sub(1);
+    }
+    let kept = text.get(..end).unwrap_or_default();
+    std::borrow::Cow::Owned(format!("{kept}… ({} bytes)", text.len()))
+}
+
 impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -412,8 +431,14 @@ impl fmt::Display for CallError {
                     "function tried to use more than its memory limit of {limit} bytes"
                 )
             }
-            CallError::Trap(message) => write!(f, "function trapped: {message}"),
-            CallError::BadResponse(message) => write!(f, "function gave a bad response: {message}"),
+            CallError::Trap(message) => {
+                write!(f, "function trapped: {}", clip(message, MAX_MESSAGE))
+            }
+            CallError::BadResponse(message) => write!(
+                f,
+                "function gave a bad response: {}",
+                clip(message, MAX_MESSAGE)
+            ),
             CallError::ExitCode(code) => write!(f, "function exited with code {code}"),
             CallError::InitialMemory {
                 declared,
@@ -663,5 +688,15 @@ mod tests {
             e.to_string(),
             "a\\nb.toml:3: `route` got \"/\\0\\u{1b}[31m\\u{7f}\""
         );
+    }
+
+    #[test]
+    fn guest_text_in_an_error_is_clipped_at_a_character_boundary() {
+        assert_eq!(clip("short", 5), "short");
+        assert_eq!(clip("ééé", 3), "é… (6 bytes)");
+        let e = CallError::Trap("x".repeat(100_000));
+        let shown = e.to_string();
+        assert!(shown.len() < MAX_MESSAGE + 64, "{}", shown.len());
+        assert!(shown.ends_with("… (100000 bytes)"), "{shown}");
     }
 }

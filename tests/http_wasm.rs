@@ -1023,6 +1023,70 @@ fn idle_instances_of_a_snapshot_a_reload_left_behind_are_dropped() {
     s.assert_healthy();
 }
 
+/// A middleware that writes 60,000 bytes at 1000 (`/` then `a`s) and,
+/// by `x-mw`, sets a header of that name with an invalid value (`name`),
+/// the URI (`uri`) or the method (`method`) to them.
+fn oversized() -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(module {PRELUDE}
+          (func (export "handle_request") (result i64)
+            (memory.fill (i32.const 1000) (i32.const 97) (i32.const 60000))
+            (i32.store8 (i32.const 1000) (i32.const 47))
+            (drop (call $get_values (i32.const 0) (i32.const 0) (i32.const 4)
+                                    (i32.const 62000) (i32.const 64)))
+            (if (i32.eq (i32.load8_u (i32.const 62000)) (i32.const 110))
+              (then (call $set_header (i32.const 0) (i32.const 1001) (i32.const 59999)
+                                      (i32.const 48) (i32.const 10))))
+            (if (i32.eq (i32.load8_u (i32.const 62000)) (i32.const 117))
+              (then (call $set_uri (i32.const 1000) (i32.const 60000))))
+            (if (i32.eq (i32.load8_u (i32.const 62000)) (i32.const 109))
+              (then (call $set_method (i32.const 1001) (i32.const 59999))))
+            (i64.const 1))
+          (func (export "handle_response") (param i32 i32)))"#
+    ))
+    .unwrap()
+}
+
+#[test]
+fn what_a_middleware_sets_is_held_to_the_heads_limit_and_its_errors_stay_short() {
+    let s = server(
+        &[("big.wasm", oversized())],
+        "[[middleware]]\nname = \"big\"\nmodule = \"big.wasm\"\n\
+         [[function]]\nroute = \"/big\"\nmodule = \"hello.wasm\"\nmiddleware = [\"big\"]\n",
+    );
+    for (which, says) in [
+        ("name", "invalid value for header `aaaa"),
+        (
+            "uri",
+            "the URI (60000 bytes) would exceed the server's max_header_bytes",
+        ),
+        (
+            "method",
+            "the method (59999 bytes) would exceed the server's max_header_bytes",
+        ),
+    ] {
+        let r = s.get_with("/big", &[("x-mw", which)]);
+        let json = r.assert_error(502, "trap");
+        let message = json["message"].as_str().unwrap();
+        assert!(message.contains(says), "{which}: {message}");
+        assert!(
+            r.body.len() < 2048,
+            "{which}: {} bytes of body",
+            r.body.len()
+        );
+    }
+    let log = s.wait_for_log_lines("middleware big [", 3);
+    assert!(log.contains("… (59999 bytes)`"), "{log}");
+    assert!(log.lines().all(|l| l.len() < 2048), "a long log line");
+    // Within the limit, the request goes on.
+    let r = s.get("/big");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "Hello from wasmgate!\n")
+    );
+    s.assert_healthy();
+}
+
 /// Four requests to `s`'s `/p` after its first: none from the pool.
 fn assert_never_pooled(s: &Server) {
     for _ in 0..4 {

@@ -730,7 +730,7 @@ pub(crate) fn into_http(guest: abi::GuestResponse) -> Result<Response, CallError
         if !valid_name(&lower) || !valid_value(&value) {
             return Err(CallError::BadResponse(format!(
                 "invalid header field `{}`: the name must be a token, the value visible characters, spaces and tabs",
-                lower.escape_debug()
+                crate::error::clip(&lower, 64).escape_debug()
             )));
         }
         if HOST_HEADERS.contains(&lower.as_str()) {

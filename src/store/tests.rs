@@ -457,6 +457,38 @@ fn deleting_absent_keys_buffers_nothing() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn setting_or_incrementing_then_deleting_new_keys_buffers_nothing() {
+    let dir = tmp("delete-new");
+    let store = open(&dir);
+    let mut w = txn(&store, "d");
+    w.set(b"old", b"1", 0).expect("set");
+    commit(w);
+    let mut t = txn(&store, "d");
+    let mut other = txn(&store, "d");
+    for i in 0..10_000u32 {
+        let key = [b"k".as_slice(), &i.to_le_bytes()].concat();
+        t.set(&key, &[7; 100], 0).expect("set");
+        assert_eq!(t.delete(&key), Ok(true));
+        assert_eq!(t.incr(&key, 5, 0), Ok(5));
+        assert_eq!(t.delete(&key), Ok(true));
+        assert_eq!(t.get(&key), Ok(None));
+    }
+    assert!(t.is_empty());
+    // The increments it forgot no longer count for others.
+    assert_eq!(other.incr(b"k\0\0\0\0", 1, 0), Ok(1));
+    drop(other);
+    // A key the store holds is still deleted at commit, after a set.
+    t.set(b"old", b"2", 0).expect("set");
+    assert_eq!(t.delete(b"old"), Ok(true));
+    assert!(!t.is_empty());
+    commit(t);
+    assert_eq!(store.get(b"d", b"old"), None);
+    assert_eq!(store.get(b"d", b"k\0\0\0\0"), None);
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// The numbers of the README's "Why hand-written": bytes per KV write in
 /// each durability mode and replay time. `cargo test --release --lib
 /// measure_store -- --ignored --nocapture`; not a test (timing).

@@ -197,6 +197,20 @@ impl Txn {
             return Ok(false);
         }
         self.account(key, None)?;
+        // A key the store does not hold needs no `Delete`: forgetting this
+        // request's own write of it (and its buffered increment) leaves
+        // the same. Otherwise a guest setting, or incrementing, and
+        // deleting new keys in a loop would grow this transaction and the
+        // store's pending increments without bound, each delete weighing
+        // nothing against the quotas.
+        if self.store.latest(&self.ns, key).is_none() {
+            self.writes.remove(key);
+            if let Some(sum) = self.adds.remove(key) {
+                self.store
+                    .release_adds(&self.ns, &HashMap::from([(key.to_vec(), sum)]));
+            }
+            return Ok(existed);
+        }
         self.writes.insert(key.to_vec(), Write::Delete);
         Ok(existed)
     }

@@ -348,7 +348,8 @@ fn edit_header(
     if edit != Edit::Remove {
         if !valid_value(&value) {
             return Err(trap(format!(
-                "invalid value for header `{name}`: visible characters, spaces and tabs only (no CR, LF or NUL)"
+                "invalid value for header `{}`: visible characters, spaces and tabs only (no CR, LF or NUL)",
+                crate::error::clip(&name, 64)
             )));
         }
         if HOST_HEADERS.contains(&name.as_str()) {
@@ -700,6 +701,7 @@ fn set_method(caller: &mut Caller<'_, HostState>, ptr: i32, len: i32) -> Result<
     }
     let method = read(caller, ptr, len, "method")?;
     charge(caller, cost::HTTP_COPY, method.len() as u64)?;
+    within_head(caller, method.len(), "method")?;
     let method = String::from_utf8(method)
         .ok()
         .filter(|m| valid_name(m))
@@ -714,11 +716,29 @@ fn set_method(caller: &mut Caller<'_, HostState>, ptr: i32, len: i32) -> Result<
     finish(caller, ())
 }
 
+/// Traps unless a method or URI of `len` bytes fits the server's
+/// `max_header_bytes`, as a client's request line must: what a middleware
+/// sets is forwarded, and held in memory outside its own.
+fn within_head(
+    caller: &mut Caller<'_, HostState>,
+    len: usize,
+    what: &str,
+) -> Result<(), wasmi::Error> {
+    let most = exchange(caller)?.limits.max_request_header_bytes;
+    if len as u64 > most {
+        return Err(trap(format!(
+            "the {what} ({len} bytes) would exceed the server's max_header_bytes ({most} bytes)"
+        )));
+    }
+    Ok(())
+}
+
 /// `set_uri(uri, uri_len)`.
 fn set_uri(caller: &mut Caller<'_, HostState>, ptr: i32, len: i32) -> Result<(), wasmi::Error> {
     before_next(exchange(caller)?, "set the URI")?;
     let mut uri = read(caller, ptr, len, "uri")?;
     charge(caller, cost::HTTP_COPY, uri.len() as u64)?;
+    within_head(caller, uri.len(), "URI")?;
     // As the reference host: an empty URI is `/`.
     if uri.is_empty() {
         uri = b"/".to_vec();
