@@ -4,6 +4,17 @@
 /// A trace id: at most 64 ASCII characters.
 pub(crate) type TraceId = heapless::String<64>;
 
+/// Whether `id` may be a trace id taken from a client's `x-request-id`
+/// (and so any trace id wasmgate gives): 1 to 64 ASCII letters, digits,
+/// `-`, `_`, `.` or `:`.
+pub(crate) fn is_trace_id(id: &[u8]) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
+}
+
 /// The request's trace id: from `traceparent`, else `x-request-id`, else new.
 pub(crate) fn trace_id(headers: &[(String, Vec<u8>)]) -> TraceId {
     let header = |name: &str| {
@@ -16,12 +27,7 @@ pub(crate) fn trace_id(headers: &[(String, Vec<u8>)]) -> TraceId {
     let from_traceparent = header("traceparent")
         .and_then(|v| v.split(|&b| b == b'-').nth(1))
         .filter(|t| t.len() == 32 && t.iter().all(u8::is_ascii_hexdigit));
-    let from_request_id = header("x-request-id")
-        .filter(|v| !v.is_empty() && v.len() <= 64)
-        .filter(|v| {
-            v.iter()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
-        });
+    let from_request_id = header("x-request-id").filter(|v| is_trace_id(v));
     match from_traceparent.or(from_request_id) {
         Some(given) => {
             for &b in given {

@@ -526,8 +526,7 @@ impl Dump {
             return Err("`function` is empty or holds a control character".into());
         }
         let trace_id = text(request, "trace_id")?;
-        let trace_char = |b: u8| b.is_ascii_alphanumeric() || b"-_.:".contains(&b);
-        if trace_id.is_empty() || trace_id.len() > 64 || !trace_id.bytes().all(trace_char) {
+        if !crate::app::trace::is_trace_id(trace_id.as_bytes()) {
             return Err(
                 "`trace_id` is not a trace id (1 to 64 letters, digits, `-`, `_`, `.`, `:`)".into(),
             );
