@@ -2,9 +2,9 @@
 //! dump's request again, offline, with the inputs its guest consumed fed
 //! back (clock readings and random bytes in order, KV operations answered
 //! from the recording, nothing written to a store), under the same limits
-//! and fuel slicing; prints the recorded and the replayed outcome side by side. An
-//! http-wasm middleware runs again alone, up to the call that failed, on
-//! the request and response it got ([`replay_http_wasm`]).
+//! and fuel slicing; prints the recorded and the replayed outcome side by
+//! side. An http-wasm middleware runs again alone, up to the call that
+//! failed, on the request and response it got ([`replay_http_wasm`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -8,9 +8,9 @@
 //! its mutable globals and its memory, and whose imports outside an allowed
 //! set (anything that reads the clock, randomness or state, or writes a log
 //! or output) are moved to [`REFUSED_MODULE`] (prefixed to their module's
-//! name, so that each keeps its own name and type), whose functions trap. Once
-//! that copy has run `_start`, [`rewrite`] writes the original module with
-//! the state it left ([`Image`]) as its initial state: the globals'
+//! name, so that each keeps its own name and type), whose functions trap.
+//! Once that copy has run `_start`, [`rewrite`] writes the original module
+//! with the state it left ([`Image`]) as its initial state: the globals'
 //! initialisers, the memory's initial size and its data segments, and no
 //! `start` section (its effects are in the image). Instantiating the result
 //! gives, without running any code, the instance `_start` would have made:
