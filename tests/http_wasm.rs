@@ -504,18 +504,24 @@ fn a_failing_middleware_fails_closed_by_error_kind() {
 #[test]
 fn each_middleware_instance_is_counted_in_the_memory_budget() {
     // The function alone (1 MiB + 512 KiB) fits the 3 MiB budget; with
-    // its middleware's 2 MiB it does not.
+    // its middleware's 2 MiB + 512 KiB it does not, nor with one of
+    // 512 KiB + 1.5 MiB (the response a middleware may write counts too);
+    // with one of 512 KiB + 512 KiB it does.
     let s = server(
         &[("mw.wasm", guest(ADD_X_MW, ""))],
         "[server]\nmemory_budget = \"3MiB\"\n[limits]\nmemory = \"1MiB\"\nmax_response = \"512KiB\"\n\
          [[middleware]]\nname = \"big\"\nmodule = \"mw.wasm\"\nlimits = { memory = \"2MiB\" }\n\
+         [[middleware]]\nname = \"writer\"\nmodule = \"mw.wasm\"\nlimits = { memory = \"512KiB\", max_response = \"1536KiB\" }\n\
          [[middleware]]\nname = \"small\"\nmodule = \"mw.wasm\"\nlimits = { memory = \"512KiB\" }\n\
          [[function]]\nroute = \"/big\"\nmodule = \"echo.wasm\"\nmiddleware = [\"big\"]\n\
+         [[function]]\nroute = \"/writer\"\nmodule = \"echo.wasm\"\nmiddleware = [\"writer\"]\n\
          [[function]]\nroute = \"/small\"\nmodule = \"echo.wasm\"\nmiddleware = [\"small\"]\n",
     );
-    let r = s.get("/big");
-    r.assert_error(503, "overloaded");
-    assert!(r.header("retry-after").is_some());
+    for route in ["/big", "/writer"] {
+        let r = s.get(route);
+        r.assert_error(503, "overloaded");
+        assert!(r.header("retry-after").is_some());
+    }
     let r = s.get("/small");
     assert_eq!(r.status, 200, "{r:?}");
     assert!(echoed_headers(&r).contains(&("x-mw".into(), "yes".into())));

@@ -268,10 +268,13 @@ impl<'a> Chain<'a> {
                 loaded.compiled.abi
             )));
         }
+        // Its `memory` and the response it may write (`max_response`), as
+        // a function's: a middleware that answers, or rewrites a buffered
+        // response, holds that much more.
         let memory = self
             .env
             .admission
-            .reserve(spec.limits.memory)
+            .reserve(spec.limits.memory.saturating_add(spec.limits.max_response))
             .map_err(|m| {
                 self.env.metrics.refused(m);
                 Error::new(Kind::Overloaded, m)
