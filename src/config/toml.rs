@@ -131,10 +131,15 @@ impl Entries {
         }
     }
 
+    /// Where `key` is in a sorted `Vec` of entries (`Err`: where it
+    /// would go).
+    fn search(v: &[(String, Entry)], key: &str) -> Result<usize, usize> {
+        v.binary_search_by(|(k, _)| k.as_str().cmp(key))
+    }
+
     fn get(&self, key: &str) -> Option<&Entry> {
         match self {
-            Entries::Few(v) => v
-                .binary_search_by(|(k, _)| k.as_str().cmp(key))
+            Entries::Few(v) => Self::search(v, key)
                 .ok()
                 .and_then(|i| v.get(i))
                 .map(|(_, e)| e),
@@ -144,10 +149,10 @@ impl Entries {
 
     fn get_mut(&mut self, key: &str) -> Option<&mut Entry> {
         match self {
-            Entries::Few(v) => match v.binary_search_by(|(k, _)| k.as_str().cmp(key)) {
-                Ok(i) => v.get_mut(i).map(|(_, e)| e),
-                Err(_) => None,
-            },
+            Entries::Few(v) => Self::search(v, key)
+                .ok()
+                .and_then(|i| v.get_mut(i))
+                .map(|(_, e)| e),
             Entries::Many(m) => m.get_mut(key),
         }
     }
@@ -158,7 +163,7 @@ impl Entries {
 
     fn insert(&mut self, key: String, entry: Entry) {
         match self {
-            Entries::Few(v) => match v.binary_search_by(|(k, _)| k.as_str().cmp(&key)) {
+            Entries::Few(v) => match Self::search(v, &key) {
                 Ok(i) => {
                     if let Some(slot) = v.get_mut(i) {
                         slot.1 = entry;
@@ -187,10 +192,7 @@ impl Entries {
 
     fn remove(&mut self, key: &str) -> Option<Entry> {
         match self {
-            Entries::Few(v) => match v.binary_search_by(|(k, _)| k.as_str().cmp(key)) {
-                Ok(i) => Some(v.remove(i).1),
-                Err(_) => None,
-            },
+            Entries::Few(v) => Self::search(v, key).ok().map(|i| v.remove(i).1),
             Entries::Many(m) => m.remove(key),
         }
     }
